@@ -1,0 +1,126 @@
+"""teachdock's OCI runtime: a bundle (config.json + rootfs) in, a running container out.
+
+This is teachdock's runc. The notebooks use two entry points:
+
+- :func:`run` — one call: start a command in a rootfs with chosen namespaces and limits,
+  wait for it, and get back its exit code, output and resource figures;
+- :class:`Container` — the lifecycle one step at a time (create, start, state, kill,
+  delete), for watching a container while it runs.
+
+The CLI ``teachdock runtime`` offers the same verbs as ``runc``.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+
+from teachdock.runtime.cgroups import Metrics
+from teachdock.runtime.container import DEVNULL, PIPE, Container, list_containers
+from teachdock.runtime.spec import load_bundle, make_spec, write_bundle
+
+__all__ = ["run", "RunResult", "Container", "Metrics", "make_spec", "load_bundle", "write_bundle",
+           "list_containers", "PIPE", "DEVNULL"]
+
+
+@dataclass
+class RunResult:
+    """What one container run produced: how it ended, what it printed, what it used."""
+
+    id: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    oom_killed: bool
+    metrics: Metrics
+    duration: float  # seconds from create to exit
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def run(args, rootfs=None, *, container_id: str | None = None, input: bytes | str | None = None,
+        timeout: float | None = None, bundle=None, state_root=None, **spec_options) -> RunResult:
+    """Run ``args`` in a fresh container and wait for it, like ``docker run --rm``.
+
+    ``rootfs`` is a directory (e.g. the busybox base built by
+    ``teachdock image bootstrap busybox``); keywords such as ``memory="64m"``, ``cpus=0.5``,
+    ``pids_limit=20``, ``namespaces=("pid", "uts")``, ``hostname``, ``user``, ``env`` and
+    ``init`` are those of :func:`teachdock.runtime.make_spec`. A ``timeout`` kills the
+    container (exit code 137) when it runs too long.
+    """
+    container_id = container_id or f"run-{uuid.uuid4().hex[:12]}"
+    started = time.monotonic()
+    if bundle is not None:
+        container = Container.create(container_id, bundle, state_root=state_root,
+                                     stdin=PIPE, stdout=PIPE, stderr=PIPE)
+    else:
+        if rootfs is None:
+            from teachdock.image.busybox import default_rootfs_path  # noqa: PLC0415 - the usual base
+
+            rootfs = default_rootfs_path()
+        container = Container.create(container_id, rootfs=rootfs, args=args, state_root=state_root,
+                                     stdin=PIPE, stdout=PIPE, stderr=PIPE, **spec_options)
+    try:
+        container.start()
+        stdout, stderr = _communicate(container, input, timeout)
+        exit_code = container.wait()
+        return RunResult(container_id, exit_code, stdout, stderr, container.oom_killed,
+                         container.metrics(), time.monotonic() - started)
+    finally:
+        container.delete(force=True)
+
+
+def _communicate(container: Container, data, timeout: float | None) -> tuple[str, str]:
+    """Feed stdin and collect stdout and stderr until both close (like subprocess.communicate)."""
+    if isinstance(data, str):
+        data = data.encode()
+    pending = memoryview(data or b"")
+    chunks: dict[int, list[bytes]] = {container.stdout: [], container.stderr: []}
+    selector = selectors.DefaultSelector()
+    for fd in chunks:
+        selector.register(fd, selectors.EVENT_READ)
+    stdin_fd, container.stdin = container.stdin, None
+    if pending:
+        os.set_blocking(stdin_fd, False)
+        selector.register(stdin_fd, selectors.EVENT_WRITE)
+    else:
+        os.close(stdin_fd)
+        stdin_fd = None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    open_readers = 2
+    while open_readers:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            container.cgroup.kill_all(signal.SIGKILL)
+            deadline = None  # keep reading what is left until the pipes close
+            continue
+        for key, _ in selector.select(left):
+            if key.events == selectors.EVENT_WRITE:
+                try:
+                    written = os.write(key.fd, pending[:65536])
+                except BrokenPipeError:
+                    written = len(pending)
+                pending = pending[written:]
+                if not pending:
+                    selector.unregister(stdin_fd)
+                    os.close(stdin_fd)
+                    stdin_fd = None
+                continue
+            chunk = os.read(key.fd, 65536)
+            if chunk:
+                chunks[key.fd].append(chunk)
+            else:
+                selector.unregister(key.fd)
+                open_readers -= 1
+    if stdin_fd is not None:  # the program exited without reading all its input
+        selector.unregister(stdin_fd)
+        os.close(stdin_fd)
+    selector.close()
+    decode = lambda parts: b"".join(parts).decode(errors="replace")  # noqa: E731
+    return decode(chunks[container.stdout]), decode(chunks[container.stderr])

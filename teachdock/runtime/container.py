@@ -1,0 +1,756 @@
+"""Container lifecycle: create, start, state, kill, delete — runc's verbs, in Python.
+
+Three processes take part, as in runc and containerd-shim:
+
+```
+ caller (notebook kernel, CLI, daemon)      never changes its own namespaces
+   └─ monitor   (the "shim")                host namespaces; child subreaper; records the exit
+        └─ stage-1  unshare(user?), then unshare(pid, mount, uts, ipc, net); fork; exit
+             └─ container init  = PID 1 in the new PID namespace:
+                                  mounts, pivot_root, hostname, capabilities -> waits for
+                                  "start" -> execve(process.args)
+```
+
+Why the middle process? ``unshare(CLONE_NEWPID)`` only puts the *children* of the caller
+into the new PID namespace, so someone has to unshare and then fork. Stage 1 exits at
+once; its child is adopted by the monitor because the monitor is a *child subreaper*.
+
+The monitor holds the container's exit status. Everything else talks to it through
+files in the state directory (``/run/teachdock/runtime/<id>/``), so ``teachdock runtime
+start`` from another shell works exactly like ``runc start``:
+
+- ``state.json``  the OCI state (status, pid, bundle) plus exit code and OOM flag;
+- ``exec.fifo``   ``start`` writes one byte into it; the monitor then tells init to exec;
+- ``config.json`` the config the container was created from;
+- ``etc/``        the container's own hostname, hosts and resolv.conf, bind-mounted in.
+
+Messages between monitor and the container's processes travel over a SOCK_SEQPACKET
+socket pair as small JSON objects. The socket is close-on-exec, so when init calls
+``execve`` successfully the monitor simply sees end-of-file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from teachdock import kernel, paths
+from teachdock.errors import Conflict, ContainerStartError, KernelError, NotFound, TeachdockError
+from teachdock.runtime import cgroups, rootfs as rootfs_setup
+from teachdock.runtime.spec import check_container_id, load_bundle, make_spec, rootfs_path, validate
+
+PIPE = -1  #: like subprocess.PIPE: give the caller a pipe to this stream
+DEVNULL = -3  #: like subprocess.DEVNULL
+
+_MAX_MESSAGE = 65536
+
+
+# --- small helpers ---------------------------------------------------------------------------------
+def _send(sock: socket.socket, **message) -> None:
+    sock.send(json.dumps(message).encode())
+
+
+def _receive(sock: socket.socket) -> dict | None:
+    data = sock.recv(_MAX_MESSAGE)
+    return json.loads(data) if data else None
+
+
+def _write_json_atomically(path: Path, data: dict) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot: tells a live pid from a reused one."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+def _exit_code(wait_status: int) -> int:
+    """A shell's view of how a process ended: its exit code, or 128 + the signal that killed it."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    return 128 - code if code < 0 else code
+
+
+def _etc_files(directory: Path, hostname: str | None) -> dict[str, str]:
+    """Write the container's own /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker does."""
+    directory.mkdir()
+    name = hostname or "localhost"
+    files = {
+        "/etc/hostname": f"{name}\n",
+        "/etc/hosts": ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                       f"127.0.1.1\t{name}\n"),
+        "/etc/resolv.conf": "# teachdock: this container has no route to the outside world, so no nameserver.\n",
+    }
+    written = {}
+    for destination, content in files.items():
+        path = directory / os.path.basename(destination)
+        path.write_text(content)
+        written[destination] = str(path)
+    return written
+
+
+@dataclass
+class _Plan:
+    """Everything the forked processes need, prepared by the caller before any fork."""
+
+    container_id: str
+    config: dict
+    rootfs: str
+    state_dir: Path
+    cgroup: cgroups.Cgroup
+    etc_files: dict[str, str]
+    new_namespaces: int  # CLONE_NEW* flags to unshare (user and cgroup handled apart)
+    new_user: bool
+    new_cgroupns: bool
+    joins: list[tuple[int, int]]  # (open fd of /proc/<pid>/ns/<kind>, clone flag)
+    stdio: list[int]  # fds to become the container's 0, 1, 2
+    init: bool
+    detach: bool
+    keep_fds: list[int] = field(default_factory=list)
+
+
+# --- the container object the API hands out ----------------------------------------------------
+class Container:
+    """One container, identified by its id under a state root.
+
+    ``Container.create`` builds it; ``Container.load`` finds one created by another
+    process (the CLI's ``start`` after ``create``). Both work on the same files.
+    """
+
+    def __init__(self, container_id: str, state_root=None):
+        self.id = check_container_id(container_id)
+        self.state_root = Path(state_root or paths.state_root())
+        self.state_dir = self.state_root / container_id
+        self._report: int | None = None  # pipe from our own monitor, when we created the container
+        self._monitor: int | None = None  # pid of that monitor when it is our child
+        self._exit: dict | None = None
+        self.stdin: int | None = None
+        self.stdout: int | None = None
+        self.stderr: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<Container {self.id} {self.status}>"
+
+    def __enter__(self) -> "Container":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.delete(force=True)
+
+    # --- create --------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, container_id: str, bundle=None, *, config: dict | None = None, state_root=None,
+               stdin=None, stdout=None, stderr=None, detach: bool = False, rootfs=None, args=None,
+               **spec_options) -> "Container":
+        """Create a container: namespaces, cgroup and root filesystem ready, program not started.
+
+        Give a ``bundle`` directory (``config.json`` + rootfs), a ``config`` dict, or
+        ``rootfs`` and ``args`` (plus :func:`make_spec` keywords such as ``memory="64m"``).
+        stdin/stdout/stderr: None inherits ours, PIPE gives us a pipe, an int is a fd.
+        """
+        if bundle is not None:
+            config, root = load_bundle(bundle)
+            bundle_path = str(Path(bundle).absolute())
+        else:
+            if config is None:
+                if rootfs is None or args is None:
+                    raise TeachdockError("create needs a bundle, a config, or rootfs= and args=")
+                config = make_spec(args, rootfs, **spec_options)
+            validate(config)
+            root = rootfs_path(config)
+            bundle_path = ""
+        container = cls(container_id, state_root)
+        resources = cgroups.Resources.from_oci(config.get("linux", {}).get("resources"))
+        container.state_root.mkdir(parents=True, exist_ok=True)
+        try:
+            container.state_dir.mkdir(mode=0o700)
+        except FileExistsError:
+            raise Conflict(f"a container with id {container_id!r} already exists "
+                           f"(see `teachdock runtime list`; remove it with `teachdock runtime delete {container_id}`)") from None
+        ours: list[int] = []  # our ends of the stdio pipes
+        theirs: list[int] = []  # fds only the container needs; closed here once it has them
+        joins: list[tuple[int, int]] = []
+        cgroup = None
+        try:
+            linux = config.get("linux", {})
+            cgroup = cgroups.open_cgroup(linux.get("cgroupsPath") or f"/teachdock/{container_id}")
+            if cgroup.exists():
+                raise Conflict(f"cgroup {cgroup.path} already exists: another container uses it, or a crash "
+                               "left it behind (`teachdock runtime cleanup` removes leftovers)")
+            _write_json_atomically(container.state_dir / "config.json", config)
+            etc = _etc_files(container.state_dir / "etc", config.get("hostname"))
+            os.mkfifo(container.state_dir / "exec.fifo", 0o600)
+            container._write_state({
+                "ociVersion": config["ociVersion"], "id": container_id, "status": "creating",
+                "bundle": bundle_path, "rootfs": str(root), "created": _now(),
+                "annotations": config.get("annotations", {}), "cgroupsPath": cgroup.path,
+                "cgroupVersion": cgroup.version, "owner": "",
+            })
+            cgroup.create()
+            cgroup.apply(resources)
+            stdio, theirs, ours = container._stdio(stdin, stdout, stderr)
+            plan = _plan(container_id, config, str(root), container.state_dir, cgroup, etc, detach, stdio)
+            joins = plan.joins
+            container._spawn_monitor(plan)
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            container.stdin = container.stdout = container.stderr = None
+            container._cleanup_after_failed_create(cgroup)
+            raise
+        finally:
+            for fd in theirs + [fd for fd, _ in joins]:
+                os.close(fd)
+        return container
+
+    def _stdio(self, stdin, stdout, stderr) -> tuple[list[int], list[int], list[int]]:
+        """Turn the stdin/stdout/stderr choices into (the container's fds 0-2, fds to close
+        once the container has them, our ends of pipes)."""
+        stdio, theirs, ours = [], [], []
+        for number, choice in enumerate((stdin, stdout, stderr)):
+            if choice is None:
+                stdio.append(number)
+            elif choice == DEVNULL:
+                stdio.append(os.open(os.devnull, os.O_RDWR))
+                theirs.append(stdio[-1])
+            elif choice == PIPE:
+                read_end, write_end = os.pipe()
+                child_end, our_end = (read_end, write_end) if number == 0 else (write_end, read_end)
+                stdio.append(child_end)
+                theirs.append(child_end)
+                ours.append(our_end)
+                setattr(self, ("stdin", "stdout", "stderr")[number], our_end)
+            else:
+                stdio.append(int(choice))
+        return stdio, theirs, ours
+
+    def _cleanup_after_failed_create(self, cgroup) -> None:
+        """Leave nothing behind when create fails half-way: processes, cgroup, state."""
+        if cgroup is not None and cgroup.exists():
+            cgroup.kill_all(signal.SIGKILL)
+            cgroup.destroy()
+        if self._monitor:
+            _reap(self._monitor)
+        if self._report is not None:
+            os.close(self._report)
+            self._report = None
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _spawn_monitor(self, plan: _Plan) -> None:
+        report_read, report_write = os.pipe()
+        plan.keep_fds = [report_write]
+        pid = os.fork()
+        if pid == 0:  # ---- in the monitor (or the short-lived launcher when detaching) ----
+            os.close(report_read)
+            if plan.detach:
+                os.setsid()
+                if os.fork():
+                    os._exit(0)  # the launcher exits; the monitor is adopted by init
+            _monitor_main(plan, report_write)  # never returns
+        os.close(report_write)
+        self._report = report_read
+        if plan.detach:
+            _reap(pid)  # the launcher
+        else:
+            self._monitor = pid
+        message = self._next_report()
+        if message is None:
+            raise ContainerStartError(f"container {self.id}: the monitor process died during create")
+        if "error" in message:
+            raise ContainerStartError(f"container {self.id}: {message['error']}")
+
+    def _next_report(self, timeout: float | None = None) -> dict | None:
+        """Read one JSON line from our monitor (None at end-of-file or timeout)."""
+        if self._report is None:
+            return None
+        if timeout is not None and not select.select([self._report], [], [], timeout)[0]:
+            return None
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(self._report, 1)
+            if not chunk:
+                os.close(self._report)
+                self._report = None
+                return None
+            line += chunk
+        return json.loads(line)
+
+    # --- start, state, kill ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run the container's program (it must be ``created``)."""
+        status = self.status
+        if status != "created":
+            raise Conflict(f"container {self.id} is {status}, not created: only a created container can be started")
+        try:
+            fifo = os.open(self.state_dir / "exec.fifo", os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            raise ContainerStartError(f"container {self.id}: its monitor is not waiting for start ({error.strerror})") from None
+        try:
+            os.write(fifo, b"0")
+        finally:
+            os.close(fifo)
+        if self._report is not None:
+            message = self._next_report()
+            if message is None:
+                raise ContainerStartError(f"container {self.id}: the monitor died during start")
+            if "error" in message:
+                self._exit = self._next_report()
+                raise ContainerStartError(f"container {self.id}: {message['error']}")
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # another process's container: watch the state file
+            state = self._read_state()
+            if state["status"] != "created":
+                if state.get("error"):
+                    raise ContainerStartError(f"container {self.id}: {state['error']}")
+                return
+            time.sleep(0.002)
+        raise ContainerStartError(f"container {self.id}: no answer from its monitor after start")
+
+    def _read_state(self) -> dict:
+        try:
+            with open(self.state_dir / "state.json") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise NotFound(f"no such container: {self.id}") from None
+
+    def _write_state(self, state: dict) -> None:
+        _write_json_atomically(self.state_dir / "state.json", state)
+
+    def state(self) -> dict:
+        """The OCI state: id, status (creating, created, running, stopped), pid, bundle, and more.
+
+        A container whose processes died without the monitor noticing (say the monitor
+        was SIGKILLed) is reported ``stopped``: the kernel is the source of truth.
+        """
+        state = self._read_state()
+        if state["status"] in ("created", "running"):
+            pid = state.get("pid", 0)
+            if not pid or _start_time(pid) != state.get("pidStartTime"):
+                state["status"] = "stopped"
+        return state
+
+    @property
+    def status(self) -> str:
+        return self.state()["status"]
+
+    @property
+    def pid(self) -> int | None:
+        """Host PID of the container's first process (its PID 1)."""
+        return self.state().get("pid")
+
+    @property
+    def cgroup(self) -> cgroups.Cgroup:
+        state = self._read_state()
+        return cgroups.open_cgroup(state["cgroupsPath"], version=state.get("cgroupVersion"))
+
+    def metrics(self) -> cgroups.Metrics:
+        """Memory, CPU and pids figures of the container's cgroup, readable while it runs."""
+        return self.cgroup.metrics()
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        """Send a signal to the container's PID 1 (only while created or running)."""
+        state = self.state()
+        if state["status"] not in ("created", "running"):
+            raise Conflict(f"container {self.id} is {state['status']}: only a created or running container can be signalled")
+        try:
+            os.kill(state["pid"], sig)
+        except ProcessLookupError:
+            pass
+
+    # --- wait, delete ----------------------------------------------------------------------------------
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the container's PID 1 exits; return its exit code (137 after an OOM kill).
+
+        None means nobody could record the code: the monitor itself was killed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._exit is None and self._report is not None:  # our own monitor tells us
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            message = self._next_report(left)
+            if message is None and self._report is not None:
+                raise TimeoutError(f"container {self.id} still running after {timeout} s")
+            if message and "exited" in message:
+                self._exit = message
+        if self._monitor:
+            _reap(self._monitor)
+            self._monitor = None
+        while True:  # someone else's container: watch the state file and the monitor
+            state = self.state()
+            if state["status"] == "stopped":
+                if "exitCode" in state or _start_time(state.get("monitorPid") or 0) is None:
+                    return state.get("exitCode")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"container {self.id} still running after {timeout} s")
+            time.sleep(0.005)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._read_state().get("exitCode")
+
+    @property
+    def oom_killed(self) -> bool:
+        return bool(self._read_state().get("oomKilled"))
+
+    def delete(self, force: bool = False) -> None:
+        """Remove a stopped container: its cgroup and state. ``force`` kills a running one first."""
+        if not self.state_dir.exists():
+            raise NotFound(f"no such container: {self.id}")
+        state = self.state()
+        cgroup = self.cgroup
+        if state["status"] == "running" and not force:
+            raise Conflict(f"container {self.id} is running: stop it first (kill) or use force")
+        if state["status"] in ("created", "running", "creating"):
+            cgroup.kill_all(signal.SIGKILL)
+            if state.get("pid"):
+                try:
+                    os.kill(state["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.wait(timeout=5)
+            except TimeoutError:
+                pass
+        elif self._monitor:
+            _reap(self._monitor)
+            self._monitor = None
+        for fd in (self._report, self.stdin, self.stdout, self.stderr):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._report = self.stdin = self.stdout = self.stderr = None
+        cgroup.destroy()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    @classmethod
+    def load(cls, container_id: str, state_root=None) -> "Container":
+        """Find an existing container by id (created by this or another process)."""
+        container = cls(container_id, state_root)
+        container._read_state()
+        return container
+
+
+def list_containers(state_root=None) -> list[dict]:
+    """The state of every container under a state root."""
+    root = Path(state_root or paths.state_root())
+    states = []
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        try:
+            states.append(Container.load(entry.name, root).state())
+        except (TeachdockError, ValueError, OSError):
+            continue
+    return states
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _plan(container_id, config, root, state_dir, cgroup, etc_files, detach, stdio) -> _Plan:
+    """Work out which namespaces to create and which to join; open the join targets now."""
+    flags, joins, new_user, new_cgroupns = 0, [], False, False
+    for entry in config.get("linux", {}).get("namespaces", []):
+        flag = kernel.NAMESPACES[entry["type"]][0]
+        if entry.get("path"):
+            try:
+                fd = os.open(entry["path"], os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as error:
+                raise NotFound(f"cannot join {entry['type']} namespace {entry['path']}: {error.strerror}") from None
+            joins.append((fd, flag))
+        elif entry["type"] == "user":
+            new_user = True
+        elif entry["type"] == "cgroup":
+            new_cgroupns = True
+        else:
+            flags |= flag
+    joins.sort(key=lambda item: item[1] != kernel.CLONE_NEWUSER)  # join the user namespace first
+    return _Plan(container_id, config, root, state_dir, cgroup, etc_files, flags, new_user, new_cgroupns,
+                 joins, stdio, config.get("annotations", {}).get("org.teachdock.init") == "true", detach)
+
+
+# --- the monitor ---------------------------------------------------------------------------------------
+def _close_other_fds(keep) -> None:
+    """Close every inherited fd except ``keep``: a notebook kernel's sockets must not leak into containers."""
+    start = 3
+    for fd in sorted(set(keep)):
+        if fd >= start:
+            os.closerange(start, fd)
+            start = fd + 1
+    os.closerange(start, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def _monitor_main(plan: _Plan, report_fd: int) -> None:
+    """The shim: start the container's processes, hand the caller its answer, record the exit."""
+    state_path = plan.state_dir / "state.json"
+    container_pid = 0
+    try:
+        kernel.set_process_name(f"td-shim {plan.container_id}")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the caller's terminal is the container's business
+        fifo = os.open(plan.state_dir / "exec.fifo", os.O_RDWR | os.O_CLOEXEC)
+        _close_other_fds([report_fd, fifo, *plan.stdio, *(fd for fd, _ in plan.joins)])
+        kernel.set_child_subreaper()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        stage1 = os.fork()
+        if stage1 == 0:
+            ours.close()
+            os.close(fifo)
+            os.close(report_fd)
+            _stage1_main(plan, theirs)  # never returns
+        theirs.close()
+        for fd in plan.stdio:
+            if fd > 2:
+                os.close(fd)
+        null = os.open(os.devnull, os.O_RDWR)  # let go of the caller's terminal or pipes
+        for number in range(3):
+            os.dup2(null, number)
+        os.close(null)
+        for fd, _ in plan.joins:
+            os.close(fd)
+
+        def report(**message):
+            try:
+                os.write(report_fd, json.dumps(message).encode() + b"\n")
+            except OSError:
+                pass  # the caller went away (a detached create); the state file still tells
+
+        message = _receive(ours)
+        if message and message.get("userns"):
+            _write_id_maps(stage1, plan.config["linux"])
+            _send(ours, ok="maps")
+            message = _receive(ours)
+        if not message or "pid" not in message:
+            raise ContainerStartError((message or {}).get("error") or "setting up namespaces failed")
+        container_pid = message["pid"]
+        _reap(stage1)
+        plan.cgroup.add_process(container_pid)
+        _send(ours, ok="cgroup")
+        message = _receive(ours)
+        if not message or not message.get("ready"):
+            raise ContainerStartError((message or {}).get("error") or "container init died during set-up")
+        state = json.loads(state_path.read_text())
+        state.update(status="created", pid=container_pid, pidStartTime=_start_time(container_pid),
+                     monitorPid=os.getpid())
+        _write_json_atomically(state_path, state)
+        report(created=container_pid)
+
+        # Wait for `start` (a byte in exec.fifo), unless init dies first.
+        readable = select.select([fifo, ours], [], [])[0]
+        if fifo in readable:
+            os.read(fifo, 1)
+            _send(ours, ok="start")
+            message = _receive(ours)  # end-of-file: execve succeeded and closed the socket
+            if message and "error" in message:
+                state.update(status="stopped", error=message["error"])
+                _write_json_atomically(state_path, state)
+                report(error=message["error"])
+            else:
+                state.update(status="running", startedAt=_now())
+                _write_json_atomically(state_path, state)
+                report(running=True)
+        os.close(fifo)
+        ours.close()
+
+        code = 0
+        while True:  # reap everything adopted; the container ends when its PID 1 does
+            try:
+                pid, wait_status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            if pid == container_pid:
+                code = _exit_code(wait_status)
+                break
+        try:
+            oom = plan.cgroup.metrics().oom_kills > 0
+        except (OSError, TeachdockError):
+            oom = False
+        state.update(status="stopped", exitCode=code, oomKilled=oom, finishedAt=_now())
+        _write_json_atomically(state_path, state)
+        report(exited=code, oom=oom)
+        os._exit(0)
+    except BaseException as error:  # noqa: BLE001 - a forked child must never return into the caller's code
+        try:
+            if container_pid:
+                os.kill(container_pid, signal.SIGKILL)
+            os.write(report_fd, json.dumps({"error": _describe(error)}).encode() + b"\n")
+        finally:
+            os._exit(1)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TeachdockError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _cgroup_dirs(cgroup: cgroups.Cgroup) -> dict[str, str]:
+    """{name: host directory} of the container's own cgroup, to show it at /sys/fs/cgroup."""
+    return dict(cgroup.dirs) if cgroup.version == "v1" else {"unified": cgroup.dir}
+
+
+def _write_id_maps(pid: int, linux: dict) -> None:
+    """Write uid_map and gid_map of a process that just created a user namespace (user_namespaces(7))."""
+    for field_name, file_name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
+        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux[field_name])
+        with open(f"/proc/{pid}/{file_name}", "w") as f:
+            f.write(lines)
+
+
+# --- stage 1 and the container's init ---------------------------------------------------------------
+def _stage1_main(plan: _Plan, sock: socket.socket) -> None:
+    """Enter or create the namespaces, then fork the process that will be PID 1."""
+    try:
+        for fd, flag in plan.joins:
+            kernel.setns(fd, flag)
+            os.close(fd)
+        if plan.new_user:
+            kernel.unshare(kernel.CLONE_NEWUSER)
+            _send(sock, userns=True)
+            if _receive(sock) is None:
+                os._exit(1)
+        kernel.unshare(plan.new_namespaces)
+        pid = os.fork()
+        if pid:
+            _send(sock, pid=pid)
+            os._exit(0)
+        _init_main(plan, sock)
+    except BaseException as error:  # noqa: BLE001
+        try:
+            _send(sock, error=_describe(error))
+        finally:
+            os._exit(1)
+
+
+def _init_main(plan: _Plan, sock: socket.socket) -> None:
+    """PID 1 of the container: finish the set-up, wait for start, then become the program."""
+    config = plan.config
+    process = config["process"]
+    if _receive(sock) is None:  # the monitor has put us into the cgroup
+        os._exit(1)
+    if plan.new_cgroupns:
+        kernel.unshare(kernel.CLONE_NEWCGROUP)  # after joining the cgroup: it becomes our "/"
+    if plan.new_user:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    for number, fd in enumerate(plan.stdio):
+        if fd != number:
+            os.dup2(fd, number)
+    _close_other_fds([sock.fileno()])
+    rootfs_setup.prepare(config, plan.rootfs, etc_files=plan.etc_files,
+                         cgroup_dirs=_cgroup_dirs(plan.cgroup), in_user_namespace=plan.new_user)
+    if plan.new_namespaces & kernel.CLONE_NEWNET:
+        kernel.set_link_up("lo")
+    if config.get("hostname"):
+        kernel.sethostname(config["hostname"])
+    if config.get("domainname"):
+        kernel.setdomainname(config["domainname"])
+    for rlimit in process.get("rlimits", []):
+        resource.setrlimit(getattr(resource, rlimit["type"]), (rlimit["soft"], rlimit["hard"]))
+    _set_identity(process)
+    try:
+        os.chdir(process["cwd"])
+    except OSError as error:
+        raise ContainerStartError(f"process.cwd {process['cwd']}: {error.strerror} inside the container") from None
+    os.umask(0o022)
+    _send(sock, ready=True)
+    if _receive(sock) is None:  # the monitor died or the container was deleted before start
+        os._exit(1)
+    environment = dict(item.split("=", 1) for item in process.get("env", []))
+    if plan.init:
+        _run_as_init(process["args"], environment, sock)
+    _exec(process["args"], environment, sock)
+
+
+def _set_identity(process: dict) -> None:
+    """Capabilities, groups, user and no_new_privs, in the order the kernel requires."""
+    caps = process.get("capabilities", {})
+    bounding = kernel.capability_bits(caps.get("bounding", []))
+    for number in range(kernel.last_capability() + 1):
+        if not bounding >> number & 1 and kernel.in_bounding_set(number):
+            kernel.drop_bounding_capability(number)  # needs CAP_SETPCAP: do it while still root
+    user = process.get("user", {})
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    os.setgroups(user.get("additionalGids", []))
+    if uid != 0:
+        kernel.set_keepcaps(True)  # keep the permitted set across setuid(), then set it explicitly
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    kernel.capset(kernel.capability_bits(caps.get("effective", [])),
+                  kernel.capability_bits(caps.get("permitted", [])),
+                  kernel.capability_bits(caps.get("inheritable", [])))
+    kernel.clear_ambient_capabilities()
+    for name in caps.get("ambient", []):
+        kernel.raise_ambient_capability(kernel.CAP_NUMBER[name])
+    if process.get("noNewPrivileges"):
+        kernel.set_no_new_privs()
+
+
+def _exec(args: list[str], environment: dict, sock: socket.socket) -> None:
+    """execve the program; on failure tell the monitor why (on success the socket just closes)."""
+    for number in range(1, 32):
+        if number not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(number, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    try:
+        os.execvpe(args[0], args, environment)
+    except OSError as error:
+        reason = {errno.ENOENT: "executable file not found in $PATH" if "/" not in args[0] else "no such file or directory",
+                  errno.EACCES: "permission denied"}.get(error.errno, error.strerror)
+        _send(sock, error=f'exec "{args[0]}": {reason}')
+        os._exit(127)
+
+
+def _run_as_init(args: list[str], environment: dict, sock: socket.socket) -> None:
+    """Be a proper PID 1 (like ``docker run --init``): run the program as PID 2, pass signals
+    on to it, and reap every orphan, so no zombie piles up."""
+    child = os.fork()
+    if child == 0:
+        _exec(args, environment, sock)
+    sock.close()
+    kernel.set_process_name("teachdock-init")
+
+    def forward(number, _frame):
+        try:
+            os.kill(child, number)
+        except ProcessLookupError:
+            pass
+
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                   signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT):
+        signal.signal(number, forward)
+    while True:
+        pid, wait_status = os.waitpid(-1, 0)
+        if pid == child:
+            os._exit(_exit_code(wait_status))
+
+
+__all__ = ["Container", "PIPE", "DEVNULL", "list_containers", "KernelError"]

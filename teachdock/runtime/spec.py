@@ -1,0 +1,337 @@
+"""The OCI runtime bundle: ``config.json`` plus a root filesystem.
+
+A bundle is what Docker hands to runc: everything the runtime needs to know about one
+container, written down as JSON (https://github.com/opencontainers/runtime-spec).
+This module reads a bundle, checks it, and writes one. ``make_spec`` builds the same
+config Docker would give a ``docker run`` container (namespaces, mounts, capabilities,
+masked paths), so the Python API needs no hand-written JSON.
+
+Only the fields teachdock implements are accepted with a value it would ignore silently
+rejected: a learner who asks for something the runtime does not do gets told so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from teachdock.errors import InvalidConfig, NotFound
+from teachdock.kernel import CAP_NUMBER, NAMESPACES
+
+OCI_VERSION = "1.2.0"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#: Docker's 14 default capabilities (moby oci/caps/defaults.go).
+DEFAULT_CAPABILITIES = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+
+#: Files under /proc and /sys a container must not read (Docker's defaults).
+DEFAULT_MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+]
+
+#: Paths a container may read but never write (Docker's defaults).
+DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+DEFAULT_NAMESPACES = ("pid", "mount", "uts", "ipc", "network")
+
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def default_mounts() -> list[dict]:
+    """The mounts Docker gives every container, in the order they are made."""
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ]
+
+
+def check_container_id(container_id: str) -> str:
+    """Container ids name directories and cgroups, so only a safe alphabet is allowed."""
+    if not isinstance(container_id, str) or not _ID_PATTERN.match(container_id):
+        raise InvalidConfig(
+            f"invalid container id {container_id!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit")
+    return container_id
+
+
+def parse_memory(value) -> int | None:
+    """'64m', '1g', '512k' or a byte count -> bytes. None stays None (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidConfig(f"memory limit {value!r} is not a size")
+    if isinstance(value, int):
+        number = value
+    else:
+        match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*", str(value).lower())
+        if not match:
+            raise InvalidConfig(f"memory limit {value!r} is not a size: write e.g. 64m, 512k or 1g")
+        number = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
+    if number <= 0:
+        raise InvalidConfig(f"memory limit {value!r} must be positive")
+    return number
+
+
+def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | None = "teachdock",
+              env=None, cwd: str = "/", user: str | int | None = None, readonly: bool = True,
+              memory=None, memory_swap=None, cpus: float | None = None, cpu_shares: int | None = None,
+              pids_limit: int | None = None, capabilities=None, no_new_privileges: bool = True,
+              uid_map: tuple[int, int, int] | None = None, mounts=None, masked_paths=None,
+              readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
+              init: bool = False) -> dict:
+    """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
+
+    ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
+    With ``"user"`` in ``namespaces`` root in the container maps to ``uid_map``'s host id
+    (default: 100000, a range no real account uses). ``readonly=True`` keeps the shared
+    rootfs untouched; /tmp is then a private tmpfs so programs still have somewhere to write.
+    """
+    if isinstance(args, str):
+        raise InvalidConfig("args must be a list such as ['sh', '-c', 'echo hi'], not a string")
+    environment = [DEFAULT_PATH]
+    if hostname:
+        environment.append(f"HOSTNAME={hostname}")
+    for key, value in (env or {}).items():
+        environment = [item for item in environment if not item.startswith(f"{key}=")]
+        environment.append(f"{key}={value}")
+    uid, gid = _parse_user(user)
+    caps = list(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
+    process = {
+        "terminal": False,
+        "user": {"uid": uid, "gid": gid},
+        "args": list(args),
+        "env": environment,
+        "cwd": cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": no_new_privileges,
+    }
+    if rlimits:
+        process["rlimits"] = [{"type": kind, "hard": hard, "soft": soft} for kind, (soft, hard) in rlimits.items()]
+    all_mounts = default_mounts()
+    if readonly:
+        all_mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                           "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]})
+    all_mounts += list(mounts or [])
+    linux: dict = {
+        "namespaces": [{"type": kind} for kind in namespaces],
+        "maskedPaths": list(DEFAULT_MASKED_PATHS if masked_paths is None else masked_paths),
+        "readonlyPaths": list(DEFAULT_READONLY_PATHS if readonly_paths is None else readonly_paths),
+        "resources": {},
+    }
+    if cgroups_path:
+        linux["cgroupsPath"] = cgroups_path
+    if "user" in namespaces:
+        host_id, _, size = uid_map or (100000, 0, 65536)
+        linux["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": size}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": size}]
+    resources = linux["resources"]
+    memory_bytes = parse_memory(memory)
+    if memory_bytes is not None:
+        resources["memory"] = {"limit": memory_bytes}
+        if memory_swap is not None:
+            resources["memory"]["swap"] = parse_memory(memory_swap)
+    if cpus is not None or cpu_shares is not None:
+        resources["cpu"] = {}
+        if cpus is not None:
+            if not isinstance(cpus, (int, float)) or cpus <= 0:
+                raise InvalidConfig(f"cpus={cpus!r}: give a positive number of CPUs, e.g. 0.5")
+            resources["cpu"].update({"period": 100000, "quota": int(round(cpus * 100000))})
+        if cpu_shares is not None:
+            resources["cpu"]["shares"] = cpu_shares
+    if pids_limit is not None:
+        resources["pids"] = {"limit": pids_limit}
+    spec = {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": os.fspath(rootfs), "readonly": readonly},
+        "hostname": hostname,
+        "mounts": all_mounts,
+        "linux": linux,
+    }
+    if not hostname:
+        del spec["hostname"]
+    if init:
+        spec["annotations"] = {"org.teachdock.init": "true"}
+    validate(spec)
+    return spec
+
+
+def _parse_user(user) -> tuple[int, int]:
+    if user is None:
+        return 0, 0
+    if isinstance(user, int):
+        return user, user
+    text = str(user)
+    uid_text, _, gid_text = text.partition(":")
+    try:
+        uid = int(uid_text)
+        gid = int(gid_text) if gid_text else uid
+    except ValueError:
+        raise InvalidConfig(f"user {user!r}: give numeric 'uid' or 'uid:gid' (names need an image's /etc/passwd)") from None
+    if uid < 0 or gid < 0:
+        raise InvalidConfig(f"user {user!r}: ids cannot be negative")
+    return uid, gid
+
+
+# --- reading and checking a bundle -----------------------------------------------------------------
+def load_bundle(bundle) -> tuple[dict, Path]:
+    """Read and check ``<bundle>/config.json``; return it with the absolute rootfs path."""
+    bundle = Path(bundle).absolute()
+    config_path = bundle / "config.json"
+    if not bundle.is_dir():
+        raise NotFound(f"bundle {bundle} does not exist or is not a directory")
+    try:
+        text = config_path.read_text()
+    except FileNotFoundError:
+        raise NotFound(f"bundle {bundle} has no config.json (create one with `teachdock runtime spec`)") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidConfig(f"{config_path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    validate(config)
+    return config, rootfs_path(config, bundle)
+
+
+def rootfs_path(config: dict, bundle=None) -> Path:
+    """root.path, relative to the bundle when not absolute; must exist as a directory."""
+    root = Path(config["root"]["path"])
+    if not root.is_absolute():
+        if bundle is None:
+            raise InvalidConfig(f"root.path {str(root)!r} is relative but there is no bundle directory")
+        root = Path(bundle) / root
+    if not root.is_dir():
+        raise NotFound(f"rootfs {root} does not exist or is not a directory "
+                       "(build the base one with `teachdock image bootstrap busybox`)")
+    return root
+
+
+def write_bundle(bundle, config: dict) -> Path:
+    """Write ``config.json`` into ``bundle`` (created if missing), atomically."""
+    validate(config)
+    bundle = Path(bundle)
+    bundle.mkdir(parents=True, exist_ok=True)
+    target = bundle / "config.json"
+    temporary = bundle / ".config.json.tmp"
+    temporary.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(temporary, target)
+    return target
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidConfig(f"config.json: {message}")
+
+
+def _is_uint(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def validate(config) -> None:
+    """Check the fields teachdock implements; raise InvalidConfig naming the first bad one."""
+    _require(isinstance(config, dict), "the top level must be a JSON object")
+    _require(isinstance(config.get("ociVersion"), str), "ociVersion is required (e.g. \"1.2.0\")")
+    root = config.get("root")
+    _require(isinstance(root, dict) and isinstance(root.get("path"), str) and root["path"],
+             "root.path is required (the rootfs directory)")
+    _require(isinstance(root.get("readonly", False), bool), "root.readonly must be true or false")
+    process = config.get("process")
+    _require(isinstance(process, dict), "process is required")
+    args = process.get("args")
+    _require(isinstance(args, list) and args and all(isinstance(a, str) for a in args),
+             "process.args must be a non-empty list of strings")
+    _require(isinstance(process.get("cwd"), str) and process["cwd"].startswith("/"),
+             "process.cwd is required and must be an absolute path")
+    _require(all(isinstance(e, str) and "=" in e for e in process.get("env", [])),
+             "process.env entries must be strings of the form KEY=VALUE")
+    user = process.get("user", {"uid": 0, "gid": 0})
+    _require(isinstance(user, dict) and _is_uint(user.get("uid")) and _is_uint(user.get("gid")),
+             "process.user needs non-negative integer uid and gid")
+    _require(all(_is_uint(g) for g in user.get("additionalGids", [])), "process.user.additionalGids must be ids")
+    _require(not process.get("terminal", False),
+             "process.terminal=true needs a console socket, which teachdock's runtime does not provide; set it to false")
+    for kind, names in (process.get("capabilities") or {}).items():
+        _require(kind in ("bounding", "effective", "permitted", "inheritable", "ambient"),
+                 f"process.capabilities.{kind} is not a capability set")
+        unknown = [name for name in names if name not in CAP_NUMBER]
+        _require(not unknown, f"process.capabilities.{kind}: unknown capability {unknown[:1]}")
+    for index, rlimit in enumerate(process.get("rlimits", [])):
+        _require(isinstance(rlimit, dict) and str(rlimit.get("type", "")).startswith("RLIMIT_")
+                 and _is_uint(rlimit.get("soft")) and _is_uint(rlimit.get("hard")),
+                 f"process.rlimits[{index}] needs type RLIMIT_*, and soft and hard as non-negative integers")
+        _require(rlimit["soft"] <= rlimit["hard"], f"process.rlimits[{index}]: soft limit above hard limit")
+        import resource  # noqa: PLC0415 - only needed when rlimits are given
+
+        _require(hasattr(resource, rlimit["type"]), f"process.rlimits[{index}]: unknown type {rlimit['type']}")
+    hostname = config.get("hostname")
+    _require(hostname is None or (isinstance(hostname, str) and 0 < len(hostname) <= 64),
+             "hostname must be a string of 1-64 characters")
+    for index, mount in enumerate(config.get("mounts", [])):
+        _require(isinstance(mount, dict) and isinstance(mount.get("destination"), str)
+                 and mount["destination"].startswith("/"),
+                 f"mounts[{index}].destination is required and must be absolute")
+        _require(all(isinstance(o, str) for o in mount.get("options", [])), f"mounts[{index}].options must be strings")
+    linux = config.get("linux", {})
+    _require(isinstance(linux, dict), "linux must be an object")
+    kinds = []
+    for index, namespace in enumerate(linux.get("namespaces", [])):
+        kind = namespace.get("type") if isinstance(namespace, dict) else None
+        _require(kind in NAMESPACES,
+                 f"linux.namespaces[{index}].type {kind!r} is not a namespace (known: {', '.join(NAMESPACES)})")
+        _require(kind not in kinds, f"linux.namespaces lists {kind!r} twice")
+        kinds.append(kind)
+        path = namespace.get("path")
+        _require(path is None or (isinstance(path, str) and path.startswith("/")),
+                 f"linux.namespaces[{index}].path must be an absolute path")
+    _require(bool(hostname) is False or "uts" in kinds,
+             "hostname is set but there is no uts namespace: the host's name would change")
+    if "user" in kinds and not any(n.get("path") for n in linux["namespaces"] if n["type"] == "user"):
+        for field in ("uidMappings", "gidMappings"):
+            maps = linux.get(field)
+            _require(isinstance(maps, list) and maps, f"linux.{field} is required with a new user namespace")
+            for entry in maps:
+                _require(all(_is_uint(entry.get(k)) for k in ("containerID", "hostID", "size")) and entry["size"] > 0,
+                         f"linux.{field} entries need containerID, hostID and a positive size")
+    cgroups_path = linux.get("cgroupsPath")
+    _require(cgroups_path is None or (isinstance(cgroups_path, str) and ".." not in cgroups_path.split("/")),
+             "linux.cgroupsPath must be a path without '..'")
+    _validate_resources(linux.get("resources") or {})
+    for field in ("maskedPaths", "readonlyPaths"):
+        _require(all(isinstance(p, str) and p.startswith("/") for p in linux.get(field, [])),
+                 f"linux.{field} must be absolute paths")
+
+
+def _validate_resources(resources: dict) -> None:
+    memory = resources.get("memory") or {}
+    for key in ("limit", "swap", "reservation"):
+        value = memory.get(key)
+        _require(value is None or (isinstance(value, int) and (value > 0 or value == -1)),
+                 f"linux.resources.memory.{key}={value!r}: must be a positive number of bytes (or -1 for no limit)")
+    cpu = resources.get("cpu") or {}
+    quota, period = cpu.get("quota"), cpu.get("period")
+    _require(quota is None or (isinstance(quota, int) and (quota > 0 or quota == -1)),
+             f"linux.resources.cpu.quota={quota!r}: must be positive microseconds (or -1 for no limit)")
+    _require(period is None or (isinstance(period, int) and period > 0),
+             f"linux.resources.cpu.period={period!r}: must be positive microseconds")
+    shares = cpu.get("shares")
+    _require(shares is None or (isinstance(shares, int) and shares > 0), f"linux.resources.cpu.shares={shares!r}: must be positive")
+    pids = (resources.get("pids") or {}).get("limit")
+    _require(pids is None or (isinstance(pids, int) and (pids > 0 or pids == -1)),
+             f"linux.resources.pids.limit={pids!r}: must be positive (or -1 for no limit)")
