@@ -6,7 +6,7 @@ filesystem from. This module looks for each one, says in plain words what its ab
 mean for the course, and how to fix it. ``teachdock.lab.doctor()`` shows the same report as a
 table in a notebook; ``probe().format()`` prints it in a terminal.
 
-Only the standard library is used, and nothing is left behind: the namespace test forks a
+Only the standard library (and teachdock's own error classes) is used, and nothing is left behind: the namespace test forks a
 short-lived child per namespace that calls unshare(2) and exits at once.
 """
 
@@ -19,6 +19,8 @@ import shutil
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from teachdock.errors import TeachdockError
 
 OK, WARN, MISSING = "ok", "warn", "missing"
 
@@ -128,6 +130,11 @@ class HostReport:
     @property
     def verdict(self) -> str:
         return verdict(self.findings)
+
+    def __repr__(self) -> str:
+        # Short on purpose: a notebook cell ending in doctor() would otherwise print every field.
+        return (f"HostReport(kernel={self.kernel!r}, is_root={self.is_root}, "
+                f"findings={len(self.findings)}, verdict_level={self.verdict_level!r})")
 
     def finding(self, name: str) -> Finding:
         for item in self.findings:
@@ -362,7 +369,7 @@ def detect_cgroup_version(root: str = "/sys/fs/cgroup") -> str | None:
         return cgroup_version_from_mounts(parse_mountinfo(_read("/proc/self/mountinfo")), root)
     try:
         return detect_version(root)
-    except Exception:  # no cgroup mounted at all: report, don't crash the doctor
+    except TeachdockError:  # no cgroup mounted at all: report it, don't crash the doctor
         return None
 
 

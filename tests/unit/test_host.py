@@ -69,6 +69,14 @@ def test_hybrid_layout_is_v1_even_with_an_empty_unified_mount():
     assert host.cgroup_version_from_mounts(mounts) == "v1"
 
 
+def test_cgroup_version_without_the_runtime_driver_falls_back_to_mountinfo(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "teachdock.runtime.cgroups", None)  # import now fails
+    expected = host.cgroup_version_from_mounts(host.parse_mountinfo(open("/proc/self/mountinfo").read()))
+    assert host.detect_cgroup_version() == expected
+
+
 def test_v1_controller_mounts_splits_comounted_controllers():
     where = host.v1_controller_mounts(host.parse_mountinfo(MOUNTINFO_V1_HYBRID))
     assert where["cpu"] == where["cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct"

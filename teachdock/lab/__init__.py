@@ -1,0 +1,32 @@
+"""Everything the notebooks call: the machine check, views, plots and exercise checks.
+
+This is the top layer: it may import any part of teachdock, and nothing imports it.
+Heavy libraries (matplotlib, IPython) are imported only by the functions that draw.
+"""
+
+from teachdock.lab.checks import CheckResult, check_interfaces, check_own_pid, check_ps_count
+from teachdock.lab.doctor import doctor
+from teachdock.lab.views import (
+    PROBE_SCRIPT,
+    View,
+    busybox_rootfs,
+    compare_table,
+    container_view,
+    host_view,
+    plot_comparison,
+)
+
+__all__ = [
+    "CheckResult",
+    "PROBE_SCRIPT",
+    "View",
+    "busybox_rootfs",
+    "check_interfaces",
+    "check_own_pid",
+    "check_ps_count",
+    "compare_table",
+    "container_view",
+    "doctor",
+    "host_view",
+    "plot_comparison",
+]

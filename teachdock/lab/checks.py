@@ -1,0 +1,213 @@
+"""Exercise checks: compare a learner's answer with what the kernel really does, right now.
+
+Each ``check_*`` function starts a real container to learn the true answer, then hands both
+to a ``judge_*`` function. The judge is pure (testable without root) and knows the usual
+mistakes, so a wrong answer gets a hint about *that* mistake, not just "wrong".
+
+A check never raises for a wrong answer: it returns a CheckResult that Jupyter shows as a
+green or red box. That keeps "Run all" going, and keeps the notebook passing under nbval
+while its exercise cells still hold the placeholder ``...``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from html import escape
+
+from teachdock.lab.views import host_view, interfaces_from_net_dev, parse_ps
+
+
+@dataclass
+class CheckResult:
+    passed: bool
+    message: str
+
+    def __repr__(self) -> str:
+        return ("✔ " if self.passed else "✘ ") + self.message
+
+    def _repr_html_(self) -> str:
+        colour, background, mark = ("#00603f", "#d9f2e6", "✔") if self.passed else ("#8f1d1d", "#fbdada", "✘")
+        return (
+            f'<div style="background:{background};color:{colour};border-left:6px solid {colour};'
+            f'padding:6px 10px"><b>{mark}</b> {escape(self.message)}</div>'
+        )
+
+
+def _not_answered(answer) -> bool:
+    return answer is ... or answer is None
+
+
+NOT_ANSWERED = CheckResult(False, "Replace the ... with your answer, then run the cell again.")
+
+
+def _as_int(answer) -> int | None:
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, int):
+        return answer
+    if isinstance(answer, str) and answer.strip().lstrip("-").isdigit():
+        return int(answer.strip())
+    return None
+
+
+def _run(args: list[str], rootfs) -> str:
+    """Run a command in a fresh container and return its stdout (imported late: lab sits on top)."""
+    from teachdock.runtime import run
+
+    result = run(args, rootfs=str(rootfs), timeout=30)
+    if result.exit_code != 0:
+        raise RuntimeError(f"{' '.join(args)} exited with {result.exit_code}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _observe(what, rootfs):
+    """Learn the truth from a real container; on failure, a CheckResult saying why."""
+    if rootfs is None:
+        from teachdock.lab.views import busybox_rootfs
+
+        rootfs = busybox_rootfs()
+    try:
+        return what(rootfs), None
+    except Exception as error:  # the check must explain, not crash the exercise cell
+        return None, CheckResult(
+            False,
+            f"Could not start a container to check your answer ({type(error).__name__}: {error}). "
+            "Starting containers needs root: see the doctor() table at the top of the notebook.",
+        )
+
+
+# ---- exercise 1: what PID does the container's first process see for itself? -------------
+
+
+def judge_own_pid(answer, truth: int) -> CheckResult:
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    n = _as_int(answer)
+    if n is None:
+        return CheckResult(False, f"Answer with a whole number, like 7 (you gave {answer!r}).")
+    if n == truth:
+        return CheckResult(True, f"Right: {truth}. A new PID namespace numbers its processes from scratch, "
+                                 "and the first one gets PID 1, the role init plays on a whole machine.")
+    if n == 0:
+        return CheckResult(False, "PID 0 is not a process you can see: it is the kernel's idle task. "
+                                  "The first real process in a new PID namespace gets the next number.")
+    if n < 0:
+        return CheckResult(False, "PIDs are never negative. Try again.")
+    if n == os.getpid():
+        return CheckResult(False, f"{n} is the PID of this notebook's kernel, on the host. The container's "
+                                  "process lives in another PID namespace, which starts its own numbering.")
+    if n > truth:
+        return CheckResult(False, f"{n} looks like a host PID. The host does give the container's process a "
+                                  "number like that (Container.pid shows it), but inside its own PID namespace "
+                                  "the first process is numbered from scratch.")
+    return CheckResult(False, "Not quite. Think of what a brand-new machine calls its very first process.")
+
+
+def _own_pid(rootfs) -> int:
+    return int(_run(["sh", "-c", "echo $$"], rootfs).strip())
+
+
+def check_own_pid(answer, rootfs=None) -> CheckResult:
+    """Exercise: which PID does `sh -c 'echo $$'` print when it is a container's first process?"""
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    truth, failure = _observe(_own_pid, rootfs)
+    if failure is not None:
+        return failure
+    return judge_own_pid(answer, truth)
+
+
+# ---- exercise 2: how many processes does `ps` list when it runs alone in a container? -----
+
+
+def judge_ps_count(answer, truth: int, host_count: int) -> CheckResult:
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    n = _as_int(answer)
+    if n is None:
+        return CheckResult(False, f"Answer with a whole number, like 3 (you gave {answer!r}).")
+    if n == truth:
+        return CheckResult(True, f"Right: {truth}. ps reads /proc, and the container's /proc shows only the "
+                                 "processes of the container's own PID namespace: here, ps itself.")
+    if n == truth + 1:
+        return CheckResult(False, "Close. Did you count the header line (PID USER COMMAND), or a shell? "
+                                  "Here ps is started directly, as the container's only process.")
+    if n <= 0:
+        return CheckResult(False, "ps is itself a running process inside the container, so it sees at least itself.")
+    if n >= max(truth + 2, host_count // 2):
+        return CheckResult(False, f"That is about what the host sees ({host_count} processes right now). "
+                                  "The container's PID namespace hides every process outside it.")
+    return CheckResult(False, "Not quite. Count the processes that exist inside the container: "
+                              "which program did the container start, and did it start any other?")
+
+
+def _ps_count(rootfs) -> int:
+    return len(parse_ps(_run(["ps"], rootfs)))
+
+
+def check_ps_count(answer, rootfs=None) -> CheckResult:
+    """Exercise: `run(["ps"], ...)`: how many processes does ps list (not counting its header)?"""
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    truth, failure = _observe(_ps_count, rootfs)
+    if failure is not None:
+        return failure
+    return judge_ps_count(answer, truth, host_count=len(host_view().processes))
+
+
+# ---- exercise 3: which network interfaces does a new network namespace have? --------------
+
+
+def _as_names(answer) -> set[str] | None:
+    if isinstance(answer, str):
+        return {name for name in re.split(r"[\s,]+", answer) if name}
+    try:
+        names = set(answer)
+    except TypeError:
+        return None
+    return names if all(isinstance(name, str) for name in names) else None
+
+
+def judge_interfaces(answer, truth: list[str], host_interfaces: list[str]) -> CheckResult:
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    names = _as_names(answer)
+    if names is None:
+        return CheckResult(False, f'Answer with interface names, like ["eth0"] or "eth0" (you gave {answer!r}).')
+    if names == set(truth):
+        return CheckResult(True, f"Right: {', '.join(sorted(truth))}. The kernel puts a loopback device in every "
+                                 "new network namespace, and nothing else. Docker's eth0 is added afterwards, "
+                                 "by moving one end of a veth pair in: the networking chapter does it by hand.")
+    if not names:
+        return CheckResult(False, "Not empty: the kernel creates one device in every new network namespace. "
+                                  "Which device does every machine have, even without a network cable?")
+    from_host = sorted((names & set(host_interfaces)) - set(truth))
+    if from_host:
+        return CheckResult(False, f"{', '.join(from_host)} belong to the host's network namespace. A network "
+                                  "device lives in exactly one namespace at a time, and a new one starts with "
+                                  "none of the host's.")
+    if "eth0" in names:
+        return CheckResult(False, "A Docker container has an eth0, but Docker adds it after creating the "
+                                  "namespace. Here nothing is added: only what the kernel creates by itself.")
+    extra = sorted(names - set(truth))
+    if extra:
+        return CheckResult(False, f"{', '.join(extra)} {'does' if len(extra) == 1 else 'do'} not exist in a new "
+                                  "network namespace: only what the kernel creates by itself is there.")
+    return CheckResult(False, f"Something is missing: {', '.join(sorted(set(truth) - names))}. "
+                              "Look at /proc/net/dev inside a container.")
+
+
+def _interfaces(rootfs) -> list[str]:
+    return interfaces_from_net_dev(_run(["cat", "/proc/net/dev"], rootfs))
+
+
+def check_interfaces(answer, rootfs=None) -> CheckResult:
+    """Exercise: which network interfaces exist in a container's new network namespace?"""
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    truth, failure = _observe(_interfaces, rootfs)
+    if failure is not None:
+        return failure
+    return judge_interfaces(answer, truth, host_interfaces=host_view().interfaces)

@@ -1,0 +1,73 @@
+"""doctor(): the machine check, as a table a learner can read at a glance.
+
+The probing lives in teachdock.runtime.host (so the CLI can print the same report); this
+module only draws it: one row per finding, a coloured status, what it means for the course,
+and the fix when something is wrong. It works without a browser: under nbval the HTML is
+simply recorded, and outside IPython the plain-text report is printed instead.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from teachdock.runtime.host import MISSING, OK, WARN, HostReport, probe
+
+# Colour-blind-safe pairs (background, text) from the Okabe-Ito palette, plus a symbol so the
+# status never depends on colour alone.
+STATUS_STYLE = {
+    OK: ("#d9f2e6", "#00603f", "✔ ok"),
+    WARN: ("#fff1cc", "#7a5200", "▲ warn"),
+    MISSING: ("#fbdada", "#8f1d1d", "✘ missing"),
+}
+VERDICT_STYLE = {
+    "ok": ("#d9f2e6", "#00603f", "Ready"),
+    "limited": ("#fff1cc", "#7a5200", "Ready, with limits"),
+    "blocked": ("#fbdada", "#8f1d1d", "Not ready"),
+}
+
+
+def render_html(report: HostReport) -> str:
+    """The report as one self-contained HTML fragment (inline styles: no CSS file needed)."""
+    rows = []
+    for f in report.findings:
+        background, colour, label = STATUS_STYLE[f.status]
+        meaning = escape(f.meaning)
+        if f.fix:
+            meaning += f'<br><span style="color:#444">fix: <code>{escape(f.fix)}</code></span>'
+        rows.append(
+            "<tr>"
+            f'<td style="background:{background};color:{colour};font-weight:600;white-space:nowrap">{label}</td>'
+            f'<td style="white-space:nowrap"><b>{escape(f.name)}</b></td>'
+            f"<td><code>{escape(f.value)}</code></td>"
+            f'<td style="text-align:left">{meaning}</td>'
+            "</tr>"
+        )
+    background, colour, title = VERDICT_STYLE[report.verdict_level]
+    head = "".join(f'<th style="text-align:left">{h}</th>' for h in ("status", "check", "seen here", "what it means"))
+    return (
+        '<div class="teachdock-doctor">'
+        f'<div style="background:{background};color:{colour};border-left:6px solid {colour};'
+        f'padding:8px 12px;margin-bottom:8px"><b>{title}.</b> {escape(report.verdict)}</div>'
+        f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table>'
+        "</div>"
+    )
+
+
+def doctor(report: HostReport | None = None) -> HostReport:
+    """Check this machine, show the verdict and the table, and return the report.
+
+    Pass a report to redraw it without probing again.
+    """
+    report = report if report is not None else probe()
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        print(report.format())
+        return report
+    if get_ipython() is None:  # a plain Python script: the terminal gets text
+        print(report.format())
+    else:
+        display(HTML(render_html(report)))
+    return report
