@@ -52,11 +52,11 @@ def _as_int(answer) -> int | None:
     return None
 
 
-def _run(args: list[str], rootfs) -> str:
+def _run(args: list[str], rootfs, **options) -> str:
     """Run a command in a fresh container and return its stdout (imported late: lab sits on top)."""
     from teachdock.runtime import run
 
-    result = run(args, rootfs=str(rootfs), timeout=30)
+    result = run(args, rootfs=str(rootfs), timeout=30, **options)
     if result.exit_code != 0:
         raise RuntimeError(f"{' '.join(args)} exited with {result.exit_code}: {result.stderr.strip()}")
     return result.stdout
@@ -157,7 +157,8 @@ def check_ps_count(answer, rootfs=None) -> CheckResult:
     return judge_ps_count(answer, truth, host_count=len(host_view().processes))
 
 
-# ---- exercise 3: which network interfaces does a new network namespace have? --------------
+# ---- exercise 3: which network interfaces does a container see? ----------------------------
+# With its own network namespace: only lo. Without one (no "network" in namespaces): the host's.
 
 
 def _as_names(answer) -> set[str] | None:
@@ -170,44 +171,76 @@ def _as_names(answer) -> set[str] | None:
     return names if all(isinstance(name, str) for name in names) else None
 
 
-def judge_interfaces(answer, truth: list[str], host_interfaces: list[str]) -> CheckResult:
+def judge_interfaces(answer, truth: list[str], host_interfaces: list[str], own_netns: bool = True) -> CheckResult:
     if _not_answered(answer):
         return NOT_ANSWERED
     names = _as_names(answer)
     if names is None:
         return CheckResult(False, f'Answer with interface names, like ["eth0"] or "eth0" (you gave {answer!r}).')
-    if names == set(truth):
+    if own_netns:
+        return _judge_new_netns(names, set(truth), set(host_interfaces))
+    return _judge_shared_netns(names, set(truth))
+
+
+def _judge_new_netns(names: set[str], truth: set[str], host: set[str]) -> CheckResult:
+    if names == truth:
         return CheckResult(True, f"Right: {', '.join(sorted(truth))}. The kernel puts a loopback device in every "
                                  "new network namespace, and nothing else. Docker's eth0 is added afterwards, "
                                  "by moving one end of a veth pair in: the networking chapter does it by hand.")
     if not names:
         return CheckResult(False, "Not empty: the kernel creates one device in every new network namespace. "
                                   "Which device does every machine have, even without a network cable?")
-    from_host = sorted((names & set(host_interfaces)) - set(truth))
+    from_host = sorted((names & host) - truth)
     if from_host:
-        return CheckResult(False, f"{', '.join(from_host)} belong to the host's network namespace. A network "
+        verb = "belongs" if len(from_host) == 1 else "belong"
+        return CheckResult(False, f"{', '.join(from_host)} {verb} to the host's network namespace. A network "
                                   "device lives in exactly one namespace at a time, and a new one starts with "
                                   "none of the host's.")
     if "eth0" in names:
         return CheckResult(False, "A Docker container has an eth0, but Docker adds it after creating the "
                                   "namespace. Here nothing is added: only what the kernel creates by itself.")
-    extra = sorted(names - set(truth))
+    extra = sorted(names - truth)
     if extra:
         return CheckResult(False, f"{', '.join(extra)} {'does' if len(extra) == 1 else 'do'} not exist in a new "
                                   "network namespace: only what the kernel creates by itself is there.")
-    return CheckResult(False, f"Something is missing: {', '.join(sorted(set(truth) - names))}. "
+    return CheckResult(False, f"Something is missing: {', '.join(sorted(truth - names))}. "
                               "Look at /proc/net/dev inside a container.")
 
 
-def _interfaces(rootfs) -> list[str]:
-    return interfaces_from_net_dev(_run(["cat", "/proc/net/dev"], rootfs))
+def _judge_shared_netns(names: set[str], truth: set[str]) -> CheckResult:
+    if names == truth:
+        return CheckResult(True, f"Right: {', '.join(sorted(truth))}, the host's own devices. Without \"network\" "
+                                 "in namespaces the container stays in the host's network namespace, and sees "
+                                 "and uses everything the host has. `docker run --network host` does exactly this.")
+    if names == {"lo"}:
+        return CheckResult(False, "Only lo is what a *new* network namespace holds. This container gets none: "
+                                  "without \"network\" in namespaces it stays in the host's. What does the host have?")
+    if not names:
+        return CheckResult(False, "Not empty: this container shares the host's network namespace, "
+                                  "so it sees the host's devices.")
+    extra = sorted(names - truth)
+    if extra:
+        return CheckResult(False, f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not on this host. "
+                                  "Sharing the host's network namespace shows the host's devices, no more: "
+                                  "compare with the host column of the table.")
+    return CheckResult(False, f"Missing: {', '.join(sorted(truth - names))}. Sharing the host's network "
+                              "namespace means seeing all of its devices, not just some of them.")
 
 
-def check_interfaces(answer, rootfs=None) -> CheckResult:
-    """Exercise: which network interfaces exist in a container's new network namespace?"""
+def check_interfaces(answer, namespaces=None, rootfs=None) -> CheckResult:
+    """Exercise: which network interfaces does a container see, with these namespaces?
+
+    ``namespaces`` as for teachdock.runtime.run; None means run's default (which has "network").
+    """
     if _not_answered(answer):
         return NOT_ANSWERED
-    truth, failure = _observe(_interfaces, rootfs)
+    options = {} if namespaces is None else {"namespaces": tuple(namespaces)}
+    own_netns = namespaces is None or "network" in namespaces
+
+    def interfaces(root) -> list[str]:
+        return interfaces_from_net_dev(_run(["cat", "/proc/net/dev"], root, **options))
+
+    truth, failure = _observe(interfaces, rootfs)
     if failure is not None:
         return failure
-    return judge_interfaces(answer, truth, host_interfaces=host_view().interfaces)
+    return judge_interfaces(answer, truth, host_interfaces=host_view().interfaces, own_netns=own_netns)

@@ -25,19 +25,28 @@ checks = importlib.import_module("teachdock.lab.checks")
 HOST_INTERFACES = ["lo", "eth0", "ifb0"]
 
 
+NET_DEV_HEADER = (
+    "Inter-|   Receive                            |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes\n"
+)
+
+
+def _net_dev(*names):
+    return NET_DEV_HEADER + "".join(f"{name:>6}:       0       0    0    0    0     0          0         0\n" for name in names)
+
+
 @pytest.fixture
 def fake_container(monkeypatch, tmp_path):
-    """Checks see a container whose sh is PID 1, whose ps lists 1 process, and that has only lo."""
-    outputs = {
-        ("sh", "-c", "echo $$"): "1\n",
-        ("ps",): "PID   USER     COMMAND\n    1 root     ps\n",
-        ("cat", "/proc/net/dev"): (
-            "Inter-|   Receive                            |  Transmit\n"
-            " face |bytes    packets errs drop fifo frame compressed multicast|bytes\n"
-            "    lo:       0       0    0    0    0     0          0         0        0\n"
-        ),
-    }
-    monkeypatch.setattr(checks, "_run", lambda args, rootfs: outputs[tuple(args)])
+    """Checks see a container whose sh is PID 1, whose ps lists 1 process, and that has only lo
+    (or the host's devices, when it is started without a network namespace)."""
+
+    def run(args, rootfs, **options):
+        if tuple(args) == ("cat", "/proc/net/dev"):
+            own_netns = "network" in options.get("namespaces", ("network",))
+            return _net_dev("lo") if own_netns else _net_dev(*HOST_INTERFACES)
+        return {("sh", "-c", "echo $$"): "1\n", ("ps",): "PID   USER     COMMAND\n    1 root     ps\n"}[tuple(args)]
+
+    monkeypatch.setattr(checks, "_run", run)
     host = views.View("host", 4242, "systemd", [(i, "x") for i in range(1, 81)], "vm", 30, HOST_INTERFACES, 0)
     monkeypatch.setattr(checks, "host_view", lambda: host)
     return tmp_path  # used as the rootfs argument: never touched
@@ -123,14 +132,39 @@ def test_interfaces_right_answer_passes_in_any_reasonable_shape(fake_container, 
     "answer, hint",
     [
         ([], "Not empty"),
-        (["lo", "eth0"], "eth0 belong to the host's network namespace"),
-        (["ifb0"], "ifb0 belong to the host"),
+        (["lo", "eth0"], "eth0 belongs to the host's network namespace"),
+        (["eth0", "ifb0"], "eth0, ifb0 belong to the host's network namespace"),
+        (["ifb0"], "ifb0 belongs to the host"),
         (["veth1"], "veth1 does not exist in a new network namespace"),
         (42, "Answer with interface names"),
     ],
 )
 def test_interfaces_wrong_answers_get_the_hint_for_that_mistake(fake_container, answer, hint):
     result = check_interfaces(answer, rootfs=fake_container)
+    assert not result.passed
+    assert hint in result.message
+
+
+NO_NETNS = ("pid", "mount", "uts", "ipc")
+
+
+@pytest.mark.parametrize("answer", [HOST_INTERFACES, "eth0 ifb0 lo", "lo, eth0, ifb0"])
+def test_without_a_network_namespace_the_hosts_devices_are_right(fake_container, answer):
+    result = check_interfaces(answer, namespaces=NO_NETNS, rootfs=fake_container)
+    assert result.passed and "--network host" in result.message
+
+
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        (["lo"], "what a *new* network namespace holds"),
+        ([], "Not empty"),
+        (["lo", "eth0"], "Missing: ifb0"),
+        (["lo", "eth0", "ifb0", "docker0"], "docker0 is not on this host"),
+    ],
+)
+def test_without_a_network_namespace_wrong_answers_get_their_hint(fake_container, answer, hint):
+    result = check_interfaces(answer, namespaces=NO_NETNS, rootfs=fake_container)
     assert not result.passed
     assert hint in result.message
 
@@ -144,7 +178,7 @@ def test_eth0_on_a_host_without_eth0_gets_the_docker_hint():
 
 
 def test_a_check_that_cannot_start_a_container_explains_instead_of_raising(monkeypatch, tmp_path):
-    def refuse(args, rootfs):
+    def refuse(args, rootfs, **options):
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(checks, "_run", refuse)
