@@ -1,0 +1,30 @@
+"""teachdock.vm: a tiny real virtual machine, to set beside a container and measure.
+
+A Linux kernel from /boot, an initramfs holding nothing but a static busybox, and
+QEMU with the guest's serial port as its only device that matters. :func:`boot`
+starts it, waits for the guest's marker line, runs a shell command inside, and
+returns how long each step took and how much memory QEMU needed::
+
+    from teachdock.vm import boot
+    result = boot("echo hello from the guest; uname -r")
+    print(result.summary())
+    result.output        # 'hello from the guest\\n6.1.0-...\\n'
+
+The parts, each readable on its own:
+  cpio.py       the initramfs archive format (newc), writer and reader
+  initramfs.py  what goes into the guest: busybox, applet links, /init
+  kernel.py     finding the kernel, unpacking vmlinux from a bzImage (faster boots)
+  qemu.py       KVM-or-TCG detection, the QEMU command line, boot() and its figures
+Command line: ``python -m teachdock.vm boot --workload 'CMD'``.
+"""
+
+from teachdock.vm.errors import KernelNotFound, QemuNotFound, VmBootError, VmError, VmTimeout
+from teachdock.vm.initramfs import build_initramfs, workload_archive
+from teachdock.vm.kernel import KernelImage, find_kernel, prepare_kernel
+from teachdock.vm.qemu import Accel, VmResult, boot, detect_accel, find_qemu
+
+__all__ = [
+    "Accel", "KernelImage", "KernelNotFound", "QemuNotFound", "VmBootError", "VmError",
+    "VmResult", "VmTimeout", "boot", "build_initramfs", "detect_accel", "find_kernel",
+    "find_qemu", "prepare_kernel", "workload_archive",
+]
