@@ -66,11 +66,14 @@ def _receive(sock: socket.socket) -> dict | None:
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
+    """Readers see the old file or the new one, never half of one (rename is atomic).
+
+    No fsync: the state root is runtime state (normally on the /run tmpfs) that is
+    meaningless after a reboot, and an fsync per state change would cost milliseconds.
+    """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "w") as f:
         json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(temporary, path)
 
 
@@ -122,7 +125,8 @@ class _Plan:
     state_dir: Path
     cgroup: cgroups.Cgroup
     etc_files: dict[str, str]
-    new_namespaces: int  # CLONE_NEW* flags to unshare (user and cgroup handled apart)
+    children_namespaces: int  # CLONE_NEWPID/CLONE_NEWTIME: unshared by the parent, they apply to its children
+    own_namespaces: int  # mount, uts, ipc, network: unshared by the process that becomes PID 1
     new_user: bool
     new_cgroupns: bool
     joins: list[tuple[int, int]]  # (open fd of /proc/<pid>/ns/<kind>, clone flag)
@@ -130,6 +134,11 @@ class _Plan:
     init: bool
     detach: bool
     keep_fds: list[int] = field(default_factory=list)
+
+    @property
+    def needs_stage1(self) -> bool:
+        """A user namespace must exist before the PID namespace it will own, which takes one more fork."""
+        return self.new_user or any(flag == kernel.CLONE_NEWUSER for _, flag in self.joins)
 
 
 # --- the container object the API hands out ----------------------------------------------------
@@ -145,6 +154,7 @@ class Container:
         self.state_root = Path(state_root or paths.state_root())
         self.state_dir = self.state_root / container_id
         self._report: int | None = None  # pipe from our own monitor, when we created the container
+        self._report_buffer = b""
         self._monitor: int | None = None  # pid of that monitor when it is our child
         self._exit: dict | None = None
         self.stdin: int | None = None
@@ -186,7 +196,7 @@ class Container:
         resources = cgroups.Resources.from_oci(config.get("linux", {}).get("resources"))
         container.state_root.mkdir(parents=True, exist_ok=True)
         try:
-            container.state_dir.mkdir(mode=0o700)
+            container.state_dir.mkdir(mode=0o711)  # searchable: a user-namespaced container binds files from etc/
         except FileExistsError:
             raise Conflict(f"a container with id {container_id!r} already exists "
                            f"(see `teachdock runtime list`; remove it with `teachdock runtime delete {container_id}`)") from None
@@ -284,18 +294,18 @@ class Container:
 
     def _next_report(self, timeout: float | None = None) -> dict | None:
         """Read one JSON line from our monitor (None at end-of-file or timeout)."""
-        if self._report is None:
-            return None
-        if timeout is not None and not select.select([self._report], [], [], timeout)[0]:
-            return None
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = os.read(self._report, 1)
+        while b"\n" not in self._report_buffer:
+            if self._report is None:
+                return None
+            if timeout is not None and not select.select([self._report], [], [], timeout)[0]:
+                return None
+            chunk = os.read(self._report, 4096)
             if not chunk:
                 os.close(self._report)
                 self._report = None
                 return None
-            line += chunk
+            self._report_buffer += chunk
+        line, _, self._report_buffer = self._report_buffer.partition(b"\n")
         return json.loads(line)
 
     # --- start, state, kill ------------------------------------------------------------------------------
@@ -467,6 +477,45 @@ def list_containers(state_root=None) -> list[dict]:
     return states
 
 
+def cleanup(state_root=None, *, dry_run: bool = False) -> list[str]:
+    """Remove what dead or forgotten containers left: stopped containers, half-created ones,
+    and empty cgroups under /teachdock that no container of this state root owns.
+
+    A cgroup that still holds processes is never touched: it may belong to a container of
+    another state root (another daemon, a test run).
+    """
+    done = []
+    owned = set()
+    for state in list_containers(state_root):
+        owned.add(state.get("cgroupsPath"))
+        age = time.time() - (Path(state_root or paths.state_root()) / state["id"] / "state.json").stat().st_mtime
+        if state["status"] == "stopped" or (state["status"] == "creating" and age > 30):
+            done.append(f"{'would remove' if dry_run else 'removed'} {state['status']} container {state['id']}")
+            if not dry_run:
+                Container.load(state["id"], state_root).delete(force=True)
+    for path in _child_cgroups("/teachdock"):
+        if path in owned:
+            continue
+        cgroup = cgroups.open_cgroup(path)
+        busy = cgroup.processes()
+        if busy:
+            done.append(f"kept cgroup {path}: processes {busy[:5]} still run in it (another state root's container?)")
+            continue
+        done.append(f"{'would remove' if dry_run else 'removed'} empty cgroup {path}")
+        if not dry_run:
+            cgroup.destroy()
+    return done or ["nothing to clean up"]
+
+
+def _child_cgroups(parent: str) -> list[str]:
+    """Paths of the cgroups directly under ``parent``, in any hierarchy."""
+    names = set()
+    for directory in _cgroup_dirs(cgroups.open_cgroup(parent)).values():
+        if os.path.isdir(directory):
+            names.update(entry.name for entry in os.scandir(directory) if entry.is_dir())
+    return [f"{parent}/{name}" for name in sorted(names)]
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, 0)
@@ -476,7 +525,7 @@ def _reap(pid: int) -> None:
 
 def _plan(container_id, config, root, state_dir, cgroup, etc_files, detach, stdio) -> _Plan:
     """Work out which namespaces to create and which to join; open the join targets now."""
-    flags, joins, new_user, new_cgroupns = 0, [], False, False
+    children, own, joins, new_user, new_cgroupns = 0, 0, [], False, False
     for entry in config.get("linux", {}).get("namespaces", []):
         flag = kernel.NAMESPACES[entry["type"]][0]
         if entry.get("path"):
@@ -489,11 +538,14 @@ def _plan(container_id, config, root, state_dir, cgroup, etc_files, detach, stdi
             new_user = True
         elif entry["type"] == "cgroup":
             new_cgroupns = True
+        elif entry["type"] in ("pid", "time"):
+            children |= flag
         else:
-            flags |= flag
+            own |= flag
     joins.sort(key=lambda item: item[1] != kernel.CLONE_NEWUSER)  # join the user namespace first
-    return _Plan(container_id, config, root, state_dir, cgroup, etc_files, flags, new_user, new_cgroupns,
-                 joins, stdio, config.get("annotations", {}).get("org.teachdock.init") == "true", detach)
+    return _Plan(container_id, config, root, state_dir, cgroup, etc_files, children, own, new_user,
+                 new_cgroupns, joins, stdio, config.get("annotations", {}).get("org.teachdock.init") == "true",
+                 detach)
 
 
 # --- the monitor ---------------------------------------------------------------------------------------
@@ -518,12 +570,25 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
         _close_other_fds([report_fd, fifo, *plan.stdio, *(fd for fd, _ in plan.joins)])
         kernel.set_child_subreaper()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        stage1 = os.fork()
-        if stage1 == 0:
-            ours.close()
-            os.close(fifo)
-            os.close(report_fd)
-            _stage1_main(plan, theirs)  # never returns
+        if plan.needs_stage1:
+            stage1 = os.fork()
+            if stage1 == 0:
+                ours.close()
+                os.close(fifo)
+                os.close(report_fd)
+                _stage1_main(plan, theirs)  # never returns
+        else:
+            # PID and time namespaces take effect for children: unshare here, then fork PID 1.
+            for fd, flag in plan.joins:
+                if flag in (kernel.CLONE_NEWPID, kernel.CLONE_NEWTIME):
+                    kernel.setns(fd, flag)
+            kernel.unshare(plan.children_namespaces)
+            container_pid = os.fork()
+            if container_pid == 0:
+                ours.close()
+                os.close(fifo)
+                os.close(report_fd)
+                _init_main(plan, theirs)  # never returns
         theirs.close()
         for fd in plan.stdio:
             if fd > 2:
@@ -541,17 +606,19 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
             except OSError:
                 pass  # the caller went away (a detached create); the state file still tells
 
-        message = _receive(ours)
-        if message and message.get("userns"):
-            _write_id_maps(stage1, plan.config["linux"])
-            _send(ours, ok="maps")
+        if plan.needs_stage1:
             message = _receive(ours)
-        if not message or "pid" not in message:
-            raise ContainerStartError((message or {}).get("error") or "setting up namespaces failed")
-        container_pid = message["pid"]
-        _reap(stage1)
-        plan.cgroup.add_process(container_pid)
-        _send(ours, ok="cgroup")
+            if message and message.get("userns"):
+                _write_id_maps(stage1, plan.config["linux"])
+                _send(ours, ok="maps")
+                message = _receive(ours)
+            if not message or "pid" not in message:
+                raise ContainerStartError((message or {}).get("error") or "setting up namespaces failed")
+            container_pid = message["pid"]
+            _reap(stage1)
+            # Inside a user namespace PID 1 cannot write the host's cgroup files: we move it.
+            plan.cgroup.add_process(container_pid)
+            _send(ours, ok="cgroup")
         message = _receive(ours)
         if not message or not message.get("ready"):
             raise ContainerStartError((message or {}).get("error") or "container init died during set-up")
@@ -587,10 +654,12 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
             if pid == container_pid:
                 code = _exit_code(wait_status)
                 break
-        try:
-            oom = plan.cgroup.metrics().oom_kills > 0
-        except (OSError, TeachdockError):
-            oom = False
+        oom = False
+        if code == 128 + signal.SIGKILL:  # the OOM killer uses SIGKILL: only then ask the cgroup
+            try:
+                oom = plan.cgroup.metrics().oom_kills > 0
+            except (OSError, TeachdockError):
+                pass
         state.update(status="stopped", exitCode=code, oomKilled=oom, finishedAt=_now())
         _write_json_atomically(state_path, state)
         report(exited=code, oom=oom)
@@ -625,7 +694,8 @@ def _write_id_maps(pid: int, linux: dict) -> None:
 
 # --- stage 1 and the container's init ---------------------------------------------------------------
 def _stage1_main(plan: _Plan, sock: socket.socket) -> None:
-    """Enter or create the namespaces, then fork the process that will be PID 1."""
+    """With a user namespace: create it first, so it owns every namespace made after it,
+    then create the others and fork the process that will be PID 1."""
     try:
         for fd, flag in plan.joins:
             kernel.setns(fd, flag)
@@ -633,27 +703,47 @@ def _stage1_main(plan: _Plan, sock: socket.socket) -> None:
         if plan.new_user:
             kernel.unshare(kernel.CLONE_NEWUSER)
             _send(sock, userns=True)
-            if _receive(sock) is None:
+            if _receive(sock) is None:  # the monitor writes our uid and gid maps meanwhile
                 os._exit(1)
-        kernel.unshare(plan.new_namespaces)
+        kernel.unshare(plan.children_namespaces | plan.own_namespaces)
         pid = os.fork()
         if pid:
             _send(sock, pid=pid)
             os._exit(0)
+        if _receive(sock) is None:  # the monitor has put us into the cgroup
+            os._exit(1)
         _init_main(plan, sock)
     except BaseException as error:  # noqa: BLE001
-        try:
-            _send(sock, error=_describe(error))
-        finally:
-            os._exit(1)
+        _fail_in_child(sock, error)
+
+
+def _fail_in_child(sock: socket.socket, error: BaseException) -> None:
+    """Report a set-up error to the monitor and exit: a forked child must never return."""
+    try:
+        _send(sock, error=_describe(error))
+    finally:
+        os._exit(1)
 
 
 def _init_main(plan: _Plan, sock: socket.socket) -> None:
     """PID 1 of the container: finish the set-up, wait for start, then become the program."""
+    try:
+        _init_setup(plan, sock)
+    except BaseException as error:  # noqa: BLE001
+        _fail_in_child(sock, error)
+
+
+def _init_setup(plan: _Plan, sock: socket.socket) -> None:
     config = plan.config
     process = config["process"]
-    if _receive(sock) is None:  # the monitor has put us into the cgroup
-        os._exit(1)
+    if not plan.needs_stage1:
+        # Join our cgroup ourselves: a single-threaded process moving itself skips the
+        # kernel's global cgroup lock, which costs milliseconds per container otherwise.
+        plan.cgroup.join_self()
+        for fd, flag in plan.joins:
+            if flag not in (kernel.CLONE_NEWPID, kernel.CLONE_NEWTIME):
+                kernel.setns(fd, flag)
+        kernel.unshare(plan.own_namespaces)
     if plan.new_cgroupns:
         kernel.unshare(kernel.CLONE_NEWCGROUP)  # after joining the cgroup: it becomes our "/"
     if plan.new_user:
@@ -665,7 +755,7 @@ def _init_main(plan: _Plan, sock: socket.socket) -> None:
     _close_other_fds([sock.fileno()])
     rootfs_setup.prepare(config, plan.rootfs, etc_files=plan.etc_files,
                          cgroup_dirs=_cgroup_dirs(plan.cgroup), in_user_namespace=plan.new_user)
-    if plan.new_namespaces & kernel.CLONE_NEWNET:
+    if plan.own_namespaces & kernel.CLONE_NEWNET:
         kernel.set_link_up("lo")
     if config.get("hostname"):
         kernel.sethostname(config["hostname"])
