@@ -166,7 +166,7 @@ def _version_key(release: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", release)]
 
 
-def find_kernel(boot_dir: Path = BOOT_DIR) -> Path:
+def find_kernel(boot_dir: str | os.PathLike | None = None) -> Path:
     """The bzImage to boot: $TEACHDOCK_VM_KERNEL, else the running kernel's
     /boot/vmlinuz-<uname -r>, else the newest readable /boot/vmlinuz-*."""
     override = os.environ.get("TEACHDOCK_VM_KERNEL")
@@ -175,7 +175,8 @@ def find_kernel(boot_dir: Path = BOOT_DIR) -> Path:
         if not os.access(path, os.R_OK):
             raise KernelNotFound(f"TEACHDOCK_VM_KERNEL={override} is not a readable file")
         return path
-    images = sorted(Path(boot_dir).glob("vmlinuz-*"),
+    boot_dir = Path(boot_dir or BOOT_DIR)
+    images = sorted(boot_dir.glob("vmlinuz-*"),
                     key=lambda p: _version_key(p.name[len("vmlinuz-"):]), reverse=True)
     readable = [p for p in images if os.access(p, os.R_OK)]
     if not readable:
@@ -187,7 +188,7 @@ def find_kernel(boot_dir: Path = BOOT_DIR) -> Path:
         raise KernelNotFound(
             f"no Linux kernel in {boot_dir}: `apt-get install linux-image-amd64`, or point "
             "TEACHDOCK_VM_KERNEL at a kernel image (bzImage or vmlinux)")
-    running = Path(boot_dir) / f"vmlinuz-{os.uname().release}"
+    running = boot_dir / f"vmlinuz-{os.uname().release}"
     return running if running in readable else readable[0]
 
 
