@@ -23,12 +23,19 @@ from teachdock.lab.views import host_view, interfaces_from_net_dev, parse_ps
 class CheckResult:
     passed: bool
     message: str
+    answered: bool = True  # False while the exercise cell still holds the placeholder ...
+
+    def _look(self) -> tuple[str, str, str]:
+        """(text colour, background, mark): green for right, red for wrong, grey for not yet answered."""
+        if not self.answered:
+            return "#444444", "#ececec", "✎"
+        return ("#00603f", "#d9f2e6", "✔") if self.passed else ("#8f1d1d", "#fbdada", "✘")
 
     def __repr__(self) -> str:
-        return ("✔ " if self.passed else "✘ ") + self.message
+        return f"{self._look()[2]} {self.message}"
 
     def _repr_html_(self) -> str:
-        colour, background, mark = ("#00603f", "#d9f2e6", "✔") if self.passed else ("#8f1d1d", "#fbdada", "✘")
+        colour, background, mark = self._look()
         return (
             f'<div style="background:{background};color:{colour};border-left:6px solid {colour};'
             f'padding:6px 10px"><b>{mark}</b> {escape(self.message)}</div>'
@@ -39,7 +46,7 @@ def _not_answered(answer) -> bool:
     return answer is ... or answer is None
 
 
-NOT_ANSWERED = CheckResult(False, "Replace the ... with your answer, then run the cell again.")
+NOT_ANSWERED = CheckResult(False, "Replace the ... with your answer, then run the cell again.", answered=False)
 
 
 def _as_int(answer) -> int | None:
@@ -64,11 +71,11 @@ def _run(args: list[str], rootfs, **options) -> str:
 
 def _observe(what, rootfs):
     """Learn the truth from a real container; on failure, a CheckResult saying why."""
-    if rootfs is None:
-        from teachdock.lab.views import busybox_rootfs
-
-        rootfs = busybox_rootfs()
     try:
+        if rootfs is None:
+            from teachdock.lab.views import busybox_rootfs
+
+            rootfs = busybox_rootfs()
         return what(rootfs), None
     except Exception as error:  # the check must explain, not crash the exercise cell
         return None, CheckResult(

@@ -26,6 +26,10 @@ VERDICT_STYLE = {
 }
 
 
+# JupyterLab right-aligns table cells by default; text reads better from the left.
+LEFT = "text-align:left"
+
+
 def render_html(report: HostReport) -> str:
     """The report as one self-contained HTML fragment (inline styles: no CSS file needed)."""
     rows = []
@@ -36,14 +40,14 @@ def render_html(report: HostReport) -> str:
             meaning += f'<br><span style="color:#444">fix: <code>{escape(f.fix)}</code></span>'
         rows.append(
             "<tr>"
-            f'<td style="background:{background};color:{colour};font-weight:600;white-space:nowrap">{label}</td>'
-            f'<td style="white-space:nowrap"><b>{escape(f.name)}</b></td>'
-            f"<td><code>{escape(f.value)}</code></td>"
-            f'<td style="text-align:left">{meaning}</td>'
+            f'<td style="{LEFT};background:{background};color:{colour};font-weight:600;white-space:nowrap">{label}</td>'
+            f'<td style="{LEFT};white-space:nowrap"><b>{escape(f.name)}</b></td>'
+            f'<td style="{LEFT}"><code>{escape(f.value)}</code></td>'
+            f'<td style="{LEFT}">{meaning}</td>'
             "</tr>"
         )
     background, colour, title = VERDICT_STYLE[report.verdict_level]
-    head = "".join(f'<th style="text-align:left">{h}</th>' for h in ("status", "check", "seen here", "what it means"))
+    head = "".join(f'<th style="{LEFT}">{h}</th>' for h in ("status", "check", "seen here", "what it means"))
     return (
         '<div class="teachdock-doctor">'
         f'<div style="background:{background};color:{colour};border-left:6px solid {colour};'

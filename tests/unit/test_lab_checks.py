@@ -86,7 +86,8 @@ def test_placeholder_answer_asks_for_an_answer_without_running_anything(monkeypa
     monkeypatch.setattr(checks, "_run", lambda *a: pytest.fail("a placeholder must not start a container"))
     for check in (check_own_pid, check_ps_count, check_interfaces):
         result = check(...)
-        assert not result.passed and "Replace the ..." in result.message
+        assert not result.passed and not result.answered and "Replace the ..." in result.message
+        assert repr(result).startswith("✎") and "#ececec" in result._repr_html_()
 
 
 # ---- exercise 2 -----------------------------------------------------------------------------
