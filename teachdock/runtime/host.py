@@ -6,8 +6,9 @@ filesystem from. This module looks for each one, says in plain words what its ab
 mean for the course, and how to fix it. ``teachdock.lab.doctor()`` shows the same report as a
 table in a notebook; ``probe().format()`` prints it in a terminal.
 
-Only the standard library (and teachdock's own error classes) is used, and nothing is left behind: the namespace test forks a
-short-lived child per namespace that calls unshare(2) and exits at once.
+Only the standard library (and teachdock's own error classes) is used, and nothing is left
+behind: the namespace test forks a short-lived child per namespace that calls unshare(2)
+and exits at once.
 """
 
 from __future__ import annotations
@@ -437,7 +438,6 @@ def probe() -> HostReport:
 # Judging: turn observations into findings. Pure, so every branch is testable.
 
 
-
 def assess(r: HostReport) -> list[Finding]:
     findings = [_root_finding(r), _kernel_finding(r)]
     findings += [_namespace_finding(ns, r.is_root) for ns in r.namespaces.values()]
@@ -453,8 +453,9 @@ def _root_finding(r: HostReport) -> Finding:
     if r.is_root:
         return Finding("root", OK, "yes", "You can create namespaces, mounts and cgroups: every cell can run.")
     return Finding(
-        "root", WARN, f"no (uid {os.geteuid()})",
-        "Cells tagged needs-root are skipped; namespace demos run inside a user namespace instead.",
+        "root", WARN, "no",
+        "Cells tagged needs-root (starting containers, setting limits) cannot run; "
+        "namespace demos use a user namespace instead.",
         fix="Start JupyterLab as root (or with sudo), as the README's lab command does.",
         limits=(ROOT_CELLS,),
     )
