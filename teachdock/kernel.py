@@ -16,7 +16,6 @@ import ctypes
 import errno as _errno
 import fcntl
 import os
-import platform
 import socket
 import struct
 
@@ -162,9 +161,9 @@ def umount2(target, flags: int = 0) -> None:
 
 def pivot_root(new_root, put_old) -> None:
     """Make ``new_root`` the root of this mount namespace; the old root moves to ``put_old`` (pivot_root(2))."""
-    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    number = _SYS_PIVOT_ROOT.get(os.uname().machine)
     if number is None:
-        raise KernelError("pivot_root", _errno.ENOSYS, f"pivot_root: unknown syscall number on {platform.machine()}")
+        raise KernelError("pivot_root", _errno.ENOSYS, f"pivot_root: unknown syscall number on {os.uname().machine}")
     if _libc.syscall(ctypes.c_long(number), _path(new_root), _path(put_old)) != 0:
         raise _fail("pivot_root", f"({os.fsdecode(new_root)}) - the new root must be a mount point in a private mount namespace")
 

@@ -16,7 +16,6 @@ import os
 import selectors
 import signal
 import time
-import uuid
 from dataclasses import dataclass
 
 from teachdock.runtime.cgroups import Metrics
@@ -54,7 +53,7 @@ def run(args, rootfs=None, *, container_id: str | None = None, input: bytes | st
     ``init`` are those of :func:`teachdock.runtime.make_spec`. A ``timeout`` kills the
     container (exit code 137) when it runs too long.
     """
-    container_id = container_id or f"run-{uuid.uuid4().hex[:12]}"
+    container_id = container_id or f"run-{os.urandom(6).hex()}"
     started = time.monotonic()
     if bundle is not None:
         container = Container.create(container_id, bundle, state_root=state_root,

@@ -31,13 +31,11 @@ socket pair as small JSON objects. The socket is close-on-exec, so when init cal
 
 from __future__ import annotations
 
-import datetime
 import errno
 import json
 import os
 import resource
 import select
-import shutil
 import signal
 import socket
 import time
@@ -78,7 +76,9 @@ def _write_json_atomically(path: Path, data: dict) -> None:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+    """UTC time in RFC 3339 form, as runc writes it."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
 def _start_time(pid: int) -> int | None:
@@ -267,7 +267,7 @@ class Container:
         if self._report is not None:
             os.close(self._report)
             self._report = None
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        _remove_tree(self.state_dir)
 
     def _spawn_monitor(self, plan: _Plan) -> None:
         report_read, report_write = os.pipe()
@@ -455,7 +455,7 @@ class Container:
                     pass
         self._report = self.stdin = self.stdout = self.stderr = None
         cgroup.destroy()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        _remove_tree(self.state_dir)
 
     @classmethod
     def load(cls, container_id: str, state_root=None) -> "Container":
@@ -514,6 +514,12 @@ def _child_cgroups(parent: str) -> list[str]:
         if os.path.isdir(directory):
             names.update(entry.name for entry in os.scandir(directory) if entry.is_dir())
     return [f"{parent}/{name}" for name in sorted(names)]
+
+
+def _remove_tree(directory: Path) -> None:
+    import shutil  # noqa: PLC0415 - shutil is slow to import and only needed here
+
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _reap(pid: int) -> None:
