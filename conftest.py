@@ -1,4 +1,4 @@
-"""Shared test set-up: skip what needs root when we are not root, and say why.
+"""Shared test set-up for tests/ and the notebooks (hence at the repository root): skip what needs root when we are not root, and say why.
 
 Two kinds of items need root: tests marked ``@pytest.mark.root`` (real namespaces, mounts,
 cgroups) and notebook cells tagged ``needs-root`` (run by nbval). For an unprivileged
