@@ -203,12 +203,13 @@ class KernelImage:
     note: str       # one sentence: why this kind
 
 
-def prepare_kernel(kernel: str | os.PathLike | None = None) -> KernelImage:
+def prepare_kernel(kernel: str | os.PathLike | None = None, *, unpack: bool = True) -> KernelImage:
     """Pick the kernel and, when possible, return its cached uncompressed vmlinux.
 
     ``kernel`` may name a bzImage or a vmlinux; default: :func:`find_kernel`.
     The extraction (about 0.6 s for Debian's 8 MB kernel) happens once; the
-    cache file is rebuilt when the bzImage is newer than it.
+    cache file is rebuilt when the bzImage is newer than it. ``unpack=False``
+    keeps the bzImage (to compare both ways of booting).
     """
     source = Path(kernel) if kernel is not None else find_kernel()
     try:
@@ -226,6 +227,8 @@ def prepare_kernel(kernel: str | os.PathLike | None = None) -> KernelImage:
     if image[0x202:0x206] != b"HdrS":
         raise KernelNotFound(f"{source} is neither a bzImage (no 'HdrS' boot header) nor an ELF kernel")
 
+    if not unpack:
+        return KernelImage(source, "bzImage", release, source, "the compressed kernel, as asked (unpack=False)")
     cached = cache_dir() / f"vmlinux-{release or name}"
     try:
         fresh = cached.stat().st_mtime >= source.stat().st_mtime
