@@ -223,11 +223,11 @@ def _run_qemu(command: list[str], timeout: float) -> _Run:
                     text = _clean(console)
                     phase = ("boot" if run.seconds_to_marker is None else
                              "workload" if f"{MARKER} WORKLOAD-END" not in text else "poweroff")
-                    what = {"boot": "did not print its boot marker",
-                            "workload": "workload did not finish",
-                            "poweroff": "did not power off"}[phase]
+                    what = {"boot": "the guest did not print its boot marker",
+                            "workload": "the workload did not finish",
+                            "poweroff": "the guest did not power off"}[phase]
                     tail = _tail(text)
-                    raise VmTimeout(f"the VM {what} within {timeout:g} s; QEMU was killed. "
+                    raise VmTimeout(f"{what} within {timeout:g} s; QEMU was killed. "
                                     "Last console lines:\n" + "\n".join(tail or ["(none)"]),
                                     phase, tail)
                 for key, _events in selector.select(timeout=min(remaining, 0.1)):
