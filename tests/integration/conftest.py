@@ -1,0 +1,286 @@
+"""Shared fixtures for the integration tests: a busybox rootfs, private state roots,
+unique container ids, helpers to run or start a container, and a leak check.
+
+The runtime tests (test_ns_*.py, test_limits.py, test_lifecycle.py, ...) use them like this::
+
+    pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]
+
+    def test_something(box):
+        result = box("echo $$")          # run() a shell script in a fresh container
+        assert result.stdout == "1\n"
+
+    def test_watch_it(running, finish, host):
+        with running("echo ready; read x; echo bye") as c:   # started, printed "ready"
+            assert host.proc_stat(c.pid)[2] == "sh"         # look at it from the host
+            assert finish(c) == (0, "bye\n")                 # close stdin, wait
+
+Helpers are handed out as fixtures (``finish``, ``host``) rather than imported, because
+tests/conftest.py is also a module called ``conftest``.
+
+Why the scratch directory is world-searchable (mode 0755) and not pytest's tmp_path:
+with a user namespace the container's root is uid 100000 on the host, and it must be
+able to walk down to the rootfs and to the state directory (the container's
+/etc/hostname is bind-mounted from there). pytest's tmp_path lives under a 0700
+directory, so a user-namespaced container would fail with EACCES. Each test still gets
+its own state root, removed after the test.
+
+Other people run tests on this machine at the same time, so the leak check only looks
+at what belongs to the current test: mounts under our scratch directory (or on the
+host paths a container mounts onto), cgroups and processes named after the test's
+container-id prefix, our own child processes, and the test's state root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import secrets
+import select
+import shutil
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from teachdock.errors import TeachdockError
+from teachdock.image import busybox
+from teachdock.runtime import PIPE, Container, run
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+#: Host paths a container mounts onto inside its own namespace; a new host mount at one of
+#: them during a test means a container mount escaped its mount namespace.
+CONTAINER_MOUNT_POINTS = {"/", "/mnt", "/tmp", "/proc", "/sys", "/sys/fs/cgroup", "/dev", "/dev/pts",
+                          "/dev/shm", "/dev/mqueue", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+
+
+# --- the rootfs and where containers keep their state -------------------------------------------
+@pytest.fixture(scope="session")
+def scratch_dir():
+    """A session directory every uid may traverse (see the module docstring for why)."""
+    directory = Path(tempfile.mkdtemp(prefix="teachdock-it-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rootfs(scratch_dir) -> Path:
+    """The busybox base rootfs, built once per session from the host's static busybox."""
+    try:
+        binary = busybox.find_busybox()
+    except TeachdockError as error:
+        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
+    return busybox.build_busybox_rootfs(scratch_dir / "rootfs", binary)
+
+
+@pytest.fixture
+def state_root(scratch_dir) -> Path:
+    """This test's own state root: tests never touch /run/teachdock/runtime."""
+    directory = Path(tempfile.mkdtemp(prefix="state-", dir=scratch_dir))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def new_id():
+    """``new_id()`` gives a fresh container id; all ids of one test share ``new_id.prefix``."""
+    prefix = f"tdt-{secrets.token_hex(4)}"
+    counter = itertools.count()
+
+    def make() -> str:
+        return f"{prefix}-{next(counter)}"
+
+    make.prefix = prefix
+    return make
+
+
+# --- running containers ----------------------------------------------------------------------------
+@pytest.fixture
+def box(rootfs, state_root, new_id):
+    """``box(script, **make_spec_options)``: run ``sh -c script`` in a fresh container, return the RunResult."""
+
+    def run_script(script: str, **options):
+        options.setdefault("timeout", 30)
+        return run(["sh", "-c", script], rootfs=rootfs, state_root=state_root, container_id=new_id(), **options)
+
+    return run_script
+
+
+def read_line(fd: int, timeout: float = 10.0) -> str:
+    """One line from a pipe, or AssertionError when none arrives in time (a hung container)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no line from the container within {timeout} s (got {data!r})")
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().rstrip("\n")
+
+
+def read_rest(fd: int) -> str:
+    """Everything left on a pipe until the container closes it."""
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def finish(container: Container, timeout: float = 10.0) -> tuple[int, str]:
+    """Close the container's stdin (so ``read x`` returns), wait; returns (exit code, rest of stdout)."""
+    os.close(container.stdin)
+    container.stdin = None
+    code = container.wait(timeout)
+    return code, read_rest(container.stdout)
+
+
+@pytest.fixture
+def running(rootfs, state_root, new_id):
+    """``with running(script, **options) as c:`` — a started container whose script has
+    printed ``ready``; stdin and stdout are pipes. The script usually ends in ``read x`` so
+    it waits until :func:`finish` closes stdin. The container is deleted on exit."""
+
+    @contextlib.contextmanager
+    def start(script: str, *, container_id: str | None = None, **options):
+        with Container.create(container_id or new_id(), rootfs=rootfs, args=["sh", "-c", script],
+                              state_root=state_root, stdin=PIPE, stdout=PIPE, **options) as container:
+            container.start()
+            line = read_line(container.stdout)
+            assert line == "ready", f"the container printed {line!r} instead of 'ready'"
+            yield container
+
+    return start
+
+
+# --- what the host can see of a container ------------------------------------------------------------
+def proc_stat(pid: int) -> tuple[str, int, str] | None:
+    """(state letter, parent pid, command name) of a host process, None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    name = data[data.index("(") + 1:data.rindex(")")]
+    fields = data[data.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), name
+
+
+def host_pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def children_of(pid: int) -> list[tuple[int, str, str]]:
+    """(pid, state, name) of the processes whose parent is ``pid``. Zombies included."""
+    found = []
+    for candidate in host_pids():
+        info = proc_stat(candidate)
+        if info and info[1] == pid:
+            found.append((candidate, info[0], info[2]))
+    return found
+
+
+def descendants_of(pid: int) -> set[int]:
+    parents = {}
+    for candidate in host_pids():
+        info = proc_stat(candidate)
+        if info:
+            parents[candidate] = info[1]
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.01):
+    """Poll ``condition()`` until it returns something true; return that, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def mountinfo(pid: str | int = "self") -> list[str]:
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return f.read().splitlines()
+
+
+@pytest.fixture(name="finish")
+def finish_fixture():
+    """:func:`finish`: close the container's stdin, wait, return (exit code, rest of stdout)."""
+    return finish
+
+
+@pytest.fixture(scope="session")
+def host():
+    """Helpers that look at containers from the host (``host.children_of(pid)`` ...)."""
+    return types.SimpleNamespace(proc_stat=proc_stat, children_of=children_of, descendants_of=descendants_of,
+                                 wait_until=wait_until, mountinfo=mountinfo, read_line=read_line,
+                                 read_rest=read_rest)
+
+
+# --- the leak check ------------------------------------------------------------------------------------
+def _cgroup_dirs_named(prefix: str) -> list[str]:
+    """Like ``find /sys/fs/cgroup -path '*teachdock*'``, narrowed to this test's container ids."""
+    found = []
+    for directory, subdirs, _files in os.walk(CGROUP_ROOT):
+        for name in subdirs:
+            path = os.path.join(directory, name)
+            if "teachdock" in path and prefix in path:
+                found.append(path)
+    return found
+
+
+def _processes_in_cgroups_named(prefix: str) -> list[int]:
+    found = []
+    for pid in host_pids():
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                if prefix in f.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _our_mounts(lines, scratch: Path) -> set[str]:
+    ours = set()
+    for line in lines:
+        mount_point = line.split()[4].replace("\\040", " ")
+        if mount_point in CONTAINER_MOUNT_POINTS or mount_point.startswith(f"{scratch}/") or mount_point == str(scratch):
+            ours.add(line)
+    return ours
+
+
+@pytest.fixture
+def leak_check(scratch_dir, state_root, new_id):
+    """Fail (at teardown) when a test leaves a mount, cgroup, process or state directory behind."""
+    mounts_before = _our_mounts(mountinfo(), scratch_dir)
+    children_before = descendants_of(os.getpid())
+    yield
+    problems = []
+    new_mounts = _our_mounts(mountinfo(), scratch_dir) - mounts_before
+    if new_mounts:
+        problems.append(f"mounts on the host: {sorted(new_mounts)}")
+    cgroups_left = _cgroup_dirs_named(new_id.prefix)
+    if cgroups_left:
+        problems.append(f"cgroups: {cgroups_left}")
+    in_cgroups = _processes_in_cgroups_named(new_id.prefix)
+    if in_cgroups:
+        problems.append(f"processes in the test's cgroups: {[(p, proc_stat(p)) for p in in_cgroups]}")
+    children = descendants_of(os.getpid()) - children_before
+    if children:
+        problems.append(f"child processes of pytest: {[(p, proc_stat(p)) for p in sorted(children)]}")
+    states_left = sorted(os.listdir(state_root)) if state_root.is_dir() else []
+    if states_left:
+        problems.append(f"state directories in {state_root}: {states_left}")
+    assert not problems, "the test left resources behind: " + "; ".join(problems)
