@@ -4,13 +4,17 @@ import os
 
 import pytest
 
+from teachdock.errors import TeachdockError
 from teachdock.runtime.cgroups import detect_version
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]
 
 WITH_CGROUP = ("pid", "mount", "uts", "ipc", "network", "cgroup")
 #: The /proc/<pid>/cgroup key of the memory controller: its name on v1, "" on v2 (the unified line "0::").
-MEMORY = "memory" if detect_version() == "v1" else ""
+try:
+    MEMORY = "memory" if detect_version() == "v1" else ""
+except TeachdockError:  # no cgroup filesystem at all: every test here needs root and skips anyway
+    MEMORY = "memory"
 
 
 def cgroup_paths(text: str) -> dict[str, str]:
