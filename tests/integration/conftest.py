@@ -225,11 +225,12 @@ def host():
     """Helpers that look at containers from the host (``host.children_of(pid)`` ...)."""
     return types.SimpleNamespace(proc_stat=proc_stat, children_of=children_of, descendants_of=descendants_of,
                                  wait_until=wait_until, mountinfo=mountinfo, read_line=read_line,
-                                 read_rest=read_rest)
+                                 read_rest=read_rest, cgroup_dirs_named=cgroup_dirs_named,
+                                 processes_in_cgroups_named=processes_in_cgroups_named)
 
 
 # --- the leak check ------------------------------------------------------------------------------------
-def _cgroup_dirs_named(prefix: str) -> list[str]:
+def cgroup_dirs_named(prefix: str) -> list[str]:
     """Like ``find /sys/fs/cgroup -path '*teachdock*'``, narrowed to this test's container ids."""
     found = []
     for directory, subdirs, _files in os.walk(CGROUP_ROOT):
@@ -240,7 +241,7 @@ def _cgroup_dirs_named(prefix: str) -> list[str]:
     return found
 
 
-def _processes_in_cgroups_named(prefix: str) -> list[int]:
+def processes_in_cgroups_named(prefix: str) -> list[int]:
     found = []
     for pid in host_pids():
         try:
@@ -271,10 +272,10 @@ def leak_check(scratch_dir, state_root, new_id):
     new_mounts = _our_mounts(mountinfo(), scratch_dir) - mounts_before
     if new_mounts:
         problems.append(f"mounts on the host: {sorted(new_mounts)}")
-    cgroups_left = _cgroup_dirs_named(new_id.prefix)
+    cgroups_left = cgroup_dirs_named(new_id.prefix)
     if cgroups_left:
         problems.append(f"cgroups: {cgroups_left}")
-    in_cgroups = _processes_in_cgroups_named(new_id.prefix)
+    in_cgroups = processes_in_cgroups_named(new_id.prefix)
     if in_cgroups:
         problems.append(f"processes in the test's cgroups: {[(p, proc_stat(p)) for p in in_cgroups]}")
     children = descendants_of(os.getpid()) - children_before
