@@ -47,8 +47,8 @@ HYBRID_MOUNT = "/sys/fs/cgroup/unified"
 
 
 def summary(name: str, command: str, times: list[float]) -> dict:
-    return {"name": name, "command": command, "n": len(times), "median": statistics.median(times),
-            "min": min(times), "max": max(times)}
+    return {"name": name, "command": command, "n": len(times), "median_s": statistics.median(times),
+            "min_s": min(times), "max_s": max(times)}
 
 
 def failed(name: str, command: str, reason: str) -> dict:
@@ -97,19 +97,26 @@ def prepare(workdir: Path) -> tuple[Path, Path]:
 
 
 # --- the in-process rows ----------------------------------------------------------------------
-def time_in_process(name: str, command: str, start_one, runs: int) -> dict:
-    """Call ``start_one(i)`` WARMUP times untimed, then ``runs`` times under perf_counter."""
-    times = []
-    try:
-        for number in range(WARMUP + runs):
+def time_in_process(ways: dict[str, tuple[str, object]], runs: int) -> list[dict]:
+    """Time each ``start_one(i)`` of ``ways`` ({row name: (command text, start_one)}) with
+    perf_counter, WARMUP untimed rounds first. The ways take turns, round by round, so a
+    burst of load from other work on the machine hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    errors: dict[str, str] = {}
+    for number in range(WARMUP + runs):
+        for name, (_, start_one) in ways.items():
+            if name in errors:
+                continue
             began = time.perf_counter()
-            start_one(number)
-            elapsed = time.perf_counter() - began
+            try:
+                start_one(number)
+            except Exception as error:  # noqa: BLE001 - a broken row is reported, the others still run
+                errors[name] = f"{type(error).__name__}: {error}"
+                continue
             if number >= WARMUP:
-                times.append(elapsed)
-    except Exception as error:  # noqa: BLE001 - a broken row is reported, the others still run
-        return failed(name, command, f"{type(error).__name__}: {error}")
-    return summary(name, command, times)
+                times[name].append(time.perf_counter() - began)
+    return [failed(name, command, errors[name]) if name in errors else summary(name, command, times[name])
+            for name, (command, _) in ways.items()]
 
 
 def api_rows(rootfs: Path, state_root: Path, runs: int, tag: str) -> list[dict]:
@@ -130,10 +137,10 @@ def api_rows(rootfs: Path, state_root: Path, runs: int, tag: str) -> list[dict]:
         if code != 0:
             raise RuntimeError(f"/bin/true exited {code}")
 
-    return [
-        time_in_process("api: run()", 'teachdock.runtime.run(["/bin/true"], rootfs=R)', with_run, runs),
-        time_in_process("api: Container", "Container.create(...); start(); wait(); delete()", by_hand, runs),
-    ]
+    return time_in_process({
+        "api: run()": ('teachdock.runtime.run(["/bin/true"], rootfs=R)', with_run),
+        "api: Container": ("Container.create(...); start(); wait(); delete()", by_hand),
+    }, runs)
 
 
 # --- the command rows, timed by hyperfine ---------------------------------------------------------
@@ -148,12 +155,18 @@ def hyperfine(name: str, command: list[str], runs: int, workdir: Path, *, withou
     export = workdir / ("hyperfine-" + "".join(c if c.isalnum() else "-" for c in name) + ".json")
     measure = ["hyperfine", "-N", "--style", "none", "--warmup", str(WARMUP), "--runs", str(runs),
                "--export-json", str(export), text]
-    if without_cgroup2 and os.path.ismount(HYBRID_MOUNT):
-        measure = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-                   f"umount {HYBRID_MOUNT} && exec {shlex.join(measure)}"]
-    done = subprocess.run(measure, cwd=workdir, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+
+    def in_place(argv: list[str]) -> list[str]:
+        if without_cgroup2 and os.path.ismount(HYBRID_MOUNT):
+            return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    f"umount {HYBRID_MOUNT} && exec {shlex.join(argv)}"]
+        return argv
+
+    done = subprocess.run(in_place(measure), cwd=workdir, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if done.returncode != 0:
-        reason = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        # hyperfine only says "non-zero exit code": run the command once more to show its own error.
+        once = subprocess.run(in_place(command), cwd=workdir, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        reason = (once.stderr.strip() or done.stderr.strip()).splitlines()
         return failed(name, text, " / ".join(reason[-3:]) or f"hyperfine exited {done.returncode}")
     result = json.loads(export.read_text())["results"][0]
     return summary(name, text, result["times"])
@@ -171,8 +184,8 @@ def command_rows(rootfs: Path, bundle: Path, workdir: Path, runs: int, tag: str)
                   runs, workdir, without_cgroup2=True),
         hyperfine("python -c pass", [sys.executable, "-c", "pass"], runs, workdir),
         hyperfine("unshare + chroot",
-                  ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", str(rootfs), "/bin/true"],
-                  runs, workdir),
+                  ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "chroot", str(rootfs),
+                   "/bin/true"], runs, workdir),
     ]
 
 
@@ -188,8 +201,8 @@ def print_table(rows: list[dict]) -> None:
         if "error" in row:
             table.append((row["name"], "failed", "", "", "0"))
         else:
-            table.append((row["name"], milliseconds(row["median"]), milliseconds(row["min"]),
-                          milliseconds(row["max"]), str(row["n"])))
+            table.append((row["name"], milliseconds(row["median_s"]), milliseconds(row["min_s"]),
+                          milliseconds(row["max_s"]), str(row["n"])))
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(line)))
@@ -200,7 +213,7 @@ def print_table(rows: list[dict]) -> None:
 
 def goals(rows: list[dict]) -> list[dict]:
     """The issue's goals, judged on these medians; a goal without figures is 'unknown', never PASS."""
-    medians = {row["name"]: row["median"] for row in rows if "error" not in row}
+    medians = {row["name"]: row["median_s"] for row in rows if "error" not in row}
     api, cli = medians.get("api: run()"), medians.get("cli: teachdock run")
     runc, crun = medians.get("runc run"), medians.get("crun run")
     verdicts = []
