@@ -101,11 +101,13 @@ def new_id():
 # --- running containers ----------------------------------------------------------------------------
 @pytest.fixture
 def box(rootfs, state_root, new_id):
-    """``box(script, **make_spec_options)``: run ``sh -c script`` in a fresh container, return the RunResult."""
+    """``box(script, **make_spec_options)``: run ``sh -c script`` in a fresh container, return the
+    RunResult. ``rootfs=`` picks another root than the shared busybox one."""
 
     def run_script(script: str, **options):
         options.setdefault("timeout", 30)
-        return run(["sh", "-c", script], rootfs=rootfs, state_root=state_root, container_id=new_id(), **options)
+        options.setdefault("rootfs", rootfs)
+        return run(["sh", "-c", script], state_root=state_root, container_id=new_id(), **options)
 
     return run_script
 

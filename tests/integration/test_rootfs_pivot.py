@@ -16,6 +16,8 @@ import subprocess
 
 import pytest
 
+from teachdock.runtime.spec import DEFAULT_MASKED_PATHS
+
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]
 
 ESCAPE_C = r"""
@@ -127,3 +129,68 @@ def test_the_classic_chroot_escape_fails_inside_the_container(box, rootfs, escap
     assert int(cap_line.split()[1], 16) >> 18 & 1  # CAP_SYS_CHROOT (18) is there: the attempt is real
     assert sorted(escaped_to) == visible(os.listdir(rootfs))  # still the container's root
     assert sorted(escaped_to) != visible(os.listdir("/"))
+
+
+# --- what else the rootfs setup puts in place -----------------------------------------------------------
+def test_masked_paths_show_nothing(box):
+    """Docker's masked paths: files read as empty (/dev/null on top), directories as empty (tmpfs)."""
+    present = [path for path in DEFAULT_MASKED_PATHS if os.path.exists(path)]  # kernels differ
+    assert any(os.path.isfile(p) for p in present) and any(os.path.isdir(p) for p in present), present
+    script = "; ".join(f"echo {p} $(cat {p} | wc -c)" if os.path.isfile(p) else f"echo {p} $(ls -A {p} | wc -l)"
+                       for p in present)
+    result = box(script)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{p} 0" for p in present]
+    host_sizes = {p: len(open(p, "rb").read()) if os.path.isfile(p) else len(os.listdir(p)) for p in present}
+    assert any(host_sizes.values())  # the host does have something there to hide
+
+
+def test_read_only_paths_cannot_be_written(box):
+    result = box("echo 1 > /proc/sys/vm/drop_caches; echo exit=$?")
+    assert result.stdout == "exit=1\n"
+    assert result.stderr == "sh: can't create /proc/sys/vm/drop_caches: Read-only file system\n"
+
+
+def test_dev_holds_only_the_standard_nodes(box):
+    result = box("ls /dev; echo x > /dev/full; echo exit=$?; head -c 4 /dev/zero | wc -c")
+    lines = result.stdout.splitlines()
+    assert lines[:-2] == ["fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr",
+                          "stdin", "stdout", "tty", "urandom", "zero"]
+    assert lines[-2:] == ["exit=1", "4"]  # /dev/full is the real device: writes fail with ENOSPC
+    assert "No space left on device" in result.stderr
+
+
+def test_etc_hosts_names_the_container(box):
+    result = box("cat /etc/hosts /etc/hostname", hostname="web")
+    assert "127.0.0.1\tlocalhost\n" in result.stdout
+    assert "127.0.1.1\tweb\n" in result.stdout
+    assert result.stdout.endswith("web\n")
+
+
+@pytest.fixture
+def private_rootfs(rootfs, scratch_dir):
+    """A copy of the busybox rootfs this test may change (the session one is shared)."""
+    copy = scratch_dir / f"rootfs-{secrets.token_hex(4)}"
+    shutil.copytree(rootfs, copy, symlinks=True)
+    yield copy
+    shutil.rmtree(copy)
+
+
+def test_a_symlink_in_the_image_cannot_aim_a_mount_at_the_host(box, private_rootfs, scratch_dir):
+    """An image with /evil -> <host dir>/newdir: the mount lands inside the rootfs, and nothing
+    is created on the host (destinations are resolved with the rootfs as "/")."""
+    host_side = scratch_dir / f"host-side-{secrets.token_hex(4)}"
+    host_side.mkdir()
+    try:
+        (private_rootfs / "evil").symlink_to(host_side / "newdir")
+        (private_rootfs / "evil2").symlink_to("../../../../../../.." + str(host_side / "reldir"))
+        mounts = [{"destination": "/evil", "type": "tmpfs", "source": "tmpfs"},
+                  {"destination": "/evil2", "type": "tmpfs", "source": "tmpfs"}]
+        result = box("touch /evil/inside /evil2/inside && echo ok", rootfs=private_rootfs, readonly=False,
+                     mounts=mounts)
+        assert (result.exit_code, result.stdout) == (0, "ok\n"), result.stderr
+        assert os.listdir(host_side) == []
+        assert (private_rootfs / str(host_side).lstrip("/") / "newdir").is_dir()
+        assert (private_rootfs / str(host_side).lstrip("/") / "reldir").is_dir()
+    finally:
+        shutil.rmtree(host_side)
