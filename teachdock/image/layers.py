@@ -194,11 +194,12 @@ def _apply(source, root: str, mode: str, *, expected_digest, expected_diff_id, a
             raise LayerError("zstd-compressed layers are not supported; recompress the layer with gzip")
         else:
             compression = None
-            uncompressed = HashingReader(_Rewound(head, raw))
+            uncompressed = raw                # plain tar: the diff_id is the digest, hash once
 
         extractor = _Extractor(root, mode, allow_devices=allow_devices)
         try:
-            with tarfile.open(fileobj=uncompressed, mode="r|", bufsize=_CHUNK) as tar:
+            tar_source = uncompressed if compression else _Rewound(head, raw)
+            with tarfile.open(fileobj=tar_source, mode="r|") as tar:
                 for member in tar:
                     try:
                         extractor.extract(member, tar)
@@ -316,6 +317,9 @@ class _Extractor:
         self.is_root = os.geteuid() == 0
         self.unpacked: set[str] = set()          # paths this layer wrote (whiteouts spare them)
         self.dir_meta: dict[str, tarfile.TarInfo] = {}   # applied last: a read-only dir stays writable
+        # parent dirs already resolved and created: most members share a parent, and this
+        # saves the lstat of every component. Any removal may change a resolution: it clears this.
+        self.parents: dict[str, str] = {}
 
     # ---- dispatch
 
@@ -337,20 +341,21 @@ class _Extractor:
             self._make_dir(path, member)
         elif member.islnk():
             self._make_hardlink(path, member)
+        elif member.isreg():
+            self._make_file(path, member, tar)
+        elif member.issym():
+            self._make_symlink(path, member)
         else:
             self._remove(path)
-            if member.isreg():
-                self._make_file(path, member, tar)
-            elif member.issym():
-                self._make_symlink(path, member)
-            else:
-                self._make_special(path, member)
+            self._make_special(path, member)
         self.unpacked.add(path)
 
     def finish(self) -> None:
         """Set directory modes and times last, deepest first (children change a dir's mtime)."""
         for path in sorted(self.dir_meta, key=len, reverse=True):
             member = self.dir_meta[path]
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                raise LayerError("directory was replaced during extraction", member.name)
             os.chmod(path, self._mode_bits(member))
             self._set_xattrs(path, member)
             os.utime(path, ns=(_ns(member.mtime), _ns(member.mtime)), follow_symlinks=False)
@@ -374,9 +379,13 @@ class _Extractor:
 
     def _parent_dir(self, rel: str, member: tarfile.TarInfo, create: bool = True) -> str:
         """The real directory the member goes into, created (like ``mkdir -p``) if missing."""
-        parent = resolve_inside(self.root, posixpath.dirname(rel))
+        rel_parent = posixpath.dirname(rel)
+        if rel_parent in self.parents:
+            return self.parents[rel_parent]
+        parent = resolve_inside(self.root, rel_parent)
         if create:
             self._makedirs(parent, member)
+            self.parents[rel_parent] = parent
         return parent
 
     def _makedirs(self, path: str, member: tarfile.TarInfo) -> None:
@@ -394,17 +403,24 @@ class _Extractor:
             if not stat.S_ISDIR(st.st_mode):
                 raise LayerError(f"parent {os.path.relpath(current, self.root)!r} is not a directory", member.name)
 
-    @staticmethod
-    def _remove(path: str) -> None:
+    def _remove(self, path: str) -> None:
         """Make room for a new entry: a directory goes with its contents, anything else is unlinked."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return
+        self.parents.clear()
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(path)
+            self._forget(path)
         else:
             os.unlink(path)
+
+    def _forget(self, directory: str) -> None:
+        """A removed directory's entries must not get their metadata set or be spared later."""
+        inside = directory + os.sep
+        self.dir_meta = {p: m for p, m in self.dir_meta.items() if p != directory and not p.startswith(inside)}
+        self.unpacked = {p for p in self.unpacked if p != directory and not p.startswith(inside)}
 
     # ---- whiteouts
 
@@ -440,13 +456,24 @@ class _Extractor:
             self._remove(path)
 
     def _clear_lower(self, directory: str) -> None:
-        """Opaque directory: delete what lower layers put here, keep this layer's entries."""
+        """Opaque directory: delete what lower layers put here, keep this layer's entries
+        (and the directories leading to them)."""
+        keep = set(self.unpacked)
+        for path in self.unpacked:
+            while len(path) > len(self.root):
+                path = os.path.dirname(path)
+                if path in keep:
+                    break
+                keep.add(path)
+        self._clear_below(directory, keep)
+
+    def _clear_below(self, directory: str, keep: set[str]) -> None:
         for name in os.listdir(directory):
             child = os.path.join(directory, name)
-            if child not in self.unpacked:
+            if child not in keep:
                 self._remove(child)
             elif os.path.isdir(child) and not os.path.islink(child):
-                self._clear_lower(child)
+                self._clear_below(child, keep)
 
     # ---- entries
 
@@ -462,7 +489,13 @@ class _Extractor:
         self.dir_meta[path] = member
 
     def _make_file(self, path: str, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        # O_EXCL|O_NOFOLLOW: never write through whatever (a symlink!) is already at path
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            self._remove(path)
+            fd = os.open(path, flags, 0o600)
         with open(fd, "wb", buffering=0) as out, tar.extractfile(member) as data:
             shutil.copyfileobj(data, out, _CHUNK)
             if self.is_root:
@@ -474,7 +507,11 @@ class _Extractor:
     def _make_symlink(self, path: str, member: tarfile.TarInfo) -> None:
         if not member.linkname:
             raise LayerError("symlink with an empty target", member.name)
-        os.symlink(member.linkname, path)     # any target: it is resolved inside the root later
+        try:
+            os.symlink(member.linkname, path)     # any target: it is resolved inside the root later
+        except FileExistsError:
+            self._remove(path)
+            os.symlink(member.linkname, path)
         self._own(path, member)
         self._set_xattrs(path, member)
         os.utime(path, ns=(_ns(member.mtime), _ns(member.mtime)), follow_symlinks=False)

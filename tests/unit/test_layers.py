@@ -171,6 +171,16 @@ def test_symlinks_are_followed_inside_the_root(tmp_path):
     assert resolve_inside(str(dest), "abs/pwned") == str(dest) + str(outside) + "/pwned"
 
 
+def test_replacing_a_directory_by_a_symlink_mid_layer_is_followed_correctly(tmp_path):
+    """Parents are resolved once and remembered; replacing a path must forget that."""
+    layer = write(tmp_path / "layer.tar", tar_bytes(
+        d("d"), f("d/a", b"a"), sym("d", "/elsewhere"), f("d/b", b"b"),     # dir -> symlink
+        d("x"), sym("s", "x"), f("s/f", b"f"), d("s"), f("s/g", b"g")))     # symlink -> dir
+    unpack_layer(layer, tmp_path / "dest")
+    assert tree(tmp_path / "dest") == {"d": "-> /elsewhere", "elsewhere": "dir", "elsewhere/b": b"b",
+                                       "x": "dir", "x/f": b"f", "s": "dir", "s/g": b"g"}
+
+
 # ---------------------------------------------------------------- refused layers
 
 BAD_LAYERS = [
@@ -301,6 +311,15 @@ def test_opaque_marker_before_the_children(tmp_path):
     upper = write(tmp_path / "layer.tar", tar_bytes(f("opq/.wh..wh..opq"), f("opq/new", b"n")))
     apply_layer_onto(upper, root)
     assert sorted(os.listdir(root / "opq")) == ["new"]
+
+
+def test_opaque_keeps_directories_implied_by_this_layers_entries(tmp_path):
+    """opq/sub/new with no entry for opq/sub: sub stays (it holds new), its lower files go."""
+    root = make_lower(tmp_path)
+    upper = write(tmp_path / "layer.tar", tar_bytes(f("opq/sub/new", b"n"), f("opq/.wh..wh..opq")))
+    apply_layer_onto(upper, root)
+    assert {k: v for k, v in tree(root).items() if k.startswith("opq")} == {
+        "opq": "dir", "opq/sub": "dir", "opq/sub/new": b"n"}
 
 
 def test_whiteout_through_a_symlink_stays_inside(tmp_path):
