@@ -33,6 +33,7 @@ container-id prefix, our own child processes, and the test's state root.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import secrets
@@ -45,7 +46,8 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.errors import TeachdockError
+from teachdock import kernel
+from teachdock.errors import KernelError, TeachdockError
 from teachdock.image import busybox
 from teachdock.runtime import PIPE, Container, run
 
@@ -229,6 +231,34 @@ def host():
                                  wait_until=wait_until, mountinfo=mountinfo, read_line=read_line,
                                  read_rest=read_rest, cgroup_dirs_named=cgroup_dirs_named,
                                  processes_in_cgroups_named=processes_in_cgroups_named)
+
+
+@pytest.fixture
+def host_mount_guard(monkeypatch, tmp_path):
+    """Make mount, umount2, pivot_root and chroot refuse to act in the host's mount namespace.
+
+    For tests that probe what the runtime does *without* a mount namespace of its own: a bug
+    there would remount, pivot or detach the host's root for every process on the machine.
+    The wrappers are inherited by the runtime's forked processes; inside a container's own
+    mount namespace they simply call the real function. Returns the file in which tripped
+    calls are recorded (it exists only if the guard refused something).
+    """
+    host_namespace = os.readlink("/proc/self/ns/mnt")
+    tripped = tmp_path / "host-mount-guard-tripped"
+
+    def guard(name, real):
+        def guarded(*args, **kwargs):
+            if os.readlink("/proc/self/ns/mnt") == host_namespace:
+                with open(tripped, "a") as f:
+                    f.write(f"{name}{args}\n")
+                raise KernelError(name, errno.EPERM, f"test guard: refused {name} in the host's mount namespace")
+            return real(*args, **kwargs)
+        return guarded
+
+    for name in ("mount", "umount2", "pivot_root"):
+        monkeypatch.setattr(kernel, name, guard(name, getattr(kernel, name)))
+    monkeypatch.setattr(os, "chroot", guard("chroot", os.chroot))
+    return tripped
 
 
 # --- the leak check ------------------------------------------------------------------------------------
