@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from teachdock import kernel
 from teachdock.image.layers import OVERLAY_OPAQUE_XATTR, apply_layer_onto, diff_layer, unpack_layer
 
 
@@ -65,12 +66,18 @@ def overlay(merged, lowers, upper=None, work=None):
     if upper is not None:
         options += f",upperdir={upper},workdir={work}"
     os.makedirs(merged, exist_ok=True)
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(merged)], check=True,
-                   capture_output=True)
+    kernel.mount("overlay", merged, "overlay", 0, options)
     try:
         yield merged
     finally:
-        subprocess.run(["umount", str(merged)], check=True)
+        kernel.umount2(merged)
+
+
+@pytest.fixture(autouse=True)
+def no_mounts_left(tmp_path):
+    yield
+    with open("/proc/self/mountinfo") as fh:
+        assert not [line for line in fh if f" {tmp_path}/" in line], "an overlay mount was left behind"
 
 
 LOWER = tar_bytes(("a", b"a"), ("b", b"b"), ("d", None), ("d/x", b"x"), ("d/y", b"y"),
