@@ -131,7 +131,12 @@ def unpack_layer(source: str | os.PathLike | BinaryIO, dest: str | os.PathLike, 
             mode = "overlay" if for_overlay else "fresh"
         result = _apply(source, tmp, mode, expected_digest=expected_digest,
                         expected_diff_id=expected_diff_id, allow_devices=allow_devices, progress=progress)
-        os.rename(tmp, dest)
+        try:
+            os.rename(tmp, dest)
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            raise Conflict(f"cannot unpack a layer into {dest}: someone else created it meanwhile") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
