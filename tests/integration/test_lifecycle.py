@@ -242,3 +242,24 @@ def test_a_bundle_on_disk_runs_and_is_named_in_the_state(rootfs, state_root, new
         assert os.read(container.stdout, 100) == b"from-bundle\n"
     result = run(None, bundle=bundle, state_root=state_root, container_id=new_id())
     assert (result.exit_code, result.stdout) == (6, "from-bundle\n")
+
+
+def test_with_init_the_program_is_pid_2(box):
+    result = box("ps -o pid,comm; echo end", init=True)
+    rows = [line.split() for line in result.stdout.splitlines()[1:-1]]
+    assert rows == [["1", "teachdock-init"], ["2", "sh"], ["3", "ps"]]
+
+
+def test_a_detached_container_is_not_our_child(rootfs, state_root, new_id, host):
+    """detach=True: the monitor (the shim) leaves our process tree, like `runc create` + `runc start` in a CLI."""
+    container_id = new_id()
+    created = Container.create(container_id, rootfs=rootfs, args=["sh", "-c", "exit 9"], state_root=state_root,
+                               detach=True)
+    monitor = created.state()["monitorPid"]
+    assert monitor not in host.descendants_of(os.getpid())
+    del created
+    container = Container.load(container_id, state_root)  # as a later CLI call would
+    container.start()
+    assert container.wait(10) == 9
+    container.delete()
+    assert_gone(container)
