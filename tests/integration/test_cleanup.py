@@ -1,6 +1,7 @@
 """Nothing accumulates: many containers in a row leave no cgroup, mount, process or state behind."""
 
 import os
+import signal
 
 import pytest
 
@@ -52,3 +53,16 @@ def test_a_running_container_with_children_is_cleaned_up_by_force(rootfs, state_
     assert host.wait_until(lambda: len(container.cgroup.processes()) == 6), "the six sleeps never all ran"
     container.delete(force=True)
     assert host.processes_in_cgroups_named(new_id.prefix) == []
+
+
+def test_delete_cleans_up_after_a_killed_monitor(rootfs, state_root, new_id, host):
+    """Without its shim the container runs on; delete(force=True) still removes everything."""
+    container = Container.create(new_id(), rootfs=rootfs, args=["sleep", "30"], state_root=state_root)
+    container.start()
+    monitor = container.state()["monitorPid"]
+    os.kill(monitor, signal.SIGKILL)
+    assert host.wait_until(lambda: (host.proc_stat(monitor) or ("gone",))[0] in ("Z", "gone"))
+    assert container.status == "running"  # the kernel is the source of truth: PID 1 is alive
+    container.delete(force=True)
+    assert host.processes_in_cgroups_named(new_id.prefix) == []
+    assert not container.state_dir.exists()
