@@ -25,6 +25,9 @@ Which file each OCI ``linux.resources`` field ends up in (values in the units wr
     cpu.shares            cpu_shares        cpu/cpu.shares                  cpu.weight
                                                                               1 + (shares-2)*9999//262142
     pids.limit            pids_limit        pids/pids.max                   pids.max
+    devices[]             devices           devices/devices.allow|deny      (an eBPF program; not
+      (allow, type,                           one line per rule, in order,   loaded by teachdock yet:
+       major, minor, access)                  e.g. "c 1:3 rwm"               the rules are ignored)
 
     -1 means "unlimited" for memory.limit, memory.swap, cpu.quota and pids.limit.
 
@@ -62,8 +65,9 @@ from teachdock.errors import CgroupError, InvalidConfig, NotFound
 CGROUP_ROOT = "/sys/fs/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"
 
-#: The v1 controllers teachdock uses (cpuacct gives the CPU time used).
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+#: The v1 controllers teachdock uses (cpuacct gives the CPU time used; devices decides
+#: which device nodes a container may open, whatever nodes it manages to create).
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices")
 #: The v2 controllers teachdock switches on in every parent's cgroup.subtree_control.
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 
@@ -109,13 +113,14 @@ class Resources:
     cpu_period: int | None = None
     cpu_shares: int | None = None
     pids_limit: int | None = None
+    devices: list[dict] | None = None  # OCI device rules, applied in order
 
     def __post_init__(self) -> None:
         self._validate()
 
     @classmethod
     def from_oci(cls, resources: dict | None) -> "Resources":
-        """Read an OCI ``linux.resources`` object (only memory, cpu and pids are used)."""
+        """Read an OCI ``linux.resources`` object (memory, cpu, pids and devices are used)."""
         resources = resources or {}
         if not isinstance(resources, dict):
             raise InvalidConfig(f"linux.resources must be a JSON object, got {resources!r}")
@@ -131,9 +136,17 @@ class Resources:
             # Docker sends shares 0 to mean "the default"; runc treats it the same way.
             cpu_shares=None if shares == 0 else shares,
             pids_limit=_oci_int(pids, "pids.limit"),
+            devices=resources.get("devices"),
         )
 
     def _validate(self) -> None:
+        for index, rule in enumerate(self.devices or []):
+            try:
+                device_rule(rule)
+            except (TypeError, KeyError, ValueError):
+                raise InvalidConfig(
+                    f"linux.resources.devices[{index}] = {rule!r}: needs allow (true/false), type a, c "
+                    "or b, major and minor numbers (or none for any) and access made of r, w, m") from None
         for name in ("memory_limit", "memory_swap", "cpu_quota", "cpu_period", "cpu_shares", "pids_limit"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -192,6 +205,21 @@ class Resources:
                 raise InvalidConfig(
                     f"pids limit {pids} is negative (linux.resources.pids.limit); "
                     "give a positive number, or -1 for unlimited")
+
+
+def device_rule(rule: dict) -> str:
+    """One OCI device rule as the v1 devices controller reads it, e.g. "c 1:3 rwm"."""
+    kind = rule.get("type", "a")
+    access = rule.get("access", "rwm")
+    if not isinstance(rule["allow"], bool) or kind not in ("a", "c", "b") or not access or set(access) - set("rwm"):
+        raise ValueError(rule)
+    numbers = []
+    for key in ("major", "minor"):
+        value = rule.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(rule)
+        numbers.append("*" if value is None or value < 0 else str(value))
+    return f"{kind} {numbers[0]}:{numbers[1]} {access}"
 
 
 def _oci_section(resources: dict, key: str) -> dict:
@@ -659,6 +687,11 @@ class CgroupV1(Cgroup):
             _write(self._needed_file("cpu", "cpu.shares"), r.cpu_shares)
         if r.pids_limit is not None:
             _write(self._needed_file("pids", "pids.max"), "max" if r.pids_limit == -1 else r.pids_limit)
+        if r.devices is not None:
+            # Rules apply in order: Docker's list starts by denying everything ("a *:* rwm").
+            for rule in r.devices:
+                name = "devices.allow" if rule["allow"] else "devices.deny"
+                _write(self._needed_file("devices", name), device_rule(rule))
 
     def _apply_memory(self, r: Resources) -> None:
         """memory.limit_in_bytes and memory.memsw.limit_in_bytes, in an order the kernel accepts.

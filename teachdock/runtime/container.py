@@ -779,9 +779,24 @@ def _init_setup(plan: _Plan, sock: socket.socket) -> None:
     if _receive(sock) is None:  # the monitor died or the container was deleted before start
         os._exit(1)
     environment = dict(item.split("=", 1) for item in process.get("env", []))
+    if "HOME" not in environment:  # as runc: the user's home from the container's /etc/passwd
+        environment["HOME"] = _home_directory(process.get("user", {}).get("uid", 0))
     if plan.init:
         _run_as_init(process["args"], environment, sock)
     _exec(process["args"], environment, sock)
+
+
+def _home_directory(uid: int) -> str:
+    """The home of ``uid`` in the container's /etc/passwd, or / when it has none."""
+    try:
+        with open("/etc/passwd") as passwd:
+            for line in passwd:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
 
 
 def _set_identity(process: dict) -> None:

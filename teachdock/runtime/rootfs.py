@@ -227,7 +227,11 @@ def readonly_paths(paths) -> None:
         if not os.path.lexists(path):
             continue
         kernel.mount(path, path, None, kernel.MS_BIND | kernel.MS_REC)
-        kernel.mount(None, path, None, kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_REC)
+        # A remount replaces every flag: keep the ones the mount has (nosuid, nodev, noexec...).
+        # statvfs's ST_* flag values are the kernel's MS_* values.
+        kept = os.statvfs(path).f_flag & (kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
+                                          | kernel.MS_NOATIME | kernel.MS_NODIRATIME | kernel.MS_RELATIME)
+        kernel.mount(None, path, None, kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_REC | kept)
 
 
 def prepare(config: dict, rootfs: str, *, etc_files: dict[str, str], cgroup_dirs: dict[str, str],

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from teachdock.errors import InvalidConfig, NotFound
 from teachdock.kernel import CAP_NUMBER, NAMESPACES
+from teachdock.runtime.cgroups import Resources
 
-OCI_VERSION = "1.2.0"
+OCI_VERSION = "1.0.2"  # the newest version both runc 1.1 and crun 1.8 accept, so bundles can swap runtimes
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #: Docker's 14 default capabilities (moby oci/caps/defaults.go).
@@ -41,6 +42,16 @@ DEFAULT_MASKED_PATHS = [
 DEFAULT_READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 DEFAULT_NAMESPACES = ("pid", "mount", "uts", "ipc", "network")
+
+#: Which device nodes a container may open (runc's and Docker's default allow list): deny
+#: all, allow creating any node (m) but opening only the harmless ones.
+DEFAULT_DEVICE_RULES = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    *({"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+      for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, None))),
+]
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -134,7 +145,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         "namespaces": [{"type": kind} for kind in namespaces],
         "maskedPaths": list(DEFAULT_MASKED_PATHS if masked_paths is None else masked_paths),
         "readonlyPaths": list(DEFAULT_READONLY_PATHS if readonly_paths is None else readonly_paths),
-        "resources": {},
+        "resources": {"devices": [dict(rule) for rule in DEFAULT_DEVICE_RULES]},
     }
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
@@ -312,26 +323,7 @@ def validate(config) -> None:
     cgroups_path = linux.get("cgroupsPath")
     _require(cgroups_path is None or (isinstance(cgroups_path, str) and ".." not in cgroups_path.split("/")),
              "linux.cgroupsPath must be a path without '..'")
-    _validate_resources(linux.get("resources") or {})
+    Resources.from_oci(linux.get("resources"))  # checks every limit, with the kernel's bounds
     for field in ("maskedPaths", "readonlyPaths"):
         _require(all(isinstance(p, str) and p.startswith("/") for p in linux.get(field, [])),
                  f"linux.{field} must be absolute paths")
-
-
-def _validate_resources(resources: dict) -> None:
-    memory = resources.get("memory") or {}
-    for key in ("limit", "swap", "reservation"):
-        value = memory.get(key)
-        _require(value is None or (isinstance(value, int) and (value > 0 or value == -1)),
-                 f"linux.resources.memory.{key}={value!r}: must be a positive number of bytes (or -1 for no limit)")
-    cpu = resources.get("cpu") or {}
-    quota, period = cpu.get("quota"), cpu.get("period")
-    _require(quota is None or (isinstance(quota, int) and (quota > 0 or quota == -1)),
-             f"linux.resources.cpu.quota={quota!r}: must be positive microseconds (or -1 for no limit)")
-    _require(period is None or (isinstance(period, int) and period > 0),
-             f"linux.resources.cpu.period={period!r}: must be positive microseconds")
-    shares = cpu.get("shares")
-    _require(shares is None or (isinstance(shares, int) and shares > 0), f"linux.resources.cpu.shares={shares!r}: must be positive")
-    pids = (resources.get("pids") or {}).get("limit")
-    _require(pids is None or (isinstance(pids, int) and (pids > 0 or pids == -1)),
-             f"linux.resources.pids.limit={pids!r}: must be positive (or -1 for no limit)")

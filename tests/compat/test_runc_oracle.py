@@ -305,17 +305,9 @@ PROBES = [
     Probe("mount-points", "cat /proc/self/mountinfo", mount_points),
     Probe("masked-paths", MASKED_SCRIPT, expect=masked_expectation()),
     Probe("readonly-paths", READONLY_SCRIPT, expect=READONLY_EXPECTED),
-    Probe("protected-path-mount-options", "cat /proc/self/mountinfo", protected_path_mounts,
-          bug="readonlyPaths lose the nosuid,nodev,noexec of /proc: runtime/rootfs.py readonly_paths() "
-              "remounts with MS_BIND|MS_REMOUNT|MS_RDONLY only, which clears the other per-mount flags; "
-              "runc ORs in the flags the mount already has (statfs f_flags)"),
-    Probe("environment", "env", environment,
-          bug="HOME is not set: runc sets HOME from the user's /etc/passwd entry when process.env lacks it "
-              "(HOME=/root for root, /nonexistent for nobody); teachdock passes process.env only"),
-    Probe("devices", DEVICES_SCRIPT, expect=[f"{name}: Operation not permitted" for name, _, _ in DEVICES],
-          bug="no devices cgroup: with CAP_MKNOD (a Docker default) a container can mknod and open host "
-              "character devices such as /dev/kvm; runc puts every container in a devices cgroup that "
-              "denies all but null, zero, full, random, urandom, tty, console and pts"),
+    Probe("protected-path-mount-options", "cat /proc/self/mountinfo", protected_path_mounts),
+    Probe("environment", "env", environment),
+    Probe("devices", DEVICES_SCRIPT, expect=[f"{name}: Operation not permitted" for name, _, _ in DEVICES]),
 ]
 
 

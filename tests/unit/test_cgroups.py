@@ -17,6 +17,7 @@ from teachdock.errors import CgroupError, InvalidConfig, NotFound
 from teachdock.runtime import cgroups
 from teachdock.runtime.cgroups import (
     CgroupV1,
+    device_rule,
     CgroupV2,
     Metrics,
     Resources,
@@ -537,7 +538,7 @@ def test_bad_cgroup_paths(v2_root, path, message):
 # Resources
 # ------------------------------------------------------------------------------------------
 
-def test_from_oci_reads_memory_cpu_pids():
+def test_from_oci_reads_memory_cpu_pids_devices():
     r = Resources.from_oci({
         "devices": [{"allow": False, "access": "rwm"}],
         "memory": {"limit": 64 * MIB, "swap": 128 * MIB},
@@ -545,7 +546,29 @@ def test_from_oci_reads_memory_cpu_pids():
         "pids": {"limit": 20},
     })
     assert r == Resources(memory_limit=64 * MIB, memory_swap=128 * MIB, cpu_quota=50000,
-                          cpu_period=100000, cpu_shares=512, pids_limit=20)
+                          cpu_period=100000, cpu_shares=512, pids_limit=20,
+                          devices=[{"allow": False, "access": "rwm"}])
+
+
+@pytest.mark.parametrize("rule, line", [
+    ({"allow": False, "access": "rwm"}, "a *:* rwm"),
+    ({"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}, "c 1:3 rwm"),
+    ({"allow": True, "type": "c", "major": 136, "access": "rw"}, "c 136:* rw"),
+    ({"allow": True, "type": "b", "major": -1, "minor": -1, "access": "m"}, "b *:* m"),
+])
+def test_device_rules_as_the_v1_controller_reads_them(rule, line):
+    assert device_rule(rule) == line
+
+
+@pytest.mark.parametrize("rule", [
+    {"access": "rwm"},                                   # allow missing
+    {"allow": True, "type": "x", "access": "rwm"},       # no such device type
+    {"allow": True, "type": "c", "access": "rwx"},       # x is not an access right
+    {"allow": True, "type": "c", "major": "1", "access": "r"},
+])
+def test_bad_device_rules_are_refused(rule):
+    with pytest.raises(InvalidConfig, match=r"devices\[0\]"):
+        Resources(devices=[rule])
 
 
 def test_from_oci_empty_and_unlimited():
@@ -585,3 +608,23 @@ def test_resources_constructed_directly_are_checked_too():
 @pytest.mark.parametrize("shares, weight", [(2, 1), (1024, 39), (262144, 10000)])
 def test_cpu_weight_from_shares_matches_runc(shares, weight):
     assert cpu_weight_from_shares(shares) == weight
+
+
+def test_v1_device_rules_are_written_in_order(tmp_path, monkeypatch):
+    """Order matters: "deny all" first, then each allowed device (what runc and Docker do)."""
+    mounts = {name: str(tmp_path / name) for name in ("memory", "devices")}
+    for directory in mounts.values():
+        os.mkdir(directory)
+        kernel_adds_files(directory, {"cgroup.procs": ""})
+    cg = open_cgroup("/teachdock/dev1", version="v1", mounts=mounts)
+    cg.create()
+    written = []
+    monkeypatch.setattr(cgroups, "_write", lambda path, value: written.append((os.path.basename(path), value)))
+    cg.apply(Resources(devices=[{"allow": False, "access": "rwm"},
+                                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]))
+    assert written == [("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rwm")]
+
+
+def test_device_rules_without_a_devices_hierarchy_say_so(v1):
+    with pytest.raises(cgroups.CgroupError, match="devices controller is not mounted"):
+        v1.apply(Resources(devices=[{"allow": False, "access": "rwm"}]))

@@ -7,7 +7,7 @@ import pytest
 
 from teachdock.errors import InvalidConfig, NotFound
 from teachdock.runtime.spec import (
-    DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_NAMESPACES, DEFAULT_PATH, DEFAULT_READONLY_PATHS,
+    DEFAULT_CAPABILITIES, DEFAULT_DEVICE_RULES, DEFAULT_MASKED_PATHS, DEFAULT_NAMESPACES, DEFAULT_PATH, DEFAULT_READONLY_PATHS,
     check_container_id, load_bundle, make_spec, parse_memory, rootfs_path, validate, write_bundle,
 )
 
@@ -59,7 +59,8 @@ def test_defaults_match_docker_run(spec):
     assert set(DEFAULT_NAMESPACES) == {"pid", "mount", "uts", "ipc", "network"}
     assert spec["linux"]["maskedPaths"] == DEFAULT_MASKED_PATHS
     assert spec["linux"]["readonlyPaths"] == DEFAULT_READONLY_PATHS
-    assert spec["linux"]["resources"] == {}
+    assert spec["linux"]["resources"] == {"devices": DEFAULT_DEVICE_RULES}
+    assert DEFAULT_DEVICE_RULES[0] == {"allow": False, "access": "rwm"}  # deny everything first
     assert "annotations" not in spec
 
 
@@ -94,7 +95,8 @@ def test_cpu_shares_alone():
 
 def test_memory_swap_and_pids():
     resources = make_spec(["true"], "/r", memory="64m", memory_swap="128m", pids_limit=20)["linux"]["resources"]
-    assert resources == {"memory": {"limit": 64 * MIB, "swap": 128 * MIB}, "pids": {"limit": 20}}
+    assert resources == {"memory": {"limit": 64 * MIB, "swap": 128 * MIB}, "pids": {"limit": 20},
+                         "devices": DEFAULT_DEVICE_RULES}
 
 
 @pytest.mark.parametrize("cpus", [0, -0.5, "1"])
@@ -219,12 +221,12 @@ BAD_SPECS = [
     (_delete(["linux", "uidMappings"]), "linux.uidMappings is required with a new user namespace"),
     (_set(["linux", "gidMappings"], [{"containerID": 0, "hostID": 1, "size": 0}]), "need containerID, hostID and a positive size"),
     (_set(["linux", "cgroupsPath"], "/teachdock/../escape"), "cgroupsPath must be a path without '..'"),
-    (_set(["linux", "resources"], {"memory": {"limit": 0}}), r"memory.limit=0: must be a positive number of bytes"),
-    (_set(["linux", "resources"], {"memory": {"limit": "64m"}}), r"memory.limit='64m'"),
-    (_set(["linux", "resources"], {"cpu": {"quota": 0}}), r"cpu.quota=0: must be positive microseconds"),
-    (_set(["linux", "resources"], {"cpu": {"period": -1}}), r"cpu.period=-1: must be positive microseconds"),
-    (_set(["linux", "resources"], {"cpu": {"shares": 0}}), r"cpu.shares=0: must be positive"),
-    (_set(["linux", "resources"], {"pids": {"limit": -2}}), r"pids.limit=-2: must be positive \(or -1"),
+    (_set(["linux", "resources"], {"memory": {"limit": 0}}), r"memory limit 0 bytes is below the 4 MiB minimum \(linux.resources.memory.limit\)"),
+    (_set(["linux", "resources"], {"memory": {"limit": "64m"}}), r"linux.resources.memory.limit must be an integer, got '64m'"),
+    (_set(["linux", "resources"], {"cpu": {"quota": 0}}), r"cpu quota 0µs is below the kernel's minimum of 1000µs"),
+    (_set(["linux", "resources"], {"cpu": {"period": -1}}), r"cpu period -1µs is outside the kernel's range"),
+    (_set(["linux", "resources"], {"cpu": {"shares": 1}}), r"cpu shares 1 is outside 2..262144"),
+    (_set(["linux", "resources"], {"pids": {"limit": -2}}), r"pids limit -2 is negative \(linux.resources.pids.limit\)"),
     (_set(["linux", "maskedPaths"], ["proc/kcore"]), "linux.maskedPaths must be absolute paths"),
 ]
 
