@@ -21,5 +21,14 @@ def data_root() -> Path:
 
 
 def state_root() -> Path:
-    """$TEACHDOCK_STATE_ROOT, or /run/teachdock/runtime (runc's is /run/runc)."""
-    return Path(os.environ.get("TEACHDOCK_STATE_ROOT") or DEFAULT_STATE_ROOT)
+    """$TEACHDOCK_STATE_ROOT, or /run/teachdock/runtime (runc's is /run/runc).
+
+    Without root, $XDG_RUNTIME_DIR/teachdock/runtime (or /tmp/teachdock-<uid>/runtime), as
+    rootless runc does: /run belongs to root.
+    """
+    if os.environ.get("TEACHDOCK_STATE_ROOT"):
+        return Path(os.environ["TEACHDOCK_STATE_ROOT"])
+    if os.geteuid() == 0:
+        return Path(DEFAULT_STATE_ROOT)
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/teachdock-{os.geteuid()}"
+    return Path(runtime_dir) / "teachdock" / "runtime"

@@ -18,6 +18,7 @@ import signal
 import time
 from dataclasses import dataclass
 
+from teachdock.errors import TeachdockError
 from teachdock.runtime.cgroups import Metrics
 from teachdock.runtime.container import DEVNULL, PIPE, Container, list_containers
 from teachdock.runtime.spec import load_bundle, make_spec, write_bundle
@@ -35,7 +36,7 @@ class RunResult:
     stdout: str
     stderr: str
     oom_killed: bool
-    metrics: Metrics
+    metrics: Metrics | None  # None for a rootless container: it has no cgroup to measure
     duration: float  # seconds from create to exit
 
     @property
@@ -67,12 +68,27 @@ def run(args, rootfs=None, *, container_id: str | None = None, input: bytes | st
                                      stdin=PIPE, stdout=PIPE, stderr=PIPE, **spec_options)
     try:
         container.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
         stdout, stderr = _communicate(container, input, timeout)
-        exit_code = container.wait()
+        try:  # the program may close its output and run on: the deadline still holds
+            exit_code = container.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            _kill_everything(container)
+            exit_code = container.wait()
+        metrics = container.metrics() if container.cgroup.version != "none" else None
         return RunResult(container_id, exit_code, stdout, stderr, container.oom_killed,
-                         container.metrics(), time.monotonic() - started)
+                         metrics, time.monotonic() - started)
     finally:
         container.delete(force=True)
+
+
+def _kill_everything(container: Container) -> None:
+    """SIGKILL every process of the container (its PID 1 too: rootless ones have no cgroup)."""
+    container.cgroup.kill_all(signal.SIGKILL)
+    try:
+        container.kill(signal.SIGKILL)
+    except TeachdockError:
+        pass  # it has stopped already
 
 
 def _communicate(container: Container, data, timeout: float | None) -> tuple[str, str]:
@@ -96,7 +112,7 @@ def _communicate(container: Container, data, timeout: float | None) -> tuple[str
     while open_readers:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
-            container.cgroup.kill_all(signal.SIGKILL)
+            _kill_everything(container)
             deadline = None  # keep reading what is left until the pipes close
             continue
         for key, _ in selector.select(left):

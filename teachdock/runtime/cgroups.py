@@ -357,7 +357,9 @@ def open_cgroup(path: str, *, version: str | None = None, root: str = CGROUP_ROO
         return CgroupV2(path, root=root)
     if version == "v1":
         return CgroupV1(path, root=root, mounts=mounts)
-    raise InvalidConfig(f"unknown cgroup version {version!r}: use 'v1' or 'v2'")
+    if version == "none":
+        return NoCgroup(path)
+    raise InvalidConfig(f"unknown cgroup version {version!r}: use 'v1', 'v2' or 'none'")
 
 
 # --------------------------------------------------------------------------------------------
@@ -864,3 +866,45 @@ __all__ = [
     "Cgroup", "CgroupV1", "CgroupV2", "Metrics", "Resources",
     "detect_version", "open_cgroup", "find_v1_mounts", "read_mountinfo", "cpu_weight_from_shares",
 ]
+
+
+class NoCgroup(Cgroup):
+    """A container without a cgroup: what a learner without root gets (rootless).
+
+    cgroup directories belong to root, so an ordinary user can neither limit nor measure a
+    container; namespaces still work through a user namespace. Everything here is a no-op,
+    except asking for a limit or for figures, which says why it cannot be done.
+    """
+
+    version = "none"
+    dirs: dict[str, str] = {}
+
+    def create(self) -> None:
+        pass
+
+    def apply(self, resources: Resources) -> None:
+        wanted = [name for name in ("memory_limit", "memory_swap", "cpu_quota", "cpu_shares", "pids_limit")
+                  if getattr(resources, name) not in (None, -1)]
+        if wanted:
+            raise CgroupError(f"{', '.join(wanted)}: limits need a cgroup, and cgroups belong to root. "
+                              "Run as root (sudo) to set memory, CPU or pids limits.")
+        # Device rules need no cgroup here: the kernel forbids mknod inside a user namespace.
+
+    def add_process(self, pid: int) -> None:
+        pass
+
+    def join_self(self) -> None:
+        pass
+
+    def processes(self) -> list[int]:
+        return []
+
+    def metrics(self) -> Metrics:
+        raise CgroupError("this container has no cgroup (it was started without root), "
+                          "so there are no memory, CPU or pids figures to read")
+
+    def destroy(self) -> None:
+        pass
+
+    def exists(self) -> bool:
+        return False

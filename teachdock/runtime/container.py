@@ -206,10 +206,12 @@ class Container:
         cgroup = None
         try:
             linux = config.get("linux", {})
-            cgroup = cgroups.open_cgroup(linux.get("cgroupsPath") or f"/teachdock/{container_id}")
-            if cgroup.exists():
-                raise Conflict(f"cgroup {cgroup.path} already exists: another container uses it, or a crash "
+            wanted = cgroups.open_cgroup(linux.get("cgroupsPath") or f"/teachdock/{container_id}",
+                                         version=None if os.geteuid() == 0 else "none")
+            if wanted.exists():  # not ours: the clean-up below must leave it alone
+                raise Conflict(f"cgroup {wanted.path} already exists: another container uses it, or a crash "
                                "left it behind (`teachdock runtime cleanup` removes leftovers)")
+            cgroup = wanted
             _write_json_atomically(container.state_dir / "config.json", config)
             etc = _etc_files(container.state_dir / "etc", config.get("hostname"))
             os.mkfifo(container.state_dir / "exec.fifo", 0o600)
@@ -687,11 +689,18 @@ def _describe(error: BaseException) -> str:
 
 def _cgroup_dirs(cgroup: cgroups.Cgroup) -> dict[str, str]:
     """{name: host directory} of the container's own cgroup, to show it at /sys/fs/cgroup."""
-    return dict(cgroup.dirs) if cgroup.version == "v1" else {"unified": cgroup.dir}
+    return {"unified": cgroup.dir} if cgroup.version == "v2" else dict(cgroup.dirs)
 
 
 def _write_id_maps(pid: int, linux: dict) -> None:
-    """Write uid_map and gid_map of a process that just created a user namespace (user_namespaces(7))."""
+    """Write uid_map and gid_map of a process that just created a user namespace (user_namespaces(7)).
+
+    Without root the kernel allows only a map of our own id, and only after setgroups has
+    been switched off (otherwise dropping groups could grant access: CVE-2014-8989).
+    """
+    if os.geteuid() != 0:
+        with open(f"/proc/{pid}/setgroups", "w") as f:
+            f.write("deny")
     for field_name, file_name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
         lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux[field_name])
         with open(f"/proc/{pid}/{file_name}", "w") as f:
@@ -808,7 +817,13 @@ def _set_identity(process: dict) -> None:
             kernel.drop_bounding_capability(number)  # needs CAP_SETPCAP: do it while still root
     user = process.get("user", {})
     uid, gid = user.get("uid", 0), user.get("gid", 0)
-    os.setgroups(user.get("additionalGids", []))
+    groups = user.get("additionalGids", [])
+    if groups or os.getgroups():
+        try:
+            os.setgroups(groups)
+        except PermissionError:  # rootless: setgroups is switched off; we hold no groups that matter
+            if groups:
+                raise
     if uid != 0:
         kernel.set_keepcaps(True)  # keep the permitted set across setuid(), then set it explicitly
     os.setresgid(gid, gid, gid)

@@ -111,8 +111,9 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
-    With ``"user"`` in ``namespaces`` root in the container maps to ``uid_map``'s host id
-    (default: 100000, a range no real account uses). ``readonly=True`` keeps the shared
+    With ``"user"`` in ``namespaces`` root in the container maps to a host id:
+    ``uid_map=(0, host_id, count)`` in /proc/<pid>/uid_map's order (default (0, 100000, 65536),
+    a range no real account uses). ``readonly=True`` keeps the shared
     rootfs untouched; /tmp is then a private tmpfs so programs still have somewhere to write.
     """
     if isinstance(args, str):
@@ -123,6 +124,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     for key, value in (env or {}).items():
         environment = [item for item in environment if not item.startswith(f"{key}=")]
         environment.append(f"{key}={value}")
+    if os.geteuid() != 0 and "user" not in namespaces:
+        namespaces = (*namespaces, "user")  # without root, a user namespace is what grants the rest
     uid, gid = _parse_user(user)
     caps = list(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
     process = {
@@ -137,6 +140,9 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     if rlimits:
         process["rlimits"] = [{"type": kind, "hard": hard, "soft": soft} for kind, (soft, hard) in rlimits.items()]
     all_mounts = default_mounts()
+    if os.geteuid() != 0:  # rootless: group 5 (tty) is not mapped, so devpts cannot use it (as `runc spec --rootless`)
+        for mount in all_mounts:
+            mount["options"] = [option for option in mount["options"] if option != "gid=5"]
     if readonly:
         all_mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                            "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]})
@@ -145,14 +151,18 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         "namespaces": [{"type": kind} for kind in namespaces],
         "maskedPaths": list(DEFAULT_MASKED_PATHS if masked_paths is None else masked_paths),
         "readonlyPaths": list(DEFAULT_READONLY_PATHS if readonly_paths is None else readonly_paths),
-        "resources": {"devices": [dict(rule) for rule in DEFAULT_DEVICE_RULES]},
+        "resources": {"devices": [dict(rule) for rule in DEFAULT_DEVICE_RULES]} if os.geteuid() == 0 else {},
     }
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
     if "user" in namespaces:
-        host_id, _, size = uid_map or (100000, 0, 65536)
-        linux["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": size}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": size}]
+        if os.geteuid() != 0:  # rootless: the kernel lets us map our own ids only
+            linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+            linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+        else:
+            _, host_id, size = uid_map or (0, 100000, 65536)
+            linux["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": size}]
+            linux["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": size}]
     resources = linux["resources"]
     memory_bytes = parse_memory(memory)
     if memory_bytes is not None:
@@ -311,6 +321,9 @@ def validate(config) -> None:
         path = namespace.get("path")
         _require(path is None or (isinstance(path, str) and path.startswith("/")),
                  f"linux.namespaces[{index}].path must be an absolute path")
+    _require("mount" in kinds and not any(n.get("path") for n in linux["namespaces"] if n["type"] == "mount"),
+             "linux.namespaces needs a new mount namespace: the runtime mounts /proc, /dev, ... and pivots "
+             "the root there; in a shared mount namespace that would change the root of every process in it")
     _require(bool(hostname) is False or "uts" in kinds,
              "hostname is set but there is no uts namespace: the host's name would change")
     if "user" in kinds and not any(n.get("path") for n in linux["namespaces"] if n["type"] == "user"):

@@ -126,7 +126,7 @@ def test_a_cwd_that_does_not_exist(rootfs, state_root, new_id):
 
 def test_joining_a_namespace_that_does_not_exist(rootfs, state_root, new_id):
     config = make_spec(["true"], str(rootfs))
-    config["linux"]["namespaces"] = [{"type": "network", "path": "/proc/999999999/ns/net"}]
+    config["linux"]["namespaces"] = [{"type": "mount"}, {"type": "network", "path": "/proc/999999999/ns/net"}]
     del config["hostname"]
     container_id = new_id()
     with pytest.raises(NotFound, match="cannot join network namespace /proc/999999999/ns/net: No such file"):
@@ -134,8 +134,6 @@ def test_joining_a_namespace_that_does_not_exist(rootfs, state_root, new_id):
     assert_nothing_left(state_root, container_id)
 
 
-@pytest.mark.xfail(strict=True, reason="runtime bug: without a mount namespace the rootfs set-up (make / "
-                   "rprivate, bind, mounts, pivot_root, detach the old root) runs in the host's mount namespace")
 def test_no_mount_namespace_never_touches_the_hosts_mounts(rootfs, state_root, new_id, host_mount_guard):
     """Without "mount" the runtime must refuse (runc does) or at least leave the host's mount
     namespace alone. The guard fixture stops the first host-namespace mount call, so a bug
@@ -167,8 +165,6 @@ def test_an_id_clash_leaves_the_first_container_alone(rootfs, state_root, new_id
     assert_nothing_left(state_root, container_id)
 
 
-@pytest.mark.xfail(strict=True, reason="runtime bug: a cgroupsPath clash makes create()'s failure cleanup "
-                   "kill the processes of the container that owns the cgroup and destroy its cgroup")
 def test_a_cgroup_clash_leaves_the_owner_alone(rootfs, state_root, new_id):
     shared = f"/teachdock/{new_id.prefix}-shared"
     with Container.create(new_id(), rootfs=rootfs, args=["sleep", "30"], state_root=state_root,

@@ -28,7 +28,7 @@ def test_the_container_believes_it_is_root(box):
 
 
 def test_another_host_range(running, finish):
-    with running("echo ready; read x; echo bye", namespaces=WITH_USER, uid_map=(200000, 0, 1000)) as container:
+    with running("echo ready; read x; echo bye", namespaces=WITH_USER, uid_map=(0, 200000, 1000)) as container:
         assert host_ids(container.pid) == (["200000"] * 4, ["200000"] * 4)
         assert finish(container) == (0, "bye\n")
 

@@ -137,7 +137,7 @@ def test_user_namespace_maps_root_to_100000():
 
 def test_user_namespace_with_another_range():
     linux = make_spec(["true"], "/r", namespaces=("user", "pid", "mount"), hostname=None,
-                      uid_map=(200000, 0, 1000))["linux"]
+                      uid_map=(0, 200000, 1000))["linux"]
     assert linux["uidMappings"] == [{"containerID": 0, "hostID": 200000, "size": 1000}]
 
 
@@ -217,7 +217,10 @@ BAD_SPECS = [
     (_set(["linux", "namespaces"], [{"type": "pidd"}]), r"linux.namespaces\[0\].type 'pidd' is not a namespace"),
     (_set(["linux", "namespaces"], [{"type": "uts"}, {"type": "uts"}]), "lists 'uts' twice"),
     (_set(["linux", "namespaces"], [{"type": "uts", "path": "proc/1/ns/uts"}]), "path must be an absolute path"),
-    (_set(["linux", "namespaces"], [{"type": "pid"}]), "hostname is set but there is no uts namespace"),
+    (_set(["linux", "namespaces"], [{"type": "mount"}, {"type": "pid"}]), "hostname is set but there is no uts namespace"),
+    (_set(["linux", "namespaces"], [{"type": "pid"}, {"type": "uts"}]), "linux.namespaces needs a new mount namespace"),
+    (_set(["linux", "namespaces"], [{"type": "mount", "path": "/proc/1/ns/mnt"}, {"type": "uts"}]),
+     "linux.namespaces needs a new mount namespace"),
     (_delete(["linux", "uidMappings"]), "linux.uidMappings is required with a new user namespace"),
     (_set(["linux", "gidMappings"], [{"containerID": 0, "hostID": 1, "size": 0}]), "need containerID, hostID and a positive size"),
     (_set(["linux", "cgroupsPath"], "/teachdock/../escape"), "cgroupsPath must be a path without '..'"),
@@ -247,7 +250,8 @@ def test_unlimited_values_are_accepted():
 
 
 def test_joining_a_user_namespace_needs_no_mappings():
-    spec = broken(_set(["linux", "namespaces"], [{"type": "user", "path": "/proc/1/ns/user"}, {"type": "uts"}]))
+    spec = broken(_set(["linux", "namespaces"], [{"type": "user", "path": "/proc/1/ns/user"}, {"type": "mount"},
+                                                 {"type": "uts"}]))
     del spec["linux"]["uidMappings"], spec["linux"]["gidMappings"]
     validate(spec)
 
