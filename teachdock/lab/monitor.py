@@ -1,0 +1,740 @@
+"""A live cgroup monitor: start a container under limits and watch the kernel enforce them.
+
+Pick a load (a memory hog, a CPU burner or a fork bomb), set the limits with sliders and
+press Start. The monitor creates a container with those limits, reads its cgroup ten times
+a second and draws three panels as the numbers move:
+
+- memory in use against the memory limit, with the OOM kill marked when it comes;
+- CPU in use (in cores) against the CPU quota, with the periods the kernel throttled it;
+- processes against the pids limit, with the fork() calls the kernel refused.
+
+When the container ends (by itself, by Stop, or after ``max_seconds``) the monitor shows
+its final figures and deletes it.
+
+Why it is built this way:
+
+- Sampling is an asyncio task on the kernel's own event loop, never a ``while`` loop in a
+  cell: a running cell blocks the kernel, and the Stop button would do nothing until it ends.
+- The plot is a PNG in a ``widgets.Image``, rendered with matplotlib's object API. Setting
+  ``Image.value`` is a plain trait update, so it works the same in JupyterLab, in a classic
+  notebook and headless under nbval, and needs no extra package (no ipympl).
+- The logic that turns samples into curves and figures is made of plain functions
+  (``series``, ``cpu_rate``, ``summarize``, ``plot_samples``), testable without a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import secrets
+import signal
+import time
+import weakref
+from dataclasses import dataclass, field
+from html import escape
+
+import ipywidgets as widgets
+
+from teachdock.errors import Conflict, InvalidConfig, TeachdockError
+from teachdock.runtime import DEVNULL, PIPE, Container
+from teachdock.runtime.cgroups import Metrics
+from teachdock.runtime.spec import parse_memory
+
+MIB = 1024 * 1024
+
+#: The loads a learner can pick, as (label, key).
+LOADS = {
+    "memory": "memory hog",
+    "cpu": "CPU burner",
+    "forkbomb": "fork bomb",
+}
+#: What each load does, shown under the buttons.
+LOAD_HELP = {
+    "memory": "keeps a new copy of a chunk of text in a new shell variable, 20 times a second, "
+              "until the memory limit stops it",
+    "cpu": "a busy loop (while :; do :; done) that would use a whole core if it could",
+    "forkbomb": "every copy starts another copy of itself every 0.2 s, so their number doubles "
+                "until fork() fails",
+}
+
+#: The hog reaches its limit in about this many steps, whatever the limit (20 steps a second).
+HOG_STEPS = 80
+#: A backstop for the CPU burner: the kernel kills it after this many CPU seconds
+#: (RLIMIT_CPU), should the notebook die without pressing Stop.
+CPU_BURNER_MAX_CPU_SECONDS = 300
+
+# Okabe-Ito colours: readable for colour-blind eyes, and distinct in greyscale.
+BLUE, ORANGE, GREEN, VERMILLION, PURPLE, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#555555"
+
+
+class MonitorError(TeachdockError):
+    """The monitor cannot do what was asked (no event loop, no container yet)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The loads: what runs in the container
+# --------------------------------------------------------------------------------------------
+
+
+def hog_chunk_bytes(memory_limit: int) -> int:
+    """How much the memory hog adds per step: the limit in HOG_STEPS steps, a whole number of pages."""
+    return max(64 * 1024, memory_limit // HOG_STEPS // 4096 * 4096)
+
+
+def load_command(load: str, memory_limit: int | None = None) -> list[str]:
+    """The busybox command line of a load.
+
+    The memory hog stores one more copy of a chunk in a new variable (v0, v1, v2 ...) at
+    every step. The old copies stay, so memory grows in a straight line; doubling a string
+    (``x=$x$x``) would grow geometrically and hit any limit within a few frames.
+    """
+    if load == "memory":
+        if memory_limit is None:
+            raise InvalidConfig("the memory hog needs a memory limit: without one it would eat the host's memory")
+        chunk = hog_chunk_bytes(memory_limit)
+        script = (f"c=$(head -c {chunk} /dev/zero | tr '\\0' a); i=0; "
+                  'while true; do eval "v$i=\\$c"; i=$((i+1)); sleep 0.05; done')
+    elif load == "cpu":
+        script = "while :; do :; done"
+    elif load == "forkbomb":
+        # The function runs in the background; the shell itself becomes a quiet `sleep`, so
+        # the container lives on until Stop while the copies come and go.
+        script = "f() { while :; do sleep 0.2; f & done; }; f & exec sleep 3600"
+    else:
+        raise InvalidConfig(f"unknown load {load!r}: choose one of {', '.join(LOADS)}")
+    return ["sh", "-c", script]
+
+
+# --------------------------------------------------------------------------------------------
+# Samples -> curves (pure functions)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The cgroup's figures at ``t`` seconds after the container started."""
+
+    t: float
+    metrics: Metrics
+
+
+def cpu_rate(times: list[float], usage_ns: list[int | None], window: float = 0.5) -> tuple[list[float], list[float]]:
+    """CPU in use, in cores, from the cumulative cpu_usage_ns counter.
+
+    The rate at a sample is the growth since the sample ``window`` seconds earlier (or the
+    first one) divided by the time between them. A window of several CFS periods (100 ms)
+    smooths the saw-tooth of run-then-throttle.
+    """
+    rate_t, rate = [], []
+    start = 0
+    for i, (t, used) in enumerate(zip(times, usage_ns)):
+        if used is None:
+            continue
+        while start < i and (times[start + 1] <= t - window or usage_ns[start] is None):
+            start += 1
+        earlier_t, earlier = times[start], usage_ns[start]
+        if earlier is None or t <= earlier_t:
+            continue
+        rate_t.append(t)
+        rate.append(max(0.0, (used - earlier) / 1e9 / (t - earlier_t)))
+    return rate_t, rate
+
+
+def _since_first(values: list[int | None]) -> list[float]:
+    """A cumulative counter relative to its first known value (NaN where unknown)."""
+    first = next((v for v in values if v is not None), None)
+    return [math.nan if v is None or first is None else float(v - first) for v in values]
+
+
+def _mib(value: int | None) -> float:
+    return math.nan if value is None else value / MIB
+
+
+@dataclass
+class Series:
+    """The curves the three panels draw, in display units (MiB, cores, counts)."""
+
+    t: list[float]
+    memory_mib: list[float]
+    memory_limit_mib: float | None
+    cpu_t: list[float]
+    cpu_cores: list[float]
+    throttled_periods: list[float]  # cumulative, since the first sample
+    pids: list[float]
+    pids_limit: int | None
+    fork_failures: list[float]  # cumulative, since the first sample
+    oom_at: float | None  # when the OOM counter first went up
+    oom_memory_mib: float | None  # the memory in use just before
+
+
+def series(samples: list[Sample], window: float = 0.5) -> Series:
+    """Turn samples into the curves of the plot."""
+    t = [s.t for s in samples]
+    m = [s.metrics for s in samples]
+    cpu_t, cpu_cores = cpu_rate(t, [x.cpu_usage_ns for x in m], window)
+    limits = [x.memory_limit_bytes for x in m if x.memory_limit_bytes is not None]
+    pids_limits = [x.pids_limit for x in m if x.pids_limit is not None]
+    oom_at = oom_memory = None
+    first_ooms = next((x.oom_kills for x in m if x.oom_kills is not None), 0)
+    for i, x in enumerate(m):
+        if x.oom_kills is not None and x.oom_kills > first_ooms:
+            oom_at = t[i]
+            before = [y.memory_bytes for y in m[:i] if y.memory_bytes is not None]
+            oom_memory = _mib(max(before)) if before else None
+            break
+    return Series(
+        t=t,
+        memory_mib=[_mib(x.memory_bytes) for x in m],
+        memory_limit_mib=_mib(limits[-1]) if limits else None,
+        cpu_t=cpu_t,
+        cpu_cores=cpu_cores,
+        throttled_periods=_since_first([x.cpu_throttled_periods for x in m]),
+        pids=[math.nan if x.pids_current is None else float(x.pids_current) for x in m],
+        pids_limit=pids_limits[-1] if pids_limits else None,
+        fork_failures=_since_first([x.pids_max_events for x in m]),
+        oom_at=oom_at,
+        oom_memory_mib=oom_memory,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The final figures
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MonitorResult:
+    """How one monitored container ended, and what it used."""
+
+    load: str
+    container_id: str
+    exit_code: int | None  # 137 = killed by SIGKILL (an OOM kill, or Stop)
+    oom_killed: bool
+    stopped: bool  # ended by Stop or the time limit, not by itself
+    duration: float  # seconds from start to the end
+    memory_limit_bytes: int | None
+    peak_memory_bytes: int | None
+    cpu_limit: float | None  # cores (quota / period); None: no quota
+    cpu_seconds: float | None
+    periods: int | None  # CFS periods in which the container wanted CPU
+    throttled_periods: int | None  # ... and ran out of quota
+    throttled_seconds: float | None
+    pids_limit: int | None
+    pids_peak: int | None  # the most processes seen at one sample
+    fork_failures: int | None  # fork() calls refused at the pids limit
+    stderr_tail: str = ""  # the container's last error line, e.g. "sh: can't fork: ..."
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(figure, value) pairs for the table under the plot."""
+        code = "—" if self.exit_code is None else str(self.exit_code)
+        if self.exit_code is not None and self.exit_code > 128:
+            try:
+                code += f" = 128 + {self.exit_code - 128} ({signal.Signals(self.exit_code - 128).name})"
+            except ValueError:
+                pass
+        how = ("OOM-killed by the kernel" if self.oom_killed
+               else "stopped by you (SIGKILL)" if self.stopped else "exited by itself")
+        rows = [("ended", f"{how} after {self.duration:.1f} s"), ("exit code", code),
+                ("OOM kill", "yes" if self.oom_killed else "no")]
+        limit = "no limit" if self.memory_limit_bytes is None else f"limit {_mib(self.memory_limit_bytes):.0f} MiB"
+        peak = "—" if self.peak_memory_bytes is None else f"{_mib(self.peak_memory_bytes):.1f} MiB"
+        rows.append(("peak memory", f"{peak} ({limit})"))
+        if self.cpu_seconds is not None:
+            quota = "no quota" if self.cpu_limit is None else f"quota {self.cpu_limit:g} CPU"
+            average = self.cpu_seconds / self.duration if self.duration > 0 else 0.0
+            rows.append(("CPU time", f"{self.cpu_seconds:.2f} s = {average:.2f} cores on average ({quota})"))
+        if self.throttled_periods is not None and self.periods:
+            rows.append(("throttled", f"{self.throttled_periods} of {self.periods} periods, "
+                                      f"{self.throttled_seconds or 0:.2f} s in all"))
+        if self.pids_peak is not None:
+            limit = "no limit" if self.pids_limit is None else f"limit {self.pids_limit}"
+            rows.append(("processes", f"at most {self.pids_peak} at once ({limit})"))
+        if self.fork_failures is not None:
+            rows.append(("fork failures", f"{self.fork_failures} fork() calls refused"))
+        if self.stderr_tail:
+            rows.append(("last error line", self.stderr_tail))
+        return rows
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{name:>16}: {value}" for name, value in self.rows())
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><td style='text-align:left;padding-right:1em'><b>{escape(name)}</b></td>"
+                        f"<td style='text-align:left'>{escape(value)}</td></tr>" for name, value in self.rows())
+        return f"<table>{cells}</table>"
+
+
+def _delta(values: list[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return known[-1] - known[0] if known else None
+
+
+def summarize(load: str, container_id: str, samples: list[Sample], *, exit_code: int | None, oom_killed: bool,
+              stopped: bool, cpu_limit: float | None, stderr_tail: str = "") -> MonitorResult:
+    """The final figures of a run, from its samples (the last one taken after the end)."""
+    m = [s.metrics for s in samples]
+    last = m[-1] if m else Metrics()
+    peaks = [x.memory_peak_bytes for x in m if x.memory_peak_bytes is not None]
+    memory = [x.memory_bytes for x in m if x.memory_bytes is not None]
+    pids = [x.pids_current for x in m if x.pids_current is not None]
+    throttled_ns = [x.cpu_throttled_ns for x in m]
+    return MonitorResult(
+        load=load,
+        container_id=container_id,
+        exit_code=exit_code,
+        oom_killed=oom_killed,
+        stopped=stopped and not oom_killed,
+        duration=samples[-1].t if samples else 0.0,
+        memory_limit_bytes=last.memory_limit_bytes,
+        peak_memory_bytes=max(peaks) if peaks else (max(memory) if memory else None),
+        cpu_limit=cpu_limit,
+        cpu_seconds=None if last.cpu_usage_ns is None else last.cpu_usage_ns / 1e9,
+        periods=_delta([x.cpu_periods for x in m]),
+        throttled_periods=_delta([x.cpu_throttled_periods for x in m]),
+        throttled_seconds=None if _delta(throttled_ns) is None else _delta(throttled_ns) / 1e9,
+        pids_limit=last.pids_limit,
+        pids_peak=max(pids) if pids else None,
+        fork_failures=_delta([x.pids_max_events for x in m]),
+        stderr_tail=stderr_tail,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The plot
+# --------------------------------------------------------------------------------------------
+
+
+class MonitorPlot:
+    """One figure with three panels, built once; ``update()`` moves the curves.
+
+    Re-using the figure matters for a live plot: building a new one costs about three
+    times as much as redrawing, and the drawing happens on the notebook's event loop.
+    """
+
+    def __init__(self):
+        from matplotlib.figure import Figure  # noqa: PLC0415 - heavy, only needed to draw
+
+        fig = Figure(figsize=(7.6, 6.4), dpi=90, layout="constrained")
+        self.figure = fig
+        self.ax_memory, self.ax_cpu, self.ax_pids = fig.subplots(3, 1, sharex=True)
+        self.ax_throttled = self.ax_cpu.twinx()
+        self.ax_failures = self.ax_pids.twinx()
+
+        def panel(ax, title, ylabel):
+            ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
+            ax.set_ylabel(ylabel)
+            ax.grid(axis="y", color="#e5e5e5")
+            ax.spines["top"].set_visible(False)
+
+        panel(self.ax_memory, "memory", "MiB")
+        panel(self.ax_cpu, "CPU", "cores in use")
+        panel(self.ax_pids, "processes", "processes")
+        self.ax_pids.set_xlabel("seconds since start")
+        for twin, colour, label in ((self.ax_throttled, PURPLE, "throttled periods"),
+                                    (self.ax_failures, PURPLE, "fork failures")):
+            twin.set_ylabel(label, color=colour)
+            twin.tick_params(axis="y", colors=colour)
+            twin.spines["top"].set_visible(False)
+            twin.spines["right"].set_color(colour)
+
+        self.memory_line, = self.ax_memory.plot([], [], color=BLUE, lw=2, label="in use")
+        self.memory_limit = self.ax_memory.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="limit")
+        self.oom_line = self.ax_memory.axvline(0, color="black", ls=":", lw=1.5)
+        self.oom_mark, = self.ax_memory.plot([], [], "X", color="black", ms=11, label="OOM kill")
+        self.oom_text = self.ax_memory.annotate("", (0, 0), xytext=(-12, 0), textcoords="offset points",
+                                                ha="right", va="center", fontsize=9, fontweight="bold",
+                                                bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "black",
+                                                      "lw": 0.6})
+        self.cpu_line, = self.ax_cpu.plot([], [], color=ORANGE, lw=2, label="in use")
+        self.cpu_limit = self.ax_cpu.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="quota")
+        self.throttled_line, = self.ax_throttled.step([], [], where="post", color=PURPLE, lw=1.3,
+                                                      label="throttled periods (right scale)")
+        self.pids_line, = self.ax_pids.step([], [], where="post", color=GREEN, lw=2, label="in the cgroup")
+        self.pids_limit = self.ax_pids.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="pids.max")
+        self.failures_line, = self.ax_failures.step([], [], where="post", color=PURPLE, lw=1.3,
+                                                    label="fork failures (right scale)")
+        self.note = fig.text(0.5, 0.5, "", ha="center", va="center", fontsize=12, color=GREY)
+        self._legends()
+
+    def _legends(self) -> None:
+        for ax, twin in ((self.ax_memory, None), (self.ax_cpu, self.ax_throttled), (self.ax_pids, self.ax_failures)):
+            handles = [h for h in ax.get_lines() + (twin.get_lines() if twin else [])
+                       if h.get_visible() and not h.get_label().startswith("_")]
+            (twin or ax).legend(handles=handles, loc="upper left", fontsize=8, frameon=False,
+                                ncol=len(handles))
+
+    @staticmethod
+    def _top(values, limit, floor) -> float:
+        finite = [v for v in values if not math.isnan(v)]
+        top = max([floor] + finite)
+        if limit is not None:
+            top = max(top, limit)
+        return top * 1.25
+
+    def update(self, data: Series, *, cpu_limit: float | None = None, title: str = "", note: str = "") -> None:
+        """Draw ``data``; ``cpu_limit`` is the quota in cores (the cgroup's Metrics do not carry it)."""
+        s = data
+        self.figure.suptitle(title, fontsize=11)
+        self.note.set_text(note)
+        self.memory_line.set_data(s.t, s.memory_mib)
+        self.cpu_line.set_data(s.cpu_t, s.cpu_cores)
+        self.throttled_line.set_data(s.t, s.throttled_periods)
+        self.pids_line.set_data(s.t, s.pids)
+        self.failures_line.set_data(s.t, s.fork_failures)
+        for line, value, label in ((self.memory_limit, s.memory_limit_mib, "limit"),
+                                   (self.cpu_limit, cpu_limit, "quota"),
+                                   (self.pids_limit, s.pids_limit, "pids.max")):
+            line.set_visible(value is not None)
+            if value is not None:
+                line.set_ydata([value, value])
+                unit = {"limit": " MiB", "quota": " CPU", "pids.max": ""}[label]
+                line.set_label(f"{label} {value:g}{unit}")
+        oom = s.oom_at is not None
+        for artist in (self.oom_line, self.oom_mark, self.oom_text):
+            artist.set_visible(oom)
+        if oom:
+            y = s.oom_memory_mib if s.oom_memory_mib is not None else (s.memory_limit_mib or 0)
+            self.oom_line.set_xdata([s.oom_at, s.oom_at])
+            self.oom_mark.set_data([s.oom_at], [y])
+            self.oom_text.xy = (s.oom_at, y)
+            self.oom_text.set_text("OOM kill: exit 137")
+        end = max([5.0] + s.t)
+        self.ax_pids.set_xlim(0, end * 1.02)
+        self.ax_memory.set_ylim(0, self._top(s.memory_mib, s.memory_limit_mib, 1.0))
+        self.ax_cpu.set_ylim(0, self._top(s.cpu_cores, cpu_limit, 1.0 / 1.25))
+        self.ax_pids.set_ylim(0, self._top(s.pids, s.pids_limit, 4.0))
+        self.ax_throttled.set_ylim(0, self._top(s.throttled_periods, None, 4.0))
+        self.ax_failures.set_ylim(0, self._top(s.fork_failures, None, 4.0))
+        self._legends()
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
+def plot_samples(samples: list[Sample], *, cpu_limit: float | None = None, title: str = "", note: str = ""):
+    """A matplotlib Figure of ``samples`` (returned from a cell, Jupyter shows it once)."""
+    plot = MonitorPlot()
+    plot.update(series(samples), cpu_limit=cpu_limit, title=title, note=note)
+    return plot.figure
+
+
+def describe_settings(load: str, memory: int | None, cpus: float | None, pids: int | None) -> str:
+    """One line naming the load and its limits, e.g. "memory hog · 32 MiB · 0.5 CPU · pids ≤ 30"."""
+    parts = [LOADS.get(load, load),
+             "no memory limit" if memory is None else f"{memory / MIB:g} MiB",
+             "no CPU quota" if cpus is None else f"{cpus:g} CPU",
+             "no pids limit" if pids is None else f"pids ≤ {pids}"]
+    return " · ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# The widget
+# --------------------------------------------------------------------------------------------
+
+
+def _delete_quietly(container: Container) -> None:
+    """Last-resort clean-up (widget closed, object collected, interpreter exit)."""
+    try:
+        container.delete(force=True)
+    except TeachdockError:
+        pass
+
+
+@dataclass
+class _Run:
+    """One started container and what the monitor needs to follow it."""
+
+    load: str
+    container: Container
+    cgroup: object
+    started: float
+    settings: str
+    cpu_limit: float | None
+    finalizer: weakref.finalize
+    stderr_lines: list[str] = field(default_factory=list)
+    stderr_buffer: bytes = b""
+
+
+class CgroupMonitor:
+    """The live monitor. Show ``.widget`` in a cell; or drive it from code:
+
+    ```python
+    monitor = CgroupMonitor()
+    monitor.widget                                   # the sliders, buttons and plot
+    monitor.start(load="memory", memory="32m")       # or press Start
+    result = await monitor.task                      # a MonitorResult when it ends
+    monitor.samples                                  # [Sample(t, Metrics), ...]
+    ```
+
+    ``memory`` takes what ``Container.create`` takes (bytes, or "32m" where m means MiB);
+    ``cpus`` is a number of cores (the quota); ``pids`` the most processes allowed. Left out,
+    each comes from its slider. ``max_seconds`` stops a container that runs too long.
+    """
+
+    def __init__(self, rootfs=None, *, state_root=None, interval: float = 0.1, max_seconds: float = 30.0):
+        self.rootfs = rootfs
+        self.state_root = state_root
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.samples: list[Sample] = []
+        self.result: MonitorResult | None = None
+        self.task: asyncio.Task | None = None
+        self._run: _Run | None = None
+        self._plot: MonitorPlot | None = None
+
+        style = {"description_width": "110px"}
+        wide = widgets.Layout(width="460px")
+        self.load_choice = widgets.ToggleButtons(options=[(label, key) for key, label in LOADS.items()],
+                                                 value="memory", description="load", style=style)
+        self.load_help = widgets.HTML()
+        self.memory_slider = widgets.IntSlider(value=32, min=8, max=256, step=8, description="memory (MiB)",
+                                               style=style, layout=wide)
+        self.cpus_slider = widgets.FloatSlider(value=0.5, min=0.1, max=float(os.cpu_count() or 1), step=0.1,
+                                               description="CPU quota (cores)", readout_format=".1f",
+                                               style=style, layout=wide)
+        self.pids_slider = widgets.IntSlider(value=30, min=4, max=200, description="pids limit",
+                                             style=style, layout=wide)
+        self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
+        self.status = widgets.Label(value="Choose a load and its limits, then press Start.")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="684px"))
+        self.figures = widgets.HTML()
+
+        self.load_choice.observe(lambda _change: self._show_load_help(), names="value")
+        self.start_button.on_click(self._on_start)
+        self.stop_button.on_click(lambda _button: self.stop())
+        self._show_load_help()
+        self._draw(note="press Start")
+        self.widget = _MonitorBox(self, [
+            self.load_choice, self.load_help, self.memory_slider, self.cpus_slider, self.pids_slider,
+            widgets.HBox([self.start_button, self.stop_button, self.status]),
+            self.image, self.figures,
+        ])
+
+    # --- public API ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    @property
+    def container_id(self) -> str | None:
+        """The id of the container being (or last) monitored."""
+        if self._run is not None:
+            return self._run.container.id
+        return self.result.container_id if self.result else None
+
+    def start(self, load: str | None = None, *, memory=None, cpus: float | None = None,
+              pids: int | None = None) -> asyncio.Task:
+        """Create and start a container running ``load`` under the limits, and start sampling.
+
+        Returns the sampling task: ``await`` it for the MonitorResult. Needs a running asyncio
+        loop, which a notebook always has (in a script: call it inside ``asyncio.run``).
+        """
+        if self.running:
+            raise Conflict("the monitor is already running a container: press Stop (or call stop()) first")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise MonitorError("start() needs a running asyncio event loop: call it from a notebook cell, "
+                               "or from a coroutine run with asyncio.run()") from None
+        load, memory_bytes, cpus, pids = self._settings(load, memory, cpus, pids)
+        args = load_command(load, memory_bytes)
+        rootfs = self.rootfs
+        if rootfs is None:
+            from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415
+
+            rootfs = busybox_rootfs()
+        options = {"init": True} if load == "forkbomb" else {}
+        if load == "cpu":
+            options["rlimits"] = {"RLIMIT_CPU": (CPU_BURNER_MAX_CPU_SECONDS, CPU_BURNER_MAX_CPU_SECONDS)}
+        container = Container.create(f"cgmon-{os.getpid()}-{secrets.token_hex(3)}", rootfs=str(rootfs),
+                                     args=args, memory=memory_bytes, cpus=cpus, pids_limit=pids,
+                                     state_root=self.state_root, stdout=DEVNULL, stderr=PIPE, **options)
+        finalizer = weakref.finalize(self, _delete_quietly, container)
+        try:
+            cgroup = container.cgroup
+            container.start()
+            run = _Run(load, container, cgroup, time.monotonic(), describe_settings(load, memory_bytes, cpus, pids),
+                       cpus, finalizer)
+            os.set_blocking(container.stderr, False)
+            loop.add_reader(container.stderr, self._read_stderr, run)
+        except BaseException:
+            finalizer()
+            raise
+        self._run = run
+        self.samples = []
+        self.result = None
+        self.figures.value = ""
+        self.start_button.disabled, self.stop_button.disabled = True, False
+        self.status.value = f"running: {run.settings}"
+        self.task = loop.create_task(self._sample(run))
+        self.task.add_done_callback(self._task_done)
+        return self.task
+
+    def stop(self) -> None:
+        """Stop sampling; the container is killed, its final figures shown, and it is deleted."""
+        if self.running:
+            self.task.cancel()
+
+    def close(self) -> None:
+        """Stop, delete the container, and close the widget."""
+        self.widget.close()
+
+    # --- settings ----------------------------------------------------------------------------
+    def _settings(self, load, memory, cpus, pids):
+        """Take the arguments given, move the sliders to them, and fill the rest from the sliders."""
+        if load is not None:
+            if load not in LOADS:
+                raise InvalidConfig(f"unknown load {load!r}: choose one of {', '.join(LOADS)}")
+            self.load_choice.value = load
+        if memory is not None:
+            memory_bytes = parse_memory(memory)
+            self._set_slider(self.memory_slider, round(memory_bytes / MIB))
+        else:
+            memory_bytes = self.memory_slider.value * MIB
+        if cpus is not None:
+            self._set_slider(self.cpus_slider, cpus)
+        else:
+            cpus = round(self.cpus_slider.value, 2)
+        if pids is not None:
+            self._set_slider(self.pids_slider, pids)
+        else:
+            pids = self.pids_slider.value
+        return self.load_choice.value, memory_bytes, cpus, pids
+
+    @staticmethod
+    def _set_slider(slider, value) -> None:
+        slider.max = max(slider.max, value)
+        slider.min = min(slider.min, value)
+        slider.value = value
+
+    def _show_load_help(self) -> None:
+        self.load_help.value = f"<small style='color:#444'>{escape(LOAD_HELP[self.load_choice.value])}</small>"
+
+    # --- the sampling task ----------------------------------------------------------------------
+    def _on_start(self, _button) -> None:
+        try:
+            self.start()
+        except Exception as error:  # a button has nowhere to raise to: say it in the label
+            self.status.value = f"Could not start: {error}"
+
+    async def _sample(self, run: _Run) -> MonitorResult:
+        """Sample about every ``interval`` seconds until the container ends, Stop, or the time limit."""
+        stopped, exit_code = False, None
+        next_draw = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                self.samples.append(Sample(now - run.started, run.cgroup.metrics()))
+                exit_code = _exit_code_if_ended(run.container)
+                if exit_code is not None:
+                    break
+                if now - run.started > self.max_seconds:
+                    stopped = True
+                    break
+                if now >= next_draw:
+                    cost = self._draw(title=f"{run.settings} — running, {now - run.started:.1f} s",
+                                      cpu_limit=run.cpu_limit)
+                    next_draw = now + max(0.25, 3 * cost)  # never spend more than a quarter of the loop drawing
+                await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - now)))
+        except asyncio.CancelledError:
+            stopped = True  # Stop: finish below, and end the task normally with the figures
+        finally:
+            self._finish(run, stopped, exit_code)
+        return self.result
+
+    def _finish(self, run: _Run, stopped: bool, exit_code: int | None) -> None:
+        """Kill if still running, take the last sample, record the figures, delete the container."""
+        try:
+            if exit_code is None:
+                try:
+                    run.container.kill(signal.SIGKILL)  # PID 1 dies, and with it its PID namespace
+                except Conflict:
+                    pass  # it ended by itself meanwhile
+                exit_code = run.container.wait(timeout=5)
+            self.samples.append(Sample(time.monotonic() - run.started, run.cgroup.metrics()))
+            self._read_stderr(run)
+            self.result = summarize(run.load, run.container.id, self.samples, exit_code=exit_code,
+                                    oom_killed=run.container.oom_killed, stopped=stopped, cpu_limit=run.cpu_limit,
+                                    stderr_tail=run.stderr_lines[-1] if run.stderr_lines else "")
+        finally:
+            try:
+                asyncio.get_running_loop().remove_reader(run.container.stderr)
+            except (RuntimeError, ValueError, TypeError):
+                pass
+            run.finalizer()  # delete(force=True), once
+            self._run = None
+            self.start_button.disabled, self.stop_button.disabled = False, True
+        r = self.result
+        how = ("OOM-killed" if r.oom_killed else "stopped" if r.stopped else "exited")
+        self._draw(title=f"{run.settings} — {how} after {r.duration:.1f} s (exit {r.exit_code})",
+                   cpu_limit=run.cpu_limit)
+        self.figures.value = r._repr_html_()
+        self.status.value = f"{how}, exit code {r.exit_code}; container deleted. Press Start for another run."
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        """Report a sampler that died of an error: a task's exception is otherwise silent."""
+        if task.cancelled():
+            self.status.value = "Stopped."
+        elif task.exception() is not None:
+            error = task.exception()
+            self.status.value = f"The monitor stopped on an error: {type(error).__name__}: {error}"
+        self.start_button.disabled, self.stop_button.disabled = False, True
+
+    def _read_stderr(self, run: _Run) -> None:
+        """Keep the container's last few error lines (a fork bomb prints one per failed fork)."""
+        fd = run.container.stderr
+        if fd is None:
+            return
+        try:
+            while chunk := os.read(fd, 65536):
+                run.stderr_buffer = (run.stderr_buffer + chunk)[-4096:]
+                *lines, run.stderr_buffer = run.stderr_buffer.split(b"\n")
+                run.stderr_lines = (run.stderr_lines + [line.decode(errors="replace") for line in lines])[-5:]
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        try:  # end of file: the container closed its stderr
+            asyncio.get_running_loop().remove_reader(fd)
+        except (RuntimeError, ValueError):
+            pass
+
+    def _draw(self, *, title: str = "", cpu_limit: float | None = None, note: str = "") -> float:
+        """Render the plot into the Image widget; returns the seconds it took."""
+        started = time.monotonic()
+        if self._plot is None:
+            self._plot = MonitorPlot()
+        self._plot.update(series(self.samples), cpu_limit=cpu_limit, title=title, note=note)
+        self.image.value = self._plot.png()
+        return time.monotonic() - started
+
+
+def _exit_code_if_ended(container: Container) -> int | None:
+    """The exit code once the container has ended, None while it runs. Never blocks."""
+    try:
+        return container.wait(timeout=0)
+    except TimeoutError:
+        return None
+
+
+class _MonitorBox(widgets.VBox):
+    """The monitor's layout; closing it stops the run and deletes the container."""
+
+    def __init__(self, monitor: CgroupMonitor, children):
+        super().__init__(children)
+        self._monitor = weakref.ref(monitor)
+
+    def close(self):
+        monitor = self._monitor()
+        if monitor is not None:
+            monitor.stop()  # the sampling task cleans up on its next step
+            if monitor._run is not None and not monitor.running:
+                monitor._run.finalizer()  # no task left to do it
+        for child in self.children:
+            child.close()
+        super().close()
