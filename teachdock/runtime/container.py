@@ -168,7 +168,8 @@ class Container:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.delete(force=True)
+        if self.state_dir.exists():  # the body may have deleted it already
+            self.delete(force=True)
 
     # --- create --------------------------------------------------------------------------------
     @classmethod
