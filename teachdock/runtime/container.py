@@ -579,25 +579,25 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
         _close_other_fds([report_fd, fifo, *plan.stdio, *(fd for fd, _ in plan.joins)])
         kernel.set_child_subreaper()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        if plan.needs_stage1:
-            stage1 = os.fork()
-            if stage1 == 0:
+
+        def fork_into(child_main) -> int:
+            pid = os.fork()
+            if pid == 0:
                 ours.close()
                 os.close(fifo)
                 os.close(report_fd)
-                _stage1_main(plan, theirs)  # never returns
+                child_main(plan, theirs)  # never returns
+            return pid
+
+        if plan.needs_stage1:
+            stage1 = fork_into(_stage1_main)
         else:
             # PID and time namespaces take effect for children: unshare here, then fork PID 1.
             for fd, flag in plan.joins:
                 if flag in (kernel.CLONE_NEWPID, kernel.CLONE_NEWTIME):
                     kernel.setns(fd, flag)
             kernel.unshare(plan.children_namespaces)
-            container_pid = os.fork()
-            if container_pid == 0:
-                ours.close()
-                os.close(fifo)
-                os.close(report_fd)
-                _init_main(plan, theirs)  # never returns
+            container_pid = fork_into(_init_main)
         theirs.close()
         for fd in plan.stdio:
             if fd > 2:
