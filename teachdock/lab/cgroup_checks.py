@@ -258,9 +258,6 @@ def judge_cpu_seconds(answer, truth: float, *, cpus: float = 0.5, seconds: float
     if cores and cores > 1 and _near(n, seconds * cores, 0.15 * seconds * cores):
         return CheckResult(False, f"This machine has {cores} cores, but a single busy loop can only use one, "
                                   "and the quota cuts even that.")
-    if _near(n, seconds * cpus * cpus, 0.05):
-        return CheckResult(False, "You applied the half twice: 0.5 CPU for 2 s is the quota's share of the "
-                                  "2 s, once.")
     return CheckResult(False, f"Not quite. In each 100 ms period the loop may run {quota_us // 1000} ms. "
                               f"How many periods are there in {seconds:g} s?")
 

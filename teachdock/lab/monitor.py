@@ -128,17 +128,19 @@ def cpu_rate(times: list[float], usage_ns: list[int | None], window: float = 0.5
     smooths the saw-tooth of run-then-throttle.
     """
     rate_t, rate = [], []
-    start = 0
     for i, (t, used) in enumerate(zip(times, usage_ns)):
         if used is None:
             continue
-        while start < i and (times[start + 1] <= t - window or usage_ns[start] is None):
-            start += 1
-        earlier_t, earlier = times[start], usage_ns[start]
-        if earlier is None or t <= earlier_t:
+        earlier = None  # the latest known sample at least `window` before, else the earliest known
+        for k in range(i - 1, -1, -1):
+            if usage_ns[k] is not None:
+                earlier = k
+                if times[k] <= t - window:
+                    break
+        if earlier is None or t <= times[earlier]:
             continue
         rate_t.append(t)
-        rate.append(max(0.0, (used - earlier) / 1e9 / (t - earlier_t)))
+        rate.append(max(0.0, (used - usage_ns[earlier]) / 1e9 / (t - times[earlier])))
     return rate_t, rate
 
 
@@ -455,6 +457,7 @@ class _Run:
     settings: str
     cpu_limit: float | None
     finalizer: weakref.finalize
+    stop_requested: bool = False
     stderr_lines: list[str] = field(default_factory=list)
     stderr_buffer: bytes = b""
 
@@ -576,9 +579,13 @@ class CgroupMonitor:
         return self.task
 
     def stop(self) -> None:
-        """Stop sampling; the container is killed, its final figures shown, and it is deleted."""
-        if self.running:
-            self.task.cancel()
+        """Stop: at its next step the sampler kills the container, shows its figures and deletes it.
+
+        A flag rather than ``task.cancel()``: a task cancelled before its first step never runs
+        its clean-up code.
+        """
+        if self._run is not None:
+            self._run.stop_requested = True
 
     def close(self) -> None:
         """Stop, delete the container, and close the widget."""
@@ -633,7 +640,7 @@ class CgroupMonitor:
                 exit_code = _exit_code_if_ended(run.container)
                 if exit_code is not None:
                     break
-                if now - run.started > self.max_seconds:
+                if run.stop_requested or now - run.started > self.max_seconds:
                     stopped = True
                     break
                 if now >= next_draw:
@@ -642,7 +649,7 @@ class CgroupMonitor:
                     next_draw = now + max(0.25, 3 * cost)  # never spend more than a quarter of the loop drawing
                 await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - now)))
         except asyncio.CancelledError:
-            stopped = True  # Stop: finish below, and end the task normally with the figures
+            stopped = True  # someone cancelled the task: clean up all the same, and end normally
         finally:
             self._finish(run, stopped, exit_code)
         return self.result
@@ -678,8 +685,11 @@ class CgroupMonitor:
 
     def _task_done(self, task: asyncio.Task) -> None:
         """Report a sampler that died of an error: a task's exception is otherwise silent."""
-        if task.cancelled():
-            self.status.value = "Stopped."
+        if task.cancelled():  # cancelled before its first step: _sample never ran its clean-up
+            if self._run is not None:
+                self._run.finalizer()
+                self._run = None
+            self.status.value = "Cancelled; container deleted."
         elif task.exception() is not None:
             error = task.exception()
             self.status.value = f"The monitor stopped on an error: {type(error).__name__}: {error}"
@@ -732,9 +742,7 @@ class _MonitorBox(widgets.VBox):
     def close(self):
         monitor = self._monitor()
         if monitor is not None:
-            monitor.stop()  # the sampling task cleans up on its next step
-            if monitor._run is not None and not monitor.running:
-                monitor._run.finalizer()  # no task left to do it
+            monitor.stop()  # the sampling task cleans up at its next step
         for child in self.children:
             child.close()
         super().close()
