@@ -1,0 +1,642 @@
+"""The isolation explorer: tick namespaces, run a probe container, see what it shares with the host.
+
+For each of the eight namespace kinds the explorer answers one question twice:
+
+1. **Identity.** Is the container's namespace the host's? Every namespace is an inode in the
+   kernel's nsfs; ``/proc/<pid>/ns/<kind>`` links to it. We read the link for this notebook's
+   own process and for the container's PID 1, both from the host. Same inode: shared.
+   Different inode: the container has its own (isolated).
+2. **Evidence.** What difference does that make? A small shell script (PROBE_SCRIPT) runs
+   inside the container and asks one concrete question per kind (its own PID, the hostname,
+   whether a host IPC object is visible, the network interfaces, its uid map, its cgroup,
+   the clocks, its mounts). The host answers the same questions from /proc.
+
+``compare()`` turns both sides into an :class:`ExplorerResult` (pure: testable without a
+container); ``explore()`` does the real run and always deletes the probe; the widget
+(:class:`IsolationExplorer`) is checkboxes, a Run button, a heat-map and a table on top.
+
+Why the probe is created first and started later: after ``Container.create`` the
+container's PID 1 already exists with all its namespaces, waiting for ``start`` (as with
+``runc create``). That is when we read its ``/proc/<pid>/ns`` links from the host.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import secrets
+import select
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+from teachdock.errors import InvalidConfig, KernelError, TeachdockError
+from teachdock.kernel import NAMESPACES
+from teachdock.lab.views import _HTML, interfaces_from_net_dev
+
+#: The eight kinds, in the order the chapter teaches them (OCI names; /proc calls network "net", mount "mnt").
+KINDS = ("pid", "mount", "uts", "ipc", "network", "user", "cgroup", "time")
+PROC_NAME = {kind: NAMESPACES[kind][1] for kind in KINDS}
+#: The short names people also use (/proc/<pid>/ns and unshare(1) spell them so).
+ALIASES = {"net": "network", "mnt": "mount", "ns": "mount"}
+
+#: What `docker run` gives a container, and so what the explorer starts with.
+DOCKER_DEFAULT = ("pid", "mount", "uts", "ipc", "network")
+
+MOUNT_REASON = (
+    "mount is always on: the runtime mounts /proc, /dev and /sys for the container and then calls "
+    "pivot_root(2) to make the rootfs its /. pivot_root needs a mount namespace of its own; in the "
+    "host's, it would move the root of every process on the machine."
+)
+ROOTLESS_REASON = (
+    "user is always on without root: only a user namespace lets an ordinary user create the other "
+    "namespaces (the kernel grants root's powers inside it, and nowhere else)."
+)
+TIME_NOTE = (
+    "The runtime sets no clock offsets, so a new time namespace reads the same clocks as the host: "
+    "only its inode tells it apart."
+)
+
+# Runs inside the container under busybox sh: one line per question, as key=value.
+# TD_IPC_KEY is the key of a System V shared memory segment the host creates just before.
+PROBE_SCRIPT = """\
+echo "pid=$$"
+echo "processes=$(ls -d /proc/[0-9]* | wc -l)"
+echo "hostname=$(hostname)"
+if grep -q "^ *$TD_IPC_KEY " /proc/sysvipc/shm; then echo ipc=visible; else echo ipc=hidden; fi
+echo "interfaces=$(cut -s -d: -f1 /proc/net/dev | tr -d ' ' | tr '\\n' ' ')"
+echo "uid=$(id -u)"
+echo "uid_map=$(head -n 1 /proc/self/uid_map)"
+echo "cgroup=$(tr '\\n' ';' < /proc/self/cgroup)"
+echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "time_offsets=$(tr '\\n' ';' < /proc/self/timens_offsets 2>/dev/null)"
+echo "mounts=$(wc -l < /proc/self/mountinfo)"
+"""
+
+
+def normalise(namespaces) -> tuple[str, ...]:
+    """The namespaces a probe really gets, in KINDS order: mount always; user too without root."""
+    if isinstance(namespaces, str):
+        namespaces = [namespaces]
+    chosen = set()
+    for name in namespaces:
+        kind = ALIASES.get(name, name)
+        if kind not in KINDS:
+            raise InvalidConfig(f"{name!r} is not a namespace kind: choose from {', '.join(KINDS)}")
+        chosen.add(kind)
+    chosen.add("mount")
+    if os.geteuid() != 0:
+        chosen.add("user")
+    return tuple(kind for kind in KINDS if kind in chosen)
+
+
+# --- one side's view ----------------------------------------------------------------------------------
+@dataclass
+class Side:
+    """What one process saw: its namespace inodes and one concrete answer per kind."""
+
+    inodes: dict[str, int]  # kind -> inode of /proc/<pid>/ns/<name>
+    own_pid: int
+    processes: int
+    hostname: str
+    ipc_visible: bool  # can it see the host's System V shared memory segment?
+    interfaces: list[str]
+    uid: int
+    uid_map: str  # first line of /proc/self/uid_map, e.g. "0 100000 65536"
+    cgroup: str  # the memory (v1) or unified (v2) line of /proc/self/cgroup
+    uptime: float  # seconds, CLOCK_BOOTTIME as /proc/uptime shows it
+    time_offsets: str  # /proc/self/timens_offsets, e.g. "monotonic 0 0; boottime 0 0"
+    mounts: int
+
+
+def namespace_inodes(pid: int | str = "self") -> dict[str, int]:
+    """{kind: inode} from the links in /proc/<pid>/ns (a kind this kernel lacks is left out)."""
+    inodes = {}
+    for kind in KINDS:
+        try:
+            link = os.readlink(f"/proc/{pid}/ns/{PROC_NAME[kind]}")  # e.g. "net:[4026531840]"
+        except FileNotFoundError:
+            continue
+        inodes[kind] = int(link[link.index("[") + 1:-1])
+    return inodes
+
+
+def pick_cgroup_line(text: str) -> str:
+    """The line of /proc/<pid>/cgroup worth showing: memory's on cgroup v1, the unified one on v2."""
+    lines = [line for line in text.replace(";", "\n").splitlines() if line.strip()]
+    for line in lines:
+        if line.split(":")[1:2] == ["memory"]:
+            return line.split(":", 1)[1]
+    for line in lines:
+        if line.startswith("0::"):
+            return "unified:" + line.split("::", 1)[1]
+    return lines[0].split(":", 1)[1] if lines else ""
+
+
+def _squeeze(text: str) -> str:
+    """'monotonic   0   0\\nboottime  0  0' -> 'monotonic 0 0; boottime 0 0'."""
+    return "; ".join(" ".join(line.split()) for line in text.replace(";", "\n").splitlines() if line.strip())
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def observe_host(ipc_key: int | None = None) -> Side:
+    """This notebook's own view, straight from /proc (the same questions the probe asks)."""
+    shm = _read("/proc/sysvipc/shm").splitlines()[1:]
+    return Side(
+        inodes=namespace_inodes("self"),
+        own_pid=os.getpid(),
+        processes=sum(entry.isdigit() for entry in os.listdir("/proc")),
+        hostname=socket.gethostname(),
+        ipc_visible=ipc_key is not None and any(line.split()[:1] == [str(ipc_key)] for line in shm),
+        interfaces=interfaces_from_net_dev(_read("/proc/net/dev")),
+        uid=os.getuid(),
+        uid_map=" ".join(_read("/proc/self/uid_map").split()[:3]),
+        cgroup=pick_cgroup_line(_read("/proc/self/cgroup")),
+        uptime=float(_read("/proc/uptime").split()[0]),
+        time_offsets=_squeeze(_read("/proc/self/timens_offsets")),
+        mounts=len(_read("/proc/self/mountinfo").splitlines()),
+    )
+
+
+def parse_probe(output: str, inodes: dict[str, int]) -> Side:
+    """Read back what PROBE_SCRIPT printed; ``inodes`` were read from the host meanwhile."""
+    values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+    wanted = {"pid", "processes", "hostname", "ipc", "interfaces", "uid", "uid_map", "cgroup", "uptime", "mounts"}
+    missing = wanted - values.keys()
+    if missing:
+        raise TeachdockError(f"the probe's output lacks {', '.join(sorted(missing))}; it printed:\n{output}")
+    return Side(
+        inodes=inodes,
+        own_pid=int(values["pid"]),
+        processes=int(values["processes"]),
+        hostname=values["hostname"],
+        ipc_visible=values["ipc"] == "visible",
+        interfaces=values["interfaces"].split(),
+        uid=int(values["uid"]),
+        uid_map=" ".join(values["uid_map"].split()),
+        cgroup=pick_cgroup_line(values["cgroup"]),
+        uptime=float(values["uptime"]),
+        time_offsets=_squeeze(values.get("time_offsets", "")),
+        mounts=int(values["mounts"]),
+    )
+
+
+# --- the comparison -----------------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One namespace kind: asked for or not, shared or isolated, and what each side saw."""
+
+    kind: str
+    asked: bool
+    host_inode: int | None
+    container_inode: int | None
+    container_sees: str
+    host_sees: str
+
+    @property
+    def isolated(self) -> bool:
+        return self.container_inode is not None and self.container_inode != self.host_inode
+
+    @property
+    def shared(self) -> bool:
+        return self.container_inode is not None and self.container_inode == self.host_inode
+
+    @property
+    def as_asked(self) -> bool:
+        """Did the kernel do what the config asked? (A new namespace asked for = isolated.)"""
+        return self.asked == self.isolated
+
+    @property
+    def verdict(self) -> str:
+        if self.container_inode is None:
+            return "not in this kernel"
+        return "isolated" if self.isolated else "shared"
+
+
+def _uid_map_text(uid_map: str) -> str:
+    """'0 100000 65536' -> 'uids 0-65535 → host 100000-165535' (user_namespaces(7))."""
+    parts = uid_map.split()
+    if len(parts) != 3:
+        return uid_map or "?"
+    inside, outside, count = (int(p) for p in parts)
+    if count >= 4294967295 and inside == outside:
+        return "identity map: every uid is the same uid on the host"
+    if count == 1:
+        return f"uid {inside} → host {outside}"
+    return f"uids {inside}-{inside + count - 1} → host {outside}-{outside + count - 1}"
+
+
+def evidence(kind: str, host: Side, container: Side, init_host_pid: int | None = None,
+             init_host_uid: int | None = None) -> tuple[str, str]:
+    """(what the container saw, what the host saw) for one kind, as short text."""
+    if kind == "pid":
+        inside = f"its own PID is {container.own_pid}; sees {container.processes} processes"
+        outside = f"this notebook is PID {host.own_pid}; sees {host.processes} processes"
+        if init_host_pid is not None:
+            outside += f"; the probe is PID {init_host_pid} here"
+        return inside, outside
+    if kind == "mount":
+        return f"{container.mounts} mounts, the rootfs is /", f"{host.mounts} mounts"
+    if kind == "uts":
+        return f"hostname {container.hostname!r}", f"hostname {host.hostname!r}"
+    if kind == "ipc":
+        seen = "sees" if container.ipc_visible else "cannot see"
+        return f"{seen} the host's shared memory segment", "created a System V shared memory segment"
+    if kind == "network":
+        return f"interfaces: {' '.join(container.interfaces) or 'none'}", f"interfaces: {' '.join(host.interfaces)}"
+    if kind == "user":
+        inside = f"uid {container.uid}; {_uid_map_text(container.uid_map)}"
+        outside = f"uid {host.uid}"
+        if init_host_uid is not None:
+            outside += f"; the probe runs as uid {init_host_uid} here"
+        return inside, outside
+    if kind == "cgroup":
+        return f"its cgroup: {container.cgroup}", f"its cgroup: {host.cgroup}"
+    if kind == "time":
+        offsets = container.time_offsets or "no timens_offsets file"
+        return f"uptime {container.uptime:.0f} s; offsets: {offsets}", f"uptime {host.uptime:.0f} s"
+    raise ValueError(f"unknown namespace kind {kind!r}")
+
+
+@dataclass
+class ExplorerResult:
+    """The outcome of one probe run: one Row per kind, in KINDS order."""
+
+    asked: tuple[str, ...]
+    rows: list[Row]
+    container_id: str = ""
+    init_host_pid: int | None = None
+    seconds: float = 0.0
+    host: Side | None = field(default=None, repr=False)
+    container: Side | None = field(default=None, repr=False)
+
+    def row(self, kind: str) -> Row:
+        kind = ALIASES.get(kind, kind)
+        return next(row for row in self.rows if row.kind == kind)
+
+    @property
+    def isolated(self) -> set[str]:
+        return {row.kind for row in self.rows if row.isolated}
+
+    @property
+    def shared(self) -> set[str]:
+        return {row.kind for row in self.rows if row.shared}
+
+    @property
+    def as_asked(self) -> bool:
+        return all(row.as_asked for row in self.rows if row.container_inode is not None)
+
+    def table(self) -> _HTML:
+        return render_table(self)
+
+    def figure(self):
+        return plot_matrix(self)
+
+    def _repr_html_(self) -> str:
+        return render_table(self).html
+
+    def __repr__(self) -> str:
+        return render_table(self).text
+
+
+def compare(asked, host: Side, container: Side, *, init_host_pid: int | None = None,
+            init_host_uid: int | None = None, container_id: str = "", seconds: float = 0.0) -> ExplorerResult:
+    """Pure: the two views -> one Row per kind (shared when the inodes match)."""
+    asked = tuple(kind for kind in KINDS if kind in set(asked))
+    rows = []
+    for kind in KINDS:
+        inside, outside = evidence(kind, host, container, init_host_pid, init_host_uid)
+        rows.append(Row(kind, kind in asked, host.inodes.get(kind), container.inodes.get(kind), inside, outside))
+    return ExplorerResult(asked, rows, container_id, init_host_pid, seconds, host, container)
+
+
+# --- the real run --------------------------------------------------------------------------------------
+_libc = ctypes.CDLL(None, use_errno=True)
+_IPC_CREAT, _IPC_EXCL, _IPC_RMID = 0o1000, 0o2000, 0
+
+
+@contextmanager
+def host_ipc_object():
+    """A System V shared memory segment in this process's IPC namespace, removed afterwards.
+
+    Yields its key. Processes in the same IPC namespace find it by that key (shmget(2)) and list
+    it in /proc/sysvipc/shm; processes in another IPC namespace do not see it at all.
+    (POSIX shared memory would not do: it is a file in /dev/shm, which the mount namespace
+    already hides.)
+    """
+    for _ in range(20):
+        key = 0x7D000000 + secrets.randbelow(0x00FFFFFF)
+        shmid = _libc.shmget(ctypes.c_int(key), ctypes.c_size_t(4096), ctypes.c_int(_IPC_CREAT | _IPC_EXCL | 0o600))
+        if shmid >= 0:
+            break
+        if ctypes.get_errno() != 17:  # EEXIST: that key is taken, try another
+            err = ctypes.get_errno()
+            raise KernelError("shmget", err, f"shmget: {os.strerror(err)}: cannot create the IPC object to look for")
+    else:
+        raise KernelError("shmget", 17, "shmget: no free key found for the IPC probe object")
+    try:
+        yield key
+    finally:
+        _libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(_IPC_RMID), None)
+
+
+def _read_until_closed(fd: int, timeout: float) -> str:
+    """Everything the probe writes, until it closes its output (or TeachdockError after ``timeout``)."""
+    chunks, deadline = [], time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TeachdockError(f"the probe container printed nothing for {timeout} s; got so far: {b''.join(chunks)!r}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks).decode(errors="replace")
+        chunks.append(chunk)
+
+
+def _status_field(pid: int, name: str) -> list[int]:
+    """A numeric line of /proc/<pid>/status, e.g. NSpid or Uid, as a list of numbers."""
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith(f"{name}:"):
+            return [int(value) for value in line.split()[1:]]
+    return []
+
+
+def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, container_id: str | None = None,
+            timeout: float = 10.0) -> ExplorerResult:
+    """Start a probe container with exactly these namespaces, compare it with the host, delete it."""
+    from teachdock.runtime import DEVNULL, Container  # noqa: PLC0415 - lab sits on top; import when used
+
+    asked = normalise(namespaces)
+    if rootfs is None:
+        from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415
+
+        rootfs = busybox_rootfs()
+    container_id = container_id or f"explorer-{os.getpid()}-{secrets.token_hex(3)}"
+    started = time.monotonic()
+    with host_ipc_object() as key:
+        host = observe_host(key)
+        read_end, write_end = os.pipe()
+        container = None
+        try:
+            # stdout and stderr: two descriptors for one pipe, so error messages arrive in order too.
+            error_end = os.dup(write_end)
+            try:
+                container = Container.create(
+                    container_id, rootfs=rootfs, args=["sh", "-c", PROBE_SCRIPT], state_root=state_root,
+                    namespaces=asked, hostname="probe" if "uts" in asked else None,
+                    env={"TD_IPC_KEY": str(key)}, stdin=DEVNULL, stdout=write_end, stderr=error_end)
+            finally:
+                os.close(write_end)
+                os.close(error_end)
+            pid = container.pid
+            inodes = namespace_inodes(pid)  # PID 1 exists, in all its namespaces, before start
+            init_uid = (_status_field(pid, "Uid") or [None])[0]
+            container.start()
+            output = _read_until_closed(read_end, timeout)
+            code = container.wait(timeout)
+            if code != 0:
+                raise TeachdockError(f"the probe exited with {code}: {output.strip()}")
+        finally:
+            os.close(read_end)
+            if container is not None:
+                container.delete(force=True)
+    inside = parse_probe(output, inodes)
+    return compare(asked, host, inside, init_host_pid=pid, init_host_uid=init_uid,
+                   container_id=container_id, seconds=time.monotonic() - started)
+
+
+# --- drawing -------------------------------------------------------------------------------------------
+# Okabe-Ito based, as doctor(): amber for shared, bluish green for isolated; symbols too, so the
+# meaning never depends on colour alone.
+SHARED = {"fill": "#E69F00", "light": "#fff1cc", "text": "#7a5200", "label": "= shared with the host"}
+ISOLATED = {"fill": "#009E73", "light": "#d9f2e6", "text": "#00603f", "label": "≠ its own (isolated)"}
+EMPTY = "#f2f2f2"
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plot_matrix(result: ExplorerResult):
+    """The heat-map: one row per kind, a coloured cell under 'shared' or 'isolated', the evidence beside it.
+
+    Built with matplotlib's object API (no pyplot), so a cell that returns it shows it once.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyBboxPatch
+
+    rows = result.rows
+    bottom = len(rows) + 2.55  # title and header take two rows, the footnote half of one
+    fig = Figure(figsize=(12, 0.63 * (bottom + 0.1)))
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
+    ax.set_xlim(0, 12)
+    ax.set_ylim(bottom, -0.1)
+    ax.axis("off")
+
+    asked = ", ".join(result.asked) or "none"
+    ax.text(0.05, 0.05, "What the probe container shares with the host", fontsize=15, weight="bold", va="top")
+    subtitle = f"new namespaces asked for: {asked}"
+    if result.init_host_pid:
+        subtitle += f"   ·   the probe's PID 1 is PID {result.init_host_pid} on the host"
+    ax.text(0.05, 0.62, subtitle, fontsize=10, color="#444444", va="top")
+
+    header_y = 1.45
+    columns = {"kind": 0.05, "shared": 2.05, "isolated": 3.75, "evidence": 5.6}
+    ax.text(columns["kind"], header_y, "namespace", fontsize=10, weight="bold", va="center")
+    ax.text(columns["shared"] + 0.8, header_y, "shared", fontsize=10, weight="bold", ha="center", va="center",
+            color=SHARED["text"])
+    ax.text(columns["isolated"] + 0.8, header_y, "its own", fontsize=10, weight="bold", ha="center", va="center",
+            color=ISOLATED["text"])
+    ax.text(columns["evidence"], header_y, "what the container saw   /   what the host saw", fontsize=10,
+            weight="bold", va="center")
+
+    for index, row in enumerate(rows):
+        y = index + 2.0
+        if index % 2 == 0:
+            ax.add_patch(FancyBboxPatch((0.0, y - 0.02), 12.0, 0.92, boxstyle="square,pad=0", color="#fafafa", zorder=0))
+        mark = "☑" if row.asked else "☐"
+        ax.text(columns["kind"], y + 0.3, f"{mark} {row.kind}", fontsize=12, weight="bold", va="center")
+        note = "asked for" if row.asked else "not asked for"
+        if row.kind == "mount":
+            note = "always new (pivot_root)"
+        if not row.as_asked and row.container_inode is not None:
+            note = "⚠ not as asked!"
+        ax.text(columns["kind"] + 0.27, y + 0.66, note, fontsize=8, color="#666666", va="center")
+        for column, style, on in (("shared", SHARED, row.shared), ("isolated", ISOLATED, row.isolated)):
+            x = columns[column]
+            ax.add_patch(FancyBboxPatch((x + 0.05, y + 0.08), 1.5, 0.72, boxstyle="round,pad=0,rounding_size=0.12",
+                                        facecolor=style["fill"] if on else EMPTY, edgecolor="none"))
+            if on:
+                symbol = "=" if column == "shared" else "≠"
+                ax.text(x + 0.8, y + 0.33, f"{row.container_inode}", fontsize=9, color="white", weight="bold",
+                        ha="center", va="center")
+                ax.text(x + 0.8, y + 0.62, f"{symbol} host {row.host_inode}" if column == "isolated" else "= the host's",
+                        fontsize=7.5, color="white", ha="center", va="center")
+        if row.container_inode is None:
+            ax.text(columns["shared"] + 1.65, y + 0.44, "not in this kernel", fontsize=9, color="#8f1d1d",
+                    ha="center", va="center")
+        ax.text(columns["evidence"], y + 0.3, _short(row.container_sees, 72), fontsize=10, va="center",
+                color=(ISOLATED if row.isolated else SHARED)["text"])
+        ax.text(columns["evidence"], y + 0.64, _short(row.host_sees, 80), fontsize=8.5, va="center", color="#555555")
+    ax.text(0.05, bottom - 0.1,
+            "inode numbers from /proc/<pid>/ns/<kind>, read on the host: the same inode means the same namespace",
+            fontsize=8, color="#666666", va="bottom")
+    return fig
+
+
+def figure_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+LEFT = "text-align:left"
+
+
+def render_table(result: ExplorerResult) -> _HTML:
+    """The same result as a table (HTML for Jupyter, aligned text for a terminal)."""
+    rows, text_rows = [], []
+    for row in result.rows:
+        style = ISOLATED if row.isolated else SHARED
+        if row.container_inode is None:
+            cell = f'<td style="{LEFT};color:#8f1d1d">not in this kernel</td>'
+        else:
+            cell = (f'<td style="{LEFT};background:{style["light"]};color:{style["text"]};font-weight:600;'
+                    f'white-space:nowrap">{"≠ isolated" if row.isolated else "= shared"}</td>')
+        asked = "yes" if row.asked else "no"
+        if not row.as_asked and row.container_inode is not None:
+            asked += " ⚠"
+        rows.append(
+            "<tr>"
+            f'<td style="{LEFT}"><b>{row.kind}</b></td>'
+            f'<td style="{LEFT}">{asked}</td>'
+            f"{cell}"
+            f'<td style="{LEFT}"><code>{row.host_inode}</code></td>'
+            f'<td style="{LEFT}"><code>{row.container_inode}</code></td>'
+            f'<td style="{LEFT}">{escape(row.container_sees)}</td>'
+            f'<td style="{LEFT};color:#555">{escape(row.host_sees)}</td>'
+            "</tr>"
+        )
+        text_rows.append(f"{row.kind:8} {asked:4} {row.verdict:9} {row.host_inode!s:>11} {row.container_inode!s:>11}  "
+                         f"{row.container_sees}  |  {row.host_sees}")
+    head = "".join(f'<th style="{LEFT}">{h}</th>' for h in
+                   ("namespace", "asked", "result", "host inode", "container inode", "the container sees",
+                    "the host sees"))
+    html = (f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+    text = "\n".join([f"{'kind':8} {'asked':4} {'result':9} {'host inode':>11} {'container':>11}  evidence"] + text_rows)
+    return _HTML(html, text)
+
+
+# --- the widget ------------------------------------------------------------------------------------------
+def _time_namespace_available() -> bool:
+    return os.path.exists("/proc/self/ns/time")
+
+
+class IsolationExplorer:
+    """Checkboxes for the namespace kinds, a Run button, and the heat-map and table of the last run.
+
+    Headless use (tests, nbval): ``ex.select("pid", "uts"); ex.run_button.click()``, then read
+    ``ex.result`` (an ExplorerResult) or ``ex.error`` (a message, when the run failed).
+    """
+
+    def __init__(self, rootfs=None, *, state_root=None, initial=DOCKER_DEFAULT):
+        import ipywidgets as widgets  # noqa: PLC0415 - only the widget needs it
+
+        from teachdock.runtime.host import NAMESPACE_GIVES  # noqa: PLC0415
+
+        self.rootfs = rootfs
+        self.state_root = state_root
+        self.result: ExplorerResult | None = None
+        self.error: str | None = None
+        self.runs = 0
+        self.checkboxes = {}
+        for kind in KINDS:
+            box = widgets.Checkbox(value=kind in initial or kind == "mount", description=kind, indent=False,
+                                   layout=widgets.Layout(width="105px"))
+            box.description_tooltip = NAMESPACE_GIVES.get(PROC_NAME[kind], "")
+            self.checkboxes[kind] = box
+        self.checkboxes["mount"].disabled = True
+        notes = [MOUNT_REASON]
+        if os.geteuid() != 0:
+            self.checkboxes["user"].value = True
+            self.checkboxes["user"].disabled = True
+            notes.append(ROOTLESS_REASON)
+        if not _time_namespace_available():
+            self.checkboxes["time"].value = False
+            self.checkboxes["time"].disabled = True
+            notes.append("time is greyed out: this kernel has no time namespace (it needs Linux 5.6).")
+        else:
+            notes.append(TIME_NOTE)
+        self.run_button = widgets.Button(description="Run probe", button_style="primary", icon="play",
+                                         tooltip="start a probe container with the ticked namespaces")
+        self.run_button.on_click(self._on_run)
+        self.status = widgets.HTML("Tick the namespaces the probe container gets, then press <b>Run probe</b>.")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="980px"))
+        self.table = widgets.HTML()
+        intro = widgets.HTML(
+            "<b>Isolation explorer.</b> Ticked = the container gets a <i>new</i> namespace of that kind; "
+            "unticked = it stays in the host's.<br>" + "<br>".join(f"<small>{escape(n)}</small>" for n in notes))
+        self.widget = widgets.VBox([
+            intro,
+            widgets.HBox(list(self.checkboxes.values()), layout=widgets.Layout(flex_flow="row wrap")),
+            widgets.HBox([self.run_button, self.status]),
+            self.image,
+            self.table,
+        ])
+
+    @property
+    def selected(self) -> tuple[str, ...]:
+        return tuple(kind for kind, box in self.checkboxes.items() if box.value)
+
+    def select(self, *kinds) -> None:
+        """Tick exactly these kinds (mount stays ticked; so does user without root)."""
+        wanted = set(normalise(kinds))
+        for kind, box in self.checkboxes.items():
+            if not box.disabled:
+                box.value = kind in wanted
+
+    def _on_run(self, _button=None) -> None:
+        self.run_button.disabled = True
+        self.status.value = "running the probe…"
+        try:
+            self.result = explore(self.selected, self.rootfs, state_root=self.state_root)
+            self.error = None
+        except Exception as error:  # the widget reports; it must not die with a traceback in the log
+            self.result = None
+            self.error = f"{type(error).__name__}: {error}"
+            self.status.value = (f'<span style="color:#8f1d1d"><b>✘ the probe did not run.</b> {escape(self.error)}'
+                                 "</span> (Starting containers needs root: see doctor().)")
+            self.image.value = b""
+            self.table.value = ""
+            return
+        finally:
+            self.run_button.disabled = False
+            self.runs += 1
+        result = self.result
+        self.image.value = figure_png(plot_matrix(result))
+        self.table.value = render_table(result).html
+        verdict = "exactly as asked" if result.as_asked else "⚠ not as asked: see the marked rows"
+        self.status.value = (f"run {self.runs}: isolated <b>{', '.join(sorted(result.isolated)) or 'nothing'}</b>; "
+                             f"shared <b>{', '.join(sorted(result.shared)) or 'nothing'}</b> "
+                             f"({verdict}; probe created, run and deleted in {result.seconds * 1000:.0f} ms)")
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display  # noqa: PLC0415
+
+        display(self.widget)
+
+
+def isolation_explorer(rootfs=None, **options) -> IsolationExplorer:
+    """The widget, ready to display: ``isolation_explorer(rootfs)`` as a cell's last line."""
+    return IsolationExplorer(rootfs, **options)
