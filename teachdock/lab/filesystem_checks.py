@@ -1,0 +1,495 @@
+"""Exercise checks for the filesystems chapter (04): each one looks at real kernel state.
+
+- ``check_masked_paths``: which of these paths does Docker mask? (a real container's
+  mount table shows what is masked on this machine);
+- ``check_readonly_root``: the learner's Container.create options must give a read-only
+  root with a writable /data (the check starts that container, reads its mountinfo and
+  tries to write in it);
+- ``check_private_tmpfs``: the learner's function, run in a forked child, must mount a
+  tmpfs that the host does not see, although the directory is a *shared* mount;
+- ``check_escape``: the learner writes a chroot escape from a read-only jail.
+
+As in teachdock.lab.checks, a ``judge_*`` function holds the verdict and the hints. It is
+pure, so the unit tests feed it every likely mistake without root. A check never raises for
+a wrong answer: it returns a CheckResult (green, red, or grey while the cell still holds ...).
+
+The learner's own code (exercises 3 and 4) runs only in a forked child, never in the
+notebook's process; what it prints is captured there and shown in the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import io
+import os
+import re
+import secrets
+import sys
+
+from teachdock import kernel
+from teachdock.errors import TeachdockError
+from teachdock.lab.checks import NOT_ANSWERED, CheckResult, _not_answered
+from teachdock.lab.filesystems import (
+    Child,
+    Mount,
+    become_root_in_user_namespace,
+    mounts_under,
+    read_mounts,
+    scratch_directory,
+    shared_mount,
+    try_writes,
+)
+from teachdock.runtime.spec import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
+
+
+def _cannot_check(error: Exception) -> CheckResult:
+    return CheckResult(False, f"Could not check your answer ({type(error).__name__}: {error}). This check "
+                              "starts containers or makes mounts, which needs root: see the note at the top.")
+
+
+def _placeholder(): ...
+
+
+def _is_placeholder(function) -> bool:
+    """True for a function whose whole body is ``...`` (the exercise cell before it is answered)."""
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_code == _placeholder.__code__.co_code and \
+        code.co_consts == _placeholder.__code__.co_consts
+
+
+def _rootfs(rootfs):
+    if rootfs is None:
+        from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415 - built once, on first use
+
+        return busybox_rootfs()
+    return rootfs
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 1: which of these paths does Docker mask?
+# --------------------------------------------------------------------------------------------
+
+#: The paths the exercise asks about: some masked, some read-only, some left alone.
+MASK_CANDIDATES = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware", "/proc/sys",
+                   "/proc/cpuinfo", "/proc/meminfo", "/proc/self/mountinfo", "/dev/null"]
+
+_WHY_MASKED = {
+    "/proc/kcore": "it is the host's physical memory, shaped as a core file",
+    "/proc/keys": "the kernel's keyrings are not namespaced: it would list the host's keys",
+    "/proc/timer_list": "it lists every timer on the host, with the PIDs and names of host processes",
+    "/sys/firmware": "it holds the host's firmware tables (ACPI, DMI): hardware details and more",
+    "/proc/interrupts": "it shows the host's interrupt counters per CPU and device",
+    "/proc/acpi": "it exposes the host's ACPI interfaces",
+    "/proc/sched_debug": "it lists the host's run queues, with every process on them",
+    "/proc/scsi": "it exposes the host's SCSI devices",
+    "/proc/asound": "it exposes the host's sound cards",
+    "/proc/latency_stats": "it collects latency data across the whole host",
+    "/proc/timer_stats": "it collects timer data across the whole host",
+    "/sys/devices/virtual/powercap": "energy counters there have leaked secrets (the PLATYPUS attack)",
+}
+
+_WHY_VISIBLE = {
+    "/proc/cpuinfo": "it is left visible: programs read it to count CPUs. It shows the host's CPUs, a known "
+                     "leak that tools like lxcfs paper over, but Docker does not mask it.",
+    "/proc/meminfo": "it is left visible: `free` and many runtimes read it. It shows the host's memory, not "
+                     "the container's limit, a known surprise, but Docker does not mask it.",
+    "/proc/self/mountinfo": "it is the container's own mount table: nothing of the host's to hide, and "
+                            "tools need it.",
+    "/dev/null": "/dev/null is what masked files are *replaced with*, not a masked path itself.",
+}
+
+
+def _as_paths(answer) -> set[str] | None:
+    if isinstance(answer, str):
+        return {part for part in re.split(r"[\s,]+", answer) if part}
+    try:
+        paths = set(answer)
+    except TypeError:
+        return None
+    return paths if all(isinstance(p, str) for p in paths) else None
+
+
+def masked_in(mounts: list[Mount]) -> set[str]:
+    """The paths a mount table masks: files with /dev/null bound over them, directories
+    covered by an empty read-only tmpfs (below /proc or /sys)."""
+    found = set()
+    for m in mounts:
+        if m.root == "/null":
+            found.add(m.mount_point)
+        elif (m.fs_type == "tmpfs" and m.read_only and m.mount_point.startswith(("/proc/", "/sys/"))
+              and m.mount_point != "/sys/fs/cgroup"):
+            found.add(m.mount_point)
+    return found
+
+
+def judge_masked_paths(answer, *, candidates=MASK_CANDIDATES, masked=DEFAULT_MASKED_PATHS,
+                       readonly=DEFAULT_READONLY_PATHS, observed: set[str] | None = None) -> CheckResult:
+    """``masked``: what Docker's default config masks; ``observed``: what a real container masks here."""
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    chosen = _as_paths(answer)
+    if chosen is None:
+        return CheckResult(False, f'Answer with a list of paths, like ["/proc/foo", "/sys/bar"] (you gave {answer!r}).')
+    unknown = sorted(chosen - set(candidates))
+    if unknown:
+        return CheckResult(False, f"{', '.join(unknown)} is not one of the paths in the question: pick from "
+                                  "MASK_CANDIDATES.")
+    truth = set(candidates) & set(masked)
+    wrong = sorted(chosen - truth)
+    for path in wrong:
+        if path in readonly:
+            return CheckResult(False, f"{path} is not masked but read-only: a container may read it (try "
+                                      "`cat` on a file below it), it just cannot write there. Masking hides "
+                                      "a path; read-only only forbids changing it.")
+    for path in wrong:
+        if path in _WHY_VISIBLE:
+            return CheckResult(False, f"{path}: {_WHY_VISIBLE[path]}")
+    if wrong:
+        return CheckResult(False, f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not masked.")
+    missed = sorted(truth - chosen)
+    if missed:
+        path = missed[0]
+        more = f" ({len(missed) - 1} more missing)" if len(missed) > 1 else ""
+        return CheckResult(False, f"Missing {path}{more}: Docker masks it, because {_WHY_MASKED.get(path, 'it leaks host information')}.")
+    message = f"Right: {', '.join(sorted(truth))}. Docker (and teachdock's runtime) covers them: files with /dev/null, directories with an empty read-only tmpfs."
+    if observed is not None:
+        here = sorted(truth & observed)
+        absent = sorted(p for p in truth - observed if not os.path.exists(p))
+        message += f" In a container on this machine, the mount table shows {len(here)} of them masked"
+        message += f"; {', '.join(absent)} does not exist on this kernel, so there is nothing to cover." if absent else "."
+    return CheckResult(True, message)
+
+
+def check_masked_paths(answer, rootfs=None) -> CheckResult:
+    """Exercise: which of MASK_CANDIDATES does a Docker-like container get masked?"""
+    if _not_answered(answer):
+        return NOT_ANSWERED
+    try:
+        from teachdock.lab.filesystems import parse_mountinfo  # noqa: PLC0415
+        from teachdock.runtime import run  # noqa: PLC0415 - lab sits on top of the runtime
+
+        result = run(["cat", "/proc/self/mountinfo"], rootfs=str(_rootfs(rootfs)), timeout=30)
+        observed = masked_in(parse_mountinfo(result.stdout))
+    except Exception:  # noqa: BLE001 - no container here (no root?): judge by Docker's list alone
+        observed = None
+    return judge_masked_paths(answer, observed=observed)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 2: a container whose root is read-only, with a writable /data
+# --------------------------------------------------------------------------------------------
+
+
+def judge_readonly_root(*, root: Mount | None, data: Mount | None, writes: dict[str, str]) -> CheckResult:
+    """``root``/``data``: the container's mounts at / and /data (None: no mount there);
+    ``writes``: what a write test in the container got ("ok" or an errno name)."""
+    if root is None:
+        return CheckResult(False, "The container has no root mount: did it start?")
+    if writes.get("/") == "ok" or not root.read_only:
+        return CheckResult(False, "The container's / accepts writes: its root is not read-only. Ask for a "
+                                  "read-only root when you create it (the `readonly` option, like "
+                                  "`docker run --read-only`).")
+    data_write = writes.get("/data")
+    if data is None:
+        if data_write == "ENOENT":
+            return CheckResult(False, "There is no /data in the container: the image has no such directory and "
+                                      "nothing is mounted there. Add an entry for /data to the `mounts` option "
+                                      "(a tmpfs, or a bind mount of a host directory); the runtime creates the "
+                                      "mount point.")
+        return CheckResult(False, "/data is a plain directory of the read-only root, not a mount of its own, "
+                                  "so it is read-only too. Mount something on /data.")
+    if data.read_only or data_write == "EROFS":
+        return CheckResult(False, f"/data is a mount ({data.fs_type}), but a read-only one: its options say "
+                                  "'ro'. Leave 'ro' out of that mount's options.")
+    if data_write != "ok":
+        return CheckResult(False, f"/data is a {data.fs_type} mount, but writing there failed with {data_write}.")
+    return CheckResult(True, f"Right: / is read-only ({root.fs_type}, ro) and /data is a writable {data.fs_type} "
+                             "mount. Docker spells it `docker run --read-only --tmpfs /data` (or `-v VOLUME:/data`). "
+                             "The program can keep state in /data and nowhere else.")
+
+
+def _mount_at(mounts: list[Mount], path: str) -> Mount | None:
+    """The mount that is visible at ``path`` (the last one mounted there)."""
+    found = [m for m in mounts if m.mount_point == path]
+    return found[-1] if found else None
+
+
+def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
+    """Exercise: the keyword arguments for Container.create that give a read-only root and a writable /data.
+
+    The check creates that container (running ``sleep``), reads its mount table from the
+    host, tries to write to / and to /data inside it, and deletes it again.
+    """
+    if _not_answered(options):
+        return NOT_ANSWERED
+    if not isinstance(options, dict):
+        return CheckResult(False, "Answer with a dict of keyword arguments for Container.create, such as "
+                                  f"dict(hostname='box') (you gave {type(options).__name__}).")
+    clashes = sorted({"args", "rootfs", "bundle", "config", "container_id"} & options.keys())
+    if clashes:
+        return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and a `sleep` "
+                                  "program itself. Give only the options that shape the filesystem.")
+    from teachdock.runtime import DEVNULL, Container  # noqa: PLC0415
+
+    try:
+        container = Container.create(f"fs-check-{secrets.token_hex(4)}", rootfs=str(_rootfs(rootfs)),
+                                     args=["sleep", "30"], state_root=state_root, stdout=DEVNULL,
+                                     stderr=DEVNULL, **options)
+    except TypeError as error:
+        return CheckResult(False, f"Container.create does not take these options: {error}.")
+    except TeachdockError as error:
+        return CheckResult(False, f"The runtime refused these options: {error}")
+    except Exception as error:  # noqa: BLE001
+        return _cannot_check(error)
+    try:
+        container.start()
+        mounts = read_mounts(container.pid)
+        writes = try_writes(container.pid, ["/", "/data"])
+    except Exception as error:  # noqa: BLE001
+        return _cannot_check(error)
+    finally:
+        container.delete(force=True)
+    return judge_readonly_root(root=_mount_at(mounts, "/"), data=_mount_at(mounts, "/data"), writes=writes)
+
+
+# --------------------------------------------------------------------------------------------
+# Learner code in a child: capture its output, record its system calls
+# --------------------------------------------------------------------------------------------
+
+
+class RefusedInHostNamespace(TeachdockError):
+    """The learner's code tried to mount in the host's mount namespace; the check refused."""
+
+
+@contextlib.contextmanager
+def _captured_output():
+    """A forked child must not write to the notebook's stdout: keep what it prints for the result."""
+    buffer = io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = buffer
+    try:
+        yield buffer
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _record_mounts(calls: list, host_namespace: str | None) -> None:
+    """In the child only: log every mount(2) the learner makes through teachdock.kernel, and
+    refuse those in the host's mount namespace (they would change the host for everyone)."""
+    real_mount = kernel._libc.mount
+
+    def mount(source, target, fstype, flags, data):
+        flags_value = flags.value if isinstance(flags, ctypes.c_ulong) else int(flags)
+        target_text = os.fsdecode(target) if target else ""
+        calls.append({"target": target_text, "flags": flags_value,
+                      "fstype": os.fsdecode(fstype) if fstype else None})
+        if host_namespace is not None and os.readlink("/proc/self/ns/mnt") == host_namespace:
+            raise RefusedInHostNamespace(f"mount on {target_text} refused: this process is still in the host's "
+                                         "mount namespace")
+        return real_mount(source, target, fstype, flags, data)
+
+    kernel._libc.mount = mount
+
+
+def _error_text(error: BaseException) -> str:
+    name = errno.errorcode.get(getattr(error, "errno", None) or 0, "")
+    return f"{type(error).__name__}: {error}" + (f" [{name}]" if name and name not in str(error) else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 3: a tmpfs in a private mount namespace, invisible to the host
+# --------------------------------------------------------------------------------------------
+
+
+def judge_private_tmpfs(*, refused: bool, error: str | None, own_namespace: bool, inside: Mount | None,
+                        host_sees: bool, calls: list[dict]) -> CheckResult:
+    """``calls``: the mount(2) calls the learner's code made, as {"target", "flags", "fstype"}."""
+    if refused:
+        return CheckResult(False, "Your function tried to mount while still in the host's mount namespace, and "
+                                  "the check refused: that mount would have changed the host for every process. "
+                                  "Give the child a mount namespace of its own (unshare with CLONE_NEWNS) first.")
+    if error:
+        hint = ""
+        if "EPERM" in error:
+            hint = " Mounting and unsharing need CAP_SYS_ADMIN: run the notebook as root."
+        elif "EINVAL" in error:
+            hint = " EINVAL from mount(2) usually means a flag combination it cannot take: propagation flags " \
+                   "(MS_PRIVATE, MS_REC) go in a call of their own, with no source and no type."
+        return CheckResult(False, f"Your function raised {error}.{hint}")
+    if not own_namespace:
+        return CheckResult(False, "Your child never left the host's mount namespace, so anything it mounts is "
+                                  "the host's. Call unshare with CLONE_NEWNS first.")
+    if host_sees:
+        private_calls = [c for c in calls if c["flags"] & (kernel.MS_PRIVATE | kernel.MS_SLAVE)]
+        if any(not c["flags"] & kernel.MS_REC for c in private_calls):
+            return CheckResult(False, "The host sees your tmpfs. You changed propagation, but without MS_REC: only "
+                                      "that one mount became private. The scratch directory is a mount of its own "
+                                      "below it, and it stayed shared.")
+        return CheckResult(False, "The host sees your tmpfs: it propagated. The scratch directory is a *shared* "
+                                  "mount (as / is on most systemd machines), and a new mount namespace starts "
+                                  "with copies that are peers of the host's. Make your copies private (or slave), "
+                                  "recursively, before you mount.")
+    if inside is None:
+        return CheckResult(False, "Nothing is mounted on the target directory in your child's namespace. Mount a "
+                              "tmpfs on the path your function is given.")
+    if inside.fs_type != "tmpfs":
+        return CheckResult(False, f"On the target there is a mount of type {inside.fs_type}, not a tmpfs. "
+                                  "A bind mount shows a directory that exists already; a tmpfs is a new, empty filesystem.")
+    return CheckResult(True, "Right: the tmpfs exists in your child's mount namespace only, and the host saw "
+                             "nothing, although the directory is a shared mount. The runtime's first step "
+                             "inside a new container does the same (rootfs.prepare: MS_REC | MS_PRIVATE on /).")
+
+
+def _private_tmpfs_work(channel, setup, target: str, host_namespace: str) -> dict:
+    calls: list[dict] = []
+    outcome = {"refused": False, "error": None, "printed": ""}
+    with _captured_output() as printed:
+        try:
+            _record_mounts(calls, host_namespace)
+            setup(target)
+        except RefusedInHostNamespace:
+            outcome["refused"] = True
+        except BaseException as error:  # noqa: BLE001 - the learner's mistake, reported to them
+            outcome["error"] = _error_text(error)
+    outcome.update(calls=calls, printed=printed.getvalue()[-2000:], namespace=os.readlink("/proc/self/ns/mnt"))
+    channel.send(**outcome)
+    channel.receive()  # stay alive while the parent looks at both mount tables
+    return outcome
+
+
+def check_private_tmpfs(setup) -> CheckResult:
+    """Exercise: ``setup(target)`` runs in a forked child and must mount a tmpfs on ``target``
+    that the host does not see. ``target`` lies in a scratch directory that is a shared mount."""
+    if _not_answered(setup) or _is_placeholder(setup):
+        return NOT_ANSWERED
+    if not callable(setup):
+        return CheckResult(False, f"Answer with a function that takes the target path (you gave {type(setup).__name__}).")
+    if os.geteuid() != 0:
+        return CheckResult(False, "This check makes a shared mount on the host, which needs root: run the notebook "
+                                  "as root. (Your function itself could work rootless, in a user namespace.)")
+    host_namespace = os.readlink("/proc/self/ns/mnt")
+    try:
+        with scratch_directory("exercise") as scratch, shared_mount(scratch):
+            target = os.path.join(scratch, "mine")
+            os.mkdir(target)
+            with Child(_private_tmpfs_work, setup, target, host_namespace) as child:
+                outcome = child.receive()
+                inside = mounts_under(target, read_mounts(child.pid))
+                host_sees = bool(mounts_under(target))
+                child.send(done=True)
+    except Exception as error:  # noqa: BLE001
+        return _cannot_check(error)
+    result = judge_private_tmpfs(refused=outcome["refused"], error=outcome["error"],
+                                 own_namespace=outcome["namespace"] != host_namespace,
+                                 inside=inside[-1] if inside else None, host_sees=host_sees, calls=outcome["calls"])
+    if outcome["printed"]:
+        result.message += f" (Your function printed: {outcome['printed'].strip()[:300]})"
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 4: escape a read-only chroot jail
+# --------------------------------------------------------------------------------------------
+
+
+def judge_escape(*, escaped: bool, error: str | None, calls: list[tuple[str, str]], jail_depth: int) -> CheckResult:
+    """``calls``: ("chroot" | "chdir" | "fchdir", argument) in the order the learner's code made them."""
+    if escaped:
+        return CheckResult(True, "Right: your process's root is the host's / again. chroot moved where path "
+                                 "lookups start, nothing more. Containers use pivot_root in a mount namespace "
+                                 "of their own instead, and then there is no host tree left to climb to.")
+    if error and "EROFS" in error:
+        return CheckResult(False, "The jail is read-only, so you cannot create a directory in it. You do not need "
+                                  "a new one: any directory that already exists below you can be the hatch.")
+    if error:
+        return CheckResult(False, f"Your function raised {error}.")
+    chroots = [argument for call, argument in calls if call == "chroot"]
+    if not chroots:
+        return CheckResult(False, "You never called os.chroot, so your root is still the jail's. The trick needs "
+                                  "two chroot calls: one that leaves your working directory outside your root, "
+                                  "and one at the end.")
+    first = next(i for i, (call, _) in enumerate(calls) if call == "chroot")
+    if any(call == "chdir" and argument in ("/", chroots[0]) for call, argument in calls[first + 1:first + 2]):
+        return CheckResult(False, "Right after your first chroot you changed into the new root, as chroot(1) "
+                                  "does. That closes the door: the trick is to keep your working directory "
+                                  "*outside* your new root.")
+    climbs = sum(argument.count("..") for call, argument in calls if call == "chdir")
+    if climbs < jail_depth:
+        return CheckResult(False, f"You climbed {climbs} level(s) with '..', but this jail sits {jail_depth} "
+                                  "levels below the real root. '..' at the very top stays where it is, so "
+                                  "climbing too often does no harm.")
+    if len(chroots) < 2:
+        return CheckResult(False, "You climbed out, but your root is still the directory of your first chroot, "
+                                  "and absolute paths start there. Finish with a chroot to where you are now.")
+    return CheckResult(False, "Still inside the jail. Compare your steps with the four steps of the escape shown "
+                              "in section 1, and write them your way.")
+
+
+def make_readonly_jail(directory: str) -> str:
+    """A small jail: a few empty directories and a note, to be bind-mounted read-only in the child."""
+    jail = os.path.join(directory, "jail")
+    for name in ("bin", "etc", "tmp", "home/learner"):
+        os.makedirs(os.path.join(jail, name), exist_ok=True)
+    with open(os.path.join(jail, "YOU-ARE-IN-THE-JAIL"), "w") as f:
+        f.write("Climb out.\n")
+    return jail
+
+
+def _escape_exercise_work(channel, escape, jail: str, user_namespace: bool) -> dict:
+    calls: list[tuple[str, str]] = []
+    outcome = {"error": None, "printed": ""}
+    if user_namespace:
+        become_root_in_user_namespace()
+    kernel.unshare(kernel.CLONE_NEWNS)  # our own namespace, for the read-only bind of the jail
+    kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
+    kernel.mount(jail, jail, None, kernel.MS_BIND)
+    kernel.mount(None, jail, None, kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY)
+    os.chroot(jail)
+    os.chdir("/")
+    real = {"chroot": os.chroot, "chdir": os.chdir, "fchdir": os.fchdir}
+
+    def recorder(name):
+        def call(argument, *rest, **options):
+            calls.append((name, os.fsdecode(argument) if isinstance(argument, (str, bytes)) else str(argument)))
+            return real[name](argument, *rest, **options)
+        return call
+
+    for name in real:
+        setattr(os, name, recorder(name))
+    with _captured_output() as printed:
+        try:
+            escape()
+        except BaseException as error:  # noqa: BLE001 - the learner's mistake, reported to them
+            outcome["error"] = _error_text(error)
+    for name, function in real.items():
+        setattr(os, name, function)
+    info = os.stat("/")
+    outcome.update(calls=calls, printed=printed.getvalue()[-2000:], root=[info.st_dev, info.st_ino])
+    return outcome
+
+
+def check_escape(escape, *, user_namespace: bool | None = None) -> CheckResult:
+    """Exercise: ``escape()`` runs in a forked child chrooted into a read-only jail; afterwards
+    the child's root must be the host's "/"."""
+    if _not_answered(escape) or _is_placeholder(escape):
+        return NOT_ANSWERED
+    if not callable(escape):
+        return CheckResult(False, f"Answer with a function that takes no arguments (you gave {type(escape).__name__}).")
+    use_userns = os.geteuid() != 0 if user_namespace is None else user_namespace
+    host_root = os.stat("/")
+    try:
+        with scratch_directory("escape") as scratch:
+            jail = make_readonly_jail(scratch)
+            with Child(_escape_exercise_work, escape, jail, use_userns) as child:
+                outcome = child.result()
+    except Exception as error:  # noqa: BLE001
+        return _cannot_check(error)
+    escaped = tuple(outcome["root"]) == (host_root.st_dev, host_root.st_ino)
+    depth = len([part for part in jail.split("/") if part])
+    result = judge_escape(escaped=escaped, error=outcome["error"],
+                          calls=[tuple(call) for call in outcome["calls"]], jail_depth=depth)
+    if outcome["printed"]:
+        result.message += f" (Your function printed: {outcome['printed'].strip()[:300]})"
+    return result
