@@ -20,6 +20,7 @@ Heavy libraries (matplotlib, ipywidgets) are imported only by the functions that
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -206,6 +207,7 @@ class Measurements:
     memory: dict[str, list[int]] = field(default_factory=dict)  # peak bytes
     compute: dict[str, list[float]] = field(default_factory=dict)  # loop seconds, own clock
     missing: dict[str, str] = field(default_factory=dict)
+    gaps: dict[str, str] = field(default_factory=dict)  # "memory:container" -> why that one figure is absent
     container_ids: list[str] = field(default_factory=list)
     vm_runs: list = field(default_factory=list)  # teachdock.vm.VmResult, one per boot
 
@@ -327,6 +329,8 @@ def measure_container(m: Measurements, rootfs, repeats: int = 7) -> None:
         if result.exit_code != 0:
             raise RuntimeError(f"the loop in a container exited with {result.exit_code}: {result.stderr.strip()}")
         peak = result.metrics.memory_peak_bytes if result.metrics else None
+        if peak is None:
+            m.gaps["memory:container"] = "no cgroup (rootless)"
         m.add("container", memory=peak, compute=parse_loop_output(result.stdout).seconds)
 
 
@@ -376,12 +380,15 @@ def plot_measurements(m: Measurements):
     axes = fig.subplots(1, 3)
     positions = range(len(CONTENDERS))
     for ax, (table, title, log) in zip(axes, PANELS):
+        shown = []
         for x, who in zip(positions, CONTENDERS):
             values = _panel_values(m, table, who)
             if not values:
-                ax.text(x, 0.5, "not measured\n" + _short_reason(m.missing.get(who, "")), ha="center",
+                reason = m.gaps.get(f"{table}:{who}") or _short_reason(m.missing.get(who, ""))
+                ax.text(x, 0.5, f"not measured\n({reason})" if reason else "not measured", ha="center",
                         va="center", fontsize=8, color="#777777", transform=ax.get_xaxis_transform())
                 continue
+            shown += values
             height = statistics.median(values) if table == "startup" else max(values)
             ax.bar(x, height, width=0.6, color=COLOURS[who], alpha=0.85)
             ax.plot([x] * len(values), values, "o", color="black", markersize=3, alpha=0.6, zorder=3)
@@ -397,7 +404,8 @@ def plot_measurements(m: Measurements):
             ax.spines[spine].set_visible(False)
         if log:
             ax.set_yscale("log")
-            ax.margins(y=0.25)
+            if shown:
+                ax.set_ylim(*_decades(min(shown), max(shown)))
         else:
             ax.axhline(100, color="#0072B2", linestyle=":", linewidth=1)
             ax.set_ylim(0, 130)
@@ -429,7 +437,16 @@ def _panel_label(table: str, value: float) -> str:
 
 
 def _short_reason(reason: str) -> str:
-    return "(needs root)" if "root" in reason else "(see above)" if reason else ""
+    return "needs root" if "root" in reason else "see above" if reason else ""
+
+
+def _decades(low: float, high: float) -> tuple[float, float]:
+    """Log-axis limits on whole powers of ten, at least two decades, with room above for labels."""
+    bottom = 10 ** math.floor(math.log10(low))
+    if low / bottom < 3:  # a bar just above the axis' bottom would look empty
+        bottom /= 10
+    top = 10 ** math.ceil(math.log10(high * 4))
+    return min(bottom, top / 100), top
 
 
 def apparent_speed(job_seconds: float, startup: float, compute_percent: float = 100.0,
@@ -1011,7 +1028,8 @@ def judge_cpu_limit(answer, truth_percent: float, cpus: float = EXERCISE_CPUS) -
         return CheckResult(False, f"Answer with a percentage, like 75 (you gave {answer!r}).")
     if abs(percent - truth_percent) <= 12:
         return CheckResult(True, f"Right: measured just now, {truth_percent:.0f} %. cpus={cpus} writes a CFS quota "
-                                 f"(cpu.cfs_quota_us = {int(cpus * 100_000)} per 100,000 µs period): the loop runs "
+                                 f"({int(cpus * 100_000)} µs per 100,000 µs period: cpu.cfs_quota_us on cgroup v1, cpu.max on "
+                                 "v2): the loop runs "
                                  "at full speed until the quota is used up, then waits for the next period. "
                                  "A limit, not an overhead.")
     if percent > 100:

@@ -187,6 +187,20 @@ def test_measurement_plot_leaves_a_missing_contender_empty_with_the_reason():
         assert len(ax.patches) == 1  # the process's bar only
 
 
+def test_a_rootless_container_has_no_memory_figure_and_the_plot_says_why():
+    m = _measured()
+    m.memory.pop("container")
+    m.gaps["memory:container"] = "no cgroup (rootless)"
+    memory = vz.plot_measurements(m).get_axes()[1]
+    assert "not measured\n(no cgroup (rootless))" in [text.get_text() for text in memory.texts]
+
+
+@pytest.mark.parametrize("low, high, limits", [(1.6, 1.61, (0.1, 10)), (0.0006, 1.8, (0.0001, 10)),
+                                                (1.5, 230, (0.1, 1000))])
+def test_log_panels_span_whole_decades(low, high, limits):
+    assert vz._decades(low, high) == pytest.approx(limits)
+
+
 def test_apparent_speed_plot_marks_the_break_even_job():
     m = _measured()
     fig = vz.plot_apparent_speed(m)
