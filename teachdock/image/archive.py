@@ -1,0 +1,868 @@
+"""Image archives: ``docker save`` and ``docker load``, and plain OCI image layouts.
+
+``save`` writes what Docker 25+ writes: ONE tar that is both a docker-archive and an OCI
+image layout (moby ``image/tarexport/save.go``)::
+
+    oci-layout                    {"imageLayoutVersion": "1.0.0"}
+    index.json                    one manifest descriptor per tag (untagged: no annotations)
+    manifest.json                 [{"Config": "blobs/sha256/<image id>", "RepoTags": [...],
+                                    "Layers": ["blobs/sha256/<diff_id>", ...]}]
+    repositories                  {"busybox": {"latest": "<hex of the top layer>"}} (legacy)
+    blobs/sha256/<hex>            manifests, configs, and the layers UNCOMPRESSED (hex = diff_id)
+
+So ``docker load``, ``podman load``, ``skopeo ... docker-archive:`` and ``oci-archive:``
+(and, unpacked, ``oci:`` and ``umoci``) all read it. The config blob is copied byte for
+byte, so the image ID survives the trip.
+
+``load`` reads that, older docker saves (``<id>/layer.tar``, ``<id>.json``), skopeo's and
+podman's docker-archives, and plain OCI layouts, as a tar (plain or gzipped) or a
+directory. An archive is untrusted input: member names with ``..`` or an absolute path,
+links that leave the archive, duplicate names, missing blobs, and content that does not
+hash to its digest are refused, and on any error the blobs this load added are removed
+again: nothing is half-imported. Layers are checked twice: the blob against its digest
+(when the archive names one) and the uncompressed tar against the config's diff_id.
+
+Also here, because ``registry.py`` needs them as well: choosing one platform's manifest
+from an index (``select_manifest``), and the progress event both report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Iterable
+
+from teachdock.errors import InvalidConfig, NotFound
+from teachdock.image.digest import DigestMismatch, InvalidDigest, check_sha256, sha256_digest
+from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, UnsafeLayer, member_path, resolve_inside
+from teachdock.image.reference import InvalidReference, Reference, parse_reference
+from teachdock.image.store import (CONFIG_TYPES, CONTAINERD_NAME_ANNOTATION, INDEX_TYPES, MANIFEST_TYPES,
+                                   OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST,
+                                   REF_NAME_ANNOTATION, Descriptor, Image, ImageStore)
+
+DOCKER_MANIFEST_FILE = "manifest.json"
+OCI_INDEX_FILE = "index.json"
+OCI_LAYOUT_FILE = "oci-layout"
+REPOSITORIES_FILE = "repositories"
+OCI_LAYOUT_CONTENT = b'{"imageLayoutVersion":"1.0.0"}'
+#: Manifests, configs and indexes are small; anything bigger in their place is refused.
+MAX_JSON_BYTES = 16 << 20
+_CHUNK = 1 << 20
+_MAX_LINKS = 40
+
+
+class ArchiveError(InvalidConfig):
+    """An image archive or OCI layout is malformed, incomplete, or uses what we cannot read."""
+
+
+class UnsafeArchive(ArchiveError):
+    """An archive member would land outside the archive, or is something an image never holds."""
+
+
+# ------------------------------------------------------------------ progress (shared with registry.py)
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a long transfer, shaped like Docker's JSON progress messages.
+
+    ``id`` is the blob's short digest (12 hex digits, as Docker shows it); ``status`` is
+    Docker's wording ("Downloading", "Pushed", "Already exists", "Loading layer", ...);
+    ``current``/``total`` are bytes of that blob (total None when unknown).
+    A CLI binds it to a rich progress bar, a notebook to an ipywidgets one.
+    """
+
+    id: str
+    status: str
+    current: int = 0
+    total: int | None = None
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+def short_id(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+class ProgressReader:
+    """Pass reads through, reporting bytes read so far as ``ProgressEvent``s."""
+
+    def __init__(self, stream: BinaryIO, progress: Progress | None, id: str, status: str, total: int | None):
+        self._stream, self._progress = stream, progress
+        self._id, self._status, self._total = id, status, total
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        if self._progress is not None and data:
+            self._progress(ProgressEvent(self._id, self._status, self.count, self._total))
+        return data
+
+
+# ------------------------------------------------------------------ platforms (shared with registry.py)
+
+#: ``uname -m`` -> (OCI architecture, variant). Go's GOARCH names, as image indexes use them.
+_MACHINE_TO_PLATFORM = {
+    "x86_64": ("amd64", None), "amd64": ("amd64", None),
+    "aarch64": ("arm64", None), "arm64": ("arm64", None),
+    "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
+    "i386": ("386", None), "i686": ("386", None),
+    "ppc64le": ("ppc64le", None), "s390x": ("s390x", None), "riscv64": ("riscv64", None),
+}
+
+
+def host_platform() -> dict:
+    """This machine's platform in OCI terms, e.g. ``{"os": "linux", "architecture": "amd64"}``."""
+    machine = os.uname().machine
+    architecture, variant = _MACHINE_TO_PLATFORM.get(machine, (machine, None))
+    platform = {"os": "linux", "architecture": architecture}
+    if variant:
+        platform["variant"] = variant
+    return platform
+
+
+def parse_platform(text: str | dict | None) -> dict:
+    """``"linux/arm64/v8"`` (or a dict, or None for this host) -> an OCI platform dict."""
+    if text is None:
+        return host_platform()
+    if isinstance(text, dict):
+        return dict(text)
+    parts = text.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidConfig(f"invalid platform {text!r}: expected os/architecture[/variant], e.g. linux/amd64")
+    platform = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        platform["variant"] = parts[2]
+    return platform
+
+
+def format_platform(platform: dict) -> str:
+    return "/".join(p for p in (platform.get("os"), platform.get("architecture"), platform.get("variant")) if p)
+
+
+def select_manifest(index: dict, platform: str | dict | None = None, *, what: str = "the image") -> dict:
+    """Pick the manifest descriptor for ``platform`` (default: this host) from an index.
+
+    Attestation manifests (platform ``unknown/unknown``) are skipped. A wanted variant must
+    match (arm64's ``v8`` is the same as no variant); without one, an entry without a
+    variant wins over one with. Raises NotFound naming the platforms the index has.
+    """
+    want = parse_platform(platform)
+    want_variant = _variant(want)
+    candidates = []
+    for entry in index.get("manifests") or []:
+        entry_platform = entry.get("platform") or {}
+        annotations = entry.get("annotations") or {}
+        if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+            continue
+        if entry_platform.get("os") == "unknown" or entry.get("mediaType") not in (MANIFEST_TYPES | {None}):
+            continue
+        if (entry_platform.get("os"), entry_platform.get("architecture")) != (want["os"], want["architecture"]):
+            continue
+        variant = _variant(entry_platform)
+        if want_variant is not None and variant != want_variant:
+            continue
+        candidates.append((variant is not None, entry))
+    if not candidates:
+        available = sorted({format_platform(e.get("platform") or {}) or "(no platform)"
+                            for e in index.get("manifests") or []})
+        raise NotFound(f"no manifest for platform {format_platform(want)} in {what}; "
+                       f"it has: {', '.join(available) or 'nothing'}")
+    candidates.sort(key=lambda pair: pair[0])      # stable: entries without a variant first
+    return candidates[0][1]
+
+
+def _variant(platform: dict) -> str | None:
+    variant = platform.get("variant") or None
+    if platform.get("architecture") == "arm64" and variant == "v8":
+        return None
+    return variant
+
+
+# ------------------------------------------------------------------ checking layers
+
+def sniff_compression(head: bytes, what: str) -> str | None:
+    """"gzip" or None (a plain tar) from a blob's first bytes; zstd is refused here."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        raise LayerError(f"{what} is zstd-compressed, which teachdock cannot read (Python's standard "
+                         "library has no zstd); convert the image to gzip layers first, e.g. "
+                         "skopeo copy --dest-compress-format gzip")
+    return None
+
+
+def check_diff_id(store: ImageStore, digest: str, diff_id: str, what: str = "layer") -> None:
+    """The stored layer blob, uncompressed, must hash to the config's diff_id."""
+    with store.open_blob(digest) as blob:
+        compression = sniff_compression(blob.read(4), what)
+        if compression is None:
+            actual = digest                    # a plain tar is its own diff_id
+        else:
+            blob.seek(0)
+            hasher = hashlib.sha256()
+            try:
+                with gzip.GzipFile(fileobj=blob, mode="rb") as plain:
+                    while chunk := plain.read(_CHUNK):
+                        hasher.update(chunk)
+            except (EOFError, OSError, zlib.error) as err:
+                raise LayerError(f"{what} {digest} is truncated or corrupt gzip: {err}") from None
+            actual = "sha256:" + hasher.hexdigest()
+    if actual != diff_id:
+        raise DigestMismatch(f"{what} {digest} (diff_id of the uncompressed tar)", diff_id, actual)
+
+
+def discard_new_blobs(store: ImageStore, digests: Iterable[str]) -> None:
+    """After a failed load or pull: delete the blobs it added that nothing references."""
+    digests = [d for d in dict.fromkeys(digests) if store.has_blob(d)]
+    if not digests:
+        return
+    live = set()
+    for image in store.list_images():
+        live.update({image.manifest_digest, image.id, *(layer.digest for layer in image.layers)})
+    for digest in digests:
+        if digest not in live and not store.holders(digest):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(store.blob_path(digest))
+
+
+# ------------------------------------------------------------------ save
+
+@dataclass
+class _Saved:
+    image: Image
+    refs: list[Reference] = field(default_factory=list)   # tagged names to write
+
+
+def save(store: ImageStore, names: Iterable[str], out: str | os.PathLike | BinaryIO, *,
+         progress: Progress | None = None) -> list[dict]:
+    """``docker save``: write the images to ``out`` (a path, or a binary stream).
+
+    ``names`` are tags (``busybox`` = ``busybox:latest``), image ids, or a repository
+    without a tag (all its tags). Images saved by id carry no tag, as in Docker.
+    A path is written to a temp file beside it and renamed, so it appears only complete.
+    Returns what was written to manifest.json.
+    """
+    selected = _select_images(store, names)
+    if isinstance(out, (str, os.PathLike)):
+        path = os.path.abspath(os.fspath(out))
+        directory = os.path.dirname(path)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            with open(fd, "wb") as stream:
+                written = _write_archive(store, selected, stream, directory, progress)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return written
+    return _write_archive(store, selected, out, None, progress)
+
+
+def _select_images(store: ImageStore, names: Iterable[str]) -> list[_Saved]:
+    names = list(names)
+    if not names:
+        raise InvalidConfig("save needs at least one image name or id")
+    selected: dict[str, _Saved] = {}
+    for text in names:
+        try:
+            ref = parse_reference(text, default_tag=None)
+        except InvalidReference:
+            ref = None
+        if ref is not None and ref.tag is None and ref.digest is None:
+            # A bare repository: every tag of it (``docker save busybox`` saves them all).
+            found = False
+            for image in store.list_images():
+                for other in image.references:
+                    if other.name == ref.name and other.tag:
+                        _add(selected, image, other)
+                        found = True
+            if found:
+                continue
+        image = store.resolve(text)
+        tagged = parse_reference(text) if ref is not None and ref.digest is None else None
+        _add(selected, image, tagged if tagged is not None and str(tagged) in image.names else None)
+    return list(selected.values())
+
+
+def _add(selected: dict[str, _Saved], image: Image, ref: Reference | None) -> None:
+    entry = selected.setdefault(image.id, _Saved(image))
+    if ref is not None and all(str(r) != str(ref) for r in entry.refs):
+        entry.refs.append(ref)
+
+
+def _write_archive(store: ImageStore, selected: list[_Saved], stream: BinaryIO, tmp_dir: str | None,
+                   progress: Progress | None) -> list[dict]:
+    index_entries, manifest_json, repositories = [], [], {}
+    written: set[str] = set()
+    # Stream mode ("w|") never seeks, so ``out`` may be a pipe or an HTTP response.
+    with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tar:
+        _add_dir(tar, "blobs")
+        _add_dir(tar, "blobs/sha256")
+        for entry in selected:
+            image = entry.image
+            config_bytes = store.read_blob(image.id)
+            _add_bytes(tar, _blob_name(image.id), config_bytes, written)
+            layer_descriptors = []
+            for layer, diff_id in zip(image.layers, image.diff_ids, strict=True):
+                size = _add_layer(tar, store, layer, diff_id, written, tmp_dir, progress)
+                layer_descriptors.append({"mediaType": OCI_LAYER, "digest": diff_id, "size": size})
+            manifest_bytes = _archive_manifest(store, image, config_bytes, layer_descriptors)
+            manifest_digest = sha256_digest(manifest_bytes)
+            _add_bytes(tar, _blob_name(manifest_digest), manifest_bytes, written)
+
+            platform = {"architecture": image.config.get("architecture", ""), "os": image.config.get("os", "")}
+            if image.config.get("variant"):
+                platform["variant"] = image.config["variant"]
+            descriptor = {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest_bytes),
+                          "platform": platform}
+            for ref in entry.refs:
+                index_entries.append({**descriptor, "annotations": {CONTAINERD_NAME_ANNOTATION: str(ref),
+                                                                    REF_NAME_ANNOTATION: ref.tag}})
+                if image.diff_ids:
+                    top = image.diff_ids[-1].split(":", 1)[1]
+                    repositories.setdefault(ref.familiar_name, {})[ref.tag] = top
+            if not entry.refs:
+                index_entries.append(descriptor)
+            manifest_json.append({"Config": _blob_name(image.id),
+                                  "RepoTags": [ref.familiar for ref in entry.refs] or None,
+                                  "Layers": [_blob_name(d) for d in image.diff_ids]})
+
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index_entries}
+        _add_bytes(tar, OCI_INDEX_FILE, json.dumps(index, separators=(",", ":")).encode())
+        _add_bytes(tar, DOCKER_MANIFEST_FILE, json.dumps(manifest_json, separators=(",", ":")).encode() + b"\n")
+        _add_bytes(tar, OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)
+        if repositories:
+            _add_bytes(tar, REPOSITORIES_FILE, json.dumps(repositories, separators=(",", ":")).encode() + b"\n")
+    return manifest_json
+
+
+def _archive_manifest(store: ImageStore, image: Image, config_bytes: bytes, layers: list[dict]) -> bytes:
+    """The OCI manifest inside the archive: the stored one when it already describes exactly
+    these (uncompressed) layers, so its digest is kept; otherwise a new one, as Docker writes."""
+    stored = image.manifest
+    if (stored.get("mediaType") == OCI_MANIFEST and stored.get("config", {}).get("mediaType") == OCI_CONFIG
+            and [(l.get("mediaType"), l.get("digest"), l.get("size")) for l in stored.get("layers", [])]
+            == [(l["mediaType"], l["digest"], l["size"]) for l in layers]):
+        return store.read_blob(image.manifest_digest)
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": image.id, "size": len(config_bytes)},
+                "layers": layers}
+    return json.dumps(manifest, separators=(",", ":")).encode()
+
+
+def _add_layer(tar: tarfile.TarFile, store: ImageStore, layer: Descriptor, diff_id: str, written: set[str],
+               tmp_dir: str | None, progress: Progress | None) -> int:
+    """Write one layer, uncompressed, as blobs/sha256/<diff_id>; return its size."""
+    name = _blob_name(diff_id)
+    what = f"layer {layer.digest}"
+    if layer.media_type == OCI_LAYER_ZSTD:
+        sniff_compression(ZSTD_MAGIC, what)
+    with store.open_blob(layer.digest) as blob:
+        compression = sniff_compression(blob.read(4), what)
+        blob.seek(0)
+        if compression is None:
+            size = os.fstat(blob.fileno()).st_size
+            if name not in written:
+                _add_checked(tar, name, blob, size, diff_id, what, progress)
+                written.add(name)
+            return size
+        with tempfile.TemporaryFile(dir=tmp_dir) as plain:
+            try:
+                with gzip.GzipFile(fileobj=blob, mode="rb") as unzipped:
+                    shutil.copyfileobj(unzipped, plain, _CHUNK)
+            except (EOFError, OSError, zlib.error) as err:
+                raise LayerError(f"{what} is truncated or corrupt gzip: {err}") from None
+            size = plain.tell()
+            plain.seek(0)
+            if name not in written:
+                _add_checked(tar, name, plain, size, diff_id, what, progress)
+                written.add(name)
+            return size
+
+
+def _add_checked(tar: tarfile.TarFile, name: str, source: BinaryIO, size: int, digest: str, what: str,
+                 progress: Progress | None) -> None:
+    """Add a file to the tar, hashing it on the way: a corrupt stored blob aborts the save."""
+    hasher = hashlib.sha256()
+
+    class Hashing:
+        def read(self, n: int = -1) -> bytes:
+            data = source.read(n)
+            hasher.update(data)
+            return data
+
+    reader = ProgressReader(Hashing(), progress, short_id(digest), "Saving layer", size)
+    tar.addfile(_member(name, size), reader)
+    actual = "sha256:" + hasher.hexdigest()
+    if actual != digest:
+        raise DigestMismatch(f"{what} (uncompressed, in the store)", digest, actual)
+
+
+def _member(name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0                     # the epoch, as Docker writes: same images, same archive
+    info.uname = info.gname = ""
+    if directory:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+    else:
+        info.mode = 0o644
+    return info
+
+
+def _add_dir(tar: tarfile.TarFile, name: str) -> None:
+    tar.addfile(_member(name, directory=True))
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, written: set[str] | None = None) -> None:
+    if written is not None:
+        if name in written:
+            return
+        written.add(name)
+    tar.addfile(_member(name, len(data)), io.BytesIO(data))
+
+
+def _blob_name(digest: str) -> str:
+    return "blobs/sha256/" + check_sha256(digest)
+
+
+# ------------------------------------------------------------------ reading archives
+
+class _TarSource:
+    """Random access to a tar's members by name, every name checked before anything is read."""
+
+    def __init__(self, fileobj: BinaryIO):
+        try:
+            self._tar = tarfile.open(fileobj=fileobj, mode="r:")
+            members = self._tar.getmembers()
+        except (tarfile.TarError, EOFError, zlib.error) as err:
+            raise ArchiveError(f"not a readable tar archive: {err}") from None
+        self._files: dict[str, tarfile.TarInfo] = {}
+        self._links: dict[str, str] = {}
+        self._dirs: set[str] = set()
+        for member in members:
+            try:
+                name = member_path(member.name, "archive member")
+            except UnsafeLayer as err:
+                raise UnsafeArchive(f"refusing the archive: {err}") from None
+            if name in self._files or name in self._links:
+                raise UnsafeArchive(f"refusing the archive: member {member.name!r} appears twice")
+            if member.isdir():
+                self._dirs.add(name)
+            elif member.isreg():
+                self._files[name] = member
+            elif member.issym():
+                self._links[name] = self._link_target(name, posixpath.join(posixpath.dirname(name), member.linkname)
+                                                      if not member.linkname.startswith("/") else member.linkname,
+                                                      member.name)
+            elif member.islnk():
+                self._links[name] = self._link_target(name, member.linkname, member.name)
+            else:
+                raise UnsafeArchive(f"refusing the archive: member {member.name!r} is a device, fifo or other "
+                                    "special file, which an image archive never holds")
+
+    @staticmethod
+    def _link_target(name: str, target: str, raw_name: str) -> str:
+        normal = posixpath.normpath(target)
+        if target.startswith("/") or normal == ".." or normal.startswith("../"):
+            raise UnsafeArchive(f"refusing the archive: link {raw_name!r} points outside it ({target!r})")
+        return normal
+
+    def _resolve(self, name: str) -> str:
+        """Follow links (also in parent directories) within the archive."""
+        parts, done, hops = name.split("/"), [], 0
+        while parts:
+            done.append(parts.pop(0))
+            path = "/".join(done)
+            if path in self._links:
+                hops += 1
+                if hops > _MAX_LINKS:
+                    raise UnsafeArchive(f"refusing the archive: too many levels of links resolving {name!r}")
+                target = self._links[path]
+                parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+                done = []
+        return "/".join(done)
+
+    def exists(self, name: str) -> bool:
+        return self._resolve(name) in self._files
+
+    def size(self, name: str) -> int:
+        return self._member(name).size
+
+    def open(self, name: str) -> BinaryIO:
+        return self._tar.extractfile(self._member(name))
+
+    def _member(self, name: str) -> tarfile.TarInfo:
+        try:
+            return self._files[self._resolve(name)]
+        except KeyError:
+            raise ArchiveError(f"the archive has no file {name!r} (a blob or file it refers to is missing)") from None
+
+    def close(self) -> None:
+        self._tar.close()
+
+
+class _DirectorySource:
+    """An unpacked archive or OCI layout directory; paths resolved without leaving it."""
+
+    def __init__(self, root: str):
+        self._root = os.path.realpath(root)
+
+    def _path(self, name: str) -> str:
+        try:
+            rel = member_path(name, "path")
+        except UnsafeLayer as err:
+            raise UnsafeArchive(f"refusing the layout: {err}") from None
+        return resolve_inside(self._root, rel)
+
+    def exists(self, name: str) -> bool:
+        return os.path.isfile(self._path(name))
+
+    def size(self, name: str) -> int:
+        return os.stat(self._require(name)).st_size
+
+    def open(self, name: str) -> BinaryIO:
+        return open(self._require(name), "rb")
+
+    def _require(self, name: str) -> str:
+        path = self._path(name)
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise ArchiveError(f"the layout has no file {name!r} (a blob or file it refers to is missing)") from None
+        if not stat.S_ISREG(mode):
+            raise UnsafeArchive(f"refusing the layout: {name!r} is not a regular file")
+        return path
+
+    def close(self) -> None:
+        pass
+
+
+def _read_small(source, name: str, what: str) -> bytes:
+    if source.size(name) > MAX_JSON_BYTES:
+        raise ArchiveError(f"{what} {name!r} is larger than {MAX_JSON_BYTES >> 20} MiB; refusing to read it")
+    with source.open(name) as stream:
+        return stream.read()
+
+
+def _parse_json(data: bytes, what: str):
+    try:
+        return json.loads(data)
+    except ValueError as err:
+        raise ArchiveError(f"{what} is not valid JSON: {err}") from None
+
+
+# ------------------------------------------------------------------ load
+
+@dataclass
+class _LayerPlan:
+    path: str                      # member name in the archive
+    digest: str | None             # expected blob digest, when the archive states one
+    diff_id: str                   # from the config
+
+
+@dataclass
+class _ImagePlan:
+    config_bytes: bytes
+    layers: list[_LayerPlan]
+    names: list[str]               # full references
+    manifest_bytes: bytes | None = None      # byte-exact manifest, when the archive has one
+    manifest_media_type: str = OCI_MANIFEST
+    layer_media_types: list[str] = field(default_factory=list)
+
+
+def load(store: ImageStore, source: str | os.PathLike | BinaryIO, *,
+         progress: Progress | None = None) -> list[str]:
+    """``docker load``: import every image of an archive or OCI layout into ``store``.
+
+    ``source`` is a tar file (plain or gzipped), an unpacked directory, or a binary stream
+    (e.g. stdin). Returns what was loaded as Docker reports it: ``busybox:latest`` for each
+    tag, or the image id (``sha256:...``) for an image without one.
+    """
+    with contextlib.ExitStack() as stack:
+        reader = _open_source(source, store, stack)
+        stack.callback(reader.close)
+        if reader.exists(DOCKER_MANIFEST_FILE):
+            plans = _plan_docker_archive(reader)
+        elif reader.exists(OCI_INDEX_FILE):
+            plans = _plan_oci_layout(reader)
+        else:
+            raise ArchiveError("neither manifest.json nor index.json found: this is not a docker save archive "
+                               "or an OCI image layout (docker saves older than 1.10 are not supported)")
+        if not plans:
+            raise ArchiveError("the archive holds no image")
+
+        added: list[str] = []
+        try:
+            registered = []
+            for plan in plans:
+                registered.append((_store_plan(store, reader, plan, added, progress), plan.names))
+            loaded = []
+            for descriptor, names in registered:
+                image = store.register(descriptor, names)
+                loaded.extend([parse_reference(n).familiar for n in names] or [image.id])
+            return loaded
+        except BaseException:
+            discard_new_blobs(store, added)
+            raise
+
+
+def _open_source(source, store: ImageStore, stack: contextlib.ExitStack):
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            return _DirectorySource(path)
+        try:
+            stream = stack.enter_context(open(path, "rb"))
+        except FileNotFoundError:
+            raise NotFound(f"archive {path} does not exist") from None
+    else:
+        stream = source
+    head = stream.read(4)
+    seekable = getattr(stream, "seekable", lambda: False)()
+    if head.startswith(ZSTD_MAGIC):
+        raise ArchiveError("the archive is zstd-compressed; decompress it first (zstd -d)")
+    if head.startswith(GZIP_MAGIC) or not seekable:
+        # Random access needs a plain, seekable file: spool it (unlinked at once, no leftovers).
+        spool = stack.enter_context(tempfile.TemporaryFile(dir=store.root, prefix=".load-"))
+        rest = _Prepend(head, stream)
+        try:
+            if head.startswith(GZIP_MAGIC):
+                with gzip.GzipFile(fileobj=rest, mode="rb") as unzipped:
+                    shutil.copyfileobj(unzipped, spool, _CHUNK)
+            else:
+                shutil.copyfileobj(rest, spool, _CHUNK)
+        except (EOFError, OSError, zlib.error) as err:
+            raise ArchiveError(f"the gzipped archive is truncated or corrupt: {err}") from None
+        spool.seek(0)
+        stream = spool
+    else:
+        stream.seek(-len(head), os.SEEK_CUR)
+    return _TarSource(stream)
+
+
+class _Prepend:
+    def __init__(self, head: bytes, stream):
+        self._head, self._stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._stream.read(size)
+
+
+def _plan_docker_archive(reader) -> list[_ImagePlan]:
+    """manifest.json (any Docker version, skopeo, podman); byte-exact manifests from
+    index.json when the archive is also an OCI layout and they match."""
+    entries = _parse_json(_read_small(reader, DOCKER_MANIFEST_FILE, "file"), DOCKER_MANIFEST_FILE)
+    if not isinstance(entries, list):
+        raise ArchiveError("manifest.json must be a JSON array of images")
+    exact = _exact_manifests(reader)
+    plans = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) \
+                or not isinstance(entry.get("Layers"), list):
+            raise ArchiveError(f"manifest.json entry {entry!r} needs \"Config\" and \"Layers\"")
+        config_bytes = _read_small(reader, entry["Config"], "image config")
+        config = _parse_json(config_bytes, f"image config {entry['Config']!r}")
+        diff_ids = _diff_ids(config, len(entry["Layers"]), entry["Config"])
+        names = []
+        for tag in entry.get("RepoTags") or []:
+            try:
+                ref = parse_reference(tag)
+            except InvalidReference as err:
+                raise ArchiveError(f"manifest.json has an invalid tag {tag!r}: {err}") from None
+            names.append(str(ref))
+        config_digest = sha256_digest(config_bytes)
+        layers = [_LayerPlan(path, _digest_from_path(path), diff_id)
+                  for path, diff_id in zip(entry["Layers"], diff_ids)]
+        plan = _ImagePlan(config_bytes, layers, names)
+        match = exact.get(config_digest)
+        if match is not None:
+            media_type, manifest_bytes, manifest = match
+            if [l.get("digest") for l in manifest.get("layers", [])] == [l.digest for l in layers]:
+                plan.manifest_bytes, plan.manifest_media_type = manifest_bytes, media_type
+                plan.layer_media_types = [l.get("mediaType", OCI_LAYER) for l in manifest["layers"]]
+        plans.append(plan)
+    return plans
+
+
+def _exact_manifests(reader) -> dict[str, tuple[str, bytes, dict]]:
+    """config digest -> (media type, bytes, parsed) of each verified manifest index.json lists."""
+    if not reader.exists(OCI_INDEX_FILE):
+        return {}
+    index = _parse_json(_read_small(reader, OCI_INDEX_FILE, "file"), OCI_INDEX_FILE)
+    found = {}
+    descriptors = index.get("manifests") if isinstance(index, dict) else None
+    for descriptor in descriptors if isinstance(descriptors, list) else []:
+        if not isinstance(descriptor, dict) or descriptor.get("mediaType") not in MANIFEST_TYPES:
+            continue
+        try:
+            data = _read_blob(reader, descriptor)
+        except ArchiveError:
+            continue                     # manifest.json is authoritative; the index is a bonus
+        manifest = _parse_json(data, f"manifest {descriptor['digest']}")
+        config_digest = (manifest.get("config") or {}).get("digest")
+        if config_digest:
+            found[config_digest] = (descriptor["mediaType"], data, manifest)
+    return found
+
+
+def _plan_oci_layout(reader) -> list[_ImagePlan]:
+    """A plain OCI image layout: names from index.json's annotations."""
+    layout = _parse_json(_read_small(reader, OCI_LAYOUT_FILE, "file"), OCI_LAYOUT_FILE) \
+        if reader.exists(OCI_LAYOUT_FILE) else None
+    if layout is not None and not str((layout or {}).get("imageLayoutVersion", "")).startswith("1."):
+        raise ArchiveError(f"unsupported OCI layout version {layout!r}")
+    index = _parse_json(_read_small(reader, OCI_INDEX_FILE, "file"), OCI_INDEX_FILE)
+    if not isinstance(index, dict):
+        raise ArchiveError("index.json must be a JSON object (an OCI image index)")
+    plans: dict[str, _ImagePlan] = {}
+    for descriptor in index.get("manifests") or []:
+        if not isinstance(descriptor, dict):
+            raise ArchiveError(f"index.json has a malformed descriptor {descriptor!r}")
+        _check_descriptor(descriptor)
+        names = _names_from_annotations(descriptor.get("annotations") or {})
+        media_type = descriptor.get("mediaType")
+        if media_type in INDEX_TYPES:
+            nested = _parse_json(_read_blob(reader, descriptor), f"index {descriptor.get('digest')}")
+            descriptor = select_manifest(nested, what=f"the index {descriptor.get('digest')}")
+            _check_descriptor(descriptor)
+            media_type = descriptor.get("mediaType")
+        if media_type not in MANIFEST_TYPES:
+            continue                     # unknown media types must not cause errors (image-layout.md)
+        digest = descriptor["digest"]
+        if digest in plans:
+            plans[digest].names.extend(n for n in names if n not in plans[digest].names)
+            continue
+        manifest_bytes = _read_blob(reader, descriptor)
+        manifest = _parse_json(manifest_bytes, f"manifest {digest}")
+        config_descriptor = manifest.get("config") or {}
+        if config_descriptor.get("mediaType") not in CONFIG_TYPES:
+            continue                     # an artifact, not an image
+        config_bytes = _read_blob(reader, config_descriptor)
+        config = _parse_json(config_bytes, f"image config {config_descriptor.get('digest')}")
+        layer_descriptors = manifest.get("layers") or []
+        diff_ids = _diff_ids(config, len(layer_descriptors), config_descriptor.get("digest"))
+        layers = []
+        for layer, diff_id in zip(layer_descriptors, diff_ids):
+            _check_descriptor(layer)
+            if layer.get("mediaType") == OCI_LAYER_ZSTD:
+                sniff_compression(ZSTD_MAGIC, f"layer {layer['digest']}")
+            layers.append(_LayerPlan(_blob_name(layer["digest"]), layer["digest"], diff_id))
+        plans[digest] = _ImagePlan(config_bytes, layers, names, manifest_bytes, media_type,
+                                   [l.get("mediaType", OCI_LAYER) for l in layer_descriptors])
+    return list(plans.values())
+
+
+def _names_from_annotations(annotations: dict) -> list[str]:
+    """io.containerd.image.name is a full reference; org.opencontainers.image.ref.name may be
+    one (skopeo writes ``busybox:latest``) or just a tag (Docker writes ``latest``), which
+    names no repository and so gives no name."""
+    for key in (CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION):
+        value = annotations.get(key)
+        if not value or (key == REF_NAME_ANNOTATION and not re.search(r"[/:@]", value)):
+            continue
+        try:
+            return [str(parse_reference(value))]
+        except InvalidReference:
+            continue
+    return []
+
+
+def _check_descriptor(descriptor: dict) -> None:
+    try:
+        check_sha256(descriptor.get("digest"))
+        size = int(descriptor.get("size"))
+    except (InvalidDigest, TypeError, ValueError) as err:
+        raise ArchiveError(f"malformed descriptor {descriptor!r}: {err}") from None
+    if size < 0:
+        raise ArchiveError(f"malformed descriptor {descriptor!r}: negative size")
+
+
+def _read_blob(reader, descriptor: dict) -> bytes:
+    """A small blob (manifest, config, index) named by a descriptor, checked against it."""
+    _check_descriptor(descriptor)
+    digest = descriptor["digest"]
+    data = _read_small(reader, _blob_name(digest), f"blob {digest}")
+    if len(data) != int(descriptor["size"]):
+        raise ArchiveError(f"blob {digest} is {len(data)} bytes, but its descriptor says {descriptor['size']}")
+    actual = sha256_digest(data)
+    if actual != digest:
+        raise DigestMismatch(f"blob {_blob_name(digest)} in the archive", digest, actual)
+    return data
+
+
+def _diff_ids(config: dict, layer_count: int, where) -> list[str]:
+    diff_ids = ((config or {}).get("rootfs") or {}).get("diff_ids") if isinstance(config, dict) else None
+    if not isinstance(diff_ids, list) or len(diff_ids) != layer_count:
+        raise ArchiveError(f"image config {where} lists {len(diff_ids or [])} diff_ids for {layer_count} layers")
+    for diff_id in diff_ids:
+        try:
+            check_sha256(diff_id)
+        except InvalidDigest as err:
+            raise ArchiveError(f"image config {where}: {err}") from None
+    return diff_ids
+
+
+def _digest_from_path(path: str) -> str | None:
+    """Docker 25+ names layer files blobs/sha256/<hex>: then the content must hash to it."""
+    match = re.fullmatch(r"(?:\./)?blobs/sha256/([0-9a-f]{64})", path)
+    return "sha256:" + match.group(1) if match else None
+
+
+def _store_plan(store: ImageStore, reader, plan: _ImagePlan, added: list[str],
+                progress: Progress | None) -> Descriptor:
+    """Copy one image's blobs into the store, checking every digest; return its manifest."""
+    config = store.put_blob(plan.config_bytes, media_type=OCI_CONFIG)
+    added.append(config.digest)
+    layer_descriptors = []
+    for i, layer in enumerate(plan.layers):
+        what = f"layer {layer.path!r}"
+        with reader.open(layer.path) as head_stream:
+            compression = sniff_compression(head_stream.read(4), what)
+        media_type = plan.layer_media_types[i] if plan.layer_media_types else \
+            (OCI_LAYER_GZIP if compression == "gzip" else OCI_LAYER)
+        if layer.digest is not None and store.has_blob(layer.digest):
+            descriptor = Descriptor(media_type, layer.digest, store.blob_size(layer.digest))
+            if progress is not None:
+                progress(ProgressEvent(short_id(layer.digest), "Already exists"))
+        else:
+            size = reader.size(layer.path)
+            with reader.open(layer.path) as stream:
+                counted = ProgressReader(stream, progress, short_id(layer.digest or layer.diff_id),
+                                         "Loading layer", size)
+                descriptor = store.put_blob(counted, media_type=media_type, expected_digest=layer.digest)
+            added.append(descriptor.digest)
+        check_diff_id(store, descriptor.digest, layer.diff_id, what)
+        layer_descriptors.append(descriptor)
+
+    if plan.manifest_bytes is not None:
+        manifest = store.put_blob(plan.manifest_bytes, media_type=plan.manifest_media_type,
+                                  expected_digest=sha256_digest(plan.manifest_bytes))
+    else:
+        document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "digest": config.digest, "size": config.size},
+                    "layers": [d.to_json() for d in layer_descriptors]}
+        manifest = store.put_json(document, OCI_MANIFEST)
+    added.append(manifest.digest)
+    return manifest
