@@ -277,6 +277,7 @@ class ExplorerResult:
     container_id: str = ""
     init_host_pid: int | None = None
     seconds: float = 0.0
+    ipc_key: int | None = None  # key of the host's shared memory segment the probe looked for
     host: Side | None = field(default=None, repr=False)
     container: Side | None = field(default=None, repr=False)
 
@@ -309,15 +310,15 @@ class ExplorerResult:
         return render_table(self).text
 
 
-def compare(asked, host: Side, container: Side, *, init_host_pid: int | None = None,
-            init_host_uid: int | None = None, container_id: str = "", seconds: float = 0.0) -> ExplorerResult:
+def compare(asked, host: Side, container: Side, *, init_host_pid: int | None = None, init_host_uid: int | None = None,
+            container_id: str = "", seconds: float = 0.0, ipc_key: int | None = None) -> ExplorerResult:
     """Pure: the two views -> one Row per kind (shared when the inodes match)."""
     asked = tuple(kind for kind in KINDS if kind in set(asked))
     rows = []
     for kind in KINDS:
         inside, outside = evidence(kind, host, container, init_host_pid, init_host_uid)
         rows.append(Row(kind, kind in asked, host.inodes.get(kind), container.inodes.get(kind), inside, outside))
-    return ExplorerResult(asked, rows, container_id, init_host_pid, seconds, host, container)
+    return ExplorerResult(asked, rows, container_id, init_host_pid, seconds, ipc_key, host, container)
 
 
 # --- the real run --------------------------------------------------------------------------------------
@@ -412,7 +413,7 @@ def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, containe
                 container.delete(force=True)
     inside = parse_probe(output, inodes)
     return compare(asked, host, inside, init_host_pid=pid, init_host_uid=init_uid,
-                   container_id=container_id, seconds=time.monotonic() - started)
+                   container_id=container_id, seconds=time.monotonic() - started, ipc_key=key)
 
 
 # --- drawing -------------------------------------------------------------------------------------------
