@@ -238,22 +238,21 @@ class Measurements:
         return 100 * host / there
 
     def summary(self) -> str:
-        """One line per contender, with the figures and the spread, for printing."""
+        """The figures as a small table, for printing: median start-up, highest peak, fastest loop."""
         lines = [f"Measured on this machine ({socket.gethostname()}, {os.cpu_count()} CPUs, "
-                 f"kernel {os.uname().release}), loop of {self.iterations:,} iterations:"]
+                 f"kernel {os.uname().release}), loop of {self.iterations:,} iterations:",
+                 f"{'':<11}{'start-up (median)':<30}{'peak memory':<13}{'loop (fastest run)':<28}speed"]
         for who in CONTENDERS:
             if who in self.missing:
-                lines.append(f"  {who:<9} not measured: {self.missing[who]}")
+                lines.append(f"{who:<11}not measured: {self.missing[who]}")
                 continue
-            parts = []
-            if self.startup.get(who):
-                parts.append(f"start-up {_spread(self.startup[who], _format_seconds)}")
-            if self.memory.get(who):
-                parts.append(f"peak memory {_format_bytes(max(self.memory[who]))}")
-            if self.compute.get(who):
-                parts.append(f"loop {_spread(self.compute[who], _format_seconds)},"
-                             f" fastest = {self.speed_percent(who):.0f} % of host speed")
-            lines.append(f"  {who:<9} " + ("; ".join(parts) or "nothing yet"))
+            startup, memory, loop = self.startup.get(who), self.memory.get(who), self.compute.get(who)
+            speed = self.speed_percent(who)
+            lines.append(f"{who:<11}"
+                         f"{_spread(startup, statistics.median) if startup else '-':<30}"
+                         f"{_format_bytes(max(memory)) if memory else '-':<13}"
+                         f"{_spread(loop, min) if loop else '-':<28}"
+                         f"{f'{speed:.0f} %' if speed is not None else '-'}")
         return "\n".join(lines)
 
 
@@ -269,12 +268,16 @@ def _format_bytes(count: float) -> str:
     return f"{count / 2**20:.1f} MiB"
 
 
-def _spread(values: list[float], fmt) -> str:
-    """'24 ms (n=7, 19 ms to 31 ms)': the median, and the range so noise stays visible."""
-    middle = fmt(statistics.median(values))
+def _spread(values: list[float], pick) -> str:
+    """'24 ms (19–31 ms, 7 runs)': one figure, then the range, so the noise stays visible."""
+    chosen = _format_seconds(pick(values))
     if len(values) == 1:
-        return f"{middle} (one run)"
-    return f"{middle} (median of {len(values)}, {fmt(min(values))} to {fmt(max(values))})"
+        return f"{chosen} (1 run)"
+    low, high = _format_seconds(min(values)), _format_seconds(max(values))
+    low_number, low_unit = low.split()
+    if low_unit == high.split()[1]:
+        low = low_number  # "19–31 ms" rather than "19 ms–31 ms"
+    return f"{chosen} ({low}–{high}, {len(values)} runs)"
 
 
 def time_host_process(args: list[str]) -> tuple[float, str]:

@@ -105,9 +105,12 @@ def test_adding_figures_clears_an_earlier_reason_for_missing():
 def test_summary_names_the_machine_and_the_missing_reason():
     text = _measured(container=False).summary()
     assert socket.gethostname() in text
-    assert "container not measured: starting containers needs root" in text
-    assert "VM        start-up 1.80 s (one run)" in text
-    assert "fastest = 100 % of host speed" in text
+    lines = text.splitlines()
+    assert "container  not measured: starting containers needs root" in lines
+    assert lines[-1].split() == ["VM", "1.80", "s", "(1", "run)", "230.0", "MiB", "1.50", "s", "(1", "run)", "6", "%"]
+    process = lines[2]
+    assert process.startswith("process    1.0 ms (0.8–1.2 ms, 3 runs)") and process.endswith("100 %")
+    assert "90 ms (90–120 ms, 3 runs)" in process  # the fastest loop, then the range
 
 
 def test_apparent_speed_is_start_up_spread_over_the_job():
