@@ -564,8 +564,8 @@ class IsolationExplorer:
         self.checkboxes = {}
         for kind in KINDS:
             box = widgets.Checkbox(value=kind in initial or kind == "mount", description=kind, indent=False,
+                                   tooltip=NAMESPACE_GIVES.get(PROC_NAME[kind], ""),
                                    layout=widgets.Layout(width="105px"))
-            box.description_tooltip = NAMESPACE_GIVES.get(PROC_NAME[kind], "")
             self.checkboxes[kind] = box
         self.checkboxes["mount"].disabled = True
         notes = [MOUNT_REASON]
