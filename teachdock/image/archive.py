@@ -664,10 +664,13 @@ class _Prepend:
         self._head, self._stream = head, stream
 
     def read(self, size: int = -1) -> bytes:
-        if self._head:
-            data, self._head = self._head, b""
-            return data
-        return self._stream.read(size)
+        if not self._head:
+            return self._stream.read(size)
+        if size is None or size < 0:
+            data, self._head = self._head + self._stream.read(), b""
+        else:
+            data, self._head = self._head[:size], self._head[size:]
+        return data
 
 
 def _plan_docker_archive(reader) -> list[_ImagePlan]:
