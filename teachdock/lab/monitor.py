@@ -66,7 +66,7 @@ HOG_STEPS = 80
 CPU_BURNER_MAX_CPU_SECONDS = 300
 
 # Okabe-Ito colours: readable for colour-blind eyes, and distinct in greyscale.
-BLUE, ORANGE, GREEN, VERMILLION, PURPLE, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#555555"
+BLUE, ORANGE, GREEN, VERMILLION, PURPLE = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7"
 
 
 class MonitorError(TeachdockError):
@@ -345,8 +345,8 @@ class MonitorPlot:
         self.memory_limit = self.ax_memory.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="limit")
         self.oom_line = self.ax_memory.axvline(0, color="black", ls=":", lw=1.5)
         self.oom_mark, = self.ax_memory.plot([], [], "X", color="black", ms=11, label="OOM kill")
-        self.oom_text = self.ax_memory.annotate("", (0, 0), xytext=(-12, 0), textcoords="offset points",
-                                                ha="right", va="center", fontsize=9, fontweight="bold",
+        self.oom_text = self.ax_memory.annotate("", (0, 0), xytext=(-10, -42), textcoords="offset points",
+                                                ha="right", va="top", fontsize=9, fontweight="bold",
                                                 bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "black",
                                                       "lw": 0.6})
         self.cpu_line, = self.ax_cpu.plot([], [], color=ORANGE, lw=2, label="in use")
@@ -357,7 +357,6 @@ class MonitorPlot:
         self.pids_limit = self.ax_pids.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="pids.max")
         self.failures_line, = self.ax_failures.step([], [], where="post", color=PURPLE, lw=1.3,
                                                     label="fork failures (right scale)")
-        self.note = fig.text(0.5, 0.5, "", ha="center", va="center", fontsize=12, color=GREY)
         self._legends()
 
     def _legends(self) -> None:
@@ -375,11 +374,10 @@ class MonitorPlot:
             top = max(top, limit)
         return top * 1.25
 
-    def update(self, data: Series, *, cpu_limit: float | None = None, title: str = "", note: str = "") -> None:
+    def update(self, data: Series, *, cpu_limit: float | None = None, title: str = "") -> None:
         """Draw ``data``; ``cpu_limit`` is the quota in cores (the cgroup's Metrics do not carry it)."""
         s = data
         self.figure.suptitle(title, fontsize=11)
-        self.note.set_text(note)
         self.memory_line.set_data(s.t, s.memory_mib)
         self.cpu_line.set_data(s.cpu_t, s.cpu_cores)
         self.throttled_line.set_data(s.t, s.throttled_periods)
@@ -417,10 +415,10 @@ class MonitorPlot:
         return buffer.getvalue()
 
 
-def plot_samples(samples: list[Sample], *, cpu_limit: float | None = None, title: str = "", note: str = ""):
+def plot_samples(samples: list[Sample], *, cpu_limit: float | None = None, title: str = ""):
     """A matplotlib Figure of ``samples`` (returned from a cell, Jupyter shows it once)."""
     plot = MonitorPlot()
-    plot.update(series(samples), cpu_limit=cpu_limit, title=title, note=note)
+    plot.update(series(samples), cpu_limit=cpu_limit, title=title)
     return plot.figure
 
 
@@ -488,6 +486,7 @@ class CgroupMonitor:
         self.task: asyncio.Task | None = None
         self._run: _Run | None = None
         self._plot: MonitorPlot | None = None
+        self._starting = False  # start() moves sliders: no preview redraw for that
 
         style = {"description_width": "110px"}
         wide = widgets.Layout(width="460px")
@@ -495,12 +494,12 @@ class CgroupMonitor:
                                                  value="memory", description="load", style=style)
         self.load_help = widgets.HTML()
         self.memory_slider = widgets.IntSlider(value=32, min=8, max=256, step=8, description="memory (MiB)",
-                                               style=style, layout=wide)
+                                               continuous_update=False, style=style, layout=wide)
         self.cpus_slider = widgets.FloatSlider(value=0.5, min=0.1, max=float(os.cpu_count() or 1), step=0.1,
                                                description="CPU quota (cores)", readout_format=".1f",
-                                               style=style, layout=wide)
+                                               continuous_update=False, style=style, layout=wide)
         self.pids_slider = widgets.IntSlider(value=30, min=4, max=200, description="pids limit",
-                                             style=style, layout=wide)
+                                             continuous_update=False, style=style, layout=wide)
         self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.status = widgets.Label(value="Choose a load and its limits, then press Start.")
@@ -510,9 +509,11 @@ class CgroupMonitor:
         self.load_choice.observe(lambda _change: self._show_load_help(), names="value")
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(lambda _button: self.stop())
+        for slider in (self.memory_slider, self.cpus_slider, self.pids_slider):
+            slider.observe(self._preview, names="value")
         self._show_load_help()
-        self._draw(note="press Start")
-        self.widget = _MonitorBox(self, [
+        self._preview()
+        self.widget = MonitorBox(self, [
             self.load_choice, self.load_help, self.memory_slider, self.cpus_slider, self.pids_slider,
             widgets.HBox([self.start_button, self.stop_button, self.status]),
             self.image, self.figures,
@@ -544,7 +545,11 @@ class CgroupMonitor:
         except RuntimeError:
             raise MonitorError("start() needs a running asyncio event loop: call it from a notebook cell, "
                                "or from a coroutine run with asyncio.run()") from None
-        load, memory_bytes, cpus, pids = self._settings(load, memory, cpus, pids)
+        self._starting = True
+        try:
+            load, memory_bytes, cpus, pids = self._settings(load, memory, cpus, pids)
+        finally:
+            self._starting = False
         args = load_command(load, memory_bytes)
         rootfs = self.rootfs
         if rootfs is None:
@@ -714,12 +719,22 @@ class CgroupMonitor:
         except (RuntimeError, ValueError):
             pass
 
-    def _draw(self, *, title: str = "", cpu_limit: float | None = None, note: str = "") -> float:
-        """Render the plot into the Image widget; returns the seconds it took."""
+    def _preview(self, _change=None) -> None:
+        """Before the first run, draw the limits the sliders set: moving a slider moves its line."""
+        if self._starting or self.running or self.result is not None:
+            return  # keep the live or the final plot
+        empty = series([])
+        empty.memory_limit_mib = float(self.memory_slider.value)
+        empty.pids_limit = self.pids_slider.value
+        self._draw(empty, cpu_limit=self.cpus_slider.value,
+                   title="cgroup live monitor: choose a load and its limits, then press Start")
+
+    def _draw(self, data: Series | None = None, *, title: str = "", cpu_limit: float | None = None) -> float:
+        """Render the samples (or ``data``) into the Image widget; returns the seconds it took."""
         started = time.monotonic()
         if self._plot is None:
             self._plot = MonitorPlot()
-        self._plot.update(series(self.samples), cpu_limit=cpu_limit, title=title, note=note)
+        self._plot.update(data or series(self.samples), cpu_limit=cpu_limit, title=title)
         self.image.value = self._plot.png()
         return time.monotonic() - started
 
@@ -732,7 +747,7 @@ def _exit_code_if_ended(container: Container) -> int | None:
         return None
 
 
-class _MonitorBox(widgets.VBox):
+class MonitorBox(widgets.VBox):
     """The monitor's layout; closing it stops the run and deletes the container."""
 
     def __init__(self, monitor: CgroupMonitor, children):

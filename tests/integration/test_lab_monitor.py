@@ -1,5 +1,6 @@
 """The cgroup live monitor against real containers: the kernel's figures, an OOM kill, CPU
-throttling, a contained fork bomb, and nothing left behind.
+throttling, a contained fork bomb, and nothing left behind. Then the chapter's exercise
+checks, right and wrong answers, against real cgroups.
 
 Each test drives the widget the way the notebook does (buttons, or start()/stop()), inside
 ``asyncio.run`` because the monitor samples on an event loop.
@@ -11,8 +12,15 @@ import statistics
 import pytest
 
 from teachdock.errors import NotFound
+from teachdock.lab.cgroup_checks import (
+    check_cpu_seconds,
+    check_cpu_update,
+    check_memory_limit,
+    check_pids_limit,
+    cpu_quota_files,
+)
 from teachdock.lab.monitor import CgroupMonitor, series
-from teachdock.runtime import Container
+from teachdock.runtime import DEVNULL, Container
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]
 
@@ -125,3 +133,44 @@ def test_closing_the_widget_mid_run_deletes_the_container(new_monitor, state_roo
     asyncio.run(scenario())
     assert monitor.result.stopped
     assert_gone(monitor, state_root, host)
+
+
+# ---- the chapter's exercise checks, on real containers -------------------------------------------
+
+
+@pytest.mark.parametrize("memory, passed, hint", [
+    ("48m", True, "Right:"),
+    (48_000_000, False, "decimal megabytes"),
+])
+def test_memory_limit_check_reads_the_real_cgroup(rootfs, state_root, new_id, memory, passed, hint):
+    with Container.create(new_id(), rootfs=rootfs, args=["sleep", "30"], memory=memory, state_root=state_root,
+                          stdout=DEVNULL) as container:
+        container.start()
+        result = check_memory_limit(container.id, state_root=state_root)
+    assert result.passed is passed and hint in result.message
+
+
+def test_pids_check_runs_the_sleeps_for_real(rootfs):
+    assert check_pids_limit(11, rootfs=rootfs).passed
+    wrong = check_pids_limit(10, rootfs=rootfs)
+    assert not wrong.passed and "the shell that starts the sleeps" in wrong.message
+
+
+def test_cpu_seconds_check_measures_a_real_quota(rootfs):
+    assert check_cpu_seconds(1.0, rootfs=rootfs).passed
+    assert "whole core" in check_cpu_seconds(2.0, rootfs=rootfs).message
+
+
+def test_cpu_update_check_sees_a_quota_written_by_hand(rootfs, state_root, new_id):
+    with Container.create(new_id(), rootfs=rootfs, args=["sh", "-c", "while :; do :; done"], cpus=0.5,
+                          state_root=state_root, stdout=DEVNULL) as container:
+        container.start()
+        assert not check_cpu_update(container.id, state_root=state_root).answered
+        quota_file = cpu_quota_files(container.cgroup)[0]
+        with open(quota_file, "w") as f:
+            f.write("2000" if container.cgroup.version == "v1" else "2000 100000")
+        assert "ten times too little" in check_cpu_update(container.id, state_root=state_root).message
+        with open(quota_file, "w") as f:
+            f.write("20000" if container.cgroup.version == "v1" else "20000 100000")
+        result = check_cpu_update(container.id, state_root=state_root)
+    assert result.passed, result.message

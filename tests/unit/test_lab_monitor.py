@@ -683,3 +683,12 @@ def test_a_cancelled_task_still_deletes_the_container(fake, when):
 
     m = asyncio.run(scenario())
     assert fake.made[0].deleted and not m.running and not m.start_button.disabled
+
+
+def test_before_a_run_the_plot_previews_the_slider_limits(fake):
+    m = new_monitor()
+    assert m._plot.memory_limit.get_label() == "limit 32 MiB"
+    m.memory_slider.value = 64
+    m.pids_slider.value = 12
+    assert m._plot.memory_limit.get_label() == "limit 64 MiB" and m._plot.pids_limit.get_label() == "pids.max 12"
+    assert "press Start" in m._plot.figure._suptitle.get_text()
