@@ -26,6 +26,7 @@ import io
 import os
 import re
 import secrets
+import shutil
 import sys
 
 from teachdock import kernel
@@ -35,6 +36,7 @@ from teachdock.lab.filesystems import (
     Child,
     Mount,
     become_root_in_user_namespace,
+    make_jail,
     mounts_under,
     read_mounts,
     scratch_directory,
@@ -231,24 +233,31 @@ def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
     if clashes:
         return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and a `sleep` "
                                   "program itself. Give only the options that shape the filesystem.")
+    try:
+        with scratch_directory("readonly-root") as scratch:
+            # A private copy: the runtime creates missing mount points (/data) inside the rootfs,
+            # and the shared busybox rootfs must stay as it is.
+            copy = os.path.join(scratch, "rootfs")
+            shutil.copytree(_rootfs(rootfs), copy, symlinks=True)
+            return _judge_container(copy, options, state_root)
+    except Exception as error:  # noqa: BLE001
+        return _cannot_check(error)
+
+
+def _judge_container(rootfs: str, options: dict, state_root) -> CheckResult:
     from teachdock.runtime import DEVNULL, Container  # noqa: PLC0415
 
     try:
-        container = Container.create(f"fs-check-{secrets.token_hex(4)}", rootfs=str(_rootfs(rootfs)),
-                                     args=["sleep", "30"], state_root=state_root, stdout=DEVNULL,
-                                     stderr=DEVNULL, **options)
+        container = Container.create(f"fs-check-{secrets.token_hex(4)}", rootfs=rootfs, args=["sleep", "30"],
+                                     state_root=state_root, stdout=DEVNULL, stderr=DEVNULL, **options)
     except TypeError as error:
         return CheckResult(False, f"Container.create does not take these options: {error}.")
     except TeachdockError as error:
         return CheckResult(False, f"The runtime refused these options: {error}")
-    except Exception as error:  # noqa: BLE001
-        return _cannot_check(error)
     try:
         container.start()
         mounts = read_mounts(container.pid)
         writes = try_writes(container.pid, ["/", "/data"])
-    except Exception as error:  # noqa: BLE001
-        return _cannot_check(error)
     finally:
         container.delete(force=True)
     return judge_readonly_root(root=_mount_at(mounts, "/"), data=_mount_at(mounts, "/data"), writes=writes)
@@ -427,16 +436,6 @@ def judge_escape(*, escaped: bool, error: str | None, calls: list[tuple[str, str
                               "in section 1, and write them your way.")
 
 
-def make_readonly_jail(directory: str) -> str:
-    """A small jail: a few empty directories and a note, to be bind-mounted read-only in the child."""
-    jail = os.path.join(directory, "jail")
-    for name in ("bin", "etc", "tmp", "home/learner"):
-        os.makedirs(os.path.join(jail, name), exist_ok=True)
-    with open(os.path.join(jail, "YOU-ARE-IN-THE-JAIL"), "w") as f:
-        f.write("Climb out.\n")
-    return jail
-
-
 def _escape_exercise_work(channel, escape, jail: str, user_namespace: bool) -> dict:
     calls: list[tuple[str, str]] = []
     outcome = {"error": None, "printed": ""}
@@ -481,7 +480,7 @@ def check_escape(escape, *, user_namespace: bool | None = None) -> CheckResult:
     host_root = os.stat("/")
     try:
         with scratch_directory("escape") as scratch:
-            jail = make_readonly_jail(scratch)
+            jail = make_jail(scratch)  # bind-mounted read-only in the child
             with Child(_escape_exercise_work, escape, jail, use_userns) as child:
                 outcome = child.result()
     except Exception as error:  # noqa: BLE001

@@ -46,6 +46,7 @@ from teachdock.lab.views import _HTML
 
 #: Every scratch directory of the chapter starts with this, so a leftover is easy to find.
 SCRATCH_PREFIX = "teachdock-fs-"
+_scratch_made: list[str] = []  # every scratch directory this process made, for the final check
 
 
 class ChildFailed(TeachdockError):
@@ -406,12 +407,21 @@ def escape_table(*attempts: EscapeAttempt) -> _HTML:
     return _HTML(html, text)
 
 
-def make_jail(directory: str, rootfs: str) -> str:
-    """A private copy of ``rootfs`` to chroot into (the escape writes into the jail's /tmp,
-    and the shared busybox rootfs must stay untouched)."""
+def make_jail(directory: str, rootfs: str | None = None) -> str:
+    """A directory to chroot into, at ``directory``/jail.
+
+    By default a tiny handmade tree (bin, etc, home, tmp and a note), which needs no image and
+    no root. With ``rootfs``, a private copy of it instead (the escape writes into the jail's
+    /tmp, and the shared busybox rootfs must stay untouched).
+    """
     jail = os.path.join(directory, "jail")
-    shutil.copytree(rootfs, jail, symlinks=True)
-    os.makedirs(os.path.join(jail, "tmp"), exist_ok=True)
+    if rootfs is not None:
+        shutil.copytree(rootfs, jail, symlinks=True)
+    for name in ("bin", "etc", "home", "tmp"):
+        os.makedirs(os.path.join(jail, name), exist_ok=True)
+    if rootfs is None:
+        with open(os.path.join(jail, "YOU-ARE-IN-THE-JAIL"), "w") as f:
+            f.write("Everything a chrooted process sees starts here.\n")
     return jail
 
 
@@ -438,6 +448,7 @@ def scratch_directory(name: str = "scratch"):
     """A fresh directory under the system's temp dir; on exit every mount below it is
     detached and the directory removed, whatever happened inside."""
     path = os.path.realpath(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{name}-"))
+    _scratch_made.append(path)
     os.chmod(path, 0o755)
     try:
         yield path
@@ -445,6 +456,15 @@ def scratch_directory(name: str = "scratch"):
         if os.geteuid() == 0:
             detach_mounts_under(path)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def leftovers() -> tuple[list[str], list[str]]:
+    """(scratch directories that still exist, host mounts still below one of them), among
+    those this process made. Both lists are empty after a clean run."""
+    directories = [path for path in _scratch_made if os.path.exists(path)]
+    table = read_mounts()
+    mounts = [m.mount_point for path in _scratch_made for m in mounts_under(path, table)]
+    return directories, mounts
 
 
 @contextlib.contextmanager
