@@ -56,6 +56,11 @@ ROOTLESS_REASON = (
     "user is always on without root: only a user namespace lets an ordinary user create the other "
     "namespaces (the kernel grants root's powers inside it, and nowhere else)."
 )
+USER_WITHOUT_PID = (
+    "The kernel refused to mount /proc: in a new user namespace, a process may mount procfs only for a PID "
+    "namespace that its user namespace owns, and the host's PID namespace belongs to the host. Tick pid as well. "
+    "(Docker lists --pid=host among the features that do not work with user namespace remapping.)"
+)
 TIME_NOTE = (
     "The runtime sets no clock offsets, so a new time namespace reads the same clocks as the host: "
     "only its inode tells it apart."
@@ -351,6 +356,13 @@ def host_ipc_object():
         _libc.shmctl(ctypes.c_int(shmid), ctypes.c_int(_IPC_RMID), None)
 
 
+def explain_start_failure(asked, message: str) -> str | None:
+    """A sentence on why the kernel refused this combination of namespaces, when we know it."""
+    if "user" in asked and "pid" not in asked and "mount(proc" in message:
+        return USER_WITHOUT_PID
+    return None
+
+
 def _read_until_closed(fd: int, timeout: float) -> str:
     """Everything the probe writes, until it closes its output (or TeachdockError after ``timeout``)."""
     chunks, deadline = [], time.monotonic() + timeout
@@ -375,6 +387,7 @@ def _status_field(pid: int, name: str) -> list[int]:
 def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, container_id: str | None = None,
             timeout: float = 10.0) -> ExplorerResult:
     """Start a probe container with exactly these namespaces, compare it with the host, delete it."""
+    from teachdock.errors import ContainerStartError  # noqa: PLC0415
     from teachdock.runtime import DEVNULL, Container  # noqa: PLC0415 - lab sits on top; import when used
 
     asked = normalise(namespaces)
@@ -396,6 +409,11 @@ def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, containe
                     container_id, rootfs=rootfs, args=["sh", "-c", PROBE_SCRIPT], state_root=state_root,
                     namespaces=asked, hostname="probe" if "uts" in asked else None,
                     env={"TD_IPC_KEY": str(key)}, stdin=DEVNULL, stdout=write_end, stderr=error_end)
+            except ContainerStartError as error:
+                why = explain_start_failure(asked, str(error))
+                if why is None:
+                    raise
+                raise ContainerStartError(f"{error}\n{why}") from None
             finally:
                 os.close(write_end)
                 os.close(error_end)

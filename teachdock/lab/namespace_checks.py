@@ -362,8 +362,16 @@ def remove_exercise_containers(ids=EXERCISE_IDS, state_root=None) -> list[str]:
     removed = []
     for container_id in ids:
         try:
-            Container.load(container_id, state_root).delete(force=True)
+            container = Container.load(container_id, state_root)
+            monitor = container.state().get("monitorPid")
+            container.delete(force=True)
         except NotFound:
             continue
         removed.append(container_id)
+        # A container created in this process has its monitor as our child: reap it, or it stays a zombie.
+        if monitor and parent_pid(monitor) == os.getpid():
+            try:
+                os.waitpid(monitor, 0)
+            except ChildProcessError:
+                pass
     return removed

@@ -181,6 +181,13 @@ def test_a_kind_this_kernel_lacks_is_neither_shared_nor_isolated():
     assert result.row("time").verdict == "not in this kernel" and result.as_asked
 
 
+def test_user_without_pid_failure_is_explained():
+    message = "container x: mount(proc proc -> /r/proc): Operation not permitted (EPERM)"
+    assert ex.explain_start_failure(("mount", "user"), message) == ex.USER_WITHOUT_PID
+    assert ex.explain_start_failure(("pid", "mount", "user"), message) is None
+    assert ex.explain_start_failure(("mount", "user"), "exec \"sh\": no such file") is None
+
+
 # ---- drawing ------------------------------------------------------------------------------------
 
 
