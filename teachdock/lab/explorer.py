@@ -519,7 +519,7 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-LEFT = "text-align:left"
+LEFT = "text-align:left;padding:3px 8px;border-bottom:1px solid #e6e6e6;vertical-align:top"
 
 
 def render_table(result: ExplorerResult) -> _HTML:
