@@ -692,3 +692,25 @@ def test_before_a_run_the_plot_previews_the_slider_limits(fake):
     m.pids_slider.value = 12
     assert m._plot.memory_limit.get_label() == "limit 64 MiB" and m._plot.pids_limit.get_label() == "pids.max 12"
     assert "press Start" in m._plot.figure._suptitle.get_text()
+
+
+def test_checks_without_root_say_why(monkeypatch):
+    def load(container_id, state_root=None):
+        raise PermissionError(13, "Permission denied", "/run/teachdock/runtime/x/state.json")
+
+    monkeypatch.setattr("teachdock.runtime.Container.load", load)
+    for result in (check_memory_limit("x"), check_cpu_update("x")):
+        assert not result.passed and "needs root" in result.message and "PermissionError" in result.message
+    assert cgroup_checks.delete_containers(["x"]) == []
+
+
+def test_delete_containers_deletes_those_that_exist(monkeypatch):
+    deleted = []
+
+    def load(container_id, state_root=None):
+        if container_id != "ex":
+            raise cgroup_checks.NotFound(container_id)
+        return types.SimpleNamespace(delete=lambda force: deleted.append((container_id, force)))
+
+    monkeypatch.setattr("teachdock.runtime.Container.load", load)
+    assert cgroup_checks.delete_containers(["ex", "gone"]) == ["ex"] and deleted == [("ex", True)]
