@@ -545,13 +545,25 @@ class RegistryClient:
                              f"{response.reason}{detail}")
 
 
+class _HTTPConnection(http.client.HTTPConnection):
+    """TCP_NODELAY, as Go's net package sets by default: without it, a request whose last
+    bytes are a small segment waits for the peer's delayed ACK (40 ms on Linux)."""
+
+    def connect(self):
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def connect(self):
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _connect(scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
     if scheme == "https":
-        connection = http.client.HTTPSConnection(netloc, timeout=timeout, context=ssl.create_default_context(),
-                                                 blocksize=_CHUNK)
-    else:
-        connection = http.client.HTTPConnection(netloc, timeout=timeout, blocksize=_CHUNK)
-    return connection
+        return _HTTPSConnection(netloc, timeout=timeout, context=ssl.create_default_context(), blocksize=_CHUNK)
+    return _HTTPConnection(netloc, timeout=timeout, blocksize=_CHUNK)
 
 
 def _reason(err: BaseException) -> str:
