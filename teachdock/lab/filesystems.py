@@ -223,7 +223,7 @@ class Child:
     def receive(self) -> dict:
         """The next message; raises what the child raised, or ChildFailed when it died silently."""
         if self.timeout is not None and not select.select([self._sock], [], [], self.timeout)[0]:
-            self.close()
+            self.close(grace=0)
             raise ChildFailed(f"the experiment's child process gave no answer within {self.timeout} s; it was stopped")
         data = self._sock.recv(1 << 20)
         if not data:
@@ -243,20 +243,19 @@ class Child:
             if "result" in message:
                 return message["result"]
 
-    def close(self) -> None:
-        """Close the channel (a waiting child then gets end-of-file) and reap the child."""
+    def close(self, grace: float = 5.0) -> None:
+        """Close the channel (a waiting child then gets end-of-file) and reap the child;
+        SIGKILL it if it has not exited after ``grace`` seconds."""
         if self._reaped:
             return
         self._sock.close()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            done, _ = os.waitpid(self.pid, os.WNOHANG)
-            if done:
+        deadline = time.monotonic() + grace
+        while not os.waitpid(self.pid, os.WNOHANG)[0]:
+            if time.monotonic() >= deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
                 break
-            time.sleep(0.005)
-        else:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            time.sleep(0.002)
         self._reaped = True
 
     def __enter__(self) -> "Child":
