@@ -1,0 +1,766 @@
+"""Build: a Dockerfile and a context directory in, an image out (Docker's classic builder, small).
+
+Each instruction is one *step*. Steps that only change the config (ENV, CMD, USER, ...)
+add a history entry with ``empty_layer: true``. Steps that change files make a layer:
+
+    RUN       prepare a snapshot of the current state (overlay: the layers so far plus an
+              empty upper dir), run the command there in a container (teachdock.runtime:
+              own network namespace with only lo, Docker's default capabilities, the
+              image's Env, WorkingDir and User), then the layer = the upper dir as a tar.
+    COPY/ADD  the same, but instead of a container we copy files from the context into the
+              snapshot (ADD also unpacks a local tar archive).
+    WORKDIR   creates the directory if the image lacks it (a layer only when it did).
+
+A step that changes nothing gets no layer, as in Docker.
+
+The cache. Every step has a key: the previous step's key + the step's history line
+(``/bin/sh -c echo hi``, ``COPY file:<content digest> in /app``, with build args). The first
+key is the base image's id. A key seen before gives the stored layer at once, without
+running anything: " ---> Using cache". COPY's history line contains the digest of the
+copied files' contents and modes (not their times), so editing a copied file changes
+that key and every later one. Cached steps also keep their creation time, so an
+unchanged rebuild produces the very same image id. Cached layers stay in the store
+(held by "build-cache") until :meth:`BuildCache.clear`, like ``docker builder prune``.
+
+The output mimics ``docker build`` with the legacy builder::
+
+    Step 2/6 : ENV GREETING=hello
+     ---> Using cache
+     ---> 3f2a1b9c8d7e
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import copy
+import fcntl
+import gzip
+import hashlib
+import json
+import lzma
+import os
+import posixpath
+import re
+import secrets
+import shutil
+import stat
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from teachdock.errors import InvalidConfig, TeachdockError
+from teachdock.image.commit import NewLayer, store_layer
+from teachdock.image.digest import sha256_digest
+from teachdock.image.dockerfile import (METADATA, BuildError, DockerIgnore, Instruction, apply_metadata,
+                                        command_of, config_env, new_config, parse_dockerfile, pattern_regex,
+                                        process_word, timestamp, words, workdir_path)
+from teachdock.image.layers import apply_layer_onto, resolve_inside
+from teachdock.image.reference import parse_reference
+from teachdock.image.snapshots import Snapshot, Snapshotter
+from teachdock.image.store import Descriptor, Image, ImageNotFound, ImageStore
+
+CACHE_HOLDER = "build-cache"
+#: Build args Docker accepts without an ARG line (proxies).
+PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+                   "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+#: Mount points the runtime creates when an image lacks them; not part of a RUN's changes.
+RUNTIME_MOUNT_POINTS = ("proc", "dev", "sys")
+
+Progress = Callable[[str], None]
+
+
+class BuildStepFailed(BuildError):
+    """A RUN command exited non-zero (or could not start); carries its output and exit code."""
+
+    def __init__(self, message: str, inst: Instruction, exit_code: int | None, output: str):
+        super().__init__(message, inst.line, inst.dockerfile)
+        self.exit_code = exit_code
+        self.output = output
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    number: int
+    instruction: str              # as written: "RUN echo hi"
+    line: int
+    cached: bool
+    diff_id: str | None           # the layer it added, None for a config-only or empty step
+    seconds: float
+
+
+@dataclass
+class BuildResult:
+    image: Image
+    steps: list[BuildStep]
+    seconds: float
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.image.id
+
+    @property
+    def cached_steps(self) -> int:
+        return sum(1 for step in self.steps if step.cached)
+
+
+# --------------------------------------------------------------------------- the cache
+
+class BuildCache:
+    """Step key -> the step's result, in ``<data root>/buildcache/cache.json``."""
+
+    def __init__(self, data_root: str | os.PathLike, store: ImageStore):
+        self.directory = Path(data_root) / "buildcache"
+        self.path = self.directory / "cache.json"
+        self.store = store
+
+    def get(self, key: str) -> dict | None:
+        """The entry, if its layer blob still exists."""
+        entry = self._read().get(key)
+        if entry is None:
+            return None
+        if entry.get("layer") and not self.store.has_blob(entry["layer"]["digest"]):
+            return None
+        return entry
+
+    def put(self, key: str, layer: NewLayer | None, created: str) -> dict:
+        entry = {"created": created, "layer": layer.descriptor.to_json() if layer else None,
+                 "diff_id": layer.diff_id if layer else None}
+        if layer is not None:
+            self.store.add_holder(layer.descriptor.digest, CACHE_HOLDER)
+        with self._locked():
+            entries = self._read()
+            entries[key] = entry
+            self._write(entries)
+        return entry
+
+    def clear(self) -> list[str]:
+        """Forget every cached step; layers no image uses are deleted. Returns their digests."""
+        with self._locked():
+            entries = self._read()
+            self._write({})
+        deleted = []
+        for entry in entries.values():
+            if entry.get("layer"):
+                deleted += self.store.remove_holder(entry["layer"]["digest"], CACHE_HOLDER)
+        return deleted
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            return {}                      # a damaged cache is an empty one
+
+    def _write(self, entries: dict) -> None:
+        temporary = self.path.with_name(".cache.json.tmp")
+        temporary.write_text(json.dumps(entries, indent=1))
+        os.replace(temporary, self.path)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------- running processes
+
+def resolve_user(rootfs: str | os.PathLike, user: str | None) -> str | None:
+    """``USER app`` / ``app:staff`` / ``1000`` -> "uid:gid", looked up in the image's own
+    /etc/passwd and /etc/group (as Docker does); None for root by default."""
+    if not user:
+        return None
+    name, _, group = user.partition(":")
+    passwd = _database(rootfs, "etc/passwd")
+    if name.isdigit():
+        uid = int(name)
+        gid = next((int(entry[3]) for entry in passwd if len(entry) > 3 and entry[2] == name
+                    and entry[3].isdigit()), 0)
+    else:
+        entry = next((entry for entry in passwd if entry[0] == name and len(entry) > 3), None)
+        if entry is None or not entry[2].isdigit() or not entry[3].isdigit():
+            raise InvalidConfig(f"unable to find user {name}: no matching entries in the image's /etc/passwd")
+        uid, gid = int(entry[2]), int(entry[3])
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            entry = next((entry for entry in _database(rootfs, "etc/group") if entry[0] == group and len(entry) > 2),
+                         None)
+            if entry is None or not entry[2].isdigit():
+                raise InvalidConfig(f"unable to find group {group}: no matching entries in the image's /etc/group")
+            gid = int(entry[2])
+    return f"{uid}:{gid}"
+
+
+def _database(rootfs, rel: str) -> list[list[str]]:
+    path = resolve_inside(os.fspath(rootfs), rel)          # an image's symlink never leads out
+    try:
+        with open(path) as fh:
+            return [line.rstrip("\n").split(":") for line in fh if line.strip() and not line.startswith("#")]
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return []
+
+
+def run_settings(config: dict, rootfs: str | os.PathLike, args: list[str] | None = None) -> dict:
+    """What an image config means for a container's process: keywords for teachdock.runtime.
+
+    args: Entrypoint + (the given args, or Cmd); env from Env; cwd from WorkingDir;
+    user from User (resolved in the image's /etc/passwd).
+    """
+    settings = config.get("config") or {}
+    command = list(settings.get("Entrypoint") or []) + list(args if args else settings.get("Cmd") or [])
+    if not command:
+        raise InvalidConfig("no command specified: the image has no CMD or ENTRYPOINT, so give one")
+    return {"args": command, "env": config_env(config), "cwd": settings.get("WorkingDir") or "/",
+            "user": resolve_user(rootfs, settings.get("User"))}
+
+
+# --------------------------------------------------------------------------- the builder
+
+@dataclass
+class _State:
+    """Where the build is: the image so far, the cache key chain, the ARGs in scope."""
+
+    config: dict
+    layers: list[Descriptor]
+    key: str
+    args: dict[str, str | None] = field(default_factory=dict)
+    cmd_set: bool = False
+    from_seen: bool = False
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list(self.config["rootfs"]["diff_ids"])
+
+    def env(self) -> dict[str, str]:
+        """Variables for substitution: ARGs with a value, overridden by ENVs."""
+        scope = {name: value for name, value in self.args.items() if value is not None}
+        scope.update(config_env(self.config))
+        return scope
+
+
+class Builder:
+    """Builds Dockerfiles into the image store, with a layer cache.
+
+    state_root: where the runtime keeps RUN containers' state (default: the runtime's own).
+    container_prefix: RUN and COPY containers are called ``<prefix>-<12 hex>``.
+    """
+
+    def __init__(self, store: ImageStore, snapshots: Snapshotter, *, data_root: str | os.PathLike,
+                 state_root: str | os.PathLike | None = None, container_prefix: str = "build"):
+        self.store = store
+        self.snapshots = snapshots
+        self.cache = BuildCache(data_root, store)
+        self.state_root = state_root
+        self.container_prefix = container_prefix
+        self._progress: Progress | None = None
+        self._output: list[str] = []
+
+    def build(self, context: str | os.PathLike, *, dockerfile: str | os.PathLike | None = None,
+              tags: list[str] | tuple[str, ...] = (), build_args: dict[str, str] | None = None,
+              no_cache: bool = False, progress: Progress | None = None) -> BuildResult:
+        """Build ``context`` (a directory) with its Dockerfile; name the image ``tags``.
+
+        dockerfile: path of the Dockerfile (default ``<context>/Dockerfile``);
+        build_args: values for ARG (``--build-arg``); no_cache: run every step anew
+        (the results still refresh the cache); progress: called with each output line.
+        """
+        started = time.monotonic()
+        self._progress, self._output = progress, []
+        context = Path(context).absolute()
+        if not context.is_dir():
+            raise BuildError(f"unable to prepare context: path {str(context)!r} not found")
+        dockerfile_path = Path(dockerfile).absolute() if dockerfile else context / "Dockerfile"
+        try:
+            text = dockerfile_path.read_text()
+        except FileNotFoundError:
+            raise BuildError(f"cannot locate specified Dockerfile: {dockerfile_path}") from None
+        name = dockerfile_path.name
+        instructions = parse_dockerfile(text, name)
+        if not any(inst.keyword == "FROM" for inst in instructions):
+            raise BuildError(f"{name} has no FROM instruction: start with FROM <image> or FROM scratch")
+        for tag in tags:                       # a bad name fails before any work, not after
+            parse_reference(tag)
+        ignore = DockerIgnore.from_context(context)
+        build_args = dict(build_args or {})
+        used_args: set[str] = set()
+
+        state = _State(new_config(), [], "scratch")
+        steps: list[BuildStep] = []
+        try:
+            for number, inst in enumerate(instructions, 1):
+                step_started = time.monotonic()
+                self._say(f"Step {number}/{len(instructions)} : {inst.original}")
+                try:
+                    cached, diff_id = self._step(state, inst, context, ignore, build_args, used_args, no_cache)
+                except BuildError:
+                    raise
+                except TeachdockError as error:
+                    raise inst.error(str(error)) from error
+                steps.append(BuildStep(number, inst.original, inst.line, cached, diff_id,
+                                       time.monotonic() - step_started))
+            unused = sorted(set(build_args) - used_args - set(PREDEFINED_ARGS))
+            if unused:
+                self._say(f"[Warning] One or more build-args {unused} were not consumed")
+            image = self.store.add_image(state.config, state.layers, tags)
+        finally:
+            self.snapshots.prune()             # unpacked layers of a failed build go; an image's stay
+        self._say(f"Successfully built {image.short_id}")
+        for tag in tags:
+            self._say(f"Successfully tagged {parse_reference(tag).familiar}")
+        return BuildResult(image, steps, time.monotonic() - started, self._output)
+
+    # ---- one step
+
+    def _step(self, state: _State, inst: Instruction, context: Path, ignore: DockerIgnore,
+              build_args: dict[str, str], used_args: set[str], no_cache: bool) -> tuple[bool, str | None]:
+        """Run one instruction; returns (served from the cache?, diff_id of its layer or None)."""
+        keyword = inst.keyword
+        if keyword == "FROM":
+            self._from(state, inst)
+            return False, None
+        if keyword == "ARG":
+            self._arg(state, inst, build_args, used_args)
+            if not state.from_seen:
+                return False, None              # ARG before FROM only feeds FROM
+            created_by = f"/bin/sh -c #(nop)  ARG {inst.args}"
+            action = None
+        elif not state.from_seen:
+            raise inst.error(f"{keyword} before FROM: the first instruction must be FROM (or ARG)")
+        elif keyword in METADATA:
+            created_by = apply_metadata(state.config, inst, state.env(), cmd_set=state.cmd_set)
+            state.cmd_set = state.cmd_set or keyword == "CMD"
+            action = None
+        elif keyword == "WORKDIR":
+            settings = state.config["config"]
+            path = workdir_path(inst, settings, state.env())
+            created_by = apply_metadata(state.config, inst, state.env())
+            action = lambda snapshot: _make_directory(snapshot.rootfs, path)  # noqa: E731
+        elif keyword == "RUN":
+            created_by, action = self._run_step(state, inst)
+        else:                                   # COPY, ADD
+            created_by, action = self._copy_step(state, inst, context, ignore)
+
+        key = sha256_digest(f"{state.key}\n{created_by}".encode())
+        entry = None if no_cache else self.cache.get(key)
+        if entry is not None:
+            self._say(" ---> Using cache")
+            layer = entry.get("layer")
+            descriptor = Descriptor.from_json(layer) if layer else None
+            diff_id = entry.get("diff_id")
+            created = entry["created"]
+        else:
+            new_layer = self._in_snapshot(state, action) if action is not None else None
+            descriptor = new_layer.descriptor if new_layer else None
+            diff_id = new_layer.diff_id if new_layer else None
+            created = timestamp()
+            self.cache.put(key, new_layer, created)
+        history = {"created": created, "created_by": created_by}
+        if descriptor is None:
+            history["empty_layer"] = True
+        else:
+            state.layers.append(descriptor)
+            state.config["rootfs"]["diff_ids"].append(diff_id)
+        state.config["history"].append(history)
+        state.config["created"] = created
+        state.key = key
+        self._say(f" ---> {_config_id(state.config)[7:19]}")
+        return entry is not None, diff_id
+
+    def _from(self, state: _State, inst: Instruction) -> None:
+        if state.from_seen:
+            raise inst.error("a second FROM starts a multi-stage build, which teachdock's builder does not support")
+        if inst.flags:
+            raise inst.error(f"FROM --{next(iter(inst.flags))} is not supported (teachdock builds for this host)")
+        parts = words(inst, {name: value for name, value in state.args.items() if value is not None})
+        if len(parts) not in (1, 3) or (len(parts) == 3 and parts[1].lower() != "as"):
+            raise inst.error("FROM needs one image: FROM <image> or FROM scratch")
+        base = parts[0]
+        state.from_seen = True
+        state.args = {}                          # ARGs before FROM are out of scope after it
+        if base == "scratch":
+            state.config, state.layers, state.key = new_config(), [], "FROM scratch"
+            self._say(" ---> (scratch: an empty image)")
+            return
+        try:
+            image = self.store.resolve(base)
+        except ImageNotFound:
+            raise inst.error(f"No such image: {base} (teachdock builds do not pull: pull it first, or run "
+                             "`teachdock image bootstrap busybox`)") from None
+        state.config = copy.deepcopy(image.config)
+        state.config.setdefault("config", {})
+        state.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+        state.config.setdefault("history", [])
+        state.layers = list(image.layers)
+        state.key = f"FROM {image.id}"
+        self._say(f" ---> {image.short_id}")
+
+    def _arg(self, state: _State, inst: Instruction, build_args: dict[str, str], used_args: set[str]) -> None:
+        env = state.env()
+        try:
+            for word in words(inst, env):
+                name, equals, default = word.partition("=")
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                    raise inst.error(f"ARG: invalid name {name!r}")
+                if name in build_args:
+                    state.args[name] = build_args[name]
+                    used_args.add(name)
+                else:
+                    state.args[name] = default if equals else None
+        except InvalidConfig as error:
+            if isinstance(error, BuildError):
+                raise
+            raise inst.error(str(error)) from None
+
+    # ---- RUN
+
+    def _run_step(self, state: _State, inst: Instruction):
+        settings = state.config["config"]
+        command = command_of(inst, settings)
+        configured = config_env(state.config)
+        args_env = {name: value for name, value in state.args.items() if value is not None and name not in configured}
+        created_by = " ".join(command)
+        if args_env:                              # Docker's way of recording build args in history
+            created_by = f"|{len(args_env)} " + " ".join(f"{k}={v}" for k, v in args_env.items()) + " " + created_by
+        env = {**args_env, **configured}
+
+        def run_in(snapshot: Snapshot) -> None:
+            self._run_container(snapshot, command, env, settings, inst)
+
+        return created_by, run_in
+
+    def _run_container(self, snapshot: Snapshot, command: list[str], env: dict, settings: dict,
+                       inst: Instruction) -> None:
+        from teachdock.runtime import DEVNULL, Container  # noqa: PLC0415 - the image layer needs the runtime only here
+
+        rootfs = snapshot.rootfs
+        cwd = settings.get("WorkingDir") or "/"
+        missing = [name for name in RUNTIME_MOUNT_POINTS if not os.path.lexists(rootfs / name)]
+        _make_directory(rootfs, cwd)              # Docker creates a missing working directory too
+        short = snapshot.container_id.rsplit("-", 1)[-1]
+        self._say(f" ---> Running in {short}")
+        output: list[str] = []
+        read_end, write_end = os.pipe()
+        try:
+            container = Container.create(snapshot.container_id, rootfs=str(rootfs), args=command,
+                                         state_root=self.state_root, stdin=DEVNULL, stdout=write_end,
+                                         stderr=write_end, env=env, cwd=cwd,
+                                         user=resolve_user(rootfs, settings.get("User")),
+                                         readonly=False, hostname=short)
+        except TeachdockError as error:
+            os.close(read_end)
+            raise BuildStepFailed(f"the command {json.dumps(command)} could not start: {error}", inst, None,
+                                  "") from error
+        finally:
+            os.close(write_end)
+        try:
+            try:
+                container.start()
+            except TeachdockError as error:
+                raise BuildStepFailed(f"the command {json.dumps(command)} could not start: {error}", inst,
+                                      None, "") from error
+            with open(read_end, "rb", closefd=True) as reader:
+                read_end = None
+                for raw in reader:
+                    line = raw.decode(errors="replace").rstrip("\n")
+                    output.append(line)
+                    self._say(line)
+            exit_code = container.wait()
+        finally:
+            if read_end is not None:
+                os.close(read_end)
+            container.delete(force=True)
+        self._say(f"Removing intermediate container {short}")
+        if exit_code != 0:
+            shown = " ".join(command)
+            raise BuildStepFailed(f"The command '{shown}' returned a non-zero code: {exit_code}"
+                                  + ("\n" + "\n".join(output[-20:]) if output else ""), inst, exit_code,
+                                  "\n".join(output))
+        for name in missing:                      # mount points the runtime made are not the RUN's doing
+            with contextlib.suppress(OSError):
+                os.rmdir(rootfs / name)
+
+    # ---- COPY and ADD
+
+    def _copy_step(self, state: _State, inst: Instruction, context: Path, ignore: DockerIgnore):
+        is_add = inst.keyword == "ADD"
+        allowed = {"chown", "chmod"}
+        for flag in inst.flags:
+            if flag == "from":
+                raise inst.error(f"{inst.keyword} --from needs a multi-stage build, which teachdock's builder "
+                                 "does not support")
+            if flag not in allowed:
+                raise inst.error(f"{inst.keyword} --{flag} is not supported (only --chown and --chmod)")
+        env = state.env()
+        parts = words(inst, env)
+        if len(parts) < 2:
+            raise inst.error(f"{inst.keyword} requires at least two arguments: source(s) and destination")
+        *requested, dest = parts
+        sources = []
+        for source in requested:
+            if re.match(r"^[a-z][a-z0-9+.-]*://", source):
+                raise inst.error(f"{inst.keyword} {source}: fetching URLs needs the network, which teachdock builds "
+                                 "do not have; download it into the context and ADD the file")
+            sources += _context_sources(context, source, ignore, inst)
+        settings = state.config["config"]
+        workdir = settings.get("WorkingDir") or "/"
+        dest_path = dest if dest.startswith("/") else posixpath.join(workdir, dest)
+        dest_is_dir = dest.endswith("/") or dest in (".", "") or dest.endswith("/.")
+        if len(sources) > 1 and not dest_is_dir:
+            raise inst.error(f"When using {inst.keyword} with more than one source file, the destination must be a "
+                             f"directory and end with a /")
+        chmod = None
+        if "chmod" in inst.flags:
+            if not re.fullmatch(r"[0-7]{3,4}", inst.flags["chmod"]):
+                raise inst.error(f"--chmod={inst.flags['chmod']}: give an octal mode such as 755")
+            chmod = int(inst.flags["chmod"], 8)
+        chown = process_word(inst.flags["chown"], env) if "chown" in inst.flags else None
+
+        digest = _sources_digest(context, sources, ignore)
+        kind = "multi" if len(sources) > 1 else ("dir" if sources[0][1].is_dir() else "file")
+        flags = "".join(f"--{name}={inst.flags[name]} " for name in sorted(inst.flags))
+        shown = posixpath.normpath(dest_path) + ("/" if dest_is_dir and dest_path != "/" else "")
+        created_by = f"/bin/sh -c #(nop) {inst.keyword} {flags}{kind}:{digest.removeprefix('sha256:')} in {shown} "
+
+        def copy_in(snapshot: Snapshot) -> None:
+            owner = (0, 0)
+            if chown:
+                uid, gid = resolve_user(snapshot.rootfs, chown).split(":")
+                owner = (int(uid), int(gid))
+            for _, path in sources:
+                if is_add and path.is_file() and _archive_opener(path):
+                    _extract_archive(snapshot.rootfs, path, dest_path)
+                else:
+                    _copy_source(context, path, snapshot.rootfs, dest_path, dest_is_dir, ignore, owner, chmod)
+
+        return created_by, copy_in
+
+    # ---- snapshots
+
+    def _in_snapshot(self, state: _State, action: Callable[[Snapshot], None]) -> NewLayer | None:
+        """Do ``action`` on a fresh snapshot of the current state; its changes, stored, are the layer."""
+        container_id = f"{self.container_prefix}-{secrets.token_hex(6)}"
+        snapshot = self.snapshots.prepare_layers(state.layers, state.diff_ids, container_id)
+        try:
+            action(snapshot)
+            return store_layer(self.store, snapshot.diff)
+        finally:
+            self.snapshots.remove(container_id)
+
+    def _say(self, line: str) -> None:
+        self._output.append(line)
+        if self._progress is not None:
+            self._progress(line)
+
+
+def _config_id(config: dict) -> str:
+    """The image id this config would have: the digest of the JSON the store writes."""
+    return sha256_digest(json.dumps(config, separators=(",", ":")).encode())
+
+
+# --------------------------------------------------------------------------- the context
+
+def _context_sources(context: Path, source: str, ignore: DockerIgnore, inst: Instruction) -> list[tuple[str, Path]]:
+    """COPY's source (a path or a wildcard) -> [(path relative to the context, real path)]."""
+    rel = posixpath.normpath(source.lstrip("/") or ".")
+    if rel == ".." or rel.startswith("../"):
+        raise inst.error(f"{inst.keyword} failed: forbidden path outside the build context: {source}")
+    if any(char in rel for char in "*?["):
+        regex = pattern_regex(rel)
+        found = []
+        for directory, dirnames, filenames in os.walk(context):
+            dirnames.sort()
+            for name in sorted(dirnames + filenames):
+                path = Path(directory) / name
+                candidate = path.relative_to(context).as_posix()
+                if regex.match(candidate) and not ignore.ignored(candidate):
+                    found.append((candidate, Path(resolve_inside(str(context), candidate))))
+        if not found:
+            raise inst.error(f"{inst.keyword} failed: no source files were specified (nothing matches {source!r})")
+        return found
+    real = Path(resolve_inside(str(context), rel))      # a symlink in the context stays in the context
+    if not os.path.lexists(real) or (rel != "." and ignore.ignored(rel)):
+        raise inst.error(f"{inst.keyword} failed: file not found in build context or excluded by .dockerignore: "
+                         f"{source}")
+    return [(rel, real)]
+
+
+def _walk(context: Path, top: Path, ignore: DockerIgnore) -> list[tuple[str, Path]]:
+    """Entries under directory ``top`` that .dockerignore keeps, parents first, sorted."""
+    entries: list[tuple[str, Path]] = []
+
+    def visit(directory: Path, rel: str) -> None:
+        for name in sorted(os.listdir(directory)):
+            path = directory / name
+            child = f"{rel}/{name}" if rel else name
+            in_context = os.path.relpath(path, context).replace(os.sep, "/")
+            if path.is_dir() and not path.is_symlink():
+                mark = len(entries)
+                entries.append((child, path))
+                visit(path, child)
+                if ignore.ignored(in_context) and len(entries) == mark + 1:
+                    entries.pop()              # an ignored directory with nothing kept inside
+            elif not ignore.ignored(in_context):
+                entries.append((child, path))
+
+    visit(top, "")
+    return entries
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _sources_digest(context: Path, sources: list[tuple[str, Path]], ignore: DockerIgnore) -> str:
+    """Digest of what COPY copies: names, types, modes and contents (not times or owners)."""
+    hasher = hashlib.sha256()
+
+    def add(name: str, path: Path) -> None:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            detail = "link:" + os.readlink(path)
+        elif stat.S_ISDIR(st.st_mode):
+            detail = "dir"
+        else:
+            detail = "file:" + _file_digest(path)
+        hasher.update(f"{name}\0{stat.S_IMODE(st.st_mode):o}\0{detail}\n".encode())
+
+    for rel, path in sources:
+        if path.is_dir():
+            add(rel, path)
+            for child, child_path in _walk(context, path, ignore):
+                add(f"{rel}/{child}", child_path)
+        else:
+            add(rel, path)
+    return "sha256:" + hasher.hexdigest()
+
+
+# --------------------------------------------------------------------------- writing into a rootfs
+
+def _make_directory(rootfs: Path, path: str, owner: tuple[int, int] = (0, 0)) -> Path:
+    """``mkdir -p`` of an absolute container path, resolved inside the rootfs; new dirs 0755."""
+    target = Path(resolve_inside(str(rootfs), path.lstrip("/")))
+    current = Path(rootfs)
+    for part in target.relative_to(rootfs).parts:
+        current = current / part
+        if current.is_dir() and not current.is_symlink():
+            continue
+        if os.path.lexists(current):
+            raise InvalidConfig(f"cannot create directory {path}: {current.relative_to(rootfs)} exists and is "
+                                "not a directory")
+        current.mkdir(mode=0o755)
+        os.chmod(current, 0o755)
+        if os.geteuid() == 0:
+            os.chown(current, *owner)
+    return target
+
+
+def _place(rootfs: Path, container_path: str) -> Path:
+    """The host path for a new entry at container_path: parents resolved inside the rootfs,
+    the last component NOT followed (it is replaced, never written through)."""
+    parent = _make_directory(rootfs, posixpath.dirname(container_path) or "/")
+    return parent / posixpath.basename(container_path)
+
+
+def _clear(path: Path) -> None:
+    """Make room for a new file or link at ``path``: whatever is there goes (a link is not followed)."""
+    if not os.path.lexists(path):
+        return
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _copy_source(context: Path, source: Path, rootfs: Path, dest: str, dest_is_dir: bool, ignore: DockerIgnore,
+                 owner: tuple[int, int], chmod: int | None) -> None:
+    """Copy one source (file, symlink target or directory *contents*) to dest in the rootfs."""
+    if source.is_dir():
+        _make_directory(rootfs, dest, owner)
+        directories = []
+        for rel, path in _walk(context, source, ignore):
+            container_path = posixpath.join(dest, rel)
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode):
+                # an existing directory (or a symlink to one, e.g. /bin -> usr/bin) is merged into
+                directories.append((_make_directory(rootfs, container_path, owner), st))
+            else:
+                _copy_entry(path, _place(rootfs, container_path), st, owner, chmod)
+        for target, st in reversed(directories):   # last, so new children do not change the times
+            _finish(target, st, owner, chmod)
+        return
+    existing = Path(resolve_inside(str(rootfs), dest.lstrip("/")))
+    if dest_is_dir or (existing.is_dir() and not existing.is_symlink()):
+        _make_directory(rootfs, dest, owner)
+        container_path = posixpath.join(dest, source.name)
+    else:
+        container_path = dest
+    target = _place(rootfs, container_path)
+    _copy_entry(source, target, os.stat(source), owner, chmod)
+
+
+def _copy_entry(source: Path, target: Path, st: os.stat_result, owner: tuple[int, int], chmod: int | None) -> None:
+    _clear(target)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(source), target)
+        if os.geteuid() == 0:
+            os.chown(target, *owner, follow_symlinks=False)
+        os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns), follow_symlinks=False)
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return                                    # sockets, fifos, devices in a context: skipped
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with open(source, "rb") as src, open(os.open(target, flags, 0o600), "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    _finish(target, st, owner, chmod)
+
+
+def _finish(target: Path, st: os.stat_result, owner: tuple[int, int], chmod: int | None) -> None:
+    """Owner (root, or --chown), mode (the source's, or --chmod) and the source's mtime."""
+    if os.geteuid() == 0:
+        os.chown(target, *owner, follow_symlinks=False)
+    os.chmod(target, chmod if chmod is not None else stat.S_IMODE(st.st_mode))
+    os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))
+
+
+def _archive_opener(path: Path):
+    """For a local tar archive (plain, gzip, bzip2 or xz): a function opening it decompressed;
+    None for any other file (ADD copies those as they are)."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head.startswith(b"\x1f\x8b"):
+        opener = gzip.open
+    elif head.startswith(b"BZh"):
+        opener = bz2.open
+    elif head.startswith(b"\xfd7zXZ\x00"):
+        opener = lzma.open
+    else:
+        opener = open
+    try:
+        with opener(path, "rb") as stream:
+            block = stream.read(tarfile.BLOCKSIZE)
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except (OSError, EOFError, tarfile.TarError, lzma.LZMAError, ValueError):
+        return None
+    return opener
+
+
+def _extract_archive(rootfs: Path, archive: Path, dest: str) -> None:
+    """ADD of a local archive: unpack it into the directory dest (safely: nothing escapes)."""
+    target = _make_directory(rootfs, dest)
+    with _archive_opener(archive)(archive, "rb") as stream:
+        apply_layer_onto(stream, target)
