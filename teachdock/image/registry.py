@@ -64,6 +64,7 @@ DOCKER_SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
 #: Blobs up to this size go up in one PUT; bigger ones in PATCH chunks of this size.
 DEFAULT_CHUNK_SIZE = 16 << 20
 _CHUNK = 1 << 20
+USER_AGENT = "teachdock (python http.client)"
 #: Headers worth showing in a trace (requests and responses).
 _TRACED_HEADERS = ("Accept", "Content-Type", "Content-Length", "Content-Range", "Range", "Location",
                    "Docker-Content-Digest", "WWW-Authenticate", "Docker-Upload-UUID", "OCI-Chunk-Min-Length")
@@ -414,7 +415,7 @@ class RegistryClient:
         split = urllib.parse.urlsplit(url)
         if split.scheme not in ("http", "https") or not split.netloc:
             raise RegistryAuthError(f"{self.host} sent a token realm we cannot use: {realm!r}")
-        headers = {}
+        headers = {"User-Agent": USER_AGENT}
         if self.credentials is not None:
             user, password = self.credentials
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -452,7 +453,7 @@ class RegistryClient:
 
     def _send(self, method: str, url: str, headers: dict | None = None, body=None, *,
               auth: str | None = None) -> http.client.HTTPResponse:
-        headers = dict(headers or {})
+        headers = {"User-Agent": USER_AGENT, **(headers or {})}
         if auth:
             headers["Authorization"] = auth
         target = self._target(url)
