@@ -447,9 +447,11 @@ class Container:
                 self.wait(timeout=5)
             except TimeoutError:
                 pass
-        elif self._monitor:
+        if self._monitor:
             _reap(self._monitor)
             self._monitor = None
+        elif state.get("monitorPid"):
+            _reap_if_our_child(state["monitorPid"])
         for fd in (self._report, self.stdin, self.stdout, self.stderr):
             if fd is not None:
                 try:
@@ -525,6 +527,15 @@ def _remove_tree(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def _reap_if_our_child(pid: int) -> None:
+    """A Container loaded by id in the process that created it: its monitor is our child,
+    and a child nobody waits for stays a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not ours (created by another process): init reaps it
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, 0)
@@ -597,9 +608,10 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
                 if flag in (kernel.CLONE_NEWPID, kernel.CLONE_NEWTIME):
                     kernel.setns(fd, flag)
             kernel.unshare(plan.children_namespaces)
+            _write_time_offsets(plan.config)
             container_pid = fork_into(_init_main)
         theirs.close()
-        for fd in plan.stdio:
+        for fd in set(plan.stdio):  # one fd may serve as both stdout and stderr
             if fd > 2:
                 os.close(fd)
         null = os.open(os.devnull, os.O_RDWR)  # let go of the caller's terminal or pipes
@@ -688,6 +700,19 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _write_time_offsets(config: dict) -> None:
+    """Set the clocks of a new time namespace before its first process exists (time_namespaces(7)).
+
+    The offsets can only be written between unshare(CLONE_NEWTIME) and the first fork.
+    """
+    offsets = config.get("linux", {}).get("timeOffsets")
+    if offsets:
+        lines = "".join(f"{clock} {value.get('secs', 0)} {value.get('nanosecs', 0)}\n"
+                        for clock, value in offsets.items())
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(lines)
+
+
 def _cgroup_dirs(cgroup: cgroups.Cgroup) -> dict[str, str]:
     """{name: host directory} of the container's own cgroup, to show it at /sys/fs/cgroup."""
     return {"unified": cgroup.dir} if cgroup.version == "v2" else dict(cgroup.dirs)
@@ -722,6 +747,7 @@ def _stage1_main(plan: _Plan, sock: socket.socket) -> None:
             if _receive(sock) is None:  # the monitor writes our uid and gid maps meanwhile
                 os._exit(1)
         kernel.unshare(plan.children_namespaces | plan.own_namespaces)
+        _write_time_offsets(plan.config)
         pid = os.fork()
         if pid:
             _send(sock, pid=pid)

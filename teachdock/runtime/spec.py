@@ -107,7 +107,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               pids_limit: int | None = None, capabilities=None, no_new_privileges: bool = True,
               uid_map: tuple[int, int, int] | None = None, mounts=None, masked_paths=None,
               readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
-              init: bool = False) -> dict:
+              time_offsets: dict | None = None, init: bool = False) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -155,6 +155,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     }
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
+    if time_offsets:  # e.g. {"boottime": 86400}: the container's uptime starts a day ahead
+        linux["timeOffsets"] = {clock: {"secs": int(seconds), "nanosecs": 0} for clock, seconds in time_offsets.items()}
     if "user" in namespaces:
         if os.geteuid() != 0:  # rootless: the kernel lets us map our own ids only
             linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
@@ -333,6 +335,16 @@ def validate(config) -> None:
             for entry in maps:
                 _require(all(_is_uint(entry.get(k)) for k in ("containerID", "hostID", "size")) and entry["size"] > 0,
                          f"linux.{field} entries need containerID, hostID and a positive size")
+    _require(not ("user" in kinds and "pid" not in kinds) or any(n.get("path") for n in linux["namespaces"]),
+             "a new user namespace needs a new pid namespace too: the kernel lets a user namespace mount "
+             "/proc only for a pid namespace it owns")
+    offsets = linux.get("timeOffsets")
+    if offsets is not None:
+        _require("time" in kinds, "linux.timeOffsets needs a time namespace in linux.namespaces")
+        _require(isinstance(offsets, dict) and set(offsets) <= {"monotonic", "boottime"}
+                 and all(isinstance(v, dict) and isinstance(v.get("secs", 0), int)
+                         and isinstance(v.get("nanosecs", 0), int) for v in offsets.values()),
+                 "linux.timeOffsets takes monotonic and/or boottime, each {\"secs\": N, \"nanosecs\": N}")
     cgroups_path = linux.get("cgroupsPath")
     _require(cgroups_path is None or (isinstance(cgroups_path, str) and ".." not in cgroups_path.split("/")),
              "linux.cgroupsPath must be a path without '..'")

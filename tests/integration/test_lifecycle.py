@@ -268,3 +268,34 @@ def test_a_detached_container_is_not_our_child(rootfs, state_root, new_id, host)
     assert container.wait(10) == 9
     container.delete()
     assert_gone(container)
+
+
+def test_one_fd_can_be_both_stdout_and_stderr(create):
+    read_end, write_end = os.pipe()
+    try:
+        with create(["sh", "-c", "echo out; echo err >&2"], stdout=write_end, stderr=write_end) as container:
+            os.close(write_end)
+            write_end = None
+            container.start()
+            assert container.wait(10) == 0
+            assert sorted(os.read(read_end, 100).decode().split()) == ["err", "out"]
+    finally:
+        os.close(read_end)
+        if write_end is not None:
+            os.close(write_end)
+
+
+def test_deleting_through_a_loaded_handle_reaps_our_monitor(create, state_root):
+    """A notebook that drops its Container object and later deletes the container by id must
+    not leave the monitor (our child) behind as a zombie."""
+    first = create(["true"])
+    first.start()
+    os.close(first._report)  # drop the first handle without letting it wait or reap
+    first._report = first._monitor = None
+    handle = Container.load(first.id, state_root)
+    assert handle.wait(10) == 0
+    monitor = handle.state()["monitorPid"]
+    assert os.path.exists(f"/proc/{monitor}")  # a zombie child of ours until someone reaps it
+    handle.delete()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(monitor, os.WNOHANG)  # reaped already

@@ -304,3 +304,15 @@ def test_load_bundle_errors(tmp_path):
 def test_a_relative_rootfs_needs_a_bundle():
     with pytest.raises(InvalidConfig, match="is relative but there is no bundle directory"):
         rootfs_path(make_spec(["true"], "rootfs"))
+
+
+def test_time_offsets_need_a_time_namespace():
+    with pytest.raises(InvalidConfig, match="linux.timeOffsets needs a time namespace"):
+        make_spec(["true"], "/r", time_offsets={"boottime": 60})
+    spec = make_spec(["true"], "/r", namespaces=(*DEFAULT_NAMESPACES, "time"), time_offsets={"boottime": 60})
+    assert spec["linux"]["timeOffsets"] == {"boottime": {"secs": 60, "nanosecs": 0}}
+
+
+def test_a_user_namespace_without_a_pid_namespace_is_refused_with_the_reason():
+    with pytest.raises(InvalidConfig, match="a new user namespace needs a new pid namespace too"):
+        make_spec(["true"], "/r", namespaces=("mount", "uts", "user"))
