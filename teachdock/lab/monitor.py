@@ -488,12 +488,12 @@ class CgroupMonitor:
         self._plot: MonitorPlot | None = None
         self._starting = False  # start() moves sliders: no preview redraw for that
 
-        style = {"description_width": "110px"}
-        wide = widgets.Layout(width="460px")
+        style = {"description_width": "140px"}
+        wide = widgets.Layout(width="500px")
         self.load_choice = widgets.ToggleButtons(options=[(label, key) for key, label in LOADS.items()],
                                                  value="memory", description="load", style=style)
         self.load_help = widgets.HTML()
-        self.memory_slider = widgets.IntSlider(value=32, min=8, max=256, step=8, description="memory (MiB)",
+        self.memory_slider = widgets.IntSlider(value=32, min=8, max=256, step=8, description="memory limit (MiB)",
                                                continuous_update=False, style=style, layout=wide)
         self.cpus_slider = widgets.FloatSlider(value=0.5, min=0.1, max=float(os.cpu_count() or 1), step=0.1,
                                                description="CPU quota (cores)", readout_format=".1f",
