@@ -260,6 +260,8 @@ def save(store: ImageStore, names: Iterable[str], out: str | os.PathLike | Binar
     if isinstance(out, (str, os.PathLike)):
         path = os.path.abspath(os.fspath(out))
         directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            raise NotFound(f"cannot write {path}: the directory {directory} does not exist")
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
         try:
             with open(fd, "wb") as stream:
@@ -311,7 +313,7 @@ def _add(selected: dict[str, _Saved], image: Image, ref: Reference | None) -> No
 def _write_archive(store: ImageStore, selected: list[_Saved], stream: BinaryIO, tmp_dir: str | None,
                    progress: Progress | None) -> list[dict]:
     index_entries, manifest_json, repositories = [], [], {}
-    written: set[str] = set()
+    written: dict[str, int] = {}           # member name -> size, so a shared layer is written once
     # Stream mode ("w|") never seeks, so ``out`` may be a pipe or an HTTP response.
     with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tar:
         _add_dir(tar, "blobs")
@@ -368,10 +370,12 @@ def _archive_manifest(store: ImageStore, image: Image, config_bytes: bytes, laye
     return json.dumps(manifest, separators=(",", ":")).encode()
 
 
-def _add_layer(tar: tarfile.TarFile, store: ImageStore, layer: Descriptor, diff_id: str, written: set[str],
+def _add_layer(tar: tarfile.TarFile, store: ImageStore, layer: Descriptor, diff_id: str, written: dict[str, int],
                tmp_dir: str | None, progress: Progress | None) -> int:
     """Write one layer, uncompressed, as blobs/sha256/<diff_id>; return its size."""
     name = _blob_name(diff_id)
+    if name in written:
+        return written[name]
     what = f"layer {layer.digest}"
     if layer.media_type == OCI_LAYER_ZSTD:
         sniff_compression(ZSTD_MAGIC, what)
@@ -380,9 +384,8 @@ def _add_layer(tar: tarfile.TarFile, store: ImageStore, layer: Descriptor, diff_
         blob.seek(0)
         if compression is None:
             size = os.fstat(blob.fileno()).st_size
-            if name not in written:
-                _add_checked(tar, name, blob, size, diff_id, what, progress)
-                written.add(name)
+            _add_checked(tar, name, blob, size, diff_id, what, progress)
+            written[name] = size
             return size
         with tempfile.TemporaryFile(dir=tmp_dir) as plain:
             try:
@@ -392,9 +395,8 @@ def _add_layer(tar: tarfile.TarFile, store: ImageStore, layer: Descriptor, diff_
                 raise LayerError(f"{what} is truncated or corrupt gzip: {err}") from None
             size = plain.tell()
             plain.seek(0)
-            if name not in written:
-                _add_checked(tar, name, plain, size, diff_id, what, progress)
-                written.add(name)
+            _add_checked(tar, name, plain, size, diff_id, what, progress)
+            written[name] = size
             return size
 
 
@@ -432,11 +434,11 @@ def _add_dir(tar: tarfile.TarFile, name: str) -> None:
     tar.addfile(_member(name, directory=True))
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, written: set[str] | None = None) -> None:
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, written: dict[str, int] | None = None) -> None:
     if written is not None:
         if name in written:
             return
-        written.add(name)
+        written[name] = len(data)
     tar.addfile(_member(name, len(data)), io.BytesIO(data))
 
 

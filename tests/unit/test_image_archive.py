@@ -202,8 +202,8 @@ def test_save_by_id_is_untagged_and_a_repository_saves_all_its_tags(store, tmp_p
 
 
 def test_save_shares_a_layer_between_images_once(store, tmp_path):
-    make_image(store, ["a:1"], BASE, APP)
-    make_image(store, ["b:1"], BASE)
+    make_image(store, ["a:1"], BASE, APP, gzip_layers={0})
+    make_image(store, ["b:1"], BASE, gzip_layers={0})
     save(store, ["a:1", "b:1"], tmp_path / "two.tar")
     with tarfile.open(tmp_path / "two.tar") as tar:
         names = tar.getnames()
@@ -215,6 +215,9 @@ def test_save_of_an_unknown_image_writes_nothing(store, tmp_path):
     with pytest.raises(ImageNotFound):
         save(store, ["nope:1"], tmp_path / "x.tar")
     assert os.listdir(tmp_path) == ["images"]
+    make_image(store, ["a:1"], BASE)
+    with pytest.raises(NotFound, match="directory .*missing does not exist"):
+        save(store, ["a:1"], tmp_path / "missing" / "x.tar")
 
 
 def test_save_refuses_a_corrupt_stored_layer_and_leaves_no_file(store, tmp_path):
