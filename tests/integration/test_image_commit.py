@@ -1,0 +1,137 @@
+"""Commit a container into an image, and remove images with reference counting.
+
+A container's changes (its upper dir) become a new layer on top of its image's; a
+container from the new image sees them. Removing an image a container uses is refused;
+a layer two images share survives the removal of one of them.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from teachdock import kernel
+from teachdock.errors import TeachdockError
+from teachdock.image import busybox
+from teachdock.image.images import Images
+from teachdock.image.snapshots import mount_points
+from teachdock.image.store import ImageInUse, ImageNotFound
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.usefixtures("leak_check"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="containers on overlay snapshots need root"),
+]
+
+
+@pytest.fixture(params=["overlay", "copy"])
+def images(request, scratch_dir, state_root, new_id):
+    try:
+        busybox.find_busybox()
+    except TeachdockError as error:
+        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
+    data_root = Path(tempfile.mkdtemp(prefix="images-", dir=scratch_dir))
+    data_root.chmod(0o755)
+    images = Images(data_root, driver=request.param, state_root=state_root, container_prefix=new_id.prefix)
+    images.bootstrap_busybox()
+    yield images
+    problems = [f"mount {p}" for p in mount_points() if p.startswith(f"{data_root}/")]
+    containers = data_root / "containers"
+    if containers.is_dir() and any(containers.iterdir()):
+        problems.append(f"container dirs {sorted(p.name for p in containers.iterdir())}")
+    holders = Path(images.store.root) / "holders.json"
+    if holders.exists():
+        problems += [f"holder {h}" for users in json.loads(holders.read_text()).values()
+                     for h in users if h.startswith("container:")]
+    for point in sorted(p for p in mount_points() if p.startswith(f"{data_root}/")):
+        kernel.umount2(point, kernel.MNT_DETACH)
+    shutil.rmtree(data_root, ignore_errors=True)
+    assert not problems, f"the test left behind: {problems}"
+
+
+def blobs(images) -> set[str]:
+    return {"sha256:" + name for name in os.listdir(images.store.blobs_dir) if not name.startswith(".")}
+
+
+def test_a_committed_container_s_file_is_in_the_new_image(images, new_id):
+    container_id = new_id()
+    result = images.run("busybox", ["sh", "-c", "echo x > /f; rm /bin/vi"], container_id=container_id, keep=True)
+    assert result.exit_code == 0, result.stderr
+    try:
+        image = images.commit(container_id, "committed:v1", author="Ada <ada@example.org>", comment="adds /f",
+                              changes=['CMD ["cat", "/f"]', "ENV STAGE=committed"],
+                              created_by="sh -c echo x > /f; rm /bin/vi")
+    finally:
+        images.release(container_id)
+    base = images.get("busybox")
+    assert image.layers[:1] == base.layers and len(image.layers) == 2
+    assert image.config["config"]["Cmd"] == ["cat", "/f"]
+    assert "STAGE=committed" in image.config["config"]["Env"]
+    last = image.history[-1]
+    assert (last["author"], last["comment"], last.get("empty_layer")) == ("Ada <ada@example.org>", "adds /f", None)
+    inspected = images.inspect("committed:v1")
+    assert (inspected["Author"], inspected["Comment"]) == ("Ada <ada@example.org>", "adds /f")
+
+    out = images.run("committed:v1", container_id=new_id())
+    assert (out.exit_code, out.stdout) == (0, "x\n")
+    assert images.run("committed:v1", ["ls", "/bin/vi"], container_id=new_id()).exit_code != 0  # the whiteout too
+
+
+def test_committing_an_unchanged_container_adds_no_layer(images, new_id):
+    container_id = new_id()
+    images.prepare("busybox", container_id)
+    try:
+        image = images.commit(container_id, "same", changes=["USER nobody"])
+    finally:
+        images.release(container_id)
+    assert image.layers == images.get("busybox").layers
+    assert image.history[-1]["empty_layer"] is True
+    assert image.config["config"]["User"] == "nobody"
+
+
+def test_an_image_in_use_cannot_be_removed(images, new_id):
+    container_id = new_id()
+    images.prepare("busybox", container_id)
+    try:
+        with pytest.raises(ImageInUse, match=container_id):
+            images.remove("busybox")
+        assert images.get("busybox").repo_tags == ["busybox:latest"]
+    finally:
+        images.release(container_id)
+    busybox_id = images.get("busybox").id
+    report = images.remove("busybox")
+    assert report[:2] == [{"Untagged": "busybox:latest"}, {"Deleted": busybox_id}]
+    with pytest.raises(ImageNotFound):
+        images.get("busybox")
+    assert blobs(images) == set()                                 # nothing else needed its blobs
+    assert not [p for p in (images.data_root / "snapshots").iterdir() if len(p.name) == 64]
+
+
+def test_a_layer_two_images_share_survives_the_removal_of_one(images, new_id):
+    container_id = new_id()
+    images.run("busybox", ["sh", "-c", "echo shared > /shared"], container_id=container_id, keep=True)
+    try:
+        first = images.commit(container_id, "first")
+    finally:
+        images.release(container_id)
+    container_id = new_id()
+    images.run("first", ["sh", "-c", "echo second > /second"], container_id=container_id, keep=True)
+    try:
+        second = images.commit(container_id, "second")
+    finally:
+        images.release(container_id)
+    shared_layer = first.layers[-1]
+    assert second.layers[:2] == first.layers
+
+    images.remove("busybox")
+    images.remove("first")
+    assert shared_layer.digest in blobs(images)
+    out = images.run("second", ["cat", "/shared", "/second"], container_id=new_id())
+    assert (out.exit_code, out.stdout) == (0, "shared\nsecond\n")
+
+    images.remove("second")
+    assert blobs(images) == set()                                 # the last user gone: every blob goes
+    assert images.list() == []
