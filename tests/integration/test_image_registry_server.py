@@ -181,14 +181,24 @@ def test_bearer_token_auth(workdir, store, tmp_path):
 
 # ---------------------------------------------------------------- skopeo as the other client
 
-def skopeo(*args, timeout=120):
-    done = subprocess.run([SKOPEO, *args], capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"skopeo {' '.join(args)} failed: {done.stderr}"
-    return done.stdout
+@pytest.fixture(scope="module")
+def skopeo(workdir):
+    """``skopeo(*args)`` -> stdout. Its own empty auth file: as a non-root user skopeo would
+    otherwise look in /run/containers/<uid>/, which it may not read."""
+    auth_file = workdir / "skopeo-auth.json"
+    auth_file.write_text('{"auths": {}}')
+    environment = {**os.environ, "REGISTRY_AUTH_FILE": str(auth_file)}
+
+    def run_skopeo(*args, timeout=120):
+        done = subprocess.run([SKOPEO, *args], capture_output=True, text=True, timeout=timeout, env=environment)
+        assert done.returncode == 0, f"skopeo {' '.join(args)} failed: {done.stderr}"
+        return done.stdout
+
+    return run_skopeo
 
 
 @needs_skopeo
-def test_skopeo_reads_what_teachdock_pushed(registry, store, tmp_path):
+def test_skopeo_reads_what_teachdock_pushed(registry, store, tmp_path, skopeo):
     name = f"{registry.host}/team/forskopeo:1"
     image = small_image(store, name)
     digest = push(store, name, docker_config=False)
@@ -201,7 +211,7 @@ def test_skopeo_reads_what_teachdock_pushed(registry, store, tmp_path):
 
 
 @needs_skopeo
-def test_teachdock_pulls_what_skopeo_pushed(registry, store, tmp_path):
+def test_teachdock_pulls_what_skopeo_pushed(registry, store, tmp_path, skopeo):
     image = small_image(store, "local/app:1")
     save(store, ["local/app:1"], tmp_path / "app.tar")
     name = f"{registry.host}/team/fromskopeo:1"
@@ -215,7 +225,7 @@ def test_teachdock_pulls_what_skopeo_pushed(registry, store, tmp_path):
 
 
 @needs_skopeo
-def test_pull_speed_against_skopeo(registry, store, tmp_path):
+def test_pull_speed_against_skopeo(registry, store, tmp_path, skopeo):
     """Figures for the benchmark notes (no assertion on time): same image, same registry."""
     name = f"{registry.host}/team/speed:1"
     layers = [registry_util.layer_tar({f"data/{i}": os.urandom(8 << 20)}) for i in range(3)]   # 3 x 8 MiB
