@@ -228,7 +228,8 @@ class RegistryClient:
         if response.status == 401:
             self._learn_challenge(response)
         elif response.status != 200:
-            raise self._error(response, b"", "GET", "/v2/", f"{self.host} (is it a registry?)")
+            raise RegistryError(f"{self.base_url}/v2/ answered {response.status} {response.reason}: "
+                                f"{self.host} does not look like an OCI registry")
         return response.status
 
     def get_manifest(self, repository: str, reference: str, *, scope: str | None = None) -> Manifest:

@@ -358,6 +358,27 @@ def test_a_missing_image_says_so(fake, store):
         pull(store, f"{fake.host}/team/nope:1", docker_config=False)
 
 
+def test_something_that_is_not_a_registry(store):
+    class NotARegistry(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotARegistry)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(RegistryError, match=f"answered 404 .*{host} does not look like an OCI registry"):
+            pull(store, f"{host}/team/app:1", docker_config=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 def test_an_unreachable_registry_names_the_address(store):
     import socket
     with socket.socket() as sock:               # a port nobody listens on: bound, never listening
