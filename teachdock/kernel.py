@@ -165,7 +165,12 @@ def pivot_root(new_root, put_old) -> None:
     if number is None:
         raise KernelError("pivot_root", _errno.ENOSYS, f"pivot_root: unknown syscall number on {os.uname().machine}")
     if _libc.syscall(ctypes.c_long(number), _path(new_root), _path(put_old)) != 0:
-        raise _fail("pivot_root", f"({os.fsdecode(new_root)}) - the new root must be a mount point in a private mount namespace")
+        err = ctypes.get_errno()
+        hint = {_errno.EBUSY: "the new root is on the same mount as the current root: bind-mount it onto itself first",
+                _errno.EINVAL: "the new root is not a mount point, or a mount involved has shared propagation "
+                               "(make the mount namespace private first)"}.get(err, _HINTS.get(err, ""))
+        raise KernelError("pivot_root", err, f"pivot_root({os.fsdecode(new_root)}): {os.strerror(err)} "
+                                             f"({_errno.errorcode.get(err, err)}) - {hint}")
 
 
 # --- identity ---------------------------------------------------------------------------------

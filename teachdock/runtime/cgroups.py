@@ -43,6 +43,8 @@ And where each ``Metrics`` figure is read from::
     cpu_periods             cpu.stat nr_periods                cpu.stat nr_periods
     cpu_throttled_periods   cpu.stat nr_throttled              cpu.stat nr_throttled
     cpu_throttled_ns        cpu.stat throttled_time            cpu.stat throttled_usec * 1000
+    cpu_quota_us            cpu.cfs_quota_us (-1: None)        cpu.max first field ("max": None)
+    cpu_period_us           cpu.cfs_period_us                  cpu.max second field
     pids_current            pids.current                       pids.current
     pids_limit              pids.max                           pids.max
     pids_max_events         pids.events "max"                  pids.events "max"
@@ -260,6 +262,8 @@ class Metrics:
     cpu_periods: int | None = None            # CFS periods with runnable processes
     cpu_throttled_periods: int | None = None  # periods in which the quota ran out
     cpu_throttled_ns: int | None = None       # total time spent throttled
+    cpu_quota_us: int | None = None           # CPU time allowed per period; None: unlimited
+    cpu_period_us: int | None = None          # length of a period (quota / period = CPUs allowed)
     pids_current: int | None = None
     pids_limit: int | None = None             # None: unlimited
     oom_kills: int | None = None              # processes the OOM killer killed here
@@ -764,6 +768,9 @@ class CgroupV1(Cgroup):
             m.cpu_periods = stat.get("nr_periods")
             m.cpu_throttled_periods = stat.get("nr_throttled")
             m.cpu_throttled_ns = stat.get("throttled_time")
+            quota = _read_int(self._file("cpu", "cpu.cfs_quota_us"))
+            m.cpu_quota_us = None if quota is None or quota < 0 else quota
+            m.cpu_period_us = _read_int(self._file("cpu", "cpu.cfs_period_us"))
         if "pids" in self.dirs:
             m.pids_current = _read_int(self._file("pids", "pids.current"))
             m.pids_limit = _read_int(self._file("pids", "pids.max"))
@@ -840,6 +847,7 @@ class CgroupV2(Cgroup):
     def metrics(self) -> Metrics:
         self._require()
         cpu = _read_keyed(self._f("cpu.stat"))
+        cpu_max = (_read(self._f("cpu.max")) or "max").split()  # "QUOTA PERIOD" or "max PERIOD"
         return Metrics(
             memory_bytes=_read_int(self._f("memory.current")),
             memory_peak_bytes=_read_int(self._f("memory.peak")),
@@ -849,6 +857,8 @@ class CgroupV2(Cgroup):
             cpu_periods=cpu.get("nr_periods"),
             cpu_throttled_periods=cpu.get("nr_throttled"),
             cpu_throttled_ns=_times_1000(cpu.get("throttled_usec")),
+            cpu_quota_us=None if cpu_max[0] == "max" else int(cpu_max[0]),
+            cpu_period_us=int(cpu_max[1]) if len(cpu_max) > 1 else None,
             pids_current=_read_int(self._f("pids.current")),
             pids_limit=_read_int(self._f("pids.max")),
             pids_max_events=_read_keyed(self._f("pids.events")).get("max"),

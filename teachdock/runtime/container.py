@@ -134,6 +134,8 @@ class _Plan:
     init: bool
     detach: bool
     keep_fds: list[int] = field(default_factory=list)
+    kill_on_caller_exit: bool = False
+    caller_pid: int = field(default_factory=os.getpid)
 
     @property
     def needs_stage1(self) -> bool:
@@ -174,13 +176,15 @@ class Container:
     # --- create --------------------------------------------------------------------------------
     @classmethod
     def create(cls, container_id: str, bundle=None, *, config: dict | None = None, state_root=None,
-               stdin=None, stdout=None, stderr=None, detach: bool = False, rootfs=None, args=None,
-               **spec_options) -> "Container":
+               stdin=None, stdout=None, stderr=None, detach: bool = False, kill_on_caller_exit: bool = False,
+               rootfs=None, args=None, **spec_options) -> "Container":
         """Create a container: namespaces, cgroup and root filesystem ready, program not started.
 
         Give a ``bundle`` directory (``config.json`` + rootfs), a ``config`` dict, or
         ``rootfs`` and ``args`` (plus :func:`make_spec` keywords such as ``memory="64m"``).
         stdin/stdout/stderr: None inherits ours, PIPE gives us a pipe, an int is a fd.
+        ``kill_on_caller_exit``: the container dies with the thread that created it (a notebook
+        kernel that crashes takes its CPU burners along); by default it outlives us, like Docker's.
         """
         if bundle is not None:
             config, root = load_bundle(bundle)
@@ -226,6 +230,7 @@ class Container:
             cgroup.apply(resources)
             stdio, theirs, ours = container._stdio(stdin, stdout, stderr)
             plan = _plan(container_id, config, str(root), container.state_dir, cgroup, etc, detach, stdio)
+            plan.kill_on_caller_exit = kill_on_caller_exit and not detach
             joins = plan.joins
             container._spawn_monitor(plan)
         except BaseException:
@@ -420,6 +425,13 @@ class Container:
                 raise TimeoutError(f"container {self.id} still running after {timeout} s")
             time.sleep(0.005)
 
+    def poll(self) -> int | None:
+        """The exit code if the container has stopped, else None; never blocks."""
+        try:
+            return self.wait(timeout=0)
+        except TimeoutError:
+            return None
+
     @property
     def exit_code(self) -> int | None:
         return self._read_state().get("exitCode")
@@ -586,6 +598,11 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
     try:
         kernel.set_process_name(f"td-shim {plan.container_id}")
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the caller's terminal is the container's business
+        if plan.kill_on_caller_exit:
+            signal.signal(signal.SIGTERM, _caller_gone)
+            kernel.set_pdeathsig(signal.SIGTERM)
+            if os.getppid() != plan.caller_pid:  # it died before we asked
+                _caller_gone(signal.SIGTERM, None)
         fifo = os.open(plan.state_dir / "exec.fifo", os.O_RDWR | os.O_CLOEXEC)
         _close_other_fds([report_fd, fifo, *plan.stdio, *(fd for fd, _ in plan.joins)])
         kernel.set_child_subreaper()
@@ -687,11 +704,34 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
         os._exit(0)
     except BaseException as error:  # noqa: BLE001 - a forked child must never return into the caller's code
         try:
+            plan.cgroup.kill_all(signal.SIGKILL)
             if container_pid:
                 os.kill(container_pid, signal.SIGKILL)
+                _record_forced_stop(state_path, container_pid, _describe(error))
             os.write(report_fd, json.dumps({"error": _describe(error)}).encode() + b"\n")
         finally:
             os._exit(1)
+
+
+def _record_forced_stop(state_path: Path, container_pid: int, reason: str) -> None:
+    """After killing a created or running container, write down how it ended."""
+    try:
+        _, wait_status = os.waitpid(container_pid, 0)
+        state = json.loads(state_path.read_text())
+    except (ChildProcessError, OSError, ValueError):
+        return
+    if state.get("status") in ("created", "running"):
+        state.update(status="stopped", exitCode=_exit_code(wait_status), oomKilled=False,
+                     finishedAt=_now(), error=reason)
+        _write_json_atomically(state_path, state)
+
+
+class _CallerGone(Exception):
+    """The process that created the container died, and asked us to take the container along."""
+
+
+def _caller_gone(_number, _frame) -> None:
+    raise _CallerGone("the process that created this container exited")
 
 
 def _describe(error: BaseException) -> str:

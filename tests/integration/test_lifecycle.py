@@ -299,3 +299,43 @@ def test_deleting_through_a_loaded_handle_reaps_our_monitor(create, state_root):
     handle.delete()
     with pytest.raises(ChildProcessError):
         os.waitpid(monitor, os.WNOHANG)  # reaped already
+
+
+def test_poll_answers_at_once(create):
+    with create(["sleep", "30"]) as container:
+        container.start()
+        assert container.poll() is None
+        container.kill(signal.SIGKILL)
+        assert container.wait(10) == 137
+        assert container.poll() == 137
+
+
+@pytest.mark.parametrize("kill_on_caller_exit", [True, False])
+def test_a_container_dies_with_its_caller_only_when_asked(rootfs, state_root, new_id, kill_on_caller_exit):
+    """A crashed notebook kernel should not leave its CPU burners running, if it asked so."""
+    container_id = new_id()
+    read_end, write_end = os.pipe()
+    caller = os.fork()
+    if caller == 0:  # a stand-in for a notebook kernel: create, start, report, die
+        try:
+            os.close(read_end)
+            container = Container.create(container_id, rootfs=rootfs, args=["sleep", "30"], state_root=state_root,
+                                         kill_on_caller_exit=kill_on_caller_exit)
+            container.start()
+            os.write(write_end, b"started")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    assert os.read(read_end, 10) == b"started"
+    os.close(read_end)
+    os.waitpid(caller, 0)
+    container = Container.load(container_id, state_root)
+    try:
+        if kill_on_caller_exit:
+            assert container.wait(10) == 137
+        else:
+            with pytest.raises(TimeoutError):
+                container.wait(0.5)
+            assert container.status == "running"
+    finally:
+        container.delete(force=True)

@@ -208,6 +208,7 @@ def test_v2_metrics_parsed_from_files(v2):
         "memory.events": "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n",
         "cpu.stat": "usage_usec 1500000\nuser_usec 1400000\nsystem_usec 100000\n"
                     "nr_periods 20\nnr_throttled 15\nthrottled_usec 900000\n",
+        "cpu.max": "50000 100000\n",
         "pids.current": "3\n",
         "pids.max": "8\n",
         "pids.events": "max 13\n",
@@ -215,8 +216,8 @@ def test_v2_metrics_parsed_from_files(v2):
     assert v2.metrics() == Metrics(
         memory_bytes=1048576, memory_peak_bytes=33554432, memory_limit_bytes=33554432,
         cpu_usage_ns=1_500_000_000, cpu_periods=20, cpu_throttled_periods=15,
-        cpu_throttled_ns=900_000_000, pids_current=3, pids_limit=8, oom_kills=1,
-        pids_max_events=13)
+        cpu_throttled_ns=900_000_000, cpu_quota_us=50000, cpu_period_us=100000,
+        pids_current=3, pids_limit=8, oom_kills=1, pids_max_events=13)
 
 
 def test_v2_metrics_missing_peak_and_unlimited_are_none(v2):
@@ -424,8 +425,8 @@ def test_v1_metrics_parsed_from_files(v1):
     assert v1.metrics() == Metrics(
         memory_bytes=30000000, memory_peak_bytes=33554432, memory_limit_bytes=33554432,
         cpu_usage_ns=1_000_000_000, cpu_periods=20, cpu_throttled_periods=10,
-        cpu_throttled_ns=500_000_000, pids_current=8, pids_limit=8, oom_kills=1,
-        pids_max_events=13)
+        cpu_throttled_ns=500_000_000, cpu_quota_us=None, cpu_period_us=100000,  # quota -1: unlimited
+        pids_current=8, pids_limit=8, oom_kills=1, pids_max_events=13)
 
 
 def test_v1_metrics_huge_limit_is_unlimited(v1):
