@@ -46,7 +46,7 @@ COMMIT_CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "WORKDI
 METADATA = ("ENV", "LABEL", "EXPOSE", "USER", "CMD", "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "SHELL", "MAINTAINER")
 
 _FLAG = re.compile(r"--([A-Za-z][A-Za-z0-9-]*)(?:=(\S*))?(?:\s+|$)")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = re.compile(r"[0-9]+|[A-Za-z_][A-Za-z0-9_]*")      # $1 is a (never set) name too, as in Docker
 _PORT = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?(?:/(tcp|udp|sctp))?", re.IGNORECASE)
 
 
@@ -125,7 +125,10 @@ def _instruction(text: str, line: int, name: str) -> Instruction:
             match = _FLAG.match(rest)
             if not match:
                 raise BuildError(f"{keyword}: malformed flag in {rest.split()[0]!r}", line, name)
-            flags[match.group(1)] = match.group(2) if match.group(2) is not None else ""
+            if match.group(2) is None:
+                flag = match.group(1)
+                raise BuildError(f"{keyword}: missing a value on flag --{flag} (write --{flag}=...)", line, name)
+            flags[match.group(1)] = match.group(2)
             rest = rest[match.end():]
     if not rest:
         raise BuildError(f"{keyword} requires at least one argument", line, name)
