@@ -216,7 +216,7 @@ def _bootstrap(args) -> int:
     print(
         f"busybox rootfs: {path}\n"
         f"  BusyBox v{marker.get('busybox_version', '?')}, "
-        f"{marker.get('applets', '?')} applets, {_size(_tree_size(path))}\n"
+        f"{marker.get('applets', '?')} applets, {_binary_size(_tree_size(path))}\n"
         f"image busybox:latest: {image.id} ({_size(image.size)} compressed)"
     )
     return 0
@@ -258,6 +258,15 @@ def _tree_size(root: Path) -> int:
         for name in dirnames + filenames:
             total += os.lstat(os.path.join(directory, name)).st_size
     return total
+
+
+def _binary_size(size: float) -> str:
+    """du-style sizes (KiB, MiB) for the rootfs tree."""
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 def _size(size: float) -> str:
