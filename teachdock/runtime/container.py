@@ -541,11 +541,16 @@ def _remove_tree(directory: Path) -> None:
 
 def _reap_if_our_child(pid: int) -> None:
     """A Container loaded by id in the process that created it: its monitor is our child,
-    and a child nobody waits for stays a zombie."""
+    and a child nobody waits for stays a zombie. The container has stopped, so the monitor
+    is about to exit: wait for it."""
     try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not ours (created by another process): init reaps it
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return  # gone already
+    parent = int(data[data.rindex(b")") + 2:].split()[1])
+    if parent == os.getpid():
+        _reap(pid)
 
 
 def _reap(pid: int) -> None:
