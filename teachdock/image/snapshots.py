@@ -256,23 +256,29 @@ class Snapshotter:
         """ensure_layers' work; the caller holds the lock."""
         if len(layers) != len(diff_ids):
             raise InvalidConfig(f"{len(layers)} layers but {len(diff_ids)} diff_ids")
-        driver = self.driver
-        if driver == COPY:
-            self.flat_dir.mkdir(exist_ok=True)
-        directories: list[Path] = []
-        for i, (layer, diff_id) in enumerate(zip(layers, diff_ids)):
-            chain = chain_id(diff_ids[:i + 1])
-            target = self.layer_dir(chain) if driver == OVERLAY else self.flat_tree(chain)
+        chains = [chain_id(diff_ids[:i + 1]) for i in range(len(diff_ids))]
+        if self.driver == COPY:
+            return [self._flatten(layers, diff_ids, chains)] if layers else []
+        directories = []
+        for layer, diff_id, chain in zip(layers, diff_ids, chains):
+            target = self.layer_dir(chain)
             if not target.is_dir():
                 with self.store.open_blob(layer.digest) as blob:
-                    if driver == OVERLAY:
-                        unpack_layer(blob, target, for_overlay=True, expected_digest=layer.digest,
-                                     expected_diff_id=diff_id)
-                    else:
-                        unpack_layer(blob, target, base=directories[-1] if directories else None,
-                                     expected_digest=layer.digest, expected_diff_id=diff_id)
+                    unpack_layer(blob, target, for_overlay=True, expected_digest=layer.digest,
+                                 expected_diff_id=diff_id)
             directories.append(target)
         return directories
+
+    def _flatten(self, layers: list[Descriptor], diff_ids: list[str], chains: list[str]) -> Path:
+        """copy driver: all layers applied into one tree, starting from the longest stack
+        already flattened (prune keeps only the stacks images and containers use)."""
+        self.flat_dir.mkdir(exist_ok=True)
+        done = max((i for i, chain in enumerate(chains) if self.flat_tree(chain).is_dir()), default=-1)
+        for i in range(done + 1, len(chains)):
+            with self.store.open_blob(layers[i].digest) as blob:
+                unpack_layer(blob, self.flat_tree(chains[i]), base=self.flat_tree(chains[i - 1]) if i else None,
+                             expected_digest=layers[i].digest, expected_diff_id=diff_ids[i])
+        return self.flat_tree(chains[-1])
 
     # ---- containers
 
@@ -387,18 +393,25 @@ class Snapshotter:
     # ---- clean-up and figures
 
     def prune(self) -> list[str]:
-        """Delete unpacked layers no image in the store and no container needs; return their chain ids."""
+        """Delete unpacked layers no image in the store and no container needs; return their chain ids.
+
+        overlay needs every layer of a stack; the copy driver only the stack's whole tree.
+        """
         if not self.layers_dir.is_dir():
             return []
-        needed: set[str] = set()
+        layers_needed: set[str] = set()
+        flat_needed: set[str] = set()
         for img in self.store.list_images():
-            diff_ids = img.diff_ids
-            needed.update(chain_id(diff_ids[:i + 1]).removeprefix("sha256:") for i in range(len(diff_ids)))
+            chains = [chain_id(img.diff_ids[:i + 1]).removeprefix("sha256:") for i in range(len(img.diff_ids))]
+            layers_needed.update(chains)
+            flat_needed.update(chains[-1:])
         removed = []
         with self._locked():
             for snapshot in self.list():
-                needed.update(chain.removeprefix("sha256:") for chain in snapshot.chain_ids)
-            for parent in (self.layers_dir, self.flat_dir):
+                chains = [chain.removeprefix("sha256:") for chain in snapshot.chain_ids]
+                layers_needed.update(chains)
+                flat_needed.update(chains[-1:])
+            for parent, needed in ((self.layers_dir, layers_needed), (self.flat_dir, flat_needed)):
                 if not parent.is_dir():
                     continue
                 for entry in parent.iterdir():
