@@ -278,6 +278,8 @@ class Snapshotter:
             with self.store.open_blob(layers[i].digest) as blob:
                 unpack_layer(blob, self.flat_tree(chains[i]), base=self.flat_tree(chains[i - 1]) if i else None,
                              expected_digest=layers[i].digest, expected_diff_id=diff_ids[i])
+            if i - 1 > done:
+                _remove_path(self.flat_tree(chains[i - 1]))   # a step on the way, made just now
         return self.flat_tree(chains[-1])
 
     # ---- containers
