@@ -1,4 +1,7 @@
-"""Everything the notebooks call: the machine check, views, plots and exercise checks.
+"""Everything the notebooks call: the machine check, views, plots, widgets and exercise checks.
+
+The widgets (CgroupMonitor, isolation_explorer) are here; each chapter's helpers and checks
+live in their own module (virtualization, explorer, monitor, filesystems, *_checks).
 
 This is the top layer: it may import any part of teachdock, and nothing imports it.
 Heavy libraries (matplotlib, IPython) are imported only by the functions that draw.
@@ -6,6 +9,8 @@ Heavy libraries (matplotlib, IPython) are imported only by the functions that dr
 
 from teachdock.lab.checks import CheckResult, check_interfaces, check_own_pid, check_ps_count
 from teachdock.lab.doctor import doctor
+from teachdock.lab.explorer import explore, isolation_explorer
+from teachdock.lab.monitor import CgroupMonitor
 from teachdock.lab.views import (
     PROBE_SCRIPT,
     View,
@@ -17,6 +22,7 @@ from teachdock.lab.views import (
 )
 
 __all__ = [
+    "CgroupMonitor",
     "CheckResult",
     "PROBE_SCRIPT",
     "View",
@@ -27,6 +33,8 @@ __all__ = [
     "compare_table",
     "container_view",
     "doctor",
+    "explore",
     "host_view",
+    "isolation_explorer",
     "plot_comparison",
 ]

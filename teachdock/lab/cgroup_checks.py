@@ -22,7 +22,7 @@ import secrets
 import time
 
 from teachdock.errors import NotFound, TeachdockError
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult
+from teachdock.lab.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
 
 MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")  # the kernel rounds memory limits down to whole pages
@@ -106,23 +106,6 @@ def read_cpu_quota(cgroup) -> tuple[int | None, int]:
 # --------------------------------------------------------------------------------------------
 # Shared helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _not_answered(answer) -> bool:
-    return answer is ... or answer is None
-
-
-def _as_number(answer) -> float | None:
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, (int, float)):
-        return float(answer)
-    if isinstance(answer, str):
-        try:
-            return float(answer.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def _near(value: float, target: float, tolerance: float) -> bool:
@@ -233,9 +216,9 @@ def check_memory_limit(container_id: str, *, wanted: int = 48 * MIB, state_root=
 def judge_cpu_seconds(answer, truth: float, *, cpus: float = 0.5, seconds: float = 2.0,
                       cores: int | None = None) -> CheckResult:
     """``truth``: the CPU seconds a busy loop under ``cpus`` really got in ``seconds``, measured here."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
-    n = _as_number(answer)
+    n = as_number(answer)
     if n is None:
         return CheckResult(False, f"Answer with a number of seconds, like 1.5 (you gave {answer!r}).")
     quota_us = round(cpus * 100_000)
@@ -276,9 +259,9 @@ def measure_cpu_seconds(rootfs=None, *, cpus: float = 0.5, seconds: float = 2.0,
 
 def check_cpu_seconds(answer, *, cpus: float = 0.5, seconds: float = 2.0, rootfs=None) -> CheckResult:
     """Exercise: how many CPU seconds does a busy loop under ``cpus`` get in ``seconds``? (Takes ``seconds``.)"""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
-    if _as_number(answer) is None:
+    if as_number(answer) is None:
         return judge_cpu_seconds(answer, 0.0)
     try:
         truth = measure_cpu_seconds(rootfs, cpus=cpus, seconds=seconds)
@@ -304,9 +287,9 @@ def all_sleeps_start(pids_limit: int, rootfs=None) -> bool:
 
 def judge_pids_limit(answer, *, starts: bool | None, starts_with_one_less: bool | None) -> CheckResult:
     """``starts``: did all ten sleeps start under the answer? ``starts_with_one_less``: under answer - 1?"""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
-    n = _as_number(answer)
+    n = as_number(answer)
     if n is None or n != int(n):
         return CheckResult(False, f"Answer with a whole number of processes, like 5 (you gave {answer!r}).")
     n = int(n)
@@ -330,9 +313,9 @@ def judge_pids_limit(answer, *, starts: bool | None, starts_with_one_less: bool 
 
 def check_pids_limit(answer, rootfs=None) -> CheckResult:
     """Exercise: the smallest pids_limit under which ``TEN_SLEEPS`` starts all ten sleeps (runs it for real)."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
-    n = _as_number(answer)
+    n = as_number(answer)
     if n is None or n != int(n) or n < 1:
         return judge_pids_limit(answer, starts=None, starts_with_one_less=None)
     n = int(n)

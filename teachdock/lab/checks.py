@@ -42,8 +42,23 @@ class CheckResult:
         )
 
 
-def _not_answered(answer) -> bool:
+def not_answered(answer) -> bool:
+    """The exercise cell still holds its placeholder (``...``)."""
     return answer is ... or answer is None
+
+
+def as_number(answer) -> float | None:
+    """A learner's answer as a number: 3, 2.5, "2.5" and "50 %" all work; anything else is None."""
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, (int, float)):
+        return float(answer)
+    if isinstance(answer, str):
+        try:
+            return float(answer.strip().rstrip("%").strip())
+        except ValueError:
+            return None
+    return None
 
 
 NOT_ANSWERED = CheckResult(False, "Replace the ... with your answer, then run the cell again.", answered=False)
@@ -89,7 +104,7 @@ def _observe(what, rootfs):
 
 
 def judge_own_pid(answer, truth: int) -> CheckResult:
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     n = _as_int(answer)
     if n is None:
@@ -118,7 +133,7 @@ def _own_pid(rootfs) -> int:
 
 def check_own_pid(answer, rootfs=None) -> CheckResult:
     """Exercise: which PID does `sh -c 'echo $$'` print when it is a container's first process?"""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     truth, failure = _observe(_own_pid, rootfs)
     if failure is not None:
@@ -130,7 +145,7 @@ def check_own_pid(answer, rootfs=None) -> CheckResult:
 
 
 def judge_ps_count(answer, truth: int, host_count: int) -> CheckResult:
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     n = _as_int(answer)
     if n is None:
@@ -156,7 +171,7 @@ def _ps_count(rootfs) -> int:
 
 def check_ps_count(answer, rootfs=None) -> CheckResult:
     """Exercise: `run(["ps"], ...)`: how many processes does ps list (not counting its header)?"""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     truth, failure = _observe(_ps_count, rootfs)
     if failure is not None:
@@ -179,7 +194,7 @@ def _as_names(answer) -> set[str] | None:
 
 
 def judge_interfaces(answer, truth: list[str], host_interfaces: list[str], own_netns: bool = True) -> CheckResult:
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     names = _as_names(answer)
     if names is None:
@@ -239,7 +254,7 @@ def check_interfaces(answer, namespaces=None, rootfs=None) -> CheckResult:
 
     ``namespaces`` as for teachdock.runtime.run; None means run's default (which has "network").
     """
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     options = {} if namespaces is None else {"namespaces": tuple(namespaces)}
     own_netns = namespaces is None or "network" in namespaces

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from teachdock.errors import InvalidConfig, KernelError, TeachdockError
 from teachdock.kernel import NAMESPACES
-from teachdock.lab.views import _HTML, interfaces_from_net_dev
+from teachdock.lab.views import TextAndHTML, interfaces_from_net_dev
 
 #: The eight kinds, in the order the chapter teaches them (OCI names; /proc calls network "net", mount "mnt").
 KINDS = ("pid", "mount", "uts", "ipc", "network", "user", "cgroup", "time")
@@ -302,7 +302,7 @@ class ExplorerResult:
     def as_asked(self) -> bool:
         return all(row.as_asked for row in self.rows if row.container_inode is not None)
 
-    def table(self) -> _HTML:
+    def table(self) -> TextAndHTML:
         return render_table(self)
 
     def figure(self):
@@ -522,7 +522,7 @@ def figure_png(fig) -> bytes:
 LEFT = "text-align:left;padding:3px 8px;border-bottom:1px solid #e6e6e6;vertical-align:top"
 
 
-def render_table(result: ExplorerResult) -> _HTML:
+def render_table(result: ExplorerResult) -> TextAndHTML:
     """The same result as a table (HTML for Jupyter, aligned text for a terminal)."""
     rows, text_rows = [], []
     for row in result.rows:
@@ -554,7 +554,7 @@ def render_table(result: ExplorerResult) -> _HTML:
     html = (f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
     text = "\n".join([f"{'kind':8} {'asked':4} {'result':9} {'host inode':>11} {'container':>11}  evidence"] + text_rows)
-    return _HTML(html, text)
+    return TextAndHTML(html, text)
 
 
 # --- the widget ------------------------------------------------------------------------------------------

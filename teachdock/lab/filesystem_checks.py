@@ -31,7 +31,7 @@ import sys
 
 from teachdock import kernel
 from teachdock.errors import TeachdockError
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, _not_answered
+from teachdock.lab.checks import NOT_ANSWERED, CheckResult, not_answered
 from teachdock.lab.filesystems import (
     Child,
     Mount,
@@ -129,7 +129,7 @@ def masked_in(mounts: list[Mount]) -> set[str]:
 def judge_masked_paths(answer, *, candidates=MASK_CANDIDATES, masked=DEFAULT_MASKED_PATHS,
                        readonly=DEFAULT_READONLY_PATHS, observed: set[str] | None = None) -> CheckResult:
     """``masked``: what Docker's default config masks; ``observed``: what a real container masks here."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     chosen = _as_paths(answer)
     if chosen is None:
@@ -166,7 +166,7 @@ def judge_masked_paths(answer, *, candidates=MASK_CANDIDATES, masked=DEFAULT_MAS
 
 def check_masked_paths(answer, rootfs=None) -> CheckResult:
     """Exercise: which of MASK_CANDIDATES does a Docker-like container get masked?"""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     try:
         from teachdock.lab.filesystems import parse_mountinfo  # noqa: PLC0415
@@ -224,7 +224,7 @@ def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
     The check creates that container (running ``sleep``), reads its mount table from the
     host, tries to write to / and to /data inside it, and deletes it again.
     """
-    if _not_answered(options):
+    if not_answered(options):
         return NOT_ANSWERED
     if not isinstance(options, dict):
         return CheckResult(False, "Answer with a dict of keyword arguments for Container.create, such as "
@@ -371,7 +371,7 @@ def _private_tmpfs_work(channel, setup, target: str, host_namespace: str) -> dic
 def check_private_tmpfs(setup) -> CheckResult:
     """Exercise: ``setup(target)`` runs in a forked child and must mount a tmpfs on ``target``
     that the host does not see. ``target`` lies in a scratch directory that is a shared mount."""
-    if _not_answered(setup) or _is_placeholder(setup):
+    if not_answered(setup) or _is_placeholder(setup):
         return NOT_ANSWERED
     if not callable(setup):
         return CheckResult(False, f"Answer with a function that takes the target path (you gave {type(setup).__name__}).")
@@ -472,7 +472,7 @@ def _escape_exercise_work(channel, escape, jail: str, user_namespace: bool) -> d
 def check_escape(escape, *, user_namespace: bool | None = None) -> CheckResult:
     """Exercise: ``escape()`` runs in a forked child chrooted into a read-only jail; afterwards
     the child's root must be the host's "/"."""
-    if _not_answered(escape) or _is_placeholder(escape):
+    if not_answered(escape) or _is_placeholder(escape):
         return NOT_ANSWERED
     if not callable(escape):
         return CheckResult(False, f"Answer with a function that takes no arguments (you gave {type(escape).__name__}).")

@@ -42,7 +42,7 @@ from html import escape
 
 from teachdock import kernel
 from teachdock.errors import KernelError, TeachdockError
-from teachdock.lab.views import _HTML
+from teachdock.lab.views import TextAndHTML
 
 #: Every scratch directory of the chapter starts with this, so a leftover is easy to find.
 SCRATCH_PREFIX = "teachdock-fs-"
@@ -159,7 +159,7 @@ def describe_mount(mount: Mount, masked_paths=(), readonly_paths=()) -> str:
     return ""
 
 
-def mount_table(mounts: list[Mount], masked_paths=(), readonly_paths=()) -> _HTML:
+def mount_table(mounts: list[Mount], masked_paths=(), readonly_paths=()) -> TextAndHTML:
     """A readable table of a mount list: mount point, type, ro/rw, propagation, what it is for."""
     rows, lines = [], []
     for m in mounts:
@@ -172,7 +172,7 @@ def mount_table(mounts: list[Mount], masked_paths=(), readonly_paths=()) -> _HTM
     head = "".join(f"<th style='text-align:left'>{h}</th>" for h in
                    ("mount point", "type", "ro/rw", "propagation", "what it is"))
     html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    return _HTML(html, "\n".join(lines))
+    return TextAndHTML(html, "\n".join(lines))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def _short(names: list[str], limit: int = 12) -> str:
     return shown + (f" … (+{len(names) - limit})" if len(names) > limit else "")
 
 
-def escape_table(*attempts: EscapeAttempt) -> _HTML:
+def escape_table(*attempts: EscapeAttempt) -> TextAndHTML:
     """The attempts side by side: "/" before, "/" after, and whether the host's root was reached."""
     rows = [("/ before the escape", [_short(a.before) for a in attempts]),
             ("/ after the escape", [_short(a.after) for a in attempts]),
@@ -403,7 +403,7 @@ def escape_table(*attempts: EscapeAttempt) -> _HTML:
         body.append(f"<tr><td style='text-align:left'>{escape(title)}</td>{''.join(tds)}</tr>")
     html = f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     text = "\n".join(f"{title:<24}" + " | ".join(cells) for title, cells in rows)
-    return _HTML(html, text)
+    return TextAndHTML(html, text)
 
 
 def make_jail(directory: str, rootfs: str | None = None) -> str:
@@ -584,7 +584,7 @@ def propagation_experiment(scratch: str, mode: str) -> PropagationResult:
     return PropagationResult(mode, seen["sees_host"], host_sees, host_tags, tuple(seen["tags"]))
 
 
-def propagation_table(results: list[PropagationResult]) -> _HTML:
+def propagation_table(results: list[PropagationResult]) -> TextAndHTML:
     """One row per mode: what crossed from the host to the child, and from the child to the host."""
     def mark(flag: bool) -> tuple[str, str]:
         return ("✔ yes", "background:#fff1cc") if flag else ("✘ no", "")
@@ -603,7 +603,7 @@ def propagation_table(results: list[PropagationResult]) -> _HTML:
                    ("child's copy", "its mountinfo tag", "host's mount reaches the child?",
                     "child's mount reaches the host?"))
     html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    return _HTML(html, "\n".join(lines))
+    return TextAndHTML(html, "\n".join(lines))
 
 
 def propagation_explorer():

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, _as_int, _not_answered, _observe
+from teachdock.lab.checks import NOT_ANSWERED, CheckResult, _as_int, not_answered, _observe
 from teachdock.lab.explorer import ALIASES, KINDS, explore, namespace_inodes, normalise
 
 #: The ids the chapter's exercises ask for; the chapter's last cell removes them.
@@ -130,7 +130,7 @@ def _as_kinds(answer) -> tuple[set[str], list[str]] | None:
 
 def judge_shared_kinds(answer, truth: set[str], asked) -> CheckResult:
     """``truth``: the kinds the container really shares with the host; ``asked``: the namespaces= it got."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     parsed = _as_kinds(answer)
     if parsed is None:
@@ -166,7 +166,7 @@ def judge_shared_kinds(answer, truth: set[str], asked) -> CheckResult:
 
 def check_shared_kinds(answer, namespaces=("mount", "uts"), rootfs=None) -> CheckResult:
     """Exercise: a container started with ``namespaces``: which namespaces does it share with the host?"""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     result, failure = _observe(lambda root: explore(namespaces, root), rootfs)
     if failure is not None:
@@ -197,7 +197,7 @@ def parent_pid(pid: int) -> int | None:
 
 def judge_host_pid(answer, truth: int, *, monitor_pid: int | None, kernel_pid: int, describe=describe_pid) -> CheckResult:
     """``truth``: the host PID of the container's PID 1; ``monitor_pid``: its parent (td-shim)."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     n = _as_int(answer)
     if n is None:
@@ -227,7 +227,7 @@ def judge_host_pid(answer, truth: int, *, monitor_pid: int | None, kernel_pid: i
 
 def check_host_pid(answer, container) -> CheckResult:
     """Exercise: which PID does the host give the container's PID 1? ``container``: a running Container."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     try:
         truth = container.pid

@@ -121,7 +121,7 @@ def comparison_rows(host: View, container: View) -> list[tuple[str, str, str]]:
     ]
 
 
-class _HTML:
+class TextAndHTML:
     """A tiny displayable: Jupyter shows _repr_html_, a terminal shows the text."""
 
     def __init__(self, html: str, text: str):
@@ -134,7 +134,7 @@ class _HTML:
         return self.text
 
 
-def compare_table(host: View, container: View) -> _HTML:
+def compare_table(host: View, container: View) -> TextAndHTML:
     """The two views as a table; rows whose answers differ are highlighted."""
     rows, text_rows = [], []
     for question, mine, theirs in comparison_rows(host, container):
@@ -153,7 +153,7 @@ def compare_table(host: View, container: View) -> _HTML:
         "<small>Highlighted: the answers differ.</small>"
     )
     text = "\n".join([f"{'question':<20} {'host':<30} container"] + text_rows)
-    return _HTML(html, text)
+    return TextAndHTML(html, text)
 
 
 def plot_comparison(host: View, container: View):

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult
+from teachdock.lab.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.views import TextAndHTML
 
 # Okabe-Ito colours, readable by colour-blind learners; host blue and container orange as in views.py.
 COLOURS = {"process": "#0072B2", "container": "#E69F00", "VM": "#CC79A7"}
@@ -795,21 +796,8 @@ def isolated_facts(host: dict[str, str], other: dict[str, str] | None) -> set[st
     return {_fact_key(fact) for fact, _show, key in ISOLATION_ROWS if other[key] != host[key]}
 
 
-class _HTML:
-    """A tiny displayable: Jupyter shows _repr_html_, a terminal shows the text."""
-
-    def __init__(self, html: str, text: str):
-        self.html, self.text = html, text
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return self.text
-
-
 def isolation_table(host: dict[str, str], venv: dict[str, str] | None,
-                    container: dict[str, str] | None) -> _HTML:
+                    container: dict[str, str] | None) -> TextAndHTML:
     """One row per fact; a cell is highlighted where the answer differs from this notebook's."""
     columns = [("this notebook's Python", host), ("a fresh virtualenv", venv), ("a container", container)]
     head = "".join(f"<th style='text-align:left'>{escape(name)}</th>" for name, _ in columns)
@@ -831,27 +819,10 @@ def isolation_table(host: dict[str, str], venv: dict[str, str] | None,
     html = (f"<table><thead><tr><th style='text-align:left'>question</th>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
             "<small>Highlighted: different from this notebook's own answer, i.e. isolated.</small>")
-    return _HTML(html, "\n".join(text_rows) + "\n(* = different from this notebook's answer)")
+    return TextAndHTML(html, "\n".join(text_rows) + "\n(* = different from this notebook's answer)")
 
 
 # ---- 4. exercise checks ----------------------------------------------------------------------
-
-
-def _not_answered(answer) -> bool:
-    return answer is ... or answer is None
-
-
-def _as_number(answer) -> float | None:
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, (int, float)):
-        return float(answer)
-    if isinstance(answer, str):
-        try:
-            return float(answer.strip().rstrip("%").strip())
-        except ValueError:
-            return None
-    return None
 
 
 # -- exercise 1: what does a virtualenv isolate? -------------------------------------------------
@@ -880,7 +851,7 @@ def _as_facts(answer) -> tuple[set[str], list[str]] | None:
 
 def judge_virtualenv_isolates(answer, host: dict[str, str], venv: dict[str, str],
                               container: dict[str, str] | None = None) -> CheckResult:
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     parsed = _as_facts(answer)
     if parsed is None:
@@ -914,7 +885,7 @@ def judge_virtualenv_isolates(answer, host: dict[str, str], venv: dict[str, str]
 def check_virtualenv_isolates(answer, host: dict[str, str] | None = None, venv: dict[str, str] | None = None,
                               container: dict[str, str] | None = None) -> CheckResult:
     """Exercise: which facts does a virtualenv isolate? Probes now when no probe results are given."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     if host is None or venv is None:
         try:
@@ -934,7 +905,7 @@ EXERCISE_LIMIT = 48 * 2**20
 
 def judge_memory_limit(answer, expected: int = EXERCISE_LIMIT) -> CheckResult:
     """``answer`` is the RunResult of a container that printed its own memory limit."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     if not all(hasattr(answer, name) for name in ("exit_code", "stdout", "metrics", "oom_killed")):
         return CheckResult(False, "Put the RunResult in answer: answer = run([...], rootfs=rootfs, memory=...). "
@@ -978,9 +949,9 @@ def check_memory_limit(answer) -> CheckResult:
 
 
 def judge_break_even(answer, container_startup: float, process_startup: float = 0.0) -> CheckResult:
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
-    seconds = _as_number(answer)
+    seconds = as_number(answer)
     if seconds is None:
         return CheckResult(False, f"Answer with a number of seconds, like 2.5 (you gave {answer!r}).")
     truth = break_even_seconds(container_startup, process_startup)
@@ -1008,7 +979,7 @@ def judge_break_even(answer, container_startup: float, process_startup: float = 
 
 def check_break_even(answer, m: Measurements | None = None) -> CheckResult:
     """Exercise: the job length at which the container reaches 98 % of host speed, start-up included."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
     startup = m.median("startup", "container") if m is not None else None
     if startup is None:
@@ -1024,9 +995,9 @@ EXERCISE_ITERATIONS = 400_000  # long enough (about 0.35 s here) to span several
 
 
 def judge_cpu_limit(answer, truth_percent: float, cpus: float = EXERCISE_CPUS) -> CheckResult:
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
-    percent = _as_number(answer)
+    percent = as_number(answer)
     if percent is None:
         return CheckResult(False, f"Answer with a percentage, like 75 (you gave {answer!r}).")
     if abs(percent - truth_percent) <= 12:
@@ -1066,9 +1037,9 @@ def measure_cpu_limit(rootfs, cpus: float = EXERCISE_CPUS, iterations: int = EXE
 
 def check_cpu_limit(answer, rootfs=None) -> CheckResult:
     """Exercise: at what % of host speed does the loop run in a container with cpus=0.5? Measured live."""
-    if _not_answered(answer):
+    if not_answered(answer):
         return NOT_ANSWERED
-    if _as_number(answer) is None:
+    if as_number(answer) is None:
         return judge_cpu_limit(answer, 0.0)
     try:
         if rootfs is None:
