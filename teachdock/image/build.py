@@ -315,13 +315,23 @@ class Builder:
             unused = sorted(set(build_args) - used_args - set(PREDEFINED_ARGS))
             if unused:
                 self._say(f"[Warning] One or more build-args {unused} were not consumed")
-            image = self.store.add_image(state.config, state.layers, tags)
+            image = self._unchanged(state.config, tags) or self.store.add_image(state.config, state.layers, tags)
         finally:
             self.snapshots.prune()             # unpacked layers of a failed build go; an image's stay
         self._say(f"Successfully built {image.short_id}")
         for tag in tags:
             self._say(f"Successfully tagged {parse_reference(tag).familiar}")
         return BuildResult(image, steps, time.monotonic() - started, self._output)
+
+    def _unchanged(self, config: dict, tags) -> Image | None:
+        """The image already stored under these tags with exactly this config (an unchanged
+        rebuild): nothing needs writing, which spares the store's fsyncs."""
+        image_id = _config_id(config)
+        try:
+            images = [self.store.resolve(tag) for tag in tags] or [self.store.resolve(image_id)]
+        except ImageNotFound:
+            return None
+        return images[0] if all(image.id == image_id for image in images) else None
 
     # ---- one step
 
