@@ -411,9 +411,9 @@ class Builder:
             raise inst.error(f"No such image: {base} (teachdock builds do not pull: pull it first, or run "
                              "`teachdock image bootstrap busybox`)") from None
         state.config = copy.deepcopy(image.config)
-        state.config.setdefault("config", {})
-        state.config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-        state.config.setdefault("history", [])
+        state.config["config"] = state.config.get("config") or {}        # some images have "config": null
+        state.config["rootfs"] = {"type": "layers", "diff_ids": list(image.diff_ids)}
+        state.config["history"] = state.config.get("history") or []
         state.layers = list(image.layers)
         state.key = f"FROM {image.id}"
         self._say(f" ---> {image.short_id}")

@@ -226,3 +226,20 @@ def test_copy_honours_dockerignore_and_add_unpacks_archives(images, context, new
     for line in lines[-2:]:
         mode, _, uid, gid = line.split()[:4]
         assert (mode, uid, gid) == ("-rw-------", "65534", "65534")
+
+
+def test_the_command_line_builds_and_shows_the_disk_used(images, context, monkeypatch, capsys, state_root):
+    from teachdock.image.cli import main
+
+    monkeypatch.setenv("TEACHDOCK_STATE_ROOT", str(state_root))
+    ctx = context(Dockerfile=SIX_STEPS, **{"message.txt": "via the CLI\n"})
+    root = ["--data-root", str(images.data_root)]
+    assert main([*root, "build", "-t", "cli-built", "--build-arg", "UNUSED=1", str(ctx)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Step 1/6 : FROM busybox" and out[-1] == "Successfully tagged cli-built:latest"
+    assert "[Warning] One or more build-args ['UNUSED'] were not consumed" in out
+    assert main([*root, "build", "-t", "cli-built", str(ctx)]) == 0
+    assert capsys.readouterr().out.count(" ---> Using cache") == 5
+    assert main([*root, "df"]) == 0
+    assert "on disk:" in capsys.readouterr().out
+    assert images.run("cli-built").stdout == "via the CLI\nhello from ENV\n"
