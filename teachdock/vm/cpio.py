@@ -74,7 +74,7 @@ class Entry:
 class CpioWriter:
     """Write a newc cpio archive, entry by entry, into a binary file object.
 
-    Every entry gets uid/gid 0 and mtime 0, so building the same tree twice gives
+    Every entry gets uid/gid 0 and mtime 0 (unless a file's mtime is given), so building the same tree twice gives
     byte-identical archives (and nothing on the build host leaks into the guest).
     """
 
@@ -86,14 +86,15 @@ class CpioWriter:
 
     # -- the one place that writes bytes -------------------------------------------
     def _entry(self, name: str, mode: int, data: bytes = b"",
-               rdev: tuple[int, int] = (0, 0), nlink: int = 1, ino: int | None = None) -> None:
+               rdev: tuple[int, int] = (0, 0), nlink: int = 1, ino: int | None = None,
+               mtime: int = 0) -> None:
         if self.closed:
             raise ValueError("the archive is closed (its trailer is written)")
         encoded = name.encode() + b"\0"
         if ino is None:
             ino, self.next_ino = self.next_ino, self.next_ino + 1
         values = {
-            "ino": ino, "mode": mode, "uid": 0, "gid": 0, "nlink": nlink, "mtime": 0,
+            "ino": ino, "mode": mode, "uid": 0, "gid": 0, "nlink": nlink, "mtime": mtime,
             "filesize": len(data), "devmajor": 0, "devminor": 0,
             "rdevmajor": rdev[0], "rdevminor": rdev[1],
             "namesize": len(encoded), "check": 0,
@@ -127,11 +128,13 @@ class CpioWriter:
         self.names.add(name)
         self._entry(name, stat.S_IFDIR | perms, nlink=2)
 
-    def add_file(self, name: str, data: bytes, perms: int = 0o644) -> None:
+    def add_file(self, name: str, data: bytes, perms: int = 0o644, mtime: int = 0) -> None:
+        """``mtime`` (seconds) matters for Python sources: a .pyc is used only when the
+        source's mtime equals the one recorded in it."""
         name = self._clean(name)
         self._parents(name)
         self.names.add(name)
-        self._entry(name, stat.S_IFREG | perms, data)
+        self._entry(name, stat.S_IFREG | perms, data, mtime=mtime)
 
     def add_symlink(self, name: str, target: str) -> None:
         name = self._clean(name)

@@ -29,10 +29,12 @@ class VmTimeout(VmError):
     """The guest did not boot, or its workload did not finish, in time. QEMU was killed.
 
     ``phase`` is "boot" (no marker yet), "workload" or "poweroff";
-    ``console_tail`` holds the last console lines, where the cause usually shows.
+    ``console_tail`` holds the last console lines, where the cause usually shows;
+    ``console`` everything the guest printed before it was killed.
     """
 
-    def __init__(self, message: str, phase: str, console_tail: list[str]):
+    def __init__(self, message: str, phase: str, console_tail: list[str], console: str = ""):
         super().__init__(message)
         self.phase = phase
         self.console_tail = console_tail
+        self.console = console

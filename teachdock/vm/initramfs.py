@@ -83,6 +83,8 @@ def _is_static(binary: bytes) -> bool:
 def build_initramfs(out: str | os.PathLike, *, busybox: str | os.PathLike = BUSYBOX,
                     extra_files: Mapping[str, bytes | str | os.PathLike] | None = None,
                     modules: Sequence[str | os.PathLike] = (),
+                    symlinks: Mapping[str, str] | None = None,
+                    keep_mtimes: bool = False,
                     compress: bool = False) -> Path:
     """Write the base initramfs to ``out`` and return its path.
 
@@ -90,6 +92,9 @@ def build_initramfs(out: str | os.PathLike, *, busybox: str | os.PathLike = BUSY
     where a bigger guest (issue 8: Python and its libraries) adds its files.
     ``modules`` are kernel modules (.ko files) copied to /lib/modules/teachdock/ and
     loaded by /init with insmod, in the order given (dependencies first).
+    ``symlinks`` maps guest paths to link targets (e.g. "usr/bin/python3": "python3.11").
+    ``keep_mtimes`` gives host files their host mtime instead of 0: Python uses a cached
+    .pyc only when it records its source's mtime, so a guest Python needs this.
     ``compress`` gzips the archive: smaller on disk, not faster to boot.
     """
     busybox = Path(busybox)
@@ -126,7 +131,11 @@ def build_initramfs(out: str | os.PathLike, *, busybox: str | os.PathLike = BUSY
             archive.add_file(guest_path, content)
         else:
             host = Path(content)
-            archive.add_file(guest_path, host.read_bytes(), perms=host.stat().st_mode & 0o7777)
+            info = host.stat()
+            archive.add_file(guest_path, host.read_bytes(), perms=info.st_mode & 0o7777,
+                             mtime=int(info.st_mtime) if keep_mtimes else 0)
+    for guest_path, target in (symlinks or {}).items():
+        archive.add_symlink(guest_path, target)
     archive.close()
 
     data = buffer.getvalue()

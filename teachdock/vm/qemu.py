@@ -138,12 +138,16 @@ def detect_accel(kernel: KernelImage | None = None, *, probe_timeout: float = KV
 # --- the QEMU command line ----------------------------------------------------------------
 
 def qemu_command(qemu: str, kernel: KernelImage, initrd: str | os.PathLike, *, accel: str,
-                 memory_mb: int, tsc_khz: int | None) -> tuple[list[str], str]:
+                 memory_mb: int, tsc_khz: int | None,
+                 shares: dict[str, str] | None = None) -> tuple[list[str], str]:
     """The argv to run, and the machine type chosen.
 
     An uncompressed vmlinux boots on ``microvm`` (no PCI, no firmware, the fewest
     devices) when we can give it the TSC rate; a bzImage on the standard ``pc``
     machine (SeaBIOS, then the kernel's own decompressor).
+    ``shares`` maps 9p mount tags to host directories, shared read-only; the guest
+    mounts one with ``mount -t 9p -o trans=virtio TAG DIR`` (needs the 9p modules).
+    microvm has no PCI bus, so the device is the virtio-mmio flavour there.
     """
     append = ["console=ttyS0", "quiet", "panic=-1"]
     if kernel.kind == "vmlinux" and tsc_khz:
@@ -162,6 +166,12 @@ def qemu_command(qemu: str, kernel: KernelImage, initrd: str | os.PathLike, *, a
         "-kernel", str(kernel.path), "-initrd", str(initrd),
         "-append", " ".join(append),
     ]
+    device = "virtio-9p-device" if machine == "microvm" else "virtio-9p-pci"
+    for number, (tag, directory) in enumerate(sorted((shares or {}).items())):
+        if "," in directory:
+            raise VmError(f"cannot share {directory}: QEMU's -fsdev option cannot take a path with a comma")
+        command += ["-fsdev", f"local,id=fs{number},path={directory},security_model=none,readonly=on",
+                    "-device", f"{device},fsdev=fs{number},mount_tag={tag}"]
     return command, machine
 
 
@@ -229,7 +239,7 @@ def _run_qemu(command: list[str], timeout: float) -> _Run:
                     tail = _tail(text)
                     raise VmTimeout(f"{what} within {timeout:g} s; QEMU was killed. "
                                     "Last console lines:\n" + "\n".join(tail or ["(none)"]),
-                                    phase, tail)
+                                    phase, tail, console=text)
                 for key, _events in selector.select(timeout=min(remaining, 0.1)):
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
@@ -326,13 +336,15 @@ def _boot_error(run: _Run) -> VmBootError:
 def boot(workload: str | None = None, *, memory_mb: int = 128, timeout: float = 60,
          accel: str | None = None, kernel: str | os.PathLike | KernelImage | None = None,
          initramfs: str | os.PathLike | None = None,
-         files: dict[str, bytes] | None = None) -> VmResult:
+         files: dict[str, bytes] | None = None,
+         shares: dict[str, str] | None = None) -> VmResult:
     """Boot the tiny VM once, run ``workload`` (a busybox sh command line), power off.
 
     ``accel``: None/"auto" (probe, see :func:`detect_accel`), "kvm" or "tcg".
     ``kernel``: a bzImage/vmlinux path or a :class:`KernelImage`; default: /boot's.
     ``initramfs``: a prebuilt base archive (see build_initramfs); default: built now
     (busybox only, a few milliseconds). ``files``: extra guest files for this boot.
+    ``shares``: {9p mount tag: host directory}, shared read-only (see qemu_command).
     ``timeout`` covers the whole run; on expiry QEMU is killed and VmTimeout raised.
     """
     if memory_mb < MIN_MEMORY_MB:
@@ -357,7 +369,7 @@ def boot(workload: str | None = None, *, memory_mb: int = 128, timeout: float = 
             f.write(b"\0" * (-f.tell() % 4))  # the kernel expects each archive 4-byte aligned
             f.write(workload_archive(workload, files))
         command, machine = qemu_command(qemu, image, initrd, accel=chosen.name,
-                                        memory_mb=memory_mb, tsc_khz=host_tsc_khz())
+                                        memory_mb=memory_mb, tsc_khz=host_tsc_khz(), shares=shares)
         run = _run_qemu(command, timeout)
 
     booted = BOOTED_RE.search(run.console)
