@@ -6,6 +6,10 @@
     teachdock image tag SOURCE TARGET
     teachdock image history [--no-trunc] [-q] IMAGE
     teachdock image build -t NAME [-f Dockerfile] [--build-arg K=V] [--no-cache] [-q] CONTEXT
+    teachdock image pull [--platform OS/ARCH] [-q] NAME
+    teachdock image push [-q] NAME
+    teachdock image save [-o FILE] IMAGE...          (to stdout when it is not a terminal)
+    teachdock image load [-i FILE] [-q]              (from stdin without -i)
     teachdock image bootstrap busybox [--force] [--busybox PATH]
     teachdock image prune [--build-cache]
     teachdock image df
@@ -13,7 +17,13 @@
 Every command takes ``--data-root DIR`` (default: $TEACHDOCK_DATA_ROOT or /var/lib/teachdock)
 and ``--storage-driver overlay|copy|auto``, before or after the command name. This works
 without a daemon; the daemon will route the same commands through its API.
-Heavy imports stay inside the functions so that `--help` answers at once.
+
+Progress: on a terminal, pull, push, load and save show one rich progress bar per layer
+(keyed by the layer's short digest, as docker shows it) and build shows a bar of its
+steps; otherwise pull and push print one line per change of a layer's status, and load
+and save print no progress at all, as docker does. Errors are one line on stderr and exit
+status 1. Heavy imports (rich, the store, the runtime) stay inside the functions so that
+`--help` answers at once.
 """
 
 from __future__ import annotations
@@ -70,6 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     build.add_argument("context", metavar="CONTEXT", help="the build context directory")
 
+    pull = command("pull", "download an image from a registry")
+    pull.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                      help="which platform's image to take from a multi-platform index (default: this host's)")
+    pull.add_argument("-q", "--quiet", action="store_true", help="print only the image's name")
+    pull.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
+
+    push = command("push", "upload an image to a registry (tag it with the registry's host first)")
+    push.add_argument("-q", "--quiet", action="store_true", help="print only the manifest digest")
+    push.add_argument("name", metavar="NAME[:TAG]")
+
+    save = command("save", "write images to a tar archive (docker-archive and OCI layout in one)")
+    save.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    save.add_argument("images", nargs="+", metavar="IMAGE")
+
+    load = command("load", "read images from a tar archive (docker save, podman, skopeo, OCI layout)")
+    load.add_argument("-i", "--input", metavar="FILE",
+                      help="read from FILE (a tar, a gzipped tar or a directory) instead of stdin")
+    load.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
     bootstrap = command("bootstrap", "build a base image offline from what the host has")
     bases = bootstrap.add_subparsers(dest="base", required=True, metavar="BASE")
     busybox = bases.add_parser(
@@ -96,21 +125,61 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         handler = {"ls": _ls, "list": _ls, "inspect": _inspect, "rm": _rm, "rmi": _rm, "tag": _tag,
-                   "history": _history, "build": _build, "bootstrap": _bootstrap, "prune": _prune,
-                   "df": _df}[args.command]
+                   "history": _history, "build": _build, "pull": _pull, "push": _push, "save": _save,
+                   "load": _load, "bootstrap": _bootstrap, "prune": _prune, "df": _df}[args.command]
         return handler(args)
     except TeachdockError as error:
-        print(f"teachdock: error: {error}", file=sys.stderr)
+        print(f"teachdock: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except PermissionError as error:
         print(f"teachdock: error: {error} (run as root, or choose --data-root)", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`teachdock image save x | head`): say so once, quietly exit.
+        _silence_stdout()
+        print("teachdock: error: the output pipe was closed before everything was written", file=sys.stderr)
+        return 1
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        print(f"teachdock: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("teachdock: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(error: Exception) -> str:
+    """The error as one line. A failed RUN's output was shown already (or, with -q, just
+    before), so only its first line, the reason, is repeated."""
+    from teachdock.image.build import BuildStepFailed
+
+    lines = str(error).splitlines() or [type(error).__name__]
+    if isinstance(error, BuildStepFailed):
+        return lines[0]
+    return "; ".join(line.strip() for line in lines if line.strip())
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush does not fail a second time."""
+    import os
+
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), sys.stdout.fileno())
 
 
 def _images(args):
     from teachdock.image.images import Images
 
     return Images(getattr(args, "data_root", None), driver=getattr(args, "storage_driver", "auto"))
+
+
+def _store(args):
+    """Just the content store (pull, push, save, load need no snapshots or builder)."""
+    from teachdock import paths
+    from teachdock.image.store import ImageStore
+
+    data_root = getattr(args, "data_root", None) or paths.data_root()
+    return ImageStore(Path(data_root).absolute() / "images")
 
 
 # ---------------------------------------------------------------------------- commands
@@ -192,16 +261,94 @@ def _build(args) -> int:
                 continue                       # docker skips a KEY that is not in the environment
             value = os.environ[key]
         build_args[key] = value
-    progress = None if args.quiet else (lambda line: print(line, flush=True))
+    images = _images(args)
     try:
-        result = _images(args).build(args.context, tags=args.tag, dockerfile=args.file, build_args=build_args,
-                                     no_cache=args.no_cache, progress=progress)
+        with _BuildLog(quiet=args.quiet) as progress:
+            result = images.build(args.context, tags=args.tag, dockerfile=args.file, build_args=build_args,
+                                  no_cache=args.no_cache, progress=progress)
     except BuildStepFailed as error:
         if args.quiet and error.output:
             print(error.output, file=sys.stderr)
         raise
     if args.quiet:
         print(result.id)
+    return 0
+
+
+def _pull(args) -> int:
+    from teachdock.image.reference import parse_reference
+    from teachdock.image.registry import pull
+    from teachdock.image.store import ImageNotFound
+
+    typed = parse_reference(args.name, default_tag=None)     # an invalid name fails here, before any work
+    ref = parse_reference(args.name)
+    store = _store(args)
+    try:
+        before = store.resolve(str(ref)).manifest_digest
+    except ImageNotFound:
+        before = None
+    if not args.quiet:
+        if typed.tag is None and typed.digest is None:
+            print("Using default tag: latest", flush=True)
+        print(f"{ref.tag or ref.digest}: Pulling from {ref.path}", flush=True)
+    with _Transfer(sys.stdout, quiet=args.quiet, lines=True) as progress:
+        image = pull(store, args.name, platform=args.platform, progress=progress)
+    if not args.quiet:
+        fresh = image.manifest_digest != before
+        print(f"Status: {'Downloaded newer image' if fresh else 'Image is up to date'} for {ref.familiar}")
+    print(str(ref))
+    return 0
+
+
+def _push(args) -> int:
+    from teachdock.image.reference import parse_reference
+    from teachdock.image.registry import push
+
+    typed = parse_reference(args.name, default_tag=None)
+    ref = parse_reference(args.name)
+    store = _store(args)
+    store.resolve(args.name)                 # "No such image" before saying anything about a push
+    if not args.quiet:
+        if typed.tag is None and typed.digest is None:
+            print("Using default tag: latest", flush=True)
+        print(f"The push refers to repository [{ref.name if ref.domain != 'docker.io' else ref.familiar_name}]",
+              flush=True)
+    with _Transfer(sys.stdout, quiet=args.quiet, lines=True) as progress:
+        digest = push(store, args.name, progress=progress)
+    if args.quiet:
+        print(digest)
+    return 0
+
+
+def _save(args) -> int:
+    from teachdock.errors import InvalidConfig
+    from teachdock.image.archive import save
+
+    if args.output is None and sys.stdout.isatty():
+        raise InvalidConfig("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    store = _store(args)
+    # docker save prints nothing but the archive: bars go to stderr, and only on a terminal.
+    with _Transfer(sys.stderr, lines=False) as progress:
+        if args.output is not None:
+            save(store, args.images, args.output, progress=progress)
+        else:
+            sys.stdout.flush()
+            save(store, args.images, sys.stdout.buffer, progress=progress)
+            sys.stdout.buffer.flush()
+    return 0
+
+
+def _load(args) -> int:
+    from teachdock.errors import InvalidConfig
+    from teachdock.image.archive import load
+
+    if args.input is None and sys.stdin.isatty():
+        raise InvalidConfig("requested load from stdin, but stdin is a terminal: use -i FILE or redirect")
+    source = args.input if args.input is not None else sys.stdin.buffer
+    with _Transfer(sys.stdout, quiet=args.quiet, lines=False) as progress:
+        loaded = load(_store(args), source, progress=progress)
+    for name in loaded:
+        print(f"Loaded image ID: {name}" if name.startswith("sha256:") else f"Loaded image: {name}")
     return 0
 
 
@@ -237,6 +384,112 @@ def _prune(args) -> int:
 def _df(args) -> int:
     print(_images(args).disk_usage())
     return 0
+
+
+# ---------------------------------------------------------------------------- progress
+
+class _Transfer:
+    """Shows ``ProgressEvent``s (pull, push, load, save) like docker does.
+
+    On a terminal: one rich progress bar per blob, keyed by ``event.id`` (the blob's short
+    digest), its description the blob's status ("Downloading", "Pull complete", ...).
+    Otherwise, with ``lines``, one line each time a blob's status changes (docker's output
+    when piped); without, nothing. Final messages ("Digest: ...") are always printed.
+    rich is imported only when there is a terminal to draw on.
+    """
+
+    def __init__(self, stream, *, quiet: bool = False, lines: bool = True):
+        self.stream, self.quiet, self.lines = stream, quiet, lines
+        self.bars = None
+        self.tasks: dict[str, int] = {}
+        self.shown: dict[str, str] = {}
+
+    def __enter__(self):
+        if not self.quiet and _is_terminal(self.stream):
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+            self.bars = Progress(TextColumn("{task.fields[blob]}: {task.fields[status]:<20}"), BarColumn(),
+                                 DownloadColumn(), TransferSpeedColumn(),
+                                 console=Console(file=self.stream, highlight=False))
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def __call__(self, event) -> None:
+        if self.quiet:
+            return
+        if "digest:" in event.status.lower():             # "Digest: sha256:..", "1: digest: sha256:.. size: N"
+            self._message(event.status)
+            return
+        if self.bars is None:
+            if self.lines and self.shown.get(event.id) != event.status:
+                self.shown[event.id] = event.status
+                print(f"{event.id}: {event.status}", file=self.stream, flush=True)
+            return
+        total = event.total if event.total is not None else (event.current or None)
+        task = self.tasks.get(event.id)
+        if task is None:
+            task = self.tasks[event.id] = self.bars.add_task("", total=total, blob=event.id, status=event.status)
+        self.bars.update(task, total=total, completed=event.current, status=event.status)
+
+    def _message(self, text: str) -> None:
+        if self.bars is not None:
+            self.bars.console.print(text, markup=False)
+        else:
+            print(text, file=self.stream, flush=True)
+
+
+class _BuildLog:
+    """The builder's lines, printed as they come; on a terminal, with a bar of the steps
+    below them ("Step 3/6"), which disappears when the build ends."""
+
+    def __init__(self, *, quiet: bool):
+        self.quiet = quiet
+        self.bars = None
+        self.task = None
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        if _is_terminal(sys.stdout):
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bars = Progress(TextColumn("building"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                                 TimeElapsedColumn(), console=Console(highlight=False), transient=True)
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def __call__(self, line: str) -> None:
+        if self.bars is None:
+            print(line, flush=True)
+            return
+        self.bars.console.out(line, highlight=False)
+        if line.startswith("Step ") and " : " in line:
+            number, _, total = line[5:line.index(" : ")].partition("/")
+            if number.isdigit() and total.isdigit():
+                if self.task is None:
+                    self.task = self.bars.add_task("", total=int(total))
+                self.bars.update(self.task, completed=int(number) - 1)
+        elif line.startswith("Successfully built") and self.task is not None:
+            self.bars.update(self.task, completed=self.bars.tasks[0].total)
+
+
+def _is_terminal(stream) -> bool:
+    import os
+
+    try:
+        return stream.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------------------- formatting
