@@ -57,8 +57,9 @@ ROOTLESS_REASON = (
     "namespaces (the kernel grants root's powers inside it, and nowhere else)."
 )
 USER_WITHOUT_PID = (
-    "The kernel refused to mount /proc: in a new user namespace, a process may mount procfs only for a PID "
-    "namespace that its user namespace owns, and the host's PID namespace belongs to the host. Tick pid as well. "
+    "A container cannot mount its /proc this way: in a new user namespace, a process may mount procfs only "
+    "for a PID namespace that its user namespace owns, and the host's PID namespace belongs to the host, "
+    "so the runtime refuses the combination up front. Tick pid as well. "
     "(Docker lists --pid=host among the features that do not work with user namespace remapping.)"
 )
 TIME_NOTE = (
@@ -358,7 +359,7 @@ def host_ipc_object():
 
 def explain_start_failure(asked, message: str) -> str | None:
     """A sentence on why the kernel refused this combination of namespaces, when we know it."""
-    if "user" in asked and "pid" not in asked and "mount(proc" in message:
+    if "user" in asked and "pid" not in asked and ("needs a new pid namespace" in message or "mount(proc" in message):
         return USER_WITHOUT_PID
     return None
 
@@ -409,11 +410,11 @@ def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, containe
                     container_id, rootfs=rootfs, args=["sh", "-c", PROBE_SCRIPT], state_root=state_root,
                     namespaces=asked, hostname="probe" if "uts" in asked else None,
                     env={"TD_IPC_KEY": str(key)}, stdin=DEVNULL, stdout=write_end, stderr=error_end)
-            except ContainerStartError as error:
+            except (ContainerStartError, InvalidConfig) as error:
                 why = explain_start_failure(asked, str(error))
                 if why is None:
                     raise
-                raise ContainerStartError(f"{error}\n{why}") from None
+                raise type(error)(f"{error}\n{why}") from None
             finally:
                 os.close(write_end)
                 os.close(error_end)
