@@ -140,7 +140,9 @@ def guest_session(vm_summary) -> GuestSession:
     return session
 
 
-@pytest.mark.parametrize("nodeid", GUEST_TEST_IDS or ["(collection failed)"])
+# Explicit ids: pytest would shorten a generated id longer than 100 characters to "nodeid140".
+@pytest.mark.parametrize("nodeid", GUEST_TEST_IDS or ["(collection failed)"],
+                         ids=GUEST_TEST_IDS or ["(collection failed)"])
 def test_in_vm(guest_session, nodeid):
     if COLLECT_ERROR:
         pytest.fail(COLLECT_ERROR, pytrace=False)
