@@ -311,8 +311,7 @@ def _push(args) -> int:
     if not args.quiet:
         if typed.tag is None and typed.digest is None:
             print("Using default tag: latest", flush=True)
-        print(f"The push refers to repository [{ref.name if ref.domain != 'docker.io' else ref.familiar_name}]",
-              flush=True)
+        print(f"The push refers to repository [{ref.name}]", flush=True)
     with _Transfer(sys.stdout, quiet=args.quiet, lines=True) as progress:
         digest = push(store, args.name, progress=progress)
     if args.quiet:
@@ -550,6 +549,8 @@ def _ago_unix(seconds: int) -> str:
     minutes, hours = delta / 60, delta / 3600
     if delta < 1:
         text = "Less than a second"
+    elif int(delta) == 1:
+        text = "1 second"
     elif delta < 60:
         text = f"{int(delta)} seconds"
     elif minutes < 2:
