@@ -36,7 +36,7 @@ import shlex
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +94,12 @@ hostname teachdock-vm
 ip link set lo up
 if [ -f /teachdock/share ]; then
     mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 {PROJECT_TAG} {GUEST_PROJECT}
+fi
+# Tools the command must do without (a runtime that uses syscalls, not mount or ip).
+if [ -f /teachdock/hide ]; then
+    while read -r tool; do
+        rm -f /bin/$tool /sbin/$tool /usr/bin/$tool /usr/sbin/$tool
+    done < /teachdock/hide
 fi
 # The caller sits in a leaf cgroup, as on a systemd host: the runtime must never nest
 # containers under it (cgroup v2's no-internal-process rule would answer EBUSY).
@@ -306,11 +312,13 @@ def guest_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def run_in_guest(command: str, *, share: str | os.PathLike | None = None,
                  env: Mapping[str, str] | None = None, timeout: float = 120, memory_mb: int = 768,
                  accel: str | None = None, kernel: KernelImage | None = None,
-                 files: Mapping[str, bytes] | None = None) -> GuestRun:
+                 files: Mapping[str, bytes] | None = None, hide_tools: Sequence[str] = ()) -> GuestRun:
     """Boot the Python guest, run ``command`` (a busybox sh command line) as root, power off.
 
     ``share``: a host directory mounted read-only at /project (9p); PYTHONPATH points there.
     ``env``: added to :func:`guest_environment`. ``files``: extra guest files for this boot.
+    ``hide_tools``: busybox applets (e.g. "mount", "ip") removed before the command runs, to
+    show it does without them.
     ``timeout`` covers boot, command and power-off; on expiry QEMU is killed and
     :class:`~teachdock.vm.errors.VmTimeout` raised (its ``console`` has everything printed).
     """
@@ -325,6 +333,8 @@ def run_in_guest(command: str, *, share: str | os.PathLike | None = None,
     if share is not None:
         shares[PROJECT_TAG] = os.fspath(share)
         boot_files["teachdock/share"] = b""
+    if hide_tools:
+        boot_files["teachdock/hide"] = "".join(f"{tool}\n" for tool in hide_tools).encode()
     boot_files.update(files or {})
     result = boot("sh /teachdock/enter.sh", memory_mb=memory_mb, timeout=timeout, accel=accel,
                   kernel=kernel, initramfs=base, files=boot_files, shares=shares)

@@ -9,6 +9,7 @@ root cgroup's controllers, which is why they refuse to run anywhere but in that 
 
 import os
 import secrets
+import shutil
 import signal
 
 import pytest
@@ -69,6 +70,13 @@ def test_v2_is_read_from_the_mount_itself_not_from_a_distribution_name():
     assert not os.path.exists("/etc/os-release")  # the guest has no distribution to ask at all
     assert detect_version() == "v2"
     assert CONTROLLERS <= set(read(f"{CGROUP_ROOT}/cgroup.controllers").split())
+
+
+def test_the_runtime_has_no_mount_or_ip_binary_to_lean_on():
+    """Every container test of this run works with syscalls only: the guest took these away."""
+    hidden = os.environ.get("TEACHDOCK_VM_HIDDEN_TOOLS", "").split()
+    assert {"mount", "umount", "ip", "nsenter", "unshare", "pivot_root"} <= set(hidden)
+    assert [tool for tool in hidden if shutil.which(tool)] == []
 
 
 def test_the_test_run_sits_in_a_leaf_cgroup_like_a_systemd_session():
