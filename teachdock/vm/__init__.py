@@ -15,16 +15,20 @@ The parts, each readable on its own:
   initramfs.py  what goes into the guest: busybox, applet links, /init
   kernel.py     finding the kernel, unpacking vmlinux from a bzImage (faster boots)
   qemu.py       KVM-or-TCG detection, the QEMU command line, boot() and its figures
+  guest.py      a bigger guest with Python, pytest and kernel modules (overlay, 9p), the
+                project shared read-only, cgroup2 mounted: run_in_guest() runs a command
+                there against a real cgroup v2 kernel (tests/vm, teachdock.lab.v2_vm)
 Command line: ``python -m teachdock.vm boot --workload 'CMD'``.
 """
 
 from teachdock.vm.errors import KernelNotFound, QemuNotFound, VmBootError, VmError, VmTimeout
+from teachdock.vm.guest import GuestRun, python_initramfs, run_in_guest
 from teachdock.vm.initramfs import build_initramfs, workload_archive
 from teachdock.vm.kernel import KernelImage, find_kernel, prepare_kernel
 from teachdock.vm.qemu import Accel, VmResult, boot, detect_accel, find_qemu
 
 __all__ = [
-    "Accel", "KernelImage", "KernelNotFound", "QemuNotFound", "VmBootError", "VmError",
+    "Accel", "GuestRun", "KernelImage", "KernelNotFound", "QemuNotFound", "VmBootError", "VmError",
     "VmResult", "VmTimeout", "boot", "build_initramfs", "detect_accel", "find_kernel",
-    "find_qemu", "prepare_kernel", "workload_archive",
+    "find_qemu", "prepare_kernel", "python_initramfs", "run_in_guest", "workload_archive",
 ]

@@ -140,14 +140,13 @@ def _tree(top: Path, guest_top: str, files: dict[str, Path], skip=lambda path: F
             files[f"{guest_top}/{path.relative_to(top)}"] = path
 
 
-def python_files(python: str | os.PathLike | None = None,
-                 packages: tuple[str, ...] = PYTEST_PACKAGES) -> dict[str, Path]:
+def python_files(packages: tuple[str, ...] = PYTEST_PACKAGES) -> dict[str, Path]:
     """{guest path: host file} for a Python that runs pytest: interpreter, libraries, stdlib, packages.
 
-    ``python`` defaults to the interpreter running this code (the venv's base one), so the
-    guest gets the very stdlib and pytest the host's test run uses.
+    The interpreter is the one running this code (a venv's base interpreter, e.g.
+    /usr/bin/python3.11), so the guest gets the very stdlib and pytest the host uses.
     """
-    python = Path(os.path.realpath(python or sys._base_executable))
+    python = Path(os.path.realpath(sys._base_executable))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     dynload = Path(sysconfig.get_config_var("DESTSHARED"))
     files: dict[str, Path] = {}
@@ -162,8 +161,8 @@ def python_files(python: str | os.PathLike | None = None,
 
     _tree(stdlib, stdlib.as_posix().lstrip("/"), files, skip_stdlib)
     libraries = set(shared_libraries(python))
-    for guest_path, host in files.items():
-        if host.suffix == ".so":
+    for host in files.values():
+        if host.suffix == ".so":  # extension modules have libraries of their own (libffi, liblzma...)
             libraries.update(shared_libraries(host))
     for library in libraries:
         files[library.lstrip("/")] = Path(os.path.realpath(library))
