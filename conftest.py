@@ -13,6 +13,9 @@ IS_ROOT = os.geteuid() == 0
 
 
 def pytest_collection_modifyitems(config, items):
+    # Browser tests run last: Playwright's sync API leaves an asyncio loop marked as running in
+    # the main thread, and any later asyncio.run() (the lab widgets' tests) would then fail.
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
     if IS_ROOT:
         return
     for item in items:
