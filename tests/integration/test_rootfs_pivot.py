@@ -141,8 +141,14 @@ def test_masked_paths_show_nothing(box):
     result = box(script)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [f"{p} 0" for p in present]
-    host_sizes = {p: len(open(p, "rb").read()) if os.path.isfile(p) else len(os.listdir(p)) for p in present}
+    host_sizes = {p: _first_bytes(p) if os.path.isfile(p) else len(os.listdir(p)) for p in present}
     assert any(host_sizes.values())  # the host does have something there to hide
+
+
+def _first_bytes(path: str) -> int:
+    """How much of a file there is to read, up to 4 KiB (/proc/kcore is as large as the RAM)."""
+    with open(path, "rb") as f:
+        return len(f.read(4096))
 
 
 def test_read_only_paths_cannot_be_written(box):
