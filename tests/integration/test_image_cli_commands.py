@@ -1,5 +1,7 @@
 """`teachdock image ...` as a learner types it: the installed console script in a subprocess.
 
+(Not test_image_cli.py: tests/unit has that name already, and test files need unique names.)
+
 Each test has its own data roots (``--data-root``) and its own runtime state root
 (``TEACHDOCK_STATE_ROOT``, so the leak check sees any container state left behind), and
 starts its own registry on 127.0.0.1, stopped by its PID. Progress bars are checked on a
