@@ -393,7 +393,7 @@ class _Transfer:
     On a terminal: one rich progress bar per blob, keyed by ``event.id`` (the blob's short
     digest), its description the blob's status ("Downloading", "Pull complete", ...).
     Otherwise, with ``lines``, one line each time a blob's status changes (docker's output
-    when piped); without, nothing. Final messages ("Digest: ...") are always printed.
+    when piped); without, nothing. Final messages ("Digest: ...") are printed unless quiet.
     rich is imported only when there is a terminal to draw on.
     """
 
