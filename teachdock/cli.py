@@ -1,7 +1,7 @@
 """``teachdock``: one command, docker-like verbs grouped by the layer that does the work.
 
     teachdock runtime ...   the OCI runtime (runc's verbs): run a bundle
-    teachdock image ...     images: bootstrap the busybox base
+    teachdock image ...     images: build, pull, push, save, load, ls, rm, bootstrap busybox
     teachdock doctor        what this machine offers for the course
 
 Each group lives in its own module and is imported only when used, so that starting a
@@ -19,7 +19,8 @@ A small, real container engine for learning how Docker works.
 
 commands:
   runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
-  image     manage images (bootstrap busybox)
+  image     images: build, pull, push, save, load, ls, inspect, history, tag, rm,
+            bootstrap busybox
   doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox
 
 Run `teachdock COMMAND --help` for the details of one command.

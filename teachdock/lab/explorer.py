@@ -521,6 +521,7 @@ def figure_png(fig) -> bytes:
 
 
 LEFT = "text-align:left;padding:3px 8px;border-bottom:1px solid #e6e6e6;vertical-align:top"
+WRAP = "max-width:18em;overflow-wrap:anywhere"  # long cgroup paths must not push the table off screen
 
 
 def render_table(result: ExplorerResult) -> TextAndHTML:
@@ -543,8 +544,8 @@ def render_table(result: ExplorerResult) -> TextAndHTML:
             f"{cell}"
             f'<td style="{LEFT}"><code>{row.host_inode}</code></td>'
             f'<td style="{LEFT}"><code>{row.container_inode}</code></td>'
-            f'<td style="{LEFT}">{escape(row.container_sees)}</td>'
-            f'<td style="{LEFT};color:#555">{escape(row.host_sees)}</td>'
+            f'<td style="{LEFT};{WRAP}">{escape(row.container_sees)}</td>'
+            f'<td style="{LEFT};{WRAP};color:#555">{escape(row.host_sees)}</td>'
             "</tr>"
         )
         text_rows.append(f"{row.kind:8} {asked:4} {row.verdict:9} {row.host_inode!s:>11} {row.container_inode!s:>11}  "
@@ -552,7 +553,7 @@ def render_table(result: ExplorerResult) -> TextAndHTML:
     head = "".join(f'<th style="{LEFT}">{h}</th>' for h in
                    ("namespace", "asked", "result", "host inode", "container inode", "the container sees",
                     "the host sees"))
-    html = (f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead>'
+    html = (f'<table style="border-collapse:collapse;table-layout:auto;max-width:100%"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
     text = "\n".join([f"{'kind':8} {'asked':4} {'result':9} {'host inode':>11} {'container':>11}  evidence"] + text_rows)
     return TextAndHTML(html, text)

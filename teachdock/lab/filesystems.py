@@ -612,7 +612,8 @@ def propagation_explorer():
 
     mode = widgets.ToggleButtons(options=list(PROPAGATION_FLAGS), value="shared",
                                  description="child's copy:")
-    button = widgets.Button(description="Run the experiment", button_style="primary", icon="play")
+    button = widgets.Button(description="Run the experiment", button_style="primary", icon="play",
+                            layout=widgets.Layout(width="auto"))
     result = widgets.HTML("<i>Pick a propagation type and press the button.</i>")
     box = widgets.VBox([mode, button, result])
     box.history = []  # every PropagationResult, for the curious (and the tests)
