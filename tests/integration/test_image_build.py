@@ -6,22 +6,13 @@ that nothing is left: mounts, container snapshot dirs, holds, runtime state, cgr
 
 import gzip
 import io
-import json
 import os
-import shutil
 import tarfile
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from teachdock import kernel
-from teachdock.errors import TeachdockError
-from teachdock.image import busybox
 from teachdock.image.build import BuildStepFailed
-from teachdock.image.images import Images
-from teachdock.image.snapshots import mount_points
 
 pytestmark = [
     pytest.mark.root,
@@ -42,44 +33,8 @@ CMD ["cat", "/app/message.txt"]
 
 
 @pytest.fixture
-def images(scratch_dir, state_root, new_id):
-    try:
-        busybox.find_busybox()
-    except TeachdockError as error:
-        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
-    data_root = Path(tempfile.mkdtemp(prefix="images-", dir=scratch_dir))
-    data_root.chmod(0o755)
-    images = Images(data_root, driver="overlay", state_root=state_root, container_prefix=new_id.prefix)
-    images.bootstrap_busybox()
-    yield images
-    problems = [f"mount {p}" for p in mount_points() if p.startswith(f"{data_root}/")]
-    containers = data_root / "containers"
-    if containers.is_dir() and any(containers.iterdir()):
-        problems.append(f"container dirs {sorted(p.name for p in containers.iterdir())}")
-    holders = Path(images.store.root) / "holders.json"
-    if holders.exists():
-        problems += [f"holder {h}" for users in json.loads(holders.read_text()).values()
-                     for h in users if h.startswith("container:")]
-    for point in sorted(p for p in mount_points() if p.startswith(f"{data_root}/")):
-        kernel.umount2(point, kernel.MNT_DETACH)
-    shutil.rmtree(data_root, ignore_errors=True)
-    assert not problems, f"the test left behind: {problems}"
-
-
-@pytest.fixture
-def context(tmp_path):
-    """A build context directory; ``context(Dockerfile=..., **files)`` fills it."""
-    directory = tmp_path / "ctx"
-    directory.mkdir()
-
-    def fill(**files):
-        for name, content in files.items():
-            path = directory / name.replace("__", "/")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        return directory
-
-    return fill
+def images(data_roots):
+    return data_roots("overlay")
 
 
 def snapshot_dirs(images) -> set[str]:

@@ -5,19 +5,10 @@ container from the new image sees them. Removing an image a container uses is re
 a layer two images share survives the removal of one of them.
 """
 
-import json
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from teachdock import kernel
-from teachdock.errors import TeachdockError
-from teachdock.image import busybox
-from teachdock.image.images import Images
-from teachdock.image.snapshots import mount_points
 from teachdock.image.store import ImageInUse, ImageNotFound
 
 pytestmark = [
@@ -28,28 +19,8 @@ pytestmark = [
 
 
 @pytest.fixture(params=["overlay", "copy"])
-def images(request, scratch_dir, state_root, new_id):
-    try:
-        busybox.find_busybox()
-    except TeachdockError as error:
-        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
-    data_root = Path(tempfile.mkdtemp(prefix="images-", dir=scratch_dir))
-    data_root.chmod(0o755)
-    images = Images(data_root, driver=request.param, state_root=state_root, container_prefix=new_id.prefix)
-    images.bootstrap_busybox()
-    yield images
-    problems = [f"mount {p}" for p in mount_points() if p.startswith(f"{data_root}/")]
-    containers = data_root / "containers"
-    if containers.is_dir() and any(containers.iterdir()):
-        problems.append(f"container dirs {sorted(p.name for p in containers.iterdir())}")
-    holders = Path(images.store.root) / "holders.json"
-    if holders.exists():
-        problems += [f"holder {h}" for users in json.loads(holders.read_text()).values()
-                     for h in users if h.startswith("container:")]
-    for point in sorted(p for p in mount_points() if p.startswith(f"{data_root}/")):
-        kernel.umount2(point, kernel.MNT_DETACH)
-    shutil.rmtree(data_root, ignore_errors=True)
-    assert not problems, f"the test left behind: {problems}"
+def images(request, data_roots):
+    return data_roots(request.param)
 
 
 def blobs(images) -> set[str]:

@@ -18,22 +18,16 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from teachdock import kernel
-from teachdock.errors import TeachdockError
-from teachdock.image import busybox
 from teachdock.image.archive import ArchiveError, UnsafeArchive, load, save
 from teachdock.image.digest import DigestMismatch, chain_id
 from teachdock.image.images import Images
 from teachdock.image.registry import pull, push
-from teachdock.image.snapshots import mount_points
 from teachdock.image.store import ImageNotFound
 
 
@@ -70,63 +64,8 @@ APP_OUTPUT = "from the context\nbuilt for roundtrip\n"
 # ---------------------------------------------------------------------------- fixtures
 
 @pytest.fixture
-def data_roots(scratch_dir, state_root, new_id):
-    """``data_roots(driver="overlay", bootstrap=True)`` -> an Images on a fresh data root.
-
-    At the end: nothing may be mounted under any of them, no container directory or
-    container hold may be left; then they are removed."""
-    made = []
-
-    def make(driver="overlay", bootstrap=True) -> Images:
-        root = Path(tempfile.mkdtemp(prefix="roundtrip-", dir=scratch_dir))
-        root.chmod(0o755)
-        images = Images(root, driver=driver, state_root=state_root, container_prefix=new_id.prefix)
-        made.append(images)
-        if bootstrap:
-            try:
-                busybox.find_busybox()
-            except TeachdockError as error:
-                pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
-            images.bootstrap_busybox()
-        return images
-
-    yield make
-    problems = []
-    for images in made:
-        root = images.data_root
-        problems += [f"mount {p}" for p in mount_points() if p.startswith(f"{root}/")]
-        containers = root / "containers"
-        if containers.is_dir() and any(containers.iterdir()):
-            problems.append(f"container dirs {sorted(p.name for p in containers.iterdir())}")
-        holders = Path(images.store.root) / "holders.json"
-        if holders.exists():
-            problems += [f"holder {h}" for users in json.loads(holders.read_text()).values()
-                         for h in users if h.startswith("container:")]
-        for point in sorted((p for p in mount_points() if p.startswith(f"{root}/")), reverse=True):
-            kernel.umount2(point, kernel.MNT_DETACH)
-        shutil.rmtree(root, ignore_errors=True)
-    assert not problems, f"the test left behind: {problems}"
-
-
-@pytest.fixture
 def images(data_roots):
     return data_roots()
-
-
-@pytest.fixture
-def context(tmp_path):
-    """``context(Dockerfile=..., **files)``: a build context directory ("a__b" is "a/b")."""
-    directory = tmp_path / "ctx"
-    directory.mkdir()
-
-    def fill(**files):
-        for name, content in files.items():
-            path = directory / name.replace("__", "/")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        return directory
-
-    return fill
 
 
 @pytest.fixture
