@@ -133,7 +133,6 @@ class _Plan:
     stdio: list[int]  # fds to become the container's 0, 1, 2
     init: bool
     detach: bool
-    keep_fds: list[int] = field(default_factory=list)
     kill_on_caller_exit: bool = False
     caller_pid: int = field(default_factory=os.getpid)
 
@@ -279,7 +278,6 @@ class Container:
 
     def _spawn_monitor(self, plan: _Plan) -> None:
         report_read, report_write = os.pipe()
-        plan.keep_fds = [report_write]
         pid = os.fork()
         if pid == 0:  # ---- in the monitor (or the short-lived launcher when detaching) ----
             os.close(report_read)

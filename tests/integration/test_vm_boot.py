@@ -1,7 +1,6 @@
 """Boot the real tiny VM (QEMU; TCG on machines without working KVM) and check what
 comes back. One VM at a time; each boot takes a few seconds under emulation."""
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path

@@ -5,7 +5,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 
 from teachdock.lab.doctor import doctor, render_html
 from teachdock.runtime import host
