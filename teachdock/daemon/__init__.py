@@ -1,0 +1,15 @@
+"""teachdockd: the daemon — Docker's Engine API (a subset) on a Unix socket.
+
+One module per concern, in the order a request meets them:
+
+- ``server.py``          HTTP/1.1 on a Unix socket: keep-alive, chunked bodies, streams, the 101 hijack
+- ``routes.py``          the route table and the ``/v1.NN`` version prefix
+- ``api_system.py``      ``/_ping``, ``/version``, ``/info``
+- ``api_containers.py``  create, start, attach, wait, logs, stop, kill, rm, inspect, ps
+- ``api_images.py``      images, pull, image inspect
+- ``containers.py``      container records on disk, supervision, recovery after a restart
+- ``logs.py``            the json-file log: a writer process per container, readers
+- ``daemon.py``          wires it together; ``__main__.py`` is the ``teachdockd`` command
+
+This package is imported by the tiny log-writer process too, so it imports nothing here.
+"""

@@ -1,0 +1,237 @@
+"""Container routes: create, start, attach, wait, logs, stop, kill, rm, inspect, ps.
+
+``docker run --rm busybox echo hi`` in the foreground is five requests, in this order
+(see the API digest, section 2): create -> attach (101 hijack) -> wait?condition=removed
+(headers flushed at once) -> start -> output on the attach socket, which closes when the
+program exits; then the wait body carries the exit code the CLI exits with.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+from teachdock.daemon import logs
+from teachdock.daemon.containers import ContainerRecord, parse_signal
+from teachdock.daemon.server import HTTPError
+
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+
+
+# --- create, start, inspect, list ---------------------------------------------------------------------
+def create(daemon, request) -> None:
+    record = daemon.containers.create(request.json(), request.query.get("name") or None)
+    request.handler.send_json(201, {"Id": record.id, "Warnings": []})
+
+
+def start(daemon, request, name: str) -> None:
+    started = daemon.containers.start(daemon.containers.get(name))
+    request.handler.send_bytes(204 if started else 304, b"", None)
+
+
+def inspect(daemon, request, name: str) -> None:
+    request.handler.send_json(200, inspect_json(daemon.containers.get(name)))
+
+
+def inspect_json(record: ContainerRecord) -> dict:
+    data = dict(record.data)
+    data["State"] = dict(data["State"])
+    data["Mounts"] = []
+    data["NetworkSettings"] = {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""}
+    data["ResolvConfPath"] = data["HostnamePath"] = data["HostsPath"] = ""
+    data["MountLabel"] = data["ProcessLabel"] = data["AppArmorProfile"] = ""
+    data["ExecIDs"] = None
+    data["GraphDriver"] = {"Name": data.get("Driver", ""), "Data": {"MergedDir": data.get("Rootfs", "")}}
+    data.pop("Rootfs", None)
+    return data
+
+
+def list_containers(daemon, request) -> None:
+    show_all = request.flag("all")
+    summaries = []
+    for record in daemon.containers.list():
+        if not show_all and not record.running:
+            continue
+        config = record.data["Config"]
+        summaries.append({
+            "Id": record.id, "Names": [record.name], "Image": config["Image"], "ImageID": record.data["Image"],
+            "Command": " ".join([record.data["Path"], *record.data["Args"]]),
+            "Created": _unix_seconds(record.data["Created"]), "State": record.status,
+            "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
+            "SizeRw": 0, "SizeRootFs": 0, "Mounts": [],
+            "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
+            "NetworkSettings": {"Networks": {}},
+        })
+    request.handler.send_json(200, summaries)
+
+
+def status_text(record: ContainerRecord) -> str:
+    """The STATUS column of ``docker ps``: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created"."""
+    state = record.data["State"]
+    if record.status == "running":
+        return f"Up {human_duration(time.time() - _unix_seconds(state['StartedAt']))}"
+    if record.status == "exited":
+        return f"Exited ({state['ExitCode']}) {human_duration(time.time() - _unix_seconds(state['FinishedAt']))} ago"
+    return record.status.capitalize()
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's go-units HumanDuration, in short."""
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = seconds / 60
+    if minutes < 2:
+        return "About a minute"
+    if minutes < 60:
+        return f"{int(minutes)} minutes"
+    hours = minutes / 60
+    if hours < 2:
+        return "About an hour"
+    if hours < 48:
+        return f"{int(hours)} hours"
+    days = hours / 24
+    if days < 14:
+        return f"{int(days)} days"
+    return f"{int(days / 7)} weeks"
+
+
+def _unix_seconds(stamp: str) -> int:
+    """'2026-11-28T00:40:01.123456789Z' -> unix seconds (0 for Docker's zero time)."""
+    if not stamp or stamp.startswith("0001-"):
+        return 0
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+# --- stop, kill, remove --------------------------------------------------------------------------------------
+def stop(daemon, request, name: str) -> None:
+    record = daemon.containers.get(name)
+    timeout = request.query.get("t")
+    sig = request.query.get("signal")
+    stopped = daemon.containers.stop(record, None if timeout in (None, "") else float(timeout),
+                                     parse_signal(sig) if sig else None)
+    request.handler.send_bytes(204 if stopped else 304, b"", None)
+
+
+def kill(daemon, request, name: str) -> None:
+    record = daemon.containers.get(name)
+    daemon.containers.kill(record, parse_signal(request.query.get("signal") or "SIGKILL"))
+    request.handler.send_bytes(204, b"", None)
+
+
+def remove(daemon, request, name: str) -> None:
+    daemon.containers.remove(daemon.containers.get(name), force=request.flag("force"))
+    request.handler.send_bytes(204, b"", None)
+
+
+# --- wait ---------------------------------------------------------------------------------------------------
+def wait(daemon, request, name: str) -> None:
+    """Headers first (flushed), body when the condition is met: ``docker run`` sends ``start``
+    only after these headers arrive, so writing nothing until the exit would deadlock."""
+    record = daemon.containers.get(name)
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise HTTPError(400, f"invalid condition: {condition!r}")
+    handler = request.handler
+    handler.start_chunks(200, "application/json")
+    if condition == "removed":
+        code = daemon.containers.wait_removed(record, cancelled=request.client_gone)
+    else:
+        code = daemon.containers.wait_exit(record, None, next_exit=condition == "next-exit",
+                                           cancelled=request.client_gone)
+    if code is None and request.client_gone():
+        handler.close_connection = True  # `docker run -d` left without waiting: nothing to say
+        return
+    error = record.data["State"].get("Error")
+    body = {"StatusCode": code if code is not None else record.data["State"]["ExitCode"],
+            "Error": {"Message": error} if error else None}
+    handler.write_chunk(json_line(body))
+    handler.end_chunks()
+
+
+def json_line(value) -> bytes:
+    import json  # noqa: PLC0415
+
+    return json.dumps(value).encode() + b"\n"
+
+
+# --- logs and attach ------------------------------------------------------------------------------------------
+def _streams(request) -> set[str]:
+    wanted = {name for name in ("stdout", "stderr") if request.flag(name)}
+    return wanted
+
+
+def container_logs(daemon, request, name: str) -> None:
+    """``docker logs [-f] [--tail N] [-t]``: the json-file, re-framed for the multiplexed stream."""
+    record = daemon.containers.get(name)
+    wanted = _streams(request)
+    if not wanted:
+        raise HTTPError(400, "Bad parameters: you must choose at least one stream")
+    tail_text = request.query.get("tail", "all")
+    tail = None if tail_text in ("", "all") or not tail_text.lstrip("-").isdigit() or int(tail_text) < 0 else int(tail_text)
+    timestamps = request.flag("timestamps")
+    handler = request.handler
+    handler.start_chunks(200, MULTIPLEXED)
+    for entry in logs.read_entries(record.log_path, tail=tail, follow=request.flag("follow"),
+                                   still_running=lambda: _active(record)):
+        if entry.get("stream") not in wanted:
+            continue
+        text = entry.get("log", "")
+        if timestamps:
+            text = f"{entry.get('time', '')} {text}"
+        handler.write_chunk(logs.frame(entry["stream"], text.encode()))
+    handler.end_chunks()
+
+
+def _active(record: ContainerRecord) -> bool:
+    """Output may still come: the container runs, or it was created and waits for ``start``."""
+    return not record.removed and record.status in ("created", "running")
+
+
+def attach(daemon, request, name: str) -> None:
+    """``docker run`` (foreground) attaches before it starts the container; output from then on
+    goes out as multiplexed frames, and the socket closes once the program has exited.
+
+    The CLI half-closes its side at once when stdin is not attached: that is not a
+    disconnect, so this handler never reads from the socket (stdin is not supported yet).
+    """
+    record = daemon.containers.get(name)
+    if request.flag("stdin"):
+        raise HTTPError(501, "attaching stdin (docker run -i) is not supported by teachdockd yet")
+    wanted = _streams(request)
+    handler = request.handler
+    if request.headers.get("Upgrade", "").lower() == "tcp":
+        sock = handler.hijack(MULTIPLEXED)
+        write = sock.sendall
+    else:  # an old-style attach: a plain response whose body ends when the connection closes
+        handler.send_response(200)
+        handler.send_header("Content-Type", MULTIPLEXED)
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        handler._response_started = True
+        handler.wfile.flush()
+        write = handler.wfile.write
+    if not wanted:
+        return
+    # logs=1: what was written so far too; otherwise only output from now on.
+    for entry in logs.read_entries(record.log_path, from_end=not request.flag("logs"), follow=True,
+                                   still_running=lambda: _active(record)):
+        if entry.get("stream") in wanted:
+            write(logs.frame(entry["stream"], entry.get("log", "").encode()))
+
+
+def register(router) -> None:
+    router.add("GET", "/containers/json", list_containers)
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/{name}/json", inspect)
+    router.add("POST", "/containers/{name}/start", start)
+    router.add("POST", "/containers/{name}/stop", stop)
+    router.add("POST", "/containers/{name}/kill", kill)
+    router.add("POST", "/containers/{name}/wait", wait)
+    router.add("POST", "/containers/{name}/attach", attach)
+    router.add("GET", "/containers/{name}/logs", container_logs)
+    router.add("DELETE", "/containers/{name}", remove)

@@ -1,0 +1,80 @@
+"""Image routes: ``docker images``, ``docker pull`` (and the pull ``docker run`` does after a 404),
+``docker image inspect``.
+
+Pull answers with Docker's JSON progress stream: one object per line, flushed as it comes.
+An error before the first line is an ordinary HTTP error; after it, the status is already
+sent, so the error travels in the stream as ``{"errorDetail": ..., "error": ...}`` — the
+only way the CLI notices a failed pull.
+"""
+
+from __future__ import annotations
+
+import json
+
+from teachdock.daemon.server import HTTPError
+from teachdock.image import registry
+from teachdock.image.reference import parse_reference
+from teachdock.image.store import _unix_time
+
+
+def list_images(daemon, request) -> None:
+    summaries = []
+    for image in daemon.images.list():
+        summaries.append({
+            "Id": image.id, "ParentId": "", "RepoTags": image.repo_tags, "RepoDigests": image.repo_digests,
+            "Created": _unix_time(image.created), "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
+            "Labels": (image.config.get("config") or {}).get("Labels") or {}, "Containers": -1,
+        })
+    request.handler.send_json(200, summaries)
+
+
+def inspect(daemon, request, name: str) -> None:
+    request.handler.send_json(200, daemon.images.inspect(name))
+
+
+def pull(daemon, request) -> None:
+    """``POST /images/create?fromImage=docker.io/library/busybox&tag=latest``."""
+    source = request.query.get("fromImage")
+    if not source:
+        raise HTTPError(400, "only pulling is supported: give fromImage (importing with fromSrc is not)")
+    tag = request.query.get("tag") or ""
+    if tag.startswith("sha256:"):
+        source = f"{source}@{tag}"
+    elif tag:
+        source = f"{source}:{tag}"
+    ref = parse_reference(source)
+    handler = request.handler
+
+    def send(message: dict) -> None:
+        if not handler._response_started:
+            handler.start_chunks(200, "application/json")
+        handler.write_chunk(json.dumps(message).encode() + b"\n")
+
+    had = _image_id(daemon, str(ref))
+    send({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+
+    def progress(event) -> None:
+        message = {"status": event.status, "id": event.id}
+        if event.total:
+            message["progressDetail"] = {"current": event.current, "total": event.total}
+        send(message)
+
+    image = registry.pull(daemon.images.store, str(ref), progress=progress)
+    if had == image.id:
+        send({"status": f"Status: Image is up to date for {ref.familiar}"})
+    else:
+        send({"status": f"Status: Downloaded newer image for {ref.familiar}"})
+    handler.end_chunks()
+
+
+def _image_id(daemon, name: str) -> str | None:
+    try:
+        return daemon.images.get(name).id
+    except Exception:  # noqa: BLE001 - "not there" in any form
+        return None
+
+
+def register(router) -> None:
+    router.add("GET", "/images/json", list_images)
+    router.add("POST", "/images/create", pull)
+    router.add("GET", "/images/{name*}/json", inspect)

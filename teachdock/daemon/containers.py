@@ -1,0 +1,480 @@
+"""Containers as the daemon sees them: Docker's objects on top of the runtime's processes.
+
+The runtime (teachdock.runtime, our runc) knows only processes, namespaces and cgroups.
+The daemon adds what ``docker`` shows: a name, the image, the config the user asked for,
+the time it was created, its logs, and a state that outlives each run of the program.
+
+On disk, one directory per container under ``<data root>/daemon/containers/<id>/``::
+
+    container.json       Docker-shaped record: Id, Name, Created, Image, Config, HostConfig, State
+    <id>-json.log        stdout and stderr (see logs.py)
+
+The root filesystem is an overlay snapshot of the image (``Images.prepare``), made at
+``create``. The runtime container is made at ``start``, detached, so its monitor (the
+shim) and the log writer keep going if the daemon stops. A daemon that starts again reads
+the records back, finds which runtime containers still run, and watches them again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
+from teachdock.daemon import logs
+from teachdock.image.build import resolve_user
+from teachdock.image.dockerfile import config_env
+from teachdock.image.images import Images
+from teachdock.image.reference import parse_reference
+from teachdock.image.store import ImageNotFound
+from teachdock.runtime import DEVNULL, Container
+
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_ADJECTIVES = ["brave", "calm", "eager", "gentle", "happy", "jolly", "keen", "lucid", "merry", "quiet", "tidy", "witty"]
+_SCIENTISTS = ["curie", "hopper", "lovelace", "noether", "turing", "shannon", "dijkstra", "ritchie", "thompson", "liskov"]
+
+
+def now_iso() -> str:
+    return logs.timestamp()
+
+
+class ContainerRecord:
+    """One container: its Docker-shaped record plus what only this daemon process knows.
+
+    ``changed`` is a condition variable: ``wait`` and ``logs -f`` sleep on it, the
+    supervisor thread wakes them when the container exits or is removed.
+    """
+
+    def __init__(self, directory: Path, data: dict):
+        self.directory = directory
+        self.data = data
+        self.changed = threading.Condition()
+        self.exits = 0           # how many times it has exited since this daemon started
+        self.removed = False
+        self.runtime: Container | None = None
+        self.writer = None       # the log writer's Popen, when this daemon started it
+
+    @property
+    def id(self) -> str:
+        return self.data["Id"]
+
+    @property
+    def name(self) -> str:
+        return self.data["Name"]
+
+    @property
+    def status(self) -> str:
+        return self.data["State"]["Status"]
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / f"{self.id}-json.log"
+
+    def save(self) -> None:
+        """Write container.json atomically (temp file + fsync + rename): a crash leaves the old or the new."""
+        temporary = self.directory / "container.json.tmp"
+        with open(temporary, "w") as f:
+            json.dump(self.data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.directory / "container.json")
+
+
+class ContainerManager:
+    """Create, start, stop, kill, wait for and remove containers; find them again after a restart."""
+
+    def __init__(self, data_root: Path, exec_root: Path, images: Images, cgroup_parent: str = "teachdock"):
+        self.root = Path(data_root) / "daemon" / "containers"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state_root = Path(exec_root) / "runtime"  # the runtime's state (runc's /run/runc)
+        self.images = images
+        self.cgroup_parent = cgroup_parent.strip("/")
+        self._lock = threading.RLock()
+        self._records: dict[str, ContainerRecord] = {}
+        self.restore()
+
+    # --- finding containers ---------------------------------------------------------------------
+    def list(self) -> list[ContainerRecord]:
+        with self._lock:
+            return sorted(self._records.values(), key=lambda r: r.data["Created"], reverse=True)
+
+    def get(self, name_or_id: str) -> ContainerRecord:
+        """By full id, name (with or without '/'), or unique id prefix, as Docker resolves them."""
+        with self._lock:
+            if name_or_id in self._records:
+                return self._records[name_or_id]
+            wanted = "/" + name_or_id.lstrip("/")
+            for record in self._records.values():
+                if record.name == wanted:
+                    return record
+            matches = [r for r in self._records.values() if name_or_id and r.id.startswith(name_or_id)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidConfig(f"multiple IDs found with provided prefix: {name_or_id}")
+        raise NotFound(f"No such container: {name_or_id}")
+
+    # --- create ------------------------------------------------------------------------------------
+    def create(self, body: dict, name: str | None = None) -> ContainerRecord:
+        """``POST /containers/create``: record the config and prepare the root filesystem.
+
+        No process exists yet; the runtime container is made at ``start``, as Docker
+        makes the containerd task at start.
+        """
+        if body.get("Tty"):
+            raise InvalidConfig("Tty (docker run -t) is not supported by teachdockd yet; run without -t")
+        image_text = body.get("Image") or ""
+        if not image_text:
+            raise InvalidConfig("no image given: Config.Image is empty")
+        try:
+            image = self.images.get(image_text)
+        except ImageNotFound:
+            # The CLI and the SDK pull when they read exactly this (404 + "No such image").
+            raise ImageNotFound(f"No such image: {_familiar(image_text)}") from None
+        host_config = _host_config_defaults(body.get("HostConfig") or {})
+        image_config = image.config.get("config") or {}
+        entrypoint = _as_list(body.get("Entrypoint"))
+        cmd = _as_list(body.get("Cmd"))
+        if entrypoint is None:
+            entrypoint = _as_list(image_config.get("Entrypoint")) or []
+            cmd = cmd or _as_list(image_config.get("Cmd")) or []
+        cmd = cmd or []
+        if not entrypoint + cmd:
+            raise InvalidConfig("no command specified: the image has no CMD or ENTRYPOINT, so give one")
+        container_id = secrets.token_hex(32)
+        with self._lock:
+            name = self._unique_name(name, container_id)
+            env = _merge_env(config_env(image.config), body.get("Env") or [])
+            config = {
+                "Hostname": body.get("Hostname") or container_id[:12], "Domainname": "",
+                "User": body.get("User") or image_config.get("User") or "",
+                "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
+                "AttachStderr": bool(body.get("AttachStderr")), "Tty": False,
+                "OpenStdin": bool(body.get("OpenStdin")), "StdinOnce": bool(body.get("StdinOnce")),
+                "Env": [f"{k}={v}" for k, v in env.items()], "Cmd": cmd,
+                "Entrypoint": entrypoint or None, "Image": image_text,
+                "WorkingDir": body.get("WorkingDir") or image_config.get("WorkingDir") or "",
+                "Labels": body.get("Labels") or {}, "StopSignal": body.get("StopSignal") or "SIGTERM",
+                "StopTimeout": body.get("StopTimeout"),
+            }
+            directory = self.root / container_id
+            directory.mkdir()
+            record = ContainerRecord(directory, {
+                "Id": container_id, "Name": name, "Created": now_iso(),
+                "Path": (entrypoint + cmd)[0], "Args": (entrypoint + cmd)[1:],
+                "Image": image.id, "Config": config, "HostConfig": host_config,
+                "State": {"Status": "created", "Running": False, "Paused": False, "Restarting": False,
+                          "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+                          "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
+                "RestartCount": 0, "Driver": self.images.snapshots.driver, "Platform": "linux",
+                "LogPath": "", "Rootfs": "",
+            })
+            record.data["LogPath"] = str(record.log_path)
+            try:
+                snapshot = self.images.prepare(image, container_id)
+                record.data["Rootfs"] = str(snapshot.rootfs)
+                record.log_path.touch(mode=0o640)
+                record.save()
+            except BaseException:
+                self.images.release(container_id) if (self.images.snapshots.containers_dir / container_id).exists() else None
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
+            self._records[container_id] = record
+        return record
+
+    def _unique_name(self, name: str | None, container_id: str) -> str:
+        if name:
+            if not _NAME.match(name):
+                raise InvalidConfig(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            name = "/" + name.lstrip("/")
+            for other in self._records.values():
+                if other.name == name:
+                    raise Conflict(f'Conflict. The container name "{name}" is already in use by container '
+                                   f'"{other.id}". You have to remove (or rename) that container to be able '
+                                   "to reuse that name.")
+            return name
+        taken = {r.name for r in self._records.values()}
+        while True:
+            name = f"/{secrets.choice(_ADJECTIVES)}_{secrets.choice(_SCIENTISTS)}"
+            if name not in taken:
+                return name
+
+    # --- start ---------------------------------------------------------------------------------------
+    def start(self, record: ContainerRecord) -> bool:
+        """Run the container's program; False when it was running already (HTTP 304).
+
+        stdout and stderr become pipes read by the log writer; the runtime container is
+        detached, so neither depends on this daemon process staying alive.
+        """
+        with record.changed:
+            if record.removed:
+                raise NotFound(f"No such container: {record.id}")
+            if record.running:
+                return False
+            config, host = record.data["Config"], record.data["HostConfig"]
+            rootfs = record.data["Rootfs"]
+            spec_options = {
+                "hostname": config["Hostname"], "env": _env_dict(config["Env"]),
+                "cwd": config["WorkingDir"] or "/", "user": resolve_user(rootfs, config["User"]),
+                "readonly": bool(host.get("ReadonlyRootfs")), "init": bool(host.get("Init")),
+                "memory": host.get("Memory") or None, "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
+                "cpu_shares": host.get("CpuShares") or None,
+                "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,
+                "cgroups_path": f"/{self.cgroup_parent}/{record.id}",
+            }
+            if host.get("NetworkMode") == "host":
+                spec_options["namespaces"] = ("pid", "mount", "uts", "ipc")
+            out_read, out_write = os.pipe()
+            err_read, err_write = os.pipe()
+            runtime = None
+            try:
+                record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
+                runtime = Container.create(record.id, rootfs=rootfs, args=[record.data["Path"], *record.data["Args"]],
+                                           state_root=self.state_root, stdin=DEVNULL, stdout=out_write,
+                                           stderr=err_write, detach=True, **spec_options)
+            except TeachdockError as error:
+                failure = error
+            finally:
+                for fd in (out_read, out_write, err_read, err_write):
+                    os.close(fd)  # the writer and the container hold their own copies
+            if runtime is not None:
+                try:
+                    runtime.start()
+                    failure = None
+                except TeachdockError as error:
+                    runtime.delete(force=True)
+                    failure = error
+            if failure is not None:
+                if record.writer is not None:  # the pipes are closed now, so it ends
+                    record.writer.wait()
+                    record.writer = None
+                self._set_state(record, Status="exited", ExitCode=_start_failure_code(str(failure)),
+                                Error=str(failure), FinishedAt=now_iso())
+                raise failure
+            record.runtime = runtime
+            self._set_state(record, Status="running", Running=True, Pid=runtime.pid or 0, ExitCode=0,
+                            Error="", OOMKilled=False, StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
+        self._supervise(record, runtime)
+        return True
+
+    def _supervise(self, record: ContainerRecord, runtime: Container) -> None:
+        """One thread per running container waits for its exit (the runtime's monitor tells it)."""
+        threading.Thread(target=self._watch, args=(record, runtime), daemon=True,
+                         name=f"watch-{record.id[:12]}").start()
+
+    def _watch(self, record: ContainerRecord, runtime: Container) -> None:
+        try:
+            code = runtime.wait()
+            oom = runtime.oom_killed
+        except TeachdockError:
+            code, oom = None, False
+        self._finish(record, runtime, code, oom)
+
+    def _finish(self, record: ContainerRecord, runtime: Container | None, code: int | None, oom: bool) -> None:
+        """The program has exited: record how, free its cgroup, and remove it if AutoRemove asks."""
+        if runtime is not None:
+            try:
+                runtime.delete(force=True)
+            except TeachdockError:
+                pass  # already gone
+        if record.writer is not None:
+            record.writer.wait()  # ends by itself once the pipes are closed
+            record.writer = None
+        with record.changed:
+            record.runtime = None
+            if not record.removed:
+                self._set_state(record, Status="exited", Running=False, Pid=0,
+                                ExitCode=255 if code is None else code, OOMKilled=oom, FinishedAt=now_iso())
+            record.exits += 1
+            record.changed.notify_all()
+        if record.data["HostConfig"].get("AutoRemove"):
+            try:
+                self.remove(record)
+            except TeachdockError:
+                pass
+
+    def _set_state(self, record: ContainerRecord, **changes) -> None:
+        state = record.data["State"]
+        state.update(changes)
+        state["Running"] = state["Status"] == "running"
+        if not record.removed:
+            record.save()
+
+    # --- stop, kill, wait, remove --------------------------------------------------------------------------
+    def kill(self, record: ContainerRecord, sig: int = signal.SIGKILL) -> None:
+        """``docker kill``: signal PID 1; 409 when the container is not running."""
+        with record.changed:
+            if not record.running or record.runtime is None:
+                raise Conflict(f"Cannot kill container: {record.id}: Container {record.id} is not running")
+            record.runtime.kill(sig)
+
+    def stop(self, record: ContainerRecord, timeout: float | None = None, sig: int | None = None) -> bool:
+        """``docker stop``: the stop signal, then SIGKILL after the grace period. False if not running."""
+        if not record.running:
+            return False
+        if timeout is None:
+            configured = record.data["Config"].get("StopTimeout")
+            timeout = 10 if configured is None else configured
+        try:
+            self.kill(record, sig or parse_signal(record.data["Config"].get("StopSignal") or "SIGTERM"))
+        except Conflict:
+            return True  # it exited meanwhile
+        if self.wait_exit(record, timeout) is None:
+            try:
+                self.kill(record, signal.SIGKILL)
+            except Conflict:
+                pass
+            self.wait_exit(record, None)
+        return True
+
+    def wait_exit(self, record: ContainerRecord, timeout: float | None, *, next_exit: bool = False,
+                  cancelled=lambda: False) -> int | None:
+        """Block until the container is not running (``next_exit``: until it exits once more).
+
+        Returns the exit code, or None on timeout or when ``cancelled()`` says the client left.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with record.changed:
+            seen = record.exits
+            while (record.exits == seen) if next_exit else record.running:
+                if record.removed or cancelled():
+                    return record.data["State"]["ExitCode"] if record.removed else None
+                left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if left <= 0:
+                    return None
+                record.changed.wait(left)
+            return record.data["State"]["ExitCode"]
+
+    def wait_removed(self, record: ContainerRecord, cancelled=lambda: False) -> int | None:
+        with record.changed:
+            while not record.removed:
+                if cancelled():
+                    return None
+                record.changed.wait(0.5)
+            return record.data["State"]["ExitCode"]
+
+    def remove(self, record: ContainerRecord, force: bool = False) -> None:
+        """``docker rm [-f]``: kill if forced, then delete the snapshot, the logs and the record."""
+        if record.running:
+            if not force:
+                raise Conflict(f'cannot remove container "{record.name}": container is running: stop the '
+                               "container before removing or force remove")
+            try:
+                self.kill(record, signal.SIGKILL)
+            except Conflict:
+                pass
+            self.wait_exit(record, None)
+        with record.changed:
+            if record.removed:
+                return
+            record.removed = True
+            with self._lock:
+                self._records.pop(record.id, None)
+            try:
+                self.images.release(record.id)
+            except NotFound:
+                pass
+            shutil.rmtree(record.directory, ignore_errors=True)
+            record.changed.notify_all()
+
+    # --- after a restart ------------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Read every record back; watch the containers whose runtime container still runs.
+
+        A container whose monitor is gone (killed, or the machine rebooted) is marked exited:
+        the runtime's state.json has the exit code when the monitor recorded one.
+        """
+        for directory in sorted(self.root.iterdir()):
+            try:
+                data = json.loads((directory / "container.json").read_text())
+            except (OSError, ValueError):
+                continue  # a create that crashed half-way; `system prune` will sweep it
+            record = ContainerRecord(directory, data)
+            self._records[record.id] = record
+            if record.status != "running":
+                continue
+            try:
+                runtime = Container.load(record.id, self.state_root)
+                state = runtime.state()
+            except TeachdockError:
+                self._finish(record, None, None, False)
+                continue
+            if state["status"] == "running":
+                record.runtime = runtime
+                self._supervise(record, runtime)
+            else:
+                self._finish(record, runtime, state.get("exitCode"), bool(state.get("oomKilled")))
+
+
+# --- small helpers -----------------------------------------------------------------------------------------
+def parse_signal(value) -> int:
+    """'SIGTERM', 'TERM', '15' or 15 -> 15 (what ``docker kill -s`` and ``stop -s`` accept)."""
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return signal.Signals[text if text.startswith("SIG") else "SIG" + text].value
+    except KeyError:
+        raise InvalidConfig(f"Invalid signal: {value}") from None
+
+
+def _familiar(text: str) -> str:
+    try:
+        return parse_reference(text).familiar
+    except TeachdockError:
+        return text
+
+
+def _as_list(value) -> list | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _env_dict(items) -> dict:
+    env = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def _merge_env(image_env, given) -> dict:
+    """Image Env first, then the user's ``-e``: a later value for the same key wins."""
+    env = dict(image_env) if isinstance(image_env, dict) else _env_dict(image_env)
+    env.update(_env_dict(given))
+    return env
+
+
+def _host_config_defaults(host: dict) -> dict:
+    """Fill in what dockerd fills in, so ``inspect`` shows the effective settings."""
+    host = dict(host)
+    log_config = host.get("LogConfig") or {}
+    host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
+    if host.get("NetworkMode") in (None, "", "default", "bridge"):
+        host["NetworkMode"] = "none"  # no bridge driver yet: each container has its own empty netns
+    host.setdefault("ShmSize", 64 * 1024 * 1024)
+    host["ShmSize"] = host["ShmSize"] or 64 * 1024 * 1024
+    host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    host.setdefault("AutoRemove", False)
+    return host
+
+
+def _start_failure_code(message: str) -> int:
+    """The exit status the docker CLI gives for a failed start (cli/command/container/run.go)."""
+    if "executable file not found" in message or "no such file or directory" in message.lower():
+        return 127
+    if "permission denied" in message.lower():
+        return 126
+    return 125

@@ -1,0 +1,61 @@
+"""``Daemon``: one teachdockd — its roots, its objects, its API server — wired together.
+
+Several daemons can run side by side: each has its own data root (images, container
+records, logs), exec root (the runtime's state and the socket) and cgroup parent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+from pathlib import Path
+
+from teachdock.daemon import api_containers, api_images, api_system
+from teachdock.daemon.containers import ContainerManager
+from teachdock.daemon.routes import Router
+from teachdock.daemon.server import UnixHTTPServer
+from teachdock.image.images import Images
+
+DEFAULT_SOCKET = "/run/teachdock/teachdock.sock"
+DEFAULT_EXEC_ROOT = "/run/teachdock"
+
+
+class Daemon:
+    def __init__(self, *, socket_path: str = DEFAULT_SOCKET, data_root, exec_root=DEFAULT_EXEC_ROOT,
+                 cgroup_parent: str = "teachdock", pidfile: str | None = None, verbose: bool = False):
+        self.data_root = Path(data_root).absolute()
+        self.exec_root = Path(exec_root).absolute()
+        self.socket_path = socket_path
+        self.pidfile = pidfile
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        self.exec_root.mkdir(parents=True, exist_ok=True)
+        self.images = Images(self.data_root, state_root=self.exec_root / "runtime")
+        self.containers = ContainerManager(self.data_root, self.exec_root, self.images, cgroup_parent)
+        self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
+        router = Router(self)
+        for api in (api_system, api_containers, api_images):
+            api.register(router)
+        self.server = UnixHTTPServer(socket_path, router, verbose=verbose)
+
+    def serve_forever(self) -> None:
+        """Serve until SIGTERM or SIGINT. Running containers are left running, as dockerd
+        with live-restore leaves them: their monitors and log writers do not need us."""
+        if self.pidfile:
+            Path(self.pidfile).write_text(f"{os.getpid()}\n")
+
+        def stop(_number, _frame):
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            self.server.serve_forever(poll_interval=0.2)
+        finally:
+            self.server.server_close()
+            if self.pidfile:
+                try:
+                    os.unlink(self.pidfile)
+                except FileNotFoundError:
+                    pass

@@ -1,0 +1,270 @@
+"""The Engine API's transport: HTTP/1.1 on a Unix socket, one thread per connection.
+
+Built on the standard library (``socketserver`` + ``http.server``) so that a learner can
+see every byte that matters. What dockerd does and ``http.server`` does not do by itself:
+
+- keep-alive (``protocol_version = "HTTP/1.1"``): the docker CLI sends several requests
+  on one connection;
+- chunked *request* bodies (``docker build`` and ``docker load`` upload that way);
+- streaming *responses*: ``Transfer-Encoding: chunked``, flushed as produced (pull
+  progress, ``wait`` whose headers must arrive before the container exits, ``logs -f``);
+- the connection hijack: ``101 UPGRADED``, then raw bytes both ways (``attach``, ``exec``);
+- errors as ``{"message": ...}`` with ``Content-Type`` exactly ``application/json``
+  (the CLI only parses it on an exact match).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import socketserver
+import sys
+import traceback
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
+
+from teachdock import __version__
+from teachdock.errors import TeachdockError
+
+MAX_BODY = 64 * 1024 * 1024  # a JSON body larger than this is a mistake or an attack
+
+
+class HTTPError(TeachdockError):
+    """An error with an explicit HTTP status (400 for a bad request, 404 for an unknown route)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Request:
+    """What a route handler gets: method, path (version prefix already stripped), query, body."""
+
+    def __init__(self, handler: "Handler", method: str, path: str, query: dict[str, str], api_version: str | None):
+        self.handler = handler
+        self.method = method
+        self.path = path
+        self.query = query
+        self.api_version = api_version
+        self.headers = handler.headers
+        self._body: bytes | None = None
+
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = self.handler.read_body()
+        return self._body
+
+    def json(self) -> dict:
+        data = self.body()
+        if not data.strip():
+            return {}
+        try:
+            value = json.loads(data)
+        except ValueError as error:
+            raise HTTPError(400, f"invalid JSON in the request body: {error}") from None
+        if not isinstance(value, dict):
+            raise HTTPError(400, "the request body must be a JSON object")
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """moby's BoolValue: "", 0, no, false, none are false; anything else is true."""
+        if name not in self.query:
+            return default
+        return self.query[name].strip().lower() not in ("", "0", "no", "false", "none")
+
+    def client_gone(self) -> bool:
+        """True when the client has closed its connection (``docker run -d`` drops its ``wait``).
+
+        A half-close (the CLI's CloseWrite on attach) also reads as end-of-file, so only
+        use this where the client sends nothing more on the connection.
+        """
+        sock = self.handler.connection
+        if not select.select([sock], [], [], 0)[0]:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; ``handle_one_request`` runs once per request while keep-alive lasts."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = f"Teachdock/{__version__}"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return f"Docker/{__version__} (linux) teachdockd"  # the CLI reads the OS in parentheses
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the stdlib's name
+        if self.server.verbose:
+            sys.stderr.write(f"teachdockd: {format % args}\n")
+
+    # --- dispatch ------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        self._response_started = False
+        self._chunked = False
+        self._body_read = False
+        url = urlsplit(self.path)
+        query = {key: values[-1] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
+        try:
+            path, api_version = self.server.router.strip_version(url.path)
+            request = Request(self, self.command, path, query, api_version)
+            self.server.router.dispatch(request)
+        except (TeachdockError, OSError) as error:
+            if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+                self.close_connection = True
+                return
+            self._fail(getattr(error, "status", 500), str(error))
+        except Exception as error:  # noqa: BLE001 - a bug must not kill the connection thread silently
+            traceback.print_exc()
+            self._fail(500, f"internal error in teachdockd: {type(error).__name__}: {error}")
+        finally:
+            if not self._body_read:
+                self.close_connection = True  # an unread body would be taken for the next request
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _dispatch
+
+    def _fail(self, status: int, message: str) -> None:
+        if self._response_started:  # too late for a status code: say it in the stream, then hang up
+            if self._chunked:
+                self.write_chunk(json.dumps({"errorDetail": {"message": message}, "error": message}).encode() + b"\n")
+                self.end_chunks()
+            self.close_connection = True
+            return
+        self.send_json(status, {"message": message})
+
+    # --- request bodies ---------------------------------------------------------------------------------
+    def read_body(self) -> bytes:
+        """The whole request body, from Content-Length or chunked transfer encoding."""
+        self._body_read = True
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts, total = [], 0
+            while True:
+                size_line = self.rfile.readline(1024)
+                try:
+                    size = int(size_line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise HTTPError(400, "malformed chunked request body") from None
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                total += size
+                if total > MAX_BODY:
+                    raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(1024)  # the CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
+        return self.rfile.read(length) if length else b""
+
+    # --- responses ------------------------------------------------------------------------------------
+    def _common_headers(self) -> None:
+        self.send_header("Api-Version", self.server.router.api_version)
+        self.send_header("Ostype", "linux")
+        self.send_header("Docker-Experimental", "false")
+
+    def send_bytes(self, status: int, body: bytes, content_type: str | None = "application/json",
+                   headers: dict | None = None) -> None:
+        if not self._body_read:
+            self.read_body()  # so that keep-alive finds the next request, not this body's rest
+        self._response_started = True
+        self.send_response(status)
+        self._common_headers()
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if status not in (204, 304):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and status not in (204, 304):
+            self.wfile.write(body)
+
+    def send_json(self, status: int, value) -> None:
+        self.send_bytes(status, json.dumps(value).encode() + b"\n")
+
+    def start_chunks(self, status: int = 200, content_type: str = "application/json") -> None:
+        """Headers of a streamed response, flushed at once (``wait`` depends on that)."""
+        if not self._body_read:
+            self.read_body()
+        self._response_started = True
+        self._chunked = True
+        self.send_response(status)
+        self._common_headers()
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+    def end_chunks(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def hijack(self, content_type: str) -> socket.socket:
+        """Answer ``101 UPGRADED`` and hand back the raw socket (attach, exec start).
+
+        The connection is not reused for HTTP afterwards; the handler closes it when done,
+        which is how the client learns the stream has ended.
+        """
+        if not self._body_read:
+            self.read_body()
+        self._response_started = True
+        self.close_connection = True
+        self.wfile.write(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: " + content_type.encode()
+                         + b"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        self.wfile.flush()
+        return self.connection
+
+
+class UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
+    """A threading HTTP server on a Unix socket, mode 0660 (root and its group only)."""
+
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, socket_path: str, router, *, verbose: bool = False):
+        self.router = router
+        self.verbose = verbose
+        self.socket_path = socket_path
+        os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
+        if os.path.exists(socket_path):
+            _refuse_if_alive(socket_path)
+            os.unlink(socket_path)
+        old_umask = os.umask(0o117)  # the socket is born 0660: never a moment world-writable
+        try:
+            super().__init__(socket_path, Handler)
+        finally:
+            os.umask(old_umask)
+        os.chmod(socket_path, 0o660)
+
+    def server_close(self) -> None:
+        super().server_close()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+
+
+def _refuse_if_alive(socket_path: str) -> None:
+    """A socket file left by a crash is replaced; one a live daemon answers on is not."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(socket_path)
+    except OSError:
+        return
+    finally:
+        probe.close()
+    raise TeachdockError(f"another daemon is listening on {socket_path}: stop it, or give another -H unix://PATH")
