@@ -63,7 +63,7 @@ USER_WITHOUT_PID = (
     "(Docker lists --pid=host among the features that do not work with user namespace remapping.)"
 )
 TIME_NOTE = (
-    "The runtime sets no clock offsets, so a new time namespace reads the same clocks as the host: "
+    "The probe asks for no clock offsets, so a new time namespace reads the same clocks as the host: "
     "only its inode tells it apart."
 )
 

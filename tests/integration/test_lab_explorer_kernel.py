@@ -78,7 +78,7 @@ def test_the_evidence_agrees_with_the_inodes(ticked, rootfs, state_root):
     assert (cgroup_path == "/") == ("cgroup" in isolated)
     if "cgroup" not in isolated:
         assert cgroup_path.endswith(result.container_id)
-    assert inside.time_offsets == "monotonic 0 0; boottime 0 0"  # the runtime sets no offsets
+    assert inside.time_offsets == "monotonic 0 0; boottime 0 0"  # the probe asks for no offsets
     assert abs(inside.uptime - host.uptime) < 5
     assert_nothing_left(result, state_root)
 
