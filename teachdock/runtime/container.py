@@ -670,7 +670,11 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
         report(created=container_pid)
 
         # Wait for `start` (a byte in exec.fifo), unless init dies first.
-        readable = select.select([fifo, ours], [], [])[0]
+        readable = []
+        while not readable:
+            readable = select.select([fifo, ours], [], [], 1.0)[0]
+            if not readable and not state_path.exists():  # deleted behind our back: nobody can start it
+                raise ContainerStartError("the state directory was removed before start")
         if fifo in readable:
             os.read(fifo, 1)
             _send(ours, ok="start")

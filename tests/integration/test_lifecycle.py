@@ -2,7 +2,9 @@
 the OCI state JSON, a proper init (zombies reaped, SIGTERM passed on), and stdio."""
 
 import os
+import shutil
 import signal
+import time
 
 import pytest
 
@@ -339,3 +341,18 @@ def test_a_container_dies_with_its_caller_only_when_asked(rootfs, state_root, ne
             assert container.status == "running"
     finally:
         container.delete(force=True)
+
+
+def test_a_created_container_whose_state_was_removed_does_not_wait_forever(create):
+    """Someone deleted the state directory (a test's teardown, rm -rf): the container can never
+    be started, so its monitor kills it instead of waiting for a start that cannot come."""
+    container = create(["true"])
+    pid, cgroup = container.pid, container.cgroup
+    shutil.rmtree(container.state_dir)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the created container still waits for a start"
+        time.sleep(0.05)
+    os.waitpid(container._monitor, 0)  # our child: the monitor exits once it has killed the container
+    os.close(container._report)
+    cgroup.destroy()
