@@ -1,0 +1,155 @@
+"""The real docker CLI, unchanged, against teachdockd: ``DOCKER_HOST=unix://<socket> docker ...``.
+
+Each scenario runs the CLI as a user would type it and asserts on what the user sees:
+its output and its exit code. The daemon is a subprocess of its own (tests/integration/
+daemon_util.py) with busybox bootstrapped into its data root, so no pull is needed.
+``DOCKER_BUILDKIT=0`` and ``DOCKER_CLI_HINTS=false`` keep the CLI on the legacy paths and
+quiet.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from teachdock.errors import TeachdockError
+from teachdock.image import busybox
+
+
+def _import_by_path(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+daemon_util = sys.modules.get("daemon_util") or _import_by_path(
+    "daemon_util", Path(__file__).parents[1] / "integration" / "daemon_util.py")
+
+DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
+              None) or shutil.which("docker")
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
+    pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed (/usr/local/bin/docker or /usr/bin/docker): "
+                                              "it is the client under test"),
+]
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    try:
+        busybox.find_busybox()
+    except TeachdockError as error:
+        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
+    process = daemon_util.DaemonProcess()
+    try:
+        process.bootstrap_busybox()
+        process.start()
+        yield process
+    finally:
+        leaks = process.close()
+    assert not leaks, f"the daemon's containers left resources behind: {leaks}"
+
+
+@pytest.fixture
+def docker(daemon, tmp_path):
+    """``docker(*args)`` -> CompletedProcess, talking to our daemon only (own config dir, no hints)."""
+    env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_BUILDKIT": "0",
+           "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    env.pop("DOCKER_CONTEXT", None)
+    env.pop("DOCKER_API_VERSION", None)
+
+    def run(*args, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+    yield run
+    daemon.remove_all()
+
+
+def test_docker_version_shows_our_engine(docker):
+    result = docker("version")
+    assert result.returncode == 0, result.stderr
+    assert "Server: teachdock Engine" in result.stdout
+    assert re.search(r"API version: +1\.45 \(minimum version 1\.24\)", result.stdout)  # the Server block
+    assert re.search(r"API version: +1\.45 \(downgraded from", result.stdout)  # the CLI negotiated down
+
+
+def test_docker_info(docker):
+    result = docker("info", "--format", "{{json .}}")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["OSType"] == "linux" and info["LoggingDriver"] == "json-file"
+    assert info["Images"] == 1 and info["Swarm"]["LocalNodeState"] == "inactive"
+
+
+def test_docker_images_lists_busybox(docker):
+    result = docker("images")
+    assert result.returncode == 0, result.stderr
+    [header, row] = result.stdout.splitlines()
+    assert header.split()[:2] == ["REPOSITORY", "TAG"]
+    assert row.split()[:2] == ["busybox", "latest"]
+
+
+def test_docker_run_rm_prints_hi_and_leaves_nothing(docker, daemon):
+    result = docker("run", "--rm", "busybox", "echo", "hi")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hi\n", "")
+    assert docker("ps", "-a", "-q").stdout == ""  # --rm removed it
+    assert daemon.leaks() == []
+
+
+def test_docker_run_exit_code_is_the_containers(docker):
+    result = docker("run", "--name", "three", "busybox", "sh", "-c", "echo to-stderr >&2; exit 3")
+    assert result.returncode == 3
+    assert result.stderr == "to-stderr\n"
+    listing = docker("ps", "-a", "--format", "{{.Names}} {{.Status}}")
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.startswith("three Exited (3) ")
+
+
+def test_docker_ps_a_logs_and_rm(docker):
+    created = docker("run", "-d", "--name", "bg", "busybox", "sh", "-c", "echo one; echo two")
+    assert created.returncode == 0, created.stderr
+    container_id = created.stdout.strip()
+    assert len(container_id) == 64
+    follow = docker("logs", "-f", "bg")  # ends when the container exits
+    assert (follow.returncode, follow.stdout) == (0, "one\ntwo\n")
+    assert docker("logs", "--tail", "1", "bg").stdout == "two\n"
+    listing = docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Image}} {{.Command}}")
+    # dockerd joins Path and Args with spaces, no shell quoting (daemon/list.go)
+    assert listing.stdout.splitlines() == [f'{container_id} bg busybox "sh -c echo one; echo two"']
+    assert docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "bg").stdout == "exited 0\n"
+    removed = docker("rm", "bg")
+    assert (removed.returncode, removed.stdout) == (0, "bg\n")
+    missing = docker("rm", "bg")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "Error response from daemon: No such container: bg"
+
+
+def test_docker_stop_and_kill(docker):
+    assert docker("run", "-d", "--name", "napper", "busybox", "sleep", "100").returncode == 0
+    assert docker("ps", "--format", "{{.Names}}").stdout == "napper\n"
+    stopped = docker("stop", "-t", "1", "napper")
+    assert (stopped.returncode, stopped.stdout) == (0, "napper\n")
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", "napper").stdout == "137\n"
+    assert docker("start", "napper").returncode == 0
+    killed = docker("kill", "napper")
+    assert (killed.returncode, killed.stdout) == (0, "napper\n")
+    assert docker("wait", "napper").stdout == "137\n"
+    assert docker("rm", "-f", "napper").returncode == 0
+
+
+def test_unknown_image_makes_the_cli_try_a_pull(docker):
+    result = docker("run", "--rm", "nosuchimage-teachdock", "true")
+    assert result.returncode == 125
+    assert "Unable to find image 'nosuchimage-teachdock:latest' locally" in result.stderr
