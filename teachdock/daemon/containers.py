@@ -402,6 +402,8 @@ class ContainerManager:
                 continue  # a create that crashed half-way; `system prune` will sweep it
             record = ContainerRecord(directory, data)
             self._records[record.id] = record
+            if record.status == "created":
+                self._discard_half_started(record)
             if record.status != "running":
                 continue
             try:
@@ -415,6 +417,15 @@ class ContainerManager:
                 self._supervise(record, runtime)
             else:
                 self._finish(record, runtime, state.get("exitCode"), bool(state.get("oomKilled")))
+
+
+    def _discard_half_started(self, record: ContainerRecord) -> None:
+        """A daemon killed inside ``start`` may leave a runtime container that waits for a
+        start nobody will send: delete it, so that its cgroup and monitor do not linger."""
+        try:
+            Container.load(record.id, self.state_root).delete(force=True)
+        except TeachdockError:
+            pass  # none: the usual case
 
 
 # --- small helpers -----------------------------------------------------------------------------------------
