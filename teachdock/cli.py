@@ -2,6 +2,7 @@
 
     teachdock runtime ...   the OCI runtime (runc's verbs): run a bundle
     teachdock image ...     images: build, pull, push, save, load, ls, rm, bootstrap busybox
+    teachdock daemon ...    run teachdockd in the foreground (same flags as dockerd)
     teachdock doctor        what this machine offers for the course
 
 Each group lives in its own module and is imported only when used, so that starting a
@@ -21,6 +22,7 @@ commands:
   runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
   image     images: build, pull, push, save, load, ls, inspect, history, tag, rm,
             bootstrap busybox
+  daemon    run the daemon, teachdockd (-H unix://PATH --data-root DIR ...), in the foreground
   doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox
 
 Run `teachdock COMMAND --help` for the details of one command.
@@ -41,6 +43,10 @@ def main(argv=None) -> int:
         from teachdock.image.cli import main as image_main  # noqa: PLC0415
 
         return image_main(rest)
+    if command == "daemon":
+        from teachdock.daemon.__main__ import main as daemon_main  # noqa: PLC0415
+
+        return daemon_main(rest)
     if command == "doctor":
         from teachdock.runtime.host import probe  # noqa: PLC0415
 
