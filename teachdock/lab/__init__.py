@@ -1,6 +1,6 @@
 """Everything the notebooks call: the machine check, views, plots, widgets and exercise checks.
 
-The widgets (CgroupMonitor, isolation_explorer) are here; each chapter's helpers and checks
+The widgets (container_launcher, CgroupMonitor, isolation_explorer) are here; each chapter's helpers and checks
 live in their own module (virtualization, explorer, monitor, filesystems, *_checks).
 
 This is the top layer: it may import any part of teachdock, and nothing imports it.
@@ -10,6 +10,7 @@ Heavy libraries (matplotlib, IPython) are imported only by the functions that dr
 from teachdock.lab.checks import CheckResult, check_interfaces, check_own_pid, check_ps_count
 from teachdock.lab.doctor import doctor
 from teachdock.lab.explorer import explore, isolation_explorer
+from teachdock.lab.launcher import container_launcher
 from teachdock.lab.monitor import CgroupMonitor
 from teachdock.lab.views import (
     PROBE_SCRIPT,
@@ -31,6 +32,7 @@ __all__ = [
     "check_own_pid",
     "check_ps_count",
     "compare_table",
+    "container_launcher",
     "container_view",
     "doctor",
     "explore",
