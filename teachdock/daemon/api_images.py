@@ -1,5 +1,5 @@
 """Image routes: ``docker images``, ``docker pull`` (and the pull ``docker run`` does after a 404),
-``docker image inspect``.
+``docker image inspect``, ``docker tag``, ``docker rmi``.
 
 Pull answers with Docker's JSON progress stream: one object per line, flushed as it comes.
 An error before the first line is an ordinary HTTP error; after it, the status is already
@@ -67,6 +67,20 @@ def pull(daemon, request) -> None:
     handler.end_chunks()
 
 
+def remove(daemon, request, name: str) -> None:
+    """``docker rmi``: Docker's report, ``[{"Untagged": ...}, {"Deleted": ...}]``; 409 while in use."""
+    request.handler.send_json(200, daemon.images.remove(name, force=request.flag("force")))
+
+
+def tag(daemon, request, name: str) -> None:
+    """``docker tag busybox course/box:v1`` -> ``POST /images/busybox/tag?repo=course/box&tag=v1``."""
+    repo = request.query.get("repo")
+    if not repo:
+        raise HTTPError(400, "repository name (repo=) is required")
+    daemon.images.tag(name, f"{repo}:{request.query.get('tag') or 'latest'}")
+    request.handler.send_bytes(201, b"", None)
+
+
 def _image_id(daemon, name: str) -> str | None:
     try:
         return daemon.images.get(name).id
@@ -78,3 +92,5 @@ def register(router) -> None:
     router.add("GET", "/images/json", list_images)
     router.add("POST", "/images/create", pull)
     router.add("GET", "/images/{name*}/json", inspect)
+    router.add("POST", "/images/{name*}/tag", tag)
+    router.add("DELETE", "/images/{name*}", remove)

@@ -22,6 +22,8 @@ import pytest
 
 from teachdock.errors import TeachdockError
 from teachdock.image import busybox
+from teachdock.image.images import Images
+from teachdock.image.registry import push
 
 
 def _import_by_path(name, path):
@@ -34,6 +36,9 @@ def _import_by_path(name, path):
 
 daemon_util = sys.modules.get("daemon_util") or _import_by_path(
     "daemon_util", Path(__file__).parents[1] / "integration" / "daemon_util.py")
+
+registry_util = sys.modules.get("registry_util") or _import_by_path(
+    "registry_util", Path(__file__).parents[1] / "integration" / "registry_util.py")
 
 DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
               None) or shutil.which("docker")
@@ -153,3 +158,47 @@ def test_unknown_image_makes_the_cli_try_a_pull(docker):
     result = docker("run", "--rm", "nosuchimage-teachdock", "true")
     assert result.returncode == 125
     assert "Unable to find image 'nosuchimage-teachdock:latest' locally" in result.stderr
+
+
+@pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
+                    reason="needs Debian's docker-registry (apt-get install docker-registry) as a local registry")
+def test_docker_run_pulls_a_missing_image_from_a_registry(docker, daemon, tmp_path):
+    """``docker run`` of an image the daemon lacks: create answers 404 "No such image", the
+    CLI pulls (``POST /images/create``, a JSON progress stream), then creates again."""
+    with registry_util.local_registry(tmp_path) as registry:
+        source = Images(tmp_path / "source")  # another engine's store, the image's origin
+        source.bootstrap_busybox()
+        name = f"{registry.host}/course/busybox:v1"
+        source.tag("busybox:latest", name)
+        push(source.store, name)
+
+        result = docker("run", "--rm", name, "echo", "pulled")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "pulled\n"
+        assert f"Unable to find image '{name}' locally" in result.stderr
+        assert "Status: Downloaded newer image for " + name in result.stderr
+
+        again = docker("pull", name)
+        assert again.returncode == 0, again.stderr
+        assert f"Status: Image is up to date for {name}" in again.stdout
+        tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        assert sorted(tags) == sorted(["busybox:latest", name])
+
+        # The bootstrap is deterministic: the pulled image *is* busybox:latest (same id), so
+        # rmi only takes the name away, as Docker does for an image with two tags.
+        assert len(set(docker("images", "-q").stdout.split())) == 1
+        removed = docker("rmi", name)
+        assert (removed.returncode, removed.stdout) == (0, f"Untagged: {name}\n")
+        assert name not in docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+
+
+def test_docker_tag_and_rmi_refused_while_a_container_uses_it(docker):
+    assert docker("tag", "busybox", "course/box:v1").returncode == 0
+    assert "course/box:v1" in docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert docker("create", "--name", "holder", "course/box:v1", "true").returncode == 0
+    untag = docker("rmi", "course/box:v1")  # busybox:latest still names it: only the tag goes
+    assert (untag.returncode, untag.stdout) == (0, "Untagged: course/box:v1\n")
+    refused = docker("rmi", "busybox")
+    assert refused.returncode == 1
+    assert "image" in refused.stderr and "is in use by" in refused.stderr
+    assert docker("rm", "holder").returncode == 0
