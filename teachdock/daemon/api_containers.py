@@ -9,6 +9,8 @@ program exits; then the wait body carries the exit code the CLI exits with.
 from __future__ import annotations
 
 import calendar
+import socket
+import threading
 import time
 
 from teachdock.daemon import logs
@@ -195,17 +197,19 @@ def attach(daemon, request, name: str) -> None:
     """``docker run`` (foreground) attaches before it starts the container; output from then on
     goes out as multiplexed frames, and the socket closes once the program has exited.
 
-    The CLI half-closes its side at once when stdin is not attached: that is not a
-    disconnect, so this handler never reads from the socket (stdin is not supported yet).
+    Without ``stdin=1`` the CLI half-closes its side at once: that is not a disconnect, so
+    nothing is read. With ``stdin=1`` (``docker run -i``) a thread copies what the client
+    sends into the container's stdin — piped input arrives even before ``start`` — and the
+    client's end-of-file closes that stdin when the container was created with StdinOnce.
     """
     record = daemon.containers.get(name)
-    if request.flag("stdin"):
-        raise HTTPError(501, "attaching stdin (docker run -i) is not supported by teachdockd yet")
     wanted = _streams(request)
+    with_stdin = request.flag("stdin")
+    if with_stdin and not record.data["Config"].get("OpenStdin"):
+        raise HTTPError(409, "the container was created without OpenStdin (docker run -i): cannot attach stdin")
     handler = request.handler
     if request.headers.get("Upgrade", "").lower() == "tcp":
         sock = handler.hijack(MULTIPLEXED)
-        write = sock.sendall
     else:  # an old-style attach: a plain response whose body ends when the connection closes
         handler.send_response(200)
         handler.send_header("Content-Type", MULTIPLEXED)
@@ -214,14 +218,35 @@ def attach(daemon, request, name: str) -> None:
         handler.close_connection = True
         handler._response_started = True
         handler.wfile.flush()
-        write = handler.wfile.write
-    if not wanted:
-        return
-    # logs=1: what was written so far too; otherwise only output from now on.
-    for entry in logs.read_entries(record.log_path, from_end=not request.flag("logs"), follow=True,
-                                   still_running=lambda: _active(record)):
-        if entry.get("stream") in wanted:
-            write(logs.frame(entry["stream"], entry.get("log", "").encode()))
+        sock = handler.connection
+    if with_stdin:
+        threading.Thread(target=_copy_stdin, args=(daemon, record, handler.rfile), daemon=True,
+                         name=f"stdin-{record.id[:12]}").start()
+    try:
+        if wanted:
+            # logs=1: what was written so far too; otherwise only output from now on.
+            for entry in logs.read_entries(record.log_path, from_end=not request.flag("logs"), follow=True,
+                                           still_running=lambda: _active(record)):
+                if entry.get("stream") in wanted:
+                    sock.sendall(logs.frame(entry["stream"], entry.get("log", "").encode()))
+        elif with_stdin:
+            daemon.containers.wait_exit(record, None)
+    finally:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # also wakes the stdin thread blocked in a read
+        except OSError:
+            pass
+
+
+def _copy_stdin(daemon, record: ContainerRecord, source) -> None:
+    """Client -> container stdin, until the client's end-of-file (its half-close)."""
+    once = bool(record.data["Config"].get("StdinOnce"))
+    try:
+        while chunk := source.read1(65536):  # read1: bytes buffered with the request come first
+            daemon.containers.write_stdin(record, chunk)
+    except OSError:
+        pass
+    daemon.containers.write_stdin(record, b"", end=once)
 
 
 def register(router) -> None:

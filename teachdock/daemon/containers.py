@@ -60,6 +60,12 @@ class ContainerRecord:
         self.removed = False
         self.runtime: Container | None = None
         self.writer = None       # the log writer's Popen, when this daemon started it
+        # stdin (docker run -i): the pipe's write end while the program runs, and what an
+        # attached client sent before ``start`` (the CLI sends piped input that early)
+        self.stdin_fd: int | None = None
+        self.pending_stdin = bytearray()
+        self.stdin_closed = False
+        self.stdin_lock = threading.Lock()  # one writer at a time, and no close in the middle of a write
 
     @property
     def id(self) -> str:
@@ -237,17 +243,19 @@ class ContainerManager:
                 spec_options["namespaces"] = ("pid", "mount", "uts", "ipc")
             out_read, out_write = os.pipe()
             err_read, err_write = os.pipe()
+            in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
             runtime = None
             try:
                 record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
                 runtime = Container.create(record.id, rootfs=rootfs, args=[record.data["Path"], *record.data["Args"]],
-                                           state_root=self.state_root, stdin=DEVNULL, stdout=out_write,
+                                           state_root=self.state_root, stdin=in_read, stdout=out_write,
                                            stderr=err_write, detach=True, **spec_options)
             except TeachdockError as error:
                 failure = error
             finally:
-                for fd in (out_read, out_write, err_read, err_write):
-                    os.close(fd)  # the writer and the container hold their own copies
+                for fd in (out_read, out_write, err_read, err_write, in_read):
+                    if fd != DEVNULL:
+                        os.close(fd)  # the writer and the container hold their own copies
             if runtime is not None:
                 try:
                     runtime.start()
@@ -256,6 +264,8 @@ class ContainerManager:
                     runtime.delete(force=True)
                     failure = error
             if failure is not None:
+                if in_write is not None:
+                    os.close(in_write)
                 if record.writer is not None:  # the pipes are closed now, so it ends
                     record.writer.wait()
                     record.writer = None
@@ -263,10 +273,40 @@ class ContainerManager:
                                 Error=str(failure), FinishedAt=now_iso())
                 raise failure
             record.runtime = runtime
+            record.stdin_fd = in_write
             self._set_state(record, Status="running", Running=True, Pid=runtime.pid or 0, ExitCode=0,
                             Error="", OOMKilled=False, StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
         self._supervise(record, runtime)
+        if in_write is not None:
+            self.write_stdin(record, b"")  # hand over what arrived before start
         return True
+
+    # --- stdin ---------------------------------------------------------------------------------------
+    def write_stdin(self, record: ContainerRecord, data: bytes, *, end: bool = False) -> None:
+        """Feed the container's stdin; before ``start`` keep it; ``end`` closes stdin (StdinOnce).
+
+        ``stdin_lock`` is held while writing, ``changed`` is not: a program that does not
+        read its stdin blocks only the client feeding it, never ``wait`` or ``ps``.
+        """
+        with record.stdin_lock:
+            with record.changed:
+                record.pending_stdin += data
+                record.stdin_closed |= end
+                fd = record.stdin_fd
+                if fd is None:
+                    return  # not started yet: start() calls us again
+                pending, record.pending_stdin = bytes(record.pending_stdin), bytearray()
+                closing = record.stdin_closed
+                if closing:
+                    record.stdin_fd = None
+            try:
+                if pending:
+                    _write_all(fd, pending)
+            except BrokenPipeError:
+                pass  # the program does not read its stdin (any more)
+            finally:
+                if closing:
+                    os.close(fd)
 
     def _supervise(self, record: ContainerRecord, runtime: Container) -> None:
         """One thread per running container waits for its exit (the runtime's monitor tells it)."""
@@ -291,6 +331,12 @@ class ContainerManager:
         if record.writer is not None:
             record.writer.wait()  # ends by itself once the pipes are closed
             record.writer = None
+        with record.stdin_lock:
+            if record.stdin_fd is not None:
+                os.close(record.stdin_fd)
+                record.stdin_fd = None
+            record.stdin_closed = False  # a later start gets a fresh stdin
+            record.pending_stdin.clear()
         with record.changed:
             record.runtime = None
             if not record.removed:
@@ -438,6 +484,12 @@ def parse_signal(value) -> int:
         return signal.Signals[text if text.startswith("SIG") else "SIG" + text].value
     except KeyError:
         raise InvalidConfig(f"Invalid signal: {value}") from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _familiar(text: str) -> str:

@@ -75,8 +75,9 @@ def docker(daemon, tmp_path):
     env.pop("DOCKER_CONTEXT", None)
     env.pop("DOCKER_API_VERSION", None)
 
-    def run(*args, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    def run(*args, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
     yield run
     daemon.remove_all()
@@ -120,6 +121,18 @@ def test_docker_run_exit_code_is_the_containers(docker):
     listing = docker("ps", "-a", "--format", "{{.Names}} {{.Status}}")
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.startswith("three Exited (3) ")
+
+
+def test_docker_run_i_pipes_stdin_into_the_container(docker):
+    """``echo data | docker run -i busybox cat``: the CLI sends the input on the attach socket
+    before it starts the container, then half-closes; that end-of-file closes cat's stdin."""
+    result = docker("run", "-i", "--rm", "busybox", "cat", input="data\n")
+    assert (result.returncode, result.stdout) == (0, "data\n")
+    big = "x" * 300_000 + "\n"  # more than a pipe holds: the daemon must not lose or block on it
+    result = docker("run", "-i", "--rm", "busybox", "sh", "-c", "wc -c; exit 4", input=big)
+    assert (result.returncode, result.stdout.strip()) == (4, str(len(big)))
+    empty = docker("run", "-i", "--rm", "busybox", "cat", input="")
+    assert (empty.returncode, empty.stdout) == (0, "")
 
 
 def test_docker_ps_a_logs_and_rm(docker):
