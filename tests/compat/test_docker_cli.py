@@ -215,3 +215,36 @@ def test_docker_tag_and_rmi_refused_while_a_container_uses_it(docker):
     assert refused.returncode == 1
     assert "image" in refused.stderr and "is in use by" in refused.stderr
     assert docker("rm", "holder").returncode == 0
+
+
+def test_docker_run_flags_reach_the_container(docker):
+    """-e, -w, -u, --hostname, --entrypoint: the process sees what the user asked for."""
+    result = docker("run", "--rm", "-e", "GREETING=hello", "-w", "/tmp", "-u", "1000:1000", "--hostname", "box1",
+                    "busybox", "sh", "-c", 'echo "$GREETING $(pwd) $(id -u):$(id -g) $(hostname)"')
+    assert (result.returncode, result.stdout) == (0, "hello /tmp 1000:1000 box1\n"), result.stderr
+    entry = docker("run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint")
+    assert (entry.returncode, entry.stdout) == (0, "via entrypoint\n"), entry.stderr
+
+
+def test_docker_run_resource_limits_land_in_the_cgroup(docker, daemon):
+    """-m, --cpus, --pids-limit become the container's cgroup limits (read from the host)."""
+    result = docker("run", "-d", "--name", "limited", "-m", "64m", "--cpus", "0.5", "--pids-limit", "20",
+                    "busybox", "sleep", "100")
+    assert result.returncode == 0, result.stderr
+    container_id = result.stdout.strip()
+    version = "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
+    base = Path("/sys/fs/cgroup")
+    if version == "v1":
+        memory = (base / "memory" / daemon.cgroup_parent / container_id / "memory.limit_in_bytes").read_text()
+        quota = (base / "cpu" / daemon.cgroup_parent / container_id / "cpu.cfs_quota_us").read_text()
+        pids = (base / "pids" / daemon.cgroup_parent / container_id / "pids.max").read_text()
+        assert (int(memory), int(quota), pids.strip()) == (64 * 1024 * 1024, 50000, "20")
+    else:
+        directory = base / daemon.cgroup_parent / container_id
+        assert int((directory / "memory.max").read_text()) == 64 * 1024 * 1024
+        assert (directory / "cpu.max").read_text().split()[0] == "50000"
+        assert (directory / "pids.max").read_text().strip() == "20"
+    inspect = docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}",
+                     "limited")
+    assert inspect.stdout == "67108864 500000000 20\n"
+    assert docker("rm", "-f", "limited").returncode == 0
