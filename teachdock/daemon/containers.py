@@ -138,6 +138,7 @@ class ContainerManager:
         No process exists yet; the runtime container is made at ``start``, as Docker
         makes the containerd task at start.
         """
+        _check_types(body)
         if body.get("Tty"):
             raise InvalidConfig("Tty (docker run -t) is not supported by teachdockd yet; run without -t")
         image_text = body.get("Image") or ""
@@ -497,6 +498,35 @@ def _familiar(text: str) -> str:
         return parse_reference(text).familiar
     except TeachdockError:
         return text
+
+
+# What the API accepts for each field: a body that breaks these gets a 400 naming the
+# field, not a crash deep in the runtime.
+_STRING_LISTS = ("Cmd", "Entrypoint", "Env")
+_STRINGS = ("Image", "User", "WorkingDir", "Hostname", "StopSignal")
+_HOST_INTEGERS = ("Memory", "NanoCpus", "CpuShares", "PidsLimit", "MemorySwap", "ShmSize")
+
+
+def _check_types(body: dict) -> None:
+    for field in _STRING_LISTS:
+        value = body.get(field)
+        if value is not None and not isinstance(value, str) and not (
+                isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            raise InvalidConfig(f"{field} must be a list of strings, not {json.dumps(value)[:80]}")
+    for field in _STRINGS:
+        if body.get(field) is not None and not isinstance(body[field], str):
+            raise InvalidConfig(f"{field} must be a string, not {json.dumps(body[field])[:80]}")
+    host = body.get("HostConfig")
+    if host is None:
+        return
+    if not isinstance(host, dict):
+        raise InvalidConfig("HostConfig must be an object")
+    for field in _HOST_INTEGERS:
+        value = host.get(field)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidConfig(f"HostConfig.{field} must be an integer, not {json.dumps(value)[:80]}")
+        if isinstance(value, int) and value < -1:
+            raise InvalidConfig(f"HostConfig.{field} cannot be negative: {value}")
 
 
 def _as_list(value) -> list | None:

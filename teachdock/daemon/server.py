@@ -105,6 +105,20 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.verbose:
             sys.stderr.write(f"teachdockd: {format % args}\n")
 
+    def send_error(self, code, message=None, explain=None) -> None:
+        """Malformed requests (http.server's own parser rejects them): Docker's JSON error,
+        never the stdlib's HTML page, and never an HTTP/0.9 answer without a status line."""
+        self.close_connection = True
+        self.request_version = "HTTP/1.1"
+        body = json.dumps({"message": message or self.responses.get(code, ("error",))[0]}).encode() + b"\n"
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     # --- dispatch ------------------------------------------------------------------------------------
     def _dispatch(self) -> None:
         self._response_started = False
@@ -160,7 +174,12 @@ class Handler(BaseHTTPRequestHandler):
                     raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
                 parts.append(self.rfile.read(size))
                 self.rfile.readline(1024)  # the CRLF after each chunk
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise HTTPError(400, "Content-Length is not a number") from None
+        if length < 0:
+            raise HTTPError(400, "Content-Length is negative")
         if length > MAX_BODY:
             raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
         return self.rfile.read(length) if length else b""

@@ -282,3 +282,34 @@ def test_state_of_a_stopped_container_survives_a_restart(clean):
     assert details["Config"]["Cmd"] == ["sh", "-c", "echo done; exit 5"]
     _, _, body = clean.request("GET", f"{V}/containers/finished/logs?stdout=1")
     assert daemon_util.demultiplex(body) == [(1, b"done\n")]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"Image": "busybox", "Cmd": 5}, "Cmd"),
+    ({"Image": "busybox", "Cmd": ["echo", 1]}, "Cmd"),
+    ({"Image": ["busybox"], "Cmd": ["true"]}, "Image"),
+    ({"Image": "busybox", "Cmd": ["true"], "Env": "A=b"}, None),  # a string is allowed, like Cmd's shell form
+    ({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": "64m"}}, "HostConfig.Memory"),
+    ({"Image": "busybox", "Cmd": ["true"], "HostConfig": []}, "HostConfig"),
+    ({"Image": "busybox", "Cmd": ["true"], "Tty": True}, "Tty"),
+])
+def test_bad_create_bodies_are_400_naming_the_field(clean, body, field):
+    status, headers, data = clean.request("POST", f"{V}/containers/create", body)
+    if field is None:
+        assert status == 201
+        return
+    assert status == 400, data
+    assert headers["Content-Type"] == "application/json"
+    assert field in json.loads(data)["message"]
+
+
+def test_garbage_on_the_socket_does_not_take_the_daemon_down(daemon):
+    for garbage in (b"NOT HTTP AT ALL\r\n\r\n", b"POST /containers/create HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                    b"\x00\xff" * 100 + b"\r\n\r\n"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.settimeout(10)
+            raw.connect(daemon.socket_path)
+            raw.sendall(garbage)
+            answer = raw.recv(4096)
+            assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0]
+    assert daemon.request("GET", "/_ping")[0] == 200
