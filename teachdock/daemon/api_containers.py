@@ -8,13 +8,12 @@ program exits; then the wait body carries the exit code the CLI exits with.
 
 from __future__ import annotations
 
-import calendar
 import socket
 import threading
 import time
 
 from teachdock.daemon import logs
-from teachdock.daemon.containers import ContainerRecord, parse_signal
+from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -58,7 +57,7 @@ def list_containers(daemon, request) -> None:
         summaries.append({
             "Id": record.id, "Names": [record.name], "Image": config["Image"], "ImageID": record.data["Image"],
             "Command": " ".join([record.data["Path"], *record.data["Args"]]),
-            "Created": _unix_seconds(record.data["Created"]), "State": record.status,
+            "Created": unix_seconds(record.data["Created"]), "State": record.status,
             "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
             "SizeRw": 0, "SizeRootFs": 0, "Mounts": [],
             "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
@@ -71,9 +70,9 @@ def status_text(record: ContainerRecord) -> str:
     """The STATUS column of ``docker ps``: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created"."""
     state = record.data["State"]
     if record.status == "running":
-        return f"Up {human_duration(time.time() - _unix_seconds(state['StartedAt']))}"
+        return f"Up {human_duration(time.time() - unix_seconds(state['StartedAt']))}"
     if record.status == "exited":
-        return f"Exited ({state['ExitCode']}) {human_duration(time.time() - _unix_seconds(state['FinishedAt']))} ago"
+        return f"Exited ({state['ExitCode']}) {human_duration(time.time() - unix_seconds(state['FinishedAt']))} ago"
     return record.status.capitalize()
 
 
@@ -99,13 +98,6 @@ def human_duration(seconds: float) -> str:
     if days < 14:
         return f"{int(days)} days"
     return f"{int(days / 7)} weeks"
-
-
-def _unix_seconds(stamp: str) -> int:
-    """'2026-11-28T00:40:01.123456789Z' -> unix seconds (0 for Docker's zero time)."""
-    if not stamp or stamp.startswith("0001-"):
-        return 0
-    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 # --- stop, kill, remove --------------------------------------------------------------------------------------
@@ -211,14 +203,7 @@ def attach(daemon, request, name: str) -> None:
     if request.headers.get("Upgrade", "").lower() == "tcp":
         sock = handler.hijack(MULTIPLEXED)
     else:  # an old-style attach: a plain response whose body ends when the connection closes
-        handler.send_response(200)
-        handler.send_header("Content-Type", MULTIPLEXED)
-        handler.send_header("Connection", "close")
-        handler.end_headers()
-        handler.close_connection = True
-        handler._response_started = True
-        handler.wfile.flush()
-        sock = handler.connection
+        sock = handler.start_raw_stream(MULTIPLEXED)
     if with_stdin:
         threading.Thread(target=_copy_stdin, args=(daemon, record, handler.rfile), daemon=True,
                          name=f"stdin-{record.id[:12]}").start()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 
+from teachdock.daemon.containers import unix_seconds
 from teachdock.daemon.server import HTTPError
 from teachdock.image import registry
 from teachdock.image.reference import parse_reference
-from teachdock.image.store import _unix_time
 
 
 def list_images(daemon, request) -> None:
@@ -22,7 +22,7 @@ def list_images(daemon, request) -> None:
     for image in daemon.images.list():
         summaries.append({
             "Id": image.id, "ParentId": "", "RepoTags": image.repo_tags, "RepoDigests": image.repo_digests,
-            "Created": _unix_time(image.created), "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
+            "Created": unix_seconds(image.created), "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
             "Labels": (image.config.get("config") or {}).get("Labels") or {}, "Containers": -1,
         })
     request.handler.send_json(200, summaries)
@@ -46,7 +46,7 @@ def pull(daemon, request) -> None:
     handler = request.handler
 
     def send(message: dict) -> None:
-        if not handler._response_started:
+        if not handler.response_started:
             handler.start_chunks(200, "application/json")
         handler.write_chunk(json.dumps(message).encode() + b"\n")
 

@@ -25,6 +25,7 @@ import shutil
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
@@ -43,6 +44,16 @@ _SCIENTISTS = ["curie", "hopper", "lovelace", "noether", "turing", "shannon", "d
 
 def now_iso() -> str:
     return logs.timestamp()
+
+
+def unix_seconds(stamp: str) -> int:
+    """'2026-11-28T00:40:01.123456789Z' -> unix seconds; 0 for Docker's zero time or no time."""
+    if not stamp or stamp.startswith("0001-"):
+        return 0
+    try:
+        return int(datetime.fromisoformat(stamp).timestamp())
+    except ValueError:
+        return 0
 
 
 class ContainerRecord:

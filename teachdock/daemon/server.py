@@ -121,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- dispatch ------------------------------------------------------------------------------------
     def _dispatch(self) -> None:
-        self._response_started = False
+        self.response_started = False
         self._chunked = False
         self._body_read = False
         url = urlsplit(self.path)
@@ -145,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _dispatch
 
     def _fail(self, status: int, message: str) -> None:
-        if self._response_started:  # too late for a status code: say it in the stream, then hang up
+        if self.response_started:  # too late for a status code: say it in the stream, then hang up
             if self._chunked:
                 self.write_chunk(json.dumps({"errorDetail": {"message": message}, "error": message}).encode() + b"\n")
                 self.end_chunks()
@@ -194,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
                    headers: dict | None = None) -> None:
         if not self._body_read:
             self.read_body()  # so that keep-alive finds the next request, not this body's rest
-        self._response_started = True
+        self.response_started = True
         self.send_response(status)
         self._common_headers()
         if content_type:
@@ -214,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
         """Headers of a streamed response, flushed at once (``wait`` depends on that)."""
         if not self._body_read:
             self.read_body()
-        self._response_started = True
+        self.response_started = True
         self._chunked = True
         self.send_response(status)
         self._common_headers()
@@ -232,6 +232,20 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    def start_raw_stream(self, content_type: str) -> socket.socket:
+        """A 200 whose body is raw bytes until the connection closes (attach without Upgrade)."""
+        if not self._body_read:
+            self.read_body()
+        self.response_started = True
+        self.close_connection = True
+        self.send_response(200)
+        self._common_headers()
+        self.send_header("Content-Type", content_type)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        return self.connection
+
     def hijack(self, content_type: str) -> socket.socket:
         """Answer ``101 UPGRADED`` and hand back the raw socket (attach, exec start).
 
@@ -240,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
         """
         if not self._body_read:
             self.read_body()
-        self._response_started = True
+        self.response_started = True
         self.close_connection = True
         self.wfile.write(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: " + content_type.encode()
                          + b"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
