@@ -283,11 +283,17 @@ class ContainerManager:
                     record.writer = None
                 self._set_state(record, Status="exited", ExitCode=_start_failure_code(str(failure)),
                                 Error=str(failure), FinishedAt=now_iso())
-                raise failure
-            record.runtime = runtime
-            record.stdin_fd = in_write
-            self._set_state(record, Status="running", Running=True, Pid=runtime.pid or 0, ExitCode=0,
-                            Error="", OOMKilled=False, StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
+                record.exits += 1  # a failed start counts as an exit: `wait` must not hang on it
+                record.changed.notify_all()
+            else:
+                record.runtime = runtime
+                record.stdin_fd = in_write
+                self._set_state(record, Status="running", Running=True, Pid=runtime.pid or 0, ExitCode=0, Error="",
+                                OOMKilled=False, StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
+        if failure is not None:
+            if record.data["HostConfig"].get("AutoRemove"):
+                self.remove(record)  # `docker run --rm` of a missing program leaves nothing behind
+            raise failure
         self._supervise(record, runtime)
         if in_write is not None:
             self.write_stdin(record, b"")  # hand over what arrived before start

@@ -248,3 +248,17 @@ def test_docker_run_resource_limits_land_in_the_cgroup(docker, daemon):
                      "limited")
     assert inspect.stdout == "67108864 500000000 20\n"
     assert docker("rm", "-f", "limited").returncode == 0
+
+
+def test_docker_run_of_a_missing_program(docker, daemon):
+    """A failed start: the CLI's exit code 127 (it reads "no such file or directory" or
+    "executable file not found" in the message), and --rm still removes the container."""
+    result = docker("run", "--rm", "busybox", "no-such-program")
+    assert result.returncode == 127, result.stderr
+    assert "no-such-program" in result.stderr
+    assert docker("ps", "-a", "-q").stdout == ""
+    kept = docker("run", "--name", "failed", "busybox", "no-such-program")
+    assert kept.returncode == 127
+    assert docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed").stdout == "exited 127\n"
+    assert docker("rm", "failed").returncode == 0
+    assert daemon.leaks() == []
