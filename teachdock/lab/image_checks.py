@@ -1,0 +1,261 @@
+"""Exercise checks for the images chapter (05): each one looks at real images and layers.
+
+- ``check_layer_count``: how many layers does busybox:latest have? (read from its manifest;
+  the usual mistake is counting ``docker history`` lines, which include empty steps);
+- ``check_deletion_marker``: a container deletes a file; which entry in its upper dir marks
+  the deletion? (the check deletes the file in a fresh snapshot and looks in upper);
+- ``check_top_layer_adds``: build an image whose last layer adds /hello.txt (the check opens
+  the image's top layer tarball);
+- ``check_first_cache_miss``: which build step is the first to miss the cache after a file
+  changes? (the check builds twice and reads the steps).
+
+As in teachdock.lab.checks, each ``judge_*`` function is pure and holds the hints, so the
+unit tests can feed it every likely mistake; a check never raises for a wrong answer.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import shutil
+import stat
+import tarfile
+import tempfile
+from pathlib import Path
+
+from teachdock.lab.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.layers_view import ADDED, CHANGED, REMOVED, image_layers, layer_members
+
+
+def _cannot_check(error: Exception) -> CheckResult:
+    return CheckResult(False, f"Could not check your answer ({type(error).__name__}: {error}).")
+
+
+def _whole(answer) -> int | None:
+    number = as_number(answer)
+    return int(number) if number is not None and number == int(number) else None
+
+
+# ---- exercise 1: how many layers does busybox:latest have? ----------------------------------
+
+
+def judge_layer_count(answer, layers: int, history: int, files: int) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    n = _whole(answer)
+    if n is None:
+        return CheckResult(False, f"Answer with a whole number, like 3 (you gave {answer!r}).")
+    if n == layers:
+        return CheckResult(True, f"Right: {layers}. The manifest's \"layers\" list has {layers} "
+                                 f"entr{'y' if layers == 1 else 'ies'}, and the config's rootfs.diff_ids as many.")
+    if n == history:
+        return CheckResult(False, f"{history} is the number of history entries (`docker history` lines). Some of "
+                                  "them only change the config (CMD, ENV, ...) and are marked \"empty_layer\": "
+                                  "count the manifest's layers instead.")
+    if n == files:
+        return CheckResult(False, "That is the number of files in the layer tarball. A layer is one tar file, "
+                                  "however many files it holds.")
+    if n == 0:
+        return CheckResult(False, "An image without layers would have an empty root filesystem: where would "
+                                  "/bin/sh come from?")
+    return CheckResult(False, "Not quite. Open the manifest from section 1 and count the entries of \"layers\".")
+
+
+def check_layer_count(answer, images, image: str = "busybox:latest") -> CheckResult:
+    """Exercise: how many layers does ``image`` have?"""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    try:
+        img = images.get(image)
+        files = len(layer_members(images.store, img.layers[0].digest)) if img.layers else -1
+    except Exception as error:  # the check must explain, not crash the exercise cell
+        return _cannot_check(error)
+    return judge_layer_count(answer, len(img.layers), len(img.history), files)
+
+
+# ---- exercise 2: which entry in upper marks a deletion? ------------------------------------
+
+
+def _as_path(answer) -> str | None:
+    if not isinstance(answer, (str, os.PathLike)):
+        return None
+    text = os.fspath(answer).strip()
+    return text or None
+
+
+def judge_deletion_marker(answer, deleted: str, markers: dict[str, str], upper: str) -> CheckResult:
+    """``markers``: path relative to upper -> "whiteout" (0/0 char device), "file" or "dir"."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    path = _as_path(answer)
+    if path is None:
+        return CheckResult(False, f"Answer with a path, like \"etc/motd\" (you gave {answer!r}).")
+    if path.startswith(upper.rstrip("/") + "/"):
+        path = path[len(upper.rstrip("/")) + 1:]
+    relative = path.lstrip("/")
+    whiteouts = [p for p, kind in markers.items() if kind == "whiteout"]
+    if relative in whiteouts:
+        return CheckResult(True, f"Right: upper/{relative} is a character device with device number 0/0, "
+                                 "overlayfs' whiteout. The file in the lower layer is still there, untouched; "
+                                 "the whiteout hides it from the merged view.")
+    name = posixpath.basename(relative)
+    if name.startswith(".wh."):
+        return CheckResult(False, f"{name} is how the deletion is written in a layer *tarball* (the OCI "
+                                  "whiteout). overlayfs' upper dir uses another sign, under the file's own name: "
+                                  "list upper and look at the file type.")
+    if "/snapshots/" in path:
+        return CheckResult(False, f"{deleted} in the lower layer is read-only and stays as it was. The deletion "
+                                  "is recorded in the container's upper dir: what is there now?")
+    return CheckResult(False, f"Nothing is at upper/{relative}. The marker has the deleted file's own path "
+                              "(relative to upper), e.g. \"bin/ls\" for /bin/ls.")
+
+
+def _deletion_markers(upper: Path) -> dict[str, str]:
+    found = {}
+    for path in upper.rglob("*"):
+        st = path.lstat()
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            kind = "whiteout"
+        else:
+            kind = "dir" if stat.S_ISDIR(st.st_mode) else "file"
+        found[str(path.relative_to(upper))] = kind
+    return found
+
+
+def check_deletion_marker(answer, images, deleted: str = "/bin/vi", image: str = "busybox:latest") -> CheckResult:
+    """Exercise: a container of ``image`` deletes ``deleted``; which path in its upper dir
+    marks the deletion? The check makes a fresh snapshot, deletes the file, and looks."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    container_id = f"chk-wh-{secrets.token_hex(4)}"
+    try:
+        snapshot = images.prepare(image, container_id)
+    except Exception as error:
+        return _cannot_check(error)
+    try:
+        if snapshot.upper is None:
+            return CheckResult(False, "This data root uses the copy driver (no overlayfs here, or no root), "
+                                      "so there is no upper dir to look in.")
+        os.unlink(snapshot.rootfs / deleted.lstrip("/"))
+        markers = _deletion_markers(snapshot.upper)
+        return judge_deletion_marker(answer, deleted, markers, str(snapshot.upper))
+    except Exception as error:
+        return _cannot_check(error)
+    finally:
+        images.release(container_id)
+
+
+# ---- exercise 3: an image whose last layer adds /hello.txt ----------------------------------
+
+
+def judge_top_layer(answer, layers: list[tuple[str, list[tuple[str, str]]]], wanted: str,
+                    content: bytes | None, expected: bytes) -> CheckResult:
+    """``layers``: (created_by, [(kind, path), ...]) base first; ``content``: the file as the
+    top layer holds it (None if the top layer does not hold it)."""
+    if not layers:
+        return CheckResult(False, "That image has no layers at all. Start from FROM busybox.")
+    made_by, top = layers[-1]
+    top_kinds = {path: kind for kind, path in top}
+    if top_kinds.get(wanted) == REMOVED:
+        return CheckResult(False, f"Your top layer ({made_by}) *removes* {wanted}: it holds a whiteout. "
+                                  "Move the step that deletes it, or drop it.")
+    if top_kinds.get(wanted) in (ADDED, CHANGED):
+        if content is not None and content.strip() != expected.strip():
+            return CheckResult(False, f"The top layer adds {wanted}, but it holds {content[:40]!r}, "
+                                      f"not {expected!r}.")
+        return CheckResult(True, f"Right: the top layer ({made_by}) adds {wanted}. Steps such as CMD or ENV "
+                                 "after it only change the config, so they make no layer of their own.")
+    lower = [number for number, (_by, changes) in enumerate(layers[:-1], 1)
+             if any(path == wanted and kind in (ADDED, CHANGED) for kind, path in changes)]
+    if lower:
+        return CheckResult(False, f"Layer {lower[-1]} adds {wanted}, but it is not the top layer: the top one "
+                                  f"comes from {made_by!r}. Make the step that writes {wanted} the last one "
+                                  "that changes files.")
+    return CheckResult(False, f"No layer adds {wanted}. Use COPY hello.txt /hello.txt (the file is in the "
+                              "context), or RUN echo hello > /hello.txt.")
+
+
+def check_top_layer_adds(answer, images, wanted: str = "/hello.txt", expected: bytes = b"hello\n") -> CheckResult:
+    """Exercise: ``answer`` names an image whose top layer adds ``wanted`` with ``expected``."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if not isinstance(answer, str):
+        return CheckResult(False, f"Answer with the image's name, like \"ex3:latest\" (you gave {answer!r}).")
+    try:
+        img = images.get(answer)
+    except Exception:
+        return CheckResult(False, f"There is no image {answer!r} in this chapter's data root. Build it with "
+                                  f"images.build(context, tags=[{answer!r}]) first.")
+    try:
+        layers = image_layers(images, answer)
+        content = None
+        if img.layers:
+            for member_name, data in _regular_files(images.store, img.layers[-1].digest):
+                if member_name == wanted:
+                    content = data
+    except Exception as error:
+        return _cannot_check(error)
+    summary = [(info.created_by, [(c.kind, c.path) for c in info.changes]) for info in layers]
+    return judge_top_layer(answer, summary, wanted, content, expected)
+
+
+def _regular_files(store, digest: str):
+    with store.open_blob(digest) as blob, tarfile.open(fileobj=blob, mode="r|*") as tar:
+        for member in tar:
+            if member.isreg() and member.size < 1 << 16:
+                yield "/" + member.name.removeprefix("./").lstrip("/"), tar.extractfile(member).read()
+
+
+# ---- exercise 4: the first step that misses the cache ---------------------------------------
+
+
+def judge_first_cache_miss(answer, first_miss: int, changed_step: int, steps: int) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    n = _whole(answer)
+    if n is None:
+        return CheckResult(False, f"Answer with a step number, like 2 (you gave {answer!r}).")
+    if n == first_miss:
+        return CheckResult(True, f"Right: step {first_miss}. Its cache key includes the digest of the files it "
+                                 "copies, so a new hello.txt means a new key; every step after it misses too, "
+                                 "because each key also includes the layer below.")
+    if n == 1:
+        return CheckResult(False, "Step 1 is FROM: it only picks the base image, which did not change.")
+    if n < first_miss:
+        return CheckResult(False, f"Step {n} does not read hello.txt, and nothing below it changed, so it still "
+                                  "hits the cache. Which step reads the file?")
+    if n == steps:
+        return CheckResult(False, "The last step misses too, but it is not the first. A miss starts at the step "
+                                  "whose input changed, and carries on to the end.")
+    return CheckResult(False, f"Step {n} does miss the cache, but an earlier step misses first: the one whose "
+                              "input (the copied file) changed.")
+
+
+DOCKERFILE_4 = """\
+FROM busybox
+RUN echo base > /base.txt
+COPY hello.txt /hello.txt
+RUN wc -c /hello.txt > /size.txt
+CMD ["cat", "/hello.txt"]
+"""
+
+
+def check_first_cache_miss(answer, images) -> CheckResult:
+    """Exercise: build DOCKERFILE_4, change hello.txt, build again: which step misses first?"""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    context = Path(tempfile.mkdtemp(prefix="chk-cache-"))
+    try:
+        (context / "Dockerfile").write_text(DOCKERFILE_4)
+        (context / "hello.txt").write_text("hello\n")
+        images.build(context)
+        (context / "hello.txt").write_text(f"hello again {secrets.token_hex(4)}\n")
+        result = images.build(context)
+    except Exception as error:
+        return _cannot_check(error)
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    misses = [step.number for step in result.steps if not step.cached and not step.instruction.startswith("FROM")]
+    return judge_first_cache_miss(answer, misses[0], 3, len(result.steps))
+
