@@ -332,10 +332,10 @@ def steps_table(result):
 
     rows = []
     for step in result.steps:
-        cache = "-" if step.instruction.startswith("FROM") else ("Using cache" if step.cached else "ran")
+        cache = "-" if step.instruction.startswith("FROM") else ("Using cache" if step.cached else "miss")
         layer = _short(step.diff_id) if step.diff_id else "(config only)"
         rows.append([str(step.number), step.instruction[:60], cache, layer, f"{step.seconds * 1000:.0f} ms"])
     header = ["step", "instruction", "cache", "layer (diff_id)", "time"]
-    colours = ["#e3f4e8" if row[2] == "Using cache" else ("#fff1cc" if row[2] == "ran" else "") for row in rows]
+    colours = ["#e3f4e8" if row[2] == "Using cache" else ("#fff1cc" if row[2] == "miss" else "") for row in rows]
     text = "\n".join(f"{r[0]:>4}  {r[1]:<45} {r[2]:<12} {r[3]:<14} {r[4]:>7}" for r in [header, *rows])
     return TextAndHTML(_table(header, rows, colours), text)
