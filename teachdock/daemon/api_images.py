@@ -60,6 +60,7 @@ def pull(daemon, request) -> None:
         send(message)
 
     image = registry.pull(daemon.images.store, str(ref), progress=progress)
+    daemon.events.publish("image", "pull", str(ref), name=str(ref))
     if had == image.id:
         send({"status": f"Status: Image is up to date for {ref.familiar}"})
     else:
@@ -69,7 +70,12 @@ def pull(daemon, request) -> None:
 
 def remove(daemon, request, name: str) -> None:
     """``docker rmi``: Docker's report, ``[{"Untagged": ...}, {"Deleted": ...}]``; 409 while in use."""
-    request.handler.send_json(200, daemon.images.remove(name, force=request.flag("force")))
+    report = daemon.images.remove(name, force=request.flag("force"))
+    for entry in report:
+        for action, subject in entry.items():
+            daemon.events.publish("image", action.lower().replace("untagged", "untag").replace("deleted", "delete"),
+                                  subject, name=subject)
+    request.handler.send_json(200, report)
 
 
 def tag(daemon, request, name: str) -> None:
@@ -77,7 +83,10 @@ def tag(daemon, request, name: str) -> None:
     repo = request.query.get("repo")
     if not repo:
         raise HTTPError(400, "repository name (repo=) is required")
-    daemon.images.tag(name, f"{repo}:{request.query.get('tag') or 'latest'}")
+    new_name = f"{repo}:{request.query.get('tag') or 'latest'}"
+    image = daemon.images.get(name)
+    daemon.images.tag(name, new_name)
+    daemon.events.publish("image", "tag", image.id, name=parse_reference(new_name).familiar)
     request.handler.send_bytes(201, b"", None)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 from teachdock.daemon import logs
+from teachdock.daemon.events import EventLog
 from teachdock.image.build import resolve_user
 from teachdock.image.dockerfile import config_env
 from teachdock.image.images import Images
@@ -111,7 +112,8 @@ class ContainerRecord:
 class ContainerManager:
     """Create, start, stop, kill, wait for and remove containers; find them again after a restart."""
 
-    def __init__(self, data_root: Path, exec_root: Path, images: Images, cgroup_parent: str = "teachdock"):
+    def __init__(self, data_root: Path, exec_root: Path, images: Images, cgroup_parent: str = "teachdock",
+                 events: EventLog | None = None):
         self.root = Path(data_root) / "daemon" / "containers"
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_root = Path(exec_root) / "runtime"  # the runtime's state (runc's /run/runc)
@@ -119,6 +121,7 @@ class ContainerManager:
         self.cgroup_parent = cgroup_parent.strip("/")
         self._lock = threading.RLock()
         self._records: dict[str, ContainerRecord] = {}
+        self.events = events or EventLog()
         self.restore()
 
     # --- finding containers ---------------------------------------------------------------------
@@ -209,7 +212,12 @@ class ContainerManager:
                 shutil.rmtree(directory, ignore_errors=True)
                 raise
             self._records[container_id] = record
+        self._event(record, "create")
         return record
+
+    def _event(self, record: ContainerRecord, action: str, **extra) -> None:
+        self.events.publish("container", action, record.id, image=record.data["Config"]["Image"],
+                            name=record.name.lstrip("/"), **extra)
 
     def _unique_name(self, name: str | None, container_id: str) -> str:
         if name:
@@ -294,6 +302,7 @@ class ContainerManager:
             if record.data["HostConfig"].get("AutoRemove"):
                 self.remove(record)  # `docker run --rm` of a missing program leaves nothing behind
             raise failure
+        self._event(record, "start")
         self._supervise(record, runtime)
         if in_write is not None:
             self.write_stdin(record, b"")  # hand over what arrived before start
@@ -362,6 +371,7 @@ class ContainerManager:
                                 ExitCode=255 if code is None else code, OOMKilled=oom, FinishedAt=now_iso())
             record.exits += 1
             record.changed.notify_all()
+        self._event(record, "die", exitCode=record.data["State"]["ExitCode"])
         if record.data["HostConfig"].get("AutoRemove"):
             try:
                 self.remove(record)
@@ -382,6 +392,7 @@ class ContainerManager:
             if not record.running or record.runtime is None:
                 raise Conflict(f"Cannot kill container: {record.id}: Container {record.id} is not running")
             record.runtime.kill(sig)
+        self._event(record, "kill", signal=sig)
 
     def stop(self, record: ContainerRecord, timeout: float | None = None, sig: int | None = None) -> bool:
         """``docker stop``: the stop signal, then SIGKILL after the grace period. False if not running."""
@@ -400,6 +411,7 @@ class ContainerManager:
             except Conflict:
                 pass
             self.wait_exit(record, None)
+        self._event(record, "stop")
         return True
 
     def wait_exit(self, record: ContainerRecord, timeout: float | None, *, next_exit: bool = False,
@@ -451,6 +463,7 @@ class ContainerManager:
                 pass
             shutil.rmtree(record.directory, ignore_errors=True)
             record.changed.notify_all()
+        self._event(record, "destroy")
 
     # --- after a restart ------------------------------------------------------------------------------------
     def restore(self) -> None:

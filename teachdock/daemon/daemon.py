@@ -12,8 +12,9 @@ import signal
 import threading
 from pathlib import Path
 
-from teachdock.daemon import api_containers, api_images, api_system
+from teachdock.daemon import api_containers, api_events, api_images, api_system
 from teachdock.daemon.containers import ContainerManager
+from teachdock.daemon.events import EventLog
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import UnixHTTPServer
 from teachdock.image.images import Images
@@ -32,10 +33,11 @@ class Daemon:
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self.images = Images(self.data_root, state_root=self.exec_root / "runtime")
-        self.containers = ContainerManager(self.data_root, self.exec_root, self.images, cgroup_parent)
+        self.events = EventLog()
+        self.containers = ContainerManager(self.data_root, self.exec_root, self.images, cgroup_parent, self.events)
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)
-        for api in (api_system, api_containers, api_images):
+        for api in (api_system, api_containers, api_images, api_events):
             api.register(router)
         self.server = UnixHTTPServer(socket_path, router, verbose=verbose)
 

@@ -16,6 +16,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,7 @@ def docker(daemon, tmp_path):
         return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout,
                               input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
+    run.env = env
     yield run
     daemon.remove_all()
 
@@ -262,3 +265,31 @@ def test_docker_run_of_a_missing_program(docker, daemon):
     assert docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed").stdout == "exited 127\n"
     assert docker("rm", "failed").returncode == 0
     assert daemon.leaks() == []
+
+
+def test_docker_events_reports_a_containers_life(docker):
+    since = int(time.time()) - 1
+    live = subprocess.Popen([DOCKER, "events", "--since", str(since), "--filter", "event=die",
+                             "--filter", "container=eventful", "--filter", "container=eventful2",
+                             "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}"],
+                            env=docker.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, live.kill)  # a missing event must fail the test, not hang it
+    watchdog.start()
+    try:
+        assert docker("run", "--rm", "--name", "eventful", "busybox", "sh", "-c", "exit 2").returncode == 2
+        assert live.stdout.readline() == "die 2\n"  # the stream is open now (backlog or live)...
+        assert docker("run", "--rm", "--name", "eventful2", "busybox", "sh", "-c", "exit 5").returncode == 5
+        assert live.stdout.readline() == "die 5\n"  # ...so this one arrived live
+        assert docker("tag", "busybox", "eventful:v1").returncode == 0
+        assert docker("rmi", "eventful:v1").returncode == 0
+    finally:
+        watchdog.cancel()
+        live.terminate()
+        live.wait(timeout=10)
+    until = int(time.time()) + 1
+    history = docker("events", "--since", str(since), "--until", str(until),
+                     "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+    assert history.returncode == 0, history.stderr
+    named = [line for line in history.stdout.splitlines() if line.endswith("eventful") or "eventful:" in line]
+    assert named == ["container create eventful", "container start eventful", "container die eventful",
+                     "container destroy eventful", "image tag eventful:v1", "image untag eventful:v1"]
