@@ -148,6 +148,7 @@ def _table(header: list[str], rows: list[list[str]], colours: list[str] | None =
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
+MAX_TABLE_ROWS = 400
 KIND_COLOURS = {ADDED: "#e3f4e8", CHANGED: "#fff1cc", REMOVED: "#fbdada", EMPTIED: "#fbdada"}
 
 
@@ -211,8 +212,11 @@ class LayerViewer:
         if not rows:
             self.table.value = "<i>this layer changes nothing</i>" if self.layers else ""
             return
-        self.table.value = _table(["change", "path", "what"], [list(row) for row in rows],
-                                  [KIND_COLOURS[row[0]] for row in rows])
+        shown = rows[:MAX_TABLE_ROWS]   # a big layer (a whole distribution) would make the page crawl
+        more = (f"<small>… and {len(rows) - len(shown)} more (all of them are in <code>.rows</code>)</small>"
+                if len(rows) > len(shown) else "")
+        self.table.value = _table(["change", "path", "what"], [list(row) for row in shown],
+                                  [KIND_COLOURS[row[0]] for row in shown]) + more
 
     def _ipython_display_(self):
         from IPython.display import display  # noqa: PLC0415

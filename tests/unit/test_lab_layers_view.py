@@ -195,3 +195,10 @@ def test_checks_answer_a_placeholder_and_a_missing_image_without_work(images):
     assert not image_checks.check_first_cache_miss(..., images).answered
     assert "no image 'nope:1'" in image_checks.check_top_layer_adds("nope:1", images).message.replace('"', "'")
     assert image_checks.check_layer_count(2, images, image="top:1").passed
+
+
+def test_a_huge_layer_shows_part_of_its_table_but_every_row_in_rows(images, monkeypatch):
+    monkeypatch.setattr("teachdock.lab.layers_view.MAX_TABLE_ROWS", 3)
+    viewer = LayerViewer(images, "base:1")
+    assert len(viewer.rows) == 8 and "and 5 more" in viewer.table.value
+    assert viewer.table.value.count("<tr") == 4  # the header and three rows
