@@ -1,6 +1,6 @@
 """Everything the notebooks call: the machine check, views, plots, widgets and exercise checks.
 
-The widgets (container_launcher, CgroupMonitor, isolation_explorer) are here; each chapter's helpers and checks
+The widgets (container_launcher, CgroupMonitor, isolation_explorer, layer_viewer) are here; each chapter's helpers and checks
 live in their own module (virtualization, explorer, monitor, filesystems, *_checks).
 
 This is the top layer: it may import any part of teachdock, and nothing imports it.
@@ -11,6 +11,7 @@ from teachdock.lab.checks import CheckResult, check_interfaces, check_own_pid, c
 from teachdock.lab.doctor import doctor
 from teachdock.lab.explorer import explore, isolation_explorer
 from teachdock.lab.launcher import container_launcher
+from teachdock.lab.layers_view import layer_viewer
 from teachdock.lab.monitor import CgroupMonitor
 from teachdock.lab.views import (
     PROBE_SCRIPT,
@@ -38,5 +39,6 @@ __all__ = [
     "explore",
     "host_view",
     "isolation_explorer",
+    "layer_viewer",
     "plot_comparison",
 ]
