@@ -1,0 +1,406 @@
+"""Helpers for the registries chapter (06): a throw-away local registry, and the HTTP
+exchange of a pull or push turned into a table and a sequence diagram.
+
+``local_registry()`` starts Debian's ``docker-registry`` (distribution 2.8, the same server
+Docker Hub grew from) as a child process listening on 127.0.0.1 only, on a free port, with its
+blobs in a directory of its own. When the ``with`` block ends, it is stopped by its PID (TERM,
+then KILL) and its files are removed; an ``atexit`` hook does the same if the kernel exits
+first. ``htpasswd=(user, password)`` switches on HTTP Basic auth.
+
+The ``trace=`` list that ``teachdock.image.registry.pull``/``push`` fill holds one dict per
+real HTTP exchange (method, url, status, headers, digest). ``trace_rows`` makes table rows of
+it, ``sequence_arrows`` the arrows of a sequence diagram, and ``plot_sequence`` draws them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from teachdock.errors import NotFound, TeachdockError
+from teachdock.lab.views import TextAndHTML
+
+INSTALL_HINT = "apt-get install docker-registry"
+HTPASSWD_HINT = "apt-get install apache2-utils"
+
+CONFIG = """\
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+  secret: teachdock-lab-only
+health:
+  storagedriver:
+    enabled: false
+{auth}"""
+
+HTPASSWD_AUTH = """\
+auth:
+  htpasswd:
+    realm: {realm}
+    path: {path}
+"""
+
+#: What a team's own registry would run with (shown in the notebook, never started here).
+TEAM_CONFIG = """\
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /srv/registry          # or s3: / gcs: / azure: for shared storage
+  delete:
+    enabled: true                         # allow DELETE; space comes back with garbage-collect
+http:
+  addr: 0.0.0.0:443
+  host: https://registry.team.example
+  tls:
+    certificate: /etc/docker/registry/tls/fullchain.pem
+    key: /etc/docker/registry/tls/privkey.pem
+auth:
+  htpasswd:                               # or token: realm/service/issuer/rootcertbundle
+    realm: team-registry
+    path: /etc/docker/registry/htpasswd   # bcrypt lines: htpasswd -nbB alice secret
+"""
+
+
+class RegistryLabError(NotFound):
+    """The local registry cannot be started here (package missing, or it did not come up)."""
+
+
+@dataclass
+class LocalRegistry:
+    """A running ``docker-registry``: where it listens, its PID and where it keeps blobs."""
+
+    host: str          # "127.0.0.1:PORT", the first part of an image name on it
+    pid: int
+    storage: Path      # distribution's filesystem driver keeps everything under here
+    directory: Path    # config.yml, htpasswd, registry.log and storage
+    credentials: tuple[str, str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def config_text(self) -> str:
+        return (self.directory / "config.yml").read_text()
+
+    def blob_file(self, digest: str) -> Path:
+        """Where the registry keeps a blob: ``blobs/sha256/<first 2 hex>/<hex>/data``."""
+        algorithm, _, hexpart = digest.partition(":")
+        return self.storage / "docker/registry/v2/blobs" / algorithm / hexpart[:2] / hexpart / "data"
+
+    def log(self) -> str:
+        path = self.directory / "registry.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def registry_binary() -> str:
+    """The path of ``docker-registry``, or a clear error saying how to install it."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise RegistryLabError(f"Debian's docker-registry is not installed, so this chapter cannot start a local "
+                               f"registry. Install it with `{INSTALL_HINT}` (as root) and run the cell again.")
+    return binary
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """A bcrypt htpasswd line (distribution accepts only bcrypt), made by apache2-utils' htpasswd."""
+    binary = shutil.which("htpasswd")
+    if binary is None:
+        raise RegistryLabError(f"htpasswd is not installed; `{HTPASSWD_HINT}` provides it.")
+    done = subprocess.run([binary, "-nbB", user, password], capture_output=True, text=True, check=True)
+    return done.stdout.strip() + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+@contextlib.contextmanager
+def local_registry(directory: str | os.PathLike | None = None, *, htpasswd: tuple[str, str] | None = None,
+                   realm: str = "teachdock-lab"):
+    """Run ``docker-registry`` on 127.0.0.1 for the length of a ``with`` block.
+
+    ``directory``: where its config, log and storage go (a new temp dir if None); all of it
+    is removed at the end. ``htpasswd=(user, password)`` requires HTTP Basic auth.
+    """
+    binary = registry_binary()
+    parent = Path(directory) if directory is not None else Path(tempfile.gettempdir())
+    workdir = Path(tempfile.mkdtemp(prefix="registry-", dir=parent))
+    process = None
+
+    def stop() -> None:
+        if process is not None:
+            _stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    atexit.register(stop)
+    try:
+        auth = ""
+        if htpasswd is not None:
+            (workdir / "htpasswd").write_text(htpasswd_line(*htpasswd))
+            auth = HTPASSWD_AUTH.format(realm=realm, path=workdir / "htpasswd")
+        storage = workdir / "storage"
+        for _attempt in range(3):          # someone may take the free port before the registry binds it
+            port = free_port()
+            (workdir / "config.yml").write_text(CONFIG.format(storage=storage, port=port, auth=auth))
+            with open(workdir / "registry.log", "ab") as log:
+                process = subprocess.Popen([binary, "serve", str(workdir / "config.yml")], stdin=subprocess.DEVNULL,
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            registry = LocalRegistry(f"127.0.0.1:{port}", process.pid, storage, workdir, htpasswd)
+            if _wait_ready(registry.url, process):
+                break
+            _stop(process)
+            process = None
+        else:
+            raise RegistryLabError("docker-registry did not start; the end of its log:\n"
+                                   + (workdir / "registry.log").read_text(errors="replace")[-1500:])
+        yield registry
+    finally:
+        stop()
+        atexit.unregister(stop)
+
+
+def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 15.0) -> bool:
+    """``GET /v2/`` answers 200 (or 401 with auth on): ready. The process exiting: not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url + "/v2/", timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except urllib.error.HTTPError as err:
+            if err.code == 401:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """TERM the registry by its PID, KILL it if it lingers, and reap it."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ content addressing
+
+def flip_byte(data: bytes, index: int = 0) -> bytes:
+    """The same bytes with one bit changed at ``index``: the smallest possible tampering."""
+    if not data:
+        raise TeachdockError("cannot change a byte of empty data")
+    index %= len(data)
+    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
+
+
+def tamper_blob(registry: LocalRegistry, digest: str, index: int = 100) -> Path:
+    """Change one byte of a blob *inside the registry's storage*, as a broken disk or an
+    attacker on the server would; the file keeps its name (the digest) and its size."""
+    path = registry.blob_file(digest)
+    if not path.exists():
+        raise NotFound(f"the registry has no blob {digest} (looked at {path})")
+    path.write_bytes(flip_byte(path.read_bytes(), index))
+    return path
+
+
+# ------------------------------------------------------------------ the HTTP exchange
+
+_UPLOAD_ID = re.compile(r"(/blobs/uploads/)([0-9a-f-]{36})")
+_SHA = re.compile(r"sha256:([0-9a-f]{64})")
+
+
+def short_digest(text: str, keep: int = 12) -> str:
+    """``sha256:31f2c65946c5…`` for every full sha256 digest in ``text``."""
+    return _SHA.sub(lambda m: f"sha256:{m.group(1)[:keep]}…", text)
+
+
+def short_path(url: str) -> str:
+    """The request target without host, upload state token or long hex: readable in a table."""
+    split = urllib.parse.urlsplit(url)
+    path = _UPLOAD_ID.sub(lambda m: m.group(1) + m.group(2)[:8] + "…", split.path)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(split.query) if k != "_state"]
+    text = path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+    return short_digest(text)
+
+
+def party(entry: dict) -> str:
+    """Who answered this exchange: the registry, or its token server."""
+    return "token server" if entry.get("note") == "token" else "registry"
+
+
+def key_headers(entry: dict) -> str:
+    """The headers that explain an exchange, in a few words."""
+    parts = []
+    if entry.get("auth"):
+        parts.append(f"Authorization: {entry['auth'].capitalize()} …")
+    request, response = entry.get("request") or {}, entry.get("response") or {}
+    if entry["method"] in ("PUT", "PATCH") and "Content-Length" in request:
+        parts.append(f"sent {int(request['Content-Length']):,} bytes")
+    if entry["method"] == "PUT" and "/manifests/" in entry["url"] and "Content-Type" in request:
+        parts.append(f"Content-Type: {request['Content-Type']}")
+    if "WWW-Authenticate" in response:
+        parts.append(f"WWW-Authenticate: {response['WWW-Authenticate']}")
+    if "Location" in response and entry["method"] == "POST":
+        parts.append(f"Location: {short_path(response['Location'])}")
+    if entry["method"] == "GET" and entry["status"] == 200 and "Content-Length" in response:
+        parts.append(f"received {int(response['Content-Length']):,} bytes")
+    return "; ".join(parts)
+
+
+def meaning(entry: dict) -> str:
+    """What this exchange means in the pull/push algorithm."""
+    method, status, url = entry["method"], entry["status"], entry["url"]
+    if entry.get("note") == "token":
+        return "token issued" if status == 200 else "token refused"
+    if status == 401:
+        return "credentials needed"
+    if url.rstrip("/").endswith("/v2"):
+        return "registry answers (version check)"
+    if "/blobs/uploads/" in url:
+        return {"POST": "upload started", "PATCH": "chunk stored", "PUT": "blob stored"}.get(method, "upload")
+    if "/blobs/" in url:
+        if method == "HEAD":
+            return "blob already there: skip it" if status == 200 else "blob missing: upload it"
+        return "blob downloaded" if status == 200 else "blob not found"
+    if "/manifests/" in url:
+        if method == "PUT":
+            return "manifest published under the tag"
+        return "manifest found" if status == 200 else "manifest not found"
+    if "/tags/list" in url:
+        return "tag list"
+    return ""
+
+
+def trace_rows(trace: list[dict]) -> list[dict]:
+    """One row per exchange: step, method, path, status, key headers, digest, meaning."""
+    return [{
+        "step": number,
+        "method": entry["method"],
+        "path": short_path(entry["url"]),
+        "to": party(entry),
+        "status": entry["status"],
+        "headers": key_headers(entry),
+        "digest": short_digest(entry.get("digest") or ""),
+        "meaning": meaning(entry),
+    } for number, entry in enumerate(trace, 1)]
+
+
+_STATUS_COLOURS = {2: "#d9f2e6", 3: "#e6eefb", 4: "#fbdada", 5: "#fbdada"}
+
+
+def trace_table(trace: list[dict], title: str = "") -> TextAndHTML:
+    """The exchange as a table: green 2xx, red 4xx (a 404 to a HEAD is not an error, though)."""
+    rows = trace_rows(trace)
+    columns = ["step", "method", "path", "status", "headers", "digest", "meaning"]
+    html_rows = []
+    for row in rows:
+        colour = _STATUS_COLOURS.get(row["status"] // 100, "#ffffff")
+        cells = "".join(f"<td style='text-align:left'><code>{escape(str(row[c]))}</code></td>"
+                        if c in ("path", "digest") else f"<td style='text-align:left'>{escape(str(row[c]))}</td>"
+                        for c in columns)
+        html_rows.append(f"<tr style='background:{colour}'>{cells}</tr>")
+    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in columns)
+    caption = f"<b>{escape(title)}</b>" if title else ""
+    html = f"{caption}<table><thead><tr>{head}</tr></thead><tbody>{''.join(html_rows)}</tbody></table>"
+    text_lines = [title] if title else []
+    text_lines += [f"{r['step']:>2} {r['method']:<5} {r['path']:<62} {r['status']}  {r['meaning']}" for r in rows]
+    return TextAndHTML(html, "\n".join(text_lines))
+
+
+def sequence_arrows(trace: list[dict]) -> list[dict]:
+    """The arrows of a sequence diagram, in order: each exchange is a request from the
+    client and a response back. Keys: source, target, label, kind ("request"/"response")."""
+    arrows = []
+    for entry in trace:
+        other = party(entry)
+        arrows.append({"source": "client", "target": other, "kind": "request",
+                       "label": f"{entry['method']} {short_path(entry['url'])}"})
+        answer = f"{entry['status']} {entry.get('reason', '')}".strip()
+        if meaning(entry):
+            answer += f"  ({meaning(entry)})"
+        arrows.append({"source": other, "target": "client", "kind": "response", "label": answer})
+    return arrows
+
+
+def plot_sequence(trace: list[dict], title: str = "the HTTP exchange"):
+    """A sequence diagram drawn from the trace: lifelines, then one arrow per message, in order.
+
+    Built with matplotlib's object API (no pyplot), so returning it from a cell shows it once.
+    """
+    from matplotlib.figure import Figure
+
+    arrows = sequence_arrows(trace)
+    parties = ["client"] + [p for p in ("registry", "token server") if any(a["target"] == p for a in arrows)]
+    x = {name: 1.5 + 5.0 * i for i, name in enumerate(parties)}
+    height = 1.2 + 0.32 * len(arrows)
+    fig = Figure(figsize=(10, height), layout="constrained")
+    ax = fig.subplots()
+    top = len(arrows) + 0.6
+    for name, position in x.items():
+        ax.plot([position, position], [0, top], color="#999999", linewidth=1, linestyle="--")
+        ax.text(position, top + 0.2, name, ha="center", va="bottom", fontsize=10, weight="bold",
+                bbox={"boxstyle": "round", "facecolor": "#eeeeee", "edgecolor": "#999999"})
+    for row, arrow in enumerate(arrows):
+        y = top - 0.8 - row
+        start, end = x[arrow["source"]], x[arrow["target"]]
+        request = arrow["kind"] == "request"
+        colour = "#0072B2" if request else ("#8f1d1d" if arrow["label"][:1] in "45" else "#009E73")
+        ax.annotate("", xy=(end, y), xytext=(start, y),
+                    arrowprops={"arrowstyle": "->", "color": colour, "linestyle": "-" if request else "--"})
+        ax.text((start + end) / 2, y + 0.08, arrow["label"], ha="center", va="bottom", fontsize=7.5,
+                color=colour, family="monospace")
+        if request:
+            ax.text(x["client"] - 0.3, y, str(row // 2 + 1), ha="right", va="center", fontsize=8, color="#555555")
+    ax.set_xlim(0, max(x.values()) + 1.5)
+    ax.set_ylim(-0.5, top + 1.0)
+    ax.axis("off")
+    ax.set_title(title)
+    return fig
+
+
+__all__ = ["LocalRegistry", "RegistryLabError", "TEAM_CONFIG", "flip_byte", "htpasswd_line", "key_headers",
+           "local_registry", "meaning", "plot_sequence", "process_running", "sequence_arrows", "short_digest",
+           "short_path", "tamper_blob", "trace_rows", "trace_table"]

@@ -1,0 +1,144 @@
+"""The registries chapter against a real registry: Debian's docker-registry on 127.0.0.1,
+started and stopped by teachdock.lab.registry_lab; push and pull with trace=, a tampered
+blob, Basic auth, and the exercise checks on real state. Nothing may be left running."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from teachdock.image.digest import DigestMismatch, sha256_digest
+from teachdock.image.images import Images
+from teachdock.image.registry import RegistryAuthError, pull, push
+from teachdock.image.store import ImageStore
+from teachdock.lab.registry_checks import check_exists_request, check_pull_by_digest
+from teachdock.lab.registry_lab import local_registry, process_running, tamper_blob, trace_rows
+
+pytestmark = pytest.mark.skipif(shutil.which("docker-registry") is None,
+                                reason="needs Debian's docker-registry (apt-get install docker-registry)")
+
+
+def registry_processes(directory: Path) -> list[int]:
+    """PIDs of processes whose command line mentions ``directory`` (our registries' configs)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(directory).encode() in cmdline and process_running(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def images(tmp_path):
+    images = Images(tmp_path / "data")
+    images.bootstrap_busybox()
+    return images
+
+
+def test_start_and_stop_by_pid_leave_nothing(tmp_path):
+    with local_registry(tmp_path) as registry:
+        assert registry.host.startswith("127.0.0.1:")
+        assert process_running(registry.pid)
+        with urllib.request.urlopen(registry.url + "/v2/", timeout=5) as response:
+            assert response.status == 200
+        assert "addr: 127.0.0.1:" in registry.config_text
+        workdir = registry.directory
+        assert registry_processes(tmp_path) == [registry.pid]
+    assert not process_running(registry.pid)
+    assert not workdir.exists()
+    assert registry_processes(tmp_path) == []
+
+
+def test_stopped_even_when_the_block_fails(tmp_path):
+    with pytest.raises(ZeroDivisionError):
+        with local_registry(tmp_path) as registry:
+            1 / 0
+    assert not process_running(registry.pid) and not registry.directory.exists()
+
+
+def test_push_pull_trace_second_push_and_the_exercise_checks(tmp_path, images):
+    store = images.store
+    busybox = store.resolve("busybox:latest")
+    with local_registry(tmp_path) as registry:
+        name = f"{registry.host}/team/busybox:1"
+        store.tag("busybox:latest", name)
+        first = []
+        digest = push(store, name, trace=first, docker_config=False)
+        assert digest == busybox.manifest_digest
+        rows = trace_rows(first)
+        assert [(r["method"], r["status"]) for r in rows] == [
+            ("GET", 200), ("HEAD", 404), ("POST", 202), ("PUT", 201), ("HEAD", 404), ("POST", 202), ("PUT", 201),
+            ("PUT", 201)]
+        assert rows[-1]["path"] == "/v2/team/busybox/manifests/1"
+
+        second = []
+        push(store, name, trace=second, docker_config=False)
+        assert [r["meaning"] for r in trace_rows(second)].count("blob already there: skip it") == 2
+        assert check_exists_request(("HEAD", 200), second).passed
+        assert not check_exists_request(("HEAD", 404), second).passed
+
+        other = ImageStore(tmp_path / "other")
+        pulled_trace = []
+        pulled = pull(other, name, trace=pulled_trace, docker_config=False)
+        assert pulled.manifest_digest == digest
+        assert [r["method"] for r in trace_rows(pulled_trace)] == ["GET"] * 4
+
+        repo = f"{registry.host}/team/app"
+        exercise = ImageStore(tmp_path / "exercise")
+        assert not check_pull_by_digest(exercise, repo, "v2").answered
+        store.tag("busybox:latest", f"{repo}:v2")
+        pushed = push(store, f"{repo}:v2", docker_config=False)
+        pull(exercise, f"{repo}:v2", docker_config=False)
+        assert "pulled by tag" in check_pull_by_digest(exercise, repo, "v2").message
+        exercise.remove(f"{repo}:v2")           # as the hint says; the last tag takes the image with it
+        assert not exercise.list_images()
+        pull(exercise, f"{repo}@{pushed}", docker_config=False)
+        assert check_pull_by_digest(exercise, repo, "v2").passed
+    assert registry_processes(tmp_path) == []
+
+
+def test_a_tampered_blob_is_refused_and_leaves_the_store_clean(tmp_path, images):
+    store = images.store
+    layer = store.resolve("busybox:latest").layers[0].digest
+    with local_registry(tmp_path) as registry:
+        name = f"{registry.host}/team/busybox:1"
+        store.tag("busybox:latest", name)
+        push(store, name, docker_config=False)
+        path = tamper_blob(registry, layer)
+        assert sha256_digest(path.read_bytes()) != layer
+        victim = ImageStore(tmp_path / "victim")
+        with pytest.raises(DigestMismatch, match=layer):
+            pull(victim, name, docker_config=False)
+        assert not victim.list_images() and os.listdir(victim.blobs_dir) == []
+        tamper_blob(registry, layer)
+        assert pull(victim, name, docker_config=False).layers[0].digest == layer
+
+
+@pytest.mark.skipif(shutil.which("htpasswd") is None, reason="needs htpasswd (apt-get install apache2-utils)")
+def test_basic_auth_401_without_credentials_then_success(tmp_path, images):
+    store = images.store
+    with local_registry(tmp_path, htpasswd=("alice", "wonderland")) as registry:
+        name = f"{registry.host}/team/busybox:1"
+        store.tag("busybox:latest", name)
+        with pytest.raises(RegistryAuthError, match="no credentials were given"):
+            push(store, name, docker_config=False)
+        push(store, name, credentials=("alice", "wonderland"), docker_config=False)
+        anonymous = []
+        with pytest.raises(RegistryAuthError):
+            pull(ImageStore(tmp_path / "a"), name, docker_config=False, trace=anonymous)
+        assert [e["status"] for e in anonymous] == [401, 401]
+        assert 'Basic realm="teachdock-lab"' in trace_rows(anonymous)[0]["headers"]
+        with pytest.raises(RegistryAuthError, match="refused"):
+            pull(ImageStore(tmp_path / "b"), name, credentials=("alice", "wrong"), docker_config=False)
+        trace = []
+        pull(ImageStore(tmp_path / "c"), name, credentials=("alice", "wonderland"), docker_config=False, trace=trace)
+        assert trace[0]["status"] == 401 and all(e["status"] == 200 and e["auth"] == "basic" for e in trace[1:])
+    assert registry_processes(tmp_path) == []

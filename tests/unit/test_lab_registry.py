@@ -1,0 +1,238 @@
+"""The registries chapter's helpers without a registry: trace -> table rows and sequence
+arrows, the diagram, flipping bytes, and the exercise judges with their hints."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from teachdock.lab import registry_lab
+from teachdock.lab.registry_checks import (check_blob_digest, check_exists_request, judge_blob_digest,
+                                           judge_exists_request, judge_pull_by_digest)
+from teachdock.lab.registry_lab import (LocalRegistry, RegistryLabError, flip_byte, plot_sequence, sequence_arrows,
+                                        short_path, trace_rows, trace_table)
+
+HOST = "127.0.0.1:5000"
+LAYER = "sha256:" + "31f2c65946c5" + "0" * 52
+CONFIG = "sha256:" + "c31d97c9b387" + "1" * 52
+MANIFEST = "sha256:" + "1e073b499d65" + "2" * 52
+UUID = "8922a073-60f4-499b-a10f-0ff8c022611d"
+
+
+def exchange(method, path, status, reason="", *, digest="", request=None, response=None, auth="", note=""):
+    """One trace entry, shaped as teachdock.image.registry records it."""
+    return {"method": method, "url": f"http://{HOST}{path}", "status": status, "reason": reason, "auth": auth,
+            "digest": digest, "note": note, "ms": 1.0, "request": request or {}, "response": response or {}}
+
+
+def push_trace():
+    upload = f"/v2/team/busybox/blobs/uploads/{UUID}?_state=abcDEF%3D%3D"
+    return [
+        exchange("GET", "/v2/", 200, "OK"),
+        exchange("HEAD", f"/v2/team/busybox/blobs/{LAYER}", 404, "Not Found", digest=LAYER),
+        exchange("POST", "/v2/team/busybox/blobs/uploads/", 202, "Accepted", request={"Content-Length": "0"},
+                 response={"Location": f"http://{HOST}{upload}", "Docker-Upload-UUID": UUID}),
+        exchange("PUT", f"{upload}&digest=sha256%3A{LAYER[7:]}", 201, "Created", digest=LAYER,
+                 request={"Content-Type": "application/octet-stream", "Content-Length": "1036677"},
+                 response={"Docker-Content-Digest": LAYER}),
+        exchange("PUT", "/v2/team/busybox/manifests/1", 201, "Created", digest=MANIFEST,
+                 request={"Content-Type": "application/vnd.oci.image.manifest.v1+json", "Content-Length": "405"}),
+    ]
+
+
+def second_push_trace():
+    return [
+        exchange("GET", "/v2/", 200, "OK"),
+        exchange("HEAD", f"/v2/team/busybox/blobs/{LAYER}", 200, "OK", digest=LAYER),
+        exchange("HEAD", f"/v2/team/busybox/blobs/{CONFIG}", 200, "OK", digest=CONFIG),
+        exchange("PUT", "/v2/team/busybox/manifests/1", 201, "Created", digest=MANIFEST),
+    ]
+
+
+# ---- trace -> table ------------------------------------------------------------------------
+
+def test_rows_shorten_paths_drop_upload_state_and_say_what_each_exchange_means():
+    rows = trace_rows(push_trace())
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [(r["method"], r["status"]) for r in rows] == [("GET", 200), ("HEAD", 404), ("POST", 202),
+                                                          ("PUT", 201), ("PUT", 201)]
+    assert rows[1]["path"] == "/v2/team/busybox/blobs/sha256:31f2c65946c5…"
+    assert rows[3]["path"] == "/v2/team/busybox/blobs/uploads/8922a073…?digest=sha256:31f2c65946c5…"
+    assert "_state" not in rows[3]["path"] and HOST not in rows[3]["path"]
+    assert rows[1]["meaning"] == "blob missing: upload it"
+    assert rows[2]["meaning"] == "upload started"
+    assert "Location: /v2/team/busybox/blobs/uploads/8922a073…" in rows[2]["headers"]
+    assert "sent 1,036,677 bytes" in rows[3]["headers"]
+    assert rows[4]["meaning"] == "manifest published under the tag"
+    assert "Content-Type: application/vnd.oci.image.manifest.v1+json" in rows[4]["headers"]
+    assert rows[4]["digest"] == "sha256:1e073b499d65…"
+
+
+def test_rows_for_a_second_push_say_skip_and_auth_rows_show_the_challenge():
+    assert [r["meaning"] for r in trace_rows(second_push_trace())[1:3]] == ["blob already there: skip it"] * 2
+    challenged = exchange("GET", "/v2/", 401, "Unauthorized",
+                          response={"WWW-Authenticate": 'Basic realm="teachdock-lab"'})
+    retried = exchange("GET", "/v2/team/busybox/manifests/1", 200, "OK", auth="basic")
+    rows = trace_rows([challenged, retried])
+    assert rows[0]["meaning"] == "credentials needed"
+    assert 'WWW-Authenticate: Basic realm="teachdock-lab"' in rows[0]["headers"]
+    assert rows[1]["headers"].startswith("Authorization: Basic")
+
+
+def test_table_html_and_text_hold_every_row():
+    table = trace_table(push_trace(), "docker push x")
+    html = table._repr_html_()
+    assert html.count("<tr style=") == 5 and "docker push x" in html
+    text = repr(table).splitlines()
+    assert text[0] == "docker push x" and len(text) == 6 and "HEAD" in text[2] and "404" in text[2]
+
+
+def test_short_path_keeps_a_plain_path():
+    assert short_path(f"http://{HOST}/v2/") == "/v2/"
+    assert short_path("/v2/team/app/tags/list?n=10") == "/v2/team/app/tags/list?n=10"
+
+
+# ---- sequence diagram ----------------------------------------------------------------------
+
+def test_sequence_arrows_alternate_request_and_response_in_trace_order():
+    arrows = sequence_arrows(push_trace())
+    assert len(arrows) == 10
+    assert [a["kind"] for a in arrows[:4]] == ["request", "response", "request", "response"]
+    assert arrows[0] == {"source": "client", "target": "registry", "kind": "request", "label": "GET /v2/"}
+    assert arrows[3]["source"] == "registry" and arrows[3]["target"] == "client"
+    assert arrows[3]["label"].startswith("404 Not Found") and "upload it" in arrows[3]["label"]
+
+
+def test_token_exchanges_go_to_the_token_server():
+    token = exchange("GET", "/token?service=reg&scope=repository:team/app:pull", 200, "OK", note="token")
+    arrows = sequence_arrows([token])
+    assert arrows[0]["target"] == "token server" and arrows[1]["source"] == "token server"
+    assert "token issued" in arrows[1]["label"]
+
+
+def test_plot_draws_one_arrow_per_message_and_a_lifeline_per_party():
+    pytest.importorskip("matplotlib")
+    token = exchange("GET", "/token?scope=x", 200, "OK", note="token")
+    fig = plot_sequence(push_trace() + [token], "t")
+    ax = fig.axes[0]
+    arrows = [child for child in ax.texts if getattr(child, "arrow_patch", None) is not None]
+    assert len(arrows) == 12
+    assert len(ax.lines) == 3        # client, registry, token server
+    labels = {text.get_text() for text in ax.texts}
+    assert {"client", "registry", "token server", "GET /v2/"} <= labels
+
+
+# ---- small helpers -------------------------------------------------------------------------
+
+def test_flip_byte_changes_exactly_one_bit_and_flipping_back_restores():
+    data = b"hello, registry\n"
+    changed = flip_byte(data, 0)
+    assert changed == b"iello, registry\n" and flip_byte(changed, 0) == data
+    assert sum(a != b for a, b in zip(data, flip_byte(data, 5))) == 1
+
+
+def test_blob_file_follows_distributions_layout(tmp_path):
+    registry = LocalRegistry(HOST, 1, tmp_path / "storage", tmp_path)
+    assert registry.blob_file(LAYER) == (tmp_path / "storage/docker/registry/v2/blobs/sha256/31" / LAYER[7:] / "data")
+
+
+def test_missing_docker_registry_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(registry_lab.shutil, "which", lambda name: None)
+    with pytest.raises(RegistryLabError, match="apt-get install docker-registry"):
+        with registry_lab.local_registry(tmp_path):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- exercise 1: the digest of a blob ------------------------------------------------------
+
+DATA = b"a layer is just bytes\n"
+TRUTH = "sha256:" + hashlib.sha256(DATA).hexdigest()
+
+
+def test_blob_digest_right_and_placeholder():
+    assert judge_blob_digest(TRUTH, DATA).passed
+    assert judge_blob_digest(f"  {TRUTH}\n", DATA).passed
+    assert not judge_blob_digest(..., DATA).answered
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (TRUTH[7:], "put 'sha256:' in front"),
+    (TRUTH.upper().replace("SHA256", "sha256"), "lowercase"),
+    ("sha256:" + hashlib.md5(DATA).hexdigest(), "MD5"),
+    ("sha256:" + hashlib.sha1(DATA).hexdigest(), "SHA-1"),
+    ("sha256:" + hashlib.sha256(DATA.strip()).hexdigest(), "newline"),
+    ("sha256:" + hashlib.sha256(b"/tmp/note.txt").hexdigest(), "name"),
+    (42, "string"),
+    ("sha256:xyz", "Not a digest"),
+])
+def test_blob_digest_hints(answer, hint):
+    result = judge_blob_digest(answer, DATA)
+    assert not result.passed and result.answered and hint in result.message
+
+
+def test_check_blob_digest_hashes_the_file_now(tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_bytes(DATA)
+    assert check_blob_digest(TRUTH, note).passed
+    note.write_bytes(DATA + b"!")
+    assert not check_blob_digest(TRUTH, note).passed
+    assert "Could not read" in check_blob_digest(TRUTH, tmp_path / "gone").message
+
+
+# ---- exercise 2: which request says "already there"? ---------------------------------------
+
+@pytest.mark.parametrize("answer", [("HEAD", 200), ["head", "200"], "HEAD 200", "head, 200"])
+def test_exists_request_right_in_several_forms(answer):
+    assert judge_exists_request(answer, second_push_trace()).passed
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (("GET", 200), "download the whole blob"),
+    (("POST", 202), "starts an upload"),
+    (("PUT", 201), "*before* deciding"),
+    (("HEAD", 404), "404 means 'not here'"),
+    ("HEAD", "Add the status code"),
+    (("HEAD", 204), "answered 200"),
+    (200, "Which method"),
+    (None, "Replace the ..."),
+    (3.5, "method and a status code"),
+])
+def test_exists_request_hints(answer, hint):
+    result = check_exists_request(answer, second_push_trace())
+    assert not result.passed and hint in result.message
+
+
+def test_exists_request_needs_a_trace_with_blobs():
+    result = judge_exists_request(("HEAD", 200), [exchange("GET", "/v2/", 200)])
+    assert not result.passed and "no blob requests" in result.message
+
+
+# ---- exercise 3: push under a new tag, pull by digest --------------------------------------
+
+REPO = f"{HOST}/team/app"
+
+
+def test_pull_by_digest_right():
+    result = judge_pull_by_digest(REPO, "v2", MANIFEST, [f"{REPO}@{MANIFEST}"])
+    assert result.passed and "pulled by digest" in result.message
+
+
+@pytest.mark.parametrize("tag_digest, names, hint, answered", [
+    (None, [], "your store is empty", False),
+    (None, [f"{REPO}@{MANIFEST}"], "has no tag v2", True),
+    (MANIFEST, [], "exercise_store is empty", True),
+    (MANIFEST, [f"{REPO}:v2", f"{REPO}@{MANIFEST}"], "You pulled by tag", True),
+    (MANIFEST, [f"{HOST}/team/busybox@{MANIFEST}"], "but not", True),
+])
+def test_pull_by_digest_hints(tag_digest, names, hint, answered):
+    result = judge_pull_by_digest(REPO, "v2", tag_digest, names)
+    assert not result.passed and result.answered is answered and hint in result.message
+
+
+def test_lab_module_imports_nothing_from_tests():
+    source = Path(registry_lab.__file__).read_text()
+    assert "tests" not in {line.split()[1].split(".")[0] for line in source.splitlines()
+                           if line.startswith(("import ", "from "))}
