@@ -5,7 +5,8 @@ exchange of a pull or push turned into a table and a sequence diagram.
 Docker Hub grew from) as a child process listening on 127.0.0.1 only, on a free port, with its
 blobs in a directory of its own. When the ``with`` block ends, it is stopped by its PID (TERM,
 then KILL) and its files are removed; an ``atexit`` hook does the same if the kernel exits
-first. ``htpasswd=(user, password)`` switches on HTTP Basic auth.
+first. ``htpasswd=(user, password)`` switches on HTTP Basic auth; ``token_server=`` a
+``TokenServer`` switches on distribution's token (Bearer) auth, as Docker Hub does it.
 
 The ``trace=`` list that ``teachdock.image.registry.pull``/``push`` fill holds one dict per
 real HTTP exchange (method, url, status, headers, digest). ``trace_rows`` makes table rows of
@@ -15,7 +16,9 @@ it, ``sequence_arrows`` the arrows of a sequence diagram, and ``plot_sequence`` 
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -23,12 +26,14 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from teachdock.errors import NotFound, TeachdockError
@@ -61,6 +66,15 @@ auth:
   htpasswd:
     realm: {realm}
     path: {path}
+"""
+
+TOKEN_AUTH = """\
+auth:
+  token:
+    realm: {realm}
+    service: {service}
+    issuer: {issuer}
+    rootcertbundle: {cert}
 """
 
 #: What a team's own registry would run with (shown in the notebook, never started here).
@@ -151,11 +165,12 @@ def process_running(pid: int) -> bool:
 
 @contextlib.contextmanager
 def local_registry(directory: str | os.PathLike | None = None, *, htpasswd: tuple[str, str] | None = None,
-                   realm: str = "teachdock-lab"):
+                   realm: str = "teachdock-lab", token_server: TokenServer | None = None):
     """Run ``docker-registry`` on 127.0.0.1 for the length of a ``with`` block.
 
     ``directory``: where its config, log and storage go (a new temp dir if None); all of it
-    is removed at the end. ``htpasswd=(user, password)`` requires HTTP Basic auth.
+    is removed at the end. ``htpasswd=(user, password)`` requires HTTP Basic auth;
+    ``token_server`` requires Bearer tokens signed by that server.
     """
     binary = registry_binary()
     parent = Path(directory) if directory is not None else Path(tempfile.gettempdir())
@@ -173,6 +188,9 @@ def local_registry(directory: str | os.PathLike | None = None, *, htpasswd: tupl
         if htpasswd is not None:
             (workdir / "htpasswd").write_text(htpasswd_line(*htpasswd))
             auth = HTPASSWD_AUTH.format(realm=realm, path=workdir / "htpasswd")
+        if token_server is not None:
+            auth = TOKEN_AUTH.format(realm=token_server.realm, service=token_server.service,
+                                     issuer=token_server.issuer, cert=token_server.cert)
         storage = workdir / "storage"
         for _attempt in range(3):          # someone may take the free port before the registry binds it
             port = free_port()
@@ -224,6 +242,102 @@ def _stop(process: subprocess.Popen) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+class TokenServer:
+    """The token endpoint of distribution's token auth (``docs/spec/auth/token.md``), small.
+
+    ``GET /token?service=...&scope=repository:NAME:pull,push`` with HTTP Basic ``user`` and
+    ``password`` answers ``{"token": <JWT>, "expires_in": 300}`` granting what was asked;
+    without them, 401. The JWT is signed (RS256) by openssl with a throw-away key; its header
+    carries the certificate (``x5c``), which the registry trusts through ``rootcertbundle``.
+    It serves on 127.0.0.1 from a thread of this process; ``close()`` (or ``with``) stops it.
+    """
+
+    service = "teachdock-lab-registry"
+    issuer = "teachdock-lab-token-issuer"
+
+    def __init__(self, directory: str | os.PathLike, user: str, password: str):
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise RegistryLabError("openssl is not installed; `apt-get install openssl` provides it.")
+        self._openssl = openssl
+        self.directory = Path(tempfile.mkdtemp(prefix="token-", dir=directory))
+        self.key, self.cert = self.directory / "key.pem", self.directory / "cert.pem"
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(self.key),
+                        "-out", str(self.cert), "-days", "1", "-subj", "/CN=teachdock-lab-token"],
+                       check=True, capture_output=True)
+        der = subprocess.run([openssl, "x509", "-in", str(self.cert), "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self._x5c = base64.b64encode(der).decode()
+        self.user, self.password = user, password
+        self.requests: list[dict] = []      # what was asked: scope, and whether the password was right
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server._answer(self)
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self._http.server_address[1]}/token"
+        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._http.shutdown()
+            self._http.server_close()
+            self._thread.join()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> TokenServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _answer(self, handler) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
+        wanted = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        authorized = handler.headers.get("Authorization") == wanted
+        self.requests.append({"scope": query.get("scope", [""])[0], "authorized": authorized})
+        if authorized:
+            access = []
+            for scope in query.get("scope", []):
+                kind, name, actions = scope.split(":")
+                access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            status, body = 200, json.dumps({"token": self._jwt(access), "expires_in": 300}).encode()
+        else:
+            status, body = 401, b'{"details": "incorrect username or password"}'
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _jwt(self, access: list) -> str:
+        now = int(time.time())
+
+        def part(obj) -> str:
+            return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+        header = part({"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]})
+        claims = part({"iss": self.issuer, "sub": self.user, "aud": self.service, "exp": now + 300,
+                       "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(), "access": access})
+        signature = subprocess.run([self._openssl, "dgst", "-sha256", "-sign", str(self.key)],
+                                   input=f"{header}.{claims}".encode(), check=True, capture_output=True).stdout
+        return f"{header}.{claims}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+def jwt_claims(token: str) -> dict:
+    """The claims (middle part) of a JWT, decoded without checking the signature: to look at."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 # ------------------------------------------------------------------ content addressing
@@ -401,6 +515,7 @@ def plot_sequence(trace: list[dict], title: str = "the HTTP exchange"):
     return fig
 
 
-__all__ = ["LocalRegistry", "RegistryLabError", "TEAM_CONFIG", "flip_byte", "htpasswd_line", "key_headers",
+__all__ = ["LocalRegistry", "RegistryLabError", "TEAM_CONFIG", "TokenServer", "flip_byte", "htpasswd_line",
+           "jwt_claims", "key_headers",
            "local_registry", "meaning", "plot_sequence", "process_running", "sequence_arrows", "short_digest",
            "short_path", "tamper_blob", "trace_rows", "trace_table"]

@@ -4,6 +4,7 @@ blob, Basic auth, and the exercise checks on real state. Nothing may be left run
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import urllib.request
@@ -142,3 +143,39 @@ def test_basic_auth_401_without_credentials_then_success(tmp_path, images):
         pull(ImageStore(tmp_path / "c"), name, credentials=("alice", "wonderland"), docker_config=False, trace=trace)
         assert trace[0]["status"] == 401 and all(e["status"] == 200 and e["auth"] == "basic" for e in trace[1:])
     assert registry_processes(tmp_path) == []
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to sign the tokens")
+def test_token_auth_three_parties_and_the_token_server_stops(tmp_path, images):
+    import urllib.error
+
+    from teachdock.lab.registry_lab import TokenServer, jwt_claims, sequence_arrows
+
+    store = images.store
+    with TokenServer(tmp_path, "alice", "wonderland") as tokens, \
+            local_registry(tmp_path, token_server=tokens) as registry:
+        name = f"{registry.host}/team/busybox:1"
+        store.tag("busybox:latest", name)
+        with pytest.raises(RegistryAuthError, match="token server"):
+            push(store, name, credentials=("alice", "wrong"), docker_config=False)
+        push(store, name, credentials=("alice", "wonderland"), docker_config=False)
+        trace = []
+        pull(ImageStore(tmp_path / "p"), name, credentials=("alice", "wonderland"), docker_config=False, trace=trace)
+        assert trace[0]["status"] == 401 and "Bearer realm" in trace[0]["response"]["WWW-Authenticate"]
+        assert trace[1]["note"] == "token" and trace[1]["status"] == 200 and trace[1]["auth"] == "basic"
+        assert all(e["auth"] == "bearer" and e["status"] == 200 for e in trace[2:])
+        assert {a["target"] for a in sequence_arrows(trace)} == {"registry", "token server", "client"}
+        assert tokens.requests[-1] == {"scope": "repository:team/busybox:pull", "authorized": True}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{tokens.realm}?service={tokens.service}&scope=repository:x:pull", timeout=5)
+        assert refused.value.code == 401           # no password, no token
+        refused.value.close()
+        asked = urllib.request.Request(f"{tokens.realm}?service={tokens.service}&scope=repository:team/busybox:pull,push",
+                                       headers={"Authorization": "Basic YWxpY2U6d29uZGVybGFuZA=="})  # alice:wonderland
+        with urllib.request.urlopen(asked, timeout=5) as response:
+            token = jwt_claims(json.load(response)["token"])
+        assert token["sub"] == "alice" and token["access"][0]["actions"] == ["pull", "push"]
+    assert registry_processes(tmp_path) == []
+    with pytest.raises(OSError):
+        urllib.request.urlopen(tokens.realm, timeout=2)
+    assert not tokens.directory.exists()

@@ -236,3 +236,12 @@ def test_lab_module_imports_nothing_from_tests():
     source = Path(registry_lab.__file__).read_text()
     assert "tests" not in {line.split()[1].split(".")[0] for line in source.splitlines()
                            if line.startswith(("import ", "from "))}
+
+
+def test_jwt_claims_decodes_the_middle_part_without_padding():
+    import base64
+    import json
+
+    claims = {"sub": "alice", "access": [{"type": "repository", "name": "team/app", "actions": ["pull"]}]}
+    middle = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    assert registry_lab.jwt_claims(f"eyJhbGciOiJub25lIn0.{middle}.c2ln") == claims
