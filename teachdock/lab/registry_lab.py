@@ -515,7 +515,50 @@ def plot_sequence(trace: list[dict], title: str = "the HTTP exchange"):
     return fig
 
 
-__all__ = ["LocalRegistry", "RegistryLabError", "TEAM_CONFIG", "TokenServer", "flip_byte", "htpasswd_line",
+def exchange_details(entry: dict) -> str:
+    """One exchange in full, as HTML: the whole URL, every recorded header both ways."""
+    def header_lines(headers: dict) -> str:
+        return "".join(f"<div><code>{escape(k)}: {escape(str(v))}</code></div>" for k, v in headers.items()) \
+            or "<div><i>(none recorded)</i></div>"
+
+    request = dict(entry.get("request") or {})
+    if entry.get("auth"):
+        request["Authorization"] = f"{entry['auth'].capitalize()} … (not recorded)"
+    return (f"<div style='font-size:90%'><b>{escape(entry['method'])}</b> <code>{escape(entry['url'])}</code>"
+            f"<div style='margin:4px 0 0 12px'><b>request headers</b>{header_lines(request)}</div>"
+            f"<div style='margin:4px 0 0 12px'><b>response: {entry['status']} {escape(entry.get('reason', ''))}</b>"
+            f" ({entry.get('ms', 0)} ms){header_lines(entry.get('response') or {})}</div>"
+            f"<div style='margin:4px 0 0 12px'><i>{escape(meaning(entry))}</i></div></div>")
+
+
+class ExchangeInspector:
+    """Pick a recorded pull or push, then one of its exchanges, and see it in full."""
+
+    def __init__(self, traces: dict[str, list[dict]]):
+        import ipywidgets as widgets
+
+        self.traces = traces
+        self.trace_choice = widgets.Dropdown(options=list(traces), description="exchange")
+        self.step_choice = widgets.Dropdown(description="step")
+        self.details = widgets.HTML()
+        self.trace_choice.observe(lambda change: self._steps(), names="value")
+        self.step_choice.observe(lambda change: self._show(), names="value")
+        self._steps()
+        self.widget = widgets.VBox([widgets.HBox([self.trace_choice, self.step_choice]), self.details])
+
+    def _steps(self) -> None:
+        rows = trace_rows(self.traces[self.trace_choice.value])
+        self.step_choice.options = [(f"{r['step']}. {r['method']} {r['path'][:40]} → {r['status']}", r["step"] - 1)
+                                    for r in rows]
+        self.step_choice.value = 0 if rows else None
+        self._show()
+
+    def _show(self) -> None:
+        trace, index = self.traces[self.trace_choice.value], self.step_choice.value
+        self.details.value = exchange_details(trace[index]) if index is not None and index < len(trace) else ""
+
+
+__all__ = ["ExchangeInspector", "LocalRegistry", "RegistryLabError", "TEAM_CONFIG", "TokenServer", "exchange_details", "flip_byte", "htpasswd_line",
            "jwt_claims", "key_headers",
            "local_registry", "meaning", "plot_sequence", "process_running", "sequence_arrows", "short_digest",
            "short_path", "tamper_blob", "trace_rows", "trace_table"]

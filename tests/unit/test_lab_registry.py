@@ -245,3 +245,23 @@ def test_jwt_claims_decodes_the_middle_part_without_padding():
     claims = {"sub": "alice", "access": [{"type": "repository", "name": "team/app", "actions": ["pull"]}]}
     middle = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     assert registry_lab.jwt_claims(f"eyJhbGciOiJub25lIn0.{middle}.c2ln") == claims
+
+
+def test_exchange_inspector_follows_both_choices():
+    pytest.importorskip("ipywidgets")
+    challenged = exchange("GET", "/v2/", 401, "Unauthorized",
+                          response={"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:1/token"'})
+    inspector = registry_lab.ExchangeInspector({"push": push_trace(), "auth": [challenged]})
+    assert len(inspector.step_choice.options) == 5 and inspector.step_choice.value == 0
+    assert "<b>GET</b>" in inspector.details.value and "version check" in inspector.details.value
+    inspector.step_choice.value = 2
+    assert "Location: http://127.0.0.1:5000/v2/team/busybox/blobs/uploads/" in inspector.details.value
+    assert "upload started" in inspector.details.value
+    inspector.trace_choice.value = "auth"
+    assert inspector.step_choice.options == (("1. GET /v2/ → 401", 0),)
+    assert "WWW-Authenticate: Bearer realm=" in inspector.details.value and "401 Unauthorized" in inspector.details.value
+
+
+def test_exchange_details_marks_an_authorization_it_did_not_record():
+    html = registry_lab.exchange_details(exchange("GET", "/v2/x/manifests/1", 200, "OK", auth="bearer"))
+    assert "Authorization: Bearer … (not recorded)" in html and "manifest found" in html
