@@ -267,6 +267,7 @@ class UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
 
     daemon_threads = True
     allow_reuse_address = False
+    request_queue_size = 128  # listen backlog: 20 `docker run`s at once open ~60 connections (stdlib default: 5)
 
     def __init__(self, socket_path: str, router, *, verbose: bool = False):
         self.router = router

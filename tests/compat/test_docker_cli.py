@@ -293,3 +293,22 @@ def test_docker_events_reports_a_containers_life(docker):
     named = [line for line in history.stdout.splitlines() if line.endswith("eventful") or "eventful:" in line]
     assert named == ["container create eventful", "container start eventful", "container die eventful",
                      "container destroy eventful", "image tag eventful:v1", "image untag eventful:v1"]
+
+
+def test_twenty_concurrent_docker_runs_all_succeed(docker, daemon):
+    """Twenty CLIs at once open some sixty connections (ping, create, attach, wait, start):
+    the listen backlog and the daemon's locking must take that."""
+    env = docker.env
+    runs = [subprocess.Popen([DOCKER, "run", "--rm", "busybox", "echo", f"run{n}"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(20)]
+    results = []
+    for n, process in enumerate(runs):
+        try:
+            out, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+        results.append((n, process.returncode, out, err))
+    assert [r for r in results if r[1:3] != (0, f"run{r[0]}\n")] == []
+    assert docker("ps", "-a", "-q").stdout == ""
+    assert daemon.leaks() == []
