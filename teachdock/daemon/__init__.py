@@ -5,8 +5,9 @@ One module per concern, in the order a request meets them:
 - ``server.py``          HTTP/1.1 on a Unix socket: keep-alive, chunked bodies, streams, the 101 hijack
 - ``routes.py``          the route table and the ``/v1.NN`` version prefix
 - ``api_system.py``      ``/_ping``, ``/version``, ``/info``
-- ``api_containers.py``  create, start, attach, wait, logs, stop, kill, rm, inspect, ps
-- ``api_images.py``      images, pull, image inspect
+- ``api_containers.py``  create, start, attach (stdin too), wait, logs, stop, kill, rm, inspect, ps
+- ``api_images.py``      images, pull, image inspect, tag, rmi
+- ``api_events.py``      the ``docker events`` stream (``events.py`` keeps the events)
 - ``containers.py``      container records on disk, supervision, recovery after a restart
 - ``logs.py``            the json-file log: a writer process per container, readers
 - ``daemon.py``          wires it together; ``__main__.py`` is the ``teachdockd`` command
