@@ -56,7 +56,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from startup import compile_package, failed, milliseconds, print_table, summary, teachdock_cli  # noqa: E402
+from startup import compile_package, failed, milliseconds, print_goals, print_table, summary, teachdock_cli  # noqa: E402
 
 UNPACK_GOAL = 0.8          # teachdock's unpack speed / tar's, at least
 REBUILD_GOAL_SECONDS = 0.3
@@ -325,12 +325,6 @@ def goals(rows: list[dict]) -> list[dict]:
         verdict(f"pull ({way}) median / skopeo copy median <= {PULL_GOAL}", ratio(f"pull: {way}", "pull: skopeo copy"),
                 lambda v: v <= PULL_GOAL, lambda v: f"{v:.2f}x")
     return verdicts
-
-
-def print_goals(verdicts: list[dict]) -> None:
-    print()
-    for item in verdicts:
-        print(f"{item['verdict']:<8} {item['goal']}: {item.get('shown') or '-'}")
 
 
 def main(argv=None) -> int:
