@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import importlib.util
 import io
 import json
 import os
@@ -78,7 +77,6 @@ RUN echo "$GREETING" >> message.txt && echo built > /built
 CMD ["cat", "/app/message.txt"]
 """
 
-REGISTRY_UTIL = Path(__file__).resolve().parent.parent / "tests" / "integration" / "registry_util.py"
 
 
 # --- the layer ------------------------------------------------------------------------------------
@@ -264,15 +262,6 @@ def pull_rows(name: str, workdir: Path, env: dict, runs: int) -> list[dict]:
 
 
 # --- preparation ------------------------------------------------------------------------------------
-def registry_util():
-    """tests/integration/registry_util.py: starts docker-registry on 127.0.0.1, stops it by PID."""
-    spec = importlib.util.spec_from_file_location("registry_util", REGISTRY_UTIL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["registry_util"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def big_image(images, layer: Path, facts: dict, name: str):
     """busybox:latest plus the generated layer, as the image ``name``."""
     from teachdock.image.store import OCI_LAYER_GZIP  # noqa: PLC0415
@@ -363,12 +352,13 @@ def main(argv=None) -> int:
         (context / "message.txt").write_text("hello from COPY\n")
         rows += rebuild_rows(images, context, data_root, env, arguments.runs)
 
-        util = registry_util()
-        if util.REGISTRY_BINARY is None:
+        from teachdock.lab.registry_lab import local_registry  # noqa: PLC0415 - after compile_package
+
+        if shutil.which("docker-registry") is None:
             rows += [failed(f"pull: {way}", "", "docker-registry is not installed (apt-get install docker-registry)")
                      for way in ("api", "cli", "skopeo copy")]
         else:
-            with util.local_registry(workdir) as registry:
+            with local_registry(workdir) as registry:
                 from teachdock.image.registry import push  # noqa: PLC0415
 
                 name = f"{registry.host}/bench/big:1"

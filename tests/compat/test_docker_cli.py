@@ -9,13 +9,11 @@ quiet.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,19 +26,9 @@ from teachdock.image.images import Images
 from teachdock.image.registry import push
 
 
-def _import_by_path(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
-
-daemon_util = sys.modules.get("daemon_util") or _import_by_path(
-    "daemon_util", Path(__file__).parents[1] / "integration" / "daemon_util.py")
-
-registry_util = sys.modules.get("registry_util") or _import_by_path(
-    "registry_util", Path(__file__).parents[1] / "integration" / "registry_util.py")
+import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
               None) or shutil.which("docker")

@@ -9,11 +9,9 @@ on (API digest §1, §9): the Api-Version header, errors as exactly ``applicatio
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -23,16 +21,7 @@ from teachdock.errors import TeachdockError
 from teachdock.image import busybox
 
 
-def _import_by_path(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-daemon_util = sys.modules.get("daemon_util") or _import_by_path(
-    "daemon_util", Path(__file__).with_name("daemon_util.py"))
+import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 pytestmark = [
     pytest.mark.root,

@@ -9,7 +9,6 @@ pseudo-terminal; everywhere else the output is docker's plain one.
 """
 
 import errno
-import importlib.util
 import json
 import os
 import pty
@@ -28,16 +27,7 @@ from teachdock.image import busybox
 from teachdock.image.snapshots import mount_points
 
 
-def _import_by_path(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-registry_util = sys.modules.get("registry_util") or _import_by_path(
-    "registry_util", Path(__file__).with_name("registry_util.py"))
+import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 TEACHDOCK = Path(sys.executable).parent / "teachdock"
 

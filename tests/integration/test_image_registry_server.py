@@ -6,13 +6,11 @@ No root needed. Every registry is stopped by its PID when its test (or module) e
 """
 
 import base64
-import importlib.util
 import json
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,16 +22,7 @@ from teachdock.image.registry import ManifestUnknown, RegistryAuthError, Registr
 from teachdock.image.store import ImageStore
 
 
-def _import_by_path(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-registry_util = sys.modules.get("registry_util") or _import_by_path(
-    "registry_util", Path(__file__).with_name("registry_util.py"))
+import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 pytestmark = pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
                                 reason="needs Debian's docker-registry (apt-get install docker-registry)")

@@ -14,13 +14,10 @@ the leak check sees its cgroups; the registry is stopped by its PID when the tes
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import os
-import sys
 import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -31,16 +28,7 @@ from teachdock.image.registry import pull, push
 from teachdock.image.store import ImageNotFound
 
 
-def _import_by_path(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-registry_util = sys.modules.get("registry_util") or _import_by_path(
-    "registry_util", Path(__file__).with_name("registry_util.py"))
+import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 pytestmark = [
     pytest.mark.root,
