@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.errors import TeachdockError
-from teachdock.image import busybox
 from teachdock.image.images import Images
 from teachdock.image.registry import push
 
@@ -43,18 +41,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def daemon():
-    try:
-        busybox.find_busybox()
-    except TeachdockError as error:
-        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
-    process = daemon_util.DaemonProcess()
-    try:
-        process.bootstrap_busybox()
-        process.start()
+    with daemon_util.running_daemon() as process:
         yield process
-    finally:
-        leaks = process.close()
-    assert not leaks, f"the daemon's containers left resources behind: {leaks}"
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ cgroups under its cgroup parent, processes in them, monitors (``td-shim``) and l
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -208,3 +209,27 @@ class DaemonProcess:
 
 def _pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+@contextlib.contextmanager
+def running_daemon(parent_dir: str | None = None):
+    """A started teachdockd with busybox:latest in its store; stopped when the block ends, and
+    an AssertionError if its containers left anything behind. Skips without a static busybox."""
+    import pytest  # noqa: PLC0415 - only the tests use this helper
+
+    from teachdock.errors import TeachdockError  # noqa: PLC0415
+    from teachdock.image import busybox  # noqa: PLC0415
+
+    try:
+        busybox.find_busybox()
+    except TeachdockError as error:
+        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
+    process = DaemonProcess(parent_dir)
+    try:
+        process.bootstrap_busybox()
+        process.start()
+        yield process
+    finally:
+        leaks = process.close()
+    assert not leaks, f"the daemon's containers left resources behind: {leaks}"
+

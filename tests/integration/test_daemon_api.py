@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.errors import TeachdockError
-from teachdock.image import busybox
 
 
 import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
@@ -33,18 +31,8 @@ V = "/v1.45"
 
 @pytest.fixture(scope="module")
 def daemon(scratch_dir):
-    try:
-        busybox.find_busybox()
-    except TeachdockError as error:
-        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
-    process = daemon_util.DaemonProcess(str(scratch_dir))
-    try:
-        process.bootstrap_busybox()
-        process.start()
+    with daemon_util.running_daemon(str(scratch_dir)) as process:
         yield process
-    finally:
-        leaks = process.close()
-    assert not leaks, f"the daemon's containers left resources behind: {leaks}"
 
 
 @pytest.fixture
