@@ -12,7 +12,8 @@ import signal
 import threading
 from pathlib import Path
 
-from teachdock.daemon import api_containers, api_events, api_images, api_system
+from teachdock.daemon import (api_build, api_containers, api_events, api_exec, api_images, api_networks, api_prune,
+                              api_stats, api_system, api_volumes)
 from teachdock.daemon.containers import ContainerManager
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.routes import Router
@@ -37,7 +38,8 @@ class Daemon:
         self.containers = ContainerManager(self.data_root, self.exec_root, self.images, cgroup_parent, self.events)
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)
-        for api in (api_system, api_containers, api_images, api_events):
+        for api in (api_system, api_containers, api_exec, api_stats, api_images, api_build, api_events,
+                    api_networks, api_volumes, api_prune):
             api.register(router)
         self.server = UnixHTTPServer(socket_path, router, verbose=verbose)
 
