@@ -5,7 +5,8 @@ This is teachdock's runc. The notebooks use two entry points:
 - :func:`run` — one call: start a command in a rootfs with chosen namespaces and limits,
   wait for it, and get back its exit code, output and resource figures;
 - :class:`Container` — the lifecycle one step at a time (create, start, state, kill,
-  delete), for watching a container while it runs.
+  delete), for watching a container while it runs;
+- :func:`exec_in` — one more program inside a running container (``docker exec``).
 
 The CLI ``teachdock runtime`` offers the same verbs as ``runc``.
 """
@@ -21,10 +22,11 @@ from dataclasses import dataclass
 from teachdock.errors import TeachdockError
 from teachdock.runtime.cgroups import Metrics
 from teachdock.runtime.container import DEVNULL, PIPE, Container, list_containers
+from teachdock.runtime.exec_process import ExecProcess, exec_in
 from teachdock.runtime.spec import load_bundle, make_spec, write_bundle
 
 __all__ = ["run", "RunResult", "Container", "Metrics", "make_spec", "load_bundle", "write_bundle",
-           "list_containers", "PIPE", "DEVNULL"]
+           "list_containers", "PIPE", "DEVNULL", "exec_in", "ExecProcess"]
 
 
 @dataclass

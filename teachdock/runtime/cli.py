@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("start", "start a created container's program"), ("state", "print the OCI state as JSON"),
                        ("ps", "list the processes in a container (host PIDs)")):
         verbs.add_parser(name, help=text).add_argument("id")
+    execute = verbs.add_parser("exec", help="run one more program inside a running container (joins its namespaces)")
+    execute.add_argument("--env", "-e", action="append", default=[], metavar="KEY=VALUE", help="add to its environment")
+    execute.add_argument("--cwd", help="working directory inside the container")
+    execute.add_argument("--user", "-u", help="uid[:gid] to run as (default: the container's user)")
+    execute.add_argument("id")
+    execute.add_argument("args", nargs=argparse.REMAINDER, help="the program and its arguments")
     kill = verbs.add_parser("kill", help="send a signal to the container's PID 1 (default SIGTERM)")
     kill.add_argument("id")
     kill.add_argument("signal", nargs="?", default="SIGTERM", help="name (TERM, SIGKILL) or number")
@@ -126,6 +132,11 @@ def _dispatch(arguments) -> int:
         print("PID")
         for pid in container.cgroup.processes():
             print(pid)
+    elif verb == "exec":
+        from teachdock.runtime.exec_process import exec_in  # noqa: PLC0415
+
+        env = dict(item.partition("=")[::2] for item in arguments.env)
+        return exec_in(container, arguments.args, env=env, cwd=arguments.cwd, user=arguments.user).wait()
     elif verb == "kill":
         container.kill(_signal_number(arguments.signal))
     elif verb == "delete":
