@@ -402,12 +402,14 @@ class ImageStore:
             img = self._image(index, digest)
             name = _exact_name(image, img.names)
             if name is not None:
+                dropped = [name, *_orphaned_digest_names(name, img.names)]
                 remaining_tags = [n for n in img.names
-                                  if n != name and parse_reference(n, default_tag=None).tag]
+                                  if n not in dropped and parse_reference(n, default_tag=None).tag]
                 if remaining_tags:
-                    _unset_name(index, name)
+                    for each in dropped:
+                        _unset_name(index, each)
                     self._write_index(index)
-                    return [{"Untagged": _familiar(name)}]
+                    return [{"Untagged": _familiar(each)} for each in dropped]
             elif len(img.repo_tags) > 1 and not force:
                 raise ImageInUse(f"conflict: unable to delete {img.short_id} (must be forced) - "
                                  f"image is referenced in multiple repositories ({', '.join(img.repo_tags)})")
@@ -617,6 +619,20 @@ def _name_references(names: Iterable[str]) -> list[Reference]:
         else:
             refs.append(ref)
     return refs
+
+
+def _orphaned_digest_names(removed: str, names: Iterable[str]) -> list[str]:
+    """The ``repo@sha256:...`` names to drop with the tag ``removed``: when no other tag of
+    that repository is left, its digest names go too (moby's image_delete.go). A digest
+    name is a RepoDigest, not a row of its own; left behind it shows as ``repo <none>``."""
+    ref = parse_reference(removed, default_tag=None)
+    if not ref.tag:
+        return []
+    same_repo = [parse_reference(n, default_tag=None) for n in names if n != removed]
+    same_repo = [other for other in same_repo if other.name == ref.name]
+    if any(other.tag for other in same_repo):
+        return []
+    return [str(other) for other in same_repo if other.digest]
 
 
 def _exact_name(text: str, names: Iterable[str]) -> str | None:
