@@ -1,7 +1,96 @@
-"""Routes for volumes: named volumes on disk (docker volume ls/create/rm/inspect)."""
+"""Routes for volumes: named volumes on disk (docker volume ls/create/rm/inspect/prune).
+
+The VolumeManager is found by the daemon's data root (``volumes.manager_for``), the same
+one the container manager mounts volumes from.
+"""
 
 from __future__ import annotations
 
+import json
+
+from teachdock.daemon import volumes
+from teachdock.daemon.server import HTTPError
+
+
+def _manager(daemon) -> volumes.VolumeManager:
+    return volumes.manager_for(daemon.data_root)
+
+
+def users_of(daemon, name: str) -> list[str]:
+    """Ids of the containers (running or not) that use the volume ``name``."""
+    return [record.id for record in daemon.containers.list() if name in volumes.volume_names(record.data)]
+
+
+def _in_use(daemon) -> set[str]:
+    used = set()
+    for record in daemon.containers.list():
+        used |= volumes.volume_names(record.data)
+    return used
+
+
+def _filters(request) -> dict[str, list[str]]:
+    """``filters={"name":{"x":true}}`` or the legacy ``{"name":["x"]}`` -> {"name": ["x"]}."""
+    try:
+        raw = json.loads(request.query.get("filters") or "{}")
+    except ValueError:
+        raise HTTPError(400, "filters= is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise HTTPError(400, "filters= must be a JSON object")
+    return {key: list(values) if isinstance(values, (list, dict)) else [str(values)] for key, values in raw.items()}
+
+
+def _true(values: list[str]) -> bool:
+    return any(str(v).lower() in ("1", "true") for v in values)
+
+
+def list_volumes(daemon, request) -> None:
+    filters = _filters(request)
+    used = _in_use(daemon)
+    shown = []
+    for volume in _manager(daemon).list():
+        labels = volume.get("Labels") or {}
+        if "name" in filters and not any(wanted in volume["Name"] for wanted in filters["name"]):
+            continue
+        if "dangling" in filters and (volume["Name"] in used) == _true(filters["dangling"]):
+            continue
+        if "label" in filters and not all(volumes._label_matches(labels, wanted) for wanted in filters["label"]):
+            continue
+        if "driver" in filters and "local" not in filters["driver"]:
+            continue
+        shown.append(volume)
+    request.handler.send_json(200, {"Volumes": shown, "Warnings": []})
+
+
+def create(daemon, request) -> None:
+    body = request.json()
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict):
+        raise HTTPError(400, "Labels must be an object of strings")
+    volume, _created = _manager(daemon).create(body.get("Name") or None, driver=body.get("Driver"), labels=labels,
+                                               options=body.get("DriverOpts") or None)
+    request.handler.send_json(201, volume)
+
+
+def inspect(daemon, request, name: str) -> None:
+    request.handler.send_json(200, _manager(daemon).get(name))
+
+
+def remove(daemon, request, name: str) -> None:
+    _manager(daemon).remove(name, users_of(daemon, name), force=request.flag("force"))
+    request.handler.send_bytes(204, b"", None)
+
+
+def prune(daemon, request) -> None:
+    """Unused anonymous volumes; with the ``all=true`` filter (API >= 1.42) named ones too."""
+    filters = _filters(request)
+    deleted, reclaimed = _manager(daemon).prune(_in_use(daemon), all_volumes=_true(filters.get("all", [])),
+                                                label_filters=filters.get("label", []))
+    request.handler.send_json(200, {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
+
 
 def register(router) -> None:
-    """Nothing yet: the routes arrive with their implementation."""
+    router.add("GET", "/volumes", list_volumes)
+    router.add("POST", "/volumes/create", create)
+    router.add("POST", "/volumes/prune", prune)
+    router.add("GET", "/volumes/{name}", inspect)
+    router.add("DELETE", "/volumes/{name}", remove)
