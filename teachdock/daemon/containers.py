@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
-from teachdock.daemon import logs
+from teachdock.daemon import logs, volumes
 from teachdock.daemon.events import EventLog
 from teachdock.image.build import resolve_user
 from teachdock.image.dockerfile import config_env
@@ -266,6 +266,7 @@ class ContainerManager:
             in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
             runtime = None
             try:
+                spec_options["mounts"] = self._mounts(record)
                 record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
                 runtime = Container.create(record.id, rootfs=rootfs, args=[record.data["Path"], *record.data["Args"]],
                                            state_root=self.state_root, stdin=in_read, stdout=out_write,
@@ -307,6 +308,24 @@ class ContainerManager:
         if in_write is not None:
             self.write_stdin(record, b"")  # hand over what arrived before start
         return True
+
+    def _mounts(self, record: ContainerRecord) -> list[dict]:
+        """The OCI mounts for ``-v``/``--mount``/VOLUME: volumes and host directories are made
+        now if missing, and ``Mounts`` (what inspect shows) is recorded with the container."""
+        image_volumes = None
+        try:
+            image_volumes = (self.images.get(record.data["Image"]).config.get("config") or {}).get("Volumes")
+        except TeachdockError:
+            pass  # the image was removed meanwhile: its VOLUME list is gone with it
+        requests = volumes.requested_mounts(record.data["HostConfig"], record.data["Config"].get("Volumes"),
+                                            image_volumes)
+        manager = volumes.manager_for(self.root.parent.parent)
+        try:
+            oci, shown = volumes.resolve(manager, requests, record.data["Rootfs"], record.data.get("Mounts"))
+        except OSError as error:
+            raise InvalidConfig(f"cannot prepare the container's mounts: {error}") from None
+        record.data["Mounts"] = shown
+        return oci
 
     # --- stdin ---------------------------------------------------------------------------------------
     def write_stdin(self, record: ContainerRecord, data: bytes, *, end: bool = False) -> None:
@@ -440,8 +459,9 @@ class ContainerManager:
                 record.changed.wait(0.5)
             return record.data["State"]["ExitCode"]
 
-    def remove(self, record: ContainerRecord, force: bool = False) -> None:
-        """``docker rm [-f]``: kill if forced, then delete the snapshot, the logs and the record."""
+    def remove(self, record: ContainerRecord, force: bool = False, remove_volumes: bool = False) -> None:
+        """``docker rm [-f] [-v]``: kill if forced, then delete the snapshot, the logs and the record;
+        ``remove_volumes`` (``-v``, and ``--rm``) also removes the container's anonymous volumes."""
         if record.running:
             if not force:
                 raise Conflict(f'cannot remove container "{record.name}": container is running: stop the '
@@ -463,7 +483,24 @@ class ContainerManager:
                 pass
             shutil.rmtree(record.directory, ignore_errors=True)
             record.changed.notify_all()
+        if remove_volumes or record.data["HostConfig"].get("AutoRemove"):
+            self._remove_anonymous_volumes(record)
         self._event(record, "destroy")
+
+    def _remove_anonymous_volumes(self, record: ContainerRecord) -> None:
+        manager = volumes.manager_for(self.root.parent.parent)
+        still_used = set()
+        for other in self.list():
+            still_used |= volumes.volume_names(other.data)
+        for mount in record.data.get("Mounts") or []:
+            name = mount.get("Name")
+            if mount.get("Type") != "volume" or not name or name in still_used:
+                continue
+            try:
+                if volumes.ANONYMOUS_LABEL in (manager.get(name).get("Labels") or {}):
+                    manager.remove(name, [])
+            except TeachdockError:
+                pass  # removed meanwhile
 
     # --- after a restart ------------------------------------------------------------------------------------
     def restore(self) -> None:
@@ -583,6 +620,7 @@ def _merge_env(image_env, given) -> dict:
 def _host_config_defaults(host: dict) -> dict:
     """Fill in what dockerd fills in, so ``inspect`` shows the effective settings."""
     host = dict(host)
+    volumes.requested_mounts(host)  # a bad -v or --mount is a 400 at create, before anything exists
     log_config = host.get("LogConfig") or {}
     host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
     if host.get("NetworkMode") in (None, "", "default", "bridge"):
