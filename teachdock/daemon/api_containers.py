@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from teachdock.daemon import logs
+from teachdock.daemon import logs, volumes
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
 
@@ -37,7 +37,7 @@ def inspect(daemon, request, name: str) -> None:
 def inspect_json(record: ContainerRecord) -> dict:
     data = dict(record.data)
     data["State"] = dict(data["State"])
-    data["Mounts"] = []
+    data["Mounts"] = mounts_of(record)
     data["NetworkSettings"] = {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""}
     data["ResolvConfPath"] = data["HostnamePath"] = data["HostsPath"] = ""
     data["MountLabel"] = data["ProcessLabel"] = data["AppArmorProfile"] = ""
@@ -45,6 +45,13 @@ def inspect_json(record: ContainerRecord) -> dict:
     data["GraphDriver"] = {"Name": data.get("Driver", ""), "Data": {"MergedDir": data.get("Rootfs", "")}}
     data.pop("Rootfs", None)
     return data
+
+
+def mounts_of(record: ContainerRecord) -> list[dict]:
+    """What it mounted at its last start, or, before any start, what it will mount."""
+    if "Mounts" in record.data:
+        return record.data["Mounts"]
+    return volumes.planned_mounts(record.data)
 
 
 def list_containers(daemon, request) -> None:
@@ -59,7 +66,7 @@ def list_containers(daemon, request) -> None:
             "Command": " ".join([record.data["Path"], *record.data["Args"]]),
             "Created": unix_seconds(record.data["Created"]), "State": record.status,
             "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
-            "SizeRw": 0, "SizeRootFs": 0, "Mounts": [],
+            "SizeRw": 0, "SizeRootFs": 0, "Mounts": mounts_of(record),
             "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
             "NetworkSettings": {"Networks": {}},
         })
