@@ -1,5 +1,5 @@
 """Image routes: ``docker images``, ``docker pull`` (and the pull ``docker run`` does after a 404),
-``docker image inspect``, ``docker tag``, ``docker rmi``.
+``docker image inspect``, ``docker tag``, ``docker rmi``, ``docker history``, ``docker image prune``.
 
 Pull answers with Docker's JSON progress stream: one object per line, flushed as it comes.
 An error before the first line is an ordinary HTTP error; after it, the status is already
@@ -10,6 +10,7 @@ only way the CLI notices a failed pull.
 from __future__ import annotations
 
 import json
+import os
 
 from teachdock.daemon.containers import unix_seconds
 from teachdock.daemon.server import HTTPError
@@ -90,6 +91,63 @@ def tag(daemon, request, name: str) -> None:
     request.handler.send_bytes(201, b"", None)
 
 
+def history(daemon, request, name: str) -> None:
+    """``docker history``: one row per step, newest first; sizes are the layers' blob sizes."""
+    request.handler.send_json(200, daemon.images.history(name))
+
+
+def prune(daemon, request) -> None:
+    """``docker image prune`` removes dangling (untagged) images; ``-a`` (the filter
+    ``dangling=false``) every image no container uses. Unpacked layers nothing needs go too."""
+    filters = _filters(request)
+    unknown = sorted(set(filters) - {"dangling"})
+    if unknown:
+        raise HTTPError(400, f"invalid filter {unknown[0]!r}: docker image prune here supports only dangling")
+    dangling_only = "false" not in filters.get("dangling", ["true"])
+    store = daemon.images.store
+    before = _blob_bytes(store)
+    if dangling_only:
+        report = daemon.images.prune()["images"]
+    else:
+        in_use = {record.data["Image"] for record in daemon.containers.list()}
+        in_use |= {snapshot.image_id for snapshot in daemon.images.snapshots.list()}
+        report = []
+        for image in daemon.images.list():
+            if image.id not in in_use:
+                report += store.remove(image.id, force=True)
+        daemon.images.snapshots.prune()
+    for entry in report:
+        for action, subject in entry.items():
+            daemon.events.publish("image", "untag" if action == "Untagged" else "delete", subject, name=subject)
+    reclaimed = max(0, before - _blob_bytes(store))
+    daemon.events.publish("image", "prune", "", reclaimed=str(reclaimed))
+    request.handler.send_json(200, {"ImagesDeleted": report or None, "SpaceReclaimed": reclaimed})
+
+
+def _filters(request) -> dict[str, list[str]]:
+    """``filters={"dangling":{"false":true}}`` (current clients) or ``{"dangling":["false"]}``."""
+    text = request.query.get("filters") or "{}"
+    try:
+        raw = json.loads(text)
+    except ValueError as error:
+        raise HTTPError(400, f"filters is not valid JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise HTTPError(400, "filters must be a JSON object")
+    return {key: [str(v).lower() for v in (value if isinstance(value, list) else [k for k, on in value.items() if on])]
+            for key, value in raw.items()}
+
+
+def _blob_bytes(store) -> int:
+    total = 0
+    with os.scandir(store.blobs_dir) as entries:
+        for entry in entries:
+            try:
+                total += entry.stat().st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
 def _image_id(daemon, name: str) -> str | None:
     try:
         return daemon.images.get(name).id
@@ -100,6 +158,8 @@ def _image_id(daemon, name: str) -> str | None:
 def register(router) -> None:
     router.add("GET", "/images/json", list_images)
     router.add("POST", "/images/create", pull)
+    router.add("POST", "/images/prune", prune)
     router.add("GET", "/images/{name*}/json", inspect)
+    router.add("GET", "/images/{name*}/history", history)
     router.add("POST", "/images/{name*}/tag", tag)
     router.add("DELETE", "/images/{name*}", remove)
