@@ -17,7 +17,9 @@ followed only inside the context) into a temporary directory removed afterwards.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tarfile
 import tempfile
 import threading
 from pathlib import Path
@@ -162,6 +164,7 @@ def build(daemon, request) -> None:
     try:
         context = workdir / "context"
         with spool_body(request, workdir) as body:
+            _end_unterminated_tar(body)
             try:
                 unpack_layer(body, context)
             except LayerError as error:
@@ -171,6 +174,34 @@ def build(daemon, request) -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     stream.end()  # only now: a client that sees the end finds the context gone
+
+
+def _end_unterminated_tar(spool) -> None:
+    """Add the zero blocks a tar lacks at its end, when nothing else is missing.
+
+    ``docker build -f ../other.Dockerfile`` adds that file to the context itself and sends
+    a tar without the last member's padding and without the two zero blocks that end a
+    tar. dockerd (Go's tar reader) accepts it; Python's tarfile calls it truncated. So: if
+    every member's data is complete, append the missing zeros. A tar cut inside a member
+    stays as it is, and is refused when unpacked.
+    """
+    size = spool.seek(0, os.SEEK_END)
+    spool.seek(max(0, size - 1024))
+    if size % 512 == 0 and spool.read() == bytes(min(size, 1024)) and size >= 1024:
+        spool.seek(0)
+        return
+    members = []
+    spool.seek(0)
+    try:
+        with tarfile.open(fileobj=spool, mode="r:") as tar:
+            while (member := tar.next()) is not None:
+                members.append(member)
+    except (tarfile.TarError, EOFError):
+        pass  # the end: where the padding was missing (or a tar this cannot help)
+    if members and all(member.offset_data + member.size <= size for member in members):
+        spool.seek(0, os.SEEK_END)
+        spool.write(bytes(-size % 512 + 1024))
+    spool.seek(0)
 
 
 def _dockerfile(context: Path, name: str, labels: dict, workdir: Path) -> Path:

@@ -159,7 +159,30 @@ def test_a_failing_run_step_is_an_error_in_the_stream(daemon):
     assert scratch_left(daemon) == []
 
 
+def unterminated(tar_bytes: bytes) -> bytes:
+    """The tar as ``docker build -f ../x.Dockerfile`` sends it: no padding after the last
+    member's data and no end-of-archive blocks."""
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        last = tar.getmembers()[-1]
+    return tar_bytes[:last.offset_data + last.size]
+
+
+def test_a_context_without_its_end_of_archive_builds_but_a_cut_one_does_not(daemon):
+    whole = context_tar({"Dockerfile": b"FROM busybox\nCOPY note /note\n", "note": b"the last member\n"})
+    body = unterminated(whole)
+    assert len(body) % 512 != 0
+    status, data = post_bytes(daemon, "/v1.45/build?t=io-unterminated", body, chunked=True)
+    assert status == 200, data
+    assert "Successfully tagged io-unterminated:latest" in stream_text(data)
+
+    status, data = post_bytes(daemon, "/v1.45/build?t=io-cut", body[:-5], chunked=True)
+    assert status == 400, data
+    assert "truncated" in json.loads(data)["message"]
+    assert scratch_left(daemon) == []
+
+
 def test_commit_save_load_history_and_prune(daemon, tmp_path):
+    """Last in this file: its prune -a empties the store, busybox included."""
     cid = daemon.create(["sh", "-c", "echo committed > /marker"])
     daemon.json("POST", f"/v1.45/containers/{cid}/start", expect=204)
     assert daemon.json("POST", f"/v1.45/containers/{cid}/wait")["StatusCode"] == 0
