@@ -16,6 +16,7 @@ from teachdock.daemon import (api_build, api_containers, api_events, api_exec, a
                               api_stats, api_system, api_volumes)
 from teachdock.daemon.containers import ContainerManager
 from teachdock.daemon.events import EventLog
+from teachdock.daemon.execs import ExecManager
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import UnixHTTPServer
 from teachdock.image.images import Images
@@ -36,6 +37,7 @@ class Daemon:
         self.images = Images(self.data_root, state_root=self.exec_root / "runtime")
         self.events = EventLog()
         self.containers = ContainerManager(self.data_root, self.exec_root, self.images, cgroup_parent, self.events)
+        self.execs = ExecManager(self.containers, self.events)
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)
         for api in (api_system, api_containers, api_exec, api_stats, api_images, api_build, api_events,

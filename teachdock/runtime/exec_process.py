@@ -215,6 +215,9 @@ def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, 
     """td-exec: join the cgroup and the namespaces, fork the program, wait, exit with its status."""
     try:
         kernel.set_process_name(f"td-exec {container_id[:12]}")
+        # The caller's other fds (its ends of these pipes, other programs' pipes, a daemon's
+        # sockets) must not live on in us: a stdin pipe would then never reach end-of-file.
+        _close_other_fds([report_fd, *stdio, *(fd for fd, _ in namespaces)])
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         mount_namespace = None
         for fd, flag in namespaces:

@@ -1,0 +1,141 @@
+"""Exec instances: ``docker exec`` as the daemon keeps it.
+
+``docker exec c1 ls /`` is three requests: ``POST /containers/c1/exec`` records what to
+run and answers an exec id; ``POST /exec/<id>/start`` runs it (the runtime's
+:func:`~teachdock.runtime.exec_in`) and streams its output on a hijacked connection;
+``GET /exec/<id>/json`` then tells the CLI the exit code it exits with.
+
+Exec instances live in the daemon's memory only, as in dockerd: a restarted daemon
+forgets them (the programs themselves keep running inside their container).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import threading
+
+from teachdock.daemon.containers import ContainerRecord, _env_dict
+from teachdock.errors import Conflict, InvalidConfig, NotFound
+from teachdock.image.build import resolve_user
+from teachdock.runtime import DEVNULL, PIPE, ExecProcess, exec_in
+
+
+class ExecInstance:
+    """One ``docker exec``: what to run, and once started, its process and exit code."""
+
+    def __init__(self, container: ContainerRecord, config: dict):
+        self.id = secrets.token_hex(32)
+        self.container = container
+        self.config = config
+        self.process: ExecProcess | None = None
+        self.running = False
+        self.exit_code: int | None = None
+        self.finished = threading.Event()
+
+    def inspect(self) -> dict:
+        """``GET /exec/<id>/json``, dockerd's shape."""
+        config = self.config
+        return {
+            "ID": self.id, "ContainerID": self.container.id, "Running": self.running,
+            "ExitCode": self.exit_code, "Pid": self.process.pid if self.process else 0,
+            "OpenStdin": config["AttachStdin"], "OpenStdout": config["AttachStdout"],
+            "OpenStderr": config["AttachStderr"], "CanRemove": False, "DetachKeys": "",
+            "ProcessConfig": {"tty": False, "entrypoint": config["Cmd"][0], "arguments": config["Cmd"][1:],
+                              "privileged": config["Privileged"], "user": config["User"]},
+        }
+
+
+class ExecManager:
+    """Create, start and look up exec instances."""
+
+    def __init__(self, containers, events):
+        self.containers = containers
+        self.events = events
+        self._instances: dict[str, ExecInstance] = {}
+        self._lock = threading.Lock()
+
+    def create(self, record: ContainerRecord, body: dict) -> ExecInstance:
+        """``POST /containers/<id>/exec``: check, record, answer an id; nothing runs yet."""
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd or not all(isinstance(item, str) for item in cmd):
+            raise InvalidConfig("No exec command specified")
+        if body.get("Tty"):
+            raise InvalidConfig("Tty (docker exec -t) is not supported by teachdockd yet; run without -t")
+        for field in ("Env",):
+            if body.get(field) is not None and not isinstance(body[field], list):
+                raise InvalidConfig(f"{field} must be a list of strings")
+        if not record.running:
+            raise Conflict(f"Container {record.id} is not running")
+        config = {
+            "Cmd": list(cmd), "Env": list(body.get("Env") or []), "User": body.get("User") or "",
+            "WorkingDir": body.get("WorkingDir") or "", "Privileged": bool(body.get("Privileged")),
+            "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
+            "AttachStderr": bool(body.get("AttachStderr")),
+        }
+        instance = ExecInstance(record, config)
+        with self._lock:
+            self._instances[instance.id] = instance
+        self._event(instance, "exec_create")
+        return instance
+
+    def get(self, exec_id: str) -> ExecInstance:
+        with self._lock:
+            instance = self._instances.get(exec_id)
+        if instance is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return instance
+
+    def start(self, instance: ExecInstance, *, attached: bool) -> ExecInstance:
+        """Run the program. ``attached``: stdin/stdout/stderr become pipes for the caller to
+        copy to and from the client; otherwise output goes nowhere, as with ``exec -d``."""
+        record, config = instance.container, instance.config
+        with self._lock:
+            if instance.process is not None or instance.finished.is_set():
+                raise Conflict(f"Error: Exec command {instance.id} has already run")
+            instance.running = True
+        if not record.running or record.runtime is None:
+            instance.running = False
+            raise Conflict(f"Container {record.id} is not running")
+        user = config["User"] or record.data["Config"].get("User") or ""
+        try:
+            instance.process = exec_in(
+                record.runtime, config["Cmd"], env=_env_dict(config["Env"]),
+                cwd=config["WorkingDir"] or None, user=resolve_user(record.data["Rootfs"], user),
+                privileged=config["Privileged"],
+                stdin=PIPE if attached and config["AttachStdin"] else DEVNULL,
+                stdout=PIPE if attached and config["AttachStdout"] else DEVNULL,
+                stderr=PIPE if attached and config["AttachStderr"] else DEVNULL)
+        except Exception:
+            instance.running = False
+            instance.exit_code = 126
+            instance.finished.set()
+            raise
+        self._event(instance, "exec_start")
+        threading.Thread(target=self._wait, args=(instance,), daemon=True, name=f"exec-{instance.id[:12]}").start()
+        return instance
+
+    def _wait(self, instance: ExecInstance) -> None:
+        code = instance.process.wait()
+        instance.exit_code = code
+        instance.running = False
+        instance.finished.set()
+        self._event(instance, "exec_die", exitCode=code)
+
+    def _event(self, instance: ExecInstance, action: str, **extra) -> None:
+        record = instance.container
+        command = shlex.join(instance.config["Cmd"])
+        self.events.publish("container", f"{action}: {command}" if action != "exec_die" else action, record.id,
+                            image=record.data["Config"]["Image"], name=record.name.lstrip("/"),
+                            execID=instance.id, **extra)
+
+
+def close_quietly(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
