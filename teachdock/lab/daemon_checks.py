@@ -1,0 +1,326 @@
+"""Exercise checks for the client-and-daemon chapter (07); each one looks at real state.
+
+- ``check_create_call``: which method and path create a container? The check reads the
+  recorded trace of a real ``docker run``;
+- ``check_call_count``: how many API calls does a docker command make? The check runs the
+  command through an ApiTracer itself, now, and counts;
+- ``check_docker_host``: the DOCKER_HOST value that points a client at the second daemon;
+  the check compares it with that daemon's socket, then pings the daemon through it;
+- ``check_log_file``: where on disk is a container's log? The check knows the daemon's data
+  root and reads the file the learner named.
+
+As in teachdock.lab.checks, a ``judge_*`` function holds the verdict and the hints. It is
+pure, so the unit tests feed it every likely mistake. A check never raises for a wrong
+answer: it returns a CheckResult (green, red, or grey while the cell still holds ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from teachdock.lab.checks import NOT_ANSWERED, CheckResult, not_answered
+
+_VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+# --------------------------------------------------------------------------------------------
+# Exercise 1: which call creates a container?
+# --------------------------------------------------------------------------------------------
+
+
+def _method_and_path(answer) -> tuple[str | None, str | None]:
+    """("POST", "/containers/create"), "POST /v1.45/containers/create?name=x", "post" -> parts."""
+    if isinstance(answer, (tuple, list)) and all(isinstance(part, str) for part in answer):
+        parts = [part.strip() for part in answer]
+    elif isinstance(answer, str):
+        parts = answer.split()
+    else:
+        return None, None
+    method = next((p.upper() for p in parts if p.isalpha()), None)
+    path = next((p for p in parts if "/" in p), None)
+    if path is not None:
+        path = _VERSION.sub("", path.split("?", 1)[0]).rstrip("/") or "/"
+        if not path.startswith("/"):
+            path = "/" + path
+    return method, path
+
+
+def judge_create_call(answer, calls: list[tuple[str, str, int]]) -> CheckResult:
+    """``calls``: (method, endpoint, status) of a traced ``docker run``, e.g.
+    ("POST", "/containers/create", 201)."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    created = [(m, p) for m, p, status in calls if status == 201]
+    if not created:
+        return CheckResult(False, "The trace has no call answered 201 Created: run the traced `docker run` of "
+                                  "section 4 again, then this cell.")
+    truth = created[0]
+    method, path = _method_and_path(answer)
+    if method is None and path is None:
+        return CheckResult(False, f'Answer with a method and a path, like ("GET", "/containers/json") '
+                                  f"(you gave {answer!r}).")
+    if (method, path) == truth:
+        return CheckResult(True, f"Right: {truth[0]} {truth[1]}, answered 201 Created with the new container's "
+                                 "Id. The body is the whole configuration (Image, Cmd, Env, HostConfig…); "
+                                 "nothing runs yet: that is the start call's job. `docker create` makes only "
+                                 "this call.")
+    if path == truth[1] and method is None:
+        return CheckResult(False, "The path is right. Which method? Look at the method column of the trace.")
+    if path == truth[1]:
+        return CheckResult(False, f"The path is right, but the CLI sent {truth[0]}, not {method}. The Engine API "
+                                  "uses POST for every action that creates or changes something, PUT only for "
+                                  "uploading an archive into a container.")
+    if path is not None and path.endswith("/start"):
+        return CheckResult(False, "start runs a container that already exists: it needs the container's id in "
+                                  "its path. Which call made that id?")
+    if path == "/images/create":
+        return CheckResult(False, "POST /images/create *pulls an image* (Docker's name for it is odd). The CLI "
+                                  "calls it only when creating the container failed with 404: no such image.")
+    if path in ("/containers", "/containers/json"):
+        return CheckResult(False, "GET /containers/json lists containers (docker ps). A new one is made by a "
+                                  "call with a verb in its path.")
+    if method == truth[0] and path is None:
+        return CheckResult(False, f"{method} is right. Now the path (without the /v1.NN prefix is fine).")
+    return CheckResult(False, "Look at the trace of `docker run`: which call was answered 201 Created, and "
+                              "what does the daemon send back in its body?")
+
+
+def check_create_call(answer, entries) -> CheckResult:
+    """Exercise: which method and path create a container? ``entries``: a tracer's entries."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    return judge_create_call(answer, [(e.method, e.endpoint, e.status) for e in entries])
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 2: how many calls does a command make?
+# --------------------------------------------------------------------------------------------
+
+
+def _as_count(answer) -> int | None:
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, int):
+        return answer
+    if isinstance(answer, str) and answer.strip().isdigit():
+        return int(answer.strip())
+    return None
+
+
+def judge_call_count(answer, calls: list[str], command: str = "the command") -> CheckResult:
+    """``calls``: the calls the command really made, as ``"POST /containers/create"`` strings."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    n, truth = _as_count(answer), len(calls)
+    if n is None:
+        return CheckResult(False, f"Answer with a whole number, like 7 (you gave {answer!r}).")
+    listing = ", ".join(calls)
+    if n == truth:
+        return CheckResult(True, f"Right: {truth} calls for `{command}`: {listing}. One command is a small "
+                                 "conversation; the CLI itself holds no state, the daemon does.")
+    attach = any(call.endswith("/attach") for call in calls)
+    if n <= 1:
+        return CheckResult(False, "One command, but not one call: the CLI first makes sure a daemon answers, "
+                                  "then creates the container and starts it as separate calls.")
+    if n == 2 * truth:
+        return CheckResult(False, "Did you count each answer as a call too? Count requests only: one request "
+                                  "and its response make one call.")
+    if n == truth - 1 and calls and calls[0].endswith("/_ping"):
+        return CheckResult(False, "Almost. Did you leave out the very first call, HEAD /_ping? The CLI asks it "
+                                  "before anything else, to learn the daemon's API version.")
+    if n == truth + 1 and not attach:
+        return CheckResult(False, "One too many. Did you count an attach? Nobody reads a detached container's "
+                                  "output, so the CLI does not attach.")
+    if n > truth and "--rm" in command:
+        return CheckResult(False, "Too many. With --rm the CLI sends no DELETE: AutoRemove in the create body "
+                                  "tells the daemon to remove the container when it exits.")
+    if n > truth:
+        return CheckResult(False, "Too many. Trace the command yourself with ApiTracer and count the rows.")
+    return CheckResult(False, "Too few. Besides create and start, which calls prepare for the output and "
+                              "the exit status? Trace the command yourself with ApiTracer and count the rows.")
+
+
+def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
+    """Exercise: how many API calls does ``docker ARGS`` make? Runs it through a tracer, now,
+    against ``host``, then removes the containers it created."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    from teachdock.lab.api_tracer import ApiTracer
+    from teachdock.lab.daemon_lab import API, docker_cli, raw_request, socket_path
+
+    command = "docker " + " ".join(args)
+    if docker_cli() is None:
+        return CheckResult(False, "The docker CLI is not installed here, so the check cannot trace it "
+                                  "(apt-get install docker.io).", answered=False)
+    import subprocess
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="check-07-") as directory, ApiTracer(host, directory) as tracer:
+            env = {**tracer.env(), "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": os.path.join(directory, "config")}
+            env.pop("DOCKER_API_VERSION", None)
+            subprocess.run([docker_cli(), *args], env=env, capture_output=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+            tracer.wait_idle()
+            calls = tracer.calls()
+            made = [json.loads(e.response_body).get("Id") for e in tracer.entries
+                    if e.call == "POST /containers/create" and e.status == 201]
+    except Exception as error:  # the check must explain, not crash the exercise cell
+        return CheckResult(False, f"Could not trace `{command}` ({type(error).__name__}: {error}). Is the "
+                                  "chapter's daemon still running?")
+    for container in filter(None, made):
+        try:
+            raw_request(socket_path(host), "DELETE", f"{API}/containers/{container}?force=1", timeout=30)
+        except OSError:
+            pass
+    return judge_call_count(answer, calls, command)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 3: DOCKER_HOST for the second daemon
+# --------------------------------------------------------------------------------------------
+
+
+def judge_docker_host(answer, socket: str, other_socket: str, data_root: str = "", exec_root: str = "",
+                      default_socket: str = "/run/teachdock/teachdock.sock") -> CheckResult:
+    """``socket``: the second daemon's socket path; ``other_socket``: the first one's."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if isinstance(answer, os.PathLike):
+        answer = os.fspath(answer)
+    if not isinstance(answer, str):
+        return CheckResult(False, f'Answer with a string like "unix:///some/path.sock" (you gave {answer!r}).')
+    given = answer.strip()
+    truth = f"unix://{socket}"
+    if given == truth:
+        return CheckResult(True, f"Right: {truth}. A client knows a daemon only by its address; the same "
+                                 "docker binary talks to either daemon depending on DOCKER_HOST (or -H, or a "
+                                 "docker context). Each daemon has its own socket, data root and objects.")
+    scheme, _, path = given.partition("://") if "://" in given else ("", "", given)
+    if given == socket:
+        return CheckResult(False, "That is the right socket, but DOCKER_HOST is an address with a scheme: "
+                                  "put unix:// in front (three slashes in all, since the path starts with /).")
+    if scheme == "unix" and path == socket.lstrip("/"):
+        return CheckResult(False, "Almost: after unix:// comes the absolute path, with its own leading /. "
+                                  "So there are three slashes: unix:///tmp/…")
+    if scheme in ("tcp", "http", "https"):
+        return CheckResult(False, f"{scheme}:// would need the daemon to listen on a TCP port; teachdockd "
+                                  "listens only on a Unix socket (TCP without TLS would give root to the network).")
+    if path in (other_socket, "/" + other_socket.lstrip("/")):
+        return CheckResult(False, "That is the *first* daemon's socket. Look at daemon b's socket_path.")
+    if path == default_socket:
+        return CheckResult(False, f"{default_socket} is the default, where a daemon started without -H "
+                                  "listens. The chapter's daemons have sockets of their own.")
+    if data_root and path.rstrip("/") == str(data_root).rstrip("/"):
+        return CheckResult(False, "That is daemon b's data root, a directory of files. A client connects to "
+                                  "the daemon's socket, and only the daemon reads the data root.")
+    if exec_root and path.rstrip("/") == str(exec_root).rstrip("/"):
+        return CheckResult(False, "That is daemon b's exec root (runtime state). The socket is another file.")
+    if scheme and scheme != "unix":
+        return CheckResult(False, f"{scheme}:// is not a scheme the docker CLI knows for this. Use unix://.")
+    return CheckResult(False, f"{given} is not daemon b's socket. Print b.socket_path, or look at "
+                              "socket_info() of section 1.")
+
+
+def check_docker_host(answer, daemon, other) -> CheckResult:
+    """Exercise: the DOCKER_HOST that reaches ``daemon`` (a LabDaemon); ``other`` is the
+    first daemon, the usual mix-up. When right, the check also pings the daemon through it."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    result = judge_docker_host(answer, daemon.socket_path, other.socket_path, str(daemon.data_root),
+                               str(daemon.exec_root))
+    if result.passed:
+        from teachdock.lab.daemon_lab import raw_request, socket_path
+
+        try:
+            pong = raw_request(socket_path(answer.strip()), "GET", "/_ping", timeout=5)
+        except OSError as error:
+            return CheckResult(False, f"Right address, but nothing answers there now ({error}): is daemon "
+                                      f"{daemon.name} still running?")
+        result.message += f" (Checked: GET /_ping through it answered {pong.status} {pong.body.decode()}.)"
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 4: the container's log file on disk
+# --------------------------------------------------------------------------------------------
+
+
+def judge_log_file(answer, container_id: str, data_root: str, exec_root: str = "",
+                   other_ids: list[str] | None = None) -> CheckResult:
+    """Where the daemon keeps ``container_id``'s log under ``data_root``; existence is not
+    looked at here (check_log_file does that)."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if isinstance(answer, os.PathLike):
+        answer = os.fspath(answer)
+    if not isinstance(answer, str) or not answer.strip():
+        return CheckResult(False, f"Answer with a path, as a string or a Path (you gave {answer!r}).")
+    given = Path(answer.strip())
+    data_root = Path(data_root)
+    record_dir = data_root / "daemon" / "containers" / container_id
+    truth = record_dir / f"{container_id}-json.log"
+    if given == truth:
+        return CheckResult(True, f"Right: …/daemon/containers/{container_id[:12]}…/{container_id[:12]}…-json.log "
+                                 "under the data root. One JSON object per line ({\"log\": …, \"stream\": "
+                                 "\"stdout\", \"time\": …}); `docker logs` reads this file through the daemon. "
+                                 "Docker keeps it at /var/lib/docker/containers/<id>/<id>-json.log.")
+    if not given.is_absolute():
+        return CheckResult(False, "Give the whole path, from / : the data root, then the daemon's containers "
+                                  "directory, then the container's id.")
+    if str(given).startswith("/var/lib/docker"):
+        return CheckResult(False, "That is where Docker's dockerd keeps it. This daemon's data root is "
+                                  f"{data_root}: the same layout, another root.")
+    if given == record_dir:
+        return CheckResult(False, "That is the container's directory; the log is one of the files in it.")
+    if given == record_dir / "container.json":
+        return CheckResult(False, "container.json is the daemon's record of the container (its configuration "
+                                  "and state). The output went to another file beside it.")
+    if given.parent == record_dir:
+        return CheckResult(False, f"Right directory, wrong file: {given.name} is not there. The log file is "
+                                  "named after the container's full id, with -json.log at the end.")
+    for other in other_ids or []:
+        if other != container_id and other in str(given):
+            return CheckResult(False, f"That is the log of another container ({other[:12]}). Use the id of the "
+                                      "container the exercise ran.")
+    if exec_root and str(given).startswith(str(Path(exec_root))):
+        return CheckResult(False, "The exec root holds the runtime's state while the container exists (like "
+                                  "/run/runc); it lives in memory and dies with the container. A log must "
+                                  "survive both: it is under the data root.")
+    if given.parent.name != container_id and container_id.startswith(given.parent.name) and given.parent.name:
+        return CheckResult(False, "The directory is named with the container's full 64-digit id, not the "
+                                  "12-digit short form docker ps shows.")
+    if str(given).startswith(str(data_root / "containers")):
+        return CheckResult(False, f"{data_root / 'containers'} holds the containers' root filesystems (overlay "
+                                  "upper, work, merged), not the daemon's records. Look under daemon/.")
+    return CheckResult(False, f"Not there. Start from the daemon's data root ({data_root}) and look at "
+                              "disk_map() of section 8.")
+
+
+def check_log_file(answer, container_id: str, daemon, expected_text: str | None = None) -> CheckResult:
+    """Exercise: the path of ``container_id``'s log on ``daemon`` (a LabDaemon). When the path
+    is right, the check also reads it and looks for ``expected_text``."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    container_dir = Path(daemon.data_root) / "daemon" / "containers"
+    others = [p.name for p in container_dir.iterdir()] if container_dir.is_dir() else []
+    result = judge_log_file(answer, container_id, str(daemon.data_root), str(daemon.exec_root), others)
+    if result.passed:
+        path = Path(os.fspath(answer).strip())
+        if not path.exists():
+            return CheckResult(False, "That is where the log belongs, but the file is not there: was the "
+                                      "container removed? Run the exercise's first cell again.")
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if expected_text is not None and not any(expected_text in line.get("log", "") for line in lines):
+            return CheckResult(False, f"The file exists but does not hold {expected_text!r}. Did the container "
+                                      "run? Run the exercise's first cell again.")
+        if lines:
+            result.message += f" Its first line: {json.dumps(lines[0])}"
+    return result
+
+
+__all__ = ["check_call_count", "check_create_call", "check_docker_host", "check_log_file", "judge_call_count",
+           "judge_create_call", "judge_docker_host", "judge_log_file"]
