@@ -1,0 +1,100 @@
+"""``docker exec`` with the real docker CLI against teachdockd: attached, -i, -d, -e/-w/-u, errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
+import pytest
+
+DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
+              None) or shutil.which("docker")
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
+    pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
+]
+
+
+@pytest.fixture(scope="module")
+def daemon():
+    with daemon_util.running_daemon() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def docker(daemon, tmp_path_factory):
+    env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_CLI_HINTS": "false",
+           "DOCKER_CONFIG": str(tmp_path_factory.mktemp("docker-config"))}
+    env.pop("DOCKER_CONTEXT", None)
+
+    def run(*args, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
+
+    return run
+
+
+@pytest.fixture
+def sleeper(docker, daemon):
+    """A running container to exec into; removed afterwards."""
+    result = docker("run", "-d", "busybox", "sleep", "300")
+    assert result.returncode == 0, result.stderr
+    container = result.stdout.strip()
+    yield container
+    docker("rm", "-f", container)
+
+
+def test_exec_output_both_streams_and_exit_code(docker, sleeper):
+    result = docker("exec", sleeper, "sh", "-c", "echo out; echo err >&2; hostname; exit 4")
+    assert result.returncode == 4
+    assert result.stdout == f"out\n{sleeper[:12]}\n"
+    assert result.stderr == "err\n"
+
+
+def test_exec_sees_the_containers_processes_not_the_hosts(docker, sleeper):
+    result = docker("exec", sleeper, "ps", "-o", "pid,comm")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert rows == [["1", "sleep"], [rows[1][0], "ps"]] and rows[1][0] != "1"
+
+
+def test_exec_i_pipes_stdin_and_ends_at_its_end(docker, sleeper):
+    result = docker("exec", "-i", sleeper, "sh", "-c", "tr a-z A-Z; echo done", input="piped data\n")
+    assert (result.returncode, result.stdout) == (0, "PIPED DATA\ndone\n"), result.stderr
+
+
+def test_exec_d_runs_in_the_background(docker, sleeper):
+    assert docker("exec", "-d", sleeper, "sh", "-c", "sleep 0.2; echo made > /made").returncode == 0
+    result = docker("exec", sleeper, "sh", "-c", "for i in $(seq 50); do test -e /made && break; sleep 0.1; done; cat /made")
+    assert (result.returncode, result.stdout) == (0, "made\n"), result.stderr
+
+
+def test_exec_env_workdir_and_user(docker, sleeper):
+    result = docker("exec", "-e", "A=1", "-w", "/tmp", "-u", "nobody", sleeper, "sh", "-c", "echo $A $(pwd) $(id -un)")
+    assert (result.returncode, result.stdout) == (0, "1 /tmp nobody\n"), result.stderr
+
+
+def test_exec_of_a_missing_program_exits_126_with_the_reason(docker, sleeper):
+    result = docker("exec", sleeper, "no-such-program")
+    assert result.returncode == 126
+    assert 'exec: "no-such-program": executable file not found in $PATH' in result.stdout + result.stderr
+
+
+def test_exec_in_a_stopped_or_unknown_container_is_refused(docker):
+    stopped = docker("run", "-d", "busybox", "true").stdout.strip()
+    docker("wait", stopped)
+    result = docker("exec", stopped, "true")
+    assert result.returncode == 1 and "is not running" in result.stderr
+    missing = docker("exec", "no-such-container", "true")
+    assert missing.returncode == 1 and "No such container: no-such-container" in missing.stderr
+    docker("rm", stopped)
+
+
+def test_exec_t_is_refused_with_a_clear_message(docker, sleeper):
+    result = docker("exec", "-t", sleeper, "true")
+    assert result.returncode != 0
+    assert "Tty (docker exec -t) is not supported by teachdockd yet" in result.stderr
