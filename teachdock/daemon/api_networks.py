@@ -1,7 +1,106 @@
-"""Routes for networks: none and host (docker network ls/create/rm/inspect)."""
+"""Routes for networks: none, host and user bridges (docker network ls/create/rm/inspect/prune).
+
+The NetworkManager is found by the daemon's data root (``networks.manager_for``), the same
+one the container manager connects containers with.
+"""
 
 from __future__ import annotations
 
+import json
+
+from teachdock.daemon import networks
+from teachdock.daemon.server import HTTPError
+
+
+def _manager(daemon) -> networks.NetworkManager:
+    return networks.manager_for(daemon.data_root)
+
+
+def network_json(daemon, network: dict) -> dict:
+    """The Network object of the API; ``Containers`` lists the live endpoints."""
+    shown = {key: value for key, value in network.items() if key not in ("Endpoints", "Bridge")}
+    if network["Driver"] == "bridge":
+        shown["Options"] = {"com.docker.network.bridge.name": network["Bridge"], **(network.get("Options") or {})}
+    containers = {}
+    for container_id, endpoint in _manager(daemon).endpoints(network).items():
+        try:
+            name = daemon.containers.get(container_id).name.lstrip("/")
+        except Exception:  # noqa: BLE001 - removed meanwhile: still show the endpoint
+            name = ""
+        containers[container_id] = {"Name": name, "EndpointID": endpoint["EndpointID"],
+                                    "MacAddress": endpoint["MacAddress"],
+                                    "IPv4Address": f"{endpoint['IPAddress']}/{endpoint['IPPrefixLen']}",
+                                    "IPv6Address": ""}
+    shown["Containers"] = containers
+    return shown
+
+
+def _filters(request) -> dict[str, list[str]]:
+    try:
+        raw = json.loads(request.query.get("filters") or "{}")
+    except ValueError:
+        raise HTTPError(400, "filters= is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise HTTPError(400, "filters= must be a JSON object")
+    return {key: list(values) if isinstance(values, (list, dict)) else [str(values)] for key, values in raw.items()}
+
+
+def list_networks(daemon, request) -> None:
+    filters = _filters(request)
+    shown = []
+    for network in _manager(daemon).list():
+        if "name" in filters and not any(wanted in network["Name"] for wanted in filters["name"]):
+            continue
+        if "id" in filters and not any(network["Id"].startswith(wanted) for wanted in filters["id"]):
+            continue
+        if "driver" in filters and network["Driver"] not in filters["driver"]:
+            continue
+        if "type" in filters:
+            kind = "builtin" if network["Name"] in networks.PREDEFINED else "custom"
+            if kind not in filters["type"]:
+                continue
+        shown.append(network_json(daemon, network))
+    request.handler.send_json(200, shown)
+
+
+def inspect(daemon, request, name: str) -> None:
+    request.handler.send_json(200, network_json(daemon, _manager(daemon).get(name)))
+
+
+def create(daemon, request) -> None:
+    body = request.json()
+    ipam_configs = (body.get("IPAM") or {}).get("Config") or []
+    if len(ipam_configs) > 1:
+        raise HTTPError(400, "teachdockd networks take one IPv4 subnet: give --subnet once")
+    ipam = ipam_configs[0] if ipam_configs else {}
+    if body.get("EnableIPv6"):
+        raise HTTPError(400, "IPv6 networks are not supported by teachdockd")
+    network = _manager(daemon).create(body.get("Name") or "", driver=body.get("Driver"),
+                                      subnet=ipam.get("Subnet") or None, gateway=ipam.get("Gateway") or None,
+                                      labels=body.get("Labels") or {}, options=body.get("Options") or {},
+                                      internal=bool(body.get("Internal")))
+    request.handler.send_json(201, {"Id": network["Id"], "Warning": ""})
+
+
+def remove(daemon, request, name: str) -> None:
+    _manager(daemon).remove(name)
+    request.handler.send_bytes(204, b"", None)
+
+
+def prune(daemon, request) -> None:
+    request.handler.send_json(200, {"NetworksDeleted": _manager(daemon).prune()})
+
+
+def connect(daemon, request, name: str) -> None:
+    raise HTTPError(501, "docker network connect/disconnect is not supported by teachdockd: start the container "
+                         "with --network NAME instead")
+
 
 def register(router) -> None:
-    """Nothing yet: the routes arrive with their implementation."""
+    router.add("GET", "/networks", list_networks)
+    router.add("POST", "/networks/create", create)
+    router.add("POST", "/networks/prune", prune)
+    router.add("GET", "/networks/{name}", inspect)
+    router.add("DELETE", "/networks/{name}", remove)
+    router.add("POST", "/networks/{name}/connect", connect)
+    router.add("POST", "/networks/{name}/disconnect", connect)
