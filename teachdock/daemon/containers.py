@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
-from teachdock.daemon import logs, volumes
+from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.events import EventLog
 from teachdock.image.build import resolve_user
 from teachdock.image.dockerfile import config_env
@@ -266,6 +266,7 @@ class ContainerManager:
             in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
             runtime = None
             try:
+                network = networks.check_network_mode(host.get("NetworkMode"), self.data_root)
                 spec_options["mounts"] = self._mounts(record)
                 record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
                 runtime = Container.create(record.id, rootfs=rootfs, args=[record.data["Path"], *record.data["Args"]],
@@ -279,6 +280,8 @@ class ContainerManager:
                         os.close(fd)  # the writer and the container hold their own copies
             if runtime is not None:
                 try:
+                    if network not in networks.PREDEFINED:  # a user network: plug in a veth before the program runs
+                        networks.manager_for(self.data_root).connect(network, record.id, runtime.pid)
                     runtime.start()
                     failure = None
                 except TeachdockError as error:
@@ -319,13 +322,17 @@ class ContainerManager:
             pass  # the image was removed meanwhile: its VOLUME list is gone with it
         requests = volumes.requested_mounts(record.data["HostConfig"], record.data["Config"].get("Volumes"),
                                             image_volumes)
-        manager = volumes.manager_for(self.root.parent.parent)
+        manager = volumes.manager_for(self.data_root)
         try:
             oci, shown = volumes.resolve(manager, requests, record.data["Rootfs"], record.data.get("Mounts"))
         except OSError as error:
             raise InvalidConfig(f"cannot prepare the container's mounts: {error}") from None
         record.data["Mounts"] = shown
         return oci
+
+    @property
+    def data_root(self) -> Path:
+        return self.root.parent.parent  # <data root>/daemon/containers
 
     # --- stdin ---------------------------------------------------------------------------------------
     def write_stdin(self, record: ContainerRecord, data: bytes, *, end: bool = False) -> None:
@@ -488,7 +495,7 @@ class ContainerManager:
         self._event(record, "destroy")
 
     def _remove_anonymous_volumes(self, record: ContainerRecord) -> None:
-        manager = volumes.manager_for(self.root.parent.parent)
+        manager = volumes.manager_for(self.data_root)
         still_used = set()
         for other in self.list():
             still_used |= volumes.volume_names(other.data)
@@ -624,7 +631,10 @@ def _host_config_defaults(host: dict) -> dict:
     log_config = host.get("LogConfig") or {}
     host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
     if host.get("NetworkMode") in (None, "", "default", "bridge"):
-        host["NetworkMode"] = "none"  # no bridge driver yet: each container has its own empty netns
+        host["NetworkMode"] = "none"  # no default bridge: each container has its own empty netns
+    if not isinstance(host["NetworkMode"], str) or host["NetworkMode"].startswith("container:"):
+        raise InvalidConfig(f"network mode {host['NetworkMode']} is not supported by teachdockd: use none, host "
+                            "or a network made with docker network create")
     host.setdefault("ShmSize", 64 * 1024 * 1024)
     host["ShmSize"] = host["ShmSize"] or 64 * 1024 * 1024
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
