@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from teachdock.daemon import logs, volumes
+from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
 
@@ -38,7 +38,8 @@ def inspect_json(record: ContainerRecord) -> dict:
     data = dict(record.data)
     data["State"] = dict(data["State"])
     data["Mounts"] = mounts_of(record)
-    data["NetworkSettings"] = {"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "", "MacAddress": ""}
+    data["NetworkSettings"] = {"Networks": networks_of(record), "Ports": {}, "IPAddress": "", "Gateway": "",
+                               "MacAddress": "", "SandboxKey": ""}
     data["ResolvConfPath"] = data["HostnamePath"] = data["HostsPath"] = ""
     data["MountLabel"] = data["ProcessLabel"] = data["AppArmorProfile"] = ""
     data["ExecIDs"] = None
@@ -52,6 +53,22 @@ def mounts_of(record: ContainerRecord) -> list[dict]:
     if "Mounts" in record.data:
         return record.data["Mounts"]
     return volumes.planned_mounts(record.data)
+
+
+def networks_of(record: ContainerRecord) -> dict:
+    """``NetworkSettings.Networks``: the container's one network, with its address while it runs."""
+    name = record.data["HostConfig"].get("NetworkMode") or "none"
+    manager = networks.manager_for(record.directory.parents[2])  # <data root>/daemon/containers/<id>
+    try:
+        network_id = manager.get(name)["Id"]
+    except networks.NetworkNotFound:
+        network_id = ""
+    endpoint = (manager.endpoint(name, record.id) if record.running else None) or {}
+    return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": endpoint.get("MacAddress", ""),
+                   "DriverOpts": None, "NetworkID": network_id, "EndpointID": endpoint.get("EndpointID", ""),
+                   "Gateway": endpoint.get("Gateway", ""), "IPAddress": endpoint.get("IPAddress", ""),
+                   "IPPrefixLen": endpoint.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
+                   "GlobalIPv6PrefixLen": 0, "DNSNames": None}}
 
 
 def list_containers(daemon, request) -> None:
@@ -68,7 +85,7 @@ def list_containers(daemon, request) -> None:
             "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
             "SizeRw": 0, "SizeRootFs": 0, "Mounts": mounts_of(record),
             "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": networks_of(record)},
         })
     request.handler.send_json(200, summaries)
 
