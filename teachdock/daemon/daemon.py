@@ -18,7 +18,8 @@ from teachdock.daemon.containers import ContainerManager
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.execs import ExecManager
 from teachdock.daemon.routes import Router
-from teachdock.daemon.server import UnixHTTPServer
+from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
+from teachdock.errors import TeachdockError
 from teachdock.image.images import Images
 
 DEFAULT_SOCKET = "/run/teachdock/teachdock.sock"
@@ -26,8 +27,9 @@ DEFAULT_EXEC_ROOT = "/run/teachdock"
 
 
 class Daemon:
-    def __init__(self, *, socket_path: str = DEFAULT_SOCKET, data_root, exec_root=DEFAULT_EXEC_ROOT,
-                 cgroup_parent: str = "teachdock", pidfile: str | None = None, verbose: bool = False):
+    def __init__(self, *, socket_path: str | None = DEFAULT_SOCKET, data_root, exec_root=DEFAULT_EXEC_ROOT,
+                 cgroup_parent: str = "teachdock", pidfile: str | None = None, verbose: bool = False,
+                 tcp_address: tuple[str, int] | None = None):
         self.data_root = Path(data_root).absolute()
         self.exec_root = Path(exec_root).absolute()
         self.socket_path = socket_path
@@ -43,7 +45,14 @@ class Daemon:
         for api in (api_system, api_containers, api_exec, api_stats, api_images, api_build, api_events,
                     api_networks, api_volumes, api_prune):
             api.register(router)
-        self.server = UnixHTTPServer(socket_path, router, verbose=verbose)
+        # One server per -H: the Unix socket, and a TCP port only when asked for (--insecure-tcp).
+        self.servers = []
+        if socket_path:
+            self.servers.append(UnixHTTPServer(socket_path, router, verbose=verbose))
+        if tcp_address:
+            self.servers.append(TCPHTTPServer(tcp_address, router, verbose=verbose))
+        if not self.servers:
+            raise TeachdockError("nothing to listen on: give -H unix://PATH and/or -H tcp://127.0.0.1:PORT")
 
     def serve_forever(self) -> None:
         """Serve until SIGTERM or SIGINT. Running containers are left running, as dockerd
@@ -52,14 +61,22 @@ class Daemon:
             Path(self.pidfile).write_text(f"{os.getpid()}\n")
 
         def stop(_number, _frame):
-            threading.Thread(target=self.server.shutdown, daemon=True).start()
+            for server in self.servers:
+                threading.Thread(target=server.shutdown, daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        others = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+                  for server in self.servers[1:]]
+        for thread in others:
+            thread.start()
         try:
-            self.server.serve_forever(poll_interval=0.2)
+            self.servers[0].serve_forever(poll_interval=0.2)
         finally:
-            self.server.server_close()
+            for thread in others:
+                thread.join(timeout=5)
+            for server in self.servers:
+                server.server_close()
             if self.pidfile:
                 try:
                     os.unlink(self.pidfile)

@@ -292,6 +292,33 @@ class UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
             pass
 
 
+class TCPHTTPServer(socketserver.ThreadingTCPServer):
+    """The same API on a TCP port — only with ``teachdockd --insecure-tcp``.
+
+    Anyone who reaches this port is root on the machine (they can start a privileged
+    container that mounts /), and there is no TLS or login here. So the daemon listens
+    on loopback unless told otherwise, and says so loudly.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], router, *, verbose: bool = False):
+        self.router = router
+        self.verbose = verbose
+        super().__init__(address, Handler)
+
+
+def parse_tcp_host(host: str) -> tuple[str, int]:
+    """``tcp://127.0.0.1:2375`` / ``tcp://:2375`` (loopback) -> (address, port)."""
+    rest = host[len("tcp://"):].rstrip("/")
+    address, _, port = rest.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise TeachdockError(f"{host}: give tcp://ADDRESS:PORT, e.g. tcp://127.0.0.1:2375")
+    return address.strip("[]") or "127.0.0.1", int(port)
+
+
 def _refuse_if_alive(socket_path: str) -> None:
     """A socket file left by a crash is replaced; one a live daemon answers on is not."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -71,6 +71,7 @@ class DaemonProcess:
         self.log_path = self.dir / "teachdockd.log"
         self.process: subprocess.Popen | None = None
         self.container_ids: set[str] = set()
+        self.extra_args: list[str] = []  # more teachdockd flags, e.g. ["-H", "tcp://...", "--insecure-tcp"]
 
     def bootstrap_busybox(self) -> None:
         Images(self.data_root).bootstrap_busybox()
@@ -80,7 +81,7 @@ class DaemonProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "teachdock.daemon", "-H", f"unix://{self.socket_path}",
              "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-             "--pidfile", str(self.pidfile), "--cgroup-parent", self.cgroup_parent],
+             "--pidfile", str(self.pidfile), "--cgroup-parent", self.cgroup_parent, *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + timeout
