@@ -32,18 +32,20 @@ socket pair as small JSON objects. The socket is close-on-exec, so when init cal
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import resource
 import select
 import signal
 import socket
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from teachdock import kernel, paths
-from teachdock.errors import Conflict, ContainerStartError, KernelError, NotFound, TeachdockError
+from teachdock.errors import Conflict, ContainerStartError, InvalidConfig, KernelError, NotFound, TeachdockError
 from teachdock.runtime import cgroups, rootfs as rootfs_setup
 from teachdock.runtime.spec import check_container_id, load_bundle, make_spec, rootfs_path, validate
 
@@ -196,6 +198,10 @@ class Container:
             validate(config)
             root = rootfs_path(config)
             bundle_path = ""
+        terminal_fd = 0 if stdin is None else stdin
+        if config["process"].get("terminal") and not (terminal_fd >= 0 and os.isatty(terminal_fd)):
+            raise InvalidConfig("process.terminal=true: give a terminal as stdin (e.g. the second fd of "
+                                "os.openpty()); it becomes the program's controlling terminal")
         container = cls(container_id, state_root)
         resources = cgroups.Resources.from_oci(config.get("linux", {}).get("resources"))
         container.state_root.mkdir(parents=True, exist_ok=True)
@@ -842,6 +848,8 @@ def _init_setup(plan: _Plan, sock: socket.socket) -> None:
         if fd != number:
             os.dup2(fd, number)
     _close_other_fds([sock.fileno()])
+    if process.get("terminal"):
+        become_terminal_owner()
     rootfs_setup.prepare(config, plan.rootfs, etc_files=plan.etc_files,
                          cgroup_dirs=_cgroup_dirs(plan.cgroup), in_user_namespace=plan.new_user)
     if plan.own_namespaces & kernel.CLONE_NEWNET:
@@ -867,6 +875,14 @@ def _init_setup(plan: _Plan, sock: socket.socket) -> None:
     if plan.init:
         _run_as_init(process["args"], environment, sock)
     _exec(process["args"], environment, sock)
+
+
+def become_terminal_owner() -> None:
+    """Make stdin, a terminal, our controlling terminal (``docker run -t``): a new session,
+    then TIOCSCTTY. Ctrl-C typed there now sends SIGINT to the program, and a shell gets
+    job control."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _home_directory(uid: int) -> str:

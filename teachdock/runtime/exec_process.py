@@ -33,7 +33,7 @@ import time
 
 from teachdock import kernel
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
-from teachdock.runtime.container import DEVNULL, PIPE, Container, _close_other_fds, _exit_code, _home_directory, \
+from teachdock.runtime.container import DEVNULL, PIPE, Container, _close_other_fds, become_terminal_owner, _exit_code, _home_directory, \
     _set_identity, _start_time
 from teachdock.runtime.spec import _parse_user
 
@@ -116,13 +116,15 @@ class ExecProcess:
 
 
 def exec_in(container: Container, args: list[str], *, env: dict | None = None, cwd: str | None = None,
-            user=None, stdin=None, stdout=None, stderr=None, privileged: bool = False) -> ExecProcess:
+            user=None, stdin=None, stdout=None, stderr=None, privileged: bool = False,
+            terminal: bool = False) -> ExecProcess:
     """Start ``args`` inside the running ``container``; return at once with an :class:`ExecProcess`.
 
     ``env`` adds to (and overrides) the container's environment; ``cwd`` and ``user``
     ("uid[:gid]" or a (uid, gid) pair) default to the container's. stdin/stdout/stderr:
     None inherits ours, PIPE gives us a pipe (``.stdin``, ``.stdout``...), an int is a fd.
-    ``privileged`` keeps every capability (``docker exec --privileged``).
+    ``privileged`` keeps every capability (``docker exec --privileged``). ``terminal``: stdin
+    is a terminal (a pty's second fd) that becomes the program's controlling terminal (``exec -t``).
     """
     if isinstance(args, str) or not args:
         raise InvalidConfig("exec needs the program as a list such as ['sh', '-c', 'echo hi']")
@@ -130,7 +132,9 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     if state["status"] != "running":
         raise Conflict(f"container {container.id} is {state['status']}: exec needs a running container")
     config = json.loads((container.state_dir / "config.json").read_text())
-    process = dict(config["process"], args=list(args))
+    process = dict(config["process"], args=list(args), terminal=terminal)
+    if terminal and not (isinstance(stdin, int) and stdin >= 0 and os.isatty(stdin)):
+        raise InvalidConfig("exec with a terminal: give a terminal as stdin (e.g. the second fd of os.openpty())")
     if cwd:
         process["cwd"] = cwd
     if user not in (None, ""):
@@ -280,6 +284,8 @@ def _program_main(cgroup, mount_namespace, process: dict, environment: dict, std
             if fd != number:
                 os.dup2(fd, number)
         _close_other_fds([ready_fd])
+        if process.get("terminal"):
+            become_terminal_owner()
         if "HOME" not in environment:
             environment["HOME"] = _home_directory(process.get("user", {}).get("uid", 0))
         _set_identity(process)

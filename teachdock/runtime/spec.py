@@ -107,7 +107,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               pids_limit: int | None = None, capabilities=None, no_new_privileges: bool = True,
               uid_map: tuple[int, int, int] | None = None, mounts=None, masked_paths=None,
               readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
-              time_offsets: dict | None = None, init: bool = False) -> dict:
+              time_offsets: dict | None = None, init: bool = False, terminal: bool = False) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -115,6 +115,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     ``uid_map=(0, host_id, count)`` in /proc/<pid>/uid_map's order (default (0, 100000, 65536),
     a range no real account uses). ``readonly=True`` keeps the shared
     rootfs untouched; /tmp is then a private tmpfs so programs still have somewhere to write.
+    ``terminal=True`` (``docker run -t``): the stdin you give is a terminal, and it becomes
+    the program's controlling terminal.
     """
     if isinstance(args, str):
         raise InvalidConfig("args must be a list such as ['sh', '-c', 'echo hi'], not a string")
@@ -129,7 +131,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     uid, gid = _parse_user(user)
     caps = list(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
     process = {
-        "terminal": False,
+        "terminal": bool(terminal),
         "user": {"uid": uid, "gid": gid},
         "args": list(args),
         "env": environment,
@@ -288,8 +290,7 @@ def validate(config) -> None:
     _require(isinstance(user, dict) and _is_uint(user.get("uid")) and _is_uint(user.get("gid")),
              "process.user needs non-negative integer uid and gid")
     _require(all(_is_uint(g) for g in user.get("additionalGids", [])), "process.user.additionalGids must be ids")
-    _require(not process.get("terminal", False),
-             "process.terminal=true needs a console socket, which teachdock's runtime does not provide; set it to false")
+    _require(isinstance(process.get("terminal", False), bool), "process.terminal must be true or false")
     for kind, names in (process.get("capabilities") or {}).items():
         _require(kind in ("bounding", "effective", "permitted", "inheritable", "ambient"),
                  f"process.capabilities.{kind} is not a capability set")

@@ -204,7 +204,7 @@ BAD_SPECS = [
     (_set(["process", "env"], ["NOEQUALS"]), "process.env entries must be strings of the form KEY=VALUE"),
     (_set(["process", "user"], {"uid": -1, "gid": 0}), "process.user needs non-negative integer uid and gid"),
     (_set(["process", "user"], {"uid": 0, "gid": 0, "additionalGids": [-3]}), "additionalGids must be ids"),
-    (_set(["process", "terminal"], True), "process.terminal=true needs a console socket"),
+    (_set(["process", "terminal"], "yes"), "process.terminal must be true or false"),
     (_set(["process", "capabilities"], {"magic": []}), "process.capabilities.magic is not a capability set"),
     (_set(["process", "capabilities"], {"bounding": ["CAP_FLY"]}), r"unknown capability \['CAP_FLY'\]"),
     (_set(["process", "rlimits"], [{"type": "NOFILE", "soft": 1, "hard": 1}]), r"process.rlimits\[0\] needs type RLIMIT_"),
