@@ -9,6 +9,7 @@ only way the CLI notices a failed pull.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 
@@ -19,14 +20,36 @@ from teachdock.image.reference import parse_reference
 
 
 def list_images(daemon, request) -> None:
+    """``docker images [REPO[:TAG]] [-f dangling=true|false] [-f reference=PATTERN]``.
+
+    A reference pattern is a glob on the familiar name (``busybox``, ``course/*:v1``);
+    as with dockerd, a matched image lists only its matching tags.
+    """
+    filters = _filters(request)
+    unknown = sorted(set(filters) - {"dangling", "reference"})
+    if unknown:
+        raise HTTPError(400, f"invalid filter {unknown[0]!r}: docker images here supports dangling and reference")
     summaries = []
     for image in daemon.images.list():
+        tags = image.repo_tags
+        if "dangling" in filters and _is_true(filters["dangling"]) != (not image.names):
+            continue
+        if "reference" in filters:
+            tags = [tag for tag in tags if any(_reference_matches(pattern, tag) for pattern in filters["reference"])]
+            if not tags:
+                continue
         summaries.append({
-            "Id": image.id, "ParentId": "", "RepoTags": image.repo_tags, "RepoDigests": image.repo_digests,
+            "Id": image.id, "ParentId": "", "RepoTags": tags, "RepoDigests": image.repo_digests,
             "Created": unix_seconds(image.created), "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
             "Labels": (image.config.get("config") or {}).get("Labels") or {}, "Containers": -1,
         })
     request.handler.send_json(200, summaries)
+
+
+def _reference_matches(pattern: str, tag: str) -> bool:
+    """moby's FamiliarMatch: the glob against ``name`` and against ``name:tag``."""
+    name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(tag, pattern)
 
 
 def inspect(daemon, request, name: str) -> None:
@@ -103,7 +126,7 @@ def prune(daemon, request) -> None:
     unknown = sorted(set(filters) - {"dangling"})
     if unknown:
         raise HTTPError(400, f"invalid filter {unknown[0]!r}: docker image prune here supports only dangling")
-    dangling_only = "false" not in filters.get("dangling", ["true"])
+    dangling_only = _is_true(filters.get("dangling", ["true"]))
     store = daemon.images.store
     before = _blob_bytes(store)
     if dangling_only:
@@ -133,8 +156,21 @@ def _filters(request) -> dict[str, list[str]]:
         raise HTTPError(400, f"filters is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise HTTPError(400, "filters must be a JSON object")
-    return {key: [str(v).lower() for v in (value if isinstance(value, list) else [k for k, on in value.items() if on])]
-            for key, value in raw.items()}
+    filters = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            value = [item for item, on in value.items() if on]
+        if not isinstance(value, list):
+            raise HTTPError(400, f"filter {key!r}: give a list or an object of values")
+        filters[key] = [str(item) for item in value]
+    return filters
+
+
+def _is_true(values: list[str]) -> bool:
+    """The dangling filter's value: ``true``/``1`` (dockerd's ParseBool) or ``false``/``0``."""
+    if any(value.lower() not in ("true", "1", "false", "0") for value in values):
+        raise HTTPError(400, f"invalid filter 'dangling={values[0]}': use true or false")
+    return any(value.lower() in ("true", "1") for value in values)
 
 
 def _blob_bytes(store) -> int:

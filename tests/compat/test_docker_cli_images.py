@@ -155,10 +155,13 @@ def test_image_prune_dangling_then_all(docker, context):
     (context / "hello").write_text("second version\n")
     ok(docker("build", "-t", "prunable", str(context)))           # the first image is now <none>
     assert "<none>:<none>" in image_rows(docker)
+    dangling = ok(docker("images", "-q", "-f", "dangling=true")).split()
+    assert len(dangling) == 1
+    assert ok(docker("images", "--format", "{{.Repository}}:{{.Tag}}", "prunable")).split() == ["prunable:latest"]
     ok(docker("run", "--name", "keeps-busybox", "busybox", "true"))
 
     pruned = ok(docker("image", "prune", "-f"))
-    assert "deleted: sha256:" in pruned and "untagged" not in pruned
+    assert f"deleted: sha256:{dangling[0]}" in pruned and "untagged" not in pruned
     assert sorted(image_rows(docker)) == ["busybox:latest", "prunable:latest"]
 
     pruned = ok(docker("image", "prune", "-a", "-f"))

@@ -181,6 +181,24 @@ def test_a_context_without_its_end_of_archive_builds_but_a_cut_one_does_not(daem
     assert scratch_left(daemon) == []
 
 
+
+def test_images_filters_dangling_and_reference(daemon):
+    daemon.json("POST", "/v1.45/images/busybox/tag?repo=io-filter/one&tag=v1", expect=201)
+    daemon.json("POST", "/v1.45/images/busybox/tag?repo=io-filter/two&tag=v2", expect=201)
+
+    def listed(filters: dict) -> list[list[str]]:
+        query = urllib.parse.urlencode({"filters": json.dumps(filters)})
+        return [sorted(image["RepoTags"]) for image in daemon.json("GET", f"/v1.45/images/json?{query}")]
+
+    assert listed({"reference": {"io-filter/*": True}}) == [["io-filter/one:v1", "io-filter/two:v2"]]
+    assert listed({"reference": ["io-filter/two:v2"]}) == [["io-filter/two:v2"]]
+    assert listed({"reference": {"busybox": True}}) == [["busybox:latest"]]
+    assert listed({"dangling": {"true": True}}) == []
+    assert ["busybox:latest", "io-filter/one:v1", "io-filter/two:v2"] in listed({"dangling": ["false"]})
+    assert daemon.request("GET", "/v1.45/images/json?filters=" + urllib.parse.quote('{"dangling":["maybe"]}'))[0] == 400
+    daemon.json("DELETE", "/v1.45/images/io-filter/one:v1")
+    daemon.json("DELETE", "/v1.45/images/io-filter/two:v2")
+
 def test_commit_save_load_history_and_prune(daemon, tmp_path):
     """Last in this file: its prune -a empties the store, busybox included."""
     cid = daemon.create(["sh", "-c", "echo committed > /marker"])
