@@ -64,7 +64,10 @@ class NetworkManager:
         self._lock = threading.RLock()
         self._predefined = {name: self._predefined_network(name) for name in PREDEFINED}
         for network in self._user_networks():
-            self._ensure_bridge(network)  # after a reboot the bridges are gone; the networks are not
+            try:
+                self._ensure_bridge(network)  # after a reboot the bridges are gone; the networks are not
+            except (TeachdockError, NetlinkError, OSError):
+                pass  # connect() tries again and then says why it cannot
 
     # --- the records ------------------------------------------------------------------------------
     def _predefined_network(self, name: str) -> dict:

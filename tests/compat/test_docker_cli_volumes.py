@@ -177,3 +177,27 @@ def test_docker_sdk_volumes_and_networks(daemon, tmp_path):
             client.networks.get("sdk-net")
     finally:
         client.close()
+
+
+def test_image_volume_gets_an_anonymous_volume_with_the_image_content(docker, tmp_path):
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox\nRUN mkdir /seeded && echo seed > /seeded/s\n"
+                                                 "VOLUME /seeded\n")
+    result = docker("build", "-q", "-t", "withvolume", str(tmp_path / "ctx"))
+    assert result.returncode == 0, result.stderr
+    try:
+        result = docker("run", "--name", "imgvol", "withvolume", "sh", "-c", "echo more >> /seeded/s")
+        assert result.returncode == 0, result.stderr
+        [name] = docker("volume", "ls", "-q").stdout.split()
+        assert len(name) == 64
+        mountpoint = docker("volume", "inspect", "--format", "{{.Mountpoint}}", name).stdout.strip()
+        assert open(os.path.join(mountpoint, "s")).read() == "seed\nmore\n"  # copied up, then written
+        assert docker("volume", "prune", "-f").stdout.strip() == "Total reclaimed space: 0B"  # still in use
+        assert docker("volume", "ls", "-q").stdout.split() == [name]
+        assert docker("rm", "imgvol").returncode == 0
+        result = docker("volume", "prune", "-f")
+        assert result.returncode == 0 and name in result.stdout
+        assert docker("volume", "ls", "-q").stdout == ""
+    finally:
+        docker("rm", "-f", "imgvol")
+        docker("rmi", "withvolume")
