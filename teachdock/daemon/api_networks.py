@@ -31,6 +31,11 @@ def network_json(daemon, network: dict) -> dict:
                                     "MacAddress": endpoint["MacAddress"],
                                     "IPv4Address": f"{endpoint['IPAddress']}/{endpoint['IPPrefixLen']}",
                                     "IPv6Address": ""}
+    if network["Name"] in networks.PREDEFINED:  # no endpoints to keep: every running container in that mode
+        for record in daemon.containers.list():
+            if record.running and record.data["HostConfig"].get("NetworkMode") == network["Name"]:
+                containers[record.id] = {"Name": record.name.lstrip("/"), "EndpointID": "", "MacAddress": "",
+                                         "IPv4Address": "", "IPv6Address": ""}
     shown["Containers"] = containers
     return shown
 

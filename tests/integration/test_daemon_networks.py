@@ -105,6 +105,10 @@ def test_host_network_sees_the_host_interfaces(clean):
     code, out, err = run(clean, ["ls", "/sys/class/net"], HostConfig={"NetworkMode": "host"})
     assert code == 0, err
     assert set(out.split()) == set(os.listdir("/sys/class/net"))
+    sleeper = clean.create(["sleep", "30"], name="onhost", HostConfig={"NetworkMode": "host"})
+    assert clean.request("POST", f"{V}/containers/{sleeper}/start")[0] == 204
+    assert clean.json("GET", f"{V}/networks/host")["Containers"][sleeper]["Name"] == "onhost"
+    assert clean.json("GET", f"{V}/networks/none")["Containers"] == {}
 
 
 def test_create_inspect_and_remove_a_network_makes_and_deletes_the_bridge(clean):
