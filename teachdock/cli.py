@@ -1,12 +1,14 @@
 """``teachdock``: one command, docker-like verbs grouped by the layer that does the work.
 
+    teachdock run|ps|logs|...  the docker verbs, through the daemon (teachdock.client)
     teachdock runtime ...   the OCI runtime (runc's verbs): run a bundle
-    teachdock image ...     images: build, pull, push, save, load, ls, rm, bootstrap busybox
+    teachdock image ...     images without a daemon: build, pull, push, save, load, ls, rm, bootstrap busybox
     teachdock daemon ...    run teachdockd in the foreground (same flags as dockerd)
     teachdock doctor        what this machine offers for the course
 
 Each group lives in its own module and is imported only when used, so that starting a
-container from the shell does not pay for the rest.
+container from the shell does not pay for the rest (``teachdock run`` imports the client
+and nothing of the runtime or the image store).
 """
 
 from __future__ import annotations
@@ -14,27 +16,66 @@ from __future__ import annotations
 import sys
 
 USAGE = """\
-usage: teachdock COMMAND [ARGS...]
+usage: teachdock [-H HOST] COMMAND [ARGS...]
 
 A small, real container engine for learning how Docker works.
 
-commands:
+Through the daemon (teachdockd; HOST from -H, $TEACHDOCK_HOST, the current context,
+or unix:///run/teachdock/teachdock.sock; started for you if none answers there):
+  run       create and run a container        ps        list containers
+  logs      a container's output              inspect   an object as JSON
+  start     start containers                  stop      stop containers
+  kill      signal containers                 rm        remove containers
+  exec      run a command in a container      wait      wait for containers to stop
+  stats     CPU, memory and pids (live)       events    what happens, as it happens
+  images    list images                       pull      pull an image from a registry
+  rmi       remove images                     tag       name an image
+  build     build an image from a Dockerfile  commit    a container's changes as an image
+  save      images to a tar archive           load      images from a tar archive
+  network   ls, create, rm                    volume    ls, create, rm
+  context   create, ls, use, rm: name daemons system    prune: remove what is not used
+  info      about the daemon                  version   client and daemon versions
+
+Without a daemon:
   runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
   image     images: build, pull, push, save, load, ls, inspect, history, tag, rm,
             bootstrap busybox
   daemon    run the daemon, teachdockd (-H unix://PATH --data-root DIR ...), in the foreground
   doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox
 
-Run `teachdock COMMAND --help` for the details of one command.
+Run `teachdock COMMAND --help` for the details of one command, and the API calls it makes.
 """
+
+# verb -> the module that has it (imported only when that verb runs)
+CLIENT_VERBS = {
+    **dict.fromkeys(["run", "ps", "inspect", "logs", "start", "stop", "kill", "rm", "wait", "exec"],
+                    "teachdock.client.commands"),
+    **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load"],
+                    "teachdock.client.commands_images"),
+    **dict.fromkeys(["info", "version", "events", "stats", "network", "volume", "context", "system"],
+                    "teachdock.client.commands_system"),
+}
+GROUPS = ("network", "volume", "context", "system")
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    host = None
+    while argv and argv[0] in ("-H", "--host") or argv and argv[0].startswith(("-H=", "--host=")):
+        flag = argv.pop(0)
+        if "=" in flag:
+            host = flag.split("=", 1)[1]
+        elif argv:
+            host = argv.pop(0)
+        else:
+            print("teachdock: -H needs a host: unix:///path/to/sock or tcp://HOST:PORT", file=sys.stderr)
+            return 125
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    if command in CLIENT_VERBS:
+        return _client_verb(command, rest, host)
     if command == "runtime":
         from teachdock.runtime.cli import main as runtime_main  # noqa: PLC0415
 
@@ -52,13 +93,34 @@ def main(argv=None) -> int:
 
         print(probe().format())
         return 0
-    if command in ("--version", "version"):
+    if command == "--version":
         from teachdock import __version__  # noqa: PLC0415
 
         print(f"teachdock {__version__}")
         return 0
     print(f"teachdock: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
     return 2
+
+
+def _client_verb(command: str, rest: list[str], host: str | None) -> int:
+    import importlib  # noqa: PLC0415
+
+    module = importlib.import_module(CLIENT_VERBS[command])
+    name = command
+    if command in GROUPS:
+        subverbs = sorted(v.split(" ", 1)[1] for v in module.VERBS if v.startswith(command + " "))
+        if not rest or rest[0] in ("-h", "--help", "help"):
+            print(f"usage: teachdock {command} COMMAND\n\ncommands: {', '.join(subverbs)}\n\n"
+                  f"Run `teachdock {command} COMMAND --help` for one of them.")
+            return 0 if rest else 2
+        name, rest = f"{command} {rest[0]}", rest[1:]
+        if name not in module.VERBS:
+            print(f"teachdock {command}: unknown command {name.split(' ', 1)[1]!r}; one of: {', '.join(subverbs)}",
+                  file=sys.stderr)
+            return 125
+    from teachdock.client.commands import dispatch  # noqa: PLC0415
+
+    return dispatch(module.VERBS, name, rest, host)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,532 @@
+"""``Client``: the Engine API from Python, one method per thing docker does.
+
+Each method is a few HTTP requests to teachdockd (see the API digest for what the docker CLI
+sends); ``client.trace`` keeps every request made, with its status and duration, so that a
+notebook can show what ``run`` really is: create -> attach -> wait -> start.
+"""
+
+from __future__ import annotations
+
+import json
+
+from teachdock.client.hosts import resolve_host
+from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
+                                        ImageNotFoundError, RawStream, Response, TraceEntry,
+                                        api_error, demultiplex, parse_host, quote, urlencode)
+
+API_PREFIX = "/v1.45"
+
+
+class RunOutput:
+    """What ``run`` and ``exec`` give back. ``exit_code`` is None for a detached run."""
+
+    __slots__ = ("id", "exit_code", "stdout", "stderr")
+
+    def __init__(self, id: str, exit_code: int | None, stdout: str = "", stderr: str = ""):  # noqa: A002
+        self.id, self.exit_code, self.stdout, self.stderr = id, exit_code, stdout, stderr
+
+    def __repr__(self) -> str:
+        return (f"RunOutput(id={self.id[:12]!r}, exit_code={self.exit_code!r}, stdout={self.stdout!r}, "
+                f"stderr={self.stderr!r})")
+
+
+def parse_bytes(value) -> int:
+    """``64m`` -> 67108864 (docker's RAMInBytes: b, k, m, g; binary units)."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower().removesuffix("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    scale = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"invalid size {value!r}: use a number with an optional unit b, k, m or g (e.g. 64m)") from None
+
+
+class Client:
+    """A connection to one teachdockd.
+
+    ``host``: ``unix:///path`` or ``tcp://127.0.0.1:PORT``; None picks it as the docker CLI
+    would (see teachdock.client.hosts). ``autostart``: if nothing answers on a unix socket,
+    start a daemon there (data root ``$TEACHDOCK_DATA_ROOT`` or /var/lib/teachdock).
+    """
+
+    def __init__(self, host: str | None = None, *, autostart: bool = True, timeout: float | None = None):
+        self.host = resolve_host(host)
+        self.kind, _ = parse_host(self.host)
+        self.autostart = autostart and self.kind == "unix"
+        self.timeout = timeout
+        self.trace: list[TraceEntry] = []
+        self.started_daemon = None  # the EmbeddedDaemon autostart made, if any
+        self._idle: list[Connection] = []
+
+    def __repr__(self) -> str:
+        return f"Client(host={self.host!r})"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+    # --- HTTP --------------------------------------------------------------------------------------------
+    def _connect(self) -> Connection:
+        if self._idle:
+            return self._idle.pop()
+        try:
+            return Connection(self.host, self.timeout)
+        except DaemonUnavailable:
+            if not self.autostart or self.started_daemon is not None:
+                raise
+        from teachdock.client.autostart import start_daemon  # noqa: PLC0415 - only when needed
+
+        from teachdock import paths  # noqa: PLC0415
+
+        self.started_daemon = start_daemon(self.host, paths.data_root())
+        return Connection(self.host, self.timeout)
+
+    def _send(self, method: str, path: str, query=None, body=None, headers=None) -> tuple[Connection, Response, TraceEntry]:
+        """Send one request and read the answer's head; a reused connection the daemon has
+        closed meanwhile is replaced once."""
+        if query:
+            path += "?" + urlencode([(k, v) for k, v in _query_items(query)])
+        full_path = path if path == "/_ping" else API_PREFIX + path
+        all_headers = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        entry = TraceEntry(method, path)
+        self.trace.append(entry)
+        for attempt in (1, 2):
+            connection = self._connect()
+            reused = connection.used > 0
+            try:
+                connection.send_request(method, full_path, body, all_headers)
+                response = connection.read_response(method)
+            except (ConnectionResetError, BrokenPipeError):
+                connection.close()
+                if reused and attempt == 1 and (body is None or isinstance(body, bytes)):
+                    continue
+                raise
+            except OSError as error:
+                connection.close()
+                raise DaemonUnavailable(f"lost the connection to teachdockd at {self.host}: {error}") from None
+            entry.status = response.status
+            return connection, response, entry
+        raise AssertionError("unreachable")
+
+    def _release(self, connection: Connection) -> None:
+        if connection.reusable:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def request(self, method: str, path: str, *, query=None, body=None, headers=None) -> Response:
+        """One request, the whole answer read; an APIError for a status of 400 or more."""
+        connection, response, entry = self._send(method, path, query, body, headers)
+        try:
+            response.body  # noqa: B018 - reads it, so that the connection can take the next request
+        except OSError:
+            connection.close()
+            raise
+        entry.done()
+        self._release(connection)
+        if response.status >= 400:
+            raise api_error(response.status, response.body, method, path)
+        return response
+
+    def stream(self, method: str, path: str, *, query=None, body=None, headers=None):
+        """The answer's body as it comes, one JSON object per line (pull, build, events)."""
+        connection, response, entry = self._send(method, path, query, body, headers)
+        if response.status >= 400:
+            data = response.body
+            entry.done()
+            self._release(connection)
+            raise api_error(response.status, data, method, path)
+        try:
+            yield from response.iter_lines()
+        except GeneratorExit:
+            connection.close()  # the caller stopped early (events): the rest is never read
+            raise
+        finally:
+            entry.done()
+        self._release(connection)
+
+    def stream_bytes(self, method: str, path: str, *, query=None):
+        """Raw body chunks (logs -f, save)."""
+        connection, response, entry = self._send(method, path, query)
+        if response.status >= 400:
+            data = response.body
+            entry.done()
+            self._release(connection)
+            raise api_error(response.status, data, method, path)
+        try:
+            yield from response.iter_chunks()
+        except GeneratorExit:
+            connection.close()
+            raise
+        finally:
+            entry.done()
+        self._release(connection)
+
+    def hijack(self, method: str, path: str, *, query=None, body=None) -> RawStream:
+        """A request answered by ``101 UPGRADED``: the socket becomes a raw stream (attach, exec)."""
+        connection, response, entry = self._send(method, path, query, body,
+                                                 {"Connection": "Upgrade", "Upgrade": "tcp"})
+        entry.done()
+        if response.status != 101:
+            data = response.body
+            connection.close()
+            if response.status >= 400:
+                raise api_error(response.status, data, method, path)
+            raise APIError(response.status, f"expected 101 UPGRADED from {path}, got {response.status}")
+        connection.sock.settimeout(None)
+        return RawStream(connection)
+
+    # --- system ---------------------------------------------------------------------------------------------
+    def ping(self) -> bool:
+        """True when a daemon answers (never starts one)."""
+        autostart, self.autostart = self.autostart, False
+        try:
+            return self.request("GET", "/_ping").body == b"OK"
+        except (DaemonUnavailable, APIError):
+            return False
+        finally:
+            self.autostart = autostart
+
+    def version(self) -> dict:
+        return self.request("GET", "/version").json()
+
+    def info(self) -> dict:
+        return self.request("GET", "/info").json()
+
+    def events(self, since=None, until=None, filters: dict | None = None):
+        """Iterator of events (dicts); without ``until`` it waits for new ones forever."""
+        query = {"since": since, "until": until, "filters": json.dumps(filters) if filters else None}
+        return self.stream("GET", "/events", query=query)
+
+    # --- containers -------------------------------------------------------------------------------------
+    def create(self, image: str, command=None, *, name=None, environment=None, workdir=None, user=None,
+               memory=None, cpus=None, pids_limit=None, volumes=None, network=None, remove=False,
+               stdin_open=False, entrypoint=None, labels=None, progress=None) -> str:
+        """``POST /containers/create`` (pulling the image on a 404 "No such image", as docker does)."""
+        if isinstance(command, str):
+            command = ["sh", "-c", command]
+        env = environment or []
+        if isinstance(env, dict):
+            env = [f"{key}={value}" for key, value in env.items()]
+        host_config = {"AutoRemove": bool(remove), "NetworkMode": network or "default"}
+        if memory is not None:
+            host_config["Memory"] = parse_bytes(memory)
+        if cpus is not None:
+            host_config["NanoCpus"] = int(float(cpus) * 1e9)
+        if pids_limit is not None:
+            host_config["PidsLimit"] = int(pids_limit)
+        if volumes:
+            host_config["Binds"] = list(volumes)
+        body = {"Image": image, "Cmd": command, "Env": list(env), "WorkingDir": workdir or "", "User": user or "",
+                "AttachStdin": bool(stdin_open), "AttachStdout": True, "AttachStderr": True, "Tty": False,
+                "OpenStdin": bool(stdin_open), "StdinOnce": bool(stdin_open), "Labels": labels or {},
+                "HostConfig": host_config}
+        if entrypoint is not None:
+            body["Entrypoint"] = entrypoint
+        query = {"name": name} if name else None
+        try:
+            return self.request("POST", "/containers/create", query=query, body=body).json()["Id"]
+        except ImageNotFoundError:
+            self.pull(image, progress=progress)
+            return self.request("POST", "/containers/create", query=query, body=body).json()["Id"]
+
+    def run(self, image: str, command=None, *, name=None, detach=False, remove=False, environment=None,
+            workdir=None, user=None, memory=None, cpus=None, pids_limit=None, volumes=None, network=None,
+            input=None, output=None, progress=None) -> RunOutput:  # noqa: A002
+        """``docker run``: create -> attach (101) -> wait -> start -> output -> exit code.
+
+        ``input``: bytes or str for the program's stdin (``-i``), or a binary file object to
+        copy (the CLI's own stdin). ``output(stream, data)``, when given, gets each piece of
+        output as it comes (stream 1 = stdout, 2 = stderr) instead of collecting it.
+        """
+        container_id = self.create(image, command, name=name, environment=environment, workdir=workdir, user=user,
+                                   memory=memory, cpus=cpus, pids_limit=pids_limit, volumes=volumes,
+                                   network=network, remove=remove, stdin_open=input is not None, progress=progress)
+        if detach:
+            self.start(container_id)
+            return RunOutput(container_id, None)
+        attach_query = {"stream": 1, "stdout": 1, "stderr": 1}
+        if input is not None:
+            attach_query["stdin"] = 1
+        stream = self.hijack("POST", f"/containers/{container_id}/attach", query=attach_query)
+        try:
+            _feed(stream, input)
+            # The wait goes out before start, on its own connection: its headers come at once,
+            # its body (the exit code) when the condition is met.
+            wait_conn, wait_response, wait_entry = self._send(
+                "POST", f"/containers/{container_id}/wait",
+                {"condition": "removed" if remove else "next-exit"})
+            if wait_response.status >= 400:
+                raise api_error(wait_response.status, wait_response.body, "POST", "/wait")
+            try:
+                self.start(container_id)
+            except APIError as error:
+                wait_conn.close()
+                return RunOutput(container_id, start_failure_code(error.message), "", error.message)
+            collected = {STDOUT: [], STDERR: []}
+            for stream_id, data in stream.frames():
+                if stream_id == STDIN:
+                    stream_id = STDOUT
+                if output is not None:
+                    output(stream_id, data)
+                elif stream_id in collected:
+                    collected[stream_id].append(data)
+        finally:
+            stream.close()
+        try:
+            result = json.loads(wait_response.body)
+        finally:
+            wait_entry.done()
+            self._release(wait_conn)
+        code = result.get("StatusCode", 125)
+        if (result.get("Error") or {}).get("Message") and code == 0:
+            code = 125
+        return RunOutput(container_id, code, b"".join(collected[STDOUT]).decode(errors="replace"),
+                         b"".join(collected[STDERR]).decode(errors="replace"))
+
+    def containers(self, all: bool = False, filters: dict | None = None) -> list[dict]:  # noqa: A002
+        query = {"all": 1 if all else None, "filters": json.dumps(filters) if filters else None}
+        return self.request("GET", "/containers/json", query=query).json()
+
+    def inspect(self, container: str) -> dict:
+        return self.request("GET", f"/containers/{_seg(container)}/json").json()
+
+    def logs(self, container: str, tail=None, *, stdout=True, stderr=True, timestamps=False) -> str:
+        """Everything logged so far (stdout and stderr interleaved as written)."""
+        query = {"stdout": 1 if stdout else None, "stderr": 1 if stderr else None,
+                 "tail": "all" if tail is None else tail, "timestamps": 1 if timestamps else None}
+        body = self.request("GET", f"/containers/{_seg(container)}/logs", query=query).body
+        return b"".join(data for _, data in demultiplex(body)).decode(errors="replace")
+
+    def follow_logs(self, container: str, tail=None, *, timestamps=False):
+        """(stream id, bytes) as they are written, until the container stops (``logs -f``)."""
+        query = {"stdout": 1, "stderr": 1, "follow": 1, "tail": "all" if tail is None else tail,
+                 "timestamps": 1 if timestamps else None}
+        pending = b""
+        for chunk in self.stream_bytes("GET", f"/containers/{_seg(container)}/logs", query=query):
+            pending += chunk
+            while len(pending) >= 8:
+                length = int.from_bytes(pending[4:8], "big")
+                if len(pending) < 8 + length:
+                    break
+                yield pending[0], pending[8:8 + length]
+                pending = pending[8 + length:]
+
+    def start(self, container: str) -> bool:
+        """False if it was running already (304)."""
+        return self.request("POST", f"/containers/{_seg(container)}/start").status == 204
+
+    def stop(self, container: str, timeout: float | None = None, signal: str | None = None) -> bool:
+        query = {"t": None if timeout is None else int(timeout), "signal": signal}
+        return self.request("POST", f"/containers/{_seg(container)}/stop", query=query).status == 204
+
+    def kill(self, container: str, signal: str | None = None) -> None:
+        self.request("POST", f"/containers/{_seg(container)}/kill", query={"signal": signal})
+
+    def remove(self, container: str, force: bool = False) -> None:
+        self.request("DELETE", f"/containers/{_seg(container)}", query={"force": 1 if force else None})
+
+    def wait(self, container: str, condition: str = "not-running") -> int:
+        result = self.request("POST", f"/containers/{_seg(container)}/wait", query={"condition": condition}).json()
+        return result["StatusCode"]
+
+    def exec(self, container: str, cmd, *, detach=False, environment=None, workdir=None, user=None,
+             input=None, output=None) -> RunOutput:  # noqa: A002
+        """``docker exec``: POST /containers/ID/exec, POST /exec/EID/start (101), GET /exec/EID/json."""
+        if isinstance(cmd, str):
+            cmd = ["sh", "-c", cmd]
+        env = environment or []
+        if isinstance(env, dict):
+            env = [f"{key}={value}" for key, value in env.items()]
+        body = {"Cmd": list(cmd), "AttachStdin": input is not None, "AttachStdout": not detach,
+                "AttachStderr": not detach, "Tty": False, "Env": list(env) or None,
+                "WorkingDir": workdir or "", "User": user or "", "Detach": detach, "Privileged": False}
+        exec_id = self.request("POST", f"/containers/{_seg(container)}/exec", body=body).json()["Id"]
+        if detach:
+            self.request("POST", f"/exec/{exec_id}/start", body={"Detach": True, "Tty": False})
+            return RunOutput(exec_id, None)
+        stream = self.hijack("POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False})
+        collected = {STDOUT: [], STDERR: []}
+        try:
+            _feed(stream, input)
+            for stream_id, data in stream.frames():
+                if output is not None:
+                    output(stream_id, data)
+                elif stream_id in collected:
+                    collected[stream_id].append(data)
+        finally:
+            stream.close()
+        code = self.request("GET", f"/exec/{exec_id}/json").json().get("ExitCode")
+        return RunOutput(exec_id, code, b"".join(collected[STDOUT]).decode(errors="replace"),
+                         b"".join(collected[STDERR]).decode(errors="replace"))
+
+    def stats(self, container: str) -> dict:
+        """One sample (``docker stats --no-stream``)."""
+        return self.request("GET", f"/containers/{_seg(container)}/stats", query={"stream": 0}).json()
+
+    def stream_stats(self, container: str):
+        return self.stream("GET", f"/containers/{_seg(container)}/stats", query={"stream": 1})
+
+    def prune_containers(self) -> dict:
+        return self.request("POST", "/containers/prune").json()
+
+    def commit(self, container: str, repository: str | None = None, tag: str | None = None, *,
+               message: str | None = None, author: str | None = None, changes=()) -> str:
+        query = [("container", container), ("repo", repository), ("tag", tag), ("comment", message),
+                 ("author", author)] + [("changes", change) for change in changes]
+        return self.request("POST", "/commit", query=query).json()["Id"]
+
+    # --- images --------------------------------------------------------------------------------------------
+    def images(self, all: bool = False) -> list[dict]:  # noqa: A002
+        return self.request("GET", "/images/json", query={"all": 1 if all else None}).json()
+
+    def inspect_image(self, image: str) -> dict:
+        return self.request("GET", f"/images/{quote(image, safe='/:@')}/json").json()
+
+    def pull(self, reference: str, progress=None) -> list[dict]:
+        """``POST /images/create?fromImage=...&tag=...``; ``progress(message)`` gets each line.
+        A failure in the middle of the stream (``errorDetail``) raises APIError."""
+        name, tag = split_reference(reference)
+        messages = []
+        for message in self.stream("POST", "/images/create", query={"fromImage": name, "tag": tag}):
+            if "errorDetail" in message or "error" in message:
+                detail = message.get("errorDetail") or {}
+                raise APIError(500, detail.get("message") or message.get("error"), "POST", "/images/create")
+            messages.append(message)
+            if progress is not None:
+                progress(message)
+        return messages
+
+    def tag(self, image: str, repository: str, tag: str | None = None) -> None:
+        self.request("POST", f"/images/{quote(image, safe='/:@')}/tag", query={"repo": repository, "tag": tag})
+
+    def remove_image(self, image: str, force: bool = False) -> list[dict]:
+        return self.request("DELETE", f"/images/{quote(image, safe='/:@')}", query={"force": 1 if force else None}).json()
+
+    def build(self, context_dir: str, *, tags=(), dockerfile: str | None = None, build_args: dict | None = None,
+              nocache: bool = False):
+        """Stream of ``{"stream": ...}`` / ``{"aux": {"ID": ...}}`` lines; the context goes up as a tar."""
+        import tarfile  # noqa: PLC0415 - only build needs it
+        import tempfile  # noqa: PLC0415
+
+        query = [("t", t) for t in tags] + [("dockerfile", dockerfile or "Dockerfile"),
+                                            ("buildargs", json.dumps(build_args) if build_args else None),
+                                            ("nocache", 1 if nocache else None)]
+        with tempfile.TemporaryFile() as archive:
+            with tarfile.open(fileobj=archive, mode="w") as tar:
+                tar.add(context_dir, arcname=".")
+            archive.seek(0)
+            yield from self.stream("POST", "/build", query=query, body=archive,
+                                   headers={"Content-Type": "application/x-tar"})
+
+    def save(self, images, out) -> None:
+        """``GET /images/get?names=...``: the archive, written to the binary file ``out``."""
+        names = [images] if isinstance(images, str) else list(images)
+        for chunk in self.stream_bytes("GET", "/images/get", query=[("names", n) for n in names]):
+            out.write(chunk)
+
+    def load(self, archive) -> list[dict]:
+        """``POST /images/load``: ``archive`` a binary file object (its size must be known)."""
+        return list(self.stream("POST", "/images/load", query={"quiet": 1}, body=archive,
+                                headers={"Content-Type": "application/x-tar"}))
+
+    # --- networks and volumes --------------------------------------------------------------------------------
+    def networks(self) -> list[dict]:
+        return self.request("GET", "/networks").json()
+
+    def create_network(self, name: str, driver: str = "bridge", subnet: str | None = None,
+                       gateway: str | None = None) -> dict:
+        ipam_config = [{key: value for key, value in (("Subnet", subnet), ("Gateway", gateway)) if value}]
+        body = {"Name": name, "Driver": driver,
+                "IPAM": {"Driver": "default", "Config": ipam_config if subnet or gateway else []}}
+        return self.request("POST", "/networks/create", body=body).json()
+
+    def remove_network(self, name: str) -> None:
+        self.request("DELETE", f"/networks/{_seg(name)}")
+
+    def volumes(self) -> list[dict]:
+        return self.request("GET", "/volumes").json().get("Volumes") or []
+
+    def create_volume(self, name: str | None = None, driver: str = "local") -> dict:
+        body = {"Driver": driver}
+        if name:
+            body["Name"] = name
+        return self.request("POST", "/volumes/create", body=body).json()
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        self.request("DELETE", f"/volumes/{_seg(name)}", query={"force": 1 if force else None})
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+def _seg(name: str) -> str:
+    return quote(str(name), safe="")
+
+
+def _query_items(query):
+    items = query.items() if isinstance(query, dict) else query
+    for key, value in items:
+        if value is None:
+            continue
+        yield key, ("1" if value is True else str(value))
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """``busybox`` -> ("busybox", "latest"); ``reg:5000/a/b:v1`` -> ("reg:5000/a/b", "v1");
+    ``x@sha256:...`` -> ("x", "sha256:...") (how the CLI sends a digest pull)."""
+    if "@" in reference:
+        name, digest = reference.split("@", 1)
+        return name, digest
+    slash = reference.rfind("/")
+    colon = reference.rfind(":")
+    if colon > slash:
+        return reference[:colon], reference[colon + 1:]
+    return reference, "latest"
+
+
+def start_failure_code(message: str) -> int:
+    """Exit status for a failed start, as the docker CLI computes it (run.go, toStatusError)."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered:
+        return 126
+    return 125
+
+
+def _feed(stream: RawStream, data):
+    """Send ``data`` (bytes, str or a binary file) as stdin, then half-close; or, with no
+    input, half-close at once (the daemon must not wait for stdin that never comes)."""
+    if data is None:
+        stream.close_write()
+        return None
+    import threading  # noqa: PLC0415 - only runs with stdin need a thread
+
+    def copy() -> None:
+        try:
+            if isinstance(data, (bytes, bytearray, str)):
+                stream.send(data.encode() if isinstance(data, str) else bytes(data))
+            else:
+                reader = getattr(data, "read1", data.read)
+                while block := reader(65536):
+                    stream.send(block)
+        except OSError:
+            pass  # the container has exited: nobody reads any more
+        finally:
+            stream.close_write()
+
+    thread = threading.Thread(target=copy, daemon=True, name="stdin-feeder")
+    thread.start()
+    return thread
+

@@ -1,0 +1,135 @@
+"""Start a teachdockd from the client: the "embedded" daemon a notebook or a first command gets.
+
+``start_daemon(host, data_root)`` runs ``python -m teachdock.daemon`` detached (a session of
+its own, so closing the notebook or the shell does not signal it), logging to a file next to
+the socket, and returns once ``/_ping`` answers. The daemon then lives on its own, as dockerd
+does; ``EmbeddedDaemon.stop()`` ends it by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from teachdock.client.transport import Connection, DaemonUnavailable, parse_host
+from teachdock.errors import InvalidConfig
+
+DEFAULT_SOCKET = "/run/teachdock/teachdock.sock"
+DEFAULT_EXEC_ROOT = "/run/teachdock"
+
+
+def side_files(socket_path: str) -> tuple[str, str]:
+    """The pidfile and the log of a daemon on ``socket_path``: same directory, same stem."""
+    stem = socket_path[:-5] if socket_path.endswith(".sock") else socket_path
+    return stem + ".pid", stem + ".log"
+
+
+def ping(host: str, timeout: float = 2.0) -> bool:
+    try:
+        connection = Connection(host, timeout)
+    except DaemonUnavailable:
+        return False
+    try:
+        connection.send_request("GET", "/_ping")
+        response = connection.read_response("GET")
+        return response.status == 200 and response.body == b"OK"
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+class EmbeddedDaemon:
+    """A daemon this process started: ``host``, ``pid``, ``log_path``; ``stop()`` ends it."""
+
+    def __init__(self, host: str, pid: int, log_path: str, process: subprocess.Popen | None = None):
+        self.host = host
+        self.pid = pid
+        self.log_path = log_path
+        self._process = process
+
+    def __repr__(self) -> str:
+        return f"EmbeddedDaemon(host={self.host!r}, pid={self.pid})"
+
+    def running(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self, *, remove_containers: bool = True, timeout: float = 20) -> None:
+        """Remove its containers (unless ``remove_containers=False``: dockerd with live-restore
+        leaves them running), then SIGTERM by pid and wait for the exit (SIGKILL after ``timeout``)."""
+        if not self.running():
+            return
+        if remove_containers:
+            from teachdock.client.api import Client  # noqa: PLC0415 - api imports this module
+
+            client = Client(self.host, autostart=False)
+            try:
+                for summary in client.containers(all=True):
+                    client.remove(summary["Id"], force=True)
+            except Exception:  # noqa: BLE001 - stopping must go on even if the daemon is unwell
+                pass
+            finally:
+                client.close()
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                if self._process is not None:
+                    self._process.wait()
+                break
+            time.sleep(0.02)
+
+
+def start_daemon(host: str, data_root, *, exec_root=None, cgroup_parent: str | None = None,
+                 timeout: float = 30) -> EmbeddedDaemon:
+    """Start ``teachdockd -H host --data-root data_root`` detached and wait until it answers.
+
+    ``exec_root`` (runtime state) defaults to /run/teachdock for the default socket and to
+    ``exec`` next to any other socket, so that two daemons never share their containers' state.
+    """
+    kind, socket_path = parse_host(host)
+    if kind != "unix":
+        raise InvalidConfig(f"only a unix:// daemon can be started from the client, not {host}")
+    socket_dir = os.path.dirname(socket_path)
+    if exec_root is None:
+        exec_root = DEFAULT_EXEC_ROOT if socket_path == DEFAULT_SOCKET else os.path.join(socket_dir, "exec")
+    pidfile, log_path = side_files(socket_path)
+    os.makedirs(socket_dir, exist_ok=True)
+    command = [sys.executable, "-m", "teachdock.daemon", "-H", host, "--data-root", str(data_root),
+               "--exec-root", str(exec_root), "--pidfile", pidfile]
+    if cgroup_parent:
+        command += ["--cgroup-parent", cgroup_parent]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                   start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise DaemonUnavailable(f"teachdockd exited with status {process.returncode} while starting on {host}; "
+                                    f"the end of its log ({log_path}):\n{_tail(log_path)}")
+        if ping(host):
+            return EmbeddedDaemon(host, process.pid, log_path, process)
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise DaemonUnavailable(f"teachdockd did not answer on {host} within {timeout:.0f} s; "
+                                    f"the end of its log ({log_path}):\n{_tail(log_path)}")
+        time.sleep(0.02)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:]).rstrip() or "(empty)"
+    except OSError as error:
+        return f"(cannot read it: {error})"

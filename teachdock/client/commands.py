@@ -1,0 +1,329 @@
+"""The container verbs of the ``teachdock`` CLI (run, ps, logs, stop, start, kill, rm, inspect,
+exec, wait), and what every verb module shares: dispatch, error reporting, plain tables.
+
+Exit statuses follow the docker CLI: ``run`` exits with the program's status, or 125 when
+the daemon fails it (126/127 when the program cannot be executed / is not found); other
+verbs exit 1 on an error; a command line the verb cannot take exits 125.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from teachdock.client.flags import Flag, UsageError, Verb
+from teachdock.errors import TeachdockError
+
+
+# --- shared by the verb modules -----------------------------------------------------------------------
+class Session:
+    """What a verb gets: its options and arguments, and a client made on first use."""
+
+    def __init__(self, host: str | None, options, args: list[str]):
+        self.host = host
+        self.options = options
+        self.args = args
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from teachdock.client.api import Client  # noqa: PLC0415
+
+            self._client = Client(self.host)
+        return self._client
+
+
+def dispatch(verbs: dict, name: str, argv: list[str], host: str | None) -> int:
+    """Parse ``argv`` for verb ``name`` and run it; errors become docker-style messages."""
+    verb, function = verbs[name]
+    failure_status = 125 if name in ("run", "create") else 1
+    try:
+        options, args = verb.parse(argv)
+    except UsageError as error:
+        print(f"teachdock {name}: {error}\nSee 'teachdock {name} --help'.", file=sys.stderr)
+        return 125
+    if options.help:
+        print(verb.help_text(), end="")
+        return 0
+    session = Session(host, options, args)
+    try:
+        return function(session) or 0
+    except UsageError as error:
+        print(f"teachdock {name}: {error}\nSee 'teachdock {name} --help'.", file=sys.stderr)
+        return 125
+    except TeachdockError as error:
+        report(error)
+        return failure_status
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `teachdock ps | head -1`
+        return 0
+    finally:
+        if session._client is not None:
+            session._client.close()
+
+
+def report(error: Exception) -> None:
+    from teachdock.client.transport import APIError  # noqa: PLC0415
+
+    if isinstance(error, APIError):
+        print(f"Error response from daemon: {error.message}", file=sys.stderr)
+    else:
+        print(f"teachdock: {error}", file=sys.stderr)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns as ``docker ps`` prints them: left-aligned, three spaces apart."""
+    widths = [max([len(h)] + [len(str(row[i])) for row in rows]) for i, h in enumerate(headers)]
+    lines = ["   ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
+             for line in [headers, *rows]]
+    return "\n".join(lines) + "\n"
+
+
+def ago(unix_seconds: float) -> str:
+    if not unix_seconds:
+        return ""
+    return f"{human_duration(time.time() - unix_seconds)} ago"
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's go-units HumanDuration, in short."""
+    if seconds < 1:
+        return "Less than a second"
+    for limit, unit, size in ((60, "second", 1), (3600, "minute", 60), (172800, "hour", 3600),
+                              (1209600, "day", 86400)):
+        if seconds < limit:
+            count = int(seconds / size)
+            if unit in ("minute", "hour") and count < 2:
+                return f"About a{'n' if unit == 'hour' else ''} {unit}"
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{int(seconds / 604800)} weeks"
+
+
+def human_size(size: float) -> str:
+    """Decimal units, as ``docker images`` shows sizes (4.26MB)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.3g}{unit}"
+        size /= 1000
+    return f"{size:.3g}TB"
+
+
+def for_each(names: list[str], action, *, quiet_not_found: bool = False) -> int:
+    """Run ``action(name)`` for each name, printing the name on success (docker stop/rm/kill)."""
+    from teachdock.client.transport import NotFoundError  # noqa: PLC0415
+
+    status = 0
+    for name in names:
+        try:
+            action(name)
+            print(name)
+        except TeachdockError as error:
+            report(error)
+            if not (quiet_not_found and isinstance(error, NotFoundError)):
+                status = 1
+    return status
+
+
+def write_output(stream_id: int, data: bytes) -> None:
+    target = sys.stderr if stream_id == 2 else sys.stdout
+    target.buffer.write(data)
+    target.buffer.flush()
+
+
+# --- run ------------------------------------------------------------------------------------------------
+RUN_FLAGS = [
+    Flag("--rm", "remove the container when it exits (HostConfig.AutoRemove)"),
+    Flag("-d,--detach", "start it and print its id; do not wait"),
+    Flag("-i,--interactive", "send this command's stdin to the program (OpenStdin, attach stdin=1)"),
+    Flag("-t,--tty", "a terminal (not supported by teachdockd yet)"),
+    Flag("-e,--env", "set an environment variable", value="KEY=VALUE", repeat=True),
+    Flag("-w,--workdir", "working directory inside the container", value="DIR"),
+    Flag("-u,--user", "user[:group] to run as", value="USER"),
+    Flag("--name", "give the container a name", value="NAME"),
+    Flag("-m,--memory", "memory limit (64m, 1g): the memory cgroup", value="SIZE"),
+    Flag("--cpus", "CPU limit in CPUs (0.5): the cpu cgroup's quota/period", value="N"),
+    Flag("--pids-limit", "most processes at once: the pids cgroup", value="N"),
+    Flag("-v,--volume", "mount a volume or a host path: SRC:DST[:ro]", value="SRC:DST", repeat=True),
+    Flag("--network", "network to join (none, host, or one made with `network create`)", value="NAME"),
+]
+
+
+def cmd_run(session: Session) -> int:
+    o, args = session.options, session.args
+    if o.tty:
+        raise UsageError("-t is not supported by teachdockd yet: run without it (stdin works with -i)")
+    client = session.client
+    image, command = args[0], args[1:] or None
+
+    def pulling(message: dict) -> None:
+        if not pulling.started:
+            pulling.started = True
+            print(f"Unable to find image '{_with_tag(image)}' locally", file=sys.stderr)
+        line = message.get("status", "")
+        if message.get("id"):
+            line = f"{message['id']}: {line}"
+        if "progressDetail" not in message:
+            print(line, file=sys.stderr)
+    pulling.started = False
+
+    try:
+        result = client.run(image, command, name=o.name, detach=o.detach, remove=o.rm, environment=o.env,
+                            workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
+                            pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
+                            input=sys.stdin.buffer if o.interactive else None, output=write_output,
+                            progress=pulling)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if o.detach:
+        print(result.id)
+        return 0
+    if result.stderr:  # a failed start: the daemon's reason
+        print(f"teachdock: Error response from daemon: {result.stderr}", file=sys.stderr)
+    return result.exit_code
+
+
+def _with_tag(image: str) -> str:
+    from teachdock.client.api import split_reference  # noqa: PLC0415
+
+    name, tag = split_reference(image)
+    return f"{name}{'@' if tag.startswith('sha256:') else ':'}{tag}"
+
+
+# --- ps, inspect, logs ----------------------------------------------------------------------------------
+def cmd_ps(session: Session) -> int:
+    o = session.options
+    containers = session.client.containers(all=o.all)
+    if o.quiet:
+        for c in containers:
+            print(c["Id"][:12])
+        return 0
+    rows = []
+    for c in containers:
+        command = c.get("Command", "")
+        command = f'"{command[:19]}…"' if len(command) > 20 else f'"{command}"'
+        rows.append([c["Id"][:12], c.get("Image", ""), command, ago(c.get("Created", 0)), c.get("Status", ""),
+                     "", ",".join(name.lstrip("/") for name in c.get("Names") or [])])
+    sys.stdout.write(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
+    return 0
+
+
+def cmd_inspect(session: Session) -> int:
+    """Container, then image, network, volume: the first that knows the name, as docker does."""
+    import json  # noqa: PLC0415
+
+    from teachdock.client.transport import NotFoundError  # noqa: PLC0415
+
+    client, found, status = session.client, [], 0
+    for name in session.args:
+        for path in (f"/containers/{name}/json", f"/images/{name}/json", f"/networks/{name}", f"/volumes/{name}"):
+            try:
+                found.append(client.request("GET", path).json())
+                break
+            except NotFoundError:
+                continue
+        else:
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            status = 1
+    print(json.dumps(found, indent=4))
+    return status
+
+
+def cmd_logs(session: Session) -> int:
+    o, client = session.options, session.client
+    name = session.args[0]
+    if o.follow:
+        for stream_id, data in client.follow_logs(name, tail=o.tail, timestamps=o.timestamps):
+            write_output(stream_id, data)
+        return 0
+    from teachdock.client.transport import demultiplex  # noqa: PLC0415
+
+    query = {"stdout": 1, "stderr": 1, "tail": o.tail or "all", "timestamps": 1 if o.timestamps else None}
+    body = client.request("GET", f"/containers/{name}/logs", query=query).body
+    for stream_id, data in demultiplex(body):
+        write_output(stream_id, data)
+    return 0
+
+
+# --- lifecycle ------------------------------------------------------------------------------------------
+def cmd_start(session: Session) -> int:
+    return for_each(session.args, session.client.start)
+
+
+def cmd_stop(session: Session) -> int:
+    o = session.options
+    return for_each(session.args, lambda name: session.client.stop(
+        name, None if o.time is None else float(o.time), o.signal))
+
+
+def cmd_kill(session: Session) -> int:
+    return for_each(session.args, lambda name: session.client.kill(name, session.options.signal))
+
+
+def cmd_rm(session: Session) -> int:
+    force = session.options.force
+    return for_each(session.args, lambda name: session.client.remove(name, force=force), quiet_not_found=force)
+
+
+def cmd_wait(session: Session) -> int:
+    status = 0
+    for name in session.args:
+        try:
+            print(session.client.wait(name))
+        except TeachdockError as error:
+            report(error)
+            status = 1
+    return status
+
+
+def cmd_exec(session: Session) -> int:
+    o, args = session.options, session.args
+    result = session.client.exec(args[0], args[1:], detach=o.detach, environment=o.env, workdir=o.workdir,
+                                 user=o.user, input=sys.stdin.buffer if o.interactive else None,
+                                 output=write_output)
+    return 0 if o.detach else (result.exit_code if result.exit_code is not None else 0)
+
+
+VERBS = {
+    "run": (Verb("run", "IMAGE [COMMAND] [ARG...]", "Create and run a container, like `docker run`.",
+                 "POST /containers/create (404 -> POST /images/create to pull, then create again), "
+                 "POST /containers/ID/attach (101 hijack, multiplexed stdout/stderr), "
+                 "POST /containers/ID/wait?condition=next-exit (removed with --rm), POST /containers/ID/start; "
+                 "the exit code comes from the wait. With -d: create, then start.",
+                 RUN_FLAGS, min_args=1, interspersed=False), cmd_run),
+    "ps": (Verb("ps", "", "List containers (running ones; -a for all).", "GET /containers/json[?all=1]",
+                [Flag("-a,--all", "show stopped containers too"), Flag("-q,--quiet", "only the ids")],
+                max_args=0), cmd_ps),
+    "inspect": (Verb("inspect", "NAME|ID [NAME|ID...]", "Everything the daemon knows about an object, as JSON.",
+                     "GET /containers/NAME/json; on 404 GET /images/NAME/json, /networks/NAME, /volumes/NAME",
+                     min_args=1), cmd_inspect),
+    "logs": (Verb("logs", "CONTAINER", "What a container wrote on stdout and stderr.",
+                  "GET /containers/ID/logs?stdout=1&stderr=1&tail=all[&follow=1] (multiplexed stream)",
+                  [Flag("-f,--follow", "keep printing until the container stops"),
+                   Flag("-n,--tail", "only the last N lines", value="N"),
+                   Flag("-t,--timestamps", "show the time of each line")], min_args=1, max_args=1), cmd_logs),
+    "start": (Verb("start", "CONTAINER [CONTAINER...]", "Start stopped containers (in the background).",
+                   "POST /containers/ID/start (204; 304 when it runs already)", min_args=1), cmd_start),
+    "stop": (Verb("stop", "CONTAINER [CONTAINER...]", "Stop containers: the stop signal, then SIGKILL after a grace "
+                  "period.", "POST /containers/ID/stop[?t=SECONDS&signal=SIG]",
+                  [Flag("-t,--time", "seconds to wait before SIGKILL (default 10)", value="SECONDS"),
+                   Flag("-s,--signal", "signal to send first (default: the image's StopSignal, SIGTERM)",
+                        value="SIG")], min_args=1), cmd_stop),
+    "kill": (Verb("kill", "CONTAINER [CONTAINER...]", "Send a signal (SIGKILL by default) to containers' PID 1.",
+                  "POST /containers/ID/kill[?signal=SIG]",
+                  [Flag("-s,--signal", "signal to send", value="SIG")], min_args=1), cmd_kill),
+    "rm": (Verb("rm", "CONTAINER [CONTAINER...]", "Remove containers (their snapshot, logs and record).",
+                "DELETE /containers/ID[?force=1]",
+                [Flag("-f,--force", "kill it first if it runs")], min_args=1), cmd_rm),
+    "wait": (Verb("wait", "CONTAINER [CONTAINER...]", "Block until containers stop; print their exit codes.",
+                  "POST /containers/ID/wait", min_args=1), cmd_wait),
+    "exec": (Verb("exec", "CONTAINER COMMAND [ARG...]", "Run a command in a running container.",
+                  "POST /containers/ID/exec, POST /exec/EID/start (101 hijack; with -d a plain 200), "
+                  "GET /exec/EID/json for the exit code",
+                  [Flag("-d,--detach", "run it in the background"),
+                   Flag("-i,--interactive", "send this command's stdin to it"),
+                   Flag("-e,--env", "set an environment variable", value="KEY=VALUE", repeat=True),
+                   Flag("-w,--workdir", "working directory", value="DIR"),
+                   Flag("-u,--user", "user[:group]", value="USER")], min_args=2, interspersed=False), cmd_exec),
+}
