@@ -381,3 +381,11 @@ def planned_mounts(container_data: dict) -> list[dict]:
             entry.update(Name=request.source, Driver="local", Source="")
         shown.append(entry)
     return shown
+
+
+def create_named(manager: VolumeManager, host_config: dict) -> None:
+    """Make the named volumes of ``-v NAME:/dst`` now, as dockerd does at container create
+    (``docker volume ls`` shows them before the container ever starts)."""
+    for request in requested_mounts(host_config):
+        if request.type == "volume" and request.source:
+            manager.create(request.source)
