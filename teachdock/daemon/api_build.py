@@ -127,6 +127,10 @@ class JSONStream:
     def __init__(self, request):
         self.handler = request.handler
 
+    @property
+    def started(self) -> bool:
+        return self.handler.response_started
+
     def send(self, message: dict) -> None:
         if not self.handler.response_started:
             self.handler.start_chunks(200, "application/json")
@@ -238,6 +242,8 @@ def _run_build(daemon, stream: JSONStream, context: Path, dockerfile: Path, tags
         stream.error(str(error).split("\n")[0], error.exit_code)  # its output is in the stream already
         return
     except TeachdockError as error:
+        if not stream.started:  # e.g. a Dockerfile syntax error: dockerd answers 400, before any output
+            raise HTTPError(400, str(error)) from None
         stream.error(str(error))
         return
     image = result.image

@@ -106,6 +106,13 @@ def test_a_missing_dockerfile_is_a_400(daemon):
     assert scratch_left(daemon) == []
 
 
+def test_a_dockerfile_syntax_error_is_a_400_before_any_output(daemon):
+    status, data = build(daemon, {"Dockerfile": b"FROM busybox\nBOGUS instruction\n"}, "io-syntax")
+    assert status == 400, data
+    assert "unknown instruction: BOGUS" in json.loads(data)["message"]
+    assert scratch_left(daemon) == []
+
+
 def test_second_build_is_served_from_the_cache(daemon):
     files = {"Dockerfile": b"FROM busybox\nCOPY greeting /greeting\nRUN cat /greeting > /copy\nCMD [\"cat\", \"/copy\"]\n",
              "greeting": b"hello from the context\n"}
