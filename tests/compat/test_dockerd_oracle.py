@@ -1,0 +1,271 @@
+"""dockerd as the oracle: the same docker CLI commands against teachdockd and a private dockerd
+(Debian's docker.io 20.10), and what the user sees — output, error text, exit code — compared.
+
+Both daemons run the very same busybox image (teachdock's, ``docker load``-ed into dockerd).
+dockerd has no bridge here (``--bridge=none``), so every ``run`` says ``--network none``, which
+is also what teachdockd does by default. A difference we know of and have not fixed yet is an
+``xfail(strict=True)`` naming it: when the daemon is fixed the test XPASSes, so remove the mark.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
+import dockerd_util
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.skipif(dockerd_util.dockerd_missing() is not None,
+                       reason=f"needs a private dockerd: {dockerd_util.dockerd_missing()}"),
+]
+
+RUN = ("run", "--network", "none")
+
+
+@pytest.fixture(scope="module")
+def teachdockd():
+    with daemon_util.running_daemon() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def dockerd(teachdockd):
+    with dockerd_util.running_dockerd(teachdockd.data_root) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def clis(teachdockd, dockerd):
+    """{"teachdockd": docker(*args), "dockerd": docker(*args)}: the same CLI, two daemons."""
+    config = tempfile.mkdtemp(prefix="oracle-cli-")
+    env = {**os.environ, "DOCKER_HOST": f"unix://{teachdockd.socket_path}", "DOCKER_BUILDKIT": "0",
+           "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": config}
+    env.pop("DOCKER_CONTEXT", None)
+    env.pop("DOCKER_API_VERSION", None)
+
+    def ours(*args, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([dockerd_util.docker_cli(), *args], env=env, capture_output=True, text=True,
+                              timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL)
+
+    yield {"teachdockd": ours, "dockerd": dockerd.docker}
+    shutil.rmtree(config, ignore_errors=True)
+
+
+@pytest.fixture
+def both(clis):
+    """Runs one scenario on both daemons, then removes every container either made."""
+    def run(*args, input: str | None = None) -> dict[str, subprocess.CompletedProcess]:
+        return {name: docker(*args, input=input) for name, docker in clis.items()}
+
+    yield run
+    for docker in clis.values():
+        ids = docker("ps", "-aq").stdout.split()
+        if ids:
+            docker("rm", "-f", *ids)
+
+
+def seen(result: subprocess.CompletedProcess) -> tuple[int, str, str]:
+    return result.returncode, result.stdout, result.stderr
+
+
+def same(results: dict[str, subprocess.CompletedProcess], normalise=lambda text: text) -> None:
+    ours, theirs = results["teachdockd"], results["dockerd"]
+    assert (ours.returncode, normalise(ours.stdout), normalise(ours.stderr)) == \
+           (theirs.returncode, normalise(theirs.stdout), normalise(theirs.stderr)), \
+        f"teachdockd: {seen(ours)}\ndockerd:    {seen(theirs)}"
+
+
+def _ago(text: str) -> str:
+    """'Exited (3) 2 seconds ago' and 'Exited (3) Less than a second ago' compare equal."""
+    return re.sub(r"(Less than a second|About a minute|\d+ (seconds?|minutes?)) ago", "… ago", text)
+
+
+# --- docker run ----------------------------------------------------------------------------------------
+def test_run_rm_echo(both):
+    results = both(*RUN, "--rm", "busybox", "echo", "hi")
+    same(results)
+    assert seen(results["teachdockd"]) == (0, "hi\n", "")
+
+
+def test_run_exit_code_and_both_streams(both):
+    results = both(*RUN, "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    same(results)
+    assert seen(results["dockerd"]) == (3, "out\n", "err\n")
+
+
+def test_run_interactive_stdin(both):
+    results = both(*RUN, "--rm", "-i", "busybox", "cat", input="data\nmore\n")
+    same(results)
+    assert results["dockerd"].stdout == "data\nmore\n"
+
+
+def test_run_false(both):
+    results = both(*RUN, "--rm", "busybox", "false")
+    same(results)
+    assert results["teachdockd"].returncode == 1
+
+
+def test_run_env_workdir_user(both):
+    results = both(*RUN, "--rm", "-e", "A=b", "-w", "/tmp", "-u", "1000", "busybox",
+                   "sh", "-c", "echo $A $(pwd) $(id -u) $HOME; hostname | wc -c")
+    same(results)
+
+
+def test_run_killed_by_its_own_signal(both):
+    same(both(*RUN, "--rm", "busybox", "sh", "-c", "kill -KILL $$"))
+
+
+def test_run_memory_limit_is_visible_inside(both):
+    same(both(*RUN, "--rm", "-m", "8m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def test_run_a_missing_command_exits_127_with_the_same_cause(both):
+    results = both(*RUN, "--name", "missing", "busybox", "nosuchcmd")
+    codes = {name: result.returncode for name, result in results.items()}
+    assert codes == {"teachdockd": 127, "dockerd": 127}
+    for result in results.values():
+        assert "docker: Error response from daemon: " in result.stderr  # (see the xfail below)
+        assert '"nosuchcmd": executable file not found in $PATH' in result.stderr
+    # the container stays, with that exit code, and `wait` returns it at once
+    same(both("wait", "missing"))
+    same(both("inspect", "-f", "{{.State.ExitCode}} {{.State.Running}}", "missing"))
+
+
+def test_run_a_directory_exits_126(both):
+    results = both(*RUN, "--rm", "busybox", "/etc")
+    assert {r.returncode for r in results.values()} == {126}
+    for result in results.values():
+        assert 'exec: "/etc": permission denied' in result.stderr.replace('exec "', 'exec: "')
+
+
+@pytest.mark.xfail(strict=True, reason="difference: a failed start ends teachdockd's wait "
+                   "(condition=removed with --rm, next-exit without) with Error.Message, so CLI 28 logs an extra "
+                   "'level=error msg=\"Error waiting for container: ...\"' line (always with --rm, which waits for the "
+                   "removal; racing the CLI's exit without); dockerd 20.10 answers neither wait with an error")
+def test_run_rm_missing_command_prints_a_single_error(both):
+    results = both(*RUN, "--rm", "busybox", "nosuchcmd")
+    for result in results.values():
+        assert "level=error" not in result.stderr, result.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="difference: the start error's text; dockerd says 'exec: \"X\": ...' "
+                   "(runc's words, after 'OCI runtime create failed: ...'), teachdockd 'container ID: exec \"X\": ...'")
+def test_start_error_names_exec_like_runc(both):
+    results = both(*RUN, "--rm", "busybox", "nosuchcmd")
+    assert 'exec: "nosuchcmd"' in results["teachdockd"].stderr
+
+
+@pytest.mark.xfail(strict=True, reason="difference: after a failed start dockerd leaves State.Status 'created' "
+                   "(ExitCode 127, Error set); teachdockd says 'exited'")
+def test_state_after_a_failed_start(both):
+    both(*RUN, "--name", "failed", "busybox", "nosuchcmd")
+    results = both("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed")
+    same(results)
+
+
+# --- looking at containers -----------------------------------------------------------------------------
+def test_ps_columns(both):
+    both(*RUN, "--name", "ex3", "busybox", "sh", "-c", "exit 3")
+    results = both("ps", "-a", "--format", "{{.Names}}|{{.Image}}|{{.Status}}|{{.Ports}}|{{.State}}")
+    same(results, _ago)
+    assert _ago(results["teachdockd"].stdout) == "ex3|busybox|Exited (3) … ago||exited\n"
+    header = both("ps", "-a")
+    assert {name: r.stdout.splitlines()[0].split() for name, r in header.items()}["teachdockd"] == \
+           header["dockerd"].stdout.splitlines()[0].split()
+
+
+@pytest.mark.xfail(strict=True, reason="difference: /containers/json Command; dockerd quotes an argument with a "
+                   "space in single quotes (\"sh -c 'echo a; exit 3'\"), teachdockd joins the words bare")
+def test_ps_command_column(both):
+    both(*RUN, "--name", "cmd", "busybox", "sh", "-c", "echo a; exit 3")
+    same(both("ps", "-a", "--no-trunc", "--format", "{{.Command}}"))
+
+
+@pytest.mark.xfail(strict=True, reason="difference: ps --size; dockerd sends SizeRootFs (the image's size), so the "
+                   "CLI shows '0B (virtual 1.99MB)'; teachdockd shows '0B'")
+def test_ps_size_column(both):
+    both(*RUN, "--name", "sized", "busybox", "true")
+    same(both("ps", "-a", "--format", "{{.Size}}"))
+
+
+def test_logs_tail_and_inspect_exit_code(both):
+    # stdout and stderr are two pipes: dockerd may log lines written at the same moment in either
+    # order, so the stderr line comes a moment later
+    both(*RUN, "--name", "talker", "busybox", "sh", "-c", "echo one; echo two; sleep 0.2; echo three >&2; exit 5")
+    same(both("logs", "--tail", "1", "talker"))
+    same(both("logs", "--tail", "2", "talker"))
+    same(both("logs", "talker"))
+    results = both("inspect", "-f", "{{.State.ExitCode}} {{.State.Status}} {{.Path}} {{.Args}}", "talker")
+    same(results)
+    assert results["teachdockd"].stdout == "5 exited sh [-c echo one; echo two; sleep 0.2; echo three >&2; exit 5]\n"
+
+
+def test_unknown_container_errors(both):
+    for verb in (("rm",), ("stop",), ("wait",), ("logs",), ("inspect",), ("start",)):
+        same(both(*verb, "nosuch"))
+
+
+# --- stopping and removing -----------------------------------------------------------------------------
+def test_rm_of_a_running_container_is_refused(both):
+    both(*RUN, "-d", "--name", "long", "busybox", "sleep", "300")
+    results = both("rm", "long")
+    assert {r.returncode for r in results.values()} == {1}
+    for result in results.values():
+        assert "running" in result.stderr and "force remove" in result.stderr
+    same(both("inspect", "-f", "{{.State.Status}}", "long"))
+
+
+def test_stop_then_wait(both):
+    both(*RUN, "-d", "--name", "sleeper", "busybox", "sleep", "300")
+    began = time.monotonic()
+    same(both("stop", "-t", "1", "sleeper"))  # PID 1 ignores SIGTERM: SIGKILL after a second
+    assert time.monotonic() - began >= 2
+    results = both("wait", "sleeper")
+    same(results)
+    assert results["teachdockd"].stdout == "137\n"
+    same(both("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}", "sleeper"))
+
+
+def test_create_start_attach_and_restart_appends_logs(both):
+    both("create", "--network", "none", "--name", "twice", "busybox", "sh", "-c", "echo ran")
+    same(both("start", "-a", "twice"))
+    same(both("start", "twice"))
+    same(both("wait", "twice"))
+    same(both("logs", "twice"))
+
+
+@pytest.mark.xfail(strict=True, reason="difference: kill of a stopped container; dockerd names the container as "
+                   "the user gave it ('Cannot kill container: NAME: Container ID is not running'), teachdockd the id")
+def test_kill_of_a_stopped_container(both, clis):
+    both(*RUN, "--name", "done", "busybox", "true")
+    results = both("kill", "done")
+    assert {r.returncode for r in results.values()} == {1}
+    ids = {name: docker("inspect", "-f", "{{.Id}}", "done").stdout.strip() for name, docker in clis.items()}
+    assert results["teachdockd"].stderr.replace(ids["teachdockd"], "ID") == \
+        results["dockerd"].stderr.replace(ids["dockerd"], "ID")
+
+
+@pytest.mark.xfail(strict=True, reason="difference: /etc/hosts; dockerd writes 6 lines (localhost plus the IPv6 "
+                   "names ip6-localhost, ip6-loopback, ip6-localnet, ip6-mcastprefix, ip6-allnodes, ip6-allrouters), "
+                   "teachdockd 3")
+def test_etc_hosts(both):
+    same(both(*RUN, "--rm", "busybox", "sh", "-c", "grep -v \"$(hostname)\" /etc/hosts"))
+
+
+@pytest.mark.xfail(strict=True, reason="difference: not implemented in teachdockd (404 page not found): docker top, "
+                   "pause/unpause, restart, rename")
+@pytest.mark.parametrize("verb", [("top", "busy"), ("pause", "busy"), ("restart", "-t", "0", "busy"),
+                                  ("rename", "busy", "busy2")])
+def test_more_verbs(both, verb):
+    both(*RUN, "-d", "--name", "busy", "busybox", "sleep", "300")
+    results = both(*verb)
+    assert results["teachdockd"].returncode == results["dockerd"].returncode == 0
