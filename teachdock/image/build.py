@@ -493,12 +493,12 @@ class Builder:
             if read_end is not None:
                 os.close(read_end)
             container.delete(force=True)
-        self._say(f"Removing intermediate container {short}")
-        if exit_code != 0:
+        if exit_code != 0:                        # docker build says "Removing ..." only on success
             shown = " ".join(command)
             raise BuildStepFailed(f"The command '{shown}' returned a non-zero code: {exit_code}"
                                   + ("\n" + "\n".join(output[-20:]) if output else ""), inst, exit_code,
                                   "\n".join(output))
+        self._say(f"Removing intermediate container {short}")
         for name in missing:                      # mount points the runtime made are not the RUN's doing
             with contextlib.suppress(OSError):
                 os.rmdir(rootfs / name)

@@ -105,6 +105,7 @@ def test_a_failing_build_step_fails_the_cli(docker, tmp_path):
     result = docker("build", "-t", "bad", str(tmp_path / "bad"))
     assert result.returncode != 0
     assert "going down" in result.stdout
+    assert "Removing intermediate container" not in result.stdout  # dockerd says it only on success
     assert "returned a non-zero code: 3" in result.stderr
     assert "bad:latest" not in image_rows(docker)
 
