@@ -146,6 +146,12 @@ def test_save_rmi_load_run(docker, tmp_path):
         manifest = json.load(tar.extractfile("manifest.json"))
     assert manifest[0]["RepoTags"] == ["busybox:latest"]
 
+    both = tmp_path / "both.tar"                       # several images in one archive: names=a&names=b
+    ok(docker("save", "-o", str(both), "busybox", "course/saved:v1"))
+    with tarfile.open(both) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert sorted(tag for entry in manifest for tag in entry["RepoTags"]) == ["busybox:latest", "course/saved:v1"]
+
     (tmp_path / "bad.tar").write_bytes(b"not an image archive" * 50)
     result = docker("load", "-i", str(tmp_path / "bad.tar"))
     assert result.returncode != 0 and "Error response from daemon" in result.stderr
