@@ -1,0 +1,117 @@
+"""teachdockd under load: many containers at once, and hundreds one after the other.
+
+What a daemon that runs for weeks must not do: lose a container's output when 20 start at
+once, or keep a little of each container it ran (a cgroup, a mount, a process, a file, a few
+KB of its own memory). The daemon is a subprocess of its own (daemon_util), so its RSS is its
+alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
+]
+
+V = "/v1.45"
+DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
+              None) or shutil.which("docker")
+
+
+@pytest.fixture(scope="module")
+def daemon(scratch_dir):
+    with daemon_util.running_daemon(str(scratch_dir)) as process:
+        yield process
+
+
+def left_on_disk(daemon) -> dict[str, list[str]]:
+    """Per-container files that should be gone once every container is removed."""
+    places = {"container records": daemon.data_root / "daemon" / "containers",
+              "snapshots": daemon.data_root / "containers",
+              "runtime state": daemon.exec_root / "runtime"}
+    return {what: sorted(os.listdir(path)) for what, path in places.items() if path.is_dir() and os.listdir(path)}
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def run_rm(connection: daemon_util.UnixHTTPConnection, daemon, code: int) -> int:
+    """``docker run --rm busybox sh -c 'exit CODE'`` as the CLI does it, minus attach: create
+    with AutoRemove, ``wait?condition=removed`` (its headers first), start, read the status."""
+    body = json.dumps({"Image": "busybox", "Cmd": ["sh", "-c", f"exit {code}"],
+                       "HostConfig": {"AutoRemove": True}})
+    connection.request("POST", f"{V}/containers/create", body=body, headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    created = response.read()
+    assert response.status == 201, created
+    container_id = json.loads(created)["Id"]
+    daemon.container_ids.add(container_id)
+    waiter = daemon.connection(timeout=60)
+    try:
+        waiter.request("POST", f"{V}/containers/{container_id}/wait?condition=removed")
+        wait_response = waiter.getresponse()  # headers arrive before the start
+        assert wait_response.status == 200
+        connection.request("POST", f"{V}/containers/{container_id}/start")
+        started = connection.getresponse()
+        assert started.status == 204, started.read()
+        started.read()
+        return json.loads(wait_response.read())["StatusCode"]
+    finally:
+        waiter.close()
+
+
+@pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: the concurrent runs use it")
+def test_twenty_concurrent_docker_runs_all_succeed(daemon, tmp_path):
+    env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_CLI_HINTS": "false",
+           "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    env.pop("DOCKER_CONTEXT", None)
+
+    def one(number: int) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, "run", "--rm", "busybox", "sh", "-c",
+                               f"echo out-{number}; echo err-{number} >&2; exit {number % 7}"],
+                              env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(one, range(20)))
+    for number, result in enumerate(results):
+        assert (result.returncode, result.stdout, result.stderr) == (number % 7, f"out-{number}\n", f"err-{number}\n")
+    assert daemon.json("GET", f"{V}/containers/json?all=1") == []
+    assert daemon.leaks() == []
+    assert left_on_disk(daemon) == {}
+
+
+def test_500_sequential_runs_leave_nothing_and_memory_stays_flat(daemon):
+    """500 ``run --rm`` through HTTP on one keep-alive connection. The daemon's RSS is read
+    after run 50, 100 and 500: Python's allocator settles during the first hundred runs, so
+    the growth from 100 to 500 is the one a leak would show (4 KB a run = 1.6 MB)."""
+    connection = daemon.connection(timeout=60)
+    rss = {}
+    try:
+        for number in range(1, 501):
+            assert run_rm(connection, daemon, number % 100) == number % 100
+            if number in (50, 100, 500):
+                rss[number] = rss_kb(daemon.pid)
+    finally:
+        connection.close()
+    assert daemon.json("GET", f"{V}/containers/json?all=1") == []
+    assert daemon.leaks() == []
+    assert left_on_disk(daemon) == {}
+    print(f"teachdockd RSS after 50/100/500 runs: {rss[50]} / {rss[100]} / {rss[500]} KB")
+    assert rss[500] - rss[50] <= 15 * 1024, rss
+    assert rss[500] - rss[100] <= 1536, rss  # 400 runs: less than 4 KB each
