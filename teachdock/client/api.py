@@ -8,6 +8,7 @@ notebook can show what ``run`` really is: create -> attach -> wait -> start.
 from __future__ import annotations
 
 import json
+import os
 
 from teachdock.client.hosts import resolve_host
 from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
@@ -48,13 +49,16 @@ class Client:
     """A connection to one teachdockd.
 
     ``host``: ``unix:///path`` or ``tcp://127.0.0.1:PORT``; None picks it as the docker CLI
-    would (see teachdock.client.hosts). ``autostart``: if nothing answers on a unix socket,
-    start a daemon there (data root ``$TEACHDOCK_DATA_ROOT`` or /var/lib/teachdock).
+    would (see teachdock.client.hosts). ``autostart`` (default on; ``$TEACHDOCK_AUTOSTART=0``
+    turns the default off): if nothing answers on a unix socket, start a daemon there (data
+    root ``$TEACHDOCK_DATA_ROOT`` or /var/lib/teachdock) and keep it in ``started_daemon``.
     """
 
-    def __init__(self, host: str | None = None, *, autostart: bool = True, timeout: float | None = None):
+    def __init__(self, host: str | None = None, *, autostart: bool | None = None, timeout: float | None = None):
         self.host = resolve_host(host)
         self.kind, _ = parse_host(self.host)
+        if autostart is None:  # on, unless $TEACHDOCK_AUTOSTART says 0/no/false
+            autostart = os.environ.get("TEACHDOCK_AUTOSTART", "1").lower() not in ("0", "no", "false", "off")
         self.autostart = autostart and self.kind == "unix"
         self.timeout = timeout
         self.trace: list[TraceEntry] = []
@@ -93,8 +97,9 @@ class Client:
     def _send(self, method: str, path: str, query=None, body=None, headers=None) -> tuple[Connection, Response, TraceEntry]:
         """Send one request and read the answer's head; a reused connection the daemon has
         closed meanwhile is replaced once."""
-        if query:
-            path += "?" + urlencode([(k, v) for k, v in _query_items(query)])
+        encoded = urlencode(_query_items(query)) if query else ""
+        if encoded:
+            path += "?" + encoded
         full_path = path if path == "/_ping" else API_PREFIX + path
         all_headers = dict(headers or {})
         if isinstance(body, (dict, list)):

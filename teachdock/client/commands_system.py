@@ -33,7 +33,7 @@ def cmd_version(session: Session) -> int:
                        ("Go version", "GoVersion"), ("Git commit", "GitCommit"), ("OS/Arch", None),
                        ("Kernel version", "KernelVersion")):
         value = f"{server.get('Os', '')}/{server.get('Arch', '')}" if key is None else server.get(key, "")
-        print(f"  {label + ':':<19} {value}")
+        print(f"  {label + ':':<20} {value}")
     return 0
 
 

@@ -57,6 +57,16 @@ def sweep(daemon) -> tuple[list[str], int]:
     # The manager's lock: no create is half-way while we look (create holds it from mkdir to record).
     with manager._lock:  # noqa: SLF001 - the one lock that makes "no record" mean "no container"
         known = {record.id for record in manager.list()}
+        # first the processes, then the files they may be using
+        for state in list_containers(manager.state_root):
+            container_id = state.get("id", "")
+            if not _CONTAINER_ID.match(container_id) or container_id in known:
+                continue
+            try:
+                Container.load(container_id, manager.state_root).delete(force=True)
+                swept.append(f"runtime container without a record ({state.get('status')}): {container_id}")
+            except TeachdockError as error:
+                swept.append(f"could not delete runtime container {container_id}: {error}")
         for directory in sorted(manager.root.iterdir()) if manager.root.is_dir() else []:
             if not _CONTAINER_ID.match(directory.name) or directory.name in known:
                 continue
@@ -67,15 +77,6 @@ def sweep(daemon) -> tuple[list[str], int]:
             shutil.rmtree(directory, ignore_errors=True)
             swept.append(f"container directory without a record: {directory}")
             reclaimed += size
-        for state in list_containers(manager.state_root):
-            container_id = state.get("id", "")
-            if not _CONTAINER_ID.match(container_id) or container_id in known:
-                continue
-            try:
-                Container.load(container_id, manager.state_root).delete(force=True)
-                swept.append(f"runtime container without a record ({state.get('status')}): {container_id}")
-            except TeachdockError as error:
-                swept.append(f"could not delete runtime container {container_id}: {error}")
         for snapshot in daemon.images.snapshots.list():
             name = snapshot.container_id
             if not _CONTAINER_ID.match(name) or name in known or _readable_record(manager.root / name):
