@@ -17,6 +17,14 @@ from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seco
 from teachdock.daemon.server import HTTPError
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+RAW = "application/vnd.docker.raw-stream"  # a container with a terminal (-t): one stream, no frames
+
+
+def _framer(record: ContainerRecord):
+    """How output goes on the wire: multiplexed frames, or raw bytes with a terminal."""
+    if record.data["Config"].get("Tty"):
+        return lambda _stream, data: data
+    return logs.frame
 
 
 # --- create, start, inspect, list ---------------------------------------------------------------------
@@ -141,7 +149,7 @@ def kill(daemon, request, name: str) -> None:
 
 
 def remove(daemon, request, name: str) -> None:
-    daemon.containers.remove(daemon.containers.get(name), force=request.flag("force"))
+    daemon.containers.remove(daemon.containers.get(name), force=request.flag("force"), remove_volumes=request.flag("v"))
     request.handler.send_bytes(204, b"", None)
 
 
@@ -192,7 +200,8 @@ def container_logs(daemon, request, name: str) -> None:
     tail = None if tail_text in ("", "all") or not tail_text.lstrip("-").isdigit() or int(tail_text) < 0 else int(tail_text)
     timestamps = request.flag("timestamps")
     handler = request.handler
-    handler.start_chunks(200, MULTIPLEXED)
+    framer = _framer(record)
+    handler.start_chunks(200, RAW if record.data["Config"].get("Tty") else MULTIPLEXED)
     for entry in logs.read_entries(record.log_path, tail=tail, follow=request.flag("follow"),
                                    still_running=lambda: _active(record)):
         if entry.get("stream") not in wanted:
@@ -200,7 +209,7 @@ def container_logs(daemon, request, name: str) -> None:
         text = entry.get("log", "")
         if timestamps:
             text = f"{entry.get('time', '')} {text}"
-        handler.write_chunk(logs.frame(entry["stream"], text.encode()))
+        handler.write_chunk(framer(entry["stream"], text.encode()))
     handler.end_chunks()
 
 
@@ -224,10 +233,12 @@ def attach(daemon, request, name: str) -> None:
     if with_stdin and not record.data["Config"].get("OpenStdin"):
         raise HTTPError(409, "the container was created without OpenStdin (docker run -i): cannot attach stdin")
     handler = request.handler
+    framer = _framer(record)
+    content_type = RAW if record.data["Config"].get("Tty") else MULTIPLEXED
     if request.headers.get("Upgrade", "").lower() == "tcp":
-        sock = handler.hijack(MULTIPLEXED)
+        sock = handler.hijack(content_type)
     else:  # an old-style attach: a plain response whose body ends when the connection closes
-        sock = handler.start_raw_stream(MULTIPLEXED)
+        sock = handler.start_raw_stream(content_type)
     if with_stdin:
         threading.Thread(target=_copy_stdin, args=(daemon, record, handler.rfile), daemon=True,
                          name=f"stdin-{record.id[:12]}").start()
@@ -237,7 +248,7 @@ def attach(daemon, request, name: str) -> None:
             for entry in logs.read_entries(record.log_path, from_end=not request.flag("logs"), follow=True,
                                            still_running=lambda: _active(record)):
                 if entry.get("stream") in wanted:
-                    sock.sendall(logs.frame(entry["stream"], entry.get("log", "").encode()))
+                    sock.sendall(framer(entry["stream"], entry.get("log", "").encode()))
         elif with_stdin:
             daemon.containers.wait_exit(record, None)
     finally:
@@ -258,7 +269,21 @@ def _copy_stdin(daemon, record: ContainerRecord, source) -> None:
     daemon.containers.write_stdin(record, b"", end=once)
 
 
+def resize(daemon, request, name: str) -> None:
+    """``POST /containers/{id}/resize?h=&w=``: the size of the user's terminal (``run -it``)."""
+    record = daemon.containers.get(name)
+    try:
+        height, width = int(request.query.get("h", "")), int(request.query.get("w", ""))
+    except ValueError:
+        raise HTTPError(400, "resize needs h and w, the terminal's rows and columns, as numbers") from None
+    if not (0 <= height < 65536 and 0 <= width < 65536):
+        raise HTTPError(400, f"impossible terminal size {height}x{width}")
+    daemon.containers.resize(record, height, width)
+    request.handler.send_bytes(200, b"", None)
+
+
 def register(router) -> None:
+    router.add("POST", "/containers/{name}/resize", resize)
     router.add("GET", "/containers/json", list_containers)
     router.add("POST", "/containers/create", create)
     router.add("GET", "/containers/{name}/json", inspect)

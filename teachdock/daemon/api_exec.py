@@ -17,7 +17,7 @@ import threading
 import time
 
 from teachdock.daemon import logs
-from teachdock.daemon.api_containers import MULTIPLEXED
+from teachdock.daemon.api_containers import MULTIPLEXED, RAW
 from teachdock.daemon.execs import close_quietly
 from teachdock.daemon.server import HTTPError
 from teachdock.errors import TeachdockError
@@ -35,7 +35,14 @@ def inspect(daemon, request, exec_id: str) -> None:
 
 
 def resize(daemon, request, exec_id: str) -> None:
-    daemon.execs.get(exec_id)
+    instance = daemon.execs.get(exec_id)
+    try:
+        height, width = int(request.query.get("h", "")), int(request.query.get("w", ""))
+    except ValueError:
+        raise HTTPError(400, "resize needs h and w, the terminal's rows and columns, as numbers") from None
+    if not (0 <= height < 65536 and 0 <= width < 65536):
+        raise HTTPError(400, f"impossible terminal size {height}x{width}")
+    daemon.execs.resize(instance, height, width)
     request.handler.send_bytes(200, b"", None)
 
 
@@ -43,17 +50,17 @@ def start(daemon, request, exec_id: str) -> None:
     execs = daemon.execs
     instance = execs.get(exec_id)
     body = request.json()
-    if body.get("Tty"):
-        raise HTTPError(400, "Tty (docker exec -t) is not supported by teachdockd yet; run without -t")
     if body.get("Detach"):
         execs.start(instance, attached=False)
         request.handler.send_bytes(200, b"", None)
         return
     handler = request.handler
+    tty = instance.config["Tty"]
+    content_type = RAW if tty else MULTIPLEXED
     if request.headers.get("Upgrade", "").lower() == "tcp":
-        sock = handler.hijack(MULTIPLEXED)
+        sock = handler.hijack(content_type)
     else:
-        sock = handler.start_raw_stream(MULTIPLEXED)
+        sock = handler.start_raw_stream(content_type)
     try:
         execs.start(instance, attached=True)
     except TeachdockError as error:
@@ -65,23 +72,26 @@ def start(daemon, request, exec_id: str) -> None:
             pass
         return
     process = instance.process
-    if process.stdin is not None:
+    if tty:
+        # A terminal: its master side is stdin and the one output stream, sent raw.
+        process.stdin, process.stdout = os.dup(instance.tty_fd), instance.tty_fd
+    if process.stdin is not None and instance.config["AttachStdin"]:
         threading.Thread(target=_copy_stdin, args=(handler.rfile, process), daemon=True,
                          name=f"exec-stdin-{exec_id[:12]}").start()
     try:
-        _copy_output(sock, process, instance)
+        _copy_output(sock, process, instance, raw=tty)
         instance.finished.wait()  # the exit code is known before the client sees end-of-stream
     finally:
         close_quietly(process.stdout)
         close_quietly(process.stderr)
-        process.stdout = process.stderr = None
+        process.stdout = process.stderr = instance.tty_fd = None
         try:
             sock.shutdown(socket.SHUT_RDWR)  # also wakes the stdin thread
         except OSError:
             pass
 
 
-def _copy_output(sock: socket.socket, process, instance) -> None:
+def _copy_output(sock: socket.socket, process, instance, *, raw: bool = False) -> None:
     """Program stdout/stderr -> multiplexed frames, until both pipes end (or the program has
     exited and nothing came for OUTPUT_GRACE seconds: a background child may hold them)."""
     streams = {fd: name for fd, name in ((process.stdout, "stdout"), (process.stderr, "stderr")) if fd is not None}
@@ -96,12 +106,15 @@ def _copy_output(sock: socket.socket, process, instance) -> None:
             continue
         quiet_since = None
         for fd in readable:
-            data = os.read(fd, 65536)
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""  # EIO: a terminal whose last user has closed it
             if not data:
                 del streams[fd]
                 continue
             try:
-                sock.sendall(logs.frame(streams[fd], data))
+                sock.sendall(data if raw else logs.frame(streams[fd], data))
             except OSError:
                 return  # the client left; the program goes on, as with dockerd
 

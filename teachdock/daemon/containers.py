@@ -17,12 +17,15 @@ the records back, finds which runtime containers still run, and watches them aga
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
+import struct
+import termios
 import threading
 import time
 from datetime import datetime
@@ -78,6 +81,7 @@ class ContainerRecord:
         self.pending_stdin = bytearray()
         self.stdin_closed = False
         self.stdin_lock = threading.Lock()  # one writer at a time, and no close in the middle of a write
+        self.tty_fd: int | None = None  # the terminal's master side (docker run -t), while it runs
 
     @property
     def id(self) -> str:
@@ -153,8 +157,6 @@ class ContainerManager:
         makes the containerd task at start.
         """
         _check_types(body)
-        if body.get("Tty"):
-            raise InvalidConfig("Tty (docker run -t) is not supported by teachdockd yet; run without -t")
         image_text = body.get("Image") or ""
         if not image_text:
             raise InvalidConfig("no image given: Config.Image is empty")
@@ -164,6 +166,7 @@ class ContainerManager:
             # The CLI and the SDK pull when they read exactly this (404 + "No such image").
             raise ImageNotFound(f"No such image: {_familiar(image_text)}") from None
         host_config = _host_config_defaults(body.get("HostConfig") or {})
+        volumes.requested_mounts(host_config, body.get("Volumes"))  # a bad -v is a 400 now, not a failed start
         image_config = image.config.get("config") or {}
         entrypoint = _as_list(body.get("Entrypoint"))
         cmd = _as_list(body.get("Cmd"))
@@ -181,12 +184,12 @@ class ContainerManager:
                 "Hostname": body.get("Hostname") or container_id[:12], "Domainname": "",
                 "User": body.get("User") or image_config.get("User") or "",
                 "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
-                "AttachStderr": bool(body.get("AttachStderr")), "Tty": False,
+                "AttachStderr": bool(body.get("AttachStderr")), "Tty": bool(body.get("Tty")),
                 "OpenStdin": bool(body.get("OpenStdin")), "StdinOnce": bool(body.get("StdinOnce")),
                 "Env": [f"{k}={v}" for k, v in env.items()], "Cmd": cmd,
                 "Entrypoint": entrypoint or None, "Image": image_text,
                 "WorkingDir": body.get("WorkingDir") or image_config.get("WorkingDir") or "",
-                "Labels": body.get("Labels") or {}, "StopSignal": body.get("StopSignal") or "SIGTERM",
+                "Labels": body.get("Labels") or {}, "Volumes": body.get("Volumes") or None, "StopSignal": body.get("StopSignal") or "SIGTERM",
                 "StopTimeout": body.get("StopTimeout"),
             }
             directory = self.root / container_id
@@ -261,9 +264,19 @@ class ContainerManager:
             }
             if host.get("NetworkMode") == "host":
                 spec_options["namespaces"] = ("pid", "mount", "uts", "ipc")
-            out_read, out_write = os.pipe()
-            err_read, err_write = os.pipe()
-            in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
+            if config.get("Tty"):
+                # docker run -t: one terminal for all three streams. We keep its master side
+                # (stdin, resize), the log writer reads a copy, the program gets the other side.
+                record.tty_fd, terminal = os.openpty()
+                _set_window_size(record.tty_fd, (host.get("ConsoleSize") or [0, 0]))
+                spec_options["terminal"] = True
+                out_read, out_write, err_read, err_write = os.dup(record.tty_fd), terminal, -1, terminal
+                in_read = terminal
+                in_write = os.dup(record.tty_fd) if config.get("OpenStdin") else None
+            else:
+                out_read, out_write = os.pipe()
+                err_read, err_write = os.pipe()
+                in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
             runtime = None
             try:
                 network = networks.check_network_mode(host.get("NetworkMode"), self.data_root)
@@ -275,9 +288,8 @@ class ContainerManager:
             except TeachdockError as error:
                 failure = error
             finally:
-                for fd in (out_read, out_write, err_read, err_write, in_read):
-                    if fd != DEVNULL:
-                        os.close(fd)  # the writer and the container hold their own copies
+                for fd in {out_read, out_write, err_read, err_write, in_read} - {DEVNULL, -1}:
+                    os.close(fd)  # the writer and the container hold their own copies
             if runtime is not None:
                 try:
                     if network not in networks.PREDEFINED:  # a user network: plug in a veth before the program runs
@@ -290,6 +302,7 @@ class ContainerManager:
             if failure is not None:
                 if in_write is not None:
                     os.close(in_write)
+                self._close_terminal(record)
                 if record.writer is not None:  # the pipes are closed now, so it ends
                     record.writer.wait()
                     record.writer = None
@@ -361,6 +374,21 @@ class ContainerManager:
                 if closing:
                     os.close(fd)
 
+    def resize(self, record: ContainerRecord, height: int, width: int) -> None:
+        """``docker run -it`` tells us the size of the user's terminal; the kernel then sends
+        SIGWINCH to the program, so a shell or an editor redraws at the new size."""
+        if not record.data["Config"].get("Tty"):
+            return  # no terminal: nothing to resize (dockerd ignores it too)
+        if record.tty_fd is None:
+            record.data["HostConfig"]["ConsoleSize"] = [height, width]  # applied at start
+            return
+        _set_window_size(record.tty_fd, (height, width))
+
+    def _close_terminal(self, record: ContainerRecord) -> None:
+        fd, record.tty_fd = record.tty_fd, None
+        if fd is not None:
+            os.close(fd)
+
     def _supervise(self, record: ContainerRecord, runtime: Container) -> None:
         """One thread per running container waits for its exit (the runtime's monitor tells it)."""
         threading.Thread(target=self._watch, args=(record, runtime), daemon=True,
@@ -390,6 +418,7 @@ class ContainerManager:
                 record.stdin_fd = None
             record.stdin_closed = False  # a later start gets a fresh stdin
             record.pending_stdin.clear()
+        self._close_terminal(record)
         with record.changed:
             record.runtime = None
             if not record.removed:
@@ -561,6 +590,13 @@ def parse_signal(value) -> int:
         raise InvalidConfig(f"Invalid signal: {value}") from None
 
 
+def _set_window_size(fd: int, size) -> None:
+    """TIOCSWINSZ: rows and columns of a terminal; (0, 0) leaves the kernel's default."""
+    height, width = (int(value) for value in size)
+    if height > 0 and width > 0:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -595,6 +631,10 @@ def _check_types(body: dict) -> None:
         return
     if not isinstance(host, dict):
         raise InvalidConfig("HostConfig must be an object")
+    size = host.get("ConsoleSize")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and
+                                 all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536 for v in size)):
+        raise InvalidConfig(f"HostConfig.ConsoleSize must be [height, width], not {json.dumps(size)[:80]}")
     for field in _HOST_INTEGERS:
         value = host.get(field)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):

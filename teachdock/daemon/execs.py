@@ -16,7 +16,7 @@ import secrets
 import shlex
 import threading
 
-from teachdock.daemon.containers import ContainerRecord, _env_dict
+from teachdock.daemon.containers import ContainerRecord, _env_dict, _set_window_size
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.image.build import resolve_user
 from teachdock.runtime import DEVNULL, PIPE, ExecProcess, exec_in
@@ -33,6 +33,7 @@ class ExecInstance:
         self.running = False
         self.exit_code: int | None = None
         self.finished = threading.Event()
+        self.tty_fd: int | None = None  # with -t: the terminal's master side, while the program runs
 
     def inspect(self) -> dict:
         """``GET /exec/<id>/json``, dockerd's shape."""
@@ -42,7 +43,7 @@ class ExecInstance:
             "ExitCode": self.exit_code, "Pid": self.process.pid if self.process else 0,
             "OpenStdin": config["AttachStdin"], "OpenStdout": config["AttachStdout"],
             "OpenStderr": config["AttachStderr"], "CanRemove": False, "DetachKeys": "",
-            "ProcessConfig": {"tty": False, "entrypoint": config["Cmd"][0], "arguments": config["Cmd"][1:],
+            "ProcessConfig": {"tty": config["Tty"], "entrypoint": config["Cmd"][0], "arguments": config["Cmd"][1:],
                               "privileged": config["Privileged"], "user": config["User"]},
         }
 
@@ -63,8 +64,6 @@ class ExecManager:
             cmd = [cmd]
         if not cmd or not all(isinstance(item, str) for item in cmd):
             raise InvalidConfig("No exec command specified")
-        if body.get("Tty"):
-            raise InvalidConfig("Tty (docker exec -t) is not supported by teachdockd yet; run without -t")
         for field in ("Env",):
             if body.get(field) is not None and not isinstance(body[field], list):
                 raise InvalidConfig(f"{field} must be a list of strings")
@@ -74,7 +73,8 @@ class ExecManager:
             "Cmd": list(cmd), "Env": list(body.get("Env") or []), "User": body.get("User") or "",
             "WorkingDir": body.get("WorkingDir") or "", "Privileged": bool(body.get("Privileged")),
             "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
-            "AttachStderr": bool(body.get("AttachStderr")),
+            "AttachStderr": bool(body.get("AttachStderr")), "Tty": bool(body.get("Tty")),
+            "ConsoleSize": body.get("ConsoleSize") or [0, 0],
         }
         instance = ExecInstance(record, config)
         with self._lock:
@@ -101,22 +101,38 @@ class ExecManager:
             instance.running = False
             raise Conflict(f"Container {record.id} is not running")
         user = config["User"] or record.data["Config"].get("User") or ""
+        if config["Tty"]:  # one terminal for the three streams; we keep its master side
+            instance.tty_fd, terminal = os.openpty()
+            _set_window_size(instance.tty_fd, config["ConsoleSize"])
+            stdio = {"stdin": terminal, "stdout": terminal, "stderr": terminal}
+        else:
+            terminal = None
+            stdio = {"stdin": PIPE if attached and config["AttachStdin"] else DEVNULL,
+                     "stdout": PIPE if attached and config["AttachStdout"] else DEVNULL,
+                     "stderr": PIPE if attached and config["AttachStderr"] else DEVNULL}
         try:
             instance.process = exec_in(
                 record.runtime, config["Cmd"], env=_env_dict(config["Env"]),
                 cwd=config["WorkingDir"] or None, user=resolve_user(record.data["Rootfs"], user),
-                privileged=config["Privileged"],
-                stdin=PIPE if attached and config["AttachStdin"] else DEVNULL,
-                stdout=PIPE if attached and config["AttachStdout"] else DEVNULL,
-                stderr=PIPE if attached and config["AttachStderr"] else DEVNULL)
+                privileged=config["Privileged"], terminal=terminal is not None, **stdio)
         except Exception:
             instance.running = False
             instance.exit_code = 126
             instance.finished.set()
+            close_quietly(instance.tty_fd)
+            instance.tty_fd = None
             raise
+        finally:
+            close_quietly(terminal)
+        if terminal is not None and not attached:  # exec -dt: nobody reads; keep the terminal drained
+            threading.Thread(target=_drain, args=(instance.tty_fd,), daemon=True).start()
         self._event(instance, "exec_start")
         threading.Thread(target=self._wait, args=(instance,), daemon=True, name=f"exec-{instance.id[:12]}").start()
         return instance
+
+    def resize(self, instance: ExecInstance, height: int, width: int) -> None:
+        if instance.tty_fd is not None:
+            _set_window_size(instance.tty_fd, (height, width))
 
     def _wait(self, instance: ExecInstance) -> None:
         code = instance.process.wait()
@@ -131,6 +147,14 @@ class ExecManager:
         self.events.publish("container", f"{action}: {command}" if action != "exec_die" else action, record.id,
                             image=record.data["Config"]["Image"], name=record.name.lstrip("/"),
                             execID=instance.id, **extra)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass  # EIO: the program and its children have closed the terminal
 
 
 def close_quietly(fd: int | None) -> None:

@@ -19,6 +19,7 @@ lock can be taken, every byte the container wrote is in the file.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -48,15 +49,24 @@ def frame(stream: str, data: bytes) -> bytes:
 
 # --- the writer (runs as its own process) ---------------------------------------------------------
 def write_log(log_fd: int, stdout_fd: int, stderr_fd: int) -> None:
-    """Copy both pipes into the json-file until the container's last process closes them."""
+    """Copy both pipes into the json-file until the container's last process closes them.
+
+    With ``docker run -t`` there is one stream: ``stdout_fd`` is the terminal's master side
+    and ``stderr_fd`` is -1. A terminal reports its end as EIO, not as end-of-file.
+    """
     selector = selectors.DefaultSelector()
-    names = {stdout_fd: "stdout", stderr_fd: "stderr"}
+    names = {fd: name for fd, name in ((stdout_fd, "stdout"), (stderr_fd, "stderr")) if fd >= 0}
     for fd in names:
         selector.register(fd, selectors.EVENT_READ)
     open_pipes = len(names)
     while open_pipes:
         for key, _ in selector.select():
-            chunk = os.read(key.fd, 65536)
+            try:
+                chunk = os.read(key.fd, 65536)
+            except OSError as error:
+                if error.errno != errno.EIO:
+                    raise
+                chunk = b""  # the terminal's last user closed it
             if not chunk:
                 selector.unregister(key.fd)
                 os.close(key.fd)
@@ -70,8 +80,9 @@ def write_log(log_fd: int, stdout_fd: int, stderr_fd: int) -> None:
     os.close(log_fd)  # releases the flock: readers now know the log is complete
 
 
-def spawn_writer(log_path, stdout_read: int, stderr_read: int) -> int:
+def spawn_writer(log_path, stdout_read: int, stderr_read: int = -1) -> int:
     """Start the writer for one container run; returns its pid (it is not our child for long).
+    ``stderr_read`` is -1 for a container with a terminal: it has one output stream.
 
     The lock is taken *here*, before the writer exists, and handed over with the fd: a
     reader that looks right after ``start`` must never see an unlocked, unfinished log.
@@ -83,7 +94,7 @@ def spawn_writer(log_path, stdout_read: int, stderr_read: int) -> int:
         fcntl.flock(log_fd, fcntl.LOCK_EX)
         writer = subprocess.Popen(
             [sys.executable, "-m", "teachdock.daemon.logs", str(log_fd), str(stdout_read), str(stderr_read)],
-            pass_fds=(log_fd, stdout_read, stderr_read), start_new_session=True,
+            pass_fds=[fd for fd in (log_fd, stdout_read, stderr_read) if fd >= 0], start_new_session=True,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         os.close(log_fd)  # the writer's copy keeps the lock

@@ -92,9 +92,3 @@ def test_exec_in_a_stopped_or_unknown_container_is_refused(docker):
     missing = docker("exec", "no-such-container", "true")
     assert missing.returncode == 1 and "No such container: no-such-container" in missing.stderr
     docker("rm", stopped)
-
-
-def test_exec_t_is_refused_with_a_clear_message(docker, sleeper):
-    result = docker("exec", "-t", sleeper, "true")
-    assert result.returncode != 0
-    assert "Tty (docker exec -t) is not supported by teachdockd yet" in result.stderr

@@ -268,7 +268,6 @@ def test_state_of_a_stopped_container_survives_a_restart(clean):
     ({"Image": "busybox", "Cmd": ["true"], "Env": "A=b"}, None),  # a string is allowed, like Cmd's shell form
     ({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": "64m"}}, "HostConfig.Memory"),
     ({"Image": "busybox", "Cmd": ["true"], "HostConfig": []}, "HostConfig"),
-    ({"Image": "busybox", "Cmd": ["true"], "Tty": True}, "Tty"),
 ])
 def test_bad_create_bodies_are_400_naming_the_field(clean, body, field):
     status, headers, data = clean.request("POST", f"{V}/containers/create", body)
