@@ -8,7 +8,7 @@
     docker load                    POST /images/load        docker-archive tar in
 
 A build context and an archive to load can be far bigger than a JSON body, so they are
-not read into memory: :func:`spool_body` copies the request body into a temporary file,
+not read into memory: ``request.body_to_file`` copies the request body into a temporary file,
 chunk by chunk. A build context is untrusted input, like a layer: it is unpacked with
 :func:`teachdock.image.layers.unpack_layer` (no ``..``, no absolute names, symlinks
 followed only inside the context) into a temporary directory removed afterwards.
@@ -23,7 +23,6 @@ import tarfile
 import tempfile
 import threading
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from teachdock.daemon.server import HTTPError
 from teachdock.errors import TeachdockError
@@ -34,19 +33,11 @@ from teachdock.image.reference import parse_reference
 
 #: A context or archive larger than this is refused (413); it is spooled to disk, not memory.
 MAX_UPLOAD = 4 << 30
-_CHUNK = 1 << 20
 #: The builder keeps per-build state (its progress callback): one build at a time per daemon process.
 _BUILD_LOCK = threading.Lock()
 
 
 # --- request helpers ---------------------------------------------------------------------------------
-
-def query_list(request, name: str) -> list[str]:
-    """Every value of a repeated query parameter (``docker build -t a -t b`` sends ``t`` twice);
-    ``request.query`` keeps only the last one."""
-    values = parse_qs(urlsplit(request.handler.path).query, keep_blank_values=True).get(name, [])
-    return [value for value in values if value]
-
 
 def query_json(request, name: str, default):
     """A query parameter that carries JSON (``buildargs``, ``labels``)."""
@@ -62,58 +53,6 @@ def query_json(request, name: str, default):
     if not isinstance(value, type(default)):
         raise HTTPError(400, f"query parameter {name} must be a JSON {type(default).__name__}")
     return value
-
-
-def spool_body(request, directory, limit: int = MAX_UPLOAD):
-    """The request body in an (already unlinked) temporary file in ``directory``, positioned at 0.
-
-    Reads Content-Length or chunked transfer encoding straight from the connection, a
-    megabyte at a time, so that a large upload never sits in memory.
-    """
-    handler = request.handler
-    handler._body_read = True  # the server must not read (or skip) this body again
-    spool = tempfile.TemporaryFile(dir=directory, prefix=".upload-")
-    try:
-        total = 0
-
-        def copy(size: int) -> None:
-            nonlocal total
-            total += size
-            if total > limit:
-                raise HTTPError(413, f"request body larger than {limit} bytes")
-            while size:
-                data = handler.rfile.read(min(size, _CHUNK))
-                if not data:
-                    raise HTTPError(400, "the request body ended early (connection closed)")
-                spool.write(data)
-                size -= len(data)
-
-        if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-            while True:
-                try:
-                    size = int(handler.rfile.readline(1024).split(b";")[0].strip(), 16)
-                except ValueError:
-                    raise HTTPError(400, "malformed chunked request body") from None
-                if size == 0:
-                    while handler.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                copy(size)
-                handler.rfile.readline(1024)  # the CRLF after each chunk
-        else:
-            try:
-                length = int(handler.headers.get("Content-Length") or 0)
-            except ValueError:
-                raise HTTPError(400, "Content-Length is not a number") from None
-            if length < 0:
-                raise HTTPError(400, "Content-Length is negative")
-            copy(length)
-        spool.seek(0)
-        return spool
-    except BaseException:
-        handler.close_connection = True  # the rest of the body is still on the wire
-        spool.close()
-        raise
 
 
 class JSONStream:
@@ -154,7 +93,7 @@ def build(daemon, request) -> None:
     """``POST /build?t=name:tag&dockerfile=Dockerfile&buildargs={...}&nocache=1&q=1&labels={...}``."""
     if request.query.get("remote"):
         raise HTTPError(400, "remote build contexts (git URLs, tarball URLs) are not supported: send the context")
-    tags = query_list(request, "t")
+    tags = request.query_list("t")
     for tag in tags:
         try:
             parse_reference(tag)
@@ -167,7 +106,7 @@ def build(daemon, request) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="build-", dir=_scratch_dir(daemon)))
     try:
         context = workdir / "context"
-        with spool_body(request, workdir) as body:
+        with request.body_to_file(workdir, MAX_UPLOAD) as body:
             _end_unterminated_tar(body)
             try:
                 unpack_layer(body, context)
@@ -289,7 +228,7 @@ def commit(daemon, request) -> None:
         raise HTTPError(400, "a tag without a repository: give repo= too")
     command = " ".join([record.data.get("Path", ""), *record.data.get("Args", [])]).strip()
     image = daemon.images.commit(record.id, reference, author=request.query.get("author") or "",
-                                 comment=request.query.get("comment") or "", changes=query_list(request, "changes"),
+                                 comment=request.query.get("comment") or "", changes=request.query_list("changes"),
                                  created_by=command)
     daemon.events.publish("container", "commit", record.id, comment=request.query.get("comment") or "",
                           imageID=image.id, imageRef=parse_reference(reference).familiar if reference else "")
@@ -319,7 +258,7 @@ class _ChunkWriter:
 
 def save(daemon, request, name: str | None = None) -> None:
     """``docker save busybox course/box:v1`` -> ``GET /images/get?names=busybox&names=course/box:v1``."""
-    names = [name] if name else query_list(request, "names")
+    names = [name] if name else request.query_list("names")
     if not names:
         raise HTTPError(400, "which images? give names=NAME (repeatable)")
     for each in names:
@@ -348,7 +287,7 @@ def load(daemon, request) -> None:
     dockerd answers a JSON stream, ``{"stream": "Loaded image: busybox:latest\\n"}`` per image.
     """
     store = daemon.images.store
-    with spool_body(request, store.root) as body:
+    with request.body_to_file(store.root, MAX_UPLOAD) as body:
         loaded = archive.load(store, body)
     stream = JSONStream(request)
     for name in loaded:

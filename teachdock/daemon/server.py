@@ -15,12 +15,14 @@ see every byte that matters. What dockerd does and ``http.server`` does not do b
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
 import socket
 import socketserver
 import sys
+import tempfile
 import traceback
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
@@ -67,6 +69,23 @@ class Request:
         if not isinstance(value, dict):
             raise HTTPError(400, "the request body must be a JSON object")
         return value
+
+    def body_to_file(self, directory, limit: int):
+        """The body in an unlinked temporary file in ``directory``, positioned at 0 (uploads)."""
+        spool = tempfile.TemporaryFile(dir=directory, prefix=".upload-")
+        try:
+            self.handler.copy_body(spool, limit)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+    def query_list(self, name: str) -> list[str]:
+        """Every non-empty value of a repeated query parameter (``docker build -t a -t b`` sends
+        ``t`` twice); ``query`` keeps only the last one."""
+        values = parse_qs(urlsplit(self.handler.path).query, keep_blank_values=True).get(name, [])
+        return [value for value in values if value]
 
     def flag(self, name: str, default: bool = False) -> bool:
         """moby's BoolValue: "", 0, no, false, none are false; anything else is true."""
@@ -155,24 +174,47 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- request bodies ---------------------------------------------------------------------------------
     def read_body(self) -> bytes:
-        """The whole request body, from Content-Length or chunked transfer encoding."""
-        self._body_read = True
+        """The whole request body, from Content-Length or chunked transfer encoding (≤ MAX_BODY)."""
+        buffer = io.BytesIO()
+        self.copy_body(buffer, MAX_BODY)
+        return buffer.getvalue()
+
+    def copy_body(self, destination, limit: int) -> int:
+        """Copy the request body into ``destination`` (a file), a megabyte at a time, so that a
+        large upload (``docker build``'s context, ``docker load``'s tar) never sits in memory."""
+        self._body_read = True  # read once: an unread body would be taken for the next request
+        try:
+            return self._copy_body(destination, limit)
+        except BaseException:
+            self.close_connection = True  # the rest of the body is still on the wire
+            raise
+
+    def _copy_body(self, destination, limit: int) -> int:
+        total = 0
+
+        def copy(size: int) -> None:
+            nonlocal total
+            total += size
+            if total > limit:
+                raise HTTPError(413, f"request body larger than {limit} bytes")
+            while size:
+                data = self.rfile.read(min(size, 1 << 20))
+                if not data:
+                    raise HTTPError(400, "the request body ended early (connection closed)")
+                destination.write(data)
+                size -= len(data)
+
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts, total = [], 0
             while True:
-                size_line = self.rfile.readline(1024)
                 try:
-                    size = int(size_line.split(b";")[0].strip(), 16)
+                    size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
                 except ValueError:
                     raise HTTPError(400, "malformed chunked request body") from None
                 if size == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
-                    return b"".join(parts)
-                total += size
-                if total > MAX_BODY:
-                    raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
-                parts.append(self.rfile.read(size))
+                    return total
+                copy(size)
                 self.rfile.readline(1024)  # the CRLF after each chunk
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -180,9 +222,8 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPError(400, "Content-Length is not a number") from None
         if length < 0:
             raise HTTPError(400, "Content-Length is negative")
-        if length > MAX_BODY:
-            raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
-        return self.rfile.read(length) if length else b""
+        copy(length)
+        return total
 
     # --- responses ------------------------------------------------------------------------------------
     def _common_headers(self) -> None:
