@@ -21,7 +21,8 @@ usage: teachdock [-H HOST] COMMAND [ARGS...]
 A small, real container engine for learning how Docker works.
 
 Through the daemon (teachdockd; HOST from -H, $TEACHDOCK_HOST, the current context,
-or unix:///run/teachdock/teachdock.sock; started for you if none answers there):
+or unix:///run/teachdock/teachdock.sock; started for you if none answers on a unix
+socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0):
   run       create and run a container        ps        list containers
   logs      a container's output              inspect   an object as JSON
   start     start containers                  stop      stop containers

@@ -63,6 +63,7 @@ class Client:
         self.timeout = timeout
         self.trace: list[TraceEntry] = []
         self.started_daemon = None  # the EmbeddedDaemon autostart made, if any
+        self.on_autostart = None    # called with it (the CLI says so on stderr)
         self._idle: list[Connection] = []
 
     def __repr__(self) -> str:
@@ -92,6 +93,8 @@ class Client:
         from teachdock import paths  # noqa: PLC0415
 
         self.started_daemon = start_daemon(self.host, paths.data_root())
+        if self.on_autostart is not None:
+            self.on_autostart(self.started_daemon)
         return Connection(self.host, self.timeout)
 
     def _send(self, method: str, path: str, query=None, body=None, headers=None) -> tuple[Connection, Response, TraceEntry]:

@@ -31,6 +31,9 @@ class Session:
             from teachdock.client.api import Client  # noqa: PLC0415
 
             self._client = Client(self.host)
+            self._client.on_autostart = lambda daemon: print(
+                f"teachdock: no daemon answered on {daemon.host}: started teachdockd (pid {daemon.pid}, "
+                f"log {daemon.log_path}); stop it with `kill {daemon.pid}`", file=sys.stderr)
         return self._client
 
 

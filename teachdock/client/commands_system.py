@@ -117,7 +117,9 @@ def stats_row(name: str, sample: dict) -> list[str]:
     cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (precpu.get("cpu_usage") or {}).get("total_usage", 0)
     system_delta = cpu.get("system_cpu_usage", 0) - precpu.get("system_cpu_usage", 0)
     cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
-    cpu_percent = cpu_delta / system_delta * cpus * 100 if cpu_delta > 0 and system_delta > 0 else 0.0
+    cpu_percent = 0.0  # a first sample has no previous one (precpu_stats empty): no rate yet
+    if precpu.get("system_cpu_usage") and cpu_delta > 0 and system_delta > 0:
+        cpu_percent = cpu_delta / system_delta * cpus * 100
     memory = sample.get("memory_stats") or {}
     details = memory.get("stats") or {}
     cache = details.get("total_inactive_file", details.get("inactive_file", 0)) or 0

@@ -240,3 +240,31 @@ def test_stats_and_events(td):
     events = td("events", "--since", str(since), "--until", str(time.time() + 0.5)).stdout.splitlines()
     mine = [line.split()[2] for line in events if "name=measured" in line]
     assert mine[0] == "create" and "start" in mine and mine[-1] == "destroy"
+
+
+def test_cli_autostarts_a_daemon_on_an_empty_socket(td, scratch_dir):
+    import re  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    from teachdock.client.autostart import EmbeddedDaemon  # noqa: PLC0415
+    from teachdock.image.images import Images  # noqa: PLC0415
+
+    directory = Path(scratch_dir) / f"cli-auto-{secrets.token_hex(3)}"
+    Images(directory / "data").bootstrap_busybox()
+    host = f"unix://{directory}/run/td.sock"
+    started = None
+    try:
+        result = td("-H", host, "run", "--rm", "busybox", "echo", "autostarted",
+                    extra_env={"TEACHDOCK_AUTOSTART": "1", "TEACHDOCK_DATA_ROOT": str(directory / "data")})
+        match = re.search(r"started teachdockd \(pid (\d+), log (\S+)\)", result.stderr)
+        assert match, result.stderr
+        started = EmbeddedDaemon(host, int(match.group(1)), match.group(2))
+        assert (result.returncode, result.stdout) == (0, "autostarted\n")
+        assert started.running()
+        again = td("-H", host, "ps", "-a", extra_env={"TEACHDOCK_AUTOSTART": "1"})
+        assert again.returncode == 0 and "started teachdockd" not in again.stderr  # it answers now
+    finally:
+        if started is not None:
+            started.stop()
+            assert not started.running()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,79 @@
+"""The CLI's formatting helpers: docker's stats arithmetic, event lines, times, sizes, tables,
+and the pull progress display."""
+
+import io
+
+import pytest
+
+from teachdock.client import commands_images
+from teachdock.client.commands import ago, human_duration, human_size, table
+from teachdock.client.commands_system import format_event, parse_time, stats_row
+from teachdock.client.flags import UsageError
+
+
+def test_stats_row_computes_like_the_docker_cli():
+    sample = {
+        "id": "a" * 64,
+        "cpu_stats": {"cpu_usage": {"total_usage": 3_000_000_000}, "system_cpu_usage": 20_000_000_000, "online_cpus": 2},
+        "precpu_stats": {"cpu_usage": {"total_usage": 2_000_000_000}, "system_cpu_usage": 10_000_000_000},
+        "memory_stats": {"usage": 10 << 20, "limit": 64 << 20, "stats": {"total_inactive_file": 2 << 20}},
+        "pids_stats": {"current": 3},
+    }
+    assert stats_row("web", sample) == ["a" * 12, "web", "20.00%", "8MiB / 64MiB", "12.50%", "3"]
+
+
+def test_stats_row_of_a_first_sample_without_precpu():
+    row = stats_row("x", {"id": "b" * 64, "cpu_stats": {"cpu_usage": {"total_usage": 5}, "system_cpu_usage": 9},
+                          "memory_stats": {}, "pids_stats": {}})
+    assert row[2] == "0.00%" and row[4] == "0.00%"
+
+
+def test_parse_time():
+    assert parse_time("1700000000") == 1_700_000_000
+    assert parse_time("10m", now=1000.0) == 400.0
+    assert parse_time("2h", now=10_000.0) == 2800.0
+    assert parse_time("2026-01-01T00:00:00Z") == 1_767_225_600
+    assert parse_time(None) is None
+    with pytest.raises(UsageError):
+        parse_time("yesterday")
+
+
+def test_format_event():
+    line = format_event({"Type": "container", "Action": "die", "timeNano": 1_700_000_000_123_456_789,
+                         "Actor": {"ID": "abc", "Attributes": {"name": "web", "exitCode": "0"}}})
+    assert line == "2023-11-14T22:13:20.123456789Z container die abc (exitCode=0, name=web)"
+
+
+def test_durations_sizes_and_tables():
+    assert human_duration(0.5) == "Less than a second"
+    assert human_duration(5) == "5 seconds"
+    assert human_duration(90) == "About a minute"
+    assert human_duration(600) == "10 minutes"
+    assert human_duration(4000) == "About an hour"
+    assert human_duration(3 * 86400) == "3 days"
+    assert ago(0) == ""
+    assert human_size(999) == "999B" and human_size(4_260_000) == "4.26MB"
+    assert table(["A", "LONGER"], [["xyz", "1"]]) == "A     LONGER\nxyz   1\n"
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_pull_progress_plain_and_rich(monkeypatch, terminal):
+    out = io.StringIO()
+    out.isatty = lambda: terminal
+    monkeypatch.setattr("sys.stdout", out)
+    progress = commands_images.PullProgress()
+    assert progress.rich is terminal
+    for message in [{"status": "Pulling from library/busybox", "id": "latest"},
+                    {"status": "Pulling fs layer", "id": "abc"},
+                    {"status": "Downloading", "id": "abc", "progressDetail": {"current": 50, "total": 100}},
+                    {"status": "Pull complete", "id": "abc"},
+                    {"status": "Status: Downloaded newer image for busybox:latest"}]:
+        progress(message)
+    progress.close()
+    if not terminal:
+        assert out.getvalue().splitlines() == ["latest: Pulling from library/busybox", "abc: Pulling fs layer",
+                                               "abc: Pull complete",
+                                               "Status: Downloaded newer image for busybox:latest"]
+    else:
+        task = progress.progress.tasks[0]
+        assert (task.completed, task.total) == (100, 100)
