@@ -8,7 +8,7 @@ unchanged, in both directions, and records what went past:
                    (records)
 
 Each client connection gets a connection of its own to the daemon and two threads, one per
-direction. A thread forwards what it reads *first*, then reads it: a small HTTP parser notes
+direction. A thread reads what arrives, notes it, and forwards it at once: a small HTTP parser notes
 each request (method, path, headers, the start of the body) and each response (status, the
 start of the body), with times. After a ``101 UPGRADED`` answer (``docker attach`` and the
 attach of ``docker run``) the connection is no longer HTTP: both threads just pipe bytes and
@@ -25,6 +25,7 @@ of the ``with`` block) stops its threads and removes the socket and the director
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -158,9 +159,15 @@ class _HttpStream:
             pass
 
     def end(self, now: float) -> None:
-        """The sender closed its side: a body read "until close" (or a raw stream) ends here."""
-        if self.entry is not None and self.state in ("until-close", "raw"):
+        """The sender closed its side. A body read "until close" or a raw stream ends here; so
+        does a body cut short (the CLI hangs up once it has read an error from a pull's stream).
+        Requests still waiting for an answer will never get one (``docker run -d`` drops its
+        wait): they end now too, without a status."""
+        if self.entry is not None and self.state != "head":
             self._finish(now)
+        if self.is_response:
+            while (waiting := self.connection.answer_next()) is not None:
+                waiting.finished = now
 
     def _step(self, now: float) -> bool:
         """Consume what the current state can; False when more bytes are needed."""
@@ -394,11 +401,11 @@ class ApiTracer:
                 now = time.monotonic() - self._started
                 if not data:
                     break
-                target.sendall(data)
                 try:
-                    parser.feed(data, now)
+                    parser.feed(data, now)      # first: a request is on record before its answer can come
                 except (ValueError, IndexError):
                     parser.state = "raw"        # not HTTP we understand: keep forwarding, stop reading
+                target.sendall(data)
         except OSError:
             pass
         parser.end(time.monotonic() - self._started)
@@ -584,6 +591,96 @@ def plot_trace(entries: list[TraceEntry], title: str = "the API calls", client: 
     return fig
 
 
+def entry_details(entry: TraceEntry) -> str:
+    """One call in full, as HTML: request line, headers and body; status, headers and body."""
+    def headers(values: dict) -> str:
+        return "".join(f"<div><code>{escape(k)}: {escape(v)}</code></div>" for k, v in values.items()) \
+            or "<div><i>(none)</i></div>"
+
+    def body(data: bytes, total: int, raw: bool = False) -> str:
+        if not data:
+            return "<div><i>(no body)</i></div>"
+        text = data.decode("utf-8", "backslashreplace")
+        if not raw:
+            try:
+                text = json.dumps(json.loads(text), indent=2)
+            except ValueError:
+                pass
+        if raw or not all(c.isprintable() or c in "\n\r\t" for c in text):
+            text = repr(data)[2:-1]          # a raw stream, or binary: show the bytes escaped
+        more = f" (first {len(data):,} of {total:,} bytes)" if total > len(data) else f" ({total:,} bytes)"
+        return (f"<div><i>body{more}</i></div><pre style='max-height:16em;overflow:auto;margin:2px 0'>"
+                f"{escape(text)}</pre>")
+
+    status = "(no answer yet)" if entry.status is None else f"{entry.status} {entry.reason}"
+    return (f"<div style='font-size:90%'><b>{escape(entry.method)}</b> <code>{escape(entry.target)}</code>"
+            f" <i>(connection {entry.connection})</i>"
+            f"<div style='margin:4px 0 0 12px'><b>request headers</b>{headers(entry.request_headers)}"
+            f"{body(entry.request_body, entry.request_bytes)}</div>"
+            f"<div style='margin:4px 0 0 12px'><b>response: {escape(status)}</b>{headers(entry.response_headers)}"
+            f"{body(entry.response_body, entry.response_bytes, raw=entry.upgraded)}</div>"
+            f"<div style='margin:4px 0 0 12px'><i>{escape(entry.meaning)}</i></div></div>")
+
+
+class TraceExplorer:
+    """Type a docker command, run it through a tracer, and look at each of its calls in full.
+
+    ``host``: the daemon (``unix://…``). ``explorer.run("ps -a")`` does what the button does,
+    so a notebook (and its tests) can drive it too; ``explorer.entries`` is the last trace.
+    """
+
+    def __init__(self, host: str, directory: str | os.PathLike | None = None, command: str = "ps -a"):
+        import ipywidgets as widgets
+
+        self.host, self.directory = host, directory
+        self.entries: list[TraceEntry] = []
+        self.command = widgets.Text(value=command, description="docker", layout={"width": "60%"})
+        self.button = widgets.Button(description="run through the tracer", button_style="primary")
+        self.output = widgets.HTML()
+        self.table = widgets.HTML()
+        self.step_choice = widgets.Dropdown(description="call", layout={"width": "80%"})
+        self.details = widgets.HTML()
+        self.button.on_click(lambda _button: self.run(self.command.value))
+        self.step_choice.observe(lambda _change: self._show(), names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.command, self.button]), self.output, self.table,
+                                    self.step_choice, self.details])
+
+    def run(self, command: str) -> list[TraceEntry]:
+        import shlex
+        import subprocess
+
+        from teachdock.lab.daemon_lab import docker_cli  # noqa: PLC0415
+
+        self.command.value = command
+        binary = docker_cli()
+        if binary is None:
+            self.output.value = "<i>The docker CLI is not installed here (apt-get install docker.io).</i>"
+            return []
+        with ApiTracer(self.host, self.directory) as tracer:
+            env = traced_env(tracer)
+            try:
+                done = subprocess.run([binary, *shlex.split(command)], env=env, capture_output=True, text=True,
+                                      timeout=60, stdin=subprocess.DEVNULL)
+                printed, code = done.stdout + done.stderr, done.returncode
+            except subprocess.TimeoutExpired:
+                printed, code = "(stopped after 60 s: a command that waits for input or runs for ever)", None
+            tracer.wait_idle()
+        self.entries = list(tracer.entries)
+        self.output.value = (f"<b>$ docker {escape(command)}</b> → exit code {code}"
+                             f"<pre style='max-height:10em;overflow:auto'>{escape(printed)}</pre>")
+        self.table.value = trace_table(self.entries)._repr_html_()
+        self.step_choice.options = [(f"{e.number}. {e.method} {_VERSION_PREFIX.sub('', e.short_target)[:70]} "
+                                     f"→ {e.status}", e.number - 1) for e in self.entries]
+        self.step_choice.value = 0 if self.entries else None
+        self._show()
+        return self.entries
+
+    def _show(self) -> None:
+        index = self.step_choice.value
+        self.details.value = entry_details(self.entries[index]) if index is not None and index < len(self.entries) \
+            else ""
+
+
 def traced_env(tracer: ApiTracer) -> dict:
     """The environment for a traced docker CLI: our socket, no hints, the legacy builder."""
     env = tracer.env()
@@ -592,5 +689,5 @@ def traced_env(tracer: ApiTracer) -> dict:
     return env
 
 
-__all__ = ["ApiTracer", "BODY_KEEP", "TraceEntry", "meaning", "plot_trace", "short_body", "timeline",
+__all__ = ["ApiTracer", "BODY_KEEP", "TraceEntry", "TraceExplorer", "entry_details", "meaning", "plot_trace", "short_body", "timeline",
            "trace_rows", "trace_table", "traced_env"]

@@ -210,7 +210,8 @@ def judge_docker_host(answer, socket: str, other_socket: str, data_root: str = "
         return CheckResult(False, f"{scheme}:// would need the daemon to listen on a TCP port; teachdockd "
                                   "listens only on a Unix socket (TCP without TLS would give root to the network).")
     if path in (other_socket, "/" + other_socket.lstrip("/")):
-        return CheckResult(False, "That is the *first* daemon's socket. Look at daemon b's socket_path.")
+        return CheckResult(False, "That is the *first* daemon's socket. Look at daemon b's socket_path"
+                                  + (", and put unix:// in front." if not scheme else "."))
     if path == default_socket:
         return CheckResult(False, f"{default_socket} is the default, where a daemon started without -H "
                                   "listens. The chapter's daemons have sockets of their own.")

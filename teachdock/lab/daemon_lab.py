@@ -25,11 +25,9 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from html import escape
@@ -407,7 +405,7 @@ class LabDaemon:
     data_root: Path
     exec_root: Path
     cgroup_parent: str
-    process: subprocess.Popen
+    embedded: object                   # teachdock.client.EmbeddedDaemon: its pid, stop()
 
     @property
     def host(self) -> str:
@@ -416,15 +414,14 @@ class LabDaemon:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.embedded.pid
+
+    def running(self) -> bool:
+        return self.embedded.running()
 
     def log(self) -> str:
-        path = self.directory / "teachdockd.log"
+        path = Path(self.embedded.log_path)
         return path.read_text(errors="replace") if path.exists() else ""
-
-
-class LabDaemonError(TeachdockError):
-    """A chapter daemon did not come up."""
 
 
 class LabDaemons:
@@ -440,10 +437,14 @@ class LabDaemons:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o755)      # containers' processes must walk down to their root filesystems
         self.daemons: dict[str, LabDaemon] = {}
+        self.bridges: list[str] = []     # the Linux bridges of the networks they had: must be gone at the end
         atexit.register(self.close)
 
-    def start(self, name: str, timeout: float = 30) -> LabDaemon:
-        from teachdock.image.images import Images  # noqa: PLC0415 - the images layer, only when needed
+    def start(self, name: str) -> LabDaemon:
+        """Start daemon ``name`` (or return it if it runs): teachdock.client.start_daemon, the
+        same function that starts the default daemon when a Client finds none."""
+        from teachdock.client import start_daemon  # noqa: PLC0415
+        from teachdock.image.images import Images  # noqa: PLC0415
 
         if name in self.daemons:
             return self.daemons[name]
@@ -453,41 +454,19 @@ class LabDaemons:
         Images(data_root).bootstrap_busybox()
         socket_file = str(directory / "teachdock.sock")
         cgroup_parent = f"td07-{name}-{secrets.token_hex(3)}"
-        with open(directory / "teachdockd.log", "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "teachdock.daemon", "-H", f"unix://{socket_file}", "--data-root",
-                 str(data_root), "--exec-root", str(exec_root), "--cgroup-parent", cgroup_parent],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        daemon = LabDaemon(name, directory, socket_file, data_root, exec_root, cgroup_parent, process)
+        embedded = start_daemon(f"unix://{socket_file}", data_root, exec_root=exec_root, cgroup_parent=cgroup_parent)
+        daemon = LabDaemon(name, directory, socket_file, data_root, exec_root, cgroup_parent, embedded)
         self.daemons[name] = daemon
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise LabDaemonError(f"teachdockd {name!r} exited with {process.returncode}:\n{daemon.log()[-1500:]}")
-            with contextlib.suppress(OSError):
-                if raw_request(socket_file, "GET", "/_ping", timeout=2).status == 200:
-                    return daemon
-            time.sleep(0.05)
-        raise LabDaemonError(f"teachdockd {name!r} did not answer on {socket_file} within {timeout} s")
+        return daemon
 
     def stop(self, name: str) -> None:
+        """Remove the daemon's containers, stop it by PID, remove its mounts, cgroups and files."""
         daemon = self.daemons.pop(name, None)
         if daemon is None:
             return
-        if daemon.process.poll() is None:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                listing = raw_request(daemon.socket_path, "GET", f"{API}/containers/json?all=1").json()
-                for container in listing:
-                    raw_request(daemon.socket_path, "DELETE", f"{API}/containers/{container['Id']}?force=1",
-                                timeout=30)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(daemon.pid, signal.SIGKILL)
-                daemon.process.wait(timeout=10)
+        if daemon.running():
+            _remove_objects(daemon.socket_path, self.bridges)
+        daemon.embedded.stop(remove_containers=True)
         _remove_leftovers(daemon.directory, daemon.cgroup_parent)
 
     def close(self) -> None:
@@ -498,9 +477,9 @@ class LabDaemons:
 
     def leftovers(self) -> list[str]:
         """What the chapter's daemons would have left: processes, mounts, cgroups, files."""
-        problems = [f"daemon {d.name} (PID {d.pid}) still running" for d in self.daemons.values()
-                    if d.process.poll() is None]
+        problems = [f"daemon {d.name} (PID {d.pid}) still running" for d in self.daemons.values() if d.running()]
         problems += [f"mount {point}" for point in _mounts_under(self.directory)]
+        problems += [f"bridge {name}" for name in self.bridges if os.path.exists(f"/sys/class/net/{name}")]
         problems += [f"cgroup {path}" for path in _cgroups_named("td07-")]
         if self.directory.exists():
             problems.append(f"directory {self.directory}")
@@ -511,6 +490,21 @@ class LabDaemons:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _remove_objects(socket_file: str, bridges: list[str]) -> None:
+    """Remove a daemon's containers, then its networks (a network with containers cannot go):
+    each network is a bridge in the host's kernel, which outlives the daemon otherwise."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        for container in raw_request(socket_file, "GET", f"{API}/containers/json?all=1").json():
+            raw_request(socket_file, "DELETE", f"{API}/containers/{container['Id']}?force=1", timeout=30)
+        for network in raw_request(socket_file, "GET", f"{API}/networks").json():
+            if network.get("Name") in ("bridge", "host", "none"):
+                continue                 # the built-in networks belong to the daemon
+            bridge = (network.get("Options") or {}).get("com.docker.network.bridge.name")
+            if bridge:
+                bridges.append(bridge)
+            raw_request(socket_file, "DELETE", f"{API}/networks/{network['Id']}", timeout=30)
 
 
 def _mounts_under(directory: Path) -> list[str]:
@@ -550,7 +544,7 @@ def _remove_leftovers(directory: Path, cgroup_parent: str) -> None:
 # ------------------------------------------------------------------ the docker CLI
 
 
-def docker(host: str, *args: str, timeout: float = 60, config_dir: str | os.PathLike | None = None
+def run_docker(host: str, *args: str, timeout: float = 60, config_dir: str | os.PathLike | None = None
            ) -> subprocess.CompletedProcess:
     """Run the real docker CLI against ``host`` (``unix://…``): no hints, the legacy builder,
     and a config directory of its own if given (so no context or login of yours is used)."""
@@ -566,6 +560,6 @@ def docker(host: str, *args: str, timeout: float = 60, config_dir: str | os.Path
                           stdin=subprocess.DEVNULL)
 
 
-__all__ = ["DEFAULT_SOCKET", "LabDaemon", "LabDaemonError", "LabDaemons", "RawExchange", "SocketInfo", "dechunk",
-           "disk_map", "docker", "docker_cli", "listeners", "object_files", "plot_architecture", "raw_request",
+__all__ = ["DEFAULT_SOCKET", "LabDaemon", "LabDaemons", "RawExchange", "SocketInfo", "dechunk",
+           "disk_map", "docker_cli", "listeners", "object_files", "plot_architecture", "raw_request", "run_docker",
            "socket_info", "socket_path", "tree", "visible"]

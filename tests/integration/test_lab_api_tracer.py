@@ -81,6 +81,19 @@ def test_missing_image_shows_the_404_and_the_pull(daemon, tmp_path):
     assert pull.call == "POST /images/create" and "fromImage=" in pull.target
 
 
+@pytest.mark.skipif(DOCKER is None, reason="no docker CLI (/usr/local/bin/docker or /usr/bin/docker) to trace")
+def test_detached_run_drops_its_wait_and_the_trace_still_ends(daemon, tmp_path):
+    with ApiTracer(daemon.socket_path, tmp_path) as tracer:
+        result = docker(tracer, "run", "-d", "busybox", "sleep", "1", tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert tracer.wait_idle(timeout=3)   # the dropped wait ends with its connection
+    assert tracer.calls() == ["HEAD /_ping", "POST /containers/create", "POST /containers/{id}/wait",
+                              "POST /containers/{id}/start"]
+    wait = tracer.entries[2]
+    assert "condition=next-exit" in wait.target and wait.finished is not None
+    daemon.request("DELETE", f"/v1.45/containers/{result.stdout.strip()}?force=1")
+
+
 def test_keep_alive_requests_and_chunked_answers(daemon, tmp_path):
     """Two requests on one connection, one of them streamed with chunks (logs of a container)."""
     container = daemon.create(["sh", "-c", "echo one; echo two"])
