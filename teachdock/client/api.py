@@ -103,7 +103,8 @@ class Client:
         encoded = urlencode(_query_items(query)) if query else ""
         if encoded:
             path += "?" + encoded
-        full_path = path if path == "/_ping" else API_PREFIX + path
+        versioned = path == "/_ping" or (path.startswith("/v") and path[2:3].isdigit())  # "/v1.45/..." given
+        full_path = path if versioned else API_PREFIX + path
         all_headers = dict(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
@@ -252,12 +253,14 @@ class Client:
 
     def run(self, image: str, command=None, *, name=None, detach=False, remove=False, environment=None,
             workdir=None, user=None, memory=None, cpus=None, pids_limit=None, volumes=None, network=None,
-            input=None, output=None, progress=None) -> RunOutput:  # noqa: A002
+            input=None, output=None, progress=None, started=None) -> RunOutput:  # noqa: A002
         """``docker run``: create -> attach (101) -> wait -> start -> output -> exit code.
 
         ``input``: bytes or str for the program's stdin (``-i``), or a binary file object to
         copy (the CLI's own stdin). ``output(stream, data)``, when given, gets each piece of
         output as it comes (stream 1 = stdout, 2 = stderr) instead of collecting it.
+        ``progress(message)`` sees the pull, if one is needed; ``started(id)`` is called once
+        the program runs (the CLI forwards Ctrl-C to it from then on).
         """
         container_id = self.create(image, command, name=name, environment=environment, workdir=workdir, user=user,
                                    memory=memory, cpus=cpus, pids_limit=pids_limit, volumes=volumes,
@@ -283,6 +286,8 @@ class Client:
             except APIError as error:
                 wait_conn.close()
                 return RunOutput(container_id, start_failure_code(error.message), "", error.message)
+            if started is not None:
+                started(container_id)
             collected = {STDOUT: [], STDERR: []}
             for stream_id, data in stream.frames():
                 if stream_id == STDIN:

@@ -176,7 +176,7 @@ def cmd_run(session: Session) -> int:
                             workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
                             pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
                             input=sys.stdin.buffer if o.interactive else None, output=write_output,
-                            progress=pulling)
+                            progress=pulling, started=lambda container_id: proxy_signals(session, container_id))
     except ValueError as error:
         raise UsageError(str(error)) from None
     if o.detach:
@@ -185,6 +185,31 @@ def cmd_run(session: Session) -> int:
     if result.stderr:  # a failed start: the daemon's reason
         print(f"teachdock: Error response from daemon: {result.stderr}", file=sys.stderr)
     return result.exit_code
+
+
+def proxy_signals(session: Session, container_id: str) -> None:
+    """docker's --sig-proxy: Ctrl-C (SIGINT) and SIGTERM go to the container as
+    ``POST /containers/ID/kill?signal=...``; the third one makes the CLI give up (exit 130)."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    received = []
+
+    def forward(number, _frame) -> None:
+        received.append(number)
+        if len(received) >= 3:
+            print(f"got {len(received)} signals, exiting without waiting for the container", file=sys.stderr)
+            os._exit(130)
+        from teachdock.client.api import Client  # noqa: PLC0415 - a fresh connection: the main one is busy
+
+        try:
+            with Client(session.client.host, autostart=False) as client:
+                client.kill(container_id, signal.Signals(number).name)
+        except TeachdockError:
+            pass  # it has exited meanwhile
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
 
 
 def _with_tag(image: str) -> str:

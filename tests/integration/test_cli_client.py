@@ -268,3 +268,27 @@ def test_cli_autostarts_a_daemon_on_an_empty_socket(td, scratch_dir):
             started.stop()
             assert not started.running()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_run_forwards_signals_to_the_container(daemon, tmp_path):
+    """--sig-proxy as docker's: SIGTERM to the CLI becomes POST /containers/ID/kill?signal=SIGTERM."""
+    import signal  # noqa: PLC0415
+
+    env = {**os.environ, "TEACHDOCK_HOST": f"unix://{daemon.socket_path}", "TEACHDOCK_AUTOSTART": "0"}
+    script = 'trap "echo got TERM; exit 5" TERM; echo ready; while :; do sleep 0.1; done'
+    process = subprocess.Popen([sys.executable, "-m", "teachdock.cli", "run", "--rm", "busybox", "sh", "-c", script],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (process.returncode, out) == (5, "got TERM\n"), err
+    for _ in range(100):
+        if not daemon.json("GET", "/v1.45/containers/json?all=1"):
+            break
+        time.sleep(0.05)
+    assert daemon.json("GET", "/v1.45/containers/json?all=1") == []
