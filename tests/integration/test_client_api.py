@@ -3,7 +3,6 @@ container verbs, pull on a missing image, autostart, and prune sweeping crash le
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
