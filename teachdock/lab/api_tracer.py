@@ -66,6 +66,7 @@ class TraceEntry:
     sent: float = 0.0                            # the request's head arrived from the client
     answered: float | None = None                # the response's head arrived from the daemon
     finished: float | None = None                # the response's body ended (or the upgraded stream closed)
+    streamed: float | None = None                # after 101: the first bytes of the raw stream arrived
     upgraded: bool = False                       # 101: the connection became a raw stream
 
     @property
@@ -180,7 +181,7 @@ class _HttpStream:
             return True
         if self.state in ("length", "chunk-data"):
             piece, self.buffer = self.buffer[:self.remaining], self.buffer[self.remaining:]
-            self._body(piece)
+            self._body(piece, now)
             self.remaining -= len(piece)
             if self.remaining == 0:
                 if self.state == "length":
@@ -204,7 +205,7 @@ class _HttpStream:
             return True
         # "until-close" and "raw": everything is body (or stream) until the sender closes
         piece, self.buffer = self.buffer, b""
-        self._body(piece)
+        self._body(piece, now)
         return True
 
     def _head(self, head: str, now: float) -> None:
@@ -248,9 +249,11 @@ class _HttpStream:
         if not self.is_response and "upgrade" in lower.get("connection", "") and self.state == "head":
             self.state = "raw"                 # after an upgrade request the client's bytes are the stream
 
-    def _body(self, piece: bytes) -> None:
+    def _body(self, piece: bytes, now: float) -> None:
         if self.entry is None or not piece:
             return
+        if self.is_response and self.entry.upgraded and self.entry.streamed is None:
+            self.entry.streamed = now
         if self.is_response:
             keep = BODY_KEEP - len(self.entry.response_body)
             self.entry.response_body += piece[:max(keep, 0)]
@@ -528,18 +531,21 @@ def trace_table(entries: list[TraceEntry], title: str = "") -> TextAndHTML:
 
 
 def timeline(entries: list[TraceEntry]) -> list[dict]:
-    """Every moment of the trace in time order: a request sent, an answer begun, a held answer
-    or a raw stream ended. Keys: time, entry, kind ("request" / "response" / "end")."""
+    """Every moment of the trace in time order: a request sent, an answer begun, the first bytes
+    on a raw stream, a held answer or a raw stream ended. Keys: time, entry, kind ("request" /
+    "response" / "stream" / "end")."""
     moments = []
     for entry in entries:
         moments.append({"time": entry.sent, "entry": entry, "kind": "request"})
         if entry.answered is not None:
             moments.append({"time": entry.answered, "entry": entry, "kind": "response"})
+        if entry.streamed is not None:
+            moments.append({"time": entry.streamed, "entry": entry, "kind": "stream"})
         held = entry.finished is not None and entry.answered is not None and (
             entry.upgraded or entry.finished - entry.answered > 0.005)
         if held:
             moments.append({"time": entry.finished, "entry": entry, "kind": "end"})
-    order = {"request": 0, "response": 1, "end": 2}
+    order = {"request": 0, "response": 1, "stream": 2, "end": 3}
     return sorted(moments, key=lambda m: (m["time"], m["entry"].number, order[m["kind"]]))
 
 
@@ -549,15 +555,18 @@ def _moment_label(moment: dict) -> str:
         return f"{entry.method} {_VERSION_PREFIX.sub('', entry.short_target)}"
     if kind == "response":
         return f"{entry.status} {entry.reason}".strip() + (f"  ({entry.meaning})" if entry.meaning else "")
+    if kind == "stream":
+        return f"on the stream of step {entry.number}: {short_body(entry.response_body, 50)}"
     if entry.upgraded:
-        return f"stream of step {entry.number} closed after {entry.response_bytes} bytes: {short_body(entry.response_body, 40)}"
+        return f"stream of step {entry.number} closed ({entry.response_bytes} bytes in all)"
     return f"answer to step {entry.number} ends: {short_body(entry.response_body, 50)}"
 
 
 def plot_trace(entries: list[TraceEntry], title: str = "the API calls", client: str = "docker CLI"):
     """A sequence diagram: the client on the left, the daemon on the right, one row per moment
-    in the order it happened; the step number on each request. Held answers (``wait``) and raw
-    streams (``attach``) get a second, dotted arrow when they end."""
+    in the order it happened; the step number on each request. A raw stream (``attach``) gets
+    an arrow when its first bytes come and a dotted one when it closes; a held answer (``wait``)
+    a dotted one when it ends."""
     from matplotlib.figure import Figure
 
     moments = timeline(entries)
@@ -576,7 +585,7 @@ def plot_trace(entries: list[TraceEntry], title: str = "the API calls", client: 
             start, end, colour, style = left, right, "#0072B2", "-"
             ax.text(left - 0.3, y, str(entry.number), ha="right", va="center", fontsize=8, color="#555555")
         else:
-            start, end, style = right, left, "--" if kind == "response" else ":"
+            start, end, style = right, left, {"response": "--", "stream": "-"}.get(kind, ":")
             colour = "#8f1d1d" if (entry.status or 0) >= 400 else ("#6a3d9a" if entry.upgraded else "#009E73")
         ax.annotate("", xy=(end, y), xytext=(start, y),
                     arrowprops={"arrowstyle": "->", "color": colour, "linestyle": style})

@@ -62,7 +62,9 @@ def test_docker_run_through_the_tracer(daemon, tmp_path):
     assert wait.status == 200 and json.loads(wait.response_body)["StatusCode"] == 0
     assert wait.finished > entries["POST /containers/{id}/start"].answered   # held until the exit
     assert entries["POST /containers/{id}/start"].status == 204
+    assert attach.streamed >= entries["POST /containers/{id}/start"].sent   # output only once it started
     kinds = [(m["entry"].call, m["kind"]) for m in timeline(tracer.entries)]
+    assert ("POST /containers/{id}/attach", "stream") in kinds
     assert kinds.index(("POST /containers/{id}/start", "request")) < kinds.index(("POST /containers/{id}/wait", "end"))
     assert "attach" in repr(trace_table(tracer.entries))
     assert not os.path.exists(socket_path) and not os.path.exists(os.path.dirname(socket_path))
