@@ -222,7 +222,7 @@ class Client:
     # --- containers -------------------------------------------------------------------------------------
     def create(self, image: str, command=None, *, name=None, environment=None, workdir=None, user=None,
                memory=None, cpus=None, pids_limit=None, volumes=None, network=None, remove=False,
-               stdin_open=False, entrypoint=None, labels=None, progress=None) -> str:
+               stdin_open=False, tty=False, console_size=None, entrypoint=None, labels=None, progress=None) -> str:
         """``POST /containers/create`` (pulling the image on a 404 "No such image", as docker does)."""
         if isinstance(command, str):
             command = ["sh", "-c", command]
@@ -239,9 +239,11 @@ class Client:
         if volumes:
             host_config["Binds"] = list(volumes)
         body = {"Image": image, "Cmd": command, "Env": list(env), "WorkingDir": workdir or "", "User": user or "",
-                "AttachStdin": bool(stdin_open), "AttachStdout": True, "AttachStderr": True, "Tty": False,
+                "AttachStdin": bool(stdin_open), "AttachStdout": True, "AttachStderr": True, "Tty": bool(tty),
                 "OpenStdin": bool(stdin_open), "StdinOnce": bool(stdin_open), "Labels": labels or {},
                 "HostConfig": host_config}
+        if console_size:
+            host_config["ConsoleSize"] = list(console_size)
         if entrypoint is not None:
             body["Entrypoint"] = entrypoint
         query = {"name": name} if name else None
@@ -253,18 +255,22 @@ class Client:
 
     def run(self, image: str, command=None, *, name=None, detach=False, remove=False, environment=None,
             workdir=None, user=None, memory=None, cpus=None, pids_limit=None, volumes=None, network=None,
-            input=None, output=None, progress=None, started=None) -> RunOutput:  # noqa: A002
+            input=None, tty=False, console_size=None, output=None, progress=None,
+            started=None) -> RunOutput:  # noqa: A002
         """``docker run``: create -> attach (101) -> wait -> start -> output -> exit code.
 
         ``input``: bytes or str for the program's stdin (``-i``), or a binary file object to
         copy (the CLI's own stdin). ``output(stream, data)``, when given, gets each piece of
         output as it comes (stream 1 = stdout, 2 = stderr) instead of collecting it.
         ``progress(message)`` sees the pull, if one is needed; ``started(id)`` is called once
-        the program runs (the CLI forwards Ctrl-C to it from then on).
+        the program runs (the CLI forwards Ctrl-C to it from then on). ``tty``: the program
+        gets a terminal (``-t``; ``console_size=(rows, columns)``) and its output is one raw
+        stream, all of it "stdout".
         """
         container_id = self.create(image, command, name=name, environment=environment, workdir=workdir, user=user,
                                    memory=memory, cpus=cpus, pids_limit=pids_limit, volumes=volumes,
-                                   network=network, remove=remove, stdin_open=input is not None, progress=progress)
+                                   network=network, remove=remove, stdin_open=input is not None, tty=tty,
+                                   console_size=console_size, progress=progress)
         if detach:
             self.start(container_id)
             return RunOutput(container_id, None)
@@ -289,7 +295,7 @@ class Client:
             if started is not None:
                 started(container_id)
             collected = {STDOUT: [], STDERR: []}
-            for stream_id, data in stream.frames():
+            for stream_id, data in _output_of(stream, tty):
                 if stream_id == STDIN:
                     stream_id = STDOUT
                 if output is not None:
@@ -356,7 +362,7 @@ class Client:
         return result["StatusCode"]
 
     def exec(self, container: str, cmd, *, detach=False, environment=None, workdir=None, user=None,
-             input=None, output=None) -> RunOutput:  # noqa: A002
+             input=None, tty=False, console_size=None, output=None, started=None) -> RunOutput:  # noqa: A002
         """``docker exec``: POST /containers/ID/exec, POST /exec/EID/start (101), GET /exec/EID/json."""
         if isinstance(cmd, str):
             cmd = ["sh", "-c", cmd]
@@ -364,17 +370,21 @@ class Client:
         if isinstance(env, dict):
             env = [f"{key}={value}" for key, value in env.items()]
         body = {"Cmd": list(cmd), "AttachStdin": input is not None, "AttachStdout": not detach,
-                "AttachStderr": not detach, "Tty": False, "Env": list(env) or None,
+                "AttachStderr": not detach, "Tty": bool(tty), "Env": list(env) or None,
                 "WorkingDir": workdir or "", "User": user or "", "Detach": detach, "Privileged": False}
+        if console_size:
+            body["ConsoleSize"] = list(console_size)
         exec_id = self.request("POST", f"/containers/{_seg(container)}/exec", body=body).json()["Id"]
         if detach:
             self.request("POST", f"/exec/{exec_id}/start", body={"Detach": True, "Tty": False})
             return RunOutput(exec_id, None)
-        stream = self.hijack("POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": False})
+        stream = self.hijack("POST", f"/exec/{exec_id}/start", body={"Detach": False, "Tty": bool(tty)})
         collected = {STDOUT: [], STDERR: []}
         try:
             _feed(stream, input)
-            for stream_id, data in stream.frames():
+            if started is not None:
+                started(exec_id)
+            for stream_id, data in _output_of(stream, tty):
                 if output is not None:
                     output(stream_id, data)
                 elif stream_id in collected:
@@ -384,6 +394,14 @@ class Client:
         code = self.request("GET", f"/exec/{exec_id}/json").json().get("ExitCode")
         return RunOutput(exec_id, code, b"".join(collected[STDOUT]).decode(errors="replace"),
                          b"".join(collected[STDERR]).decode(errors="replace"))
+
+    def resize(self, container: str, rows: int, columns: int) -> None:
+        """The terminal's size, for a container made with ``tty=True`` (the CLI sends it after
+        start and on every SIGWINCH)."""
+        self.request("POST", f"/containers/{_seg(container)}/resize", query={"h": rows, "w": columns})
+
+    def resize_exec(self, exec_id: str, rows: int, columns: int) -> None:
+        self.request("POST", f"/exec/{exec_id}/resize", query={"h": rows, "w": columns})
 
     def stats(self, container: str) -> dict:
         """One sample (``docker stats --no-stream``)."""
@@ -518,6 +536,24 @@ def start_failure_code(message: str) -> int:
     return 125
 
 
+def _raw_reader(source):
+    """read(n) for a file: os.read on its descriptor when it has one. A thread blocked in
+    ``sys.stdin.buffer.read`` holds the buffer's lock, and the interpreter aborts at exit
+    ("could not acquire lock for <stdin>"); os.read holds nothing."""
+    try:
+        fd = source.fileno()
+    except (AttributeError, OSError, ValueError):
+        return getattr(source, "read1", source.read)
+    return lambda size: os.read(fd, size)
+
+
+def _output_of(stream: RawStream, tty: bool):
+    """(stream id, bytes): frames without a terminal, one raw stream (called stdout) with one."""
+    if not tty:
+        return stream.frames()
+    return ((STDOUT, data) for data in stream.chunks())
+
+
 def _feed(stream: RawStream, data):
     """Send ``data`` (bytes, str or a binary file) as stdin, then half-close; or, with no
     input, half-close at once (the daemon must not wait for stdin that never comes)."""
@@ -531,7 +567,7 @@ def _feed(stream: RawStream, data):
             if isinstance(data, (bytes, bytearray, str)):
                 stream.send(data.encode() if isinstance(data, str) else bytes(data))
             else:
-                reader = getattr(data, "read1", data.read)
+                reader = _raw_reader(data)
                 while block := reader(65536):
                     stream.send(block)
         except OSError:

@@ -140,7 +140,7 @@ RUN_FLAGS = [
     Flag("--rm", "remove the container when it exits (HostConfig.AutoRemove)"),
     Flag("-d,--detach", "start it and print its id; do not wait"),
     Flag("-i,--interactive", "send this command's stdin to the program (OpenStdin, attach stdin=1)"),
-    Flag("-t,--tty", "a terminal (not supported by teachdockd yet)"),
+    Flag("-t,--tty", "give the program a terminal (a pty; one raw stream, resized with yours)"),
     Flag("-e,--env", "set an environment variable", value="KEY=VALUE", repeat=True),
     Flag("-w,--workdir", "working directory inside the container", value="DIR"),
     Flag("-u,--user", "user[:group] to run as", value="USER"),
@@ -155,8 +155,6 @@ RUN_FLAGS = [
 
 def cmd_run(session: Session) -> int:
     o, args = session.options, session.args
-    if o.tty:
-        raise UsageError("-t is not supported by teachdockd yet: run without it (stdin works with -i)")
     client = session.client
     image, command = args[0], args[1:] or None
 
@@ -171,12 +169,20 @@ def cmd_run(session: Session) -> int:
             print(line, file=sys.stderr)
     pulling.started = False
 
+    def started(container_id: str) -> None:
+        if o.tty:  # Ctrl-C is a byte for the container's terminal now, not a signal for us
+            follow_terminal_size(lambda rows, columns: client.resize(container_id, rows, columns))
+        else:
+            proxy_signals(session, container_id)
+
     try:
-        result = client.run(image, command, name=o.name, detach=o.detach, remove=o.rm, environment=o.env,
-                            workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
-                            pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
-                            input=sys.stdin.buffer if o.interactive else None, output=write_output,
-                            progress=pulling, started=lambda container_id: proxy_signals(session, container_id))
+        with Terminal(raw=o.tty and o.interactive):
+            result = client.run(image, command, name=o.name, detach=o.detach, remove=o.rm, environment=o.env,
+                                workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
+                                pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
+                                input=sys.stdin.buffer if o.interactive else None, tty=o.tty,
+                                console_size=terminal_size() if o.tty else None, output=write_output,
+                                progress=pulling, started=started)
     except ValueError as error:
         raise UsageError(str(error)) from None
     if o.detach:
@@ -185,6 +191,57 @@ def cmd_run(session: Session) -> int:
     if result.stderr:  # a failed start: the daemon's reason
         print(f"teachdock: Error response from daemon: {result.stderr}", file=sys.stderr)
     return result.exit_code
+
+
+class Terminal:
+    """``-it``: the user's terminal in raw mode while attached (each key goes to the container
+    as typed, Ctrl-C included), restored afterwards whatever happens."""
+
+    def __init__(self, raw: bool):
+        self.raw = raw and sys.stdin.isatty()
+        self.saved = None
+
+    def __enter__(self):
+        if self.raw:
+            import termios  # noqa: PLC0415
+            import tty  # noqa: PLC0415
+
+            self.saved = termios.tcgetattr(0)
+            tty.setraw(0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.saved is not None:
+            import termios  # noqa: PLC0415
+
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+
+
+def terminal_size() -> tuple[int, int] | None:
+    """(rows, columns) of our stdout's terminal; None when it is not one."""
+    import os  # noqa: PLC0415
+
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+    except OSError:
+        return None
+    return size.lines, size.columns
+
+
+def follow_terminal_size(resize) -> None:
+    """Send our terminal's size now and on every SIGWINCH (``POST .../resize?h=&w=``)."""
+    import signal  # noqa: PLC0415
+
+    def send(*_args) -> None:
+        size = terminal_size()
+        if size is not None:
+            try:
+                resize(*size)
+            except TeachdockError:
+                pass
+
+    send()
+    signal.signal(signal.SIGWINCH, send)
 
 
 def proxy_signals(session: Session, container_id: str) -> None:
@@ -306,10 +363,17 @@ def cmd_wait(session: Session) -> int:
 
 
 def cmd_exec(session: Session) -> int:
-    o, args = session.options, session.args
-    result = session.client.exec(args[0], args[1:], detach=o.detach, environment=o.env, workdir=o.workdir,
-                                 user=o.user, input=sys.stdin.buffer if o.interactive else None,
-                                 output=write_output)
+    o, args, client = session.options, session.args, session.client
+
+    def started(exec_id: str) -> None:
+        if o.tty:
+            follow_terminal_size(lambda rows, columns: client.resize_exec(exec_id, rows, columns))
+
+    with Terminal(raw=o.tty and o.interactive):
+        result = client.exec(args[0], args[1:], detach=o.detach, environment=o.env, workdir=o.workdir,
+                             user=o.user, input=sys.stdin.buffer if o.interactive else None, tty=o.tty,
+                             console_size=terminal_size() if o.tty else None, output=write_output,
+                             started=started)
     return 0 if o.detach else (result.exit_code if result.exit_code is not None else 0)
 
 
@@ -351,6 +415,7 @@ VERBS = {
                   "GET /exec/EID/json for the exit code",
                   [Flag("-d,--detach", "run it in the background"),
                    Flag("-i,--interactive", "send this command's stdin to it"),
+                   Flag("-t,--tty", "give it a terminal"),
                    Flag("-e,--env", "set an environment variable", value="KEY=VALUE", repeat=True),
                    Flag("-w,--workdir", "working directory", value="DIR"),
                    Flag("-u,--user", "user[:group]", value="USER")], min_args=2, interspersed=False), cmd_exec),

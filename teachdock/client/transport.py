@@ -307,6 +307,22 @@ class RawStream:
                 return
             yield stream, payload
 
+    def chunks(self):
+        """Raw bytes until the daemon closes the socket: a container with a terminal (``-t``)
+        has one stream, the terminal's, and no frames."""
+        conn = self.connection
+        if conn.buffer:
+            data, conn.buffer = conn.buffer, b""
+            yield data
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            yield data
+
     def close(self) -> None:
         self.connection.close()
 

@@ -292,3 +292,45 @@ def test_run_forwards_signals_to_the_container(daemon, tmp_path):
             break
         time.sleep(0.05)
     assert daemon.json("GET", "/v1.45/containers/json?all=1") == []
+
+
+def test_run_it_gives_a_terminal(daemon):
+    """``run -it`` from a terminal: keys go to the container's shell as typed, its exit code comes back."""
+    import pty  # noqa: PLC0415
+    import select  # noqa: PLC0415
+
+    env = {**os.environ, "TEACHDOCK_HOST": f"unix://{daemon.socket_path}", "TEACHDOCK_AUTOSTART": "0"}
+    import fcntl  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+    import termios  # noqa: PLC0415
+
+    pid, master = pty.fork()
+    if pid == 0:  # the child: the CLI on a terminal of its own, 21 rows x 77 columns
+        fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 21, 77, 0, 0))
+        os.execve(sys.executable, [sys.executable, "-m", "teachdock.cli", "run", "--rm", "-it", "busybox", "sh"], env)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 20) -> bytes:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        return seen
+
+    try:
+        assert b"/ # " in read_until(b"/ # "), seen
+        os.write(master, b"stty size; test -t 0 && echo stdin-is-a-tty; echo typed-$((6*7)); exit 4\r")
+        assert b"typed-42" in read_until(b"typed-42"), seen
+        assert b"21 77\r\n" in seen and b"stdin-is-a-tty" in seen
+        _, status = os.waitpid(pid, 0)
+        pid = None
+        assert os.WEXITSTATUS(status) == 4
+    finally:
+        if pid is not None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(master)

@@ -257,3 +257,16 @@ def test_start_daemon_failure_shows_the_log(tmp_path):
     with pytest.raises(DaemonUnavailable, match="exited with status") as caught:
         start_daemon(f"unix://{tmp_path}/bad.sock", data_root=tmp_path / "file", timeout=20)
     assert "the end of its log" in str(caught.value)
+
+
+def test_run_and_exec_with_a_terminal(client):
+    result = client.run("busybox", ["sh", "-c", "stty size; test -t 1 && echo tty; echo err >&2"], remove=True,
+                        tty=True, console_size=(10, 40))
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "10 40\r\ntty\r\nerr\r\n", "")
+    container = client.create("busybox", ["sleep", "60"], name="termbox")
+    client.start(container)
+    try:
+        execed = client.exec("termbox", ["sh", "-c", "stty size; exit 2"], tty=True, console_size=(12, 34))
+        assert (execed.exit_code, execed.stdout) == (2, "12 34\r\n")
+    finally:
+        client.remove(container, force=True)
