@@ -180,9 +180,12 @@ def listeners(path: str) -> list[tuple[int, str]]:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
-            held = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds}
-        except OSError:
+        except OSError:                   # gone, or not ours to look at
             continue
+        held = set()
+        for fd in fds:
+            with contextlib.suppress(OSError):   # closed meanwhile (listdir's own fd, for one)
+                held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
         if any(f"socket:[{inode}]" in held for inode in inodes):
             try:
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
