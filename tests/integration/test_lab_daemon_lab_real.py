@@ -1,0 +1,59 @@
+"""teachdock.lab.daemon_lab.LabDaemons with real teachdockd processes: two daemons side by side,
+each with its own objects, and close() leaves no process, mount, cgroup, bridge or file."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from teachdock.client import Client
+from teachdock.errors import TeachdockError
+from teachdock.lab.daemon_checks import check_docker_host, check_log_file
+from teachdock.lab.daemon_lab import LabDaemons, object_files, raw_request, socket_info
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
+]
+
+
+@pytest.fixture
+def daemons(tmp_path):
+    from teachdock.image import busybox
+
+    try:
+        busybox.find_busybox()
+    except TeachdockError as error:
+        pytest.skip(f"needs the host's static busybox (apt-get install busybox-static): {error}")
+    lab = LabDaemons(tmp_path / "daemons")
+    yield lab
+    lab.close()
+
+
+def test_two_daemons_their_objects_and_a_clean_close(daemons):
+    a, b = daemons.start("a"), daemons.start("b")
+    assert daemons.start("a") is a and a.socket_path != b.socket_path
+    assert [pid for pid, _ in socket_info(a.host).listeners] == [a.pid]
+    with Client(a.host, autostart=False) as on_a, Client(b.host, autostart=False) as on_b:
+        sleeper = on_a.run("busybox", ["sleep", "60"], name="only-on-a", detach=True)
+        said = on_b.run("busybox", ["echo", "from b"])
+        on_a.create_network("lab-net")
+        bridge = next(n for n in on_a.networks() if n["Name"] == "lab-net")["Options"][
+            "com.docker.network.bridge.name"]
+        assert [c["Names"] for c in on_a.containers()] == [["/only-on-a"]]
+        assert on_b.containers() == []
+    assert os.path.exists(f"/sys/class/net/{bridge}")
+    assert check_docker_host(f"unix://{b.socket_path}", b, a).passed
+    log = b.data_root / "daemon" / "containers" / said.id / f"{said.id}-json.log"
+    assert check_log_file(str(log), said.id, b, expected_text="from b").passed
+    rows = {row["path"] for row in object_files(a.data_root, a.exec_root, a.socket_path)}
+    assert str(a.data_root / "daemon" / "containers" / sleeper.id / "container.json") in rows
+    assert raw_request(a.socket_path, "GET", "/_ping").body == b"OK"
+
+    pids = [a.pid, b.pid]
+    daemons.close()
+    assert daemons.leftovers() == []
+    assert not os.path.exists(f"/sys/class/net/{bridge}"), "the network's bridge outlived the daemon"
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
