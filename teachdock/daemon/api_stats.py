@@ -134,8 +134,9 @@ def sample(record) -> dict | None:
     if runtime is None or not record.running:
         return None
     try:
-        metrics = runtime.metrics()
-        extras = _cgroup_extras(runtime.cgroup)
+        cgroup = runtime.cgroup  # the same as runtime.metrics() reads, opened once
+        metrics = cgroup.metrics()
+        extras = _cgroup_extras(cgroup)
         pid = runtime.pid
     except (TeachdockError, OSError):
         return None  # it exited between the check and the read
@@ -150,8 +151,6 @@ def sample(record) -> dict | None:
               "limit": metrics.memory_limit_bytes or host_memory_bytes()}
     if metrics.memory_peak_bytes is not None:
         memory["max_usage"] = metrics.memory_peak_bytes
-    if metrics.oom_kills:
-        memory["failcnt"] = metrics.oom_kills
     result = {
         "read": timestamp(), "pids_stats": pids, "blkio_stats": _empty_blkio([]), "num_procs": 0,
         "storage_stats": {},
