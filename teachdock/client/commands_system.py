@@ -26,6 +26,7 @@ def cmd_version(session: Session) -> int:
     print(f" OS/Arch:           linux/{platform.machine()}")
     print(f" Context:           {_current_context()}")
     print(f" Host:              {session.client.host}")
+    session.client.autostart = False  # asking for a version is no reason to start a daemon
     server = session.client.version()
     print(f"\nServer: {server.get('Platform', {}).get('Name', '')}")
     print(" Engine:")
@@ -309,7 +310,7 @@ def cmd_system_prune(session: Session) -> int:
         removed = result.get(key) or []
         total += result.get("SpaceReclaimed") or 0
         if removed:
-            print(f"Deleted {kind}:")
+            print(f"Deleted {kind.capitalize()}:")
             for item in removed:
                 print(item if isinstance(item, str) else " ".join(f"{k}: {v}" for k, v in item.items()))
             print()

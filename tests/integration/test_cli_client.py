@@ -131,6 +131,14 @@ def test_version_and_info(td, daemon):
     assert f"Docker Root Dir: {daemon.data_root}" in info
 
 
+def test_version_without_a_daemon_does_not_start_one(td, tmp_path):
+    host = f"unix://{tmp_path}/none.sock"
+    result = td("-H", host, "version", extra_env={"TEACHDOCK_AUTOSTART": "1"})
+    assert result.returncode == 1
+    assert "Client:" in result.stdout and f"cannot connect to teachdockd at {host}" in result.stderr
+    assert not (tmp_path / "none.sock").exists()
+
+
 def test_host_flag_beats_environment_and_context(td, daemon, tmp_path):
     socket_host = f"unix://{daemon.socket_path}"
     nowhere = f"unix://{tmp_path}/nowhere.sock"
@@ -165,7 +173,7 @@ def test_system_prune_removes_stopped_containers_and_a_crash_leftover(td, daemon
     assert leftover.exists() and "stopped" in td("ps", "-a").stdout
     pruned = td("system", "prune", "-f")
     assert pruned.returncode == 0, pruned.stderr
-    assert "Deleted containers:" in pruned.stdout and "Total reclaimed space:" in pruned.stdout
+    assert "Deleted Containers:" in pruned.stdout and "Total reclaimed space:" in pruned.stdout
     assert f"container directory without a record: {leftover}" in pruned.stdout
     assert not leftover.exists()
     assert td("ps", "-aq").stdout == ""
