@@ -99,7 +99,7 @@ def plot_architecture(socket: str = DEFAULT_SOCKET):
     objects = [("images\nOCI store", 5.0), ("containers\nrecords, logs", 5.97), ("networks\nbridge", 6.94),
                ("volumes\ndirectories", 7.91)]
     object_boxes = [box(x, 3.0, 0.9, 1.0, text, "#e6eefb", 7.5) for text, x in objects]
-    ax.text(6.9, 4.12, "objects (under the data root)", ha="center", va="bottom", fontsize=7.5, color="#555555")
+    ax.text(5.0, 2.92, "objects (under the data root)", ha="left", va="top", fontsize=7.5, color="#555555")
     runtime = box(5.0, 1.65, 3.8, 0.8, "teachdock.runtime (like runc): bundle → process", "#ffffff")
     box(5.0, 0.4, 3.8, 0.8, "Linux kernel: namespaces, cgroups, overlayfs", "#eeeeee")
 
