@@ -13,7 +13,7 @@ import os
 from teachdock.client.hosts import resolve_host
 from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
                                         ImageNotFoundError, RawStream, Response, TraceEntry,
-                                        api_error, demultiplex, parse_host, quote, urlencode)
+                                        api_error, parse_host, quote, urlencode)
 
 API_PREFIX = "/v1.45"
 
@@ -322,26 +322,44 @@ class Client:
     def inspect(self, container: str) -> dict:
         return self.request("GET", f"/containers/{_seg(container)}/json").json()
 
-    def logs(self, container: str, tail=None, *, stdout=True, stderr=True, timestamps=False) -> str:
+    def logs(self, container: str, tail=None, *, timestamps=False) -> str:
         """Everything logged so far (stdout and stderr interleaved as written)."""
-        query = {"stdout": 1 if stdout else None, "stderr": 1 if stderr else None,
-                 "tail": "all" if tail is None else tail, "timestamps": 1 if timestamps else None}
-        body = self.request("GET", f"/containers/{_seg(container)}/logs", query=query).body
-        return b"".join(data for _, data in demultiplex(body)).decode(errors="replace")
+        return b"".join(data for _, data in self.log_frames(container, tail, timestamps=timestamps)).decode(
+            errors="replace")
 
-    def follow_logs(self, container: str, tail=None, *, timestamps=False):
-        """(stream id, bytes) as they are written, until the container stops (``logs -f``)."""
-        query = {"stdout": 1, "stderr": 1, "follow": 1, "tail": "all" if tail is None else tail,
+    def log_frames(self, container: str, tail=None, *, follow=False, timestamps=False):
+        """(stream id, bytes) from ``GET /containers/ID/logs``; with ``follow`` as they are
+        written, until the container stops (``logs -f``). A container with a terminal (-t)
+        logs one raw stream: its bytes come as stream 1."""
+        query = {"stdout": 1, "stderr": 1, "follow": 1 if follow else None, "tail": "all" if tail is None else tail,
                  "timestamps": 1 if timestamps else None}
+        path = f"/containers/{_seg(container)}/logs"
+        connection, response, entry = self._send("GET", path, query)
+        if response.status >= 400:
+            data = response.body
+            entry.done()
+            self._release(connection)
+            raise api_error(response.status, data, "GET", path)
+        raw = response.headers.get("content-type", "") == "application/vnd.docker.raw-stream"
         pending = b""
-        for chunk in self.stream_bytes("GET", f"/containers/{_seg(container)}/logs", query=query):
-            pending += chunk
-            while len(pending) >= 8:
-                length = int.from_bytes(pending[4:8], "big")
-                if len(pending) < 8 + length:
-                    break
-                yield pending[0], pending[8:8 + length]
-                pending = pending[8 + length:]
+        try:
+            for chunk in response.iter_chunks():
+                if raw:
+                    yield STDOUT, chunk
+                    continue
+                pending += chunk
+                while len(pending) >= 8:
+                    length = int.from_bytes(pending[4:8], "big")
+                    if len(pending) < 8 + length:
+                        break
+                    yield pending[0], pending[8:8 + length]
+                    pending = pending[8 + length:]
+        except GeneratorExit:
+            connection.close()
+            raise
+        finally:
+            entry.done()
+        self._release(connection)
 
     def start(self, container: str) -> bool:
         """False if it was running already (304)."""

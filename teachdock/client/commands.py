@@ -316,17 +316,9 @@ def cmd_inspect(session: Session) -> int:
 
 
 def cmd_logs(session: Session) -> int:
-    o, client = session.options, session.client
-    name = session.args[0]
-    if o.follow:
-        for stream_id, data in client.follow_logs(name, tail=o.tail, timestamps=o.timestamps):
-            write_output(stream_id, data)
-        return 0
-    from teachdock.client.transport import demultiplex  # noqa: PLC0415
-
-    query = {"stdout": 1, "stderr": 1, "tail": o.tail or "all", "timestamps": 1 if o.timestamps else None}
-    body = client.request("GET", f"/containers/{name}/logs", query=query).body
-    for stream_id, data in demultiplex(body):
+    o = session.options
+    for stream_id, data in session.client.log_frames(session.args[0], o.tail, follow=o.follow,
+                                                     timestamps=o.timestamps):
         write_output(stream_id, data)
     return 0
 

@@ -270,3 +270,17 @@ def test_run_and_exec_with_a_terminal(client):
         assert (execed.exit_code, execed.stdout) == (2, "12 34\r\n")
     finally:
         client.remove(container, force=True)
+
+
+def test_logs_keep_the_streams_apart_and_a_terminal_is_one_raw_stream(client):
+    client.run("busybox", ["sh", "-c", "echo out; echo err >&2"], name="logged")
+    assert list(client.log_frames("logged")) == [(1, b"out\n"), (2, b"err\n")]
+    assert client.logs("logged", tail=1) == "err\n"
+    client.run("busybox", ["sh", "-c", "echo tty-out; echo tty-err >&2"], name="ttylogged", tty=True)
+    assert client.logs("ttylogged") == "tty-out\r\ntty-err\r\n"
+    client.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"], name="followed",
+               detach=True)
+    followed = b"".join(data for _, data in client.log_frames("followed", follow=True))
+    assert followed == b"line1\nline2\nline3\n"  # returned once the container stopped
+    for name in ("logged", "ttylogged", "followed"):
+        client.remove(name, force=True)
