@@ -286,7 +286,9 @@ class Client:
                 "POST", f"/containers/{container_id}/wait",
                 {"condition": "removed" if remove else "next-exit"})
             if wait_response.status >= 400:
-                raise api_error(wait_response.status, wait_response.body, "POST", "/wait")
+                error = api_error(wait_response.status, wait_response.body, "POST", wait_entry.path)
+                wait_conn.close()
+                raise error
             try:
                 self.start(container_id)
             except APIError as error:
@@ -428,8 +430,11 @@ class Client:
     def stream_stats(self, container: str):
         return self.stream("GET", f"/containers/{_seg(container)}/stats", query={"stream": 1})
 
-    def prune_containers(self) -> dict:
-        return self.request("POST", "/containers/prune").json()
+    def prune_containers(self, filters: dict | None = None) -> dict:
+        """``POST /containers/prune``: stopped containers go (teachdockd also sweeps crash leftovers).
+        ``filters={"label": {"k=v": True}}`` limits it to containers with that label."""
+        return self.request("POST", "/containers/prune",
+                            query={"filters": json.dumps(filters) if filters else None}).json()
 
     def commit(self, container: str, repository: str | None = None, tag: str | None = None, *,
                message: str | None = None, author: str | None = None, changes=()) -> str:

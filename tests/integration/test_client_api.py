@@ -284,3 +284,12 @@ def test_logs_keep_the_streams_apart_and_a_terminal_is_one_raw_stream(client):
     assert followed == b"line1\nline2\nline3\n"  # returned once the container stopped
     for name in ("logged", "ttylogged", "followed"):
         client.remove(name, force=True)
+
+
+def test_prune_by_label(client):
+    doomed = client.create("busybox", ["true"], name="doomed", labels={"course": "a"})
+    kept = client.create("busybox", ["true"], name="kept-label", labels={"course": "b"})
+    result = client.prune_containers(filters={"label": {"course=a": True}})
+    assert result["ContainersDeleted"] == [doomed]
+    assert [c["Id"] for c in client.containers(all=True)] == [kept]
+    assert client.prune_containers()["ContainersDeleted"] == [kept]
