@@ -342,3 +342,26 @@ def test_run_it_gives_a_terminal(daemon):
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         os.close(master)
+
+
+def test_pull_from_a_local_registry(td, tmp_path):
+    import registry_util  # noqa: PLC0415
+
+    if registry_util.REGISTRY_BINARY is None:
+        pytest.skip("needs Debian's docker-registry (apt-get install docker-registry) as a local registry")
+    from teachdock.image.images import Images  # noqa: PLC0415
+    from teachdock.image.registry import push  # noqa: PLC0415
+
+    with registry_util.local_registry(tmp_path) as registry:
+        source = Images(tmp_path / "source")
+        source.bootstrap_busybox()
+        name = f"{registry.host}/course/pulled:v2"
+        source.tag("busybox:latest", name)
+        push(source.store, name)
+        pulled = td("pull", name)
+        assert pulled.returncode == 0, pulled.stderr
+        assert "Status: Downloaded newer image for" in pulled.stdout and pulled.stdout.endswith(f"{name}\n")
+        assert td("run", "--rm", name, "echo", "from-registry").stdout == "from-registry\n"
+        assert td("rmi", name).returncode == 0
+        missing = td("pull", f"{registry.host}/course/absent:v1")
+        assert missing.returncode == 1 and "Error response from daemon:" in missing.stderr
