@@ -85,8 +85,8 @@ class Client:
             return self._idle.pop()
         try:
             return Connection(self.host, self.timeout)
-        except DaemonUnavailable:
-            if not self.autostart or self.started_daemon is not None:
+        except DaemonUnavailable as error:
+            if not self.autostart or self.started_daemon is not None or not error.nobody_listens:
                 raise
         from teachdock.client.autostart import start_daemon  # noqa: PLC0415 - only when needed
 

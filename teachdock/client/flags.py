@@ -35,8 +35,10 @@ class Verb:
         self.min_args, self.max_args, self.interspersed = min_args, max_args, interspersed
 
     def help_text(self, prog: str = "teachdock") -> str:
+        import textwrap  # noqa: PLC0415 - only --help needs it
+
         lines = [f"usage: {prog} {self.name} [OPTIONS] {self.args}".rstrip(), "", self.summary, "",
-                 f"API: {self.api}"]
+                 textwrap.fill(f"API: {self.api}", width=100, subsequent_indent="     ", break_on_hyphens=False)]
         if self.flags:
             lines += ["", "options:"]
             for flag in self.flags:

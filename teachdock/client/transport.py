@@ -28,7 +28,12 @@ USER_AGENT = "teachdock-client/0.1"
 
 # --- errors --------------------------------------------------------------------------------------------
 class DaemonUnavailable(TeachdockError):
-    """Nothing answers on the daemon's socket (not started, crashed, or the wrong -H)."""
+    """Nothing answers on the daemon's socket (not started, crashed, or the wrong -H).
+
+    ``nobody_listens``: True when the socket is missing or refuses connections, the one
+    case where starting a daemon there helps (not, say, a permission problem)."""
+
+    nobody_listens = False
 
 
 class APIError(TeachdockError):
@@ -110,7 +115,9 @@ def unavailable(host: str, error: OSError) -> DaemonUnavailable:
     else:
         reason = error.strerror or str(error)
         how = f"start one with `teachdockd -H {host}`"
-    return DaemonUnavailable(f"cannot connect to teachdockd at {host} ({reason}). Is the daemon running? {how}")
+    unavailable = DaemonUnavailable(f"cannot connect to teachdockd at {host} ({reason}). Is the daemon running? {how}")
+    unavailable.nobody_listens = isinstance(error, (FileNotFoundError, ConnectionRefusedError))
+    return unavailable
 
 
 # --- one connection -------------------------------------------------------------------------------------

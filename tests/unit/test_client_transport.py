@@ -221,3 +221,27 @@ def test_demultiplex_and_quote():
     assert quote("library/busybox:1", safe="/:") == "library/busybox:1"
     assert quote("a b&c") == "a%20b%26c"
     assert urlencode([("names", "x:1"), ("names", "y")]) == "names=x%3A1&names=y"
+
+
+def test_autostart_only_when_nobody_listens(tmp_path, monkeypatch):
+    """A missing socket starts a daemon; a path that cannot be a socket (here: under a regular
+    file, ENOTDIR; for a user, a permission problem) is not helped by starting one."""
+    from teachdock.client import autostart
+
+    started = []
+
+    def fake_start(*args, **kwargs):
+        started.append(args)
+        raise DaemonUnavailable("fake start")
+
+    monkeypatch.setattr(autostart, "start_daemon", fake_start)
+    with pytest.raises(DaemonUnavailable, match="fake start"):
+        Client(f"unix://{tmp_path}/missing.sock", autostart=True).info()
+    assert len(started) == 1
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DaemonUnavailable, match="Not a directory"):
+        Client(f"unix://{tmp_path}/file/x.sock", autostart=True).info()
+    assert len(started) == 1  # not tried
+    with pytest.raises(DaemonUnavailable, match="no such socket"):
+        Client(f"unix://{tmp_path}/missing.sock", autostart=False).info()
+    assert len(started) == 1
