@@ -115,6 +115,8 @@ def start_daemon(host: str, data_root, *, exec_root=None, cgroup_parent: str | N
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
+            if ping(host):  # another client started one on this socket a moment before us
+                return EmbeddedDaemon(host, _read_pid(pidfile) or 0, log_path)
             raise DaemonUnavailable(f"teachdockd exited with status {process.returncode} while starting on {host}; "
                                     f"the end of its log ({log_path}):\n{_tail(log_path)}")
         if ping(host):
@@ -125,6 +127,14 @@ def start_daemon(host: str, data_root, *, exec_root=None, cgroup_parent: str | N
             raise DaemonUnavailable(f"teachdockd did not answer on {host} within {timeout:.0f} s; "
                                     f"the end of its log ({log_path}):\n{_tail(log_path)}")
         time.sleep(0.02)
+
+
+def _read_pid(pidfile: str) -> int | None:
+    try:
+        with open(pidfile) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _tail(path: str, lines: int = 15) -> str:
