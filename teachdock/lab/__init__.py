@@ -1,7 +1,10 @@
 """Everything the notebooks call: the machine check, views, plots, widgets and exercise checks.
 
-The widgets (container_launcher, CgroupMonitor, isolation_explorer, layer_viewer) are here; each chapter's helpers and checks
-live in their own module (virtualization, explorer, monitor, filesystems, *_checks).
+The widgets (container_launcher, CgroupMonitor, isolation_explorer, layer_viewer, and
+api_tracer's TraceExplorer) are here; each chapter's helpers and checks live in their own
+module: virtualization, explorer, monitor, filesystems, layers_view, registry_lab,
+daemon_lab (chapter 07: the architecture drawn, the socket, HTTP by hand, daemons of the
+chapter's own), api_tracer (a proxy that records each Engine API call), and *_checks.
 
 This is the top layer: it may import any part of teachdock, and nothing imports it.
 Heavy libraries (matplotlib, IPython) are imported only by the functions that draw.
