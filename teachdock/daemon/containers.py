@@ -17,15 +17,14 @@ the records back, finds which runtime containers still run, and watches them aga
 
 from __future__ import annotations
 
-import fcntl
+import functools
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import struct
-import termios
+import socket
 import threading
 import time
 from datetime import datetime
@@ -39,7 +38,7 @@ from teachdock.image.dockerfile import config_env
 from teachdock.image.images import Images
 from teachdock.image.reference import parse_reference
 from teachdock.image.store import ImageNotFound
-from teachdock.runtime import DEVNULL, Container
+from teachdock.runtime import DEVNULL, Container, terminal
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ["brave", "calm", "eager", "gentle", "happy", "jolly", "keen", "lucid", "merry", "quiet", "tidy", "witty"]
@@ -264,32 +263,13 @@ class ContainerManager:
             }
             if host.get("NetworkMode") == "host":
                 spec_options["namespaces"] = ("pid", "mount", "uts", "ipc")
-            if config.get("Tty"):
-                # docker run -t: one terminal for all three streams. We keep its master side
-                # (stdin, resize), the log writer reads a copy, the program gets the other side.
-                record.tty_fd, terminal = os.openpty()
-                _set_window_size(record.tty_fd, (host.get("ConsoleSize") or [0, 0]))
-                spec_options["terminal"] = True
-                out_read, out_write, err_read, err_write = os.dup(record.tty_fd), terminal, -1, terminal
-                in_read = terminal
-                in_write = os.dup(record.tty_fd) if config.get("OpenStdin") else None
-            else:
-                out_read, out_write = os.pipe()
-                err_read, err_write = os.pipe()
-                in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
-            runtime = None
+            runtime, in_write, failure = None, None, None
             try:
                 network = networks.check_network_mode(host.get("NetworkMode"), self.data_root)
                 spec_options["mounts"] = self._mounts(record)
-                record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
-                runtime = Container.create(record.id, rootfs=rootfs, args=[record.data["Path"], *record.data["Args"]],
-                                           state_root=self.state_root, stdin=in_read, stdout=out_write,
-                                           stderr=err_write, detach=True, **spec_options)
+                runtime, in_write = self._create_runtime(record, spec_options)
             except TeachdockError as error:
                 failure = error
-            finally:
-                for fd in {out_read, out_write, err_read, err_write, in_read} - {DEVNULL, -1}:
-                    os.close(fd)  # the writer and the container hold their own copies
             if runtime is not None:
                 try:
                     if network not in networks.PREDEFINED:  # a user network: plug in a veth before the program runs
@@ -374,6 +354,56 @@ class ContainerManager:
                 if closing:
                     os.close(fd)
 
+    def _create_runtime(self, record: ContainerRecord, spec_options: dict) -> tuple[Container, int | None]:
+        """The runtime container, created (not started), with its output going to a log writer.
+
+        Without a terminal: three pipes; the writer reads stdout and stderr, we keep stdin's
+        write end (``-i``). With one (``-t``): the container's process makes a pty in its own
+        /dev/pts and sends us the master side (runc's console socket); the writer reads a
+        copy of it, we keep it for stdin and /resize. Returns (container, our stdin fd or None).
+        """
+        config = record.data["Config"]
+        create = functools.partial(Container.create, record.id, rootfs=record.data["Rootfs"],
+                                   args=[record.data["Path"], *record.data["Args"]], state_root=self.state_root,
+                                   detach=True, **spec_options)
+        if config.get("Tty"):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                runtime = create(terminal=True, console_socket=theirs.fileno(),
+                                 console_size=record.data["HostConfig"].get("ConsoleSize") or None,
+                                 stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
+                theirs.close()
+                try:
+                    record.tty_fd = terminal.receive_terminal(ours)
+                    copy = os.dup(record.tty_fd)
+                    try:
+                        record.writer = logs.spawn_writer(record.log_path, copy)
+                    finally:
+                        os.close(copy)
+                except BaseException:
+                    runtime.delete(force=True)
+                    self._close_terminal(record)
+                    raise
+            finally:
+                ours.close()
+                theirs.close()
+            return runtime, os.dup(record.tty_fd) if config.get("OpenStdin") else None
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
+        try:
+            record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
+            runtime = create(stdin=in_read, stdout=out_write, stderr=err_write)
+        except BaseException:
+            if in_write is not None:
+                os.close(in_write)
+            raise
+        finally:
+            for fd in (out_read, out_write, err_read, err_write, in_read):
+                if fd != DEVNULL:
+                    os.close(fd)  # the writer and the container hold their own copies
+        return runtime, in_write
+
     def resize(self, record: ContainerRecord, height: int, width: int) -> None:
         """``docker run -it`` tells us the size of the user's terminal; the kernel then sends
         SIGWINCH to the program, so a shell or an editor redraws at the new size."""
@@ -382,7 +412,7 @@ class ContainerManager:
         if record.tty_fd is None:
             record.data["HostConfig"]["ConsoleSize"] = [height, width]  # applied at start
             return
-        _set_window_size(record.tty_fd, (height, width))
+        terminal.set_window_size(record.tty_fd, height, width)
 
     def _close_terminal(self, record: ContainerRecord) -> None:
         fd, record.tty_fd = record.tty_fd, None
@@ -588,13 +618,6 @@ def parse_signal(value) -> int:
         return signal.Signals[text if text.startswith("SIG") else "SIG" + text].value
     except KeyError:
         raise InvalidConfig(f"Invalid signal: {value}") from None
-
-
-def _set_window_size(fd: int, size) -> None:
-    """TIOCSWINSZ: rows and columns of a terminal; (0, 0) leaves the kernel's default."""
-    height, width = (int(value) for value in size)
-    if height > 0 and width > 0:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
+import signal
+import socket
 import threading
 
-from teachdock.daemon.containers import ContainerRecord, _env_dict, _set_window_size
+from teachdock.daemon.containers import ContainerRecord, _env_dict
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.image.build import resolve_user
-from teachdock.runtime import DEVNULL, PIPE, ExecProcess, exec_in
+from teachdock.runtime import DEVNULL, PIPE, ExecProcess, exec_in, terminal
 
 
 class ExecInstance:
@@ -67,6 +69,10 @@ class ExecManager:
         for field in ("Env",):
             if body.get(field) is not None and not isinstance(body[field], list):
                 raise InvalidConfig(f"{field} must be a list of strings")
+        size = body.get("ConsoleSize")
+        if size is not None and not (isinstance(size, list) and len(size) == 2 and
+                                     all(isinstance(v, int) and 0 <= v < 65536 for v in size)):
+            raise InvalidConfig("ConsoleSize must be [height, width]")
         if not record.running:
             raise Conflict(f"Container {record.id} is not running")
         config = {
@@ -101,12 +107,11 @@ class ExecManager:
             instance.running = False
             raise Conflict(f"Container {record.id} is not running")
         user = config["User"] or record.data["Config"].get("User") or ""
-        if config["Tty"]:  # one terminal for the three streams; we keep its master side
-            instance.tty_fd, terminal = os.openpty()
-            _set_window_size(instance.tty_fd, config["ConsoleSize"])
-            stdio = {"stdin": terminal, "stdout": terminal, "stderr": terminal}
+        console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) if config["Tty"] else None
+        if console:  # -t: the program makes a pty in the container's /dev/pts and sends us its master
+            stdio = {"stdin": DEVNULL, "stdout": DEVNULL, "stderr": DEVNULL, "console_socket": console[1].fileno(),
+                     "console_size": config["ConsoleSize"]}
         else:
-            terminal = None
             stdio = {"stdin": PIPE if attached and config["AttachStdin"] else DEVNULL,
                      "stdout": PIPE if attached and config["AttachStdout"] else DEVNULL,
                      "stderr": PIPE if attached and config["AttachStderr"] else DEVNULL}
@@ -114,8 +119,13 @@ class ExecManager:
             instance.process = exec_in(
                 record.runtime, config["Cmd"], env=_env_dict(config["Env"]),
                 cwd=config["WorkingDir"] or None, user=resolve_user(record.data["Rootfs"], user),
-                privileged=config["Privileged"], terminal=terminal is not None, **stdio)
+                privileged=config["Privileged"], **stdio)
+            if console:
+                console[1].close()
+                instance.tty_fd = terminal.receive_terminal(console[0])
         except Exception:
+            if instance.process is not None:
+                instance.process.kill(signal.SIGKILL)
             instance.running = False
             instance.exit_code = 126
             instance.finished.set()
@@ -123,8 +133,9 @@ class ExecManager:
             instance.tty_fd = None
             raise
         finally:
-            close_quietly(terminal)
-        if terminal is not None and not attached:  # exec -dt: nobody reads; keep the terminal drained
+            for end in console or ():
+                end.close()
+        if console and not attached:  # exec -dt: nobody reads; keep the terminal drained
             threading.Thread(target=_drain, args=(instance.tty_fd,), daemon=True).start()
         self._event(instance, "exec_start")
         threading.Thread(target=self._wait, args=(instance,), daemon=True, name=f"exec-{instance.id[:12]}").start()
@@ -132,7 +143,7 @@ class ExecManager:
 
     def resize(self, instance: ExecInstance, height: int, width: int) -> None:
         if instance.tty_fd is not None:
-            _set_window_size(instance.tty_fd, (height, width))
+            terminal.set_window_size(instance.tty_fd, height, width)
 
     def _wait(self, instance: ExecInstance) -> None:
         code = instance.process.wait()

@@ -32,21 +32,19 @@ socket pair as small JSON objects. The socket is close-on-exec, so when init cal
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import resource
 import select
 import signal
 import socket
-import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from teachdock import kernel, paths
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig, KernelError, NotFound, TeachdockError
-from teachdock.runtime import cgroups, rootfs as rootfs_setup
+from teachdock.runtime import cgroups, rootfs as rootfs_setup, terminal
 from teachdock.runtime.spec import check_container_id, load_bundle, make_spec, rootfs_path, validate
 
 PIPE = -1  #: like subprocess.PIPE: give the caller a pipe to this stream
@@ -137,6 +135,7 @@ class _Plan:
     detach: bool
     kill_on_caller_exit: bool = False
     caller_pid: int = field(default_factory=os.getpid)
+    console_socket: int | None = None  # with a terminal: where init sends the pty's master
 
     @property
     def needs_stage1(self) -> bool:
@@ -178,7 +177,7 @@ class Container:
     @classmethod
     def create(cls, container_id: str, bundle=None, *, config: dict | None = None, state_root=None,
                stdin=None, stdout=None, stderr=None, detach: bool = False, kill_on_caller_exit: bool = False,
-               rootfs=None, args=None, **spec_options) -> "Container":
+               console_socket: int | None = None, rootfs=None, args=None, **spec_options) -> "Container":
         """Create a container: namespaces, cgroup and root filesystem ready, program not started.
 
         Give a ``bundle`` directory (``config.json`` + rootfs), a ``config`` dict, or
@@ -186,6 +185,8 @@ class Container:
         stdin/stdout/stderr: None inherits ours, PIPE gives us a pipe, an int is a fd.
         ``kill_on_caller_exit``: the container dies with the thread that created it (a notebook
         kernel that crashes takes its CPU burners along); by default it outlives us, like Docker's.
+        ``console_socket`` (with ``terminal=True``): a Unix socket fd on which the container's
+        process sends back the master side of its terminal (see :mod:`teachdock.runtime.terminal`).
         """
         if bundle is not None:
             config, root = load_bundle(bundle)
@@ -198,10 +199,10 @@ class Container:
             validate(config)
             root = rootfs_path(config)
             bundle_path = ""
-        terminal_fd = 0 if stdin is None else stdin
-        if config["process"].get("terminal") and not (terminal_fd >= 0 and os.isatty(terminal_fd)):
-            raise InvalidConfig("process.terminal=true: give a terminal as stdin (e.g. the second fd of "
-                                "os.openpty()); it becomes the program's controlling terminal")
+        if bool(config["process"].get("terminal")) != (console_socket is not None):
+            raise InvalidConfig("process.terminal=true needs a console_socket (a Unix socket the terminal's master "
+                                "side is sent back on, as runc's --console-socket), and a console_socket needs "
+                                "process.terminal=true")
         container = cls(container_id, state_root)
         resources = cgroups.Resources.from_oci(config.get("linux", {}).get("resources"))
         container.state_root.mkdir(parents=True, exist_ok=True)
@@ -236,6 +237,7 @@ class Container:
             stdio, theirs, ours = container._stdio(stdin, stdout, stderr)
             plan = _plan(container_id, config, str(root), container.state_dir, cgroup, etc, detach, stdio)
             plan.kill_on_caller_exit = kill_on_caller_exit and not detach
+            plan.console_socket = console_socket
             joins = plan.joins
             container._spawn_monitor(plan)
         except BaseException:
@@ -613,7 +615,8 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
             if os.getppid() != plan.caller_pid:  # it died before we asked
                 _caller_gone(signal.SIGTERM, None)
         fifo = os.open(plan.state_dir / "exec.fifo", os.O_RDWR | os.O_CLOEXEC)
-        _close_other_fds([report_fd, fifo, *plan.stdio, *(fd for fd, _ in plan.joins)])
+        console = [plan.console_socket] if plan.console_socket is not None else []
+        _close_other_fds([report_fd, fifo, *plan.stdio, *(fd for fd, _ in plan.joins), *console])
         kernel.set_child_subreaper()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
@@ -637,7 +640,7 @@ def _monitor_main(plan: _Plan, report_fd: int) -> None:
             _write_time_offsets(plan.config)
             container_pid = fork_into(_init_main)
         theirs.close()
-        for fd in set(plan.stdio):  # one fd may serve as both stdout and stderr
+        for fd in set(plan.stdio) | set(console):  # one fd may serve as both stdout and stderr
             if fd > 2:
                 os.close(fd)
         null = os.open(os.devnull, os.O_RDWR)  # let go of the caller's terminal or pipes
@@ -847,11 +850,12 @@ def _init_setup(plan: _Plan, sock: socket.socket) -> None:
     for number, fd in enumerate(plan.stdio):
         if fd != number:
             os.dup2(fd, number)
-    _close_other_fds([sock.fileno()])
-    if process.get("terminal"):
-        become_terminal_owner()
+    _close_other_fds([sock.fileno()] + ([plan.console_socket] if plan.console_socket is not None else []))
     rootfs_setup.prepare(config, plan.rootfs, etc_files=plan.etc_files,
                          cgroup_dirs=_cgroup_dirs(plan.cgroup), in_user_namespace=plan.new_user)
+    if process.get("terminal"):  # now that /dev/pts is the container's own
+        terminal.open_terminal_inside(plan.console_socket, process.get("user", {}).get("uid", 0),
+                                      process.get("consoleSize"))
     if plan.own_namespaces & kernel.CLONE_NEWNET:
         kernel.set_link_up("lo")
     if config.get("hostname"):
@@ -875,14 +879,6 @@ def _init_setup(plan: _Plan, sock: socket.socket) -> None:
     if plan.init:
         _run_as_init(process["args"], environment, sock)
     _exec(process["args"], environment, sock)
-
-
-def become_terminal_owner() -> None:
-    """Make stdin, a terminal, our controlling terminal (``docker run -t``): a new session,
-    then TIOCSCTTY. Ctrl-C typed there now sends SIGINT to the program, and a shell gets
-    job control."""
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _home_directory(uid: int) -> str:

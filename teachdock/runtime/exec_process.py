@@ -33,7 +33,8 @@ import time
 
 from teachdock import kernel
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
-from teachdock.runtime.container import DEVNULL, PIPE, Container, _close_other_fds, become_terminal_owner, _exit_code, _home_directory, \
+from teachdock.runtime import terminal
+from teachdock.runtime.container import DEVNULL, PIPE, Container, _close_other_fds, _exit_code, _home_directory, \
     _set_identity, _start_time
 from teachdock.runtime.spec import _parse_user
 
@@ -117,14 +118,16 @@ class ExecProcess:
 
 def exec_in(container: Container, args: list[str], *, env: dict | None = None, cwd: str | None = None,
             user=None, stdin=None, stdout=None, stderr=None, privileged: bool = False,
-            terminal: bool = False) -> ExecProcess:
+            console_socket: int | None = None, console_size: tuple[int, int] | None = None) -> ExecProcess:
     """Start ``args`` inside the running ``container``; return at once with an :class:`ExecProcess`.
 
     ``env`` adds to (and overrides) the container's environment; ``cwd`` and ``user``
     ("uid[:gid]" or a (uid, gid) pair) default to the container's. stdin/stdout/stderr:
     None inherits ours, PIPE gives us a pipe (``.stdin``, ``.stdout``...), an int is a fd.
-    ``privileged`` keeps every capability (``docker exec --privileged``). ``terminal``: stdin
-    is a terminal (a pty's second fd) that becomes the program's controlling terminal (``exec -t``).
+    ``privileged`` keeps every capability (``docker exec --privileged``). ``console_socket``:
+    give the program a terminal of the container's own (``exec -t``); its master side is
+    sent back on this Unix socket (see :mod:`teachdock.runtime.terminal`); ``console_size``
+    is its (rows, columns).
     """
     if isinstance(args, str) or not args:
         raise InvalidConfig("exec needs the program as a list such as ['sh', '-c', 'echo hi']")
@@ -132,9 +135,9 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     if state["status"] != "running":
         raise Conflict(f"container {container.id} is {state['status']}: exec needs a running container")
     config = json.loads((container.state_dir / "config.json").read_text())
-    process = dict(config["process"], args=list(args), terminal=terminal)
-    if terminal and not (isinstance(stdin, int) and stdin >= 0 and os.isatty(stdin)):
-        raise InvalidConfig("exec with a terminal: give a terminal as stdin (e.g. the second fd of os.openpty())")
+    process = dict(config["process"], args=list(args), terminal=console_socket is not None)
+    if console_size:
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     if cwd:
         process["cwd"] = cwd
     if user not in (None, ""):
@@ -154,7 +157,7 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
         helper = os.fork()
         if helper == 0:  # ---- td-exec ----
             os.close(report_read)
-            _helper_main(container.id, cgroup, namespaces, process, environment, stdio, report_write)
+            _helper_main(container.id, cgroup, namespaces, process, environment, stdio, report_write, console_socket)
     except BaseException:
         for fd in ours + [report_read]:
             os.close(fd)
@@ -215,13 +218,14 @@ def _stdio(execution: ExecProcess, stdin, stdout, stderr) -> tuple[list[int], li
     return stdio, theirs, ours
 
 
-def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, report_fd) -> None:
+def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, report_fd, console_socket) -> None:
     """td-exec: join the cgroup and the namespaces, fork the program, wait, exit with its status."""
     try:
         kernel.set_process_name(f"td-exec {container_id[:12]}")
         # The caller's other fds (its ends of these pipes, other programs' pipes, a daemon's
         # sockets) must not live on in us: a stdin pipe would then never reach end-of-file.
-        _close_other_fds([report_fd, *stdio, *(fd for fd, _ in namespaces)])
+        console = [] if console_socket is None else [console_socket]
+        _close_other_fds([report_fd, *stdio, *(fd for fd, _ in namespaces), *console])
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         mount_namespace = None
         for fd, flag in namespaces:
@@ -234,8 +238,10 @@ def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, 
         program = os.fork()
         if program == 0:
             os.close(ready_read)
-            _program_main(cgroup, mount_namespace, process, environment, stdio, ready_write)
+            _program_main(cgroup, mount_namespace, process, environment, stdio, ready_write, console_socket)
         os.close(ready_write)
+        if console_socket is not None:
+            os.close(console_socket)
         if mount_namespace is not None:
             os.close(mount_namespace)
         for fd in set(stdio):
@@ -272,7 +278,8 @@ def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, 
             os._exit(126)
 
 
-def _program_main(cgroup, mount_namespace, process: dict, environment: dict, stdio: list[int], ready_fd: int) -> None:
+def _program_main(cgroup, mount_namespace, process: dict, environment: dict, stdio: list[int], ready_fd: int,
+                  console_socket: int | None) -> None:
     """Into the cgroup and the mount namespace; then stdio, identity, working directory, execve."""
     try:
         if cgroup.version != "none":
@@ -283,9 +290,10 @@ def _program_main(cgroup, mount_namespace, process: dict, environment: dict, std
         for number, fd in enumerate(stdio):
             if fd != number:
                 os.dup2(fd, number)
-        _close_other_fds([ready_fd])
-        if process.get("terminal"):
-            become_terminal_owner()
+        _close_other_fds([ready_fd] + ([console_socket] if console_socket is not None else []))
+        if console_socket is not None:  # in the container's mount namespace: its own /dev/pts
+            terminal.open_terminal_inside(console_socket, process.get("user", {}).get("uid", 0),
+                                          process.get("consoleSize"))
         if "HOME" not in environment:
             environment["HOME"] = _home_directory(process.get("user", {}).get("uid", 0))
         _set_identity(process)

@@ -107,7 +107,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               pids_limit: int | None = None, capabilities=None, no_new_privileges: bool = True,
               uid_map: tuple[int, int, int] | None = None, mounts=None, masked_paths=None,
               readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
-              time_offsets: dict | None = None, init: bool = False, terminal: bool = False) -> dict:
+              time_offsets: dict | None = None, init: bool = False, terminal: bool = False,
+              console_size: tuple[int, int] | None = None) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -115,8 +116,9 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     ``uid_map=(0, host_id, count)`` in /proc/<pid>/uid_map's order (default (0, 100000, 65536),
     a range no real account uses). ``readonly=True`` keeps the shared
     rootfs untouched; /tmp is then a private tmpfs so programs still have somewhere to write.
-    ``terminal=True`` (``docker run -t``): the stdin you give is a terminal, and it becomes
-    the program's controlling terminal.
+    ``terminal=True`` (``docker run -t``): the program gets a terminal of its own, whose
+    master side comes back over ``Container.create(console_socket=...)``; ``console_size``
+    is its (rows, columns).
     """
     if isinstance(args, str):
         raise InvalidConfig("args must be a list such as ['sh', '-c', 'echo hi'], not a string")
@@ -139,6 +141,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": no_new_privileges,
     }
+    if terminal and console_size and all(console_size):
+        process["consoleSize"] = {"height": int(console_size[0]), "width": int(console_size[1])}
     if rlimits:
         process["rlimits"] = [{"type": kind, "hard": hard, "soft": soft} for kind, (soft, hard) in rlimits.items()]
     all_mounts = default_mounts()
