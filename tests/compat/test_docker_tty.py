@@ -50,10 +50,11 @@ def in_terminal(env, command: str, typed: str | None = None, rows: int = 20, col
 
 
 def test_run_it_gives_the_program_a_terminal_of_the_users_size(env):
-    code, seen = in_terminal(env, f"{DOCKER} run -it --rm busybox sh -c 'stty size; test -t 0 && echo stdin-is-a-tty; "
-                                  "exit 3'", rows=21, cols=77)
+    code, seen = in_terminal(env, f"{DOCKER} run -it --rm busybox sh -c 'stty size; tty; ls /dev/pts; exit 3'",
+                             rows=21, cols=77)
     assert code == 3
-    assert "21 77\n" in seen and "stdin-is-a-tty\n" in seen
+    assert "21 77\n" in seen  # the size was there before the program's first instruction
+    assert "/dev/pts/0\n" in seen and "0     ptmx" in seen  # a pty of the container's own devpts
 
 
 def test_typing_into_an_interactive_shell(env):

@@ -1,5 +1,6 @@
 """exec_in (runc exec): a second program joins a running container's namespaces and cgroup."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -106,3 +107,34 @@ def test_the_runtime_cli_exec_verb(running, state_root):
                                 capture_output=True, text=True, timeout=30)
         assert (result.returncode, result.stdout) == (3, "1 viacli\n"), result.stderr
         finish(container)
+
+
+def test_a_terminal_comes_from_the_containers_own_devpts_over_the_console_socket(running):
+    import socket  # noqa: PLC0415
+
+    from teachdock.runtime.terminal import receive_terminal  # noqa: PLC0415
+
+    with running(WAIT_FOR_INPUT) as container:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            execution = exec_in(container, ["sh", "-c", "tty; stty size"], console_socket=theirs.fileno(),
+                                console_size=(33, 111))
+            master = receive_terminal(ours)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the program has closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(master)
+        assert execution.wait(timeout=10) == 0
+        assert output.replace(b"\r\n", b"\n") == b"/dev/pts/0\n33 111\n"
+        finish(container)
+
+
+def test_terminal_and_console_socket_go_together(rootfs, state_root, new_id):
+    with pytest.raises(InvalidConfig, match="needs a console_socket"):
+        Container.create(new_id(), rootfs=rootfs, args=["true"], state_root=state_root, terminal=True)
