@@ -8,6 +8,7 @@ program exits; then the wait body carries the exit code the CLI exits with.
 
 from __future__ import annotations
 
+import shlex
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ import time
 from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
+from teachdock.errors import Conflict
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"  # a container with a terminal (-t): one stream, no frames
@@ -88,7 +90,7 @@ def list_containers(daemon, request) -> None:
         config = record.data["Config"]
         summaries.append({
             "Id": record.id, "Names": [record.name], "Image": config["Image"], "ImageID": record.data["Image"],
-            "Command": " ".join([record.data["Path"], *record.data["Args"]]),
+            "Command": shlex.join([record.data["Path"], *record.data["Args"]]),  # quoted as dockerd does
             "Created": unix_seconds(record.data["Created"]), "State": record.status,
             "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
             "SizeRw": 0, "SizeRootFs": 0, "Mounts": mounts_of(record),
@@ -144,7 +146,10 @@ def stop(daemon, request, name: str) -> None:
 
 def kill(daemon, request, name: str) -> None:
     record = daemon.containers.get(name)
-    daemon.containers.kill(record, parse_signal(request.query.get("signal") or "SIGKILL"))
+    try:
+        daemon.containers.kill(record, parse_signal(request.query.get("signal") or "SIGKILL"))
+    except Conflict:  # dockerd names the container as the user did
+        raise Conflict(f"Cannot kill container: {name}: Container {record.id} is not running") from None
     request.handler.send_bytes(204, b"", None)
 
 
@@ -171,7 +176,9 @@ def wait(daemon, request, name: str) -> None:
     if code is None and request.client_gone():
         handler.close_connection = True  # `docker run -d` left without waiting: nothing to say
         return
-    error = record.data["State"].get("Error")
+    # dockerd's wait carries no Error for a program that failed to start: the start request
+    # already said why, and the CLI would print it twice.
+    error = record.data["State"].get("Error") if record.status == "exited" else ""
     body = {"StatusCode": code if code is not None else record.data["State"]["ExitCode"],
             "Error": {"Message": error} if error else None}
     handler.write_chunk(json_line(body))
@@ -215,7 +222,10 @@ def container_logs(daemon, request, name: str) -> None:
 
 def _active(record: ContainerRecord) -> bool:
     """Output may still come: the container runs, or it was created and waits for ``start``."""
-    return not record.removed and record.status in ("created", "running")
+    if record.removed:
+        return False
+    # created and not yet started; a start that failed leaves "created" with an Error: done
+    return record.status == "running" or (record.status == "created" and not record.data["State"].get("Error"))
 
 
 def attach(daemon, request, name: str) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.events import EventLog
-from teachdock.image.build import resolve_user
+from teachdock.image.build import resolve_user, supplementary_groups
 from teachdock.image.dockerfile import config_env
 from teachdock.image.images import Images
 from teachdock.image.reference import parse_reference
@@ -255,7 +255,8 @@ class ContainerManager:
             spec_options = {
                 "hostname": config["Hostname"], "env": _env_dict(config["Env"]),
                 "cwd": config["WorkingDir"] or "/", "user": resolve_user(rootfs, config["User"]),
-                "readonly": bool(host.get("ReadonlyRootfs")), "init": bool(host.get("Init")),
+                "additional_gids": supplementary_groups(rootfs, config["User"]),
+                "readonly": bool(host.get("ReadonlyRootfs")), "writable_tmp": False, "init": bool(host.get("Init")),
                 "memory": host.get("Memory") or None, "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
                 "cpu_shares": host.get("CpuShares") or None,
                 "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,
@@ -286,8 +287,10 @@ class ContainerManager:
                 if record.writer is not None:  # the pipes are closed now, so it ends
                     record.writer.wait()
                     record.writer = None
-                self._set_state(record, Status="exited", ExitCode=_start_failure_code(str(failure)),
-                                Error=str(failure), FinishedAt=now_iso())
+                # As dockerd: a container whose program never ran stays "created", with the
+                # exit code the CLI reports (127: not found, 126: not executable) and the reason.
+                self._set_state(record, Status="created", ExitCode=_start_failure_code(str(failure)),
+                                Error=str(failure))
                 record.exits += 1  # a failed start counts as an exit: `wait` must not hang on it
                 record.changed.notify_all()
             else:

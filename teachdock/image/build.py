@@ -205,6 +205,22 @@ def resolve_user(rootfs: str | os.PathLike, user: str | None) -> str | None:
     return f"{uid}:{gid}"
 
 
+def supplementary_groups(rootfs: str | os.PathLike, user: str | None) -> list[int]:
+    """The groups a process of ``user`` holds, as runc works them out for Docker: its primary
+    group, then every group of the image's /etc/group that lists the user's name."""
+    uid, gid = (int(part) for part in (resolve_user(rootfs, user) or "0:0").split(":"))
+    name = (user or "").partition(":")[0]
+    if not name or name.isdigit():
+        name = next((entry[0] for entry in _database(rootfs, "etc/passwd") if len(entry) > 2 and entry[2] == str(uid)),
+                    "")
+    groups = [gid]
+    for entry in _database(rootfs, "etc/group"):
+        if len(entry) > 3 and entry[2].isdigit() and name and name in entry[3].split(","):
+            if int(entry[2]) not in groups:
+                groups.append(int(entry[2]))
+    return groups
+
+
 def _database(rootfs, rel: str) -> list[list[str]]:
     path = resolve_inside(os.fspath(rootfs), rel)          # an image's symlink never leads out
     try:

@@ -104,7 +104,8 @@ def _etc_files(directory: Path, hostname: str | None) -> dict[str, str]:
     files = {
         "/etc/hostname": f"{name}\n",
         "/etc/hosts": ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                       f"127.0.1.1\t{name}\n"),
+                       "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                       f"ff02::2\tip6-allrouters\n127.0.1.1\t{name}\n"),
         "/etc/resolv.conf": "# teachdock: this container has no route to the outside world, so no nameserver.\n",
     }
     written = {}
@@ -937,7 +938,7 @@ def _exec(args: list[str], environment: dict, sock: socket.socket) -> None:
     except OSError as error:
         reason = {errno.ENOENT: "executable file not found in $PATH" if "/" not in args[0] else "no such file or directory",
                   errno.EACCES: "permission denied"}.get(error.errno, error.strerror)
-        _send(sock, error=f'exec "{args[0]}": {reason}')
+        _send(sock, error=f'exec: "{args[0]}": {reason}')  # runc's words
         os._exit(127)
 
 

@@ -108,14 +108,17 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               uid_map: tuple[int, int, int] | None = None, mounts=None, masked_paths=None,
               readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
               time_offsets: dict | None = None, init: bool = False, terminal: bool = False,
-              console_size: tuple[int, int] | None = None) -> dict:
+              console_size: tuple[int, int] | None = None, additional_gids=None,
+              writable_tmp: bool = True) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
     With ``"user"`` in ``namespaces`` root in the container maps to a host id:
     ``uid_map=(0, host_id, count)`` in /proc/<pid>/uid_map's order (default (0, 100000, 65536),
     a range no real account uses). ``readonly=True`` keeps the shared
-    rootfs untouched; /tmp is then a private tmpfs so programs still have somewhere to write.
+    rootfs untouched; /tmp is then a private tmpfs so programs still have somewhere to write
+    (``writable_tmp=False``: not even there, as ``docker run --read-only``).
+    ``additional_gids``: supplementary groups (Docker gives the user's groups from the image).
     ``terminal=True`` (``docker run -t``): the program gets a terminal of its own, whose
     master side comes back over ``Container.create(console_socket=...)``; ``console_size``
     is its (rows, columns).
@@ -134,7 +137,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     caps = list(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
     process = {
         "terminal": bool(terminal),
-        "user": {"uid": uid, "gid": gid},
+        "user": {"uid": uid, "gid": gid, **({"additionalGids": list(additional_gids)} if additional_gids else {})},
         "args": list(args),
         "env": environment,
         "cwd": cwd,
@@ -149,7 +152,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     if os.geteuid() != 0:  # rootless: group 5 (tty) is not mapped, so devpts cannot use it (as `runc spec --rootless`)
         for mount in all_mounts:
             mount["options"] = [option for option in mount["options"] if option != "gid=5"]
-    if readonly:
+    if readonly and writable_tmp:
         all_mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                            "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]})
     all_mounts += list(mounts or [])

@@ -147,25 +147,17 @@ def test_run_a_directory_exits_126(both):
         assert 'exec: "/etc": permission denied' in result.stderr.replace('exec "', 'exec: "')
 
 
-@pytest.mark.xfail(strict=True, reason="difference: a failed start ends teachdockd's wait "
-                   "(condition=removed with --rm, next-exit without) with Error.Message, so CLI 28 logs an extra "
-                   "'level=error msg=\"Error waiting for container: ...\"' line (always with --rm, which waits for the "
-                   "removal; racing the CLI's exit without); dockerd 20.10 answers neither wait with an error")
 def test_run_rm_missing_command_prints_a_single_error(both):
     results = both(*RUN, "--rm", "busybox", "nosuchcmd")
     for result in results.values():
         assert "level=error" not in result.stderr, result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="difference: the start error's text; dockerd says 'exec: \"X\": ...' "
-                   "(runc's words, after 'OCI runtime create failed: ...'), teachdockd 'container ID: exec \"X\": ...'")
 def test_start_error_names_exec_like_runc(both):
     results = both(*RUN, "--rm", "busybox", "nosuchcmd")
     assert 'exec: "nosuchcmd"' in results["teachdockd"].stderr
 
 
-@pytest.mark.xfail(strict=True, reason="difference: after a failed start dockerd leaves State.Status 'created' "
-                   "(ExitCode 127, Error set); teachdockd says 'exited'")
 def test_state_after_a_failed_start(both):
     both(*RUN, "--name", "failed", "busybox", "nosuchcmd")
     results = both("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "failed")
@@ -183,8 +175,6 @@ def test_ps_columns(both):
            header["dockerd"].stdout.splitlines()[0].split()
 
 
-@pytest.mark.xfail(strict=True, reason="difference: /containers/json Command; dockerd quotes an argument with a "
-                   "space in single quotes (\"sh -c 'echo a; exit 3'\"), teachdockd joins the words bare")
 def test_ps_command_column(both):
     both(*RUN, "--name", "cmd", "busybox", "sh", "-c", "echo a; exit 3")
     same(both("ps", "-a", "--no-trunc", "--format", "{{.Command}}"))
@@ -243,8 +233,6 @@ def test_create_start_attach_and_restart_appends_logs(both):
     same(both("logs", "twice"))
 
 
-@pytest.mark.xfail(strict=True, reason="difference: kill of a stopped container; dockerd names the container as "
-                   "the user gave it ('Cannot kill container: NAME: Container ID is not running'), teachdockd the id")
 def test_kill_of_a_stopped_container(both, clis):
     both(*RUN, "--name", "done", "busybox", "true")
     results = both("kill", "done")
@@ -254,9 +242,6 @@ def test_kill_of_a_stopped_container(both, clis):
         results["dockerd"].stderr.replace(ids["dockerd"], "ID")
 
 
-@pytest.mark.xfail(strict=True, reason="difference: /etc/hosts; dockerd writes 6 lines (localhost plus the IPv6 "
-                   "names ip6-localhost, ip6-loopback, ip6-localnet, ip6-mcastprefix, ip6-allnodes, ip6-allrouters), "
-                   "teachdockd 3")
 def test_etc_hosts(both):
     same(both(*RUN, "--rm", "busybox", "sh", "-c", "grep -v \"$(hostname)\" /etc/hosts"))
 
@@ -319,14 +304,10 @@ def test_out_of_memory(both):
     assert results["teachdockd"].stdout == "137 true\n"
 
 
-@pytest.mark.xfail(strict=True, reason="difference: supplementary groups; dockerd gives the user its groups from "
-                   "the image's /etc/group (root: 'groups=0(root)'), teachdockd none")
 def test_supplementary_groups(both):
     same(both(*RUN, "--rm", "busybox", "id"))
 
 
-@pytest.mark.xfail(strict=True, reason="difference: --read-only; dockerd leaves /tmp read-only too (a writable /tmp "
-                   "needs --tmpfs /tmp), teachdockd mounts a tmpfs on /tmp")
 def test_read_only_root(both):
     same(both(*RUN, "--rm", "--read-only", "busybox", "sh", "-c", "touch /x 2>&1; touch /tmp/y 2>&1; echo done"))
 

@@ -90,7 +90,7 @@ def test_a_probe_that_cannot_start_is_reported_and_cleaned_up(tmp_path, state_ro
     widget = ex.isolation_explorer(empty_rootfs, state_root=state_root)
     widget.run_button.click()
     assert widget.result is None and "did not run" in widget.status.value
-    assert 'exec "sh"' in widget.error
+    assert 'exec: "sh"' in widget.error
     assert os.listdir(state_root) == [] and shm_keys() <= before
     with pytest.raises(TeachdockError):
         ex.explore(("pid",), empty_rootfs, state_root=state_root)

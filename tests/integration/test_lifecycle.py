@@ -137,7 +137,7 @@ def test_deleting_a_running_container_needs_force(create):
 # --- exec failures -----------------------------------------------------------------------------------------
 def test_a_missing_program_fails_at_start_and_leaves_nothing(create):
     container = create(["no-such-program"])
-    with pytest.raises(ContainerStartError, match='exec "no-such-program": executable file not found in \\$PATH'):
+    with pytest.raises(ContainerStartError, match='exec: "no-such-program": executable file not found in \\$PATH'):
         container.start()
     assert container.status == "stopped"
     assert container.wait(10) == 127
@@ -147,7 +147,7 @@ def test_a_missing_program_fails_at_start_and_leaves_nothing(create):
 
 def test_run_of_a_missing_program_raises_and_leaves_nothing(rootfs, state_root, new_id):
     container_id = new_id()
-    with pytest.raises(ContainerStartError, match='exec "/bin/nope": no such file or directory'):
+    with pytest.raises(ContainerStartError, match='exec: "/bin/nope": no such file or directory'):
         run(["/bin/nope"], rootfs=rootfs, state_root=state_root, container_id=container_id)
     assert os.listdir(state_root) == []
     assert not open_cgroup(f"/teachdock/{container_id}").exists()
