@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import socket
+import subprocess
 import threading
 import time
 
@@ -279,6 +280,48 @@ def _copy_stdin(daemon, record: ContainerRecord, source) -> None:
     daemon.containers.write_stdin(record, b"", end=once)
 
 
+def restart(daemon, request, name: str) -> None:
+    """``docker restart``: stop (grace period ``t``), then start again."""
+    record = daemon.containers.get(name)
+    timeout = request.query.get("t")
+    daemon.containers.stop(record, None if timeout in (None, "") else float(timeout))
+    daemon.containers.start(record)
+    daemon.containers.publish(record, "restart")
+    request.handler.send_bytes(204, b"", None)
+
+
+def rename(daemon, request, name: str) -> None:
+    new_name = request.query.get("name", "")
+    if not new_name:
+        raise HTTPError(400, "Neither old nor new names may be empty")
+    daemon.containers.rename(daemon.containers.get(name), new_name)
+    request.handler.send_bytes(204, b"", None)
+
+
+def top(daemon, request, name: str) -> None:
+    """``docker top``: what dockerd does — run the host's ``ps`` and keep the rows whose PID
+    is in the container's cgroup. The PIDs are the host's, not the container's own."""
+    record = daemon.containers.get(name)
+    if not record.running or record.runtime is None:
+        raise Conflict(f"Container {record.id} is not running")
+    pids = {str(pid) for pid in record.runtime.cgroup.processes()}
+    arguments = (request.query.get("ps_args") or "-ef").split()
+    result = subprocess.run(["ps", *arguments], capture_output=True, text=True, timeout=10)
+    if result.returncode != 0:
+        raise HTTPError(500, f"ps {' '.join(arguments)} failed: {result.stderr.strip()}")
+    header, *rows = result.stdout.splitlines()
+    titles = header.split()
+    if "PID" not in titles:
+        raise HTTPError(500, f"ps {' '.join(arguments)} has no PID column")
+    column = titles.index("PID")
+    processes = []
+    for row in rows:
+        fields = row.split(None, len(titles) - 1)  # the last column (the command) keeps its spaces
+        if len(fields) > column and fields[column] in pids:
+            processes.append(fields)
+    request.handler.send_json(200, {"Titles": titles, "Processes": processes})
+
+
 def resize(daemon, request, name: str) -> None:
     """``POST /containers/{id}/resize?h=&w=``: the size of the user's terminal (``run -it``)."""
     record = daemon.containers.get(name)
@@ -294,6 +337,9 @@ def resize(daemon, request, name: str) -> None:
 
 def register(router) -> None:
     router.add("POST", "/containers/{name}/resize", resize)
+    router.add("POST", "/containers/{name}/restart", restart)
+    router.add("POST", "/containers/{name}/rename", rename)
+    router.add("GET", "/containers/{name}/top", top)
     router.add("GET", "/containers/json", list_containers)
     router.add("POST", "/containers/create", create)
     router.add("GET", "/containers/{name}/json", inspect)

@@ -217,6 +217,21 @@ class ContainerManager:
         self._event(record, "create")
         return record
 
+    def rename(self, record: ContainerRecord, new_name: str) -> None:
+        """``docker rename``: a new unique name; the id, and everything keyed by it, stay."""
+        with self._lock:
+            old_name = record.name
+            name = self._unique_name(new_name, record.id)
+            with record.changed:
+                record.data["Name"] = name
+                if not record.removed:
+                    record.save()
+        self._event(record, "rename", oldName=old_name)
+
+    def publish(self, record: ContainerRecord, action: str, **extra) -> None:
+        """An event about this container (for routes that combine several steps, e.g. restart)."""
+        self._event(record, action, **extra)
+
     def _event(self, record: ContainerRecord, action: str, **extra) -> None:
         self.events.publish("container", action, record.id, image=record.data["Config"]["Image"],
                             name=record.name.lstrip("/"), **extra)
