@@ -211,7 +211,7 @@ def container_logs(daemon, request, name: str) -> None:
     framer = _framer(record)
     handler.start_chunks(200, RAW if record.data["Config"].get("Tty") else MULTIPLEXED)
     for entry in logs.read_entries(record.log_path, tail=tail, follow=request.flag("follow"),
-                                   still_running=lambda: _active(record)):
+                                   still_running=lambda: _active(record), pause=_pause_until_changed(record)):
         if entry.get("stream") not in wanted:
             continue
         text = entry.get("log", "")
@@ -219,6 +219,14 @@ def container_logs(daemon, request, name: str) -> None:
             text = f"{entry.get('time', '')} {text}"
         handler.write_chunk(framer(entry["stream"], text.encode()))
     handler.end_chunks()
+
+
+def _pause_until_changed(record: ContainerRecord):
+    """A pause for log followers that ends early when the container exits or is removed."""
+    def pause(seconds: float) -> None:
+        with record.changed:
+            record.changed.wait(seconds)
+    return pause
 
 
 def _active(record: ContainerRecord) -> bool:
@@ -257,7 +265,7 @@ def attach(daemon, request, name: str) -> None:
         if wanted:
             # logs=1: what was written so far too; otherwise only output from now on.
             for entry in logs.read_entries(record.log_path, from_end=not request.flag("logs"), follow=True,
-                                           still_running=lambda: _active(record)):
+                                           still_running=lambda: _active(record), pause=_pause_until_changed(record)):
                 if entry.get("stream") in wanted:
                     sock.sendall(framer(entry["stream"], entry.get("log", "").encode()))
         elif with_stdin:

@@ -3,8 +3,8 @@
 Why a separate writer process? A container's stdout and stderr are pipes. Someone must keep
 reading them, or the program blocks once 64 KiB are buffered. If the daemon itself read
 them, a daemon restart would close the pipes and the program would die of SIGPIPE. So each
-started container gets a tiny writer (``python -m teachdock.daemon.logs``) in its own
-session: it outlives the daemon, just as the container's monitor (the runtime's shim) does.
+started container gets a tiny writer (a forked child of the daemon) in its own session: it
+outlives the daemon, just as the container's monitor (the runtime's shim) does.
 Docker solves the same problem with containerd-shim holding FIFOs.
 
 The file, ``<data root>/daemon/containers/<id>/<id>-json.log``, has one JSON object per line,
@@ -25,7 +25,6 @@ import json
 import os
 import selectors
 import struct
-import sys
 import time
 from typing import Callable, Iterator
 
@@ -80,25 +79,59 @@ def write_log(log_fd: int, stdout_fd: int, stderr_fd: int) -> None:
     os.close(log_fd)  # releases the flock: readers now know the log is complete
 
 
-def spawn_writer(log_path, stdout_read: int, stderr_read: int = -1) -> int:
-    """Start the writer for one container run; returns its pid (it is not our child for long).
+class Writer:
+    """The writer process of one container run, as far as the daemon that forked it knows it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for it to finish (it does once the container's last process closed its output)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > deadline:
+                raise TimeoutError(f"log writer {self.pid} still running after {timeout} s")
+            else:
+                time.sleep(0.005)
+        return self.returncode
+
+
+def spawn_writer(log_path, stdout_read: int, stderr_read: int = -1) -> Writer:
+    """Start the writer for one container run (a forked child in a session of its own).
     ``stderr_read`` is -1 for a container with a terminal: it has one output stream.
+
+    Forked, not a new interpreter: ``python -m`` would cost ~20 ms of start-up on every
+    ``docker run``, and the daemon could not report the exit of a short program (``true``)
+    before the writer had started, read end-of-file and let go of the log. The child only
+    runs :func:`write_log`, which needs nothing but modules already imported here.
 
     The lock is taken *here*, before the writer exists, and handed over with the fd: a
     reader that looks right after ``start`` must never see an unlocked, unfinished log.
     """
-    import subprocess  # noqa: PLC0415 - only the daemon needs it, not the writer
-
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
         fcntl.flock(log_fd, fcntl.LOCK_EX)
-        writer = subprocess.Popen(
-            [sys.executable, "-m", "teachdock.daemon.logs", str(log_fd), str(stdout_read), str(stderr_read)],
-            pass_fds=[fd for fd in (log_fd, stdout_read, stderr_read) if fd >= 0], start_new_session=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pid = os.fork()
+        if pid == 0:  # ---- the writer ----
+            try:
+                os.setsid()  # Ctrl-C in the daemon's terminal is not for us; we outlive the daemon
+                keep = sorted({fd for fd in (log_fd, stdout_read, stderr_read) if fd >= 0})
+                start = 0
+                for fd in keep:  # close everything else: other containers' pipes, the daemon's sockets
+                    os.closerange(start, fd)
+                    start = fd + 1
+                os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+                write_log(log_fd, stdout_read, stderr_read)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001 - a forked child must never return into the daemon
+                os._exit(1)
     finally:
         os.close(log_fd)  # the writer's copy keeps the lock
-    return writer
+    return Writer(pid)
 
 
 def writer_running(log_file) -> bool:
@@ -130,12 +163,14 @@ def _entries(log_file) -> Iterator[dict]:
 
 def read_entries(log_path, *, tail: int | None = None, follow: bool = False,
                  from_end: bool = False, still_running: Callable[[], bool] = lambda: False,
-                 poll_interval: float = 0.02) -> Iterator[dict]:
+                 poll_interval: float = 0.02, pause: Callable[[float], object] = time.sleep) -> Iterator[dict]:
     """Entries of a json-file log, like ``docker logs [--tail N] [-f]``.
 
     ``from_end`` starts at the current end (what ``attach`` wants: only new output).
     With ``follow``, waits for more until ``still_running()`` is false and the writer has
     let go of the file; that is what makes ``docker logs -f`` and ``docker run`` end.
+    ``pause(seconds)`` waits between looks; the daemon passes one that also wakes up the
+    moment the container exits, so ``docker run true`` does not wait out a poll interval.
     """
     try:
         log_file = open(log_path, "rb")
@@ -158,15 +193,4 @@ def read_entries(log_path, *, tail: int | None = None, follow: bool = False,
             if finished:
                 return
             if not got:
-                time.sleep(poll_interval)
-
-
-def main(argv=None) -> int:
-    """``python -m teachdock.daemon.logs LOG_FD STDOUT_FD STDERR_FD``: the writer process."""
-    log_fd, stdout_fd, stderr_fd = (int(arg) for arg in (argv or sys.argv[1:]))
-    write_log(log_fd, stdout_fd, stderr_fd)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+                pause(poll_interval)
