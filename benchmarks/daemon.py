@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 sys.path.insert(0, str(HERE.parent / "tests" / "compat"))
-from startup import WARMUP, compile_package, failed, hyperfine, milliseconds, print_goals, print_table, teachdock_cli  # noqa: E402,I001
+from startup import WARMUP, compile_package, failed, hyperfine, print_goals, print_table, teachdock_cli  # noqa: E402,I001
 
 TEACHDOCK_TO_DOCKERD_GOAL = 0.25  # teachdock CLI -> teachdockd, against docker CLI -> dockerd
 DOCKER_CLI_GOAL = 0.4             # docker CLI -> teachdockd, against docker CLI -> dockerd

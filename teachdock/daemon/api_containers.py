@@ -330,16 +330,21 @@ def top(daemon, request, name: str) -> None:
     request.handler.send_json(200, {"Titles": titles, "Processes": processes})
 
 
-def resize(daemon, request, name: str) -> None:
-    """``POST /containers/{id}/resize?h=&w=``: the size of the user's terminal (``run -it``)."""
-    record = daemon.containers.get(name)
+def terminal_size(request) -> tuple[int, int]:
+    """``?h=ROWS&w=COLUMNS`` of a /resize request (containers and exec instances alike)."""
     try:
         height, width = int(request.query.get("h", "")), int(request.query.get("w", ""))
     except ValueError:
         raise HTTPError(400, "resize needs h and w, the terminal's rows and columns, as numbers") from None
     if not (0 <= height < 65536 and 0 <= width < 65536):
         raise HTTPError(400, f"impossible terminal size {height}x{width}")
-    daemon.containers.resize(record, height, width)
+    return height, width
+
+
+def resize(daemon, request, name: str) -> None:
+    """``POST /containers/{id}/resize?h=&w=``: the size of the user's terminal (``run -it``)."""
+    record = daemon.containers.get(name)
+    daemon.containers.resize(record, *terminal_size(request))
     request.handler.send_bytes(200, b"", None)
 
 

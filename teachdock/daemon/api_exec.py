@@ -17,9 +17,8 @@ import threading
 import time
 
 from teachdock.daemon import logs
-from teachdock.daemon.api_containers import MULTIPLEXED, RAW
+from teachdock.daemon.api_containers import MULTIPLEXED, RAW, terminal_size
 from teachdock.daemon.execs import close_quietly
-from teachdock.daemon.server import HTTPError
 from teachdock.errors import TeachdockError
 
 OUTPUT_GRACE = 0.5  # seconds to keep draining after the program exits (a background child may still write)
@@ -35,14 +34,7 @@ def inspect(daemon, request, exec_id: str) -> None:
 
 
 def resize(daemon, request, exec_id: str) -> None:
-    instance = daemon.execs.get(exec_id)
-    try:
-        height, width = int(request.query.get("h", "")), int(request.query.get("w", ""))
-    except ValueError:
-        raise HTTPError(400, "resize needs h and w, the terminal's rows and columns, as numbers") from None
-    if not (0 <= height < 65536 and 0 <= width < 65536):
-        raise HTTPError(400, f"impossible terminal size {height}x{width}")
-    daemon.execs.resize(instance, height, width)
+    daemon.execs.resize(daemon.execs.get(exec_id), *terminal_size(request))
     request.handler.send_bytes(200, b"", None)
 
 

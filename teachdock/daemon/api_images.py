@@ -25,7 +25,7 @@ def list_images(daemon, request) -> None:
     A reference pattern is a glob on the familiar name (``busybox``, ``course/*:v1``);
     as with dockerd, a matched image lists only its matching tags.
     """
-    filters = _filters(request)
+    filters = request.filters()
     unknown = sorted(set(filters) - {"dangling", "reference"})
     if unknown:
         raise HTTPError(400, f"invalid filter {unknown[0]!r}: docker images here supports dangling and reference")
@@ -122,7 +122,7 @@ def history(daemon, request, name: str) -> None:
 def prune(daemon, request) -> None:
     """``docker image prune`` removes dangling (untagged) images; ``-a`` (the filter
     ``dangling=false``) every image no container uses. Unpacked layers nothing needs go too."""
-    filters = _filters(request)
+    filters = request.filters()
     unknown = sorted(set(filters) - {"dangling"})
     if unknown:
         raise HTTPError(400, f"invalid filter {unknown[0]!r}: docker image prune here supports only dangling")
@@ -145,25 +145,6 @@ def prune(daemon, request) -> None:
     reclaimed = max(0, before - _blob_bytes(store))
     daemon.events.publish("image", "prune", "", reclaimed=str(reclaimed))
     request.handler.send_json(200, {"ImagesDeleted": report or None, "SpaceReclaimed": reclaimed})
-
-
-def _filters(request) -> dict[str, list[str]]:
-    """``filters={"dangling":{"false":true}}`` (current clients) or ``{"dangling":["false"]}``."""
-    text = request.query.get("filters") or "{}"
-    try:
-        raw = json.loads(text)
-    except ValueError as error:
-        raise HTTPError(400, f"filters is not valid JSON: {error}") from None
-    if not isinstance(raw, dict):
-        raise HTTPError(400, "filters must be a JSON object")
-    filters = {}
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            value = [item for item, on in value.items() if on]
-        if not isinstance(value, list):
-            raise HTTPError(400, f"filter {key!r}: give a list or an object of values")
-        filters[key] = [str(item) for item in value]
-    return filters
 
 
 def _is_true(values: list[str]) -> bool:

@@ -6,7 +6,6 @@ one the container manager connects containers with.
 
 from __future__ import annotations
 
-import json
 
 from teachdock.daemon import networks
 from teachdock.daemon.server import HTTPError
@@ -40,18 +39,8 @@ def network_json(daemon, network: dict) -> dict:
     return shown
 
 
-def _filters(request) -> dict[str, list[str]]:
-    try:
-        raw = json.loads(request.query.get("filters") or "{}")
-    except ValueError:
-        raise HTTPError(400, "filters= is not valid JSON") from None
-    if not isinstance(raw, dict):
-        raise HTTPError(400, "filters= must be a JSON object")
-    return {key: list(values) if isinstance(values, (list, dict)) else [str(values)] for key, values in raw.items()}
-
-
 def list_networks(daemon, request) -> None:
-    filters = _filters(request)
+    filters = request.filters()
     shown = []
     for network in _manager(daemon).list():
         if "name" in filters and not any(wanted in network["Name"] for wanted in filters["name"]):

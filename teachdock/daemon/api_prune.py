@@ -28,7 +28,7 @@ _CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 def prune_containers(daemon, request) -> None:
-    labels = _label_filters(request.query.get("filters"))
+    labels = request.filters().get("label", [])
     deleted, reclaimed = [], 0
     for record in daemon.containers.list():
         if record.status not in ("created", "exited", "dead"):
@@ -126,18 +126,6 @@ def tree_size(path) -> int:
             if stat.S_ISREG(info.st_mode):
                 total += info.st_size
     return total
-
-
-def _label_filters(text: str | None) -> list[str]:
-    """``{"label": {"a=b": true}}`` or ``{"label": ["a"]}`` -> ["a=b", "a"]."""
-    if not text:
-        return []
-    try:
-        filters = json.loads(text)
-    except ValueError:
-        return []
-    labels = filters.get("label") or []
-    return list(labels.keys() if isinstance(labels, dict) else labels)
 
 
 def _labels_match(container_labels: dict, wanted: list[str]) -> bool:

@@ -6,7 +6,6 @@ one the container manager mounts volumes from.
 
 from __future__ import annotations
 
-import json
 
 from teachdock.daemon import volumes
 from teachdock.daemon.server import HTTPError
@@ -28,23 +27,12 @@ def _in_use(daemon) -> set[str]:
     return used
 
 
-def _filters(request) -> dict[str, list[str]]:
-    """``filters={"name":{"x":true}}`` or the legacy ``{"name":["x"]}`` -> {"name": ["x"]}."""
-    try:
-        raw = json.loads(request.query.get("filters") or "{}")
-    except ValueError:
-        raise HTTPError(400, "filters= is not valid JSON") from None
-    if not isinstance(raw, dict):
-        raise HTTPError(400, "filters= must be a JSON object")
-    return {key: list(values) if isinstance(values, (list, dict)) else [str(values)] for key, values in raw.items()}
-
-
 def _true(values: list[str]) -> bool:
     return any(str(v).lower() in ("1", "true") for v in values)
 
 
 def list_volumes(daemon, request) -> None:
-    filters = _filters(request)
+    filters = request.filters()
     used = _in_use(daemon)
     shown = []
     for volume in _manager(daemon).list():
@@ -82,7 +70,7 @@ def remove(daemon, request, name: str) -> None:
 
 def prune(daemon, request) -> None:
     """Unused anonymous volumes; with the ``all=true`` filter (API >= 1.42) named ones too."""
-    filters = _filters(request)
+    filters = request.filters()
     deleted, reclaimed = _manager(daemon).prune(_in_use(daemon), all_volumes=_true(filters.get("all", [])),
                                                 label_filters=filters.get("label", []))
     request.handler.send_json(200, {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})

@@ -87,6 +87,24 @@ class Request:
         values = parse_qs(urlsplit(self.handler.path).query, keep_blank_values=True).get(name, [])
         return [value for value in values if value]
 
+    def filters(self) -> dict[str, list[str]]:
+        """Docker's ``filters`` query: ``{"dangling":{"false":true}}`` (current clients) or the
+        older ``{"dangling":["false"]}``, either way -> ``{"dangling": ["false"]}``."""
+        try:
+            raw = json.loads(self.query.get("filters") or "{}")
+        except ValueError as error:
+            raise HTTPError(400, f"filters is not valid JSON: {error}") from None
+        if not isinstance(raw, dict):
+            raise HTTPError(400, "filters must be a JSON object")
+        filters = {}
+        for key, value in raw.items():
+            if isinstance(value, dict):
+                value = [item for item, on in value.items() if on]
+            if not isinstance(value, list):
+                raise HTTPError(400, f"filter {key!r}: give a list or an object of values")
+            filters[key] = [str(item) for item in value]
+        return filters
+
     def flag(self, name: str, default: bool = False) -> bool:
         """moby's BoolValue: "", 0, no, false, none are false; anything else is true."""
         if name not in self.query:

@@ -144,6 +144,29 @@ class _Plan:
         return self.new_user or any(flag == kernel.CLONE_NEWUSER for _, flag in self.joins)
 
 
+def stdio_choices(owner, stdin, stdout, stderr) -> tuple[list[int], list[int], list[int]]:
+    """Turn stdin/stdout/stderr choices (None: inherit ours, PIPE, DEVNULL, or an fd) into
+    (the child's fds 0-2, fds to close once the child has them, our ends of pipes); each
+    pipe's end of ours is also set on ``owner`` as ``.stdin``, ``.stdout`` or ``.stderr``."""
+    stdio, theirs, ours = [], [], []
+    for number, choice in enumerate((stdin, stdout, stderr)):
+        if choice is None:
+            stdio.append(number)
+        elif choice == DEVNULL:
+            stdio.append(os.open(os.devnull, os.O_RDWR))
+            theirs.append(stdio[-1])
+        elif choice == PIPE:
+            read_end, write_end = os.pipe()
+            child_end, our_end = (read_end, write_end) if number == 0 else (write_end, read_end)
+            stdio.append(child_end)
+            theirs.append(child_end)
+            ours.append(our_end)
+            setattr(owner, ("stdin", "stdout", "stderr")[number], our_end)
+        else:
+            stdio.append(int(choice))
+    return stdio, theirs, ours
+
+
 # --- the container object the API hands out ----------------------------------------------------
 class Container:
     """One container, identified by its id under a state root.
@@ -253,25 +276,9 @@ class Container:
         return container
 
     def _stdio(self, stdin, stdout, stderr) -> tuple[list[int], list[int], list[int]]:
-        """Turn the stdin/stdout/stderr choices into (the container's fds 0-2, fds to close
-        once the container has them, our ends of pipes)."""
-        stdio, theirs, ours = [], [], []
-        for number, choice in enumerate((stdin, stdout, stderr)):
-            if choice is None:
-                stdio.append(number)
-            elif choice == DEVNULL:
-                stdio.append(os.open(os.devnull, os.O_RDWR))
-                theirs.append(stdio[-1])
-            elif choice == PIPE:
-                read_end, write_end = os.pipe()
-                child_end, our_end = (read_end, write_end) if number == 0 else (write_end, read_end)
-                stdio.append(child_end)
-                theirs.append(child_end)
-                ours.append(our_end)
-                setattr(self, ("stdin", "stdout", "stderr")[number], our_end)
-            else:
-                stdio.append(int(choice))
-        return stdio, theirs, ours
+        """The container's fds 0-2, fds to close once it has them, and our pipe ends (kept as
+        ``self.stdin``/``stdout``/``stderr``)."""
+        return stdio_choices(self, stdin, stdout, stderr)
 
     def _cleanup_after_failed_create(self, cgroup) -> None:
         """Leave nothing behind when create fails half-way: processes, cgroup, state."""

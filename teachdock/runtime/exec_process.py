@@ -34,8 +34,8 @@ import time
 from teachdock import kernel
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
 from teachdock.runtime import terminal
-from teachdock.runtime.container import DEVNULL, PIPE, Container, _close_other_fds, _exit_code, _home_directory, \
-    _set_identity, _start_time
+from teachdock.runtime.container import Container, _close_other_fds, _exit_code, _home_directory, \
+    _set_identity, _start_time, stdio_choices
 from teachdock.runtime.spec import _parse_user
 
 # The order to join in: the user namespace first (it grants the rights to join the others),
@@ -151,7 +151,7 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     namespaces = _namespace_fds(state["pid"], config)
     cgroup = container.cgroup
     execution = ExecProcess(container.id, 0, -1)
-    stdio, theirs, ours = _stdio(execution, stdin, stdout, stderr)
+    stdio, theirs, ours = stdio_choices(execution, stdin, stdout, stderr)
     report_read, report_write = os.pipe()
     try:
         helper = os.fork()
@@ -195,27 +195,6 @@ def _namespace_fds(pid: int, config: dict) -> list[tuple[int, int]]:
             os.close(fd)
         raise Conflict(f"cannot open the container's namespaces ({error.strerror}): did it just exit?") from None
     return opened
-
-
-def _stdio(execution: ExecProcess, stdin, stdout, stderr) -> tuple[list[int], list[int], list[int]]:
-    """The program's fds 0-2, the fds to close once it has them, and our ends of pipes."""
-    stdio, theirs, ours = [], [], []
-    for number, choice in enumerate((stdin, stdout, stderr)):
-        if choice is None:
-            stdio.append(number)
-        elif choice == DEVNULL:
-            stdio.append(os.open(os.devnull, os.O_RDWR))
-            theirs.append(stdio[-1])
-        elif choice == PIPE:
-            read_end, write_end = os.pipe()
-            child_end, our_end = (read_end, write_end) if number == 0 else (write_end, read_end)
-            stdio.append(child_end)
-            theirs.append(child_end)
-            ours.append(our_end)
-            setattr(execution, ("stdin", "stdout", "stderr")[number], our_end)
-        else:
-            stdio.append(int(choice))
-    return stdio, theirs, ours
 
 
 def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, report_fd, console_socket) -> None:

@@ -8,7 +8,6 @@ Assertions are on what the user sees: output and exit codes.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
