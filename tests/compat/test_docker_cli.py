@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -28,8 +27,7 @@ import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest
 
 import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
-DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
-              None) or shutil.which("docker")
+DOCKER = daemon_util.DOCKER
 
 pytestmark = [
     pytest.mark.root,
@@ -48,17 +46,7 @@ def daemon():
 @pytest.fixture
 def docker(daemon, tmp_path):
     """``docker(*args)`` -> CompletedProcess, talking to our daemon only (own config dir, no hints)."""
-    env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_BUILDKIT": "0",
-           "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": str(tmp_path / "docker-config")}
-    env.pop("DOCKER_CONTEXT", None)
-    env.pop("DOCKER_API_VERSION", None)
-
-    def run(*args, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
-
-    run.env = env
-    yield run
+    yield daemon_util.docker_cli(daemon.socket_path, tmp_path / "docker-config")
     daemon.remove_all()
 
 

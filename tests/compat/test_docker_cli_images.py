@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 
@@ -22,8 +21,7 @@ from teachdock.image.registry import push
 import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import registry_util  # noqa: E402
 
-DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
-              None) or shutil.which("docker")
+DOCKER = daemon_util.DOCKER
 
 pytestmark = [
     pytest.mark.root,
@@ -42,16 +40,7 @@ def daemon():
 
 @pytest.fixture
 def docker(daemon, tmp_path):
-    env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_BUILDKIT": "0",
-           "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": str(tmp_path / "docker-config")}
-    env.pop("DOCKER_CONTEXT", None)
-    env.pop("DOCKER_API_VERSION", None)
-
-    def run(*args, timeout: float = 120, stdin=subprocess.DEVNULL, binary: bool = False) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=not binary, timeout=timeout,
-                              stdin=stdin)
-
-    yield run
+    yield daemon_util.docker_cli(daemon.socket_path, tmp_path / "docker-config")
     daemon.remove_all()
 
 

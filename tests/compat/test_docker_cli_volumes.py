@@ -9,16 +9,13 @@ Assertions are on what the user sees: output and exit codes.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 
 import pytest
 
 import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
-DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
-              None) or shutil.which("docker")
+DOCKER = daemon_util.DOCKER
 
 pytestmark = [
     pytest.mark.root,
@@ -46,16 +43,7 @@ def daemon():
 
 @pytest.fixture
 def docker(daemon, tmp_path):
-    env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_BUILDKIT": "0",
-           "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": str(tmp_path / "docker-config")}
-    env.pop("DOCKER_CONTEXT", None)
-    env.pop("DOCKER_API_VERSION", None)
-
-    def run(*args, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-
-    yield run
+    yield daemon_util.docker_cli(daemon.socket_path, tmp_path / "docker-config")
     daemon.remove_all()
     for volume in daemon.json("GET", "/v1.45/volumes")["Volumes"]:
         daemon.request("DELETE", f"/v1.45/volumes/{volume['Name']}")

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
-              None) or shutil.which("docker")
+DOCKER = daemon_util.DOCKER
 
 pytestmark = [
     pytest.mark.root,
@@ -27,15 +24,7 @@ def daemon():
 
 @pytest.fixture(scope="module")
 def docker(daemon, tmp_path_factory):
-    env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_CLI_HINTS": "false",
-           "DOCKER_CONFIG": str(tmp_path_factory.mktemp("docker-config"))}
-    env.pop("DOCKER_CONTEXT", None)
-
-    def run(*args, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
-
-    return run
+    return daemon_util.docker_cli(daemon.socket_path, tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture

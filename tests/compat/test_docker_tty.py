@@ -14,8 +14,7 @@ import subprocess
 import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
-              None) or shutil.which("docker")
+DOCKER = daemon_util.DOCKER
 SCRIPT = shutil.which("script")
 
 pytestmark = [

@@ -32,6 +32,29 @@ from teachdock.image.snapshots import mount_points
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
+# The real docker CLI, the client the compat tests drive teachdockd with (None: not installed).
+# /usr/local/bin first: a newer CLI installed by hand wins over Debian's docker.io.
+DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
+              None) or shutil.which("docker")
+
+
+def docker_cli(socket_path: str, config_dir, **extra_env):
+    """``run(*args, input=None, timeout=60, stdin=DEVNULL, binary=False)`` -> CompletedProcess:
+    the docker CLI talking to this socket only (own config dir, no hints, the legacy builder,
+    no context or API version from the caller's environment). ``run.env`` is its environment."""
+    env = {**os.environ, "DOCKER_HOST": f"unix://{socket_path}", "DOCKER_BUILDKIT": "0",
+           "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": str(config_dir), **extra_env}
+    env.pop("DOCKER_CONTEXT", None)
+    env.pop("DOCKER_API_VERSION", None)
+
+    def run(*args, input: str | None = None, timeout: float = 120, stdin=subprocess.DEVNULL,
+            binary: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=not binary, timeout=timeout,
+                              input=input, stdin=None if input is not None else stdin)
+
+    run.env = env
+    return run
+
 
 class UnixHTTPConnection(http.client.HTTPConnection):
     """http.client over a Unix socket (the docker SDK does the same with requests)."""

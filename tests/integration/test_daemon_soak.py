@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +26,7 @@ pytestmark = [
 ]
 
 V = "/v1.45"
-DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
-              None) or shutil.which("docker")
+DOCKER = daemon_util.DOCKER
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,17 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 
+import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 from daemon_util import DaemonProcess
 
 pytestmark = [pytest.mark.root]
 
-DOCKER = next((path for path in ("/usr/local/bin/docker", "/usr/bin/docker") if os.access(path, os.X_OK)),
-              None) or shutil.which("docker")
+DOCKER = daemon_util.DOCKER
 
 
 def free_port() -> int:
