@@ -68,8 +68,11 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"
 
 #: The v1 controllers teachdock uses (cpuacct gives the CPU time used; devices decides
-#: which device nodes a container may open, whatever nodes it manages to create).
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices")
+#: which device nodes a container may open, whatever nodes it manages to create; freezer
+#: stops every process in place, for ``docker pause``).
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices", "freezer")
+#: How long freeze() waits for the kernel to stop every task (FREEZING -> FROZEN).
+FREEZE_TIMEOUT = 10.0
 #: The v2 controllers teachdock switches on in every parent's cgroup.subtree_control.
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 
@@ -633,6 +636,18 @@ class Cgroup:
         """Remove the cgroup and its empty parents. Processes must have exited (see kill_all)."""
         raise NotImplementedError
 
+    def freeze(self) -> None:
+        """Stop every process in the cgroup where it stands (``docker pause``): no signal is
+        sent, the processes cannot notice; they simply get no more CPU until thawed."""
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        """Let frozen processes run on from where they stood (``docker unpause``)."""
+        raise NotImplementedError
+
+    def frozen(self) -> bool:
+        raise NotImplementedError
+
     def exists(self) -> bool:
         raise NotImplementedError
 
@@ -785,6 +800,18 @@ class CgroupV1(Cgroup):
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d, _m in self._unique_dirs())
 
+    def freeze(self) -> None:
+        state_file = self._needed_file("freezer", "freezer.state")
+        _write(state_file, "FROZEN")
+        _wait_for(lambda: (_read(state_file) or "").strip() == "FROZEN", f"{state_file} to read FROZEN")
+
+    def thaw(self) -> None:
+        _write(self._needed_file("freezer", "freezer.state"), "THAWED")
+
+    def frozen(self) -> bool:
+        state_file = self._file("freezer", "freezer.state")
+        return state_file is not None and (_read(state_file) or "").strip() in ("FROZEN", "FREEZING")
+
 
 class CgroupV2(Cgroup):
     """cgroup v2: one directory <root>/<path>; parents hand down memory, pids and cpu."""
@@ -871,6 +898,26 @@ class CgroupV2(Cgroup):
     def exists(self) -> bool:
         return os.path.isdir(self.dir)
 
+    def freeze(self) -> None:
+        _write(self._f("cgroup.freeze"), 1)
+        events = self._f("cgroup.events")
+        _wait_for(lambda: _read_keyed(events).get("frozen") == 1, f"{events} to say frozen 1")
+
+    def thaw(self) -> None:
+        _write(self._f("cgroup.freeze"), 0)
+
+    def frozen(self) -> bool:
+        return (_read(self._f("cgroup.freeze")) or "0").strip() == "1"
+
+
+def _wait_for(condition, what: str, timeout: float | None = None) -> None:
+    timeout = FREEZE_TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise CgroupError(f"waited {timeout} s for {what}")
+        time.sleep(0.001)
+
 
 __all__ = [
     "Cgroup", "CgroupV1", "CgroupV2", "Metrics", "Resources",
@@ -915,6 +962,15 @@ class NoCgroup(Cgroup):
 
     def destroy(self) -> None:
         pass
+
+    def freeze(self) -> None:
+        raise CgroupError("this container has no cgroup (it was started without root), so it cannot be "
+                          "paused: the freezer is a cgroup feature")
+
+    thaw = freeze
+
+    def frozen(self) -> bool:
+        return False
 
     def exists(self) -> bool:
         return False

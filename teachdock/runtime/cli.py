@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         verb.add_argument("id", help="a name for the container")
 
     for name, text in (("start", "start a created container's program"), ("state", "print the OCI state as JSON"),
-                       ("ps", "list the processes in a container (host PIDs)")):
+                       ("ps", "list the processes in a container (host PIDs)"),
+                       ("pause", "freeze every process of a running container (the freezer cgroup)"),
+                       ("resume", "thaw a paused container: its processes run on where they stood")):
         verbs.add_parser(name, help=text).add_argument("id")
     execute = verbs.add_parser("exec", help="run one more program inside a running container (joins its namespaces)")
     execute.add_argument("--env", "-e", action="append", default=[], metavar="KEY=VALUE", help="add to its environment")
@@ -137,6 +139,10 @@ def _dispatch(arguments) -> int:
 
         env = dict(item.partition("=")[::2] for item in arguments.env)
         return exec_in(container, arguments.args, env=env, cwd=arguments.cwd, user=arguments.user).wait()
+    elif verb == "pause":
+        container.pause()
+    elif verb == "resume":
+        container.resume()
     elif verb == "kill":
         container.kill(_signal_number(arguments.signal))
     elif verb == "delete":

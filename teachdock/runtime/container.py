@@ -383,6 +383,8 @@ class Container:
             pid = state.get("pid", 0)
             if not pid or _start_time(pid) != state.get("pidStartTime"):
                 state["status"] = "stopped"
+            elif state["status"] == "running" and self.cgroup.frozen():
+                state["status"] = "paused"  # as runc reports a frozen container
         return state
 
     @property
@@ -406,12 +408,28 @@ class Container:
     def kill(self, sig: int = signal.SIGTERM) -> None:
         """Send a signal to the container's PID 1 (only while created or running)."""
         state = self.state()
-        if state["status"] not in ("created", "running"):
+        if state["status"] not in ("created", "running", "paused"):
             raise Conflict(f"container {self.id} is {state['status']}: only a created or running container can be signalled")
         try:
             os.kill(state["pid"], sig)
         except ProcessLookupError:
             pass
+        if state["status"] == "paused" and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            self.cgroup.thaw()  # a frozen process cannot act on (or die of) its signal
+
+    def pause(self) -> None:
+        """Freeze every process of the container (``runc pause``): its cgroup's freezer."""
+        status = self.status
+        if status != "running":
+            raise Conflict(f"container {self.id} is {status}: only a running container can be paused")
+        self.cgroup.freeze()
+
+    def resume(self) -> None:
+        """Thaw a paused container (``runc resume``)."""
+        status = self.status
+        if status != "paused":
+            raise Conflict(f"container {self.id} is {status}, not paused")
+        self.cgroup.thaw()
 
     # --- wait, delete ----------------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> int | None:
@@ -460,10 +478,12 @@ class Container:
             raise NotFound(f"no such container: {self.id}")
         state = self.state()
         cgroup = self.cgroup
-        if state["status"] == "running" and not force:
-            raise Conflict(f"container {self.id} is running: stop it first (kill) or use force")
-        if state["status"] in ("created", "running", "creating"):
+        if state["status"] in ("running", "paused") and not force:
+            raise Conflict(f"container {self.id} is {state['status']}: stop it first (kill) or use force")
+        if state["status"] in ("created", "running", "paused", "creating"):
             cgroup.kill_all(signal.SIGKILL)
+            if state["status"] == "paused":
+                cgroup.thaw()  # frozen processes die of SIGKILL only once thawed
             if state.get("pid"):
                 try:
                     os.kill(state["pid"], signal.SIGKILL)

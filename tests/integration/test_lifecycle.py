@@ -356,3 +356,28 @@ def test_a_created_container_whose_state_was_removed_does_not_wait_forever(creat
     os.waitpid(container._monitor, 0)  # our child: the monitor exits once it has killed the container
     os.close(container._report)
     cgroup.destroy()
+
+
+def test_pause_freezes_every_process_and_resume_lets_them_run_on(running):
+    """runc pause / resume: the freezer cgroup stops the processes where they stand (no signal)."""
+    with running("echo ready; while true; do :; done") as container:
+        cpu = lambda: container.metrics().cpu_usage_ns  # noqa: E731 - the busy loop's CPU time so far
+        time.sleep(0.2)
+        container.pause()
+        assert container.status == "paused"
+        frozen_at = cpu()
+        time.sleep(0.3)
+        assert cpu() == frozen_at  # not one more instruction while frozen
+        stat = open(f"/proc/{container.pid}/stat").read()
+        assert stat.split(") ")[1][0] in "DS"  # asleep in the freezer, not running
+        with pytest.raises(Conflict, match="is paused: stop it first"):
+            container.delete()
+        container.resume()
+        assert container.status == "running"
+        time.sleep(0.2)
+        assert cpu() > frozen_at
+        with pytest.raises(Conflict, match="not paused"):
+            container.resume()
+        container.pause()
+        container.kill(signal.SIGKILL)  # a paused container can still be killed: thawed after the signal
+        assert container.wait(timeout=10) == 128 + signal.SIGKILL

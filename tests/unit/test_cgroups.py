@@ -7,6 +7,7 @@ files on mkdir and drop them on rmdir; the helpers ``kernel_adds_files`` and
 
 import errno
 import os
+import time
 import shutil
 import signal
 import subprocess
@@ -629,3 +630,34 @@ def test_v1_device_rules_are_written_in_order(tmp_path, monkeypatch):
 def test_device_rules_without_a_devices_hierarchy_say_so(v1):
     with pytest.raises(cgroups.CgroupError, match="devices controller is not mounted"):
         v1.apply(Resources(devices=[{"allow": False, "access": "rwm"}]))
+
+
+# --- the freezer (docker pause) ---------------------------------------------------------------------
+def test_v2_freeze_writes_cgroup_freeze_and_waits_for_the_kernel_to_say_frozen(v2, monkeypatch):
+    kernel_adds_files(v2.dir, {"cgroup.freeze": "0\n", "cgroup.events": "populated 1\nfrozen 0\n"})
+    reads = []
+
+    def kernel_freezes_after_a_while(seconds):
+        reads.append(seconds)
+        if len(reads) == 3:  # the kernel takes a moment to stop every task
+            open(os.path.join(v2.dir, "cgroup.events"), "w").write("populated 1\nfrozen 1\n")
+
+    monkeypatch.setattr(time, "sleep", kernel_freezes_after_a_while)
+    v2.freeze()
+    assert read(os.path.join(v2.dir, "cgroup.freeze")) == "1" and len(reads) == 3
+    assert v2.frozen()
+    v2.thaw()
+    assert read(os.path.join(v2.dir, "cgroup.freeze")) == "0" and not v2.frozen()
+
+
+def test_freeze_that_never_completes_is_a_cgroup_error(v2, monkeypatch):
+    kernel_adds_files(v2.dir, {"cgroup.freeze": "0\n", "cgroup.events": "populated 1\nfrozen 0\n"})
+    monkeypatch.setattr("teachdock.runtime.cgroups.FREEZE_TIMEOUT", 0.05)
+    with pytest.raises(CgroupError, match="to say frozen 1"):
+        v2.freeze()
+
+
+def test_v1_freeze_needs_the_freezer_hierarchy(v1):
+    with pytest.raises(CgroupError, match="the freezer controller is not mounted"):
+        v1.freeze()
+    assert v1.frozen() is False
