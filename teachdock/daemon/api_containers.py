@@ -104,8 +104,9 @@ def list_containers(daemon, request) -> None:
 def status_text(record: ContainerRecord) -> str:
     """The STATUS column of ``docker ps``: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created"."""
     state = record.data["State"]
-    if record.status == "running":
-        return f"Up {human_duration(time.time() - unix_seconds(state['StartedAt']))}"
+    if record.running:
+        paused = " (Paused)" if record.status == "paused" else ""
+        return f"Up {human_duration(time.time() - unix_seconds(state['StartedAt']))}{paused}"
     if record.status == "exited":
         return f"Exited ({state['ExitCode']}) {human_duration(time.time() - unix_seconds(state['FinishedAt']))} ago"
     return record.status.capitalize()
@@ -234,7 +235,7 @@ def _active(record: ContainerRecord) -> bool:
     if record.removed:
         return False
     # created and not yet started; a start that failed leaves "created" with an Error: done
-    return record.status == "running" or (record.status == "created" and not record.data["State"].get("Error"))
+    return record.running or (record.status == "created" and not record.data["State"].get("Error"))
 
 
 def attach(daemon, request, name: str) -> None:
@@ -286,6 +287,16 @@ def _copy_stdin(daemon, record: ContainerRecord, source) -> None:
     except OSError:
         pass
     daemon.containers.write_stdin(record, b"", end=once)
+
+
+def pause(daemon, request, name: str) -> None:
+    daemon.containers.pause(daemon.containers.get(name))
+    request.handler.send_bytes(204, b"", None)
+
+
+def unpause(daemon, request, name: str) -> None:
+    daemon.containers.unpause(daemon.containers.get(name))
+    request.handler.send_bytes(204, b"", None)
 
 
 def restart(daemon, request, name: str) -> None:
@@ -351,6 +362,8 @@ def resize(daemon, request, name: str) -> None:
 def register(router) -> None:
     router.add("POST", "/containers/{name}/resize", resize)
     router.add("POST", "/containers/{name}/restart", restart)
+    router.add("POST", "/containers/{name}/pause", pause)
+    router.add("POST", "/containers/{name}/unpause", unpause)
     router.add("POST", "/containers/{name}/rename", rename)
     router.add("GET", "/containers/{name}/top", top)
     router.add("GET", "/containers/json", list_containers)

@@ -96,7 +96,8 @@ class ContainerRecord:
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        """Running or paused: a paused container's processes exist, frozen (Docker's Running too)."""
+        return self.status in ("running", "paused")
 
     @property
     def log_path(self) -> Path:
@@ -484,18 +485,42 @@ class ContainerManager:
     def _set_state(self, record: ContainerRecord, **changes) -> None:
         state = record.data["State"]
         state.update(changes)
-        state["Running"] = state["Status"] == "running"
+        state["Running"] = state["Status"] in ("running", "paused")
+        state["Paused"] = state["Status"] == "paused"
         if not record.removed:
             record.save()
 
     # --- stop, kill, wait, remove --------------------------------------------------------------------------
     def kill(self, record: ContainerRecord, sig: int = signal.SIGKILL) -> None:
-        """``docker kill``: signal PID 1; 409 when the container is not running."""
+        """``docker kill``: signal PID 1; 409 when the container is not running. A paused
+        container is thawed after SIGKILL/SIGTERM/SIGINT (the runtime does it), as dockerd does."""
         with record.changed:
             if not record.running or record.runtime is None:
                 raise Conflict(f"Cannot kill container: {record.id}: Container {record.id} is not running")
             record.runtime.kill(sig)
+            if record.status == "paused" and not record.runtime.cgroup.frozen():
+                self._set_state(record, Status="running")
         self._event(record, "kill", signal=sig)
+
+    def pause(self, record: ContainerRecord) -> None:
+        """``docker pause``: freeze every process of the container (the freezer cgroup)."""
+        with record.changed:
+            if record.status == "paused":
+                raise Conflict(f"Container {record.id} is already paused")
+            if not record.running or record.runtime is None:
+                raise Conflict(f"Container {record.id} is not running")
+            record.runtime.pause()
+            self._set_state(record, Status="paused")
+        self._event(record, "pause")
+
+    def unpause(self, record: ContainerRecord) -> None:
+        """``docker unpause``: let them run on, from where they stood."""
+        with record.changed:
+            if record.status != "paused" or record.runtime is None:
+                raise Conflict(f"Container {record.id} is not paused")
+            record.runtime.resume()
+            self._set_state(record, Status="running")
+        self._event(record, "unpause")
 
     def stop(self, record: ContainerRecord, timeout: float | None = None, sig: int | None = None) -> bool:
         """``docker stop``: the stop signal, then SIGKILL after the grace period. False if not running."""
@@ -602,7 +627,7 @@ class ContainerManager:
             self._records[record.id] = record
             if record.status == "created":
                 self._discard_half_started(record)
-            if record.status != "running":
+            if not record.running:
                 continue
             try:
                 runtime = Container.load(record.id, self.state_root)
@@ -610,7 +635,7 @@ class ContainerManager:
             except TeachdockError:
                 self._finish(record, None, None, False)
                 continue
-            if state["status"] == "running":
+            if state["status"] in ("running", "paused"):
                 record.runtime = runtime
                 self._supervise(record, runtime)
             else:

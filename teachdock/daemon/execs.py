@@ -75,6 +75,8 @@ class ExecManager:
             raise InvalidConfig("ConsoleSize must be [height, width]")
         if not record.running:
             raise Conflict(f"Container {record.id} is not running")
+        if record.status == "paused":
+            raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
         config = {
             "Cmd": list(cmd), "Env": list(body.get("Env") or []), "User": body.get("User") or "",
             "WorkingDir": body.get("WorkingDir") or "", "Privileged": bool(body.get("Privileged")),

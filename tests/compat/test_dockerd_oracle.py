@@ -248,9 +248,7 @@ def test_etc_hosts(both):
 
 @pytest.mark.parametrize("verb", [
     ("top", "busy"),
-    pytest.param(("pause", "busy"), marks=pytest.mark.xfail(strict=True, reason="difference: not implemented in "
-                                                            "teachdockd (404 page not found): pause/unpause (the "
-                                                            "freezer cgroup)")),
+    ("pause", "busy"),
     ("restart", "-t", "0", "busy"),
     ("rename", "busy", "busy2"),
 ])

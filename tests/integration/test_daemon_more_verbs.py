@@ -59,3 +59,34 @@ def test_restart_runs_the_program_again(daemon):
     state = daemon.json("GET", f"{V}/containers/{container}/json")["State"]
     assert state["Running"] is True and state["Pid"] != first_pid
     daemon.request("DELETE", f"{V}/containers/{container}?force=1")
+
+
+def test_pause_and_unpause(daemon):
+    container = daemon.create(["sh", "-c", "while true; do :; done"])
+    assert daemon.request("POST", f"{V}/containers/{container}/start")[0] == 204
+    assert daemon.request("POST", f"{V}/containers/{container}/pause")[0] == 204
+    state = daemon.json("GET", f"{V}/containers/{container}/json")["State"]
+    assert (state["Status"], state["Paused"], state["Running"]) == ("paused", True, True)
+    [summary] = daemon.json("GET", f"{V}/containers/json")
+    assert summary["State"] == "paused" and summary["Status"].endswith("(Paused)")
+    assert daemon.request("POST", f"{V}/containers/{container}/pause")[0] == 409  # already paused
+    status, _, body = daemon.request("POST", f"{V}/containers/{container}/exec", {"Cmd": ["true"]})
+    assert status == 409 and b"unpause the container before exec" in body
+    assert daemon.request("POST", f"{V}/containers/{container}/unpause")[0] == 204
+    assert daemon.json("GET", f"{V}/containers/{container}/json")["State"]["Status"] == "running"
+    assert daemon.request("POST", f"{V}/containers/{container}/unpause")[0] == 409  # not paused
+    assert daemon.request("POST", f"{V}/containers/{container}/pause")[0] == 204
+    assert daemon.request("DELETE", f"{V}/containers/{container}?force=1")[0] == 204  # a paused one goes too
+
+
+def test_a_paused_container_survives_a_daemon_restart_paused(daemon):
+    container = daemon.create(["sleep", "300"])
+    assert daemon.request("POST", f"{V}/containers/{container}/start")[0] == 204
+    assert daemon.request("POST", f"{V}/containers/{container}/pause")[0] == 204
+    daemon.restart()
+    state = daemon.json("GET", f"{V}/containers/{container}/json")["State"]
+    assert (state["Status"], state["Running"]) == ("paused", True)
+    assert daemon.request("POST", f"{V}/containers/{container}/unpause")[0] == 204
+    assert daemon.request("POST", f"{V}/containers/{container}/stop?t=0")[0] == 204
+    assert daemon.json("GET", f"{V}/containers/{container}/json")["State"]["Status"] == "exited"
+    daemon.request("DELETE", f"{V}/containers/{container}")
