@@ -374,6 +374,24 @@ class Client:
     def kill(self, container: str, signal: str | None = None) -> None:
         self.request("POST", f"/containers/{_seg(container)}/kill", query={"signal": signal})
 
+    def pause(self, container: str) -> None:
+        """Freeze every process of the container (the freezer cgroup)."""
+        self.request("POST", f"/containers/{_seg(container)}/pause")
+
+    def unpause(self, container: str) -> None:
+        self.request("POST", f"/containers/{_seg(container)}/unpause")
+
+    def restart(self, container: str, timeout: float | None = None) -> None:
+        self.request("POST", f"/containers/{_seg(container)}/restart",
+                     query={"t": None if timeout is None else int(timeout)})
+
+    def rename(self, container: str, new_name: str) -> None:
+        self.request("POST", f"/containers/{_seg(container)}/rename", query={"name": new_name})
+
+    def top(self, container: str, ps_args: str | None = None) -> dict:
+        """{"Titles": [...], "Processes": [[...], ...]}: the host's ps, the container's processes."""
+        return self.request("GET", f"/containers/{_seg(container)}/top", query={"ps_args": ps_args}).json()
+
     def remove(self, container: str, force: bool = False) -> None:
         self.request("DELETE", f"/containers/{_seg(container)}", query={"force": 1 if force else None})
 

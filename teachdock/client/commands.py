@@ -338,6 +338,43 @@ def cmd_kill(session: Session) -> int:
     return for_each(session.args, lambda name: session.client.kill(name, session.options.signal))
 
 
+def cmd_pause(session: Session) -> int:
+    return for_each(session.args, session.client.pause)
+
+
+def cmd_unpause(session: Session) -> int:
+    return for_each(session.args, session.client.unpause)
+
+
+def cmd_restart(session: Session) -> int:
+    timeout = session.options.time
+    return for_each(session.args, lambda name: session.client.restart(name, None if timeout is None else float(timeout)))
+
+
+def cmd_rename(session: Session) -> int:
+    old, new = session.args
+    try:
+        session.client.rename(old, new)
+    except TeachdockError as error:
+        report(error)
+        return 1
+    return 0
+
+
+def cmd_top(session: Session) -> int:
+    name, *ps_args = session.args
+    try:
+        listing = session.client.top(name, " ".join(ps_args) or None)
+    except TeachdockError as error:
+        report(error)
+        return 1
+    rows = [listing["Titles"], *listing["Processes"]]
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(listing["Titles"]))]
+    for row in rows:
+        print("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
 def cmd_rm(session: Session) -> int:
     force = session.options.force
     return for_each(session.args, lambda name: session.client.remove(name, force=force), quiet_not_found=force)
@@ -400,6 +437,19 @@ VERBS = {
     "rm": (Verb("rm", "CONTAINER [CONTAINER...]", "Remove containers (their snapshot, logs and record).",
                 "DELETE /containers/ID[?force=1]",
                 [Flag("-f,--force", "kill it first if it runs")], min_args=1), cmd_rm),
+    "pause": (Verb("pause", "CONTAINER [CONTAINER...]", "Freeze every process of containers where they stand "
+                   "(the freezer cgroup; no signal, they cannot notice).", "POST /containers/ID/pause",
+                   min_args=1), cmd_pause),
+    "unpause": (Verb("unpause", "CONTAINER [CONTAINER...]", "Let paused containers run on.",
+                     "POST /containers/ID/unpause", min_args=1), cmd_unpause),
+    "restart": (Verb("restart", "CONTAINER [CONTAINER...]", "Stop containers, then start them again.",
+                     "POST /containers/ID/restart[?t=SECONDS]",
+                     [Flag("-t,--time", "seconds to wait before SIGKILL (default 10)", value="SECONDS")],
+                     min_args=1), cmd_restart),
+    "rename": (Verb("rename", "CONTAINER NEW_NAME", "Give a container another name (its id stays).",
+                    "POST /containers/ID/rename?name=NEW_NAME", min_args=2, max_args=2), cmd_rename),
+    "top": (Verb("top", "CONTAINER [ps OPTIONS]", "The container's processes, as the host's ps sees them "
+                 "(host PIDs).", "GET /containers/ID/top[?ps_args=...]", min_args=1, interspersed=False), cmd_top),
     "wait": (Verb("wait", "CONTAINER [CONTAINER...]", "Block until containers stop; print their exit codes.",
                   "POST /containers/ID/wait", min_args=1), cmd_wait),
     "exec": (Verb("exec", "CONTAINER COMMAND [ARG...]", "Run a command in a running container.",

@@ -365,3 +365,20 @@ def test_pull_from_a_local_registry(td, tmp_path):
         assert td("rmi", name).returncode == 0
         missing = td("pull", f"{registry.host}/course/absent:v1")
         assert missing.returncode == 1 and "Error response from daemon:" in missing.stderr
+
+
+def test_pause_top_rename_restart(td):
+    assert td("run", "-d", "--name", "verbs", "busybox", "sleep", "300").returncode == 0
+    top = td("top", "verbs", "-o", "pid,comm").stdout.splitlines()
+    assert top[0].split() == ["PID", "COMMAND"] and top[1].split()[1] == "sleep"
+    assert td("pause", "verbs").stdout == "verbs\n"
+    assert "(Paused)" in td("ps").stdout
+    refused = td("exec", "verbs", "true")
+    assert refused.returncode != 0 and "unpause the container before exec" in refused.stderr
+    assert td("unpause", "verbs").returncode == 0
+    assert td("rename", "verbs", "renamed").returncode == 0
+    assert td("restart", "-t", "0", "renamed").stdout == "renamed\n"
+    assert td("ps").stdout.splitlines()[1].endswith("renamed")
+    assert td("rm", "-f", "renamed").returncode == 0
+    missing = td("top", "renamed")
+    assert missing.returncode == 1 and "No such container: renamed" in missing.stderr
