@@ -8,8 +8,10 @@ program exits; then the wait body carries the exit code the CLI exits with.
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -17,7 +19,7 @@ import time
 from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
-from teachdock.errors import Conflict
+from teachdock.errors import Conflict, TeachdockError
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"  # a container with a terminal (-t): one stream, no frames
@@ -94,11 +96,33 @@ def list_containers(daemon, request) -> None:
             "Command": shlex.join([record.data["Path"], *record.data["Args"]]),  # quoted as dockerd does
             "Created": unix_seconds(record.data["Created"]), "State": record.status,
             "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
-            "SizeRw": 0, "SizeRootFs": 0, "Mounts": mounts_of(record),
+            **(_sizes(daemon, record) if request.flag("size") else {}), "Mounts": mounts_of(record),
             "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
             "NetworkSettings": {"Networks": networks_of(record)},
         })
     request.handler.send_json(200, summaries)
+
+
+def _sizes(daemon, record: ContainerRecord) -> dict:
+    """``docker ps --size``: SizeRw, the bytes of the files the container wrote or changed (its
+    overlay upper dir), and SizeRootFs, those plus its image unpacked (the "virtual" size)."""
+    written = 0
+    try:
+        upper = daemon.images.snapshots.get(record.id).upper
+    except TeachdockError:
+        upper = None
+    for directory, _subdirs, files in os.walk(upper) if upper else ():
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            written += info.st_size if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode) else 0
+    try:
+        image_size = daemon.images.store.unpacked_size(daemon.images.get(record.data["Image"]))
+    except TeachdockError:
+        image_size = 0
+    return {"SizeRw": written, "SizeRootFs": written + image_size}
 
 
 def status_text(record: ContainerRecord) -> str:

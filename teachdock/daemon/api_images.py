@@ -38,9 +38,10 @@ def list_images(daemon, request) -> None:
             tags = [tag for tag in tags if any(_reference_matches(pattern, tag) for pattern in filters["reference"])]
             if not tags:
                 continue
+        size = daemon.images.store.unpacked_size(image)  # unpacked, as dockerd shows it
         summaries.append({
             "Id": image.id, "ParentId": "", "RepoTags": tags, "RepoDigests": image.repo_digests,
-            "Created": unix_seconds(image.created), "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
+            "Created": unix_seconds(image.created), "Size": size, "SharedSize": -1, "VirtualSize": size,
             "Labels": (image.config.get("config") or {}).get("Labels") or {}, "Containers": -1,
         })
     request.handler.send_json(200, summaries)

@@ -185,7 +185,8 @@ def _store(args):
 # ---------------------------------------------------------------------------- commands
 
 def _ls(args) -> int:
-    images = _images(args).list()
+    engine = _images(args)
+    images = engine.list()
     if args.quiet:
         for image in images:
             print(image.id if args.no_trunc else image.short_id)
@@ -199,7 +200,7 @@ def _ls(args) -> int:
             row = [ref.familiar_name if ref else "<none>", ref.tag if ref else "<none>"]
             if args.digests:
                 row.append(image.manifest_digest)
-            rows.append(row + [image_id, _ago(image.created), _size(image.size)])
+            rows.append(row + [image_id, _ago(image.created), _size(engine.store.unpacked_size(image))])
     _print_table(headers, rows)
     return 0
 

@@ -27,11 +27,14 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import gzip
 import hashlib
 import json
 import os
 import re
+import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
@@ -148,7 +151,7 @@ class Image:
 
     @property
     def size(self) -> int:
-        """Bytes of all layer blobs together."""
+        """Bytes of all layer blobs together (compressed; unpacked: ImageStore.unpacked_size)."""
         return sum(layer.size for layer in self.layers)
 
     @property
@@ -204,6 +207,41 @@ class ImageStore:
             return open(self.blob_path(digest), "rb")
         except FileNotFoundError:
             raise BlobNotFound(f"blob {digest} is not in the image store {self.root}") from None
+
+    def content_size(self, digest: str) -> int:
+        """What a layer blob takes once unpacked: the bytes of its files (hard links once).
+
+        That is the SIZE ``docker images`` and ``docker history`` show (dockerd sums the
+        unpacked layer directories), not the blob's size, which is usually compressed.
+        Worked out once per layer by reading the tar, then kept under ``sizes/``.
+        """
+        cache = os.path.join(self.root, "sizes", check_sha256(digest))
+        try:
+            with open(cache) as f:
+                return int(f.read())
+        except (FileNotFoundError, ValueError):
+            pass
+        total = 0
+        with self.open_blob(digest) as blob:
+            head = blob.read(2)
+            blob.seek(0)
+            source = gzip.GzipFile(fileobj=blob, mode="rb") if head == b"\x1f\x8b" else blob
+            try:
+                with tarfile.open(fileobj=source, mode="r|") as tar:
+                    for member in tar:
+                        if member.isreg():
+                            total += member.size
+                        elif member.issym():
+                            total += len(member.linkname)
+            except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+                raise InvalidConfig(f"layer {digest} cannot be read as a tar: {error}") from None
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        _write_atomic(cache, str(total).encode())
+        return total
+
+    def unpacked_size(self, image: "Image") -> int:
+        """An image's size as Docker shows it: all its layers, unpacked."""
+        return sum(self.content_size(layer.digest) for layer in image.layers)
 
     def read_blob(self, digest: str) -> bytes:
         """The whole blob, checked against its digest (for small blobs: manifests, configs)."""
@@ -358,7 +396,7 @@ class ImageStore:
             "Config": config.get("config", {}),
             "Architecture": config.get("architecture", ""),
             "Os": config.get("os", ""),
-            "Size": img.size,
+            "Size": self.unpacked_size(img),
             "RootFS": {"Type": "layers", "Layers": img.diff_ids},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
             "Descriptor": img.manifest_descriptor.to_json(),
@@ -376,7 +414,7 @@ class ImageStore:
         for step in steps:
             size = 0
             if not step.get("empty_layer") and layer_index < len(layers):
-                size = layers[layer_index].size
+                size = self.content_size(layers[layer_index].digest)
                 layer_index += 1
             rows.append({"Id": "<missing>", "Created": _unix_time(step.get("created", "")),
                          "CreatedBy": step.get("created_by", ""), "Tags": None, "Size": size,

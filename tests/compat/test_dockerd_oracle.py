@@ -180,8 +180,6 @@ def test_ps_command_column(both):
     same(both("ps", "-a", "--no-trunc", "--format", "{{.Command}}"))
 
 
-@pytest.mark.xfail(strict=True, reason="difference: ps --size; dockerd sends SizeRootFs (the image's size), so the "
-                   "CLI shows '0B (virtual 1.99MB)'; teachdockd shows '0B'")
 def test_ps_size_column(both):
     both(*RUN, "--name", "sized", "busybox", "true")
     same(both("ps", "-a", "--format", "{{.Size}}"))
@@ -314,7 +312,5 @@ def test_read_only_root(both):
     same(both(*RUN, "--rm", "--read-only", "busybox", "sh", "-c", "touch /x 2>&1; touch /tmp/y 2>&1; echo done"))
 
 
-@pytest.mark.xfail(strict=True, reason="difference: docker images SIZE; dockerd shows the unpacked layers' size "
-                   "(1.99MB for busybox), teachdockd the compressed layer blobs' size (Image.size = 1036677, 1.04MB)")
 def test_images_size(both):
     same(both("images", "--format", "{{.Repository}}|{{.Tag}}|{{.Size}}"))

@@ -130,13 +130,14 @@ def test_add_resolve_inspect_and_history(store):
     assert info["RepoTags"] == ["busybox:latest", "127.0.0.1:5000/team/app:v1"]
     assert info["RootFS"] == {"Type": "layers", "Layers": img.diff_ids}
     assert info["Config"]["Cmd"] == ["sh"]
-    assert (info["Os"], info["Architecture"], info["Size"]) == ("linux", "amd64", len(BASE) + len(APP))
+    # Size is the unpacked files' bytes, as dockerd shows it: "shell" + "app", not the tars
+    assert (info["Os"], info["Architecture"], info["Size"]) == ("linux", "amd64", len(b"shell") + len(b"app"))
     assert info["Descriptor"]["mediaType"] == OCI_MANIFEST
     assert info["Descriptor"]["digest"] == img.manifest_digest
 
     history = store.history("busybox")
     assert [row["CreatedBy"] for row in history] == ["CMD", "layer 1", "layer 0"]
-    assert [row["Size"] for row in history] == [0, len(APP), len(BASE)]
+    assert [row["Size"] for row in history] == [0, len(b"app"), len(b"shell")]
     assert history[0]["Id"] == img.id and history[1]["Id"] == "<missing>"
     assert history[0]["Tags"] == img.repo_tags
     assert history[0]["Created"] == 1714564800
@@ -317,3 +318,23 @@ def test_a_second_store_object_sees_the_same_state(store):
     other.remove("busybox")
     with pytest.raises(ImageNotFound):
         store.resolve("busybox")
+
+
+def test_content_size_counts_unpacked_files_gzipped_or_not_and_is_kept(store):
+    import gzip  # noqa: PLC0415
+
+    files = {"bin/big": b"x" * 5000, "etc/small": b"abc"}
+    plain = layer_tar(**files)
+    squeezed = gzip.compress(plain)
+    assert len(squeezed) < 5003 < len(plain)
+    for blob in (plain, squeezed):
+        digest = store.put_blob(blob).digest
+        assert store.content_size(digest) == 5003
+    cached = os.path.join(store.root, "sizes", sha256_digest(squeezed).split(":")[1])
+    assert open(cached).read() == "5003"
+
+
+def test_content_size_of_a_blob_that_is_no_tar_is_a_clear_error(store):
+    digest = store.put_blob(b"\x1f\x8b not really gzip, not a tar either" * 30).digest
+    with pytest.raises(InvalidConfig, match="cannot be read as a tar"):
+        store.content_size(digest)
