@@ -250,6 +250,8 @@ class Client:
         try:
             return self.request("POST", "/containers/create", query=query, body=body).json()["Id"]
         except ImageNotFoundError:
+            if progress is not None:  # the CLI says "Unable to find image ... locally" now, before the pull
+                progress({"status": "image not found locally", "local": True})
             self.pull(image, progress=progress)
             return self.request("POST", "/containers/create", query=query, body=body).json()["Id"]
 

@@ -162,6 +162,8 @@ def cmd_run(session: Session) -> int:
         if not pulling.started:
             pulling.started = True
             print(f"Unable to find image '{_with_tag(image)}' locally", file=sys.stderr)
+        if message.get("local"):
+            return
         line = message.get("status", "")
         if message.get("id"):
             line = f"{message['id']}: {line}"

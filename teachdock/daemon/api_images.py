@@ -76,15 +76,21 @@ def pull(daemon, request) -> None:
         handler.write_chunk(json.dumps(message).encode() + b"\n")
 
     had = _image_id(daemon, str(ref))
-    send({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
 
     def progress(event) -> None:
+        if not handler.response_started:
+            # Only once the registry has answered with a manifest, as dockerd: a missing
+            # repository or an unreachable registry is then a plain HTTP error the CLI prints
+            # as "Error response from daemon: ...".
+            send({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
         message = {"status": event.status, "id": event.id}
         if event.total:
             message["progressDetail"] = {"current": event.current, "total": event.total}
         send(message)
 
     image = registry.pull(daemon.images.store, str(ref), progress=progress)
+    if not handler.response_started:
+        send({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
     daemon.events.publish("image", "pull", str(ref), name=str(ref))
     if had == image.id:
         send({"status": f"Status: Image is up to date for {ref.familiar}"})

@@ -174,6 +174,12 @@ def test_docker_run_pulls_a_missing_image_from_a_registry(docker, daemon, tmp_pa
         assert removed.stdout.splitlines()[1].startswith(f"Untagged: {registry.host}/course/busybox@sha256:")
         assert name not in docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
 
+        # A repository the registry lacks: an HTTP error before any progress, as dockerd answers
+        missing = docker("pull", f"{registry.host}/course/nothing:v1")
+        assert missing.returncode == 1
+        assert missing.stderr.startswith("Error response from daemon: "), missing.stderr
+        assert "Pulling from" not in missing.stdout
+
 
 def test_docker_tag_and_rmi_refused_while_a_container_uses_it(docker):
     assert docker("tag", "busybox", "course/box:v1").returncode == 0
