@@ -12,7 +12,7 @@ import os
 
 from teachdock.client.hosts import resolve_host
 from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
-                                        ImageNotFoundError, RawStream, Response, TraceEntry,
+                                        ImageNotFoundError, NotFoundError, RawStream, Response, TraceEntry,
                                         api_error, parse_host, quote, urlencode)
 
 API_PREFIX = "/v1.45"
@@ -166,14 +166,16 @@ class Client:
             entry.done()
         self._release(connection)
 
-    def stream_bytes(self, method: str, path: str, *, query=None):
-        """Raw body chunks (logs -f, save)."""
+    def stream_bytes(self, method: str, path: str, *, query=None, on_headers=None):
+        """Raw body chunks (logs -f, save, cp); ``on_headers(response)`` sees the headers first."""
         connection, response, entry = self._send(method, path, query)
         if response.status >= 400:
             data = response.body
             entry.done()
             self._release(connection)
             raise api_error(response.status, data, method, path)
+        if on_headers is not None:
+            on_headers(response)
         try:
             yield from response.iter_chunks()
         except GeneratorExit:
@@ -515,6 +517,39 @@ class Client:
         """``POST /images/load``: ``archive`` a binary file object (its size must be known)."""
         return list(self.stream("POST", "/images/load", query={"quiet": 1}, body=archive,
                                 headers={"Content-Type": "application/x-tar"}))
+
+    # --- files in and out (docker cp) ---------------------------------------------------------------------
+    def stat_path(self, container: str, path: str) -> dict | None:
+        """``HEAD /containers/ID/archive``: name, size, mode (Go's bits) of a path; None if missing."""
+        try:
+            response = self.request("HEAD", f"/containers/{_seg(container)}/archive", query={"path": path})
+        except NotFoundError as error:
+            if "No such container" in str(error):
+                raise
+            return None
+        import base64  # noqa: PLC0415 - only cp needs it
+
+        return json.loads(base64.b64decode(response.headers.get("x-docker-container-path-stat", "") or b"e30="))
+
+    def get_archive(self, container: str, path: str, out) -> dict:
+        """``GET /containers/ID/archive``: ``path`` as a tar written to ``out``; returns its stat."""
+        import base64  # noqa: PLC0415 - only cp needs it
+
+        stat = {}
+
+        def headers(response) -> None:
+            stat.update(json.loads(base64.b64decode(response.headers.get("x-docker-container-path-stat", "e30="))))
+
+        for chunk in self.stream_bytes("GET", f"/containers/{_seg(container)}/archive", query={"path": path},
+                                       on_headers=headers):
+            out.write(chunk)
+        return stat
+
+    def put_archive(self, container: str, path: str, archive) -> None:
+        """``PUT /containers/ID/archive``: unpack the tar ``archive`` (bytes or a binary file)
+        into the container's directory ``path``."""
+        self.request("PUT", f"/containers/{_seg(container)}/archive", query={"path": path}, body=archive,
+                     headers={"Content-Type": "application/x-tar"})
 
     # --- networks and volumes --------------------------------------------------------------------------------
     def networks(self) -> list[dict]:

@@ -8,6 +8,7 @@ verbs exit 1 on an error; a command line the verb cannot take exits 125.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -377,6 +378,68 @@ def cmd_top(session: Session) -> int:
     return 0
 
 
+def cmd_cp(session: Session) -> int:
+    """``teachdock cp CONTAINER:SRC DEST`` or ``cp SRC CONTAINER:DEST``, as docker cp."""
+    source, destination = session.args
+    try:
+        if ":" in source and not os.path.exists(source):
+            container, path = source.split(":", 1)
+            copy_out(session.client, container, path, destination)
+        elif ":" in destination:
+            container, path = destination.split(":", 1)
+            copy_in(session.client, source, container, path)
+        else:
+            raise UsageError("one side must be CONTAINER:PATH (copying between two host paths is cp's job)")
+    except TeachdockError as error:
+        report(error)
+        return 1
+    return 0
+
+
+def copy_out(client, container: str, path: str, destination: str) -> None:
+    """GET the archive, unpack it safely (an untrusted tar: the layer unpacker's checks) beside
+    the destination, then move its top entry into place."""
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from teachdock.image.layers import unpack_layer  # noqa: PLC0415 - only cp pays for it
+
+    target = os.path.abspath(destination)
+    if os.path.isdir(target):
+        target = os.path.join(target, os.path.basename(path.rstrip("/")) or "root")
+    scratch = tempfile.mkdtemp(prefix=".teachdock-cp-", dir=os.path.dirname(target) or ".")
+    try:
+        with tempfile.TemporaryFile(dir=scratch) as archive:
+            stat = client.get_archive(container, path, archive)
+            archive.seek(0)
+            unpack_layer(archive, os.path.join(scratch, "unpacked"))
+        top = os.path.join(scratch, "unpacked", stat.get("name") or os.path.basename(path.rstrip("/")))
+        if os.path.isdir(top) and os.path.isdir(target) and not os.path.islink(target):
+            shutil.copytree(top, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            os.replace(top, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def copy_in(client, source: str, container: str, path: str) -> None:
+    """Tar SOURCE (links as links) and PUT it into the container's directory PATH, or into its
+    parent under PATH's name when PATH is not an existing directory."""
+    import io  # noqa: PLC0415
+    import tarfile  # noqa: PLC0415
+
+    if not os.path.lexists(source):
+        raise UsageError(f"no such file or directory on this machine: {source}")
+    stat = client.stat_path(container, path)
+    is_directory = stat is not None and bool(stat["mode"] & (1 << 31))  # Go's os.ModeDir
+    directory, name = (path, os.path.basename(source.rstrip("/"))) if is_directory else \
+        (os.path.dirname(path.rstrip("/")) or "/", os.path.basename(path.rstrip("/")))
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(source, arcname=name)
+    client.put_archive(container, directory, archive.getvalue())
+
+
 def cmd_rm(session: Session) -> int:
     force = session.options.force
     return for_each(session.args, lambda name: session.client.remove(name, force=force), quiet_not_found=force)
@@ -452,6 +515,10 @@ VERBS = {
                     "POST /containers/ID/rename?name=NEW_NAME", min_args=2, max_args=2), cmd_rename),
     "top": (Verb("top", "CONTAINER [ps OPTIONS]", "The container's processes, as the host's ps sees them "
                  "(host PIDs).", "GET /containers/ID/top[?ps_args=...]", min_args=1, interspersed=False), cmd_top),
+    "cp": (Verb("cp", "CONTAINER:SRC DEST | SRC CONTAINER:DEST", "Copy files out of or into a container, "
+                "running or not (a volume's files too).",
+                "HEAD/GET /containers/ID/archive?path=SRC (a tar out); PUT /containers/ID/archive?path=DIR (a tar in)",
+                min_args=2, max_args=2), cmd_cp),
     "wait": (Verb("wait", "CONTAINER [CONTAINER...]", "Block until containers stop; print their exit codes.",
                   "POST /containers/ID/wait", min_args=1), cmd_wait),
     "exec": (Verb("exec", "CONTAINER COMMAND [ARG...]", "Run a command in a running container.",

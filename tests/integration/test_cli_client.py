@@ -382,3 +382,21 @@ def test_pause_top_rename_restart(td):
     assert td("rm", "-f", "renamed").returncode == 0
     missing = td("top", "renamed")
     assert missing.returncode == 1 and "No such container: renamed" in missing.stderr
+
+
+def test_cp_both_ways(td, tmp_path):
+    assert td("run", "-d", "--name", "copier", "busybox", "sh", "-c", "mkdir -p /d/s; echo in > /d/s/f; "
+                                                                      "touch /ready; exec sleep 300").returncode == 0
+    assert td("exec", "copier", "sh", "-c", "while ! test -e /ready; do sleep 0.05; done").returncode == 0
+    assert td("cp", "copier:/d", str(tmp_path / "out")).returncode == 0
+    assert (tmp_path / "out" / "s" / "f").read_text() == "in\n"
+    assert td("cp", "copier:/d/s/f", str(tmp_path / "renamed.txt")).returncode == 0
+    assert (tmp_path / "renamed.txt").read_text() == "in\n"
+    (tmp_path / "up.txt").write_text("up\n")
+    assert td("cp", str(tmp_path / "up.txt"), "copier:/tmp/").returncode == 0
+    assert td("cp", str(tmp_path / "up.txt"), "copier:/tmp/other.txt").returncode == 0
+    assert td("exec", "copier", "cat", "/tmp/up.txt", "/tmp/other.txt").stdout == "up\nup\n"
+    missing = td("cp", "copier:/nope", str(tmp_path))
+    assert missing.returncode == 1 and "Could not find the file /nope" in missing.stderr
+    assert td("cp", "a", "b").returncode == 125
+    td("rm", "-f", "copier")
