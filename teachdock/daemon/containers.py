@@ -220,13 +220,12 @@ class ContainerManager:
 
     def rename(self, record: ContainerRecord, new_name: str) -> None:
         """``docker rename``: a new unique name; the id, and everything keyed by it, stay."""
-        with self._lock:
+        with self._lock:  # the name is unique the moment it is taken
             old_name = record.name
-            name = self._unique_name(new_name, record.id)
-            with record.changed:
-                record.data["Name"] = name
-                if not record.removed:
-                    record.save()
+            record.data["Name"] = self._unique_name(new_name, record.id)
+        with record.changed:  # not nested in _lock: remove() takes them the other way round
+            if not record.removed:
+                record.save()
         self._event(record, "rename", oldName=old_name)
 
     def publish(self, record: ContainerRecord, action: str, **extra) -> None:
@@ -584,23 +583,24 @@ class ContainerManager:
             if record.removed:
                 return
             record.removed = True
-            with self._lock:
-                self._records.pop(record.id, None)
             try:
                 self.images.release(record.id)
             except NotFound:
                 pass
             shutil.rmtree(record.directory, ignore_errors=True)
+            if remove_volumes or record.data["HostConfig"].get("AutoRemove"):
+                self._remove_anonymous_volumes(record)
+            with self._lock:  # last: once the container is gone from the API, all of it is gone
+                self._records.pop(record.id, None)
             record.changed.notify_all()
-        if remove_volumes or record.data["HostConfig"].get("AutoRemove"):
-            self._remove_anonymous_volumes(record)
         self._event(record, "destroy")
 
     def _remove_anonymous_volumes(self, record: ContainerRecord) -> None:
         manager = volumes.manager_for(self.data_root)
         still_used = set()
         for other in self.list():
-            still_used |= volumes.volume_names(other.data)
+            if other is not record:
+                still_used |= volumes.volume_names(other.data)
         for mount in record.data.get("Mounts") or []:
             name = mount.get("Name")
             if mount.get("Type") != "volume" or not name or name in still_used:
