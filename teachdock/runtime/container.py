@@ -183,6 +183,7 @@ class Container:
         self._report_buffer = b""
         self._monitor: int | None = None  # pid of that monitor when it is our child
         self._exit: dict | None = None
+        self._cgroup: cgroups.Cgroup | None = None  # opened on first use (see the cgroup property)
         self.stdin: int | None = None
         self.stdout: int | None = None
         self.stderr: int | None = None
@@ -264,6 +265,7 @@ class Container:
             plan.console_socket = console_socket
             joins = plan.joins
             container._spawn_monitor(plan)
+            container._cgroup = cgroup
         except BaseException:
             for fd in ours:
                 os.close(fd)
@@ -398,8 +400,12 @@ class Container:
 
     @property
     def cgroup(self) -> cgroups.Cgroup:
-        state = self._read_state()
-        return cgroups.open_cgroup(state["cgroupsPath"], version=state.get("cgroupVersion"))
+        """The container's cgroup, opened once: ``state()`` asks it whether the container is
+        frozen on every call, and opening a v1 cgroup means reading /proc/self/mountinfo."""
+        if self._cgroup is None:
+            state = self._read_state()
+            self._cgroup = cgroups.open_cgroup(state["cgroupsPath"], version=state.get("cgroupVersion"))
+        return self._cgroup
 
     def metrics(self) -> cgroups.Metrics:
         """Memory, CPU and pids figures of the container's cgroup, readable while it runs."""
