@@ -13,7 +13,7 @@ import os
 from teachdock.client.hosts import resolve_host
 from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
                                         ImageNotFoundError, NotFoundError, RawStream, Response, TraceEntry,
-                                        api_error, parse_host, quote, urlencode)
+                                        api_error, parse_host, quote, split_frames, urlencode)
 
 API_PREFIX = "/v1.45"
 
@@ -151,35 +151,34 @@ class Client:
 
     def stream(self, method: str, path: str, *, query=None, body=None, headers=None):
         """The answer's body as it comes, one JSON object per line (pull, build, events)."""
+        connection, response, entry = self._open_stream(method, path, query, body, headers)
+        yield from self._drain(connection, entry, response.iter_lines())
+
+    def stream_bytes(self, method: str, path: str, *, query=None, on_headers=None):
+        """Raw body chunks (logs -f, save, cp); ``on_headers(response)`` sees the headers first."""
+        connection, response, entry = self._open_stream(method, path, query)
+        if on_headers is not None:
+            on_headers(response)
+        yield from self._drain(connection, entry, response.iter_chunks())
+
+    def _open_stream(self, method: str, path: str, query=None, body=None, headers=None):
+        """Send a request whose answer is read as it comes: an error status is read whole and
+        raised as an APIError; otherwise (connection, response, trace entry), body unread."""
         connection, response, entry = self._send(method, path, query, body, headers)
         if response.status >= 400:
             data = response.body
             entry.done()
             self._release(connection)
             raise api_error(response.status, data, method, path)
-        try:
-            yield from response.iter_lines()
-        except GeneratorExit:
-            connection.close()  # the caller stopped early (events): the rest is never read
-            raise
-        finally:
-            entry.done()
-        self._release(connection)
+        return connection, response, entry
 
-    def stream_bytes(self, method: str, path: str, *, query=None, on_headers=None):
-        """Raw body chunks (logs -f, save, cp); ``on_headers(response)`` sees the headers first."""
-        connection, response, entry = self._send(method, path, query)
-        if response.status >= 400:
-            data = response.body
-            entry.done()
-            self._release(connection)
-            raise api_error(response.status, data, method, path)
-        if on_headers is not None:
-            on_headers(response)
+    def _drain(self, connection: Connection, entry: TraceEntry, items):
+        """Yield ``items`` (the body, piece by piece); the connection is reused once the body
+        is read to its end, closed when the caller stops early (events, logs -f)."""
         try:
-            yield from response.iter_chunks()
+            yield from items
         except GeneratorExit:
-            connection.close()
+            connection.close()  # the rest is never read
             raise
         finally:
             entry.done()
@@ -339,33 +338,19 @@ class Client:
         logs one raw stream: its bytes come as stream 1."""
         query = {"stdout": 1, "stderr": 1, "follow": 1 if follow else None, "tail": "all" if tail is None else tail,
                  "timestamps": 1 if timestamps else None}
-        path = f"/containers/{_seg(container)}/logs"
-        connection, response, entry = self._send("GET", path, query)
-        if response.status >= 400:
-            data = response.body
-            entry.done()
-            self._release(connection)
-            raise api_error(response.status, data, "GET", path)
+        connection, response, entry = self._open_stream("GET", f"/containers/{_seg(container)}/logs", query)
         raw = response.headers.get("content-type", "") == "application/vnd.docker.raw-stream"
-        pending = b""
-        try:
+
+        def frames():
+            pending = b""
             for chunk in response.iter_chunks():
                 if raw:
                     yield STDOUT, chunk
                     continue
-                pending += chunk
-                while len(pending) >= 8:
-                    length = int.from_bytes(pending[4:8], "big")
-                    if len(pending) < 8 + length:
-                        break
-                    yield pending[0], pending[8:8 + length]
-                    pending = pending[8 + length:]
-        except GeneratorExit:
-            connection.close()
-            raise
-        finally:
-            entry.done()
-        self._release(connection)
+                complete, pending = split_frames(pending + chunk)
+                yield from complete
+
+        yield from self._drain(connection, entry, frames())
 
     def start(self, container: str) -> bool:
         """False if it was running already (304)."""

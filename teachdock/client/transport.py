@@ -334,14 +334,17 @@ class RawStream:
         self.connection.close()
 
 
-def demultiplex(data: bytes) -> list[tuple[int, bytes]]:
-    """Split a whole multiplexed body (``logs``) into (stream id, payload) frames."""
+def split_frames(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The complete (stream id, payload) frames at the start of a multiplexed body, and the
+    bytes left over (a frame cut in two by the chunk boundary, completed by the next chunk)."""
     frames, offset = [], 0
     while offset + 8 <= len(data):
         stream, length = struct.unpack(">BxxxI", data[offset:offset + 8])
+        if offset + 8 + length > len(data):
+            break
         frames.append((stream, data[offset + 8:offset + 8 + length]))
         offset += 8 + length
-    return frames
+    return frames, data[offset:]
 
 
 class TraceEntry:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from teachdock.client import Client, DaemonUnavailable
-from teachdock.client.transport import (APIError, ConflictError, ImageNotFoundError, NotFoundError, demultiplex,
+from teachdock.client.transport import (APIError, ConflictError, ImageNotFoundError, NotFoundError, split_frames,
                                         quote, urlencode)
 
 
@@ -215,9 +215,10 @@ def test_tcp_host(tmp_path):
         server.close()
 
 
-def test_demultiplex_and_quote():
+def test_split_frames_and_quote():
     frames = struct.pack(">BxxxI", 1, 3) + b"out" + struct.pack(">BxxxI", 2, 4) + b"err\n"
-    assert demultiplex(frames) == [(1, b"out"), (2, b"err\n")]
+    assert split_frames(frames) == ([(1, b"out"), (2, b"err\n")], b"")
+    assert split_frames(frames[:13]) == ([(1, b"out")], frames[11:13])  # a frame cut by a chunk boundary waits
     assert quote("library/busybox:1", safe="/:") == "library/busybox:1"
     assert quote("a b&c") == "a%20b%26c"
     assert urlencode([("names", "x:1"), ("names", "y")]) == "names=x%3A1&names=y"
