@@ -28,6 +28,8 @@ import struct
 import time
 from typing import Callable, Iterator
 
+from teachdock.runtime.container import wait_child
+
 STREAMS = {"stdout": 1, "stderr": 2}  # the stream ids of Docker's multiplexed framing
 
 
@@ -88,15 +90,8 @@ class Writer:
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for it to finish (it does once the container's last process closed its output)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.returncode is None:
-            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-            elif time.monotonic() > deadline:
-                raise TimeoutError(f"log writer {self.pid} still running after {timeout} s")
-            else:
-                time.sleep(0.005)
+        if self.returncode is None:
+            self.returncode = wait_child(self.pid, timeout, "log writer")
         return self.returncode
 
 

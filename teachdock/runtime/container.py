@@ -593,6 +593,19 @@ def _reap_if_our_child(pid: int) -> None:
         _reap(pid)
 
 
+def wait_child(pid: int, timeout: float | None = None, what: str = "process") -> int:
+    """Wait for our child ``pid`` to exit and return its exit code (128+N after signal N);
+    TimeoutError if it still runs after ``timeout`` seconds (None: as long as it takes)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, 0 if deadline is None else os.WNOHANG)
+        if done:
+            return _exit_code(status)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} {pid} still running after {timeout} s")
+        time.sleep(0.005)
+
+
 def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, 0)

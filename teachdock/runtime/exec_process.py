@@ -29,13 +29,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 from teachdock import kernel
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
 from teachdock.runtime import terminal
 from teachdock.runtime.container import Container, _close_other_fds, _exit_code, _home_directory, \
-    _set_identity, _start_time, stdio_choices
+    _set_identity, _start_time, stdio_choices, wait_child
 from teachdock.runtime.spec import _parse_user
 
 # The order to join in: the user namespace first (it grants the rights to join the others),
@@ -83,15 +82,8 @@ class ExecProcess:
         """Block until the program exits; return its exit code (128+N after signal N)."""
         if self.exit_code is not None:
             return self.exit_code
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            pid, status = os.waitpid(self._helper, 0 if deadline is None else os.WNOHANG)
-            if pid:
-                self.exit_code = _exit_code(status)
-                return self.exit_code
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"exec in {self.container_id} still running after {timeout} s")
-            time.sleep(0.005)
+        self.exit_code = wait_child(self._helper, timeout, f"exec in {self.container_id}: td-exec")
+        return self.exit_code
 
     def poll(self) -> int | None:
         try:
