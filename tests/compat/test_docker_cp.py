@@ -18,6 +18,17 @@ pytestmark = [
 V = "/v1.45"
 
 
+@pytest.fixture(scope="module")
+def daemon():
+    with daemon_util.running_daemon() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def docker(daemon, tmp_path_factory):
+    return daemon_util.docker_cli(daemon.socket_path, tmp_path_factory.mktemp("docker-config"))
+
+
 @pytest.fixture
 def box(docker):
     """A running container with a directory, a file in it, and a symlink to its own /etc."""

@@ -16,6 +16,17 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(scope="module")
+def daemon():
+    with daemon_util.running_daemon() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def docker(daemon, tmp_path_factory):
+    return daemon_util.docker_cli(daemon.socket_path, tmp_path_factory.mktemp("docker-config"))
+
+
 @pytest.fixture
 def sleeper(docker, daemon):
     """A running container to exec into; removed afterwards."""

@@ -26,6 +26,12 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
+def daemon():
+    with daemon_util.running_daemon() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
 def env(daemon, tmp_path_factory):
     env = {**os.environ, "DOCKER_HOST": f"unix://{daemon.socket_path}", "DOCKER_CLI_HINTS": "false",
            "DOCKER_CONFIG": str(tmp_path_factory.mktemp("docker-config"))}
