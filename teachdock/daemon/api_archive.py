@@ -64,7 +64,7 @@ def host_path(daemon, record, path: str) -> str:
     return os.path.join(resolved_parent, name) if name else resolved_parent
 
 
-def _path_stat(daemon, record, path: str) -> tuple[str, os.stat_result, dict]:
+def _path_stat(daemon, record, path: str) -> tuple[str, dict]:
     where = host_path(daemon, record, path)
     try:
         info = os.lstat(where)
@@ -84,7 +84,7 @@ def _path_stat(daemon, record, path: str) -> tuple[str, os.stat_result, dict]:
         "mtime": datetime.fromtimestamp(info.st_mtime, timezone.utc).isoformat().replace("+00:00", "Z"),
         "linkTarget": os.readlink(where) if stat.S_ISLNK(info.st_mode) else "",
     }
-    return where, info, shown
+    return where, shown
 
 
 def _stat_header(shown: dict) -> str:
@@ -96,7 +96,7 @@ def get(daemon, request, name: str) -> None:
     (the router sends it here too) answers the stat header alone."""
     record = daemon.containers.get(name)
     path = request.query.get("path") or ""
-    where, _info, shown = _path_stat(daemon, record, path)
+    where, shown = _path_stat(daemon, record, path)
     headers = {"X-Docker-Container-Path-Stat": _stat_header(shown)}
     if request.method == "HEAD":
         request.handler.send_bytes(200, b"", None, headers)

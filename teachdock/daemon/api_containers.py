@@ -325,11 +325,8 @@ def unpause(daemon, request, name: str) -> None:
 
 def restart(daemon, request, name: str) -> None:
     """``docker restart``: stop (grace period ``t``), then start again."""
-    record = daemon.containers.get(name)
     timeout = request.query.get("t")
-    daemon.containers.stop(record, None if timeout in (None, "") else float(timeout))
-    daemon.containers.start(record)
-    daemon.containers.publish(record, "restart")
+    daemon.containers.restart(daemon.containers.get(name), None if timeout in (None, "") else float(timeout))
     request.handler.send_bytes(204, b"", None)
 
 

@@ -228,9 +228,11 @@ class ContainerManager:
                 record.save()
         self._event(record, "rename", oldName=old_name)
 
-    def publish(self, record: ContainerRecord, action: str, **extra) -> None:
-        """An event about this container (for routes that combine several steps, e.g. restart)."""
-        self._event(record, action, **extra)
+    def restart(self, record: ContainerRecord, timeout: float | None = None) -> None:
+        """``docker restart``: stop (grace period ``timeout``), then start again."""
+        self.stop(record, timeout)
+        self.start(record)
+        self._event(record, "restart")
 
     def _event(self, record: ContainerRecord, action: str, **extra) -> None:
         self.events.publish("container", action, record.id, image=record.data["Config"]["Image"],
