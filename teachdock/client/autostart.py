@@ -16,9 +16,8 @@ import time
 
 from teachdock.client.transport import Connection, DaemonUnavailable, parse_host
 from teachdock.errors import InvalidConfig
+from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
 
-DEFAULT_SOCKET = "/run/teachdock/teachdock.sock"
-DEFAULT_EXEC_ROOT = "/run/teachdock"
 
 
 def side_files(socket_path: str) -> tuple[str, str]:

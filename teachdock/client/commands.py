@@ -14,6 +14,7 @@ import time
 
 from teachdock.client.flags import Flag, UsageError, Verb
 from teachdock.errors import TeachdockError
+from teachdock.units import human_duration, human_size  # noqa: F401 - the verbs' modules take them from here
 
 
 # --- shared by the verb modules -----------------------------------------------------------------------
@@ -89,29 +90,6 @@ def ago(unix_seconds: float) -> str:
     if not unix_seconds:
         return ""
     return f"{human_duration(time.time() - unix_seconds)} ago"
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's go-units HumanDuration, in short."""
-    if seconds < 1:
-        return "Less than a second"
-    for limit, unit, size in ((60, "second", 1), (3600, "minute", 60), (172800, "hour", 3600),
-                              (1209600, "day", 86400)):
-        if seconds < limit:
-            count = int(seconds / size)
-            if unit in ("minute", "hour") and count < 2:
-                return f"About a{'n' if unit == 'hour' else ''} {unit}"
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{int(seconds / 604800)} weeks"
-
-
-def human_size(size: float) -> str:
-    """Decimal units, as ``docker images`` shows sizes (4.26MB)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.3g}{unit}"
-        size /= 1000
-    return f"{size:.3g}TB"
 
 
 def for_each(names: list[str], action, *, quiet_not_found: bool = False) -> int:

@@ -21,8 +21,8 @@ import struct
 import time
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
+from teachdock.paths import DEFAULT_HOST  # noqa: F401 - clients take it from here
 
-DEFAULT_HOST = "unix:///run/teachdock/teachdock.sock"
 USER_AGENT = "teachdock-client/0.1"
 
 

@@ -13,11 +13,12 @@ import socket
 import sys
 
 from teachdock import paths
+from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
 from teachdock.errors import TeachdockError
 
 
 def main(argv=None) -> int:
-    from teachdock.daemon.daemon import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET, Daemon  # noqa: PLC0415
+    from teachdock.daemon.daemon import Daemon  # noqa: PLC0415
     from teachdock.daemon.server import parse_tcp_host  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="teachdockd", description="teachdock's daemon: a Docker Engine API subset "

@@ -20,6 +20,7 @@ from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
 from teachdock.errors import Conflict, TeachdockError
+from teachdock.units import human_duration
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"  # a container with a terminal (-t): one stream, no frames
@@ -134,30 +135,6 @@ def status_text(record: ContainerRecord) -> str:
     if record.status == "exited":
         return f"Exited ({state['ExitCode']}) {human_duration(time.time() - unix_seconds(state['FinishedAt']))} ago"
     return record.status.capitalize()
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's go-units HumanDuration, in short."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 2:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = seconds / 60
-    if minutes < 2:
-        return "About a minute"
-    if minutes < 60:
-        return f"{int(minutes)} minutes"
-    hours = minutes / 60
-    if hours < 2:
-        return "About an hour"
-    if hours < 48:
-        return f"{int(hours)} hours"
-    days = hours / 24
-    if days < 14:
-        return f"{int(days)} days"
-    return f"{int(days / 7)} weeks"
 
 
 # --- stop, kill, remove --------------------------------------------------------------------------------------

@@ -20,10 +20,9 @@ from teachdock.daemon.execs import ExecManager
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
 from teachdock.errors import TeachdockError
+from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
 from teachdock.image.images import Images
 
-DEFAULT_SOCKET = "/run/teachdock/teachdock.sock"
-DEFAULT_EXEC_ROOT = "/run/teachdock"
 
 
 class Daemon:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
-from teachdock.paths import data_root
+from teachdock.paths import data_root, default_rootfs_path
 
 #: Bump when the layout changes, so existing trees are rebuilt on the next bootstrap.
 BUILDER_VERSION = 1
@@ -76,11 +76,6 @@ ETC_FILES = {
 }
 
 PT_INTERP = 3  # program header type naming the dynamic loader (man 5 elf)
-
-
-def default_rootfs_path() -> Path:
-    """<data root>/rootfs/busybox: where the lab and the tests expect the base rootfs."""
-    return data_root() / "rootfs" / "busybox"
 
 
 def elf_interpreter(path: str | os.PathLike) -> str | None:

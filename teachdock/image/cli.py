@@ -523,7 +523,7 @@ def _binary_size(size: float) -> str:
 
 
 def _size(size: float) -> str:
-    from teachdock.image.snapshots import human_size
+    from teachdock.units import human_size
 
     return human_size(size)
 

@@ -56,6 +56,7 @@ from teachdock.errors import Conflict, InvalidConfig, KernelError, NotFound
 from teachdock.image.digest import chain_id
 from teachdock.image.layers import LayerDiff, diff_layer, unpack_layer
 from teachdock.image.store import Descriptor, Image, ImageStore
+from teachdock.units import human_size
 
 OVERLAY = "overlay"
 COPY = "copy"
@@ -181,15 +182,6 @@ class DiskUsage:
         lines.append(f"on disk: {human_size(self.total_bytes)}; with a full copy per container: "
                      f"{human_size(self.unshared_bytes)}; saved by sharing: {human_size(self.saved_bytes)}")
         return "\n".join(lines)
-
-
-def human_size(size: float) -> str:
-    """Docker's way of printing sizes: decimal units, 3 significant digits (1.23MB)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.3g}{unit}"
-        size /= 1000
-    return f"{size:.3g}TB"
 
 
 # --------------------------------------------------------------------------- the snapshotter

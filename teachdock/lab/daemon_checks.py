@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 from teachdock.lab.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.paths import DEFAULT_SOCKET
 
 _VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -185,7 +186,7 @@ def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
 
 
 def judge_docker_host(answer, socket: str, other_socket: str, data_root: str = "", exec_root: str = "",
-                      default_socket: str = "/run/teachdock/teachdock.sock") -> CheckResult:
+                      default_socket: str = DEFAULT_SOCKET) -> CheckResult:
     """``socket``: the second daemon's socket path; ``other_socket``: the first one's."""
     if not_answered(answer):
         return NOT_ANSWERED

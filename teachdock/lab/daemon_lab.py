@@ -35,8 +35,8 @@ from pathlib import Path
 
 from teachdock.errors import NotFound, TeachdockError
 from teachdock.lab.views import TextAndHTML
+from teachdock.paths import DEFAULT_SOCKET
 
-DEFAULT_SOCKET = "/run/teachdock/teachdock.sock"
 CGROUP_ROOT = "/sys/fs/cgroup"
 API = "/v1.45"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from html import escape
 
 from teachdock.image.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
-from teachdock.image.snapshots import human_size
+from teachdock.units import human_size
 
 ADDED, CHANGED, REMOVED, EMPTIED = "added", "changed", "removed", "emptied"
 

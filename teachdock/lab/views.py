@@ -184,7 +184,8 @@ def plot_comparison(host: View, container: View):
 
 def busybox_rootfs(progress=None) -> Path:
     """The busybox root filesystem the chapters run containers in; built once if missing."""
-    from teachdock.image.busybox import build_busybox_rootfs, default_rootfs_path
+    from teachdock.image.busybox import build_busybox_rootfs
+    from teachdock.paths import default_rootfs_path
 
     path = default_rootfs_path()
     if not (path / "bin" / "busybox").exists() and progress is None:

@@ -19,6 +19,7 @@ import signal
 import time
 from dataclasses import dataclass
 
+from teachdock import paths
 from teachdock.errors import TeachdockError
 from teachdock.runtime.cgroups import Metrics
 from teachdock.runtime.container import DEVNULL, PIPE, Container, list_containers
@@ -63,9 +64,7 @@ def run(args, rootfs=None, *, container_id: str | None = None, input: bytes | st
                                      stdin=PIPE, stdout=PIPE, stderr=PIPE)
     else:
         if rootfs is None:
-            from teachdock.image.busybox import default_rootfs_path  # noqa: PLC0415 - the usual base
-
-            rootfs = default_rootfs_path()
+            rootfs = paths.default_rootfs_path()  # the usual base
         container = Container.create(container_id, rootfs=rootfs, args=args, state_root=state_root,
                                      stdin=PIPE, stdout=PIPE, stderr=PIPE, **spec_options)
     try:

@@ -152,7 +152,7 @@ def test_roots_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("TEACHDOCK_STATE_ROOT", str(tmp_path / "state"))
     assert paths.data_root() == tmp_path / "data"
     assert paths.state_root() == tmp_path / "state"
-    assert busybox.default_rootfs_path() == tmp_path / "data" / "rootfs" / "busybox"
+    assert paths.default_rootfs_path() == tmp_path / "data" / "rootfs" / "busybox"
 
 
 def test_roots_default_to_the_documented_places(monkeypatch):
@@ -160,7 +160,7 @@ def test_roots_default_to_the_documented_places(monkeypatch):
     monkeypatch.setenv("TEACHDOCK_STATE_ROOT", "")  # empty counts as unset
     assert paths.data_root() == Path("/var/lib/teachdock")
     assert paths.state_root() == Path("/run/teachdock/runtime")
-    assert busybox.default_rootfs_path() == Path("/var/lib/teachdock/rootfs/busybox")
+    assert paths.default_rootfs_path() == Path("/var/lib/teachdock/rootfs/busybox")
 
 
 # --- building ----------------------------------------------------------------------------
