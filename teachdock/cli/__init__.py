@@ -1,0 +1,139 @@
+"""``teachdock``: one command, docker-like verbs grouped by the layer that does the work.
+
+    teachdock run|ps|logs|images|...   the docker verbs, through the daemon (teachdock.client)
+    teachdock image ls|rm|pull|...     docker's management forms of the image verbs, through the daemon
+    teachdock store ...                the image store on this machine, without a daemon (cli/store.py)
+    teachdock runtime ...              the OCI runtime (runc's verbs): run a bundle (cli/runtime.py)
+    teachdock daemon ...               run teachdockd in the foreground (same flags as dockerd)
+    teachdock doctor                   what this machine offers for the course
+
+This package is the top layer: it may import every other one. Each group lives in its own
+module and is imported only when used, so that starting a container from the shell does
+not pay for the rest (``teachdock run`` imports the client and nothing of the runtime or
+the image store; ``teachdock runtime run`` imports the runtime and not the client).
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """\
+usage: teachdock [-H HOST] COMMAND [ARGS...]
+
+A small, real container engine for learning how Docker works.
+
+Through the daemon (teachdockd; HOST from -H, $TEACHDOCK_HOST, the current context,
+or unix:///run/teachdock/teachdock.sock; started for you if none answers on a unix
+socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0):
+  run       create and run a container        ps        list containers
+  logs      a container's output              inspect   an object as JSON
+  start     start containers                  stop      stop containers
+  kill      signal containers                 rm        remove containers
+  exec      run a command in a container      wait      wait for containers to stop
+  pause     freeze containers (unpause)       restart   stop, then start again
+  top       a container's processes           rename    give a container another name
+  cp        copy files in or out of a container
+  stats     CPU, memory and pids (live)       events    what happens, as it happens
+  images    list images                       pull      pull an image from a registry
+  rmi       remove images                     tag       name an image
+  build     build an image from a Dockerfile  commit    a container's changes as an image
+  save      images to a tar archive           load      images from a tar archive
+  image     the same as docker's `image` group: ls (= images), rm (= rmi), inspect, history,
+            pull, tag, build, save, load, prune
+  network   ls, create, rm                    volume    ls, create, rm
+  context   create, ls, use, rm: name daemons system    prune: remove what is not used
+  info      about the daemon                  version   client and daemon versions
+
+Without a daemon:
+  store     the image store on this machine, read and written directly (like containerd's
+            `ctr images`): ls, inspect, history, tag, rm, build, pull, push, save, load,
+            prune, df, bootstrap busybox
+  runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
+  daemon    run the daemon, teachdockd (-H unix://PATH --data-root DIR ...), in the foreground
+  doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox
+
+Run `teachdock COMMAND --help` for the details of one command, and the API calls it makes.
+"""
+
+# verb -> the module that has it (imported only when that verb runs)
+CLIENT_VERBS = {
+    **dict.fromkeys(["run", "ps", "inspect", "logs", "start", "stop", "kill", "rm", "wait", "exec", "pause",
+                     "unpause", "restart", "rename", "top", "cp"], "teachdock.client.commands"),
+    **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load", "image"],
+                    "teachdock.client.commands_images"),
+    **dict.fromkeys(["info", "version", "events", "stats", "network", "volume", "context", "system"],
+                    "teachdock.client.commands_system"),
+}
+GROUPS = {  # verb groups, each with the one sentence its --help opens with
+    "image": "Images through the daemon, as `docker image ...`: `teachdock image ls` is `teachdock images`.\n"
+             "(`teachdock store ...` works on this machine's image store directly, without a daemon.)",
+    "network": "Networks, through the daemon.",
+    "volume": "Named volumes, through the daemon.",
+    "context": "Named daemons to talk to (kept in ~/.teachdock/contexts.json; no daemon needed).",
+    "system": "The daemon as a whole.",
+}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    host = None
+    while argv and argv[0] in ("-H", "--host") or argv and argv[0].startswith(("-H=", "--host=")):
+        flag = argv.pop(0)
+        if "=" in flag:
+            host = flag.split("=", 1)[1]
+        elif argv:
+            host = argv.pop(0)
+        else:
+            print("teachdock: -H needs a host: unix:///path/to/sock or tcp://HOST:PORT", file=sys.stderr)
+            return 125
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command in CLIENT_VERBS:
+        return _client_verb(command, rest, host)
+    if command == "runtime":
+        from teachdock.cli.runtime import main as runtime_main  # noqa: PLC0415
+
+        return runtime_main(rest)
+    if command == "store":
+        from teachdock.cli.store import main as store_main  # noqa: PLC0415
+
+        return store_main(rest)
+    if command == "daemon":
+        from teachdock.daemon.__main__ import main as daemon_main  # noqa: PLC0415
+
+        return daemon_main(rest)
+    if command == "doctor":
+        from teachdock.runtime.host import probe  # noqa: PLC0415
+
+        print(probe().format())
+        return 0
+    if command == "--version":
+        from teachdock import __version__  # noqa: PLC0415
+
+        print(f"teachdock {__version__}")
+        return 0
+    print(f"teachdock: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
+    return 2
+
+
+def _client_verb(command: str, rest: list[str], host: str | None) -> int:
+    import importlib  # noqa: PLC0415
+
+    module = importlib.import_module(CLIENT_VERBS[command])
+    name = command
+    if command in GROUPS:
+        subverbs = sorted(v.split(" ", 1)[1] for v in module.VERBS if v.startswith(command + " "))
+        if not rest or rest[0] in ("-h", "--help", "help"):
+            print(f"usage: teachdock {command} COMMAND\n\n{GROUPS[command]}\n\ncommands: {', '.join(subverbs)}\n\n"
+                  f"Run `teachdock {command} COMMAND --help` for one of them.")
+            return 0 if rest else 2
+        name, rest = f"{command} {rest[0]}", rest[1:]
+        if name not in module.VERBS:
+            print(f"teachdock {command}: unknown command {name.split(' ', 1)[1]!r}; one of: {', '.join(subverbs)}",
+                  file=sys.stderr)
+            return 125
+    from teachdock.client.commands import dispatch  # noqa: PLC0415
+
+    return dispatch(module.VERBS, name, rest, host)

@@ -1,0 +1,201 @@
+"""``teachdock runtime``: the OCI runtime's command line, with runc's verbs.
+
+    teachdock runtime spec --rootfs rootfs          write a default config.json (like `runc spec`)
+    teachdock runtime run --bundle B ID             create + start + wait, in the foreground
+    teachdock runtime create --bundle B ID          set up, then wait for `start`
+    teachdock runtime start ID / state ID / kill ID [SIGNAL] / delete [--force] ID
+    teachdock runtime list / ps ID / cleanup
+
+Because the verbs match runc's, the same bundle can be run with ``runc run --bundle B ID``
+to compare the two runtimes. State lives under ``--root`` (default /run/teachdock/runtime,
+runc's is /run/runc).
+
+Each verb imports only what it needs (``spec`` no lifecycle, only ``exec`` the exec code):
+`teachdock runtime run` is timed against `runc run` (benchmarks/startup.py), and every
+module imported is paid for on each container start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from teachdock.errors import TeachdockError
+
+EPILOG = """\
+A bundle is a directory with config.json and a root filesystem. Try:
+  teachdock store bootstrap busybox
+  mkdir -p /tmp/demo && cd /tmp/demo
+  teachdock runtime spec --rootfs /var/lib/teachdock/rootfs/busybox -- sh -c 'echo hello from $(hostname); ps'
+  teachdock runtime run --bundle /tmp/demo demo1
+The same bundle runs under runc: runc run --bundle /tmp/demo demo1
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="teachdock runtime", description="Run OCI bundles: teachdock's runc (same verbs, same config.json).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", help="state directory (default: $TEACHDOCK_STATE_ROOT or /run/teachdock/runtime)")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    spec = verbs.add_parser("spec", help="write a default config.json into a bundle directory")
+    spec.add_argument("--bundle", "-b", default=".", help="bundle directory (default: current directory)")
+    spec.add_argument("--rootfs", default="rootfs", help="root filesystem, relative to the bundle or absolute")
+    spec.add_argument("--hostname", default="teachdock")
+    spec.add_argument("--memory", "-m", help="memory limit, e.g. 64m")
+    spec.add_argument("--cpus", type=float, help="CPU quota in CPUs, e.g. 0.5")
+    spec.add_argument("--pids-limit", type=int, help="most processes the container may have")
+    spec.add_argument("--user-namespace", action="store_true", help="map root in the container to host uid 100000")
+    spec.add_argument("--writable", action="store_true", help="leave the root filesystem writable")
+    spec.add_argument("args", nargs="*", default=["sh"], help="the program to run and its arguments")
+
+    for name, text in (("run", "create and start a container, wait for it, then delete it"),
+                       ("create", "create a container; its program waits for `start`")):
+        verb = verbs.add_parser(name, help=text)
+        verb.add_argument("--bundle", "-b", default=".", help="bundle directory (default: current directory)")
+        verb.add_argument("--pid-file", help="write the container's host PID here")
+        if name == "run":
+            verb.add_argument("--detach", "-d", action="store_true", help="do not wait; leave it running")
+            verb.add_argument("--keep", action="store_true", help="do not delete the container after it exits")
+        verb.add_argument("id", help="a name for the container")
+
+    for name, text in (("start", "start a created container's program"), ("state", "print the OCI state as JSON"),
+                       ("ps", "list the processes in a container (host PIDs)"),
+                       ("pause", "freeze every process of a running container (the freezer cgroup)"),
+                       ("resume", "thaw a paused container: its processes run on where they stood")):
+        verbs.add_parser(name, help=text).add_argument("id")
+    execute = verbs.add_parser("exec", help="run one more program inside a running container (joins its namespaces)")
+    execute.add_argument("--env", "-e", action="append", default=[], metavar="KEY=VALUE", help="add to its environment")
+    execute.add_argument("--cwd", help="working directory inside the container")
+    execute.add_argument("--user", "-u", help="uid[:gid] to run as (default: the container's user)")
+    execute.add_argument("id")
+    execute.add_argument("args", nargs=argparse.REMAINDER, help="the program and its arguments")
+    kill = verbs.add_parser("kill", help="send a signal to the container's PID 1 (default SIGTERM)")
+    kill.add_argument("id")
+    kill.add_argument("signal", nargs="?", default="SIGTERM", help="name (TERM, SIGKILL) or number")
+    delete = verbs.add_parser("delete", help="delete a stopped container (its cgroup and state)")
+    delete.add_argument("--force", "-f", action="store_true", help="kill it first if it still runs")
+    delete.add_argument("id")
+    verbs.add_parser("list", help="list the containers under the state root")
+    cleanup = verbs.add_parser("cleanup", help="remove what crashed or forgotten containers left behind")
+    cleanup.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    return parser
+
+
+def _signal_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    name = text.upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    try:
+        return int(getattr(signal.Signals, name))
+    except AttributeError:
+        raise TeachdockError(f"unknown signal {text!r} (try TERM, KILL, INT, HUP or a number)") from None
+
+
+def main(argv=None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        return _dispatch(arguments)
+    except TeachdockError as error:
+        print(f"teachdock runtime: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(arguments) -> int:
+    if arguments.verb == "spec":
+        return _spec(arguments)
+    from teachdock.runtime import container as lifecycle  # noqa: PLC0415 - keeps `--help` and `spec` fast
+
+    root = arguments.root
+    verb = arguments.verb
+    if verb in ("run", "create"):
+        detach = verb == "create" or arguments.detach
+        created = lifecycle.Container.create(arguments.id, arguments.bundle, state_root=root, detach=detach)
+        if arguments.pid_file:
+            with open(arguments.pid_file, "w") as f:
+                f.write(f"{created.pid}\n")
+        if verb == "create":
+            return 0
+        return _run_foreground(created, detach, arguments.keep)
+    if verb == "list":
+        return _list(lifecycle.list_containers(root))
+    if verb == "cleanup":
+        for line in lifecycle.cleanup(root, dry_run=arguments.dry_run):
+            print(line)
+        return 0
+    container = lifecycle.Container.load(arguments.id, root)
+    if verb == "start":
+        container.start()
+    elif verb == "state":
+        import json  # noqa: PLC0415
+
+        print(json.dumps(container.state(), indent=2))
+    elif verb == "ps":
+        print("PID")
+        for pid in container.cgroup.processes():
+            print(pid)
+    elif verb == "exec":
+        from teachdock.runtime.exec_process import exec_in  # noqa: PLC0415
+
+        env = dict(item.partition("=")[::2] for item in arguments.env)
+        return exec_in(container, arguments.args, env=env, cwd=arguments.cwd, user=arguments.user).wait()
+    elif verb == "pause":
+        container.pause()
+    elif verb == "resume":
+        container.resume()
+    elif verb == "kill":
+        container.kill(_signal_number(arguments.signal))
+    elif verb == "delete":
+        container.delete(force=arguments.force)
+    return 0
+
+
+def _run_foreground(container, detach: bool, keep: bool) -> int:
+    """Start, pass Ctrl-C and friends on to the container, wait, and exit with its code."""
+    def forward(number, _frame):
+        try:
+            container.kill(number)
+        except TeachdockError:
+            pass
+
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(number, forward)
+    try:
+        container.start()
+        if detach:
+            return 0
+        code = container.wait()
+    except BaseException:
+        if not keep:
+            container.delete(force=True)
+        raise
+    if not keep:
+        container.delete()
+    return 255 if code is None else code
+
+
+def _spec(arguments) -> int:
+    from teachdock.runtime.spec import make_spec, write_bundle  # noqa: PLC0415
+
+    namespaces = ("pid", "mount", "uts", "ipc", "network") + (("user",) if arguments.user_namespace else ())
+    config = make_spec(arguments.args, arguments.rootfs, hostname=arguments.hostname, memory=arguments.memory,
+                       cpus=arguments.cpus, pids_limit=arguments.pids_limit, namespaces=namespaces,
+                       readonly=not arguments.writable)
+    path = write_bundle(arguments.bundle, config)
+    print(f"wrote {path}")
+    return 0
+
+
+def _list(states: list[dict]) -> int:
+    rows = [(s["id"], str(s.get("pid") or ""), s["status"], s.get("bundle") or s.get("rootfs", ""), s.get("created", "")[:19])
+            for s in states]
+    header = ("ID", "PID", "STATUS", "BUNDLE", "CREATED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
