@@ -8,10 +8,10 @@ One run prints one table, medians first, then a PASS or MISS line per goal of is
   unpack (tmpfs): ...      the same two on /dev/shm, where creating a file costs no disk work:
                            the programs' own speed, for comparison (no goal)
   rebuild: api             Images.build() of an unchanged 6-step Dockerfile, every step cached
-  rebuild: cli             `teachdock image build -q -t six:1 CTX`, a fresh Python process each time
+  rebuild: cli             `teachdock store build -q -t six:1 CTX`, a fresh Python process each time
   pull: api                teachdock.image.registry.pull() of busybox + that layer from a local
                            registry into an empty store
-  pull: cli                `teachdock image pull -q NAME` into an empty data root
+  pull: cli                `teachdock store pull -q NAME` into an empty data root
   pull: skopeo copy        `skopeo copy docker://NAME oci:DIR:1` into an empty directory
 
 Goals: unpack (on the disk, beside the data root) at least 0.8x tar's speed (teachdock's
@@ -226,10 +226,10 @@ def rebuild_rows(images, context: Path, data_root: Path, env: dict, runs: int) -
         if result.cached_steps != 5 or result.id != first.id:
             raise RuntimeError(f"not an unchanged rebuild: {result.cached_steps} of 5 steps cached")
 
-    cli = [*teachdock_cli(), "image", "--data-root", str(data_root), "build", "-q", "-t", "six:1", str(context)]
+    cli = [*teachdock_cli(), "store", "--data-root", str(data_root), "build", "-q", "-t", "six:1", str(context)]
     return time_rounds({
         "rebuild: api": ('Images(D).build(CTX, tags=["six:1"])', lambda _n: None, api),
-        "rebuild: cli": ("teachdock image --data-root D build -q -t six:1 CTX", lambda _n: None,
+        "rebuild: cli": ("teachdock store --data-root D build -q -t six:1 CTX", lambda _n: None,
                          lambda _n: command(cli, env)),
     }, runs)
 
@@ -246,11 +246,11 @@ def pull_rows(name: str, workdir: Path, env: dict, runs: int) -> list[dict]:
     auth = workdir / "skopeo-auth.json"          # skopeo's own empty auth file, as the tests give it
     auth.write_text('{"auths": {}}')
     skopeo_env = {**env, "REGISTRY_AUTH_FILE": str(auth)}
-    cli = [*teachdock_cli(), "image", "--data-root", str(cli_root), "pull", "-q", name]
+    cli = [*teachdock_cli(), "store", "--data-root", str(cli_root), "pull", "-q", name]
     skopeo = ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{name}", f"oci:{theirs}:1"]
     ways = {
         "pull: api": ("teachdock.image.registry.pull(ImageStore(DIR), NAME)", lambda _n: fresh(ours), api),
-        "pull: cli": ("teachdock image --data-root DIR pull -q NAME", lambda _n: fresh(cli_root),
+        "pull: cli": ("teachdock store --data-root DIR pull -q NAME", lambda _n: fresh(cli_root),
                       lambda _n: command(cli, env)),
     }
     if shutil.which("skopeo") is None:

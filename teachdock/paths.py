@@ -45,6 +45,6 @@ def state_root() -> Path:
 
 
 def default_rootfs_path() -> Path:
-    """<data root>/rootfs/busybox: the base rootfs ``teachdock image bootstrap busybox`` builds,
+    """<data root>/rootfs/busybox: the base rootfs ``teachdock store bootstrap busybox`` builds,
     where the lab, the runtime's ``run()`` and the tests expect it."""
     return data_root() / "rootfs" / "busybox"

@@ -17,7 +17,7 @@ def human_size(size: float) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration: "Less than a second", "About a minute", "3 hours", "2 weeks"."""
+    """go-units' HumanDuration: "Less than a second", "About a minute", "3 hours", "2 weeks", "5 months"."""
     if seconds < 1:
         return "Less than a second"
     if seconds < 2:
@@ -37,4 +37,8 @@ def human_duration(seconds: float) -> str:
     days = hours / 24
     if days < 14:
         return f"{int(days)} days"
-    return f"{int(days / 7)} weeks"
+    if days < 60:
+        return f"{int(days / 7)} weeks"
+    if days < 730:
+        return f"{int(days / 30)} months"
+    return f"{int(days / 365)} years"

@@ -456,6 +456,15 @@ class Client:
     def inspect_image(self, image: str) -> dict:
         return self.request("GET", f"/images/{quote(image, safe='/:@')}/json").json()
 
+    def image_history(self, image: str) -> list[dict]:
+        """``docker history``: the steps that made an image, newest first."""
+        return self.request("GET", f"/images/{quote(image, safe='/:@')}/history").json()
+
+    def prune_images(self, all: bool = False) -> dict:  # noqa: A002
+        """``docker image prune [-a]``: untagged images, or (``all``) every image no container uses."""
+        filters = json.dumps({"dangling": ["false"]}) if all else None
+        return self.request("POST", "/images/prune", query={"filters": filters}).json()
+
     def pull(self, reference: str, progress=None) -> list[dict]:
         """``POST /images/create?fromImage=...&tag=...``; ``progress(message)`` gets each line.
         A failure in the middle of the stream (``errorDetail``) raises APIError."""

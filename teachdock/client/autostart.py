@@ -4,6 +4,10 @@
 its own, so closing the notebook or the shell does not signal it), logging to a file next to
 the socket, and returns once ``/_ping`` answers. The daemon then lives on its own, as dockerd
 does; ``EmbeddedDaemon.stop()`` ends it by its pid.
+
+This module sits below ``api`` (the Client imports it to autostart): what it asks the daemon
+(``/_ping``, its containers, their removal) it asks with the transport alone, one
+request per connection.
 """
 
 from __future__ import annotations
@@ -14,10 +18,9 @@ import subprocess
 import sys
 import time
 
-from teachdock.client.transport import Connection, DaemonUnavailable, parse_host
+from teachdock.client.transport import Connection, DaemonUnavailable, Response, parse_host
 from teachdock.errors import InvalidConfig
 from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
-
 
 
 def side_files(socket_path: str) -> tuple[str, str]:
@@ -26,19 +29,25 @@ def side_files(socket_path: str) -> tuple[str, str]:
     return stem + ".pid", stem + ".log"
 
 
-def ping(host: str, timeout: float = 2.0) -> bool:
+def ask(host: str, method: str, path: str, timeout: float = 2.0) -> Response:
+    """One request on a connection of its own, the answer read whole (DaemonUnavailable or
+    OSError when no daemon answers)."""
+    connection = Connection(host, timeout)
     try:
-        connection = Connection(host, timeout)
-    except DaemonUnavailable:
-        return False
-    try:
-        connection.send_request("GET", "/_ping")
-        response = connection.read_response("GET")
-        return response.status == 200 and response.body == b"OK"
-    except OSError:
-        return False
+        connection.send_request(method, path)
+        response = connection.read_response(method)
+        response.body  # noqa: B018 - read it before the connection closes
+        return response
     finally:
         connection.close()
+
+
+def ping(host: str, timeout: float = 2.0) -> bool:
+    try:
+        response = ask(host, "GET", "/_ping", timeout)
+    except (DaemonUnavailable, OSError):
+        return False
+    return response.status == 200 and response.body == b"OK"
 
 
 class EmbeddedDaemon:
@@ -68,16 +77,11 @@ class EmbeddedDaemon:
         if not self.running():
             return
         if remove_containers:
-            from teachdock.client.api import Client  # noqa: PLC0415 - api imports this module
-
-            client = Client(self.host, autostart=False)
             try:
-                for summary in client.containers(all=True):
-                    client.remove(summary["Id"], force=True)
+                for summary in ask(self.host, "GET", "/containers/json?all=1", timeout).json():
+                    ask(self.host, "DELETE", f"/containers/{summary['Id']}?force=1", timeout)
             except Exception:  # noqa: BLE001 - stopping must go on even if the daemon is unwell
                 pass
-            finally:
-                client.close()
         os.kill(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while self.running():

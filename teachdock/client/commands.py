@@ -375,12 +375,12 @@ def cmd_cp(session: Session) -> int:
 
 
 def copy_out(client, container: str, path: str, destination: str) -> None:
-    """GET the archive, unpack it safely (an untrusted tar: the layer unpacker's checks) beside
-    the destination, then move its top entry into place."""
+    """GET the archive, unpack it safely (an untrusted tar: see teachdock.client.untar) beside
+    the destination, then move its top entry into place under the destination's name."""
     import shutil  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
-    from teachdock.image.layers import unpack_layer  # noqa: PLC0415 - only cp pays for it
+    from teachdock.client.untar import extract, member_path  # noqa: PLC0415 - only cp pays for tarfile
 
     target = os.path.abspath(destination)
     if os.path.isdir(target):
@@ -390,8 +390,9 @@ def copy_out(client, container: str, path: str, destination: str) -> None:
         with tempfile.TemporaryFile(dir=scratch) as archive:
             stat = client.get_archive(container, path, archive)
             archive.seek(0)
-            unpack_layer(archive, os.path.join(scratch, "unpacked"))
-        top = os.path.join(scratch, "unpacked", stat.get("name") or os.path.basename(path.rstrip("/")))
+            os.mkdir(os.path.join(scratch, "unpacked"))
+            extract(archive, os.path.join(scratch, "unpacked"))
+        top = member_path(os.path.join(scratch, "unpacked"), stat.get("name") or os.path.basename(path.rstrip("/")))
         if os.path.isdir(top) and os.path.isdir(target) and not os.path.islink(target):
             shutil.copytree(top, target, symlinks=True, dirs_exist_ok=True)
         else:

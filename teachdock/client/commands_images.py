@@ -1,4 +1,7 @@
-"""The image verbs of the ``teachdock`` CLI: images, pull, rmi, tag, build, commit, save, load."""
+"""The image verbs of the ``teachdock`` CLI: images, pull, rmi, tag, build, commit, save, load, and
+the ``image`` group, docker's management-command forms of them (``teachdock image ls`` =
+``teachdock images``) with inspect, history and prune. All go through the daemon; the
+daemonless ``teachdock store`` group lives in teachdock.cli.store."""
 
 from __future__ import annotations
 
@@ -171,6 +174,54 @@ def cmd_load(session: Session) -> int:
     return 0
 
 
+def cmd_image_inspect(session: Session) -> int:
+    """``docker image inspect``: images only (``teachdock inspect`` tries containers first)."""
+    import json  # noqa: PLC0415
+
+    found, status = [], 0
+    for name in session.args:
+        try:
+            found.append(session.client.inspect_image(name))
+        except TeachdockError as error:
+            report(error)
+            status = 1
+    print(json.dumps(found, indent=4))
+    return status
+
+
+def cmd_image_history(session: Session) -> int:
+    o = session.options
+    rows = session.client.image_history(session.args[0])
+    short = [row["Id"] if o.no_trunc or row["Id"] == "<missing>" else row["Id"].removeprefix("sha256:")[:12]
+             for row in rows]
+    if o.quiet:
+        print("\n".join(short))
+        return 0
+    table_rows = []
+    for image_id, row in zip(short, rows):
+        created_by = row.get("CreatedBy") or ""
+        if not o.no_trunc:
+            created_by = " ".join(created_by.split())
+            created_by = created_by[:44] + "…" if len(created_by) > 45 else created_by
+        table_rows.append([image_id, ago(row.get("Created", 0)), created_by, human_size(row.get("Size", 0)),
+                           row.get("Comment") or ""])
+    sys.stdout.write(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], table_rows))
+    return 0
+
+
+def cmd_image_prune(session: Session) -> int:
+    result = session.client.prune_images(all=session.options.all)
+    deleted = result.get("ImagesDeleted") or []
+    if deleted:
+        print("Deleted Images:")
+        for entry in deleted:
+            for action, subject in entry.items():
+                print(f"{action.lower()}: {subject}")
+        print()
+    print(f"Total reclaimed space: {human_size(result.get('SpaceReclaimed', 0))}")
+    return 0
+
+
 VERBS = {
     "images": (Verb("images", "", "List images.", "GET /images/json",
                     [Flag("-a,--all", "all images"), Flag("-q,--quiet", "only the ids")], max_args=0), cmd_images),
@@ -202,3 +253,23 @@ VERBS = {
                   "POST /images/load?quiet=1 with the archive as the body",
                   [Flag("-i,--input", "the archive to read", value="FILE")], max_args=0), cmd_load),
 }
+
+# `teachdock image ls` is `teachdock images`, as `docker image ls` is `docker images`: one verb,
+# two spellings. Push has no daemon route here: `teachdock store push` pushes from the store.
+IMAGE_GROUP = {"ls": "images", "rm": "rmi", "pull": "pull", "tag": "tag", "build": "build", "save": "save",
+               "load": "load"}
+VERBS.update({f"image {sub}": (VERBS[verb][0].alias(f"image {sub}", f"{VERBS[verb][0].summary} (The same as "
+                                                                     f"`teachdock {verb}`.)"), VERBS[verb][1])
+              for sub, verb in IMAGE_GROUP.items()})
+VERBS.update({
+    "image inspect": (Verb("image inspect", "IMAGE [IMAGE...]", "Everything the daemon knows about images, as JSON.",
+                           "GET /images/NAME/json", min_args=1), cmd_image_inspect),
+    "image history": (Verb("image history", "IMAGE", "The steps that made an image, newest first.",
+                           "GET /images/NAME/history",
+                           [Flag("-q,--quiet", "only the ids"), Flag("--no-trunc", "do not shorten the output")],
+                           min_args=1, max_args=1), cmd_image_history),
+    "image prune": (Verb("image prune", "", "Remove untagged images (-a: every image no container uses).",
+                         "POST /images/prune[?filters={\"dangling\":[\"false\"]}]",
+                         [Flag("-a,--all", "every unused image, not only untagged ones"),
+                          Flag("-f,--force", "do not ask (teachdock never asks)")], max_args=0), cmd_image_prune),
+})

@@ -34,6 +34,12 @@ class Verb:
         self.flags = list(flags) + [Flag("-h,--help", "print this help")]
         self.min_args, self.max_args, self.interspersed = min_args, max_args, interspersed
 
+    def alias(self, name: str, summary: str) -> "Verb":
+        """The same verb under another name, as docker has ``image ls`` beside ``images``."""
+        twin = Verb.__new__(Verb)
+        twin.__dict__.update(self.__dict__, name=name, summary=summary)
+        return twin
+
     def help_text(self, prog: str = "teachdock") -> str:
         import textwrap  # noqa: PLC0415 - only --help needs it
 

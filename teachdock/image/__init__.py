@@ -1,7 +1,7 @@
 """teachdock.image: images like Docker's — content store, layers, snapshots, builds, commit.
 
 The names below are imported on first use (PEP 562), so ``import teachdock.image.busybox``
-or ``teachdock image --help`` do not pay for the whole package::
+or ``teachdock store --help`` do not pay for the whole package::
 
     from teachdock.image import Images
     images = Images("/tmp/td")               # or Images() for $TEACHDOCK_DATA_ROOT

@@ -425,7 +425,7 @@ class Builder:
             image = self.store.resolve(base)
         except ImageNotFound:
             raise inst.error(f"No such image: {base} (teachdock builds do not pull: pull it first, or run "
-                             "`teachdock image bootstrap busybox`)") from None
+                             "`teachdock store bootstrap busybox`)") from None
         state.config = copy.deepcopy(image.config)
         state.config["config"] = state.config.get("config") or {}        # some images have "config": null
         state.config["rootfs"] = {"type": "layers", "diff_ids": list(image.diff_ids)}

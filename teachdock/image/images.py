@@ -110,7 +110,7 @@ class Images:
             "config": {"Env": [DEFAULT_PATH], "Cmd": ["sh"]},
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
             "history": [
-                {"created": created, "created_by": f"teachdock image bootstrap busybox (BusyBox "
+                {"created": created, "created_by": f"teachdock store bootstrap busybox (BusyBox "
                                                    f"v{marker.get('busybox_version', '?')}, static, "
                                                    f"{marker.get('applets', '?')} applets)"},
                 {"created": created, "created_by": '/bin/sh -c #(nop)  CMD ["sh"]', "empty_layer": True},

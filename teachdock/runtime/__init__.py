@@ -52,7 +52,7 @@ def run(args, rootfs=None, *, container_id: str | None = None, input: bytes | st
     """Run ``args`` in a fresh container and wait for it, like ``docker run --rm``.
 
     ``rootfs`` is a directory (e.g. the busybox base built by
-    ``teachdock image bootstrap busybox``); keywords such as ``memory="64m"``, ``cpus=0.5``,
+    ``teachdock store bootstrap busybox``); keywords such as ``memory="64m"``, ``cpus=0.5``,
     ``pids_limit=20``, ``namespaces=("pid", "uts")``, ``hostname``, ``user``, ``env`` and
     ``init`` are those of :func:`teachdock.runtime.make_spec`. A ``timeout`` kills the
     container (exit code 137) when it runs too long.

@@ -593,7 +593,7 @@ def _rootfs_findings(r: HostReport) -> list[Finding]:
         base = Finding(
             "base rootfs", WARN, f"{r.base_rootfs} not built yet",
             "The first container cell builds it (it takes about a second).",
-            fix="teachdock image bootstrap busybox (the README's lab command runs it for you).",
+            fix="teachdock store bootstrap busybox (the README's lab command runs it for you).",
         )
     return [busybox, base]
 

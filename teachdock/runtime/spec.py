@@ -251,7 +251,7 @@ def rootfs_path(config: dict, bundle=None) -> Path:
         root = Path(bundle) / root
     if not root.is_dir():
         raise NotFound(f"rootfs {root} does not exist or is not a directory "
-                       "(build the base one with `teachdock image bootstrap busybox`)")
+                       "(build the base one with `teachdock store bootstrap busybox`)")
     return root
 
 

@@ -108,7 +108,7 @@ def test_commit_then_run_the_committed_image(docker):
     history = ok(docker("history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Comment}}",
                         "course/committed:v1")).splitlines()
     assert history[0] == f"{image_id}|sh -c echo committed-content > /made-here|a test commit"
-    assert len(history) == 3 and history[-1].startswith("<missing>|teachdock image bootstrap busybox")
+    assert len(history) == 3 and history[-1].startswith("<missing>|teachdock store bootstrap busybox")
     result = docker("commit", "no-such-container", "x:y")
     assert result.returncode != 0 and "No such container" in result.stderr
 

@@ -124,6 +124,20 @@ def test_images_tag_rmi_inspect(td):
     assert td("rmi", "course/box:v1").stdout == "Untagged: course/box:v1\n"
 
 
+def test_the_image_group_is_the_daemons(td):
+    """`teachdock image ls` = `teachdock images` (both ask the daemon); inspect, history, prune too."""
+    assert td("image", "ls").stdout == td("images").stdout
+    assert td("image", "tag", "busybox", "course/grouped:v1").returncode == 0
+    assert json.loads(td("image", "inspect", "course/grouped:v1").stdout)[0]["RepoTags"]
+    history = td("image", "history", "busybox").stdout.splitlines()
+    assert history[0].split()[:4] == ["IMAGE", "CREATED", "CREATED", "BY"] and "bootstrap busybox" in history[-1]
+    assert td("image", "rm", "course/grouped:v1").stdout == "Untagged: course/grouped:v1\n"
+    pruned = td("image", "prune", "-f")
+    assert pruned.returncode == 0 and pruned.stdout.splitlines()[-1].startswith("Total reclaimed space: ")
+    missing = td("image", "inspect", "no-such-image:1")
+    assert missing.returncode == 1 and "Error response from daemon" in missing.stderr
+
+
 def test_version_and_info(td, daemon):
     version = td("version").stdout
     assert "Client:" in version and "Server: teachdock Engine" in version and f"unix://{daemon.socket_path}" in version

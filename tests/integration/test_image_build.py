@@ -184,7 +184,7 @@ def test_copy_honours_dockerignore_and_add_unpacks_archives(images, context, new
 
 
 def test_the_command_line_builds_and_shows_the_disk_used(images, context, monkeypatch, capsys, state_root):
-    from teachdock.image.cli import main
+    from teachdock.cli.store import main
 
     monkeypatch.setenv("TEACHDOCK_STATE_ROOT", str(state_root))
     ctx = context(Dockerfile=SIX_STEPS, **{"message.txt": "via the CLI\n"})

@@ -1,4 +1,4 @@
-"""`teachdock image ...` as a learner types it: the installed console script in a subprocess.
+"""`teachdock store ...` (the image store, no daemon) as a learner types it: the installed console script in a subprocess.
 
 (Not test_image_cli.py: tests/unit has that name already, and test files need unique names.)
 
@@ -68,14 +68,14 @@ def roots(scratch_dir):
 
 @pytest.fixture
 def td(state_root):
-    """``td(data_root, "ls", ...)`` -> CompletedProcess of `teachdock image --data-root ROOT ...`."""
+    """``td(data_root, "ls", ...)`` -> CompletedProcess of `teachdock store --data-root ROOT ...`."""
 
     def run(data_root, *args, input=None, stdin=None, check=True):
-        done = subprocess.run([str(TEACHDOCK), "image", "--data-root", str(data_root), *map(str, args)],
+        done = subprocess.run([str(TEACHDOCK), "store", "--data-root", str(data_root), *map(str, args)],
                               input=input, stdin=stdin, capture_output=True, timeout=180,
                               env={**os.environ, "TEACHDOCK_STATE_ROOT": str(state_root), "TERM": "xterm"})
         if check:
-            assert done.returncode == 0, f"teachdock image {' '.join(map(str, args))} failed: {done.stderr.decode()}"
+            assert done.returncode == 0, f"teachdock store {' '.join(map(str, args))} failed: {done.stderr.decode()}"
         return done
 
     return run
@@ -83,7 +83,7 @@ def td(state_root):
 
 @pytest.fixture
 def based(roots, td):
-    """A data root with busybox:latest, made by `teachdock image bootstrap busybox`."""
+    """A data root with busybox:latest, made by `teachdock store bootstrap busybox`."""
     try:
         busybox.find_busybox()
     except TeachdockError as error:
@@ -238,19 +238,19 @@ def test_progress_bars_on_a_terminal(based, roots, td, context, registry, state_
     td(based, "build", "-q", "-t", name, context)
     env = {**os.environ, "TEACHDOCK_STATE_ROOT": str(state_root), "TERM": "xterm", "COLUMNS": "120"}
 
-    status, screen = on_a_terminal([str(TEACHDOCK), "image", "--data-root", str(based), "push", name], env)
+    status, screen = on_a_terminal([str(TEACHDOCK), "store", "--data-root", str(based), "push", name], env)
     assert status == 0, screen
     assert "Pushed" in screen and "━" in screen                        # rich's bar, one per layer
-    status, screen = on_a_terminal([str(TEACHDOCK), "image", "--data-root", str(roots()), "pull", name], env)
+    status, screen = on_a_terminal([str(TEACHDOCK), "store", "--data-root", str(roots()), "pull", name], env)
     assert status == 0, screen
     assert "Pull complete" in screen and "━" in screen and f"Status: Downloaded newer image for {name}" in screen
 
-    status, screen = on_a_terminal([str(TEACHDOCK), "image", "--data-root", str(based), "build", "--no-cache",
+    status, screen = on_a_terminal([str(TEACHDOCK), "store", "--data-root", str(based), "build", "--no-cache",
                                     "-t", "bars", str(context)], env)
     assert status == 0, screen
     assert "Step 3/4 : RUN" in screen and "steps" in screen           # the step bar below the log
 
-    status, screen = on_a_terminal([str(TEACHDOCK), "image", "--data-root", str(based), "save", "bars"], env)
+    status, screen = on_a_terminal([str(TEACHDOCK), "store", "--data-root", str(based), "save", "bars"], env)
     assert status == 1
     assert screen.strip() == "teachdock: error: cowardly refusing to save to a terminal. Use the -o flag or redirect"
 
@@ -288,4 +288,4 @@ def test_errors_are_one_line_with_exit_status_1(based, td, tmp_path, registry):
     assert "connection refused" in done.stderr.decode() and done.stderr.decode().count("\n") == 1
 
     usage = td(based, "pull", check=False)                  # a usage error: argparse says how, exit status 2
-    assert usage.returncode == 2 and b"usage: teachdock image pull" in usage.stderr
+    assert usage.returncode == 2 and b"usage: teachdock store pull" in usage.stderr

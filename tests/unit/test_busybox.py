@@ -15,7 +15,7 @@ import pytest
 from teachdock import paths
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 from teachdock.image import busybox
-from teachdock.image import cli as image_cli
+from teachdock.cli import store as store_cli
 
 
 def make_elf(path: Path, *, bits: int = 64, little: bool = True, interp: str | None = None) -> Path:
@@ -269,19 +269,19 @@ def test_an_empty_directory_is_filled(tmp_path, static_busybox):
 
 def test_cli_bootstrap_prints_what_it_built(tmp_path, static_busybox, capsys):
     argv = ["bootstrap", "busybox", "--data-root", str(tmp_path), "--busybox", str(static_busybox)]
-    assert image_cli.main(argv) == 0
+    assert store_cli.main(argv) == 0
     out = capsys.readouterr().out
     assert str(tmp_path / "rootfs" / "busybox") in out
     assert "applets" in out and "MiB" in out
     assert (tmp_path / "rootfs" / "busybox" / "bin" / "sh").is_symlink()
 
-    assert image_cli.main(argv) == 0
+    assert store_cli.main(argv) == 0
     assert "up to date" in capsys.readouterr().out
 
 
 def test_cli_error_is_one_line_and_non_zero(tmp_path, dynamic_binary, capsys):
     argv = ["bootstrap", "busybox", "--data-root", str(tmp_path), "--busybox", str(dynamic_binary)]
-    assert image_cli.main(argv) == 1
+    assert store_cli.main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("teachdock: error:") and "busybox-static" in err
@@ -290,6 +290,6 @@ def test_cli_error_is_one_line_and_non_zero(tmp_path, dynamic_binary, capsys):
 
 def test_cli_help_exits_zero(capsys):
     with pytest.raises(SystemExit) as caught:
-        image_cli.main(["bootstrap", "busybox", "--help"])
+        store_cli.main(["bootstrap", "busybox", "--help"])
     assert caught.value.code == 0
     assert "--data-root" in capsys.readouterr().out

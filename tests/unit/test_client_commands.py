@@ -51,6 +51,8 @@ def test_durations_sizes_and_tables():
     assert human_duration(600) == "10 minutes"
     assert human_duration(4000) == "About an hour"
     assert human_duration(3 * 86400) == "3 days"
+    assert human_duration(20 * 86400) == "2 weeks"
+    assert human_duration(100 * 86400) == "3 months" and human_duration(800 * 86400) == "2 years"
     assert ago(0) == ""
     assert human_size(999) == "999B" and human_size(4_260_000) == "4.26MB"
     assert table(["A", "LONGER"], [["xyz", "1"]]) == "A     LONGER\nxyz   1\n"

@@ -1,4 +1,4 @@
-"""`teachdock image ...` on a temporary data root, with the copy driver (no mounts, no containers)."""
+"""`teachdock store ...` (the daemonless image store) on a temporary data root, with the copy driver (no mounts, no containers)."""
 
 import json
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from teachdock.image.cli import main
+from teachdock.cli.store import main
 
 
 @pytest.fixture
@@ -32,11 +32,11 @@ def context(tmp_path):
 
 
 def test_help_imports_nothing_heavy():
-    code = ("import sys, teachdock.image.cli as cli\n"
+    code = ("import sys, teachdock.cli.store as cli\n"
             "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in sys.modules if m.startswith('teachdock')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "usage: teachdock image" in done.stdout
+    assert "usage: teachdock store" in done.stdout
     loaded = done.stdout.strip().splitlines()[-1]
     assert "teachdock.runtime" not in loaded and "teachdock.image.store" not in loaded
 

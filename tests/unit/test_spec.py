@@ -297,7 +297,7 @@ def test_load_bundle_errors(tmp_path):
     with pytest.raises(InvalidConfig, match=r"not valid JSON: Expecting .* at line 2 column \d+"):
         load_bundle(tmp_path / "b")
     (tmp_path / "b" / "config.json").write_text(json.dumps(make_spec(["true"], "rootfs")))
-    with pytest.raises(NotFound, match=r"rootfs .*/b/rootfs does not exist .*teachdock image bootstrap busybox"):
+    with pytest.raises(NotFound, match=r"rootfs .*/b/rootfs does not exist .*teachdock store bootstrap busybox"):
         load_bundle(tmp_path / "b")
 
 

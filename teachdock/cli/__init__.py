@@ -1,14 +1,16 @@
 """``teachdock``: one command, docker-like verbs grouped by the layer that does the work.
 
-    teachdock run|ps|logs|...  the docker verbs, through the daemon (teachdock.client)
-    teachdock runtime ...   the OCI runtime (runc's verbs): run a bundle
-    teachdock image ...     images without a daemon: build, pull, push, save, load, ls, rm, bootstrap busybox
-    teachdock daemon ...    run teachdockd in the foreground (same flags as dockerd)
-    teachdock doctor        what this machine offers for the course
+    teachdock run|ps|logs|images|...   the docker verbs, through the daemon (teachdock.client)
+    teachdock image ls|rm|pull|...     docker's management forms of the image verbs, through the daemon
+    teachdock store ...                the image store on this machine, without a daemon (cli/store.py)
+    teachdock runtime ...              the OCI runtime (runc's verbs): run a bundle (cli/runtime.py)
+    teachdock daemon ...               run teachdockd in the foreground (same flags as dockerd)
+    teachdock doctor                   what this machine offers for the course
 
-Each group lives in its own module and is imported only when used, so that starting a
-container from the shell does not pay for the rest (``teachdock run`` imports the client
-and nothing of the runtime or the image store).
+This package is the top layer: it may import every other one. Each group lives in its own
+module and is imported only when used, so that starting a container from the shell does
+not pay for the rest (``teachdock run`` imports the client and nothing of the runtime or
+the image store; ``teachdock runtime run`` imports the runtime and not the client).
 """
 
 from __future__ import annotations
@@ -36,14 +38,17 @@ socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0
   rmi       remove images                     tag       name an image
   build     build an image from a Dockerfile  commit    a container's changes as an image
   save      images to a tar archive           load      images from a tar archive
+  image     the same as docker's `image` group: ls (= images), rm (= rmi), inspect, history,
+            pull, tag, build, save, load, prune
   network   ls, create, rm                    volume    ls, create, rm
   context   create, ls, use, rm: name daemons system    prune: remove what is not used
   info      about the daemon                  version   client and daemon versions
 
 Without a daemon:
+  store     the image store on this machine, read and written directly (like containerd's
+            `ctr images`): ls, inspect, history, tag, rm, build, pull, push, save, load,
+            prune, df, bootstrap busybox
   runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
-  image     images: build, pull, push, save, load, ls, inspect, history, tag, rm,
-            bootstrap busybox
   daemon    run the daemon, teachdockd (-H unix://PATH --data-root DIR ...), in the foreground
   doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox
 
@@ -54,12 +59,19 @@ Run `teachdock COMMAND --help` for the details of one command, and the API calls
 CLIENT_VERBS = {
     **dict.fromkeys(["run", "ps", "inspect", "logs", "start", "stop", "kill", "rm", "wait", "exec", "pause",
                      "unpause", "restart", "rename", "top", "cp"], "teachdock.client.commands"),
-    **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load"],
+    **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load", "image"],
                     "teachdock.client.commands_images"),
     **dict.fromkeys(["info", "version", "events", "stats", "network", "volume", "context", "system"],
                     "teachdock.client.commands_system"),
 }
-GROUPS = ("network", "volume", "context", "system")
+GROUPS = {  # verb groups, each with the one sentence its --help opens with
+    "image": "Images through the daemon, as `docker image ...`: `teachdock image ls` is `teachdock images`.\n"
+             "(`teachdock store ...` works on this machine's image store directly, without a daemon.)",
+    "network": "Networks, through the daemon.",
+    "volume": "Named volumes, through the daemon.",
+    "context": "Named daemons to talk to (kept in ~/.teachdock/contexts.json; no daemon needed).",
+    "system": "The daemon as a whole.",
+}
 
 
 def main(argv=None) -> int:
@@ -81,13 +93,13 @@ def main(argv=None) -> int:
     if command in CLIENT_VERBS:
         return _client_verb(command, rest, host)
     if command == "runtime":
-        from teachdock.runtime.cli import main as runtime_main  # noqa: PLC0415
+        from teachdock.cli.runtime import main as runtime_main  # noqa: PLC0415
 
         return runtime_main(rest)
-    if command == "image":
-        from teachdock.image.cli import main as image_main  # noqa: PLC0415
+    if command == "store":
+        from teachdock.cli.store import main as store_main  # noqa: PLC0415
 
-        return image_main(rest)
+        return store_main(rest)
     if command == "daemon":
         from teachdock.daemon.__main__ import main as daemon_main  # noqa: PLC0415
 
@@ -114,7 +126,7 @@ def _client_verb(command: str, rest: list[str], host: str | None) -> int:
     if command in GROUPS:
         subverbs = sorted(v.split(" ", 1)[1] for v in module.VERBS if v.startswith(command + " "))
         if not rest or rest[0] in ("-h", "--help", "help"):
-            print(f"usage: teachdock {command} COMMAND\n\ncommands: {', '.join(subverbs)}\n\n"
+            print(f"usage: teachdock {command} COMMAND\n\n{GROUPS[command]}\n\ncommands: {', '.join(subverbs)}\n\n"
                   f"Run `teachdock {command} COMMAND --help` for one of them.")
             return 0 if rest else 2
         name, rest = f"{command} {rest[0]}", rest[1:]
@@ -125,7 +137,3 @@ def _client_verb(command: str, rest: list[str], host: str | None) -> int:
     from teachdock.client.commands import dispatch  # noqa: PLC0415
 
     return dispatch(module.VERBS, name, rest, host)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,22 +1,25 @@
-"""`teachdock image ...`: images on the command line, with docker's verbs and flag names.
+"""`teachdock store ...`: the image store on this machine, without a daemon, with docker's verbs.
 
-    teachdock image ls [-q] [--no-trunc] [--digests]
-    teachdock image inspect IMAGE...
-    teachdock image rm [-f] IMAGE...
-    teachdock image tag SOURCE TARGET
-    teachdock image history [--no-trunc] [-q] IMAGE
-    teachdock image build -t NAME [-f Dockerfile] [--build-arg K=V] [--no-cache] [-q] CONTEXT
-    teachdock image pull [--platform OS/ARCH] [-q] NAME
-    teachdock image push [-q] NAME
-    teachdock image save [-o FILE] IMAGE...          (to stdout when it is not a terminal)
-    teachdock image load [-i FILE] [-q]              (from stdin without -i)
-    teachdock image bootstrap busybox [--force] [--busybox PATH]
-    teachdock image prune [--build-cache]
-    teachdock image df
+Like containerd's ``ctr images`` / ``ctr content``, these commands read and write the
+store under the data root directly; ``teachdock images`` and ``teachdock image ...`` ask
+the daemon instead (teachdock.client.commands_images).
+
+    teachdock store ls [-q] [--no-trunc] [--digests]
+    teachdock store inspect IMAGE...
+    teachdock store rm [-f] IMAGE...
+    teachdock store tag SOURCE TARGET
+    teachdock store history [--no-trunc] [-q] IMAGE
+    teachdock store build -t NAME [-f Dockerfile] [--build-arg K=V] [--no-cache] [-q] CONTEXT
+    teachdock store pull [--platform OS/ARCH] [-q] NAME
+    teachdock store push [-q] NAME
+    teachdock store save [-o FILE] IMAGE...          (to stdout when it is not a terminal)
+    teachdock store load [-i FILE] [-q]              (from stdin without -i)
+    teachdock store bootstrap busybox [--force] [--busybox PATH]
+    teachdock store prune [--build-cache]
+    teachdock store df
 
 Every command takes ``--data-root DIR`` (default: $TEACHDOCK_DATA_ROOT or /var/lib/teachdock)
-and ``--storage-driver overlay|copy|auto``, before or after the command name. This works
-without a daemon; the daemon will route the same commands through its API.
+and ``--storage-driver overlay|copy|auto``, before or after the command name.
 
 Progress: on a terminal, pull, push, load and save show one rich progress bar per layer
 (keyed by the layer's short digest, as docker shows it) and build shows a bar of its
@@ -41,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--storage-driver", choices=("auto", "overlay", "copy"), default=argparse.SUPPRESS,
                         help="how container root filesystems are made (default: auto = overlay where it works)")
 
-    parser = argparse.ArgumentParser(prog="teachdock image", parents=[common],
-                                     description="Build and manage teachdock images.")
+    parser = argparse.ArgumentParser(
+        prog="teachdock store", parents=[common],
+        description="The image store on this machine, read and written directly, without a daemon (like "
+        "containerd's `ctr images`); `teachdock images` and `teachdock image ...` ask the daemon instead.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help, aliases=()):
@@ -119,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one `teachdock image` command; returns the process exit status."""
+    """Run one `teachdock store` command; returns the process exit status."""
     args = build_parser().parse_args(argv)
     from teachdock.errors import TeachdockError  # lazy: keeps --help fast
 
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"teachdock: error: {error} (run as root, or choose --data-root)", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        # The reader went away (`teachdock image save x | head`): say so once, quietly exit.
+        # The reader went away (`teachdock store save x | head`): say so once, quietly exit.
         _silence_stdout()
         print("teachdock: error: the output pipe was closed before everything was written", file=sys.stderr)
         return 1
@@ -544,34 +549,8 @@ def _ago_unix(seconds: int) -> str:
     """Docker's HumanDuration: '5 minutes ago', 'About an hour ago', '3 weeks ago'."""
     import time
 
+    from teachdock.units import human_duration
+
     if not seconds:
         return "N/A"
-    delta = max(0, time.time() - seconds)
-    minutes, hours = delta / 60, delta / 3600
-    if delta < 1:
-        text = "Less than a second"
-    elif int(delta) == 1:
-        text = "1 second"
-    elif delta < 60:
-        text = f"{int(delta)} seconds"
-    elif minutes < 2:
-        text = "About a minute"
-    elif minutes < 60:
-        text = f"{int(minutes)} minutes"
-    elif hours < 2:
-        text = "About an hour"
-    elif hours < 48:
-        text = f"{int(hours)} hours"
-    elif hours < 24 * 7 * 2:
-        text = f"{int(hours / 24)} days"
-    elif hours < 24 * 30 * 2:
-        text = f"{int(hours / 24 / 7)} weeks"
-    elif hours < 24 * 365 * 2:
-        text = f"{int(hours / 24 / 30)} months"
-    else:
-        text = f"{int(hours / 24 / 365)} years"
-    return f"{text} ago"
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return f"{human_duration(max(0, time.time() - seconds))} ago"

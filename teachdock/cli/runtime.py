@@ -9,12 +9,15 @@
 Because the verbs match runc's, the same bundle can be run with ``runc run --bundle B ID``
 to compare the two runtimes. State lives under ``--root`` (default /run/teachdock/runtime,
 runc's is /run/runc).
+
+Each verb imports only what it needs (``spec`` no lifecycle, only ``exec`` the exec code):
+`teachdock runtime run` is timed against `runc run` (benchmarks/startup.py), and every
+module imported is paid for on each container start.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 
@@ -22,7 +25,7 @@ from teachdock.errors import TeachdockError
 
 EPILOG = """\
 A bundle is a directory with config.json and a root filesystem. Try:
-  teachdock image bootstrap busybox
+  teachdock store bootstrap busybox
   mkdir -p /tmp/demo && cd /tmp/demo
   teachdock runtime spec --rootfs /var/lib/teachdock/rootfs/busybox -- sh -c 'echo hello from $(hostname); ps'
   teachdock runtime run --bundle /tmp/demo demo1
@@ -104,12 +107,12 @@ def main(argv=None) -> int:
 
 
 def _dispatch(arguments) -> int:
-    from teachdock.runtime import container as lifecycle  # noqa: PLC0415 - keeps `--help` fast
+    if arguments.verb == "spec":
+        return _spec(arguments)
+    from teachdock.runtime import container as lifecycle  # noqa: PLC0415 - keeps `--help` and `spec` fast
 
     root = arguments.root
     verb = arguments.verb
-    if verb == "spec":
-        return _spec(arguments)
     if verb in ("run", "create"):
         detach = verb == "create" or arguments.detach
         created = lifecycle.Container.create(arguments.id, arguments.bundle, state_root=root, detach=detach)
@@ -129,6 +132,8 @@ def _dispatch(arguments) -> int:
     if verb == "start":
         container.start()
     elif verb == "state":
+        import json  # noqa: PLC0415
+
         print(json.dumps(container.state(), indent=2))
     elif verb == "ps":
         print("PID")
@@ -194,7 +199,3 @@ def _list(states: list[dict]) -> int:
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
