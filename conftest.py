@@ -6,14 +6,8 @@ contributor both are skipped with the reason, instead of failing.
 """
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-# Helper modules shared by several test directories (registry_util, daemon_util): tests/ is not a
-# package, so they are imported by name from here.
-sys.path.insert(0, str(Path(__file__).parent / "tests" / "integration"))
 
 IS_ROOT = os.geteuid() == 0
 

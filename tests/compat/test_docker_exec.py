@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-DOCKER = daemon_util.DOCKER
+from tests.support.daemons import DOCKER, docker_cli, running_daemon
+
 
 pytestmark = [
     pytest.mark.root,
@@ -18,13 +18,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def daemon():
-    with daemon_util.running_daemon() as process:
+    with running_daemon() as process:
         yield process
 
 
 @pytest.fixture(scope="module")
 def docker(daemon, tmp_path_factory):
-    return daemon_util.docker_cli(daemon.socket_path, tmp_path_factory.mktemp("docker-config"))
+    return docker_cli(daemon.socket_path, tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture

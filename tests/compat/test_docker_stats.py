@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
-from dockerd_util import docker_cli
+from tests.support.daemons import running_daemon
+from tests.support.dockerd import docker_cli
+
 
 DOCKER = docker_cli()
 
@@ -23,7 +24,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def daemon():
-    with daemon_util.running_daemon() as process:
+    with running_daemon() as process:
         yield process
 
 

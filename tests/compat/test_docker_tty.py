@@ -11,10 +11,10 @@ import os
 import shutil
 import subprocess
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-DOCKER = daemon_util.DOCKER
+from tests.support.daemons import DOCKER, running_daemon
+
 SCRIPT = shutil.which("script")
 
 pytestmark = [
@@ -27,7 +27,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def daemon():
-    with daemon_util.running_daemon() as process:
+    with running_daemon() as process:
         yield process
 
 

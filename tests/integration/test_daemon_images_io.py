@@ -16,7 +16,8 @@ import urllib.parse
 
 import pytest
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
+from tests.support.daemons import running_daemon
+
 
 pytestmark = [
     pytest.mark.root,
@@ -26,7 +27,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def daemon():
-    with daemon_util.running_daemon() as process:
+    with running_daemon() as process:
         yield process
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from daemon_util import running_daemon
+
+from tests.support.daemons import running_daemon
 
 pytestmark = [pytest.mark.root]
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
+from tests.support.daemons import running_daemon
+
 
 pytestmark = [
     pytest.mark.root,
@@ -22,7 +23,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
+    with running_daemon(str(scratch_dir)) as process:
         yield process
 
 

@@ -11,13 +11,12 @@ import json
 import os
 import subprocess
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-from daemon_util import UnixHTTPConnection, running_daemon
 from teachdock.lab.api_tracer import ApiTracer, timeline, trace_table, traced_env
 
-DOCKER = daemon_util.DOCKER
+from tests.support.daemons import DOCKER, UnixHTTPConnection, running_daemon
+
 
 pytestmark = [
     pytest.mark.root,
