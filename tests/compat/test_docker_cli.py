@@ -22,7 +22,7 @@ import pytest
 from teachdock.image.images import Images
 from teachdock.image.registry import push
 
-from tests.support.daemons import DOCKER, docker_cli, running_daemon
+from tests.support.daemons import DOCKER, docker_cli
 from tests.support.registry import REGISTRY_BINARY, local_registry
 
 
@@ -32,12 +32,6 @@ pytestmark = [
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed (/usr/local/bin/docker or /usr/bin/docker): "
                                               "it is the client under test"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from tests.support.daemons import DOCKER, docker_cli, running_daemon
+from tests.support.daemons import DOCKER, docker_cli
 
 pytestmark = [
     pytest.mark.root,
@@ -17,12 +17,6 @@ pytestmark = [
 ]
 
 V = "/v1.45"
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

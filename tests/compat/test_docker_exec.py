@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.support.daemons import DOCKER, docker_cli, running_daemon
+from tests.support.daemons import DOCKER, docker_cli
 
 
 pytestmark = [
@@ -14,12 +14,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from tests.support.daemons import running_daemon
 from tests.support.registry import REGISTRY_BINARY, local_registry
 
 docker = pytest.importorskip("docker", reason="the docker SDK is in the test extra: pip install -e .[test]")
@@ -24,12 +23,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 @pytest.fixture

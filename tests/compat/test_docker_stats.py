@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from tests.support.daemons import running_daemon
 from tests.support.dockerd import docker_cli
 
 
@@ -20,12 +19,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.support.daemons import DOCKER, running_daemon
+from tests.support.daemons import DOCKER
 
 SCRIPT = shutil.which("script")
 
@@ -23,12 +23,6 @@ pytestmark = [
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
     pytest.mark.skipif(SCRIPT is None, reason="needs util-linux's script to give the CLI a terminal"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Shared fixtures for the integration tests: a busybox rootfs, private state roots,
-unique container ids, helpers to run or start a container, and a leak check.
+unique container ids, helpers to run or start a container, a leak check, and a private teachdockd.
 
 The runtime tests (test_ns_*.py, test_limits.py, test_lifecycle.py, ...) use them like this::
 
@@ -52,6 +52,7 @@ from teachdock.image.images import Images
 from teachdock.image.snapshots import mount_points
 from teachdock.runtime import PIPE, Container, run
 
+from tests.support.daemons import running_daemon
 from tests.support.host import (cgroup_dirs_named, children_of, descendants_of, finish, mountinfo, proc_stat,
                                 processes_in_cgroups_named, read_line, read_rest, wait_until)
 
@@ -267,3 +268,13 @@ def context(tmp_path):
         return directory
 
     return fill
+
+
+# --- teachdockd ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def daemon(scratch_dir):
+    """A private teachdockd with busybox:latest, one per test module (tests/support/daemons.py);
+    stopped at the module's end, failing if its containers left anything behind. A module that
+    needs a daemon per test, or more checks, defines its own ``daemon`` fixture."""
+    with running_daemon(str(scratch_dir)) as process:
+        yield process

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemons import running_daemon
 from tests.support.registry import REGISTRY_BINARY, local_registry
 
 
@@ -21,12 +20,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture

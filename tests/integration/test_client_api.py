@@ -17,19 +17,12 @@ from teachdock.image.registry import push
 from teachdock.image.snapshots import mount_points
 from teachdock.runtime import DEVNULL, Container
 
-from tests.support.daemons import running_daemon
 from tests.support.registry import REGISTRY_BINARY, local_registry
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture

@@ -16,19 +16,10 @@ import urllib.parse
 
 import pytest
 
-from tests.support.daemons import running_daemon
-
-
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 def context_tar(files: dict[str, bytes]) -> bytes:
@@ -187,7 +178,6 @@ def test_a_context_without_its_end_of_archive_builds_but_a_cut_one_does_not(daem
     assert status == 400, data
     assert "truncated" in json.loads(data)["message"]
     assert scratch_left(daemon) == []
-
 
 
 def test_images_filters_dangling_and_reference(daemon):

@@ -6,17 +6,9 @@ import os
 
 import pytest
 
-from tests.support.daemons import running_daemon
-
 pytestmark = [pytest.mark.root]
 
 V = "/v1.45"
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 def test_rename_keeps_the_id_and_refuses_taken_or_empty_names(daemon):

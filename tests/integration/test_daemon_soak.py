@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemons import DOCKER, UnixHTTPConnection, demultiplex, running_daemon
+from tests.support.daemons import DOCKER, UnixHTTPConnection, demultiplex
 
 
 pytestmark = [
@@ -27,12 +27,6 @@ pytestmark = [
 ]
 
 V = "/v1.45"
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 def left_on_disk(daemon) -> dict[str, list[str]]:

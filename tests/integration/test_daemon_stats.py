@@ -9,9 +9,6 @@ import time
 
 import pytest
 
-from tests.support.daemons import running_daemon
-
-
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
@@ -19,12 +16,6 @@ pytestmark = [
 
 V = "/v1.45"
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture

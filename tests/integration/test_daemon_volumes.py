@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemons import demultiplex, running_daemon
+from tests.support.daemons import demultiplex
 
 
 pytestmark = [
@@ -24,12 +24,6 @@ pytestmark = [
 ]
 
 V = "/v1.45"
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture

@@ -15,19 +15,13 @@ import pytest
 
 from teachdock.lab.api_tracer import ApiTracer, timeline, trace_table, traced_env
 
-from tests.support.daemons import DOCKER, UnixHTTPConnection, running_daemon
+from tests.support.daemons import DOCKER, UnixHTTPConnection
 
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 def docker(tracer: ApiTracer, *args, tmp_path, timeout: float = 60) -> subprocess.CompletedProcess:
