@@ -18,8 +18,6 @@ from tests.support.daemons import DOCKER, docker_cli, running_daemon
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups, mounts and bridges: "
-                                                 "needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed (/usr/local/bin/docker or /usr/bin/docker): "
                                               "it is the client under test"),
 ]

@@ -19,7 +19,6 @@ SCRIPT = shutil.which("script")
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
     pytest.mark.skipif(SCRIPT is None, reason="needs util-linux's script to give the CLI a terminal"),
 ]

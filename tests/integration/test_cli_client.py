@@ -18,7 +18,6 @@ from tests.support.registry import REGISTRY_BINARY, local_registry
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 

@@ -3,7 +3,6 @@ container verbs, pull on a missing image, autostart, and prune sweeping crash le
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import time
@@ -21,7 +20,6 @@ from tests.support.registry import REGISTRY_BINARY, local_registry
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 

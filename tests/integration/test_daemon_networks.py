@@ -21,7 +21,6 @@ pyroute2 = pytest.importorskip("pyroute2", reason="the network tests read links 
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, bridges and veths: needs root"),
 ]
 
 V = "/v1.45"

@@ -23,7 +23,6 @@ from tests.support.daemons import DOCKER, UnixHTTPConnection, demultiplex
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 V = "/v1.45"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-import os
 import time
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from tests.support.daemons import demultiplex
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and mounts: needs root"),
 ]
 
 V = "/v1.45"

@@ -33,7 +33,6 @@ from tests.support.registry import REGISTRY_BINARY, local_registry
 pytestmark = [
     pytest.mark.root,
     pytest.mark.usefixtures("leak_check"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers on overlay snapshots need root"),
 ]
 needs_registry = pytest.mark.skipif(REGISTRY_BINARY is None,
                                     reason="needs Debian's docker-registry (apt-get install docker-registry)")

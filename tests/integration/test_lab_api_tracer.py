@@ -20,7 +20,6 @@ from tests.support.daemons import DOCKER, UnixHTTPConnection
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 
