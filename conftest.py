@@ -3,6 +3,7 @@
 Two kinds of items need root: tests marked ``@pytest.mark.root`` (real namespaces, mounts,
 cgroups) and notebook cells tagged ``needs-root`` (run by nbval). For an unprivileged
 contributor both are skipped with the reason, instead of failing.
+A root-marked test needs no ``skipif(os.geteuid() != 0)`` of its own.
 """
 
 import os
