@@ -3,17 +3,12 @@
 Two kinds of items need root: tests marked ``@pytest.mark.root`` (real namespaces, mounts,
 cgroups) and notebook cells tagged ``needs-root`` (run by nbval). For an unprivileged
 contributor both are skipped with the reason, instead of failing.
+A root-marked test needs no ``skipif(os.geteuid() != 0)`` of its own.
 """
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-# Helper modules shared by several test directories (registry_util, daemon_util): tests/ is not a
-# package, so they are imported by name from here.
-sys.path.insert(0, str(Path(__file__).parent / "tests" / "integration"))
 
 IS_ROOT = os.geteuid() == 0
 

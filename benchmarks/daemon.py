@@ -15,7 +15,7 @@ All four container rows run the same image: the busybox:latest that teachdock bo
 as a docker-archive and loaded into dockerd (`docker load`) and into a podman store of its own
 (`podman --root/--runroot` in the work directory, so the machine's podman store is untouched).
 teachdockd and dockerd are private ones too (own data root, exec root, socket, cgroup parent),
-started by tests/integration/daemon_util.py and tests/compat/dockerd_util.py. Everything they
+started by tests/support/daemons.py and tests/support/dockerd.py. Everything they
 start is stopped by pid and removed at the end.
 
 Run as root with the venv's python or /usr/bin/python3, never through a pyenv shim:
@@ -38,8 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
-sys.path.insert(0, str(HERE.parent / "tests" / "compat"))
+sys.path.append(str(HERE.parent))  # the repository root, for tests.support
 from startup import WARMUP, compile_package, failed, hyperfine, print_goals, print_table, teachdock_cli  # noqa: E402,I001
 
 TEACHDOCK_TO_DOCKERD_GOAL = 0.25  # teachdock CLI -> teachdockd, against docker CLI -> dockerd
@@ -190,8 +189,8 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         parser.error("run as root: the daemons create namespaces, cgroups and overlay mounts")
     compile_package()
-    import daemon_util  # noqa: PLC0415 - after compile_package
-    import dockerd_util  # noqa: PLC0415
+    from tests.support.daemons import DaemonProcess  # noqa: PLC0415 - after compile_package
+    from tests.support.dockerd import DockerdProcess, docker_cli, dockerd_missing  # noqa: PLC0415
 
     from teachdock.image import archive  # noqa: PLC0415
     from teachdock.image.images import Images  # noqa: PLC0415
@@ -201,10 +200,10 @@ def main(argv=None) -> int:
     rows, memory = [], {}
     teachdockd = dockerd = None
     podman_cgroups = libpod_cgroups()
-    docker = dockerd_util.docker_cli()
+    docker = docker_cli()
     true = ["run", "--rm", "--network", "none", "busybox", "true"]
     try:
-        teachdockd = daemon_util.DaemonProcess(str(workdir))
+        teachdockd = DaemonProcess(str(workdir))
         teachdockd.bootstrap_busybox()
         teachdockd.start()
         time.sleep(1)
@@ -226,11 +225,11 @@ def main(argv=None) -> int:
             rows.append(failed("docker run -> teachdockd", "docker " + " ".join(true), "no docker CLI installed"))
         memory["teachdockd after the runs"] = rss_mb(teachdockd.pid)
 
-        missing = dockerd_util.dockerd_missing()
+        missing = dockerd_missing()
         if missing:
             rows.append(failed("docker run -> dockerd", "docker " + " ".join(true), missing))
         else:
-            dockerd = dockerd_util.DockerdProcess(str(workdir))
+            dockerd = DockerdProcess(str(workdir))
             dockerd.start()
             loaded = dockerd.docker("load", "-i", str(busybox_tar), timeout=120)
             time.sleep(1)

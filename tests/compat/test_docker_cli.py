@@ -1,8 +1,8 @@
 """The real docker CLI, unchanged, against teachdockd: ``DOCKER_HOST=unix://<socket> docker ...``.
 
 Each scenario runs the CLI as a user would type it and asserts on what the user sees:
-its output and its exit code. The daemon is a subprocess of its own (tests/integration/
-daemon_util.py) with busybox bootstrapped into its data root, so no pull is needed.
+its output and its exit code. The daemon is a subprocess of its own (tests/support/
+daemons.py) with busybox bootstrapped into its data root, so no pull is needed.
 ``DOCKER_BUILDKIT=0`` and ``DOCKER_CLI_HINTS=false`` keep the CLI on the legacy paths and
 quiet.
 """
@@ -22,31 +22,21 @@ import pytest
 from teachdock.image.images import Images
 from teachdock.image.registry import push
 
+from tests.support.daemons import DOCKER, docker_cli
+from tests.support.registry import REGISTRY_BINARY, local_registry
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
-
-import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
-
-DOCKER = daemon_util.DOCKER
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed (/usr/local/bin/docker or /usr/bin/docker): "
                                               "it is the client under test"),
 ]
 
 
-@pytest.fixture(scope="module")
-def daemon():
-    with daemon_util.running_daemon() as process:
-        yield process
-
-
 @pytest.fixture
 def docker(daemon, tmp_path):
     """``docker(*args)`` -> CompletedProcess, talking to our daemon only (own config dir, no hints)."""
-    yield daemon_util.docker_cli(daemon.socket_path, tmp_path / "docker-config")
+    yield docker_cli(daemon.socket_path, tmp_path / "docker-config")
     daemon.remove_all()
 
 
@@ -140,12 +130,12 @@ def test_unknown_image_makes_the_cli_try_a_pull(docker):
     assert "Unable to find image 'nosuchimage-teachdock:latest' locally" in result.stderr
 
 
-@pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
+@pytest.mark.skipif(REGISTRY_BINARY is None,
                     reason="needs Debian's docker-registry (apt-get install docker-registry) as a local registry")
 def test_docker_run_pulls_a_missing_image_from_a_registry(docker, daemon, tmp_path):
     """``docker run`` of an image the daemon lacks: create answers 404 "No such image", the
     CLI pulls (``POST /images/create``, a JSON progress stream), then creates again."""
-    with registry_util.local_registry(tmp_path) as registry:
+    with local_registry(tmp_path) as registry:
         source = Images(tmp_path / "source")  # another engine's store, the image's origin
         source.bootstrap_busybox()
         name = f"{registry.host}/course/busybox:v1"

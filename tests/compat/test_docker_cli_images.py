@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import tarfile
 
@@ -18,14 +17,12 @@ import pytest
 from teachdock.image.images import Images
 from teachdock.image.registry import push
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
-import registry_util  # noqa: E402
+from tests.support.daemons import DOCKER, docker_cli, running_daemon
+from tests.support.registry import REGISTRY_BINARY, local_registry
 
-DOCKER = daemon_util.DOCKER
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed (/usr/local/bin/docker or /usr/bin/docker): "
                                               "it is the client under test"),
 ]
@@ -34,13 +31,13 @@ pytestmark = [
 @pytest.fixture
 def daemon():
     """A daemon per test: image tests change the store (prune -a empties it)."""
-    with daemon_util.running_daemon() as process:
+    with running_daemon() as process:
         yield process
 
 
 @pytest.fixture
 def docker(daemon, tmp_path):
-    yield daemon_util.docker_cli(daemon.socket_path, tmp_path / "docker-config")
+    yield docker_cli(daemon.socket_path, tmp_path / "docker-config")
     daemon.remove_all()
 
 
@@ -166,12 +163,12 @@ def test_image_prune_dangling_then_all(docker, context):
     ok(docker("rm", "keeps-busybox"))
 
 
-@pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
+@pytest.mark.skipif(REGISTRY_BINARY is None,
                     reason="needs Debian's docker-registry (apt-get install docker-registry) as a local registry")
 def test_rmi_of_a_pulled_tag_leaves_no_digest_row(docker, tmp_path):
     """A pulled image has a RepoDigest; once the repository's last tag is removed, that
     digest name goes too: no ``repo <none>`` row in docker images, as with dockerd."""
-    with registry_util.local_registry(tmp_path) as registry:
+    with local_registry(tmp_path) as registry:
         source = Images(tmp_path / "source")
         source.bootstrap_busybox()
         name = f"{registry.host}/course/pulled:v1"

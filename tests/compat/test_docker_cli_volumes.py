@@ -13,14 +13,11 @@ import time
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
+from tests.support.daemons import DOCKER, docker_cli, running_daemon
 
-DOCKER = daemon_util.DOCKER
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups, mounts and bridges: "
-                                                 "needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed (/usr/local/bin/docker or /usr/bin/docker): "
                                               "it is the client under test"),
 ]
@@ -33,7 +30,7 @@ def our_links() -> list[str]:
 @pytest.fixture(scope="module")
 def daemon():
     before = our_links()
-    with daemon_util.running_daemon() as process:
+    with running_daemon() as process:
         yield process
     deadline = time.monotonic() + 10
     while our_links() != before and time.monotonic() < deadline:
@@ -43,7 +40,7 @@ def daemon():
 
 @pytest.fixture
 def docker(daemon, tmp_path):
-    yield daemon_util.docker_cli(daemon.socket_path, tmp_path / "docker-config")
+    yield docker_cli(daemon.socket_path, tmp_path / "docker-config")
     daemon.remove_all()
     for volume in daemon.json("GET", "/v1.45/volumes")["Volumes"]:
         daemon.request("DELETE", f"/v1.45/volumes/{volume['Name']}")

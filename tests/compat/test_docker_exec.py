@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import os
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-DOCKER = daemon_util.DOCKER
+from tests.support.daemons import DOCKER, docker_cli
+
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
 ]
 
 
 @pytest.fixture(scope="module")
-def daemon():
-    with daemon_util.running_daemon() as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
 def docker(daemon, tmp_path_factory):
-    return daemon_util.docker_cli(daemon.socket_path, tmp_path_factory.mktemp("docker-config"))
+    return docker_cli(daemon.socket_path, tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture

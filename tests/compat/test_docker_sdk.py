@@ -7,12 +7,11 @@ sends booleans as ``True``/``False`` in query strings.
 
 from __future__ import annotations
 
-import os
 import time
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
-import registry_util  # noqa: E402
+
+from tests.support.registry import REGISTRY_BINARY, local_registry
 
 docker = pytest.importorskip("docker", reason="the docker SDK is in the test extra: pip install -e .[test]")
 
@@ -21,14 +20,7 @@ from teachdock.image.registry import push  # noqa: E402
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with daemon_util.running_daemon() as process:
-        yield process
 
 
 @pytest.fixture
@@ -104,10 +96,10 @@ def test_a_name_conflict_is_an_api_error_409(client):
     assert "already in use" in str(raised.value)
 
 
-@pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
+@pytest.mark.skipif(REGISTRY_BINARY is None,
                     reason="needs Debian's docker-registry (apt-get install docker-registry) as a local registry")
 def test_images_pull_from_a_local_registry(client, tmp_path):
-    with registry_util.local_registry(tmp_path) as registry:
+    with local_registry(tmp_path) as registry:
         source = Images(tmp_path / "source")
         source.bootstrap_busybox()
         name = f"{registry.host}/course/sdkbox"

@@ -9,22 +9,15 @@ import time
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
-from dockerd_util import docker_cli
+from tests.support.dockerd import docker_cli
+
 
 DOCKER = docker_cli()
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with daemon_util.running_daemon() as process:
-        yield process
 
 
 @pytest.fixture

@@ -11,24 +11,17 @@ import os
 import shutil
 import subprocess
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-DOCKER = daemon_util.DOCKER
+from tests.support.daemons import DOCKER
+
 SCRIPT = shutil.which("script")
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
     pytest.mark.skipif(DOCKER is None, reason="no docker CLI installed: it is the client under test"),
     pytest.mark.skipif(SCRIPT is None, reason="needs util-linux's script to give the CLI a terminal"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with daemon_util.running_daemon() as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,15 @@ import time
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
-import dockerd_util
+from tests.support.daemons import running_daemon
+from tests.support.dockerd import docker_cli, dockerd_missing, running_dockerd
+
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(dockerd_util.dockerd_missing() is not None,
-                       reason=f"needs a private dockerd: {dockerd_util.dockerd_missing()}"),
+    pytest.mark.skipif(dockerd_missing() is not None,
+                       reason=f"needs a private dockerd: {dockerd_missing()}"),
 ]
 
 RUN = ("run", "--network", "none")
@@ -33,13 +34,13 @@ RUN = ("run", "--network", "none")
 
 @pytest.fixture(scope="module")
 def teachdockd():
-    with daemon_util.running_daemon() as process:
+    with running_daemon() as process:
         yield process
 
 
 @pytest.fixture(scope="module")
 def dockerd(teachdockd):
-    with dockerd_util.running_dockerd(teachdockd.data_root) as process:
+    with running_dockerd(teachdockd.data_root) as process:
         yield process
 
 
@@ -53,7 +54,7 @@ def clis(teachdockd, dockerd):
     env.pop("DOCKER_API_VERSION", None)
 
     def ours(*args, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([dockerd_util.docker_cli(), *args], env=env, capture_output=True, text=True,
+        return subprocess.run([docker_cli(), *args], env=env, capture_output=True, text=True,
                               timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
     yield {"teachdockd": ours, "dockerd": dockerd.docker}

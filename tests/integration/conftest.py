@@ -1,5 +1,5 @@
 """Shared fixtures for the integration tests: a busybox rootfs, private state roots,
-unique container ids, helpers to run or start a container, and a leak check.
+unique container ids, helpers to run or start a container, a leak check, and a private teachdockd.
 
 The runtime tests (test_ns_*.py, test_limits.py, test_lifecycle.py, ...) use them like this::
 
@@ -14,8 +14,8 @@ The runtime tests (test_ns_*.py, test_limits.py, test_lifecycle.py, ...) use the
             assert host.proc_stat(c.pid)[2] == "sh"         # look at it from the host
             assert finish(c) == (0, "bye\n")                 # close stdin, wait
 
-Helpers are handed out as fixtures (``finish``, ``host``) rather than imported, because
-tests/conftest.py is also a module called ``conftest``.
+The plain helpers behind ``finish`` and ``host`` live in tests/support/host.py; a test may
+also import them from there (``from tests.support.host import wait_until``).
 
 Why the scratch directory is world-searchable (mode 0755) and not pytest's tmp_path:
 with a user namespace the container's root is uid 100000 on the host, and it must be
@@ -38,10 +38,8 @@ import json
 import itertools
 import os
 import secrets
-import select
 import shutil
 import tempfile
-import time
 import types
 from pathlib import Path
 
@@ -54,7 +52,10 @@ from teachdock.image.images import Images
 from teachdock.image.snapshots import mount_points
 from teachdock.runtime import PIPE, Container, run
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+from tests.support.daemons import running_daemon
+from tests.support.host import (cgroup_dirs_named, children_of, descendants_of, finish, mountinfo, proc_stat,
+                                processes_in_cgroups_named, read_line, read_rest, wait_until)
+
 #: Host paths a container mounts onto inside its own namespace; a new host mount at one of
 #: them during a test means a container mount escaped its mount namespace.
 CONTAINER_MOUNT_POINTS = {"/", "/mnt", "/tmp", "/proc", "/sys", "/sys/fs/cgroup", "/dev", "/dev/pts",
@@ -117,37 +118,6 @@ def box(rootfs, state_root, new_id):
     return run_script
 
 
-def read_line(fd: int, timeout: float = 10.0) -> str:
-    """One line from a pipe, or AssertionError when none arrives in time (a hung container)."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while not data.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise AssertionError(f"no line from the container within {timeout} s (got {data!r})")
-        chunk = os.read(fd, 1)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode().rstrip("\n")
-
-
-def read_rest(fd: int) -> str:
-    """Everything left on a pipe until the container closes it."""
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks).decode()
-
-
-def finish(container: Container, timeout: float = 10.0) -> tuple[int, str]:
-    """Close the container's stdin (so ``read x`` returns), wait; returns (exit code, rest of stdout)."""
-    os.close(container.stdin)
-    container.stdin = None
-    code = container.wait(timeout)
-    return code, read_rest(container.stdout)
-
-
 @pytest.fixture
 def running(rootfs, state_root, new_id):
     """``with running(script, **options) as c:`` — a started container whose script has
@@ -164,61 +134,6 @@ def running(rootfs, state_root, new_id):
             yield container
 
     return start
-
-
-# --- what the host can see of a container ------------------------------------------------------------
-def proc_stat(pid: int) -> tuple[str, int, str] | None:
-    """(state letter, parent pid, command name) of a host process, None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    name = data[data.index("(") + 1:data.rindex(")")]
-    fields = data[data.rindex(")") + 2:].split()
-    return fields[0], int(fields[1]), name
-
-
-def host_pids() -> list[int]:
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-
-
-def children_of(pid: int) -> list[tuple[int, str, str]]:
-    """(pid, state, name) of the processes whose parent is ``pid``. Zombies included."""
-    found = []
-    for candidate in host_pids():
-        info = proc_stat(candidate)
-        if info and info[1] == pid:
-            found.append((candidate, info[0], info[2]))
-    return found
-
-
-def descendants_of(pid: int) -> set[int]:
-    parents = {}
-    for candidate in host_pids():
-        info = proc_stat(candidate)
-        if info:
-            parents[candidate] = info[1]
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def wait_until(condition, timeout: float = 10.0, interval: float = 0.01):
-    """Poll ``condition()`` until it returns something true; return that, or None on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
-def mountinfo(pid: str | int = "self") -> list[str]:
-    with open(f"/proc/{pid}/mountinfo") as f:
-        return f.read().splitlines()
 
 
 @pytest.fixture(name="finish")
@@ -265,29 +180,6 @@ def host_mount_guard(monkeypatch, tmp_path):
 
 
 # --- the leak check ------------------------------------------------------------------------------------
-def cgroup_dirs_named(prefix: str) -> list[str]:
-    """Like ``find /sys/fs/cgroup -path '*teachdock*'``, narrowed to this test's container ids."""
-    found = []
-    for directory, subdirs, _files in os.walk(CGROUP_ROOT):
-        for name in subdirs:
-            path = os.path.join(directory, name)
-            if "teachdock" in path and prefix in path:
-                found.append(path)
-    return found
-
-
-def processes_in_cgroups_named(prefix: str) -> list[int]:
-    found = []
-    for pid in host_pids():
-        try:
-            with open(f"/proc/{pid}/cgroup") as f:
-                if prefix in f.read():
-                    found.append(pid)
-        except OSError:
-            continue
-    return found
-
-
 def _our_mounts(lines, scratch: Path) -> set[str]:
     ours = set()
     for line in lines:
@@ -376,3 +268,13 @@ def context(tmp_path):
         return directory
 
     return fill
+
+
+# --- teachdockd ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def daemon(scratch_dir):
+    """A private teachdockd with busybox:latest, one per test module (tests/support/daemons.py);
+    stopped at the module's end, failing if its containers left anything behind. A module that
+    needs a daemon per test, or more checks, defines its own ``daemon`` fixture."""
+    with running_daemon(str(scratch_dir)) as process:
+        yield process

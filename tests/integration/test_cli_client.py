@@ -13,18 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
+from tests.support.registry import REGISTRY_BINARY, local_registry
+
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture
@@ -359,14 +353,12 @@ def test_run_it_gives_a_terminal(daemon):
 
 
 def test_pull_from_a_local_registry(td, tmp_path):
-    import registry_util  # noqa: PLC0415
-
-    if registry_util.REGISTRY_BINARY is None:
+    if REGISTRY_BINARY is None:
         pytest.skip("needs Debian's docker-registry (apt-get install docker-registry) as a local registry")
     from teachdock.image.images import Images  # noqa: PLC0415
     from teachdock.image.registry import push  # noqa: PLC0415
 
-    with registry_util.local_registry(tmp_path) as registry:
+    with local_registry(tmp_path) as registry:
         source = Images(tmp_path / "source")
         source.bootstrap_busybox()
         name = f"{registry.host}/course/pulled:v2"

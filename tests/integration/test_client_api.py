@@ -3,7 +3,6 @@ container verbs, pull on a missing image, autostart, and prune sweeping crash le
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import time
@@ -11,24 +10,17 @@ from pathlib import Path
 
 import pytest
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
-import registry_util  # noqa: E402
 from teachdock.client import APIError, Client, DaemonUnavailable, NotFoundError, start_daemon
 from teachdock.image.images import Images
 from teachdock.image.registry import push
 from teachdock.image.snapshots import mount_points
 from teachdock.runtime import DEVNULL, Container
 
+from tests.support.registry import REGISTRY_BINARY, local_registry
+
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture
@@ -146,10 +138,10 @@ def test_events_between_times(client):
     assert "start" in actions and "die" in actions and actions[-1] == "destroy"
 
 
-@pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
+@pytest.mark.skipif(REGISTRY_BINARY is None,
                     reason="needs Debian's docker-registry (apt-get install docker-registry) as a local registry")
 def test_run_pulls_a_missing_image_and_a_missing_one_is_an_error(client, tmp_path):
-    with registry_util.local_registry(tmp_path) as registry:
+    with local_registry(tmp_path) as registry:
         source = Images(tmp_path / "source")
         source.bootstrap_busybox()
         name = f"{registry.host}/course/box:v1"

@@ -1,7 +1,7 @@
 """teachdockd's Engine API over its Unix socket, spoken by hand with http.client.
 
 One daemon per module (a subprocess with its own data root, exec root, socket and cgroup
-parent; see daemon_util.py). These tests pin the wire details the real docker CLI depends
+parent; see tests/support/daemons.py). These tests pin the wire details the real docker CLI depends
 on (API digest §1, §9): the Api-Version header, errors as exactly ``application/json``,
 ``wait`` headers sent before the container even starts, the multiplexed log framing, the
 101 hijack of attach, and that a daemon restart neither kills nor forgets a container.
@@ -10,29 +10,20 @@ on (API digest §1, §9): the Api-Version header, errors as exactly ``applicatio
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.daemons import demultiplex
 
-
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 V = "/v1.45"
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture
@@ -135,9 +126,9 @@ def test_create_start_wait_logs_delete(clean):
     assert details["State"]["Status"] == "exited" and details["State"]["ExitCode"] == 7
     status, headers, body = clean.request("GET", f"{V}/containers/{container_id}/logs?stdout=1&stderr=1")
     assert status == 200 and headers["Content-Type"] == "application/vnd.docker.multiplexed-stream"
-    assert sorted(daemon_util.demultiplex(body)) == [(1, b"out\n"), (2, b"err\n")]
+    assert sorted(demultiplex(body)) == [(1, b"out\n"), (2, b"err\n")]
     _, _, body = clean.request("GET", f"{V}/containers/{container_id}/logs?stderr=1")
-    assert daemon_util.demultiplex(body) == [(2, b"err\n")]
+    assert demultiplex(body) == [(2, b"err\n")]
 
     status, _, _ = clean.request("DELETE", f"{V}/containers/lifecycle")
     assert status == 204
@@ -156,10 +147,10 @@ def test_logs_tail_and_follow_ends_when_the_container_exits(clean):
     clean.request("POST", f"{V}/containers/{container_id}/start")
     status, _, body = clean.request("GET", f"{V}/containers/{container_id}/logs?stdout=1&follow=1")
     assert status == 200
-    assert daemon_util.demultiplex(body) == [(1, b"one\n"), (1, b"two\n"), (1, b"three\n")]
+    assert demultiplex(body) == [(1, b"one\n"), (1, b"two\n"), (1, b"three\n")]
     assert clean.json("GET", f"{V}/containers/{container_id}/json")["State"]["Status"] == "exited"
     _, _, body = clean.request("GET", f"{V}/containers/{container_id}/logs?stdout=1&tail=1")
-    assert daemon_util.demultiplex(body) == [(1, b"three\n")]
+    assert demultiplex(body) == [(1, b"three\n")]
 
 
 def test_stop_kill_and_remove_a_running_container(clean):
@@ -220,7 +211,7 @@ def test_foreground_run_with_attach_hijack_and_auto_remove(clean):
     while chunk := attach.recv(65536):  # end-of-file: the daemon closes it after the exit
         stream += chunk
     attach.close()
-    assert sorted(daemon_util.demultiplex(stream)) == [(1, b"hi\n"), (2, b"oops\n")]
+    assert sorted(demultiplex(stream)) == [(1, b"hi\n"), (2, b"oops\n")]
     assert json.loads(response.read()) == {"StatusCode": 3, "Error": None}
     waiter.close()
     assert clean.request("GET", f"{V}/containers/{container_id}/json")[0] == 404  # removed before the answer
@@ -246,7 +237,7 @@ def test_daemon_restart_keeps_containers_running_with_their_logs(clean):
     state = clean.json("GET", f"{V}/containers/survivor/json")["State"]
     assert (state["Status"], state["ExitCode"]) == ("exited", 0)
     _, _, body = clean.request("GET", f"{V}/containers/survivor/logs?stdout=1")
-    assert daemon_util.demultiplex(body) == [(1, b"before\n"), (1, b"bye\n")]  # written across the restart
+    assert demultiplex(body) == [(1, b"before\n"), (1, b"bye\n")]  # written across the restart
 
 
 def test_state_of_a_stopped_container_survives_a_restart(clean):
@@ -258,7 +249,7 @@ def test_state_of_a_stopped_container_survives_a_restart(clean):
     assert details["Id"] == container_id and details["State"]["ExitCode"] == 5
     assert details["Config"]["Cmd"] == ["sh", "-c", "echo done; exit 5"]
     _, _, body = clean.request("GET", f"{V}/containers/finished/logs?stdout=1")
-    assert daemon_util.demultiplex(body) == [(1, b"done\n")]
+    assert demultiplex(body) == [(1, b"done\n")]
 
 
 @pytest.mark.parametrize("body, field", [

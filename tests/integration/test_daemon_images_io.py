@@ -16,18 +16,9 @@ import urllib.parse
 
 import pytest
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
-
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with daemon_util.running_daemon() as process:
-        yield process
 
 
 def context_tar(files: dict[str, bytes]) -> bytes:
@@ -186,7 +177,6 @@ def test_a_context_without_its_end_of_archive_builds_but_a_cut_one_does_not(daem
     assert status == 400, data
     assert "truncated" in json.loads(data)["message"]
     assert scratch_left(daemon) == []
-
 
 
 def test_images_filters_dangling_and_reference(daemon):

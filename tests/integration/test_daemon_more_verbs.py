@@ -5,17 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from daemon_util import running_daemon
 
 pytestmark = [pytest.mark.root]
 
 V = "/v1.45"
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 def test_rename_keeps_the_id_and_refuses_taken_or_empty_names(daemon):

@@ -1,6 +1,6 @@
 """teachdockd's networks over the Engine API: none, host, and user bridges with veth pairs.
 
-One daemon per module (daemon_util). The user-network tests look at the kernel with
+One daemon per module (tests/support/daemons.py). The user-network tests look at the kernel with
 pyroute2 (the bridge, its address, the host ends of the veths) and run busybox inside the
 containers (``ip addr``, ``ping``), so a network that is only a JSON record fails them.
 Every test checks that no bridge or veth of its own remains.
@@ -14,13 +14,13 @@ import time
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
+from tests.support.daemons import demultiplex, running_daemon
+
 
 pyroute2 = pytest.importorskip("pyroute2", reason="the network tests read links with pyroute2")
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, bridges and veths: needs root"),
 ]
 
 V = "/v1.45"
@@ -50,7 +50,7 @@ def our_links() -> list[str]:
 @pytest.fixture(scope="module")
 def daemon(scratch_dir):
     before = our_links()
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
+    with running_daemon(str(scratch_dir)) as process:
         yield process
     assert our_links() == before, "bridges or veths of the daemon's networks were left behind"
 
@@ -77,7 +77,7 @@ def run(daemon, cmd, **config) -> tuple[int, str, str]:
         return -1, "", json.loads(body)["message"]
     code = daemon.json("POST", f"{V}/containers/{container_id}/wait")["StatusCode"]
     _, _, body = daemon.request("GET", f"{V}/containers/{container_id}/logs?stdout=1&stderr=1")
-    frames = daemon_util.demultiplex(body)
+    frames = demultiplex(body)
     return (code, b"".join(p for s, p in frames if s == 1).decode(),
             b"".join(p for s, p in frames if s == 2).decode())
 

@@ -14,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemons import demultiplex, running_daemon
 
-
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 V = "/v1.45"
@@ -28,7 +26,7 @@ V = "/v1.45"
 
 @pytest.fixture
 def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
+    with running_daemon(str(scratch_dir)) as process:
         yield process
 
 
@@ -83,7 +81,7 @@ def test_container_that_exits_while_the_daemon_is_down(daemon):
     assert (state["Status"], state["ExitCode"]) == ("exited", 4)  # recorded by the runtime's monitor
     _, _, body = daemon.request("GET", f"{V}/containers/meanwhile/logs?stdout=1&stderr=1")
     # the log writer went on without the daemon
-    assert daemon_util.demultiplex(body) == [(1, b"first\n"), (2, b"second\n")]
+    assert demultiplex(body) == [(1, b"first\n"), (2, b"second\n")]
 
 
 def test_sigkill_mid_run_ends_the_clients_stream_and_keeps_state_consistent(daemon):
@@ -112,7 +110,7 @@ def test_sigkill_mid_run_ends_the_clients_stream_and_keeps_state_consistent(daem
     state = daemon.json("GET", f"{V}/containers/{container_id}/json")["State"]
     assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 0, False)
     _, _, body = daemon.request("GET", f"{V}/containers/{container_id}/logs?stdout=1")
-    assert daemon_util.demultiplex(body) == [(1, b"started\n"), (1, b"finished\n")]
+    assert demultiplex(body) == [(1, b"started\n"), (1, b"finished\n")]
     assert daemon.request("DELETE", f"{V}/containers/{container_id}")[0] == 204
 
 

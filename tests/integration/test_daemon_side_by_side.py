@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from daemon_util import running_daemon
+
+from tests.support.daemons import running_daemon
 
 pytestmark = [pytest.mark.root]
 

@@ -2,8 +2,8 @@
 
 What a daemon that runs for weeks must not do: lose a container's output when 20 start at
 once, or keep a little of each container it ran (a cgroup, a mount, a process, a file, a few
-KB of its own memory). The daemon is a subprocess of its own (daemon_util), so its RSS is its
-alone.
+KB of its own memory). The daemon is a subprocess of its own (tests/support/daemons.py), so its
+RSS is its alone.
 """
 
 from __future__ import annotations
@@ -17,22 +17,15 @@ from pathlib import Path
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
+from tests.support.daemons import DOCKER, UnixHTTPConnection, demultiplex
+
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 V = "/v1.45"
-DOCKER = daemon_util.DOCKER
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 def left_on_disk(daemon) -> dict[str, list[str]]:
@@ -65,7 +58,7 @@ def attach(daemon, container_id: str) -> socket.socket:
     return sock
 
 
-def run_rm(connection: daemon_util.UnixHTTPConnection, daemon, number: int) -> tuple[int, list]:
+def run_rm(connection: UnixHTTPConnection, daemon, number: int) -> tuple[int, list]:
     """``docker run --rm busybox sh -c 'echo NUMBER; exit CODE'`` as the CLI does it: create with
     AutoRemove, attach, ``wait?condition=removed`` (its headers first), start; then the output
     until the daemon closes the attach stream, and the status. -> (exit code, frames)"""
@@ -90,7 +83,7 @@ def run_rm(connection: daemon_util.UnixHTTPConnection, daemon, number: int) -> t
         output = b""
         while chunk := stream.recv(65536):
             output += chunk
-        return json.loads(wait_response.read())["StatusCode"], daemon_util.demultiplex(output)
+        return json.loads(wait_response.read())["StatusCode"], demultiplex(output)
     finally:
         stream.close()
         waiter.close()

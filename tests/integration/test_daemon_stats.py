@@ -9,21 +9,12 @@ import time
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
-
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
 
 V = "/v1.45"
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture

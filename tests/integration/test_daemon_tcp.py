@@ -9,13 +9,11 @@ import socket
 import subprocess
 import sys
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
-from daemon_util import DaemonProcess
+
+from tests.support.daemons import DOCKER, DaemonProcess
 
 pytestmark = [pytest.mark.root]
-
-DOCKER = daemon_util.DOCKER
 
 
 def free_port() -> int:

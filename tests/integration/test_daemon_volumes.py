@@ -1,6 +1,6 @@
 """teachdockd's volumes over the Engine API: named and anonymous volumes, host binds, in-use 409s.
 
-One daemon per module (daemon_util). Each test writes through one container and reads
+One daemon per module (tests/support/daemons.py). Each test writes through one container and reads
 through another, or looks at the volume's directory on the host: a volume that was not
 really mounted fails them.
 """
@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-import daemon_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
+from tests.support.daemons import demultiplex
+
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and mounts: needs root"),
 ]
 
 V = "/v1.45"
-
-
-@pytest.fixture(scope="module")
-def daemon(scratch_dir):
-    with daemon_util.running_daemon(str(scratch_dir)) as process:
-        yield process
 
 
 @pytest.fixture
@@ -48,7 +41,7 @@ def run(daemon, cmd, **config) -> tuple[int, str, str]:
     assert status == 204, body
     code = daemon.json("POST", f"{V}/containers/{container_id}/wait")["StatusCode"]
     _, _, body = daemon.request("GET", f"{V}/containers/{container_id}/logs?stdout=1&stderr=1")
-    frames = daemon_util.demultiplex(body)
+    frames = demultiplex(body)
     out = b"".join(p for s, p in frames if s == 1).decode()
     err = b"".join(p for s, p in frames if s == 2).decode()
     run.last = container_id

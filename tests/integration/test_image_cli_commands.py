@@ -26,15 +26,14 @@ from teachdock.errors import TeachdockError
 from teachdock.image import busybox
 from teachdock.image.snapshots import mount_points
 
+from tests.support.registry import REGISTRY_BINARY, free_port, local_registry
 
-import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 TEACHDOCK = Path(sys.executable).parent / "teachdock"
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.usefixtures("leak_check"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="builds run RUN steps in containers on overlay mounts: needs root"),
     pytest.mark.skipif(not TEACHDOCK.exists(), reason=f"the console script {TEACHDOCK} is not installed "
                                                       "(pip install -e . in the venv)"),
 ]
@@ -105,9 +104,9 @@ def context(tmp_path):
 
 @pytest.fixture
 def registry(tmp_path):
-    if registry_util.REGISTRY_BINARY is None:
+    if REGISTRY_BINARY is None:
         pytest.skip("needs Debian's docker-registry (apt-get install docker-registry)")
-    with registry_util.local_registry(tmp_path) as running:
+    with local_registry(tmp_path) as running:
         yield running
 
 
@@ -282,7 +281,7 @@ def test_errors_are_one_line_with_exit_status_1(based, td, tmp_path, registry):
     done = td(based, "load", "-i", tmp_path / "junk.tar", check=False)
     assert done.returncode == 1 and done.stderr.decode().startswith("teachdock: error: ")
 
-    unreachable = f"127.0.0.1:{registry_util.free_port()}/team/x:1"
+    unreachable = f"127.0.0.1:{free_port()}/team/x:1"
     done = td(based, "pull", unreachable, check=False)
     assert done.returncode == 1
     assert "connection refused" in done.stderr.decode() and done.stderr.decode().count("\n") == 1

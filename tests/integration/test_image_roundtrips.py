@@ -27,15 +27,14 @@ from teachdock.image.images import Images
 from teachdock.image.registry import pull, push
 from teachdock.image.store import ImageNotFound
 
+from tests.support.registry import REGISTRY_BINARY, local_registry
 
-import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.usefixtures("leak_check"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers on overlay snapshots need root"),
 ]
-needs_registry = pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
+needs_registry = pytest.mark.skipif(REGISTRY_BINARY is None,
                                     reason="needs Debian's docker-registry (apt-get install docker-registry)")
 
 APP = """\
@@ -58,9 +57,9 @@ def images(data_roots):
 
 @pytest.fixture
 def registry(tmp_path):
-    if registry_util.REGISTRY_BINARY is None:
+    if REGISTRY_BINARY is None:
         pytest.skip("needs Debian's docker-registry (apt-get install docker-registry)")
-    with registry_util.local_registry(tmp_path) as running:
+    with local_registry(tmp_path) as running:
         yield running
 
 

@@ -11,24 +11,16 @@ import json
 import os
 import subprocess
 
-import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.path (root conftest)
 import pytest
 
-from daemon_util import UnixHTTPConnection, running_daemon
 from teachdock.lab.api_tracer import ApiTracer, timeline, trace_table, traced_env
 
-DOCKER = daemon_util.DOCKER
+from tests.support.daemons import DOCKER, UnixHTTPConnection
+
 
 pytestmark = [
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="teachdockd creates namespaces, cgroups and overlay mounts: needs root"),
 ]
-
-
-@pytest.fixture(scope="module")
-def daemon():
-    with running_daemon() as process:
-        yield process
 
 
 def docker(tracer: ApiTracer, *args, tmp_path, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import finish, proc_stat, read_rest, wait_until
 
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
 from teachdock.runtime import PIPE, Container, exec_in
+
+from tests.support.host import finish, proc_stat, read_rest, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]
 

@@ -21,10 +21,11 @@ from teachdock.image.archive import save
 from teachdock.image.registry import ManifestUnknown, RegistryAuthError, RegistryUnreachable, pull, push
 from teachdock.image.store import ImageStore
 
+from tests.support.registry import (HTPASSWD_BINARY, OPENSSL_BINARY, REGISTRY_BINARY, TokenServer, free_port, layer_tar,
+                                    local_registry, make_image)
 
-import registry_util  # noqa: E402 - the helpers beside tests/integration/conftest.py, on sys.path (root conftest)
 
-pytestmark = pytest.mark.skipif(registry_util.REGISTRY_BINARY is None,
+pytestmark = pytest.mark.skipif(REGISTRY_BINARY is None,
                                 reason="needs Debian's docker-registry (apt-get install docker-registry)")
 SKOPEO = shutil.which("skopeo")
 needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="needs skopeo (apt-get install skopeo)")
@@ -39,7 +40,7 @@ def workdir():
 
 @pytest.fixture(scope="module")
 def registry(workdir):
-    with registry_util.local_registry(workdir) as running:
+    with local_registry(workdir) as running:
         yield running
 
 
@@ -49,8 +50,8 @@ def store(tmp_path):
 
 
 def small_image(store, name, gzip_layers=True, sizes=(4000, 20)):
-    layers = [registry_util.layer_tar({f"bin/file{i}": os.urandom(size)}) for i, size in enumerate(sizes)]
-    return registry_util.make_image(store, [name], layers, gzip_layers=gzip_layers)
+    layers = [layer_tar({f"bin/file{i}": os.urandom(size)}) for i, size in enumerate(sizes)]
+    return make_image(store, [name], layers, gzip_layers=gzip_layers)
 
 
 def blobs_of(store, image):
@@ -116,15 +117,15 @@ def test_chunked_upload(registry, store, tmp_path):
 def test_missing_image_and_unreachable_registry(registry, store):
     with pytest.raises(ManifestUnknown, match=f"No such image on registry: {registry.host}/team/nothing:1"):
         pull(store, f"{registry.host}/team/nothing:1", docker_config=False)
-    port = registry_util.free_port()
+    port = free_port()
     with pytest.raises(RegistryUnreachable, match=f"127.0.0.1:{port}.*connection refused"):
         pull(store, f"127.0.0.1:{port}/team/nothing:1", docker_config=False)
     assert os.listdir(store.blobs_dir) == []
 
 
-@pytest.mark.skipif(registry_util.HTPASSWD_BINARY is None, reason="needs htpasswd (apt-get install apache2-utils)")
+@pytest.mark.skipif(HTPASSWD_BINARY is None, reason="needs htpasswd (apt-get install apache2-utils)")
 def test_htpasswd_basic_auth(workdir, store, tmp_path, monkeypatch):
-    with registry_util.local_registry(workdir, htpasswd=("alice", "wonderland")) as locked:
+    with local_registry(workdir, htpasswd=("alice", "wonderland")) as locked:
         name = f"{locked.host}/team/secret:1"
         image = small_image(store, name)
         with pytest.raises(RegistryAuthError, match="requires authentication .* no credentials were given"):
@@ -146,10 +147,10 @@ def test_htpasswd_basic_auth(workdir, store, tmp_path, monkeypatch):
         assert blobs_of(other, pull(other, name)) == blobs_of(store, image)
 
 
-@pytest.mark.skipif(registry_util.OPENSSL_BINARY is None, reason="needs openssl to sign the test's tokens")
+@pytest.mark.skipif(OPENSSL_BINARY is None, reason="needs openssl to sign the test's tokens")
 def test_bearer_token_auth(workdir, store, tmp_path):
-    with registry_util.TokenServer(workdir, "alice", "wonderland") as tokens, \
-            registry_util.local_registry(workdir, token_server=tokens) as locked:
+    with TokenServer(workdir, "alice", "wonderland") as tokens, \
+            local_registry(workdir, token_server=tokens) as locked:
         name = f"{locked.host}/team/token:1"
         image = small_image(store, name)
         with pytest.raises(RegistryAuthError, match="token server .* refused anonymous access"):
@@ -217,8 +218,8 @@ def test_teachdock_pulls_what_skopeo_pushed(registry, store, tmp_path, skopeo):
 def test_pull_speed_against_skopeo(registry, store, tmp_path, skopeo):
     """Figures for the benchmark notes (no assertion on time): same image, same registry."""
     name = f"{registry.host}/team/speed:1"
-    layers = [registry_util.layer_tar({f"data/{i}": os.urandom(8 << 20)}) for i in range(3)]   # 3 x 8 MiB
-    registry_util.make_image(store, [name], layers, gzip_layers=True)
+    layers = [layer_tar({f"data/{i}": os.urandom(8 << 20)}) for i in range(3)]   # 3 x 8 MiB
+    make_image(store, [name], layers, gzip_layers=True)
     push(store, name, docker_config=False)
 
     ours, theirs = [], []

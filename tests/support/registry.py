@@ -2,14 +2,13 @@
 
 The registry itself comes from ``teachdock.lab.registry_lab`` (the registries chapter starts
 one the same way): Debian's ``docker-registry`` on 127.0.0.1, a free port, its own session,
-always stopped by its PID when the ``with`` block ends. Imported by path (tests/ is not a
-package)::
+always stopped by its PID when the ``with`` block ends::
 
-    registry_util = _import_by_path("registry_util", Path(__file__).with_name("registry_util.py"))
+    from tests.support.registry import local_registry
 
-    with registry_util.local_registry(tmp_path) as registry:       # registry.host == "127.0.0.1:PORT"
+    with local_registry(tmp_path) as registry:       # registry.host == "127.0.0.1:PORT"
         ...
-    with registry_util.local_registry(tmp_path, htpasswd=("user", "secret")) as registry: ...
+    with local_registry(tmp_path, htpasswd=("user", "secret")) as registry: ...
 """
 
 from __future__ import annotations
@@ -21,9 +20,10 @@ import shutil
 import tarfile
 from pathlib import Path
 
-# Re-exported for the tests that import this module by path.
 from teachdock.image.store import OCI_LAYER, OCI_LAYER_GZIP
-from teachdock.lab.registry_lab import TokenServer, free_port, htpasswd_line, local_registry  # noqa: F401
+# The registry and its helpers are the lab's own (chapter 06 starts one the same way); the tests
+# take them from here, beside the image helpers below.
+from teachdock.lab.registry_lab import TokenServer, free_port, local_registry  # noqa: F401
 
 REGISTRY_BINARY = shutil.which("docker-registry")
 HTPASSWD_BINARY = shutil.which("htpasswd")

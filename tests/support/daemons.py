@@ -1,7 +1,8 @@
 """A teachdockd of the test's own, run as a subprocess, and a raw HTTP client for its socket.
 
-Used by tests/integration/test_daemon_*.py and tests/compat/test_docker_cli.py (imported by
-path, as registry_util is). Each daemon gets a fresh directory with its data root (busybox
+Used by the daemon, client and lab tests in tests/integration, the compat tests in
+tests/compat (``from tests.support.daemons import running_daemon``) and benchmarks/daemon.py.
+Each daemon gets a fresh directory with its data root (busybox
 bootstrapped into it), exec root, socket and pidfile, and a cgroup parent of its own, so it
 never touches /var/lib/teachdock, /run/teachdock or another daemon's containers.
 
