@@ -169,7 +169,7 @@ def check_masked_paths(answer, rootfs=None) -> CheckResult:
     if not_answered(answer):
         return NOT_ANSWERED
     try:
-        from teachdock.lab.filesystems import parse_mountinfo  # noqa: PLC0415
+        from teachdock.kernel.mountinfo import parse_mountinfo  # noqa: PLC0415
         from teachdock.runtime import run  # noqa: PLC0415 - lab sits on top of the runtime
 
         result = run(["cat", "/proc/self/mountinfo"], rootfs=str(_rootfs(rootfs)), timeout=30)
