@@ -20,7 +20,6 @@ notebook's process; what it prints is captured there and shown in the result.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import io
 import os
@@ -169,7 +168,7 @@ def check_masked_paths(answer, rootfs=None) -> CheckResult:
     if not_answered(answer):
         return NOT_ANSWERED
     try:
-        from teachdock.lab.filesystems import parse_mountinfo  # noqa: PLC0415
+        from teachdock.kernel.mountinfo import parse_mountinfo  # noqa: PLC0415
         from teachdock.runtime import run  # noqa: PLC0415 - lab sits on top of the runtime
 
         result = run(["cat", "/proc/self/mountinfo"], rootfs=str(_rootfs(rootfs)), timeout=30)
@@ -284,22 +283,19 @@ def _captured_output():
         sys.stdout, sys.stderr = saved
 
 
-def _record_mounts(calls: list, host_namespace: str | None) -> None:
-    """In the child only: log every mount(2) the learner makes through teachdock.kernel, and
-    refuse those in the host's mount namespace (they would change the host for everyone)."""
-    real_mount = kernel._libc.mount
+def _mount_recorder(calls: list, host_namespace: str | None):
+    """In the child only: a kernel.watch_mounts callback that logs every mount(2) the learner
+    makes through teachdock.kernel, and refuses those in the host's mount namespace (they
+    would change the host for everyone)."""
 
-    def mount(source, target, fstype, flags, data):
-        flags_value = flags.value if isinstance(flags, ctypes.c_ulong) else int(flags)
+    def record(source, target, fstype, flags, data):
         target_text = os.fsdecode(target) if target else ""
-        calls.append({"target": target_text, "flags": flags_value,
-                      "fstype": os.fsdecode(fstype) if fstype else None})
+        calls.append({"target": target_text, "flags": int(flags), "fstype": os.fsdecode(fstype) if fstype else None})
         if host_namespace is not None and os.readlink("/proc/self/ns/mnt") == host_namespace:
             raise RefusedInHostNamespace(f"mount on {target_text} refused: this process is still in the host's "
                                          "mount namespace")
-        return real_mount(source, target, fstype, flags, data)
 
-    kernel._libc.mount = mount
+    return record
 
 
 def _error_text(error: BaseException) -> str:
@@ -356,8 +352,8 @@ def _private_tmpfs_work(channel, setup, target: str, host_namespace: str) -> dic
     outcome = {"refused": False, "error": None, "printed": ""}
     with _captured_output() as printed:
         try:
-            _record_mounts(calls, host_namespace)
-            setup(target)
+            with kernel.watch_mounts(_mount_recorder(calls, host_namespace)):
+                setup(target)
         except RefusedInHostNamespace:
             outcome["refused"] = True
         except BaseException as error:  # noqa: BLE001 - the learner's mistake, reported to them

@@ -13,8 +13,9 @@ lists directories and sends JSON.
 
 What is here:
 
-- mount tables: ``parse_mountinfo`` / ``read_mounts`` (all the fields of proc(5)'s
-  mountinfo, including the propagation tags), ``mount_table`` to show one;
+- mount tables: ``read_mounts`` (a process's table, parsed by ``teachdock.kernel.mountinfo``:
+  all the fields of proc(5)'s mountinfo, including the propagation tags), ``mount_table`` to
+  show one;
 - ``Child``: fork, talk over a socket pair, always reap;
 - the chroot escape: ``classic_escape`` (the five famous lines), ``escape_from_chroot`` and
   ``escape_from_container``;
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from teachdock import kernel
+from teachdock.kernel.mountinfo import Mount, read_mountinfo
 from teachdock.errors import KernelError, TeachdockError
 from teachdock.lab.views import TextAndHTML
 
@@ -58,71 +60,9 @@ class ChildFailed(TeachdockError):
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Mount:
-    """One line of mountinfo. ``root`` is the part of the filesystem that is mounted: "/" for a
-    whole filesystem, a path for a bind mount (``/null`` for a file of the /dev tmpfs)."""
-
-    mount_id: int
-    parent_id: int
-    device: str  # major:minor
-    root: str
-    mount_point: str
-    options: tuple[str, ...]  # per-mount options: ro or rw, nosuid, nodev, ...
-    propagation: tuple[str, ...]  # optional fields: shared:N, master:N, propagate_from:N, unbindable
-    fs_type: str
-    source: str
-    super_options: tuple[str, ...]
-
-    @property
-    def read_only(self) -> bool:
-        return "ro" in self.options
-
-    @property
-    def propagation_type(self) -> str:
-        """shared, slave, shared+slave, unbindable or private: what mount --make-* set."""
-        shared = any(tag.startswith("shared:") for tag in self.propagation)
-        slave = any(tag.startswith("master:") for tag in self.propagation)
-        if shared and slave:
-            return "shared+slave"
-        if shared:
-            return "shared"
-        if slave:
-            return "slave"
-        return "unbindable" if "unbindable" in self.propagation else "private"
-
-
-def _unescape(text: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes (\\040 ...)."""
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        text = text.replace(code, char)
-    return text
-
-
-def parse_mountinfo(text: str) -> list[Mount]:
-    """Parse mountinfo: ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS."""
-    mounts = []
-    for line in text.splitlines():
-        fields = line.split()
-        if "-" not in fields or len(fields) < 7:
-            continue
-        dash = fields.index("-")
-        if dash < 6 or len(fields) < dash + 3:
-            continue
-        mounts.append(Mount(
-            mount_id=int(fields[0]), parent_id=int(fields[1]), device=fields[2],
-            root=_unescape(fields[3]), mount_point=_unescape(fields[4]),
-            options=tuple(fields[5].split(",")), propagation=tuple(fields[6:dash]),
-            fs_type=fields[dash + 1], source=_unescape(fields[dash + 2]),
-            super_options=tuple(fields[dash + 3].split(",")) if len(fields) > dash + 3 else (),
-        ))
-    return mounts
-
-
 def read_mounts(pid: int | str = "self") -> list[Mount]:
     """The mount table of a process, as that process sees it (paths relative to its root)."""
-    with open(f"/proc/{pid}/mountinfo") as f:
-        return parse_mountinfo(f.read())
+    return read_mountinfo(f"/proc/{pid}/mountinfo")
 
 
 def mounts_under(path: str, mounts: list[Mount] | None = None) -> list[Mount]:

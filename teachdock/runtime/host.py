@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from teachdock.errors import TeachdockError
+from teachdock.runtime.cgroups import detect_version, find_v1_mounts
 
 OK, WARN, MISSING = "ok", "warn", "missing"
 
@@ -74,10 +75,6 @@ NAMESPACE_LOSS = {
 ESSENTIAL_NAMESPACES = ("mnt", "pid")
 
 CGROUP_CONTROLLERS = ("memory", "cpu", "pids")
-V1_CONTROLLER_NAMES = {
-    "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory",
-    "misc", "net_cls", "net_prio", "perf_event", "pids", "rdma",
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,54 +191,9 @@ def format_report(report: HostReport) -> str:
 # Parsers: pure functions on the text of /proc files, so they can be tested with fake input.
 
 
-@dataclass
-class Mount:
-    mount_point: str
-    fs_type: str
-    source: str
-    super_options: tuple[str, ...]
-
-
-def parse_mountinfo(text: str) -> list[Mount]:
-    """Lines of /proc/<pid>/mountinfo (see proc(5)): fields, optional fields, " - ", fs type, source, options."""
-    mounts = []
-    for line in text.splitlines():
-        if " - " not in line:
-            continue
-        before, after = line.split(" - ", 1)
-        fields, rest = before.split(), after.split()
-        if len(fields) < 5 or len(rest) < 3:
-            continue
-        mount_point = fields[4].replace("\\040", " ")
-        mounts.append(Mount(mount_point, rest[0], rest[1], tuple(rest[2].split(","))))
-    return mounts
-
-
 def parse_filesystems(text: str) -> set[str]:
     """/proc/filesystems: one per line, optionally prefixed by "nodev"."""
     return {line.split()[-1] for line in text.splitlines() if line.strip()}
-
-
-def cgroup_version_from_mounts(mounts: list[Mount], root: str = "/sys/fs/cgroup") -> str | None:
-    """v2 when cgroup2 is mounted at the root itself; v1 when v1 hierarchies are mounted (hybrid too)."""
-    if any(m.fs_type == "cgroup2" and m.mount_point == root for m in mounts):
-        return "v2"
-    if any(m.fs_type == "cgroup" for m in mounts):
-        return "v1"
-    if any(m.fs_type == "cgroup2" for m in mounts):
-        return "v2"
-    return None
-
-
-def v1_controller_mounts(mounts: list[Mount]) -> dict[str, str]:
-    """controller -> mount point, for every v1 hierarchy (a mount can carry several: "cpu,cpuacct")."""
-    found = {}
-    for m in mounts:
-        if m.fs_type == "cgroup":
-            for option in m.super_options:
-                if option in V1_CONTROLLER_NAMES:
-                    found.setdefault(option, m.mount_point)
-    return found
 
 
 def kernel_version(release: str) -> tuple[int, int]:
@@ -363,11 +315,7 @@ def userns_settings() -> dict[str, int]:
 
 
 def detect_cgroup_version(root: str = "/sys/fs/cgroup") -> str | None:
-    """Ask the runtime's cgroup driver when it is there; otherwise read mountinfo ourselves."""
-    try:
-        from teachdock.runtime.cgroups import detect_version
-    except ImportError:
-        return cgroup_version_from_mounts(parse_mountinfo(_read("/proc/self/mountinfo")), root)
+    """The runtime's answer (read from the mounts themselves); None when no cgroup is mounted at all."""
     try:
         return detect_version(root)
     except TeachdockError:  # no cgroup mounted at all: report it, don't crash the doctor
@@ -381,7 +329,7 @@ def probe_cgroups(version: str | None, root: str = "/sys/fs/cgroup") -> tuple[di
         controllers = {c: c in available for c in CGROUP_CONTROLLERS}
         return controllers, os.access(root, os.W_OK)
     if version == "v1":
-        where = v1_controller_mounts(parse_mountinfo(_read("/proc/self/mountinfo")))
+        where = find_v1_mounts(root)
         controllers = {c: c in where for c in CGROUP_CONTROLLERS}
         mount_points = [where[c] for c in CGROUP_CONTROLLERS if c in where]
         writable = bool(mount_points) and all(os.access(p, os.W_OK) for p in mount_points)

@@ -12,6 +12,11 @@ the container's PID 1, before it executes the user's program. In order:
 5. pivot_root into the rootfs and detach the old root: the host's files are now
    unreachable, not merely hidden as with chroot;
 6. mask and write-protect the sensitive /proc and /sys paths; make / read-only if asked.
+
+Every call that needs privilege or changes the mount table, the root or the container's
+files after pivot_root goes through ``kernel``: the ``teachdock.kernel`` module by default,
+a recording stand-in in the unit tests (tests/unit/test_rootfs_recording.py), which then
+check the exact sequence of system calls without root.
 """
 
 from __future__ import annotations
@@ -20,29 +25,34 @@ import errno
 import os
 import stat
 
-from teachdock import kernel
+import teachdock.kernel
 from teachdock.errors import ContainerStartError, KernelError
+from teachdock.kernel import (
+    MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID,
+    MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS,
+    MS_UNBINDABLE,
+)
 
 # mount option -> (flag, set it?) ; anything else is passed to the filesystem as data.
 _FLAG_OPTIONS = {
-    "ro": (kernel.MS_RDONLY, True), "rw": (kernel.MS_RDONLY, False),
-    "nosuid": (kernel.MS_NOSUID, True), "suid": (kernel.MS_NOSUID, False),
-    "nodev": (kernel.MS_NODEV, True), "dev": (kernel.MS_NODEV, False),
-    "noexec": (kernel.MS_NOEXEC, True), "exec": (kernel.MS_NOEXEC, False),
-    "sync": (kernel.MS_SYNCHRONOUS, True), "async": (kernel.MS_SYNCHRONOUS, False),
-    "dirsync": (kernel.MS_DIRSYNC, True), "remount": (kernel.MS_REMOUNT, True),
-    "mand": (kernel.MS_MANDLOCK, True), "nomand": (kernel.MS_MANDLOCK, False),
-    "atime": (kernel.MS_NOATIME, False), "noatime": (kernel.MS_NOATIME, True),
-    "diratime": (kernel.MS_NODIRATIME, False), "nodiratime": (kernel.MS_NODIRATIME, True),
-    "relatime": (kernel.MS_RELATIME, True), "norelatime": (kernel.MS_RELATIME, False),
-    "strictatime": (kernel.MS_STRICTATIME, True), "nostrictatime": (kernel.MS_STRICTATIME, False),
-    "bind": (kernel.MS_BIND, True), "rbind": (kernel.MS_BIND | kernel.MS_REC, True),
+    "ro": (MS_RDONLY, True), "rw": (MS_RDONLY, False),
+    "nosuid": (MS_NOSUID, True), "suid": (MS_NOSUID, False),
+    "nodev": (MS_NODEV, True), "dev": (MS_NODEV, False),
+    "noexec": (MS_NOEXEC, True), "exec": (MS_NOEXEC, False),
+    "sync": (MS_SYNCHRONOUS, True), "async": (MS_SYNCHRONOUS, False),
+    "dirsync": (MS_DIRSYNC, True), "remount": (MS_REMOUNT, True),
+    "mand": (MS_MANDLOCK, True), "nomand": (MS_MANDLOCK, False),
+    "atime": (MS_NOATIME, False), "noatime": (MS_NOATIME, True),
+    "diratime": (MS_NODIRATIME, False), "nodiratime": (MS_NODIRATIME, True),
+    "relatime": (MS_RELATIME, True), "norelatime": (MS_RELATIME, False),
+    "strictatime": (MS_STRICTATIME, True), "nostrictatime": (MS_STRICTATIME, False),
+    "bind": (MS_BIND, True), "rbind": (MS_BIND | MS_REC, True),
 }
 _PROPAGATION = {
-    "private": kernel.MS_PRIVATE, "rprivate": kernel.MS_PRIVATE | kernel.MS_REC,
-    "shared": kernel.MS_SHARED, "rshared": kernel.MS_SHARED | kernel.MS_REC,
-    "slave": kernel.MS_SLAVE, "rslave": kernel.MS_SLAVE | kernel.MS_REC,
-    "unbindable": kernel.MS_UNBINDABLE, "runbindable": kernel.MS_UNBINDABLE | kernel.MS_REC,
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
 
 #: The device nodes every container gets: (name, major, minor), all character devices, mode 0666.
@@ -109,22 +119,23 @@ def _make_mount_point(target: str, source: str | None, is_bind: bool) -> None:
         os.makedirs(target, exist_ok=True)
 
 
-def mount_one(rootfs: str, entry: dict, cgroup_dirs: dict[str, str] | None = None) -> None:
+def mount_one(rootfs: str, entry: dict, cgroup_dirs: dict[str, str] | None = None, *,
+              kernel=teachdock.kernel) -> None:
     """Make one mount from config.json inside ``rootfs`` (before pivot_root)."""
     destination = secure_join(rootfs, entry["destination"])
     kind = entry.get("type") or "bind"
     options = entry.get("options", [])
     flags, propagation, data = parse_options(options)
     source = entry.get("source")
-    is_bind = kind == "bind" or bool(flags & kernel.MS_BIND)
+    is_bind = kind == "bind" or bool(flags & MS_BIND)
     _make_mount_point(destination, source, is_bind)
     if kind == "cgroup":
-        _mount_cgroup(destination, flags, cgroup_dirs or {})
+        _mount_cgroup(destination, flags, cgroup_dirs or {}, kernel)
     elif is_bind:
-        kernel.mount(source, destination, None, kernel.MS_BIND | (flags & kernel.MS_REC))
-        if flags & ~(kernel.MS_BIND | kernel.MS_REC):
+        kernel.mount(source, destination, None, MS_BIND | (flags & MS_REC))
+        if flags & ~(MS_BIND | MS_REC):
             # Bind mounts ignore every flag but MS_BIND/MS_REC the first time: remount to apply ro, nosuid, ...
-            kernel.mount(None, destination, None, flags | kernel.MS_REMOUNT | kernel.MS_BIND)
+            kernel.mount(None, destination, None, flags | MS_REMOUNT | MS_BIND)
     else:
         try:
             kernel.mount(source, destination, kind, flags, data or None)
@@ -132,8 +143,8 @@ def mount_one(rootfs: str, entry: dict, cgroup_dirs: dict[str, str] | None = Non
             if kind == "sysfs" and error.errno == errno.EPERM:
                 # No network namespace of our own (e.g. host network in a user namespace):
                 # the kernel refuses a fresh sysfs, so reuse the host's, read-only.
-                kernel.mount("/sys", destination, None, kernel.MS_BIND | kernel.MS_REC)
-                kernel.mount(None, destination, None, flags | kernel.MS_REMOUNT | kernel.MS_BIND | kernel.MS_RDONLY)
+                kernel.mount("/sys", destination, None, MS_BIND | MS_REC)
+                kernel.mount(None, destination, None, flags | MS_REMOUNT | MS_BIND | MS_RDONLY)
             elif kind == "mqueue" and error.errno == errno.EPERM:
                 return  # mqueue needs our own IPC namespace; without one the mount is skipped, as runc does
             else:
@@ -142,7 +153,7 @@ def mount_one(rootfs: str, entry: dict, cgroup_dirs: dict[str, str] | None = Non
         kernel.mount(None, destination, None, propagation)
 
 
-def _mount_cgroup(destination: str, flags: int, cgroup_dirs: dict[str, str]) -> None:
+def _mount_cgroup(destination: str, flags: int, cgroup_dirs: dict[str, str], kernel) -> None:
     """Show the container its own cgroup, read-only.
 
     On cgroup v2 with a cgroup namespace a fresh cgroup2 mount shows exactly the
@@ -150,21 +161,21 @@ def _mount_cgroup(destination: str, flags: int, cgroup_dirs: dict[str, str]) -> 
     read-only bind per controller of the container's own cgroup directories.
     """
     if "unified" in cgroup_dirs:
-        kernel.mount(cgroup_dirs["unified"], destination, None, kernel.MS_BIND)
-        kernel.mount(None, destination, None, flags | kernel.MS_REMOUNT | kernel.MS_BIND | kernel.MS_RDONLY)
+        kernel.mount(cgroup_dirs["unified"], destination, None, MS_BIND)
+        kernel.mount(None, destination, None, flags | MS_REMOUNT | MS_BIND | MS_RDONLY)
         return
-    kernel.mount("tmpfs", destination, "tmpfs", flags & ~kernel.MS_RDONLY, "mode=755")
+    kernel.mount("tmpfs", destination, "tmpfs", flags & ~MS_RDONLY, "mode=755")
     for controller, host_dir in sorted(cgroup_dirs.items()):
         target = os.path.join(destination, controller)
-        os.mkdir(target)
-        kernel.mount(host_dir, target, None, kernel.MS_BIND)
-        kernel.mount(None, target, None, kernel.MS_REMOUNT | kernel.MS_BIND | kernel.MS_RDONLY
-                     | kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC)
-    if flags & kernel.MS_RDONLY:
-        kernel.mount(None, destination, None, kernel.MS_REMOUNT | kernel.MS_RDONLY | (flags & ~kernel.MS_RDONLY))
+        kernel.mkdir(target)  # in the tmpfs just mounted
+        kernel.mount(host_dir, target, None, MS_BIND)
+        kernel.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY
+                     | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if flags & MS_RDONLY:
+        kernel.mount(None, destination, None, MS_REMOUNT | MS_RDONLY | (flags & ~MS_RDONLY))
 
 
-def create_devices(rootfs: str, bind_from_host: bool) -> None:
+def create_devices(rootfs: str, bind_from_host: bool, *, kernel=teachdock.kernel) -> None:
     """Fill a fresh /dev with null, zero, full, random, urandom, tty and the /proc/self/fd links.
 
     In a user namespace mknod is not allowed, so the host's nodes are bind-mounted instead
@@ -178,82 +189,88 @@ def create_devices(rootfs: str, bind_from_host: bool) -> None:
         if bind_from_host:
             with open(path, "a"):
                 pass
-            kernel.mount(f"/dev/{name}", path, None, kernel.MS_BIND)
+            kernel.mount(f"/dev/{name}", path, None, MS_BIND)
         else:
-            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-            os.chmod(path, 0o666)  # mknod honours the umask
+            kernel.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+            kernel.chmod(path, 0o666)  # mknod honours the umask
     for name, target in _DEV_SYMLINKS:
         path = os.path.join(dev, name)
         if not os.path.lexists(path):
-            os.symlink(target, path)
+            kernel.symlink(target, path)
 
 
-def bind_file(rootfs: str, source: str, destination: str) -> None:
+def bind_file(rootfs: str, source: str, destination: str, *, kernel=teachdock.kernel) -> None:
     """Bind a host file (e.g. the container's /etc/hosts) over a path inside the rootfs, when that path exists."""
     target = secure_join(rootfs, destination)
     if os.path.isfile(target) and not os.path.islink(target):
-        kernel.mount(source, target, None, kernel.MS_BIND)
+        kernel.mount(source, target, None, MS_BIND)
 
 
-def enter_rootfs(rootfs: str) -> None:
+def enter_rootfs(rootfs: str, *, kernel=teachdock.kernel) -> None:
     """pivot_root into ``rootfs`` and drop the old root entirely.
 
     ``pivot_root(".", ".")`` stacks the old root on top of the new one at "/"; detaching
     it then leaves only the container's tree. No directory for the old root is needed.
     """
-    os.chdir(rootfs)
+    kernel.chdir(rootfs)
     kernel.pivot_root(".", ".")
-    kernel.mount(None, ".", None, kernel.MS_SLAVE | kernel.MS_REC)  # nothing we unmount may reach the host
-    kernel.umount2(".", kernel.MNT_DETACH)
-    os.chdir("/")
+    kernel.mount(None, ".", None, MS_SLAVE | MS_REC)  # nothing we unmount may reach the host
+    kernel.umount2(".", MNT_DETACH)
+    kernel.chdir("/")
 
 
-def mask_paths(paths) -> None:
+def mask_paths(paths, *, kernel=teachdock.kernel) -> None:
     """Hide files with /dev/null and directories with an empty read-only tmpfs (after pivot_root)."""
     for path in paths:
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                kernel.mount("tmpfs", path, "tmpfs", kernel.MS_RDONLY, None)
-            elif os.path.lexists(path):
-                kernel.mount("/dev/null", path, None, kernel.MS_BIND)
+            kind = kernel.lstat(path).st_mode
+        except OSError:  # not there (this kernel has no such file): nothing to hide
+            continue
+        try:
+            if stat.S_ISDIR(kind):
+                kernel.mount("tmpfs", path, "tmpfs", MS_RDONLY, None)
+            else:
+                kernel.mount("/dev/null", path, None, MS_BIND)
         except KernelError as error:
             if error.errno != errno.ENOENT:
                 raise
 
 
-def readonly_paths(paths) -> None:
+def readonly_paths(paths, *, kernel=teachdock.kernel) -> None:
     """Bind each path onto itself and remount it read-only (after pivot_root)."""
     for path in paths:
-        if not os.path.lexists(path):
+        try:
+            kernel.lstat(path)
+        except OSError:
             continue
-        kernel.mount(path, path, None, kernel.MS_BIND | kernel.MS_REC)
+        kernel.mount(path, path, None, MS_BIND | MS_REC)
         # A remount replaces every flag: keep the ones the mount has (nosuid, nodev, noexec...).
         # statvfs's ST_* flag values are the kernel's MS_* values.
-        kept = os.statvfs(path).f_flag & (kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC
-                                          | kernel.MS_NOATIME | kernel.MS_NODIRATIME | kernel.MS_RELATIME)
-        kernel.mount(None, path, None, kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_REC | kept)
+        kept = kernel.statvfs(path).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC
+                                              | MS_NOATIME | MS_NODIRATIME | MS_RELATIME)
+        kernel.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept)
 
 
 def prepare(config: dict, rootfs: str, *, etc_files: dict[str, str], cgroup_dirs: dict[str, str],
-            in_user_namespace: bool) -> None:
+            in_user_namespace: bool, kernel=teachdock.kernel) -> None:
     """Everything above, in order. Called once, in the container's mount namespace."""
     linux = config.get("linux", {})
-    propagation = _PROPAGATION.get(linux.get("rootfsPropagation", "rprivate"), kernel.MS_PRIVATE | kernel.MS_REC)
-    kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
-    kernel.mount(rootfs, rootfs, None, kernel.MS_BIND | kernel.MS_REC)
+    propagation = _PROPAGATION.get(linux.get("rootfsPropagation", "rprivate"), MS_PRIVATE | MS_REC)
+    kernel.mount(None, "/", None, MS_REC | MS_PRIVATE)
+    kernel.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
     destinations = set()
     for entry in config.get("mounts", []):
-        mount_one(rootfs, entry, cgroup_dirs)
+        mount_one(rootfs, entry, cgroup_dirs, kernel=kernel)
         destinations.add(os.path.normpath(entry["destination"]))
     if "/dev" in destinations:
-        create_devices(rootfs, bind_from_host=in_user_namespace)
+        create_devices(rootfs, bind_from_host=in_user_namespace, kernel=kernel)
     for destination, source in etc_files.items():
         if destination not in destinations:
-            bind_file(rootfs, source, destination)
-    if propagation != kernel.MS_PRIVATE | kernel.MS_REC:
+            bind_file(rootfs, source, destination, kernel=kernel)
+    if propagation != MS_PRIVATE | MS_REC:
         kernel.mount(None, rootfs, None, propagation)
-    enter_rootfs(rootfs)
-    mask_paths(linux.get("maskedPaths", []))
-    readonly_paths(linux.get("readonlyPaths", []))
+    enter_rootfs(rootfs, kernel=kernel)
+    mask_paths(linux.get("maskedPaths", []), kernel=kernel)
+    readonly_paths(linux.get("readonlyPaths", []), kernel=kernel)
     if config["root"].get("readonly"):
-        kernel.mount(None, "/", None, kernel.MS_BIND | kernel.MS_REMOUNT | kernel.MS_RDONLY)
+        kernel.mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY)

@@ -20,6 +20,7 @@ import pytest
 
 from teachdock import kernel
 from teachdock.errors import KernelError, TeachdockError
+from teachdock.kernel.mountinfo import parse_mountinfo
 from teachdock.lab import filesystem_checks as fc
 from teachdock.lab import filesystems as fs
 from teachdock.runtime import PIPE, Container
@@ -319,5 +320,5 @@ def test_masked_in_reads_a_real_container_mount_table(rootfs, state_root, new_id
         while chunk := os.read(box.stdout, 65536):
             text += chunk
         box.wait(10)
-    mounts = fs.parse_mountinfo(text.decode())
+    mounts = parse_mountinfo(text.decode())
     assert fc.masked_in(mounts) >= {p for p in ("/proc/keys", "/sys/firmware") if os.path.exists(p)}

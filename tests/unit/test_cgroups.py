@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from teachdock.errors import CgroupError, InvalidConfig, NotFound
-from teachdock.runtime import cgroups
+from teachdock.runtime.cgroups import files as cgroup_files
 from teachdock.runtime.cgroups import (
     CgroupV1,
     device_rule,
@@ -353,7 +353,7 @@ def test_v1_apply_writes_each_limit_file(v1):
 @pytest.fixture
 def strict_memsw(v1, monkeypatch):
     """Fail any write that leaves memsw < limit, like the v1 kernel does; record the order."""
-    real_write = cgroups._write
+    real_write = cgroup_files.write
     order = []
 
     def as_number(text):
@@ -367,7 +367,7 @@ def strict_memsw(v1, monkeypatch):
         memsw = as_number(read(os.path.join(directory, "memory.memsw.limit_in_bytes")))
         assert memsw >= limit, f"after writing {value} to {path}: memsw {memsw} < limit {limit}"
 
-    monkeypatch.setattr(cgroups, "_write", checked_write)
+    monkeypatch.setattr(cgroup_files, "write", checked_write)
     return order
 
 
@@ -621,14 +621,14 @@ def test_v1_device_rules_are_written_in_order(tmp_path, monkeypatch):
     cg = open_cgroup("/teachdock/dev1", version="v1", mounts=mounts)
     cg.create()
     written = []
-    monkeypatch.setattr(cgroups, "_write", lambda path, value: written.append((os.path.basename(path), value)))
+    monkeypatch.setattr(cgroup_files, "write", lambda path, value: written.append((os.path.basename(path), value)))
     cg.apply(Resources(devices=[{"allow": False, "access": "rwm"},
                                 {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]))
     assert written == [("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rwm")]
 
 
 def test_device_rules_without_a_devices_hierarchy_say_so(v1):
-    with pytest.raises(cgroups.CgroupError, match="devices controller is not mounted"):
+    with pytest.raises(CgroupError, match="devices controller is not mounted"):
         v1.apply(Resources(devices=[{"allow": False, "access": "rwm"}]))
 
 
@@ -652,7 +652,7 @@ def test_v2_freeze_writes_cgroup_freeze_and_waits_for_the_kernel_to_say_frozen(v
 
 def test_freeze_that_never_completes_is_a_cgroup_error(v2, monkeypatch):
     kernel_adds_files(v2.dir, {"cgroup.freeze": "0\n", "cgroup.events": "populated 1\nfrozen 0\n"})
-    monkeypatch.setattr("teachdock.runtime.cgroups.FREEZE_TIMEOUT", 0.05)
+    monkeypatch.setattr("teachdock.runtime.cgroups.files.FREEZE_TIMEOUT", 0.05)
     with pytest.raises(CgroupError, match="to say frozen 1"):
         v2.freeze()
 

@@ -11,42 +11,7 @@ import pytest
 from teachdock.runtime import host
 from teachdock.runtime.host import MISSING, OK, WARN, HostReport, NamespaceProbe
 
-# A hybrid v1 layout, like the course's CI machine (Debian 12 in a VM).
-MOUNTINFO_V1_HYBRID = """\
-22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
-23 22 0:21 / /sys rw,nosuid,nodev,noexec,relatime - sysfs sysfs rw
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
-"""
-
-# A modern unified layout (Debian 11+, Ubuntu 21.10+, Fedora 31+).
-MOUNTINFO_V2 = """\
-22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
-30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
-"""
-
 FILESYSTEMS = "nodev\tsysfs\nnodev\ttmpfs\n\text4\nnodev\toverlay\nnodev\tcgroup2\n"
-
-
-def test_parse_mountinfo_reads_mount_point_type_and_options():
-    mounts = host.parse_mountinfo(MOUNTINFO_V1_HYBRID)
-    assert len(mounts) == 8
-    cpu = mounts[3]
-    assert cpu.mount_point == "/sys/fs/cgroup/cpu,cpuacct"
-    assert cpu.fs_type == "cgroup"
-    assert cpu.super_options == ("rw", "cpu", "cpuacct")
-    # optional fields ("shared:1") sit before the " - " separator and must not shift the rest
-    assert mounts[0].fs_type == "ext4" and mounts[0].source == "/dev/vda"
-
-
-def test_parse_mountinfo_unescapes_spaces_and_skips_garbage():
-    text = "50 22 0:40 / /mnt/my\\040disk rw - tmpfs none rw\nnot a mountinfo line\n"
-    mounts = host.parse_mountinfo(text)
-    assert [m.mount_point for m in mounts] == ["/mnt/my disk"]
 
 
 def test_parse_filesystems_with_and_without_nodev():
@@ -55,34 +20,8 @@ def test_parse_filesystems_with_and_without_nodev():
     assert "nodev" not in names
 
 
-@pytest.mark.parametrize(
-    "text, expected",
-    [(MOUNTINFO_V1_HYBRID, "v1"), (MOUNTINFO_V2, "v2"), ("22 1 254:0 / / rw - ext4 /dev/vda rw\n", None)],
-)
-def test_cgroup_version_from_mounts(text, expected):
-    assert host.cgroup_version_from_mounts(host.parse_mountinfo(text)) == expected
-
-
-def test_hybrid_layout_is_v1_even_with_an_empty_unified_mount():
-    # The controllers live in the v1 hierarchies; the cgroup2 at .../unified has none of them.
-    mounts = host.parse_mountinfo(MOUNTINFO_V1_HYBRID)
-    assert host.cgroup_version_from_mounts(mounts) == "v1"
-
-
-def test_cgroup_version_without_the_runtime_driver_falls_back_to_mountinfo(monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "teachdock.runtime.cgroups", None)  # import now fails
-    expected = host.cgroup_version_from_mounts(host.parse_mountinfo(open("/proc/self/mountinfo").read()))
-    assert host.detect_cgroup_version() == expected
-
-
-def test_v1_controller_mounts_splits_comounted_controllers():
-    where = host.v1_controller_mounts(host.parse_mountinfo(MOUNTINFO_V1_HYBRID))
-    assert where["cpu"] == where["cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct"
-    assert where["memory"] == "/sys/fs/cgroup/memory"
-    assert where["pids"] == "/sys/fs/cgroup/pids"
-    assert "name=systemd" not in where and "xattr" not in where
+def test_no_cgroup_filesystem_is_reported_not_raised(tmp_path):
+    assert host.detect_cgroup_version(str(tmp_path)) is None
 
 
 @pytest.mark.parametrize(

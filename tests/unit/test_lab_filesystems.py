@@ -13,6 +13,7 @@ import pytest
 
 from teachdock import kernel
 from teachdock.errors import KernelError
+from teachdock.kernel.mountinfo import parse_mountinfo
 from teachdock.lab import filesystem_checks as fc
 from teachdock.lab import filesystems as fs
 from teachdock.lab.filesystem_checks import (
@@ -48,7 +49,7 @@ CONTAINER_MOUNTINFO = """\
 
 @pytest.fixture
 def box_mounts():
-    return fs.parse_mountinfo(CONTAINER_MOUNTINFO)
+    return parse_mountinfo(CONTAINER_MOUNTINFO)
 
 
 # ---- mountinfo ------------------------------------------------------------------------------
@@ -74,13 +75,13 @@ def test_parse_mountinfo_unescapes_paths_and_keeps_optional_fields(box_mounts):
 
 def test_propagation_types_from_tags():
     line = "1 0 0:1 / /x rw {tags} - tmpfs tmpfs rw"
-    kinds = {tags: fs.parse_mountinfo(line.format(tags=tags))[0].propagation_type
+    kinds = {tags: parse_mountinfo(line.format(tags=tags))[0].propagation_type
              for tags in ("shared:1 master:2", "unbindable", "shared:4")}
     assert kinds == {"shared:1 master:2": "shared+slave", "unbindable": "unbindable", "shared:4": "shared"}
 
 
 def test_parse_mountinfo_skips_lines_that_are_not_mounts():
-    assert fs.parse_mountinfo("garbage\n\n1 2 3\n") == []
+    assert parse_mountinfo("garbage\n\n1 2 3\n") == []
 
 
 def test_mounts_under_and_count_by_type(box_mounts):
@@ -124,7 +125,7 @@ def test_mount_table_shows_each_mount_once(box_mounts):
 
 
 def test_plot_mounts_draws_both_panels(box_mounts):
-    host = fs.parse_mountinfo("1 0 254:0 / / rw - ext4 /dev/vda rw\n2 1 0:5 / /proc rw - proc proc rw\n")
+    host = parse_mountinfo("1 0 254:0 / / rw - ext4 /dev/vda rw\n2 1 0:5 / /proc rw - proc proc rw\n")
     fig = fs.plot_mounts(host, box_mounts, ["/proc/keys"], ["/proc/sys"])
     left, right = fig.axes
     assert left.get_title() == "mounts by filesystem type"
@@ -323,7 +324,7 @@ def test_candidates_hold_right_and_wrong_choices():
 
 
 def _mount(point, fs_type="tmpfs", options="rw"):
-    return fs.parse_mountinfo(f"1 0 0:1 / {point} {options} - {fs_type} {fs_type} rw")[0]
+    return parse_mountinfo(f"1 0 0:1 / {point} {options} - {fs_type} {fs_type} rw")[0]
 
 
 ROOT_RO = _mount("/", "ext4", "ro,relatime")

@@ -16,8 +16,9 @@ import pytest
 
 from teachdock.errors import CgroupError
 from teachdock.image import busybox
+from teachdock.kernel.mountinfo import read_mountinfo
 from teachdock.runtime import PIPE, Container, run
-from teachdock.runtime.cgroups import CGROUP_ROOT, detect_version, open_cgroup, read_mountinfo
+from teachdock.runtime.cgroups import CGROUP_ROOT, detect_version, open_cgroup
 
 MIB = 1 << 20
 CONTROLLERS = {"memory", "pids", "cpu"}
@@ -65,7 +66,7 @@ def finish(container) -> int:
 
 # --- where the VM puts us ------------------------------------------------------------------------
 def test_v2_is_read_from_the_mount_itself_not_from_a_distribution_name():
-    mounts = {point: fstype for point, fstype, _options in read_mountinfo()}
+    mounts = {m.mount_point: m.fs_type for m in read_mountinfo()}
     assert mounts[CGROUP_ROOT] == "cgroup2"
     assert not os.path.exists("/etc/os-release")  # the guest has no distribution to ask at all
     assert detect_version() == "v2"

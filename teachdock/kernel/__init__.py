@@ -8,10 +8,17 @@ what the errno usually means *for a container*.
 
 Nothing here decides policy: the runtime (``teachdock.runtime``) decides which
 namespaces, mounts and capabilities a container gets, and calls these.
+
+This module is also the runtime's *seam* (as youki's ``Syscall`` trait): code that changes
+the mount table, the root or the hostname takes a ``kernel=`` argument, this module by
+default, and calls ``kernel.<function>``. A unit test hands in a stand-in that records the
+calls instead, and checks their exact order without root. ``watch_mounts`` lets a caller
+see (and refuse) each mount(2) made through here, without replacing anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno as _errno
 import fcntl
@@ -145,8 +152,29 @@ def namespace_names(flags: int) -> str:
 
 
 # --- mounts ---------------------------------------------------------------------------------
+_mount_watchers: list = []
+
+
+@contextlib.contextmanager
+def watch_mounts(callback):
+    """While the block runs, call ``callback(source, target, fstype, flags, data)`` before every
+    mount(2) made through this module (``mount`` below), with the caller's arguments.
+
+    The callback may refuse a mount by raising: the mount is then not made, and the exception
+    reaches whoever called ``mount``. The lab uses this to log a learner's mounts and to refuse
+    those that would change the host's mount table.
+    """
+    _mount_watchers.append(callback)
+    try:
+        yield callback
+    finally:
+        _mount_watchers.remove(callback)
+
+
 def mount(source, target, fstype=None, flags: int = 0, data: str | None = None) -> None:
     """Attach a filesystem, or change a mount's flags or propagation (mount(2))."""
+    for watcher in _mount_watchers:
+        watcher(source, target, fstype, flags, data)
     data_bytes = None if data is None else data.encode()
     if _libc.mount(_path(source), _path(target), _path(fstype), ctypes.c_ulong(flags), data_bytes) != 0:
         what = f"{fstype or 'bind' if flags & MS_BIND else fstype} {os.fsdecode(source) if source else ''}"
@@ -171,6 +199,45 @@ def pivot_root(new_root, put_old) -> None:
                                "(make the mount namespace private first)"}.get(err, _HINTS.get(err, ""))
         raise KernelError("pivot_root", err, f"pivot_root({os.fsdecode(new_root)}): {os.strerror(err)} "
                                              f"({_errno.errorcode.get(err, err)}) - {hint}")
+
+
+# --- the filesystem, for code that goes through the seam ---------------------------------------
+# The os module has these calls already; they are named here so that the runtime's code that
+# builds a container's root reaches the kernel through one object (see the module's docstring).
+# Failures raise OSError, as the os module does.
+def chdir(path) -> None:
+    """Change the working directory (chdir(2)); pivot_root acts on the directory we stand in."""
+    os.chdir(path)
+
+
+def mkdir(path, mode: int = 0o777) -> None:
+    """Create a directory (mkdir(2))."""
+    os.mkdir(path, mode)
+
+
+def mknod(path, mode: int, device: int) -> None:
+    """Create a device node (mknod(2)); needs CAP_MKNOD outside a user namespace. Honours the umask."""
+    os.mknod(path, mode, device)
+
+
+def chmod(path, mode: int) -> None:
+    """Set a file's permission bits (chmod(2))."""
+    os.chmod(path, mode)
+
+
+def symlink(target, path) -> None:
+    """Create the symbolic link ``path`` pointing to ``target`` (symlink(2))."""
+    os.symlink(target, path)
+
+
+def lstat(path) -> os.stat_result:
+    """What ``path`` is, without following a final symlink (lstat(2)); FileNotFoundError if nothing."""
+    return os.lstat(path)
+
+
+def statvfs(path) -> os.statvfs_result:
+    """The filesystem that holds ``path``; its ``f_flag`` ST_* bits are the mount's MS_* flags (statvfs(3))."""
+    return os.statvfs(path)
 
 
 # --- identity ---------------------------------------------------------------------------------
