@@ -574,7 +574,7 @@ class IsolationExplorer:
     def __init__(self, rootfs=None, *, state_root=None, initial=DOCKER_DEFAULT):
         import ipywidgets as widgets  # noqa: PLC0415 - only the widget needs it
 
-        from teachdock.runtime.host import NAMESPACE_GIVES  # noqa: PLC0415
+        from teachdock.lab.start_here.machine import NAMESPACE_GIVES  # noqa: PLC0415
 
         self.rootfs = rootfs
         self.state_root = state_root

@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 from teachdock.lab.doctor import doctor, render_html
-from teachdock.runtime import host
-from teachdock.runtime.host import HostReport, NamespaceProbe
+from teachdock.lab.start_here import machine as host
+from teachdock.lab.start_here.machine import HostReport, NamespaceProbe
 
 # teachdock.lab re-exports the function doctor(), which hides the module of the same name.
 doctor_module = importlib.import_module("teachdock.lab.doctor")
