@@ -1,4 +1,4 @@
-"""teachdock.lab.api_tracer against a real teachdockd, with the real docker CLI going through it.
+"""teachdock.lab.client_and_daemon.api_tracer against a real teachdockd, with the real docker CLI going through it.
 
 The tracer must be invisible to the client (the output is still "hi", the exit code still 0,
 the attach still works after its 101 upgrade) and must record the calls in the order the
@@ -15,7 +15,7 @@ import daemon_util  # noqa: E402 - beside tests/integration/conftest.py, on sys.
 import pytest
 
 from daemon_util import UnixHTTPConnection, running_daemon
-from teachdock.lab.api_tracer import ApiTracer, timeline, trace_table, traced_env
+from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, timeline, trace_table, traced_env
 
 DOCKER = daemon_util.DOCKER
 

@@ -1,4 +1,4 @@
-"""teachdock.lab.filesystems and .filesystem_checks without root: parsing, tables, the plot,
+"""teachdock.lab.filesystems (experiments and checks) without root: parsing, tables, the plot,
 the forked-child channel, and every judge with right and wrong answers.
 
 The checks' observations (a container's mount table, a child's mounts) are replaced by fixed
@@ -13,9 +13,9 @@ import pytest
 
 from teachdock import kernel
 from teachdock.errors import KernelError
-from teachdock.lab import filesystem_checks as fc
-from teachdock.lab import filesystems as fs
-from teachdock.lab.filesystem_checks import (
+from teachdock.lab.filesystems import checks as fc
+from teachdock.lab.filesystems import experiments as fs
+from teachdock.lab.filesystems.checks import (
     MASK_CANDIDATES,
     check_escape,
     check_masked_paths,

@@ -1,4 +1,4 @@
-"""teachdock.lab.monitor and teachdock.lab.cgroup_checks without root.
+"""teachdock.lab.cgroups.monitor and teachdock.lab.cgroups.checks without root.
 
 The monitor's maths (samples -> curves -> final figures) and its plot are pure functions.
 Its widget logic runs here against a fake Container that replays scripted cgroup figures,
@@ -16,8 +16,9 @@ import types
 import pytest
 
 from teachdock.errors import Conflict, InvalidConfig
-from teachdock.lab import cgroup_checks, monitor
-from teachdock.lab.cgroup_checks import (
+from teachdock.lab.cgroups import checks as cgroup_checks
+from teachdock.lab.cgroups import monitor
+from teachdock.lab.cgroups.checks import (
     check_cpu_seconds,
     check_cpu_update,
     check_memory_limit,
@@ -30,7 +31,7 @@ from teachdock.lab.cgroup_checks import (
     read_cpu_quota,
     read_memory_limit,
 )
-from teachdock.lab.monitor import (
+from teachdock.lab.cgroups.monitor import (
     CgroupMonitor,
     MonitorError,
     MonitorPlot,

@@ -553,7 +553,7 @@ class CgroupMonitor:
         args = load_command(load, memory_bytes)
         rootfs = self.rootfs
         if rootfs is None:
-            from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415
+            from teachdock.lab.common.views import busybox_rootfs  # noqa: PLC0415
 
             rootfs = busybox_rootfs()
         options = {"init": True} if load == "forkbomb" else {}

@@ -9,7 +9,7 @@
   tmpfs that the host does not see, although the directory is a *shared* mount;
 - ``check_escape``: the learner writes a chroot escape from a read-only jail.
 
-As in teachdock.lab.checks, a ``judge_*`` function holds the verdict and the hints. It is
+As in teachdock.lab.common.checks, a ``judge_*`` function holds the verdict and the hints. It is
 pure, so the unit tests feed it every likely mistake without root. A check never raises for
 a wrong answer: it returns a CheckResult (green, red, or grey while the cell still holds ...).
 
@@ -31,8 +31,8 @@ import sys
 
 from teachdock import kernel
 from teachdock.errors import TeachdockError
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, not_answered
-from teachdock.lab.filesystems import (
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.filesystems.experiments import (
     Child,
     Mount,
     become_root_in_user_namespace,
@@ -63,7 +63,7 @@ def _is_placeholder(function) -> bool:
 
 def _rootfs(rootfs):
     if rootfs is None:
-        from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415 - built once, on first use
+        from teachdock.lab.common.views import busybox_rootfs  # noqa: PLC0415 - built once, on first use
 
         return busybox_rootfs()
     return rootfs
@@ -169,7 +169,7 @@ def check_masked_paths(answer, rootfs=None) -> CheckResult:
     if not_answered(answer):
         return NOT_ANSWERED
     try:
-        from teachdock.lab.filesystems import parse_mountinfo  # noqa: PLC0415
+        from teachdock.lab.filesystems.experiments import parse_mountinfo  # noqa: PLC0415
         from teachdock.runtime import run  # noqa: PLC0415 - lab sits on top of the runtime
 
         result = run(["cat", "/proc/self/mountinfo"], rootfs=str(_rootfs(rootfs)), timeout=30)

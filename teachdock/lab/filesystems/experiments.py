@@ -42,7 +42,7 @@ from html import escape
 
 from teachdock import kernel
 from teachdock.errors import KernelError, TeachdockError
-from teachdock.lab.views import TextAndHTML
+from teachdock.lab.common.views import TextAndHTML
 
 #: Every scratch directory of the chapter starts with this, so a leftover is easy to find.
 SCRATCH_PREFIX = "teachdock-fs-"
