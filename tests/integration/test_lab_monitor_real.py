@@ -19,7 +19,8 @@ from teachdock.lab.cgroups.checks import (
     check_pids_limit,
     cpu_quota_files,
 )
-from teachdock.lab.cgroups.monitor import CgroupMonitor, series
+from teachdock.lab.cgroups.monitor import CgroupMonitor
+from teachdock.lab.cgroups.samples import series
 from teachdock.runtime import DEVNULL, Container
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]

@@ -1,4 +1,4 @@
-"""teachdock.lab.cgroups.monitor and teachdock.lab.cgroups.checks without root.
+"""teachdock.lab.cgroups (monitor, samples, checks) without root.
 
 The monitor's maths (samples -> curves -> final figures) and its plot are pure functions.
 Its widget logic runs here against a fake Container that replays scripted cgroup figures,
@@ -31,19 +31,8 @@ from teachdock.lab.cgroups.checks import (
     read_cpu_quota,
     read_memory_limit,
 )
-from teachdock.lab.cgroups.monitor import (
-    CgroupMonitor,
-    MonitorError,
-    MonitorPlot,
-    Sample,
-    cpu_rate,
-    describe_settings,
-    hog_chunk_bytes,
-    load_command,
-    plot_samples,
-    series,
-    summarize,
-)
+from teachdock.lab.cgroups.monitor import CgroupMonitor, MonitorError, describe_settings, hog_chunk_bytes, load_command
+from teachdock.lab.cgroups.samples import MonitorPlot, Sample, cpu_rate, plot_samples, series, summarize
 from teachdock.runtime.cgroups import Metrics
 
 MIB = 1024 * 1024
