@@ -14,6 +14,7 @@ import pytest
 from teachdock import kernel
 from teachdock.errors import KernelError
 from teachdock.lab.filesystems import checks as fc
+from teachdock.lab.filesystems.child import Child, ChildFailed, run_in_child
 from teachdock.lab.filesystems import experiments as fs
 from teachdock.lab.filesystems.checks import (
     MASK_CANDIDATES,
@@ -201,7 +202,7 @@ def test_run_in_child_returns_the_childs_value():
     def work(channel, a, b):
         return {"sum": a + b, "pid": os.getpid()}
 
-    result = fs.run_in_child(work, 2, 3)
+    result = run_in_child(work, 2, 3)
     assert result["sum"] == 5 and result["pid"] != os.getpid()
 
 
@@ -210,7 +211,7 @@ def test_an_errno_in_the_child_is_a_kernel_error_in_the_parent():
         os.rmdir("/definitely/not/here")
 
     with pytest.raises(KernelError) as caught:
-        fs.run_in_child(work)
+        run_in_child(work)
     assert caught.value.errno == errno.ENOENT
 
 
@@ -218,8 +219,8 @@ def test_other_exceptions_come_back_as_child_failed():
     def work(channel):
         raise ValueError("bad value")
 
-    with pytest.raises(fs.ChildFailed, match="ValueError: bad value"):
-        fs.run_in_child(work)
+    with pytest.raises(ChildFailed, match="ValueError: bad value"):
+        run_in_child(work)
 
 
 def test_a_conversation_and_the_child_is_reaped():
@@ -229,7 +230,7 @@ def test_a_conversation_and_the_child_is_reaped():
         channel.receive()
         return "done"
 
-    with fs.Child(work) as child:
+    with Child(work) as child:
         child.send(question=21)
         assert child.receive() == {"answer": 42}
         child.send(bye=True)
@@ -243,8 +244,8 @@ def test_a_hung_child_is_killed_after_the_timeout():
     def work(channel):
         signal.pause()
 
-    child = fs.Child(work, timeout=0.2)
-    with pytest.raises(fs.ChildFailed, match="no answer within 0.2 s"):
+    child = Child(work, timeout=0.2)
+    with pytest.raises(ChildFailed, match="no answer within 0.2 s"):
         child.receive()
     with pytest.raises(ChildProcessError):
         os.waitpid(child.pid, os.WNOHANG)  # killed and reaped already

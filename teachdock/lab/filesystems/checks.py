@@ -32,10 +32,9 @@ import sys
 from teachdock import kernel
 from teachdock.errors import TeachdockError
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.filesystems.child import Child, become_root_in_user_namespace
 from teachdock.lab.filesystems.experiments import (
-    Child,
     Mount,
-    become_root_in_user_namespace,
     make_jail,
     mounts_under,
     read_mounts,
