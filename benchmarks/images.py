@@ -352,7 +352,7 @@ def main(argv=None) -> int:
         (context / "message.txt").write_text("hello from COPY\n")
         rows += rebuild_rows(images, context, data_root, env, arguments.runs)
 
-        from teachdock.lab.registry_lab import local_registry  # noqa: PLC0415 - after compile_package
+        from teachdock.lab.registries.registry_lab import local_registry  # noqa: PLC0415 - after compile_package
 
         if shutil.which("docker-registry") is None:
             rows += [failed(f"pull: {way}", "", "docker-registry is not installed (apt-get install docker-registry)")

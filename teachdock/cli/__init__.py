@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
         return daemon_main(rest)
     if command == "doctor":
-        from teachdock.runtime.host import probe  # noqa: PLC0415
+        from teachdock.lab.start_here.machine import probe  # noqa: PLC0415
 
         print(probe().format())
         return 0

@@ -1,47 +1,27 @@
-"""Everything the notebooks call: the machine check, views, plots, widgets and exercise checks.
+"""Everything the notebooks call, one folder per chapter, named like its notebook.
 
-The widgets (container_launcher, CgroupMonitor, isolation_explorer, layer_viewer, and
-api_tracer's TraceExplorer) are here; each chapter's helpers and checks live in their own
-module: virtualization, explorer, monitor, filesystems, layers_view, registry_lab,
-daemon_lab (chapter 07: the architecture drawn, the socket, HTTP by hand, daemons of the
-chapter's own), api_tracer (a proxy that records each Engine API call), and *_checks.
+    start_here/         00: the machine check (machine.py probes, doctor.py draws), the
+                        container launcher, the first exercises
+    virtualization/     01: the stacks picture, a process, a container and a VM measured,
+                        their figures, a virtualenv against a container, the exercises
+    namespaces/         02: the isolation explorer and the exercises
+    cgroups/            03: the live cgroup monitor, cgroup v2 in a VM, the exercises
+    filesystems/        04: chroot, mount namespaces, propagation, pivot_root in forked
+                        children; the exercises
+    images/             05: the layer viewer and plots; the exercises
+    registries/         06: a local registry, a token server, the HTTP exchange drawn
+    client_and_daemon/  07: the architecture, the socket, HTTP by hand, the API tracer
+    common/             what several chapters share: the host and container views, the
+                        busybox rootfs, TextAndHTML, CheckResult and the exercise helpers
 
-This is the top layer: it may import any part of teachdock, and nothing imports it.
-Heavy libraries (matplotlib, IPython) are imported only by the functions that draw.
+A notebook imports from its chapter's package (``from teachdock.lab.namespaces import
+isolation_explorer``); ``busybox_rootfs``, which every chapter needs, also from here.
+
+This is the top layer but one: it may import any part of teachdock below the CLI, and only the
+CLI imports it (``teachdock doctor``). Heavy libraries (matplotlib, IPython, ipywidgets) are
+imported only by the functions that draw.
 """
 
-from teachdock.lab.checks import CheckResult, check_interfaces, check_own_pid, check_ps_count
-from teachdock.lab.doctor import doctor
-from teachdock.lab.explorer import explore, isolation_explorer
-from teachdock.lab.launcher import container_launcher
-from teachdock.lab.layers_view import layer_viewer
-from teachdock.lab.monitor import CgroupMonitor
-from teachdock.lab.views import (
-    PROBE_SCRIPT,
-    View,
-    busybox_rootfs,
-    compare_table,
-    container_view,
-    host_view,
-    plot_comparison,
-)
+from teachdock.lab.common.views import busybox_rootfs
 
-__all__ = [
-    "CgroupMonitor",
-    "CheckResult",
-    "PROBE_SCRIPT",
-    "View",
-    "busybox_rootfs",
-    "check_interfaces",
-    "check_own_pid",
-    "check_ps_count",
-    "compare_table",
-    "container_launcher",
-    "container_view",
-    "doctor",
-    "explore",
-    "host_view",
-    "isolation_explorer",
-    "layer_viewer",
-    "plot_comparison",
-]
+__all__ = ["busybox_rootfs"]

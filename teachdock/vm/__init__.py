@@ -17,7 +17,7 @@ The parts, each readable on its own:
   qemu.py       KVM-or-TCG detection, the QEMU command line, boot() and its figures
   guest.py      a bigger guest with Python, pytest and kernel modules (overlay, 9p), the
                 project shared read-only, cgroup2 mounted: run_in_guest() runs a command
-                there against a real cgroup v2 kernel (tests/vm, teachdock.lab.v2_vm)
+                there against a real cgroup v2 kernel (tests/vm, teachdock.lab.cgroups.v2_vm)
 Command line: ``python -m teachdock.vm boot --workload 'CMD'``.
 """
 

@@ -1,4 +1,4 @@
-"""The layer viewer (teachdock.lab.layers_view, chapter 05) in JupyterLab, in Chromium.
+"""The layer viewer (teachdock.lab.images.layers_view, chapter 05) in JupyterLab, in Chromium.
 
 The test builds a small image into a data root of its own (FROM busybox; COPY adds a file;
 RUN removes /bin/ls, changes that file and adds two more), writes a scratch notebook whose
@@ -63,7 +63,7 @@ def data_root(lab):
 
 def scratch_notebook(lab, data_root: Path) -> str:
     source = ("from teachdock.image.images import Images\n"
-              "from teachdock.lab.layers_view import layer_viewer\n"
+              "from teachdock.lab.images.layers_view import layer_viewer\n"
               f"viewer = layer_viewer(Images({str(data_root)!r}), 'busybox:latest')\n"
               "viewer")
     notebook = {
@@ -82,7 +82,7 @@ def scratch_notebook(lab, data_root: Path) -> str:
 def store_rows(data_root: Path, image: str, number: int) -> list[tuple[str, str]]:
     """(kind, path) of every change of layer ``number`` (1 = base), read from the store here."""
     from teachdock.image.images import Images  # noqa: PLC0415
-    from teachdock.lab.layers_view import image_layers  # noqa: PLC0415
+    from teachdock.lab.images.layers_view import image_layers  # noqa: PLC0415
 
     layer = image_layers(Images(data_root), image)[number - 1]
     return [(change.kind, change.path) for change in layer.changes]

@@ -1,4 +1,4 @@
-"""teachdock.lab.api_tracer against a real teachdockd, with the real docker CLI going through it.
+"""teachdock.lab.client_and_daemon.api_tracer against a real teachdockd, with the real docker CLI going through it.
 
 The tracer must be invisible to the client (the output is still "hi", the exit code still 0,
 the attach still works after its 101 upgrade) and must record the calls in the order the
@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from teachdock.lab.api_tracer import ApiTracer, timeline, trace_table, traced_env
+from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, timeline, trace_table, traced_env
 
 from tests.support.daemons import DOCKER, UnixHTTPConnection
 

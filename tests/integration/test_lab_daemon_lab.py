@@ -1,4 +1,4 @@
-"""teachdock.lab.daemon_lab.LabDaemons with real teachdockd processes: two daemons side by side,
+"""teachdock.lab.client_and_daemon.daemon_lab.LabDaemons with real teachdockd processes: two daemons side by side,
 each with its own objects, and close() leaves no process, mount, cgroup, bridge or file."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 
 from teachdock.client import Client
 from teachdock.errors import TeachdockError
-from teachdock.lab.daemon_checks import check_docker_host, check_log_file
-from teachdock.lab.daemon_lab import LabDaemons, object_files, raw_request, socket_info
+from teachdock.lab.client_and_daemon.checks import check_docker_host, check_log_file
+from teachdock.lab.client_and_daemon.daemon_lab import LabDaemons, object_files, raw_request, socket_info
 
 pytestmark = [
     pytest.mark.root,

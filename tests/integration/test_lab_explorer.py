@@ -14,8 +14,8 @@ import os
 import pytest
 
 from teachdock.errors import TeachdockError
-from teachdock.lab import explorer as ex
-from teachdock.lab import namespace_checks as nc
+from teachdock.lab.namespaces import explorer as ex
+from teachdock.lab.namespaces import checks as nc
 from teachdock.runtime import Container, make_spec
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]

@@ -21,8 +21,8 @@ import pytest
 from teachdock import kernel
 from teachdock.errors import KernelError, TeachdockError
 from teachdock.kernel.mountinfo import parse_mountinfo
-from teachdock.lab import filesystem_checks as fc
-from teachdock.lab import filesystems as fs
+from teachdock.lab.filesystems import checks as fc
+from teachdock.lab.filesystems import experiments as fs
 from teachdock.runtime import PIPE, Container
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check", "no_chapter_leaks")]
@@ -75,7 +75,7 @@ def test_the_escape_works_from_a_chroot_in_a_user_namespace():
 
 def test_the_escape_works_for_an_unprivileged_user():
     """What a learner without root runs: the helper makes its own user namespace."""
-    script = ("import json; from teachdock.lab import filesystems as fs\n"
+    script = ("import json; from teachdock.lab.filesystems import experiments as fs\n"
               "with fs.scratch_directory('it-nobody') as s:\n"
               "    a = fs.escape_from_chroot(fs.make_jail(s))\n"
               "print(json.dumps([a.reached_host_root, a.after]))\n")

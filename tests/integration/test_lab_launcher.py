@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from teachdock.lab.launcher import ContainerLauncher
+from teachdock.lab.start_here.launcher import ContainerLauncher
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]
 

@@ -12,14 +12,15 @@ import statistics
 import pytest
 
 from teachdock.errors import NotFound
-from teachdock.lab.cgroup_checks import (
+from teachdock.lab.cgroups.checks import (
     check_cpu_seconds,
     check_cpu_update,
     check_memory_limit,
     check_pids_limit,
     cpu_quota_files,
 )
-from teachdock.lab.monitor import CgroupMonitor, series
+from teachdock.lab.cgroups.monitor import CgroupMonitor
+from teachdock.lab.cgroups.samples import series
 from teachdock.runtime import DEVNULL, Container
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check")]

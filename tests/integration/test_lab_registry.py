@@ -1,5 +1,5 @@
 """The registries chapter against a real registry: Debian's docker-registry on 127.0.0.1,
-started and stopped by teachdock.lab.registry_lab; push and pull with trace=, a tampered
+started and stopped by teachdock.lab.registries.registry_lab; push and pull with trace=, a tampered
 blob, Basic auth, and the exercise checks on real state. Nothing may be left running."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from teachdock.image.digest import DigestMismatch, sha256_digest
 from teachdock.image.images import Images
 from teachdock.image.registry import RegistryAuthError, pull, push
 from teachdock.image.store import ImageStore
-from teachdock.lab.registry_checks import check_exists_request, check_pull_by_digest
-from teachdock.lab.registry_lab import local_registry, process_running, tamper_blob, trace_rows
+from teachdock.lab.registries.checks import check_exists_request, check_pull_by_digest
+from teachdock.lab.registries.registry_lab import local_registry, process_running, tamper_blob, trace_rows
 
 pytestmark = pytest.mark.skipif(shutil.which("docker-registry") is None,
                                 reason="needs Debian's docker-registry (apt-get install docker-registry)")
@@ -149,7 +149,7 @@ def test_basic_auth_401_without_credentials_then_success(tmp_path, images):
 def test_token_auth_three_parties_and_the_token_server_stops(tmp_path, images):
     import urllib.error
 
-    from teachdock.lab.registry_lab import TokenServer, jwt_claims, sequence_arrows
+    from teachdock.lab.registries.registry_lab import TokenServer, jwt_claims, sequence_arrows
 
     store = images.store
     with TokenServer(tmp_path, "alice", "wonderland") as tokens, \

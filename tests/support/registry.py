@@ -1,6 +1,6 @@
 """Throw-away registries and small images for the registry and archive tests.
 
-The registry itself comes from ``teachdock.lab.registry_lab`` (the registries chapter starts
+The registry itself comes from ``teachdock.lab.registries.registry_lab`` (the registries chapter starts
 one the same way): Debian's ``docker-registry`` on 127.0.0.1, a free port, its own session,
 always stopped by its PID when the ``with`` block ends::
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from teachdock.image.store import OCI_LAYER, OCI_LAYER_GZIP
 # The registry and its helpers are the lab's own (chapter 06 starts one the same way); the tests
 # take them from here, beside the image helpers below.
-from teachdock.lab.registry_lab import TokenServer, free_port, local_registry  # noqa: F401
+from teachdock.lab.registries.registry_lab import TokenServer, free_port, local_registry  # noqa: F401
 
 REGISTRY_BINARY = shutil.which("docker-registry")
 HTPASSWD_BINARY = shutil.which("htpasswd")

@@ -1,4 +1,4 @@
-"""teachdock.runtime.host: parsers fed with fake /proc text, and the verdict logic on made-up machines."""
+"""teachdock.lab.start_here.machine (the doctor's probes): parsers fed with fake /proc text, and the verdict logic on made-up machines."""
 
 import os
 import struct
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.runtime import host
-from teachdock.runtime.host import MISSING, OK, WARN, HostReport, NamespaceProbe
+from teachdock.lab.start_here import machine as host
+from teachdock.lab.start_here.machine import MISSING, OK, WARN, HostReport, NamespaceProbe
 
 FILESYSTEMS = "nodev\tsysfs\nnodev\ttmpfs\n\text4\nnodev\toverlay\nnodev\tcgroup2\n"
 

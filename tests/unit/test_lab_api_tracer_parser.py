@@ -1,4 +1,4 @@
-"""teachdock.lab.api_tracer against a scripted fake daemon on a Unix socket (no root, no
+"""teachdock.lab.client_and_daemon.api_tracer against a scripted fake daemon on a Unix socket (no root, no
 teachdockd): what the tracer records for keep-alive, chunked, held and upgraded answers, and
 that it passes every byte on unchanged."""
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from teachdock.lab.api_tracer import ApiTracer, meaning, timeline, trace_rows, trace_table
+from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, meaning, timeline, trace_rows, trace_table
 
 
 class FakeDaemon:

@@ -1,17 +1,17 @@
-"""teachdock.lab.checks and .views: right answers pass, wrong ones fail with the hint for that mistake.
+"""teachdock.lab.start_here.checks (chapter 00) and teachdock.lab.common (views, CheckResult): right answers pass, wrong ones fail with the hint for that mistake.
 
 The checks learn the truth by starting a container; here that observation is replaced by
 a fixed truth, so these tests need neither root nor the runtime.
 """
 
-import importlib
 import os
 
 import pytest
 
-from teachdock.lab import views
-from teachdock.lab.checks import (
-    CheckResult,
+from teachdock.lab.common import views
+from teachdock.lab.common.checks import CheckResult
+from teachdock.lab.start_here import checks
+from teachdock.lab.start_here.checks import (
     check_interfaces,
     check_own_pid,
     check_ps_count,
@@ -19,8 +19,6 @@ from teachdock.lab.checks import (
     judge_own_pid,
     judge_ps_count,
 )
-
-checks = importlib.import_module("teachdock.lab.checks")
 
 HOST_INTERFACES = ["lo", "eth0", "ifb0"]
 
@@ -46,7 +44,7 @@ def fake_container(monkeypatch, tmp_path):
             return _net_dev("lo") if own_netns else _net_dev(*HOST_INTERFACES)
         return {("sh", "-c", "echo $$"): "1\n", ("ps",): "PID   USER     COMMAND\n    1 root     ps\n"}[tuple(args)]
 
-    monkeypatch.setattr(checks, "_run", run)
+    monkeypatch.setattr(checks, "run_in_container", run)
     host = views.View("host", 4242, "systemd", [(i, "x") for i in range(1, 81)], "vm", 30, HOST_INTERFACES, 0)
     monkeypatch.setattr(checks, "host_view", lambda: host)
     return tmp_path  # used as the rootfs argument: never touched
@@ -83,7 +81,7 @@ def test_own_pid_of_the_notebook_kernel_is_named_as_such():
 
 
 def test_placeholder_answer_asks_for_an_answer_without_running_anything(monkeypatch):
-    monkeypatch.setattr(checks, "_run", lambda *a: pytest.fail("a placeholder must not start a container"))
+    monkeypatch.setattr(checks, "run_in_container", lambda *a: pytest.fail("a placeholder must not start a container"))
     for check in (check_own_pid, check_ps_count, check_interfaces):
         result = check(...)
         assert not result.passed and not result.answered and "Replace the ..." in result.message
@@ -182,7 +180,7 @@ def test_a_check_that_cannot_start_a_container_explains_instead_of_raising(monke
     def refuse(args, rootfs, **options):
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(checks, "_run", refuse)
+    monkeypatch.setattr(checks, "run_in_container", refuse)
     result = check_own_pid(1, rootfs=tmp_path)
     assert not result.passed
     assert "Could not start a container" in result.message and "needs root" in result.message

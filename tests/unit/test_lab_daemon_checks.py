@@ -1,4 +1,4 @@
-"""The judges of teachdock.lab.daemon_checks: right answers pass, each likely mistake gets its
+"""The judges of teachdock.lab.client_and_daemon.checks: right answers pass, each likely mistake gets its
 own hint, placeholders stay grey. Pure functions: no daemon, no root."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.lab.daemon_checks import (check_create_call, check_log_file, judge_call_count, judge_create_call,
+from teachdock.lab.client_and_daemon.checks import (check_create_call, check_log_file, judge_call_count, judge_create_call,
                                          judge_docker_host, judge_log_file)
 
 RUN_CALLS = [("HEAD", "/_ping", 200), ("POST", "/containers/create", 201), ("POST", "/containers/{id}/attach", 101),

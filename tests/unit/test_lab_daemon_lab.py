@@ -1,4 +1,4 @@
-"""teachdock.lab.daemon_lab without a daemon: the socket as ls -l shows it and who listens,
+"""teachdock.lab.client_and_daemon.daemon_lab without a daemon: the socket as ls -l shows it and who listens,
 HTTP by hand against a scripted socket, chunked bodies, the disk map of a fake data root."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from teachdock.errors import NotFound
-from teachdock.lab.daemon_lab import (dechunk, disk_map, object_files, raw_request, socket_info, socket_path, tree,
+from teachdock.lab.client_and_daemon.daemon_lab import (dechunk, disk_map, object_files, raw_request, socket_info, socket_path, tree,
                                       visible)
 
 

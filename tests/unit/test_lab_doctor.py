@@ -1,4 +1,4 @@
-"""teachdock.lab.doctor: the report drawn as HTML, in and out of IPython."""
+"""teachdock.lab.start_here.doctor: the report drawn as HTML, in and out of IPython."""
 
 import importlib
 import re
@@ -6,12 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 
 
-from teachdock.lab.doctor import doctor, render_html
-from teachdock.runtime import host
-from teachdock.runtime.host import HostReport, NamespaceProbe
+from teachdock.lab.start_here.doctor import doctor, render_html
+from teachdock.lab.start_here import machine as host
+from teachdock.lab.start_here.machine import HostReport, NamespaceProbe
 
 # teachdock.lab re-exports the function doctor(), which hides the module of the same name.
-doctor_module = importlib.import_module("teachdock.lab.doctor")
+doctor_module = importlib.import_module("teachdock.lab.start_here.doctor")
 
 
 def _report(**changes) -> HostReport:

@@ -1,4 +1,4 @@
-"""teachdock.lab.explorer and .namespace_checks without root: fake probe data in, matrix and hints out.
+"""teachdock.lab.namespaces.explorer and teachdock.lab.namespaces.checks without root: fake probe data in, matrix and hints out.
 
 The explorer's comparison, drawing and widget callback are fed made-up host and container
 views; the exercise judges get made-up facts. Right answers must pass, and each typical
@@ -10,8 +10,8 @@ import importlib
 import pytest
 
 from teachdock.errors import InvalidConfig, NotFound, TeachdockError
-from teachdock.lab import explorer as ex
-from teachdock.lab.namespace_checks import (
+from teachdock.lab.namespaces import explorer as ex
+from teachdock.lab.namespaces.checks import (
     ContainerFacts,
     check_host_pid,
     check_shared_kinds,
@@ -23,7 +23,7 @@ from teachdock.lab.namespace_checks import (
     judge_shared_network,
 )
 
-namespace_checks = importlib.import_module("teachdock.lab.namespace_checks")
+namespace_checks = importlib.import_module("teachdock.lab.namespaces.checks")
 
 HOST_INODES = {kind: 4026531830 + number for number, kind in enumerate(ex.KINDS)}
 

@@ -1,4 +1,4 @@
-"""teachdock.lab.filesystems and .filesystem_checks without root: parsing, tables, the plot,
+"""teachdock.lab.filesystems (experiments and checks) without root: parsing, tables, the plot,
 the forked-child channel, and every judge with right and wrong answers.
 
 The checks' observations (a container's mount table, a child's mounts) are replaced by fixed
@@ -14,9 +14,10 @@ import pytest
 from teachdock import kernel
 from teachdock.errors import KernelError
 from teachdock.kernel.mountinfo import parse_mountinfo
-from teachdock.lab import filesystem_checks as fc
-from teachdock.lab import filesystems as fs
-from teachdock.lab.filesystem_checks import (
+from teachdock.lab.filesystems import checks as fc
+from teachdock.lab.filesystems.child import Child, ChildFailed, run_in_child
+from teachdock.lab.filesystems import experiments as fs
+from teachdock.lab.filesystems.checks import (
     MASK_CANDIDATES,
     check_escape,
     check_masked_paths,
@@ -202,7 +203,7 @@ def test_run_in_child_returns_the_childs_value():
     def work(channel, a, b):
         return {"sum": a + b, "pid": os.getpid()}
 
-    result = fs.run_in_child(work, 2, 3)
+    result = run_in_child(work, 2, 3)
     assert result["sum"] == 5 and result["pid"] != os.getpid()
 
 
@@ -211,7 +212,7 @@ def test_an_errno_in_the_child_is_a_kernel_error_in_the_parent():
         os.rmdir("/definitely/not/here")
 
     with pytest.raises(KernelError) as caught:
-        fs.run_in_child(work)
+        run_in_child(work)
     assert caught.value.errno == errno.ENOENT
 
 
@@ -219,8 +220,8 @@ def test_other_exceptions_come_back_as_child_failed():
     def work(channel):
         raise ValueError("bad value")
 
-    with pytest.raises(fs.ChildFailed, match="ValueError: bad value"):
-        fs.run_in_child(work)
+    with pytest.raises(ChildFailed, match="ValueError: bad value"):
+        run_in_child(work)
 
 
 def test_a_conversation_and_the_child_is_reaped():
@@ -230,7 +231,7 @@ def test_a_conversation_and_the_child_is_reaped():
         channel.receive()
         return "done"
 
-    with fs.Child(work) as child:
+    with Child(work) as child:
         child.send(question=21)
         assert child.receive() == {"answer": 42}
         child.send(bye=True)
@@ -244,8 +245,8 @@ def test_a_hung_child_is_killed_after_the_timeout():
     def work(channel):
         signal.pause()
 
-    child = fs.Child(work, timeout=0.2)
-    with pytest.raises(fs.ChildFailed, match="no answer within 0.2 s"):
+    child = Child(work, timeout=0.2)
+    with pytest.raises(ChildFailed, match="no answer within 0.2 s"):
         child.receive()
     with pytest.raises(ChildProcessError):
         os.waitpid(child.pid, os.WNOHANG)  # killed and reaped already

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from teachdock.errors import TeachdockError
-from teachdock.lab.launcher import ContainerLauncher, describe_exit, launch, result_html
+from teachdock.lab.start_here.launcher import ContainerLauncher, describe_exit, launch, result_html
 from teachdock.runtime.cgroups import Metrics
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from teachdock.image.store import OCI_LAYER, ImageStore
 from teachdock.image.digest import sha256_digest
-from teachdock.lab import image_checks
-from teachdock.lab.layers_view import (
+from teachdock.lab.images import checks as image_checks
+from teachdock.lab.images.layers_view import (
     ADDED,
     CHANGED,
     EMPTIED,
@@ -198,7 +198,7 @@ def test_checks_answer_a_placeholder_and_a_missing_image_without_work(images):
 
 
 def test_a_huge_layer_shows_part_of_its_table_but_every_row_in_rows(images, monkeypatch):
-    monkeypatch.setattr("teachdock.lab.layers_view.MAX_TABLE_ROWS", 3)
+    monkeypatch.setattr("teachdock.lab.images.layers_view.MAX_TABLE_ROWS", 3)
     viewer = LayerViewer(images, "base:1")
     assert len(viewer.rows) == 8 and "and 5 more" in viewer.table.value
     assert viewer.table.value.count("<tr") == 4  # the header and three rows

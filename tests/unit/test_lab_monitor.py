@@ -1,4 +1,4 @@
-"""teachdock.lab.monitor and teachdock.lab.cgroup_checks without root.
+"""teachdock.lab.cgroups (monitor, samples, checks) without root.
 
 The monitor's maths (samples -> curves -> final figures) and its plot are pure functions.
 Its widget logic runs here against a fake Container that replays scripted cgroup figures,
@@ -16,8 +16,9 @@ import types
 import pytest
 
 from teachdock.errors import Conflict, InvalidConfig
-from teachdock.lab import cgroup_checks, monitor
-from teachdock.lab.cgroup_checks import (
+from teachdock.lab.cgroups import checks as cgroup_checks
+from teachdock.lab.cgroups import monitor
+from teachdock.lab.cgroups.checks import (
     check_cpu_seconds,
     check_cpu_update,
     check_memory_limit,
@@ -30,19 +31,8 @@ from teachdock.lab.cgroup_checks import (
     read_cpu_quota,
     read_memory_limit,
 )
-from teachdock.lab.monitor import (
-    CgroupMonitor,
-    MonitorError,
-    MonitorPlot,
-    Sample,
-    cpu_rate,
-    describe_settings,
-    hog_chunk_bytes,
-    load_command,
-    plot_samples,
-    series,
-    summarize,
-)
+from teachdock.lab.cgroups.monitor import CgroupMonitor, MonitorError, describe_settings, hog_chunk_bytes, load_command
+from teachdock.lab.cgroups.samples import MonitorPlot, Sample, cpu_rate, plot_samples, series, summarize
 from teachdock.runtime.cgroups import Metrics
 
 MIB = 1024 * 1024

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.lab import registry_lab
-from teachdock.lab.registry_checks import (check_blob_digest, check_exists_request, judge_blob_digest,
+from teachdock.lab.registries import registry_lab
+from teachdock.lab.registries.checks import (check_blob_digest, check_exists_request, judge_blob_digest,
                                            judge_exists_request, judge_pull_by_digest)
-from teachdock.lab.registry_lab import (LocalRegistry, RegistryLabError, flip_byte, plot_sequence, sequence_arrows,
+from teachdock.lab.registries.registry_lab import (LocalRegistry, RegistryLabError, flip_byte, plot_sequence, sequence_arrows,
                                         short_path, trace_rows, trace_table)
 
 HOST = "127.0.0.1:5000"

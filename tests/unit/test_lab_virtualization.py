@@ -1,4 +1,4 @@
-"""teachdock.lab.virtualization: measurement logic, probes, plots and exercise checks, without root.
+"""teachdock.lab.virtualization (stacks, measurements, figures, isolation, checks): measurement logic, probes, plots and exercise checks, without root.
 
 Containers and the VM are replaced by fixed figures; the probes run as ordinary host
 processes (reading /proc changes nothing), which is also how a virtualenv runs them.
@@ -11,19 +11,19 @@ import sys
 
 import pytest
 
-from teachdock.lab import virtualization as vz
-from teachdock.lab.checks import CheckResult
+from teachdock.lab.common.checks import CheckResult
+from teachdock.lab.virtualization import checks, figures, isolation, measurements, stacks
 from teachdock.runtime import RunResult
 from teachdock.runtime.cgroups import Metrics
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-needs_busybox = pytest.mark.skipif(not os.path.exists(vz.BUSYBOX), reason=f"{vz.BUSYBOX} is not installed")
+needs_busybox = pytest.mark.skipif(not os.path.exists(measurements.BUSYBOX), reason=f"{measurements.BUSYBOX} is not installed")
 
 
-def _measured(container=True, vm=True) -> vz.Measurements:
-    m = vz.Measurements(iterations=1000)
+def _measured(container=True, vm=True) -> measurements.Measurements:
+    m = measurements.Measurements(iterations=1000)
     for seconds in (0.0008, 0.001, 0.0012):
         m.add("process", startup=seconds)
     for seconds in (0.100, 0.090, 0.120):
@@ -46,7 +46,7 @@ def _measured(container=True, vm=True) -> vz.Measurements:
 
 
 def test_loop_script_counts_the_requested_iterations():
-    script = vz.loop_script(1234)
+    script = measurements.loop_script(1234)
     assert "-lt 1234 ]" in script
     assert "$EPOCHREALTIME" in script and "VmHWM" in script
 
@@ -54,12 +54,12 @@ def test_loop_script_counts_the_requested_iterations():
 @pytest.mark.parametrize("bad", [0, -5, 2.5, "100"])
 def test_loop_script_refuses_nonsense(bad):
     with pytest.raises(ValueError, match="positive whole number"):
-        vz.loop_script(bad)
+        measurements.loop_script(bad)
 
 
 def test_parse_loop_output_reads_its_own_line_among_others():
     text = "noise\nloop start=100.250000 end=100.375500 peak_kib=1644\nmore\n"
-    result = vz.parse_loop_output(text)
+    result = measurements.parse_loop_output(text)
     assert result.seconds == pytest.approx(0.1255)
     assert result.peak_rss_bytes == 1644 * 1024
 
@@ -67,20 +67,20 @@ def test_parse_loop_output_reads_its_own_line_among_others():
 @pytest.mark.parametrize("text", ["", "loop start=1.0 end=\n", "loop start=1 end=2\n"])
 def test_parse_loop_output_says_what_it_missed(text):
     with pytest.raises(ValueError, match="no complete 'loop start="):
-        vz.parse_loop_output(text)
+        measurements.parse_loop_output(text)
 
 
 @needs_busybox
 def test_the_loop_really_runs_in_busybox_sh_and_times_itself():
-    seconds, output = vz.time_host_process([vz.BUSYBOX, "sh", "-c", vz.loop_script(2000)])
-    loop = vz.parse_loop_output(output)
+    seconds, output = measurements.time_host_process([measurements.BUSYBOX, "sh", "-c", measurements.loop_script(2000)])
+    loop = measurements.parse_loop_output(output)
     assert 0 < loop.seconds <= seconds  # its own clock sees less than our stopwatch around it
     assert 100 * 1024 < loop.peak_rss_bytes < 64 * 2**20  # a shell, not the Python that spawned it
 
 
 def test_time_host_process_reports_the_failure():
     with pytest.raises(RuntimeError, match="exited with 3"):
-        vz.time_host_process(["/bin/sh", "-c", "echo oops >&2; exit 3"])
+        measurements.time_host_process(["/bin/sh", "-c", "echo oops >&2; exit 3"])
 
 
 # ---- measurements and their arithmetic ---------------------------------------------------
@@ -96,7 +96,7 @@ def test_measurements_median_fastest_and_speed():
 
 
 def test_adding_figures_clears_an_earlier_reason_for_missing():
-    m = vz.Measurements()
+    m = measurements.Measurements()
     m.missing["container"] = "needs root"
     m.add("container", startup=0.02)
     assert "container" not in m.missing
@@ -114,66 +114,66 @@ def test_summary_names_the_machine_and_the_missing_reason():
 
 
 def test_apparent_speed_is_start_up_spread_over_the_job():
-    assert vz.apparent_speed(1.0, startup=0.0) == pytest.approx(100.0)
-    assert vz.apparent_speed(0.02, startup=0.02) == pytest.approx(50.0)  # half the run is start-up
-    assert vz.apparent_speed(1.0, startup=0.0, compute_percent=10.0) == pytest.approx(10.0)
-    assert vz.apparent_speed(0.0, startup=0.01, baseline_startup=0.01) == pytest.approx(100.0)
+    assert figures.apparent_speed(1.0, startup=0.0) == pytest.approx(100.0)
+    assert figures.apparent_speed(0.02, startup=0.02) == pytest.approx(50.0)  # half the run is start-up
+    assert figures.apparent_speed(1.0, startup=0.0, compute_percent=10.0) == pytest.approx(10.0)
+    assert figures.apparent_speed(0.0, startup=0.01, baseline_startup=0.01) == pytest.approx(100.0)
     with pytest.raises(ValueError):
-        vz.apparent_speed(1.0, startup=0.01, compute_percent=0)
+        figures.apparent_speed(1.0, startup=0.01, compute_percent=0)
 
 
 @pytest.mark.parametrize("startup, baseline", [(0.02, 0.0), (0.02, 0.001), (1.8, 0.001)])
 def test_break_even_job_is_where_the_curve_crosses_98_percent(startup, baseline):
-    job = vz.break_even_seconds(startup, baseline)
-    assert vz.apparent_speed(job, startup, 100.0, baseline) == pytest.approx(98.0)
-    assert vz.break_even_seconds(0.02) == pytest.approx(0.98)  # 49 times the start-up
+    job = figures.break_even_seconds(startup, baseline)
+    assert figures.apparent_speed(job, startup, 100.0, baseline) == pytest.approx(98.0)
+    assert figures.break_even_seconds(0.02) == pytest.approx(0.98)  # 49 times the start-up
 
 
 def test_break_even_refuses_an_impossible_target():
     with pytest.raises(ValueError):
-        vz.break_even_seconds(0.02, target_percent=100)
+        figures.break_even_seconds(0.02, target_percent=100)
 
 
 def test_speed_sentence_uses_the_measured_figures():
-    job = vz.break_even_seconds(0.020, baseline_startup=0.001)  # medians of _measured()
-    text = vz.speed_sentence(_measured(), job)
+    job = figures.break_even_seconds(0.020, baseline_startup=0.001)  # medians of _measured()
+    text = figures.speed_sentence(_measured(), job)
     assert "<b>930 ms</b> as a plain process" in text
     assert "container: 950 ms in all, <b>98.0 %</b>" in text  # 20 ms start-up + the job at host speed
     assert "VM: 17.30 s in all" in text  # 1.8 s to boot, then the job at 6 % of host speed
-    assert "container: not measured" in vz.speed_sentence(_measured(container=False), 1.0)
+    assert "container: not measured" in figures.speed_sentence(_measured(container=False), 1.0)
 
 
 def test_speed_widget_follows_its_slider():
     pytest.importorskip("ipywidgets")
-    box = vz.speed_widget(_measured())
+    box = figures.speed_widget(_measured())
     slider, text = box.children
     slider.value = 100.0
     assert "100 s" in text.value or "100.00 s" in text.value
-    assert text.value == vz.speed_sentence(_measured(), 100.0)
+    assert text.value == figures.speed_sentence(_measured(), 100.0)
 
 
 # ---- figures -----------------------------------------------------------------------------
 
 
 def test_stacks_draw_one_patch_per_box_and_a_caption_per_architecture():
-    fig = vz.plot_stacks()
+    fig = stacks.plot_stacks()
     axes = fig.get_axes()
-    assert len(axes) == len(vz.ARCHITECTURES)
-    for ax, arch in zip(axes, vz.ARCHITECTURES):
+    assert len(axes) == len(stacks.ARCHITECTURES)
+    for ax, arch in zip(axes, stacks.ARCHITECTURES):
         assert len(ax.patches) == len(arch.boxes)
         texts = [text.get_text() for text in ax.texts]
         assert arch.kernels in texts and arch.examples in texts
 
 
 def test_every_architecture_has_hardware_at_the_bottom_and_boxes_inside_the_column():
-    for arch in vz.ARCHITECTURES:
+    for arch in stacks.ARCHITECTURES:
         assert [box.label for box in arch.boxes if box.level == 0] == ["hardware"]
         for box in arch.boxes:
-            assert 0 <= box.x and box.x + box.width <= 1.0 + 1e-9 and box.kind in vz.KIND_STYLE
+            assert 0 <= box.x and box.x + box.width <= 1.0 + 1e-9 and box.kind in stacks.KIND_STYLE
 
 
 def test_measurement_plot_has_three_panels_with_log_scales_for_time_and_memory():
-    fig = vz.plot_measurements(_measured())
+    fig = figures.plot_measurements(_measured())
     startup, memory, compute = fig.get_axes()
     assert startup.get_yscale() == "log" and memory.get_yscale() == "log" and compute.get_yscale() == "linear"
     labels = [text.get_text() for text in compute.texts]
@@ -182,7 +182,7 @@ def test_measurement_plot_has_three_panels_with_log_scales_for_time_and_memory()
 
 
 def test_measurement_plot_leaves_a_missing_contender_empty_with_the_reason():
-    fig = vz.plot_measurements(_measured(container=False, vm=False))
+    fig = figures.plot_measurements(_measured(container=False, vm=False))
     for ax in fig.get_axes():
         texts = [text.get_text() for text in ax.texts]
         assert "not measured\n(needs root)" in texts
@@ -194,59 +194,59 @@ def test_a_rootless_container_has_no_memory_figure_and_the_plot_says_why():
     m = _measured()
     m.memory.pop("container")
     m.gaps["memory:container"] = "no cgroup (rootless)"
-    memory = vz.plot_measurements(m).get_axes()[1]
+    memory = figures.plot_measurements(m).get_axes()[1]
     assert "not measured\n(no cgroup (rootless))" in [text.get_text() for text in memory.texts]
 
 
 @pytest.mark.parametrize("low, high, limits", [(1.6, 1.61, (0.1, 10)), (0.0006, 1.8, (0.0001, 10)),
                                                 (1.5, 230, (0.1, 1000))])
 def test_log_panels_span_whole_decades(low, high, limits):
-    assert vz._decades(low, high) == pytest.approx(limits)
+    assert figures._decades(low, high) == pytest.approx(limits)
 
 
 def test_apparent_speed_plot_marks_the_break_even_job():
     m = _measured()
-    fig = vz.plot_apparent_speed(m)
+    fig = figures.plot_apparent_speed(m)
     (ax,) = fig.get_axes()
     assert len(ax.get_lines()) >= 4  # container, VM, the 98 % line, the break-even line
-    even = vz.break_even_seconds(0.020, 0.001)
-    assert any(f"for jobs of {vz._format_seconds(even)} or more" in text.get_text() for text in ax.texts)
+    even = figures.break_even_seconds(0.020, 0.001)
+    assert any(f"for jobs of {measurements.format_seconds(even)} or more" in text.get_text() for text in ax.texts)
 
 
 # ---- probes: virtualenv and container ----------------------------------------------------
 
 
 def test_parse_probe_wants_every_key():
-    complete = "\n".join(f"{key}=x" for key in vz.PROBE_KEYS)
-    assert vz.parse_probe(complete + "\nstray line\n")["hostname"] == "x"
+    complete = "\n".join(f"{key}=x" for key in isolation.PROBE_KEYS)
+    assert isolation.parse_probe(complete + "\nstray line\n")["hostname"] == "x"
     with pytest.raises(ValueError, match="did not report hostname"):
-        vz.parse_probe(complete.replace("hostname=x", ""))
+        isolation.parse_probe(complete.replace("hostname=x", ""))
 
 
 @pytest.mark.parametrize("raw, shown", [("67108864", "64 MiB"), ("9223372036854771712", "unlimited"),
                                         ("max", "unlimited"), ("unknown", "unknown"), ("50331648", "48 MiB")])
 def test_describe_memory_limit(raw, shown):
-    assert vz.describe_memory_limit(raw) == shown
+    assert isolation.describe_memory_limit(raw) == shown
 
 
 def test_a_shell_script_is_not_a_real_interpreter(tmp_path):
     shim = tmp_path / "python3"
     shim.write_text("#!/usr/bin/env bash\nexec pyenv exec python3 \"$@\"\n")
     shim.chmod(0o755)
-    assert not vz.is_real_interpreter(shim)
-    assert not vz.is_real_interpreter(tmp_path / "missing")
-    assert vz.is_real_interpreter(os.path.realpath(vz.base_python()))
+    assert not isolation.is_real_interpreter(shim)
+    assert not isolation.is_real_interpreter(tmp_path / "missing")
+    assert isolation.is_real_interpreter(os.path.realpath(isolation.base_python()))
 
 
 def test_marker_file_exists_only_inside_its_block():
-    with vz.marker_file() as marker:
+    with isolation.marker_file() as marker:
         assert marker.exists()
     assert not marker.exists()
 
 
 def test_python_probe_on_the_host_reports_this_machine():
-    with vz.marker_file() as marker:
-        answers = vz.probe_python(sys.executable, marker)
+    with isolation.marker_file() as marker:
+        answers = isolation.probe_python(sys.executable, marker)
     assert answers["hostname"] == socket.gethostname()
     assert answers["marker"] == "yes" and answers["notebook_pid"] == "yes"
     assert answers["teachdock"] == "yes"  # this interpreter has the package under test
@@ -259,10 +259,10 @@ def test_both_probes_agree_when_asked_in_the_same_place():
     """The shell probe (for containers) and the Python probe ask the kernel the same questions."""
     import subprocess
 
-    with vz.marker_file() as marker:
-        python = vz.probe_python(sys.executable, marker)
-        env = {"PATH": "/bin:/usr/bin", "MEMORY_LIMIT_COMMAND": vz.MEMORY_LIMIT_COMMAND}
-        shell = vz.parse_probe(subprocess.run([vz.BUSYBOX, "sh", "-c", vz.SH_PROBE, "probe", str(marker),
+    with isolation.marker_file() as marker:
+        python = isolation.probe_python(sys.executable, marker)
+        env = {"PATH": "/bin:/usr/bin", "MEMORY_LIMIT_COMMAND": isolation.MEMORY_LIMIT_COMMAND}
+        shell = isolation.parse_probe(subprocess.run([measurements.BUSYBOX, "sh", "-c", isolation.SH_PROBE, "probe", str(marker),
                                                str(os.getpid())], capture_output=True, text=True, env=env,
                                               check=True).stdout)
     for key in ("marker", "notebook_pid", "hostname", "interfaces", "uid", "mount_ns", "memory_limit"):
@@ -270,18 +270,18 @@ def test_both_probes_agree_when_asked_in_the_same_place():
 
 
 def test_a_fresh_virtualenv_isolates_packages_and_nothing_else():
-    with vz.marker_file() as marker, vz.temporary_virtualenv() as python:
+    with isolation.marker_file() as marker, isolation.temporary_virtualenv() as python:
         venv_dir = python.parent.parent
         assert (venv_dir / "pyvenv.cfg").exists()
-        host = vz.probe_python(sys.executable, marker)
-        venv = vz.probe_python(python, marker)
+        host = isolation.probe_python(sys.executable, marker)
+        venv = isolation.probe_python(python, marker)
     assert not venv_dir.exists()  # removed at the end of the block
     assert venv["teachdock"] == "no" and venv["packages"] == "0"
-    assert vz.isolated_facts(host, venv) == {"Python packages"}
+    assert isolation.isolated_facts(host, venv) == {"Python packages"}
 
 
 def test_temporary_virtualenv_is_removed_after_an_error():
-    with pytest.raises(RuntimeError, match="boom"), vz.temporary_virtualenv() as python:
+    with pytest.raises(RuntimeError, match="boom"), isolation.temporary_virtualenv() as python:
         made = python.parent.parent
         raise RuntimeError("boom")
     assert not made.exists()
@@ -297,18 +297,18 @@ CONTAINER = dict(HOST, python="none", packages="none", teachdock="no", marker="n
 
 
 def test_isolated_facts_ignore_counts_that_merely_drift():
-    assert vz.isolated_facts(HOST, VENV) == {"Python packages"}  # 80 vs 81 processes is not isolation
-    assert vz.isolated_facts(HOST, CONTAINER) == {"Python packages", "files", "processes", "hostname",
+    assert isolation.isolated_facts(HOST, VENV) == {"Python packages"}  # 80 vs 81 processes is not isolation
+    assert isolation.isolated_facts(HOST, CONTAINER) == {"Python packages", "files", "processes", "hostname",
                                                   "network interfaces", "mounts", "memory limit"}
-    assert vz.isolated_facts(HOST, None) == set()
+    assert isolation.isolated_facts(HOST, None) == set()
 
 
 def test_isolation_table_highlights_differences_only_outside_the_host_column():
-    table = vz.isolation_table(HOST, VENV, CONTAINER)
+    table = isolation.isolation_table(HOST, VENV, CONTAINER)
     html = table._repr_html_()
     assert html.count("background:#fff1cc") == 1 + 7  # venv: packages; container: all but the user id
     assert "64 MiB" in html and "no Python at all" in html
-    assert "not measured" in vz.isolation_table(HOST, VENV, None)._repr_html_()
+    assert "not measured" in isolation.isolation_table(HOST, VENV, None)._repr_html_()
     assert "*" in repr(table)
 
 
@@ -321,38 +321,38 @@ def _passes(result: CheckResult) -> bool:
 
 
 def test_exercises_wait_for_an_answer():
-    for result in (vz.judge_virtualenv_isolates(..., HOST, VENV), vz.judge_memory_limit(...),
-                   vz.judge_break_even(..., 0.02), vz.judge_cpu_limit(..., 50.0),
-                   vz.check_virtualenv_isolates(...), vz.check_break_even(...), vz.check_cpu_limit(...)):
+    for result in (checks.judge_virtualenv_isolates(..., HOST, VENV), checks.judge_memory_limit(...),
+                   checks.judge_break_even(..., 0.02), checks.judge_cpu_limit(..., 50.0),
+                   checks.check_virtualenv_isolates(...), checks.check_break_even(...), checks.check_cpu_limit(...)):
         assert not result.passed and not result.answered
 
 
 @pytest.mark.parametrize("answer", [["packages"], "python packages", {"sys.path"}, ("Python packages",)])
 def test_virtualenv_right_answers(answer):
-    assert _passes(vz.judge_virtualenv_isolates(answer, HOST, VENV))
+    assert _passes(checks.judge_virtualenv_isolates(answer, HOST, VENV))
 
 
 def test_virtualenv_hostname_gets_the_virtualenvs_own_answer_back():
-    result = vz.judge_virtualenv_isolates(["packages", "hostname"], HOST, VENV)
+    result = checks.judge_virtualenv_isolates(["packages", "hostname"], HOST, VENV)
     assert not result.passed
     assert "hostname: the virtualenv answered 'vm', like this notebook" in result.message
 
 
 def test_virtualenv_container_list_is_recognised():
     answer = ["packages", "files", "processes", "hostname", "network", "mounts", "memory"]
-    result = vz.judge_virtualenv_isolates(answer, HOST, VENV, CONTAINER)
+    result = checks.judge_virtualenv_isolates(answer, HOST, VENV, CONTAINER)
     assert not result.passed and result.message.startswith("That is the container's list.")
 
 
 def test_virtualenv_other_mistakes():
-    assert "I don't know 'gpu'" in vz.judge_virtualenv_isolates(["gpu"], HOST, VENV).message
-    assert "One row does differ" in vz.judge_virtualenv_isolates([], HOST, VENV).message
-    assert "list of names" in vz.judge_virtualenv_isolates(42, HOST, VENV).message
+    assert "I don't know 'gpu'" in checks.judge_virtualenv_isolates(["gpu"], HOST, VENV).message
+    assert "One row does differ" in checks.judge_virtualenv_isolates([], HOST, VENV).message
+    assert "list of names" in checks.judge_virtualenv_isolates(42, HOST, VENV).message
 
 
 def test_check_virtualenv_isolates_probes_a_real_virtualenv():
-    assert _passes(vz.check_virtualenv_isolates(["packages"]))
-    assert not vz.check_virtualenv_isolates(["network"]).passed
+    assert _passes(checks.check_virtualenv_isolates(["packages"]))
+    assert not checks.check_virtualenv_isolates(["network"]).passed
 
 
 def _run_result(limit, stdout=None, exit_code=0, oom=False, metrics=True):
@@ -362,7 +362,7 @@ def _run_result(limit, stdout=None, exit_code=0, oom=False, metrics=True):
 
 
 def test_memory_limit_right():
-    assert _passes(vz.judge_memory_limit(_run_result(48 * 2**20)))
+    assert _passes(checks.judge_memory_limit(_run_result(48 * 2**20)))
 
 
 @pytest.mark.parametrize("result, hint", [
@@ -377,13 +377,13 @@ def test_memory_limit_right():
     ("48m", "Put the RunResult in answer"),
 ])
 def test_memory_limit_mistakes(result, hint):
-    verdict = vz.judge_memory_limit(result)
+    verdict = checks.judge_memory_limit(result)
     assert not verdict.passed and hint in verdict.message
 
 
 @pytest.mark.parametrize("answer", [0.98, "0.98", 1.0, 0.75 * 1.2])
 def test_break_even_right(answer):
-    assert _passes(vz.judge_break_even(answer, container_startup=0.02))
+    assert _passes(checks.judge_break_even(answer, container_startup=0.02))
 
 
 @pytest.mark.parametrize("answer, hint", [
@@ -396,20 +396,20 @@ def test_break_even_right(answer):
     (10, "Not quite"),
 ])
 def test_break_even_mistakes(answer, hint):
-    verdict = vz.judge_break_even(answer, container_startup=0.02)
+    verdict = checks.judge_break_even(answer, container_startup=0.02)
     assert not verdict.passed and hint in verdict.message
 
 
 def test_check_break_even_uses_the_measured_start_up():
     m = _measured()
-    even = vz.break_even_seconds(0.020, 0.001)
-    assert _passes(vz.check_break_even(even, m))
-    assert "was not measured" in vz.check_break_even(1.0, _measured(container=False)).message
+    even = figures.break_even_seconds(0.020, 0.001)
+    assert _passes(checks.check_break_even(even, m))
+    assert "was not measured" in checks.check_break_even(1.0, _measured(container=False)).message
 
 
 @pytest.mark.parametrize("answer", [50, "55 %", 45.0])
 def test_cpu_limit_right(answer):
-    assert _passes(vz.judge_cpu_limit(answer, truth_percent=52.0))
+    assert _passes(checks.judge_cpu_limit(answer, truth_percent=52.0))
 
 
 @pytest.mark.parametrize("answer, hint", [
@@ -417,7 +417,7 @@ def test_cpu_limit_right(answer):
     ("half", "a percentage"),
 ])
 def test_cpu_limit_mistakes(answer, hint):
-    verdict = vz.judge_cpu_limit(answer, truth_percent=52.0)
+    verdict = checks.judge_cpu_limit(answer, truth_percent=52.0)
     assert not verdict.passed and hint in verdict.message
 
 
@@ -425,17 +425,17 @@ def test_check_cpu_limit_explains_when_it_cannot_measure(monkeypatch):
     def no_container(*args, **kwargs):
         raise PermissionError("not root")
 
-    monkeypatch.setattr(vz, "measure_cpu_limit", no_container)
-    verdict = vz.check_cpu_limit(50, rootfs="/nonexistent")
+    monkeypatch.setattr(checks, "measure_cpu_limit", no_container)
+    verdict = checks.check_cpu_limit(50, rootfs="/nonexistent")
     assert not verdict.passed and "needs root" in verdict.message
 
 
 def test_check_cpu_limit_judges_against_the_measurement(monkeypatch):
-    monkeypatch.setattr(vz, "measure_cpu_limit", lambda rootfs: 53.0)
-    assert _passes(vz.check_cpu_limit(50, rootfs="/nonexistent"))
-    assert "caps it" in vz.check_cpu_limit(99, rootfs="/nonexistent").message
+    monkeypatch.setattr(checks, "measure_cpu_limit", lambda rootfs: 53.0)
+    assert _passes(checks.check_cpu_limit(50, rootfs="/nonexistent"))
+    assert "caps it" in checks.check_cpu_limit(99, rootfs="/nonexistent").message
 
 
 def test_no_children_left_behind():
-    assert vz.leftover_children() == []
+    assert measurements.leftover_children() == []
     assert shutil.which("sh")  # leftover_children looks for sh among others: make sure it exists

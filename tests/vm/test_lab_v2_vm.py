@@ -1,9 +1,9 @@
-"""teachdock.lab.v2_vm: the cgroups chapter's optional look at cgroup v2 in a VM."""
+"""teachdock.lab.cgroups.v2_vm: the cgroups chapter's optional look at cgroup v2 in a VM."""
 
 import pytest
 
 from teachdock.errors import NotFound
-from teachdock.lab import v2_vm
+from teachdock.lab.cgroups import v2_vm
 from teachdock.vm import VmError, find_qemu, prepare_kernel
 
 FAKE_ROWS = [("/sys/fs/cgroup/teachdock/demo/memory.max", "33554432", "memory=\"32m\" <in bytes>"),

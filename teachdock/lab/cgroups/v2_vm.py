@@ -8,7 +8,7 @@ reads: the root's ``cgroup.controllers`` and ``cgroup.subtree_control``, the con
 ``memory.max``, ``pids.max`` and ``cpu.max``, and ``memory.events`` before and after the
 container grows past its memory limit. About 15 s under software emulation::
 
-    from teachdock.lab.v2_vm import host_cgroup_sentence, show_v2_in_vm
+    from teachdock.lab.cgroups.v2_vm import host_cgroup_sentence, show_v2_in_vm
     print(host_cgroup_sentence())
     show_v2_in_vm()          # a table in Jupyter, text in a terminal
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import teachdock
 from teachdock.errors import TeachdockError
-from teachdock.lab.views import TextAndHTML
+from teachdock.lab.common.views import TextAndHTML
 from teachdock.runtime.cgroups import detect_version
 from teachdock.vm import VmError
 from teachdock.vm.guest import run_in_guest

@@ -1,6 +1,6 @@
 """doctor(): the machine check, as a table a learner can read at a glance.
 
-The probing lives in teachdock.runtime.host (so the CLI can print the same report); this
+The probing lives in teachdock.lab.start_here.machine (so the CLI can print the same report); this
 module only draws it: one row per finding, a coloured status, what it means for the course,
 and the fix when something is wrong. It works without a browser: under nbval the HTML is
 simply recorded, and outside IPython the plain-text report is printed instead.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from teachdock.runtime.host import MISSING, OK, WARN, HostReport, probe
+from teachdock.lab.start_here.machine import MISSING, OK, WARN, HostReport, probe
 
 # Colour-blind-safe pairs (background, text) from the Okabe-Ito palette, plus a symbol so the
 # status never depends on colour alone.

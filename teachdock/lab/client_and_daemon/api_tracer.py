@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from teachdock.errors import NotFound
-from teachdock.lab.views import TextAndHTML
+from teachdock.lab.common.views import TextAndHTML
 
 #: How much of each body the tracer keeps: enough to read, not a whole image.
 BODY_KEEP = 4096
@@ -658,7 +658,7 @@ class TraceExplorer:
         import shlex
         import subprocess
 
-        from teachdock.lab.daemon_lab import docker_cli  # noqa: PLC0415
+        from teachdock.lab.client_and_daemon.daemon_lab import docker_cli  # noqa: PLC0415
 
         self.command.value = command
         binary = docker_cli()

@@ -8,7 +8,7 @@
   by digest into an empty store; the check asks the registry what the tag points to, and
   looks at the names the store recorded.
 
-As in teachdock.lab.checks, a ``judge_*`` function holds the verdict and the hints. It is
+As in teachdock.lab.common.checks, a ``judge_*`` function holds the verdict and the hints. It is
 pure, so the unit tests feed it every likely mistake. A check never raises for a wrong
 answer: it returns a CheckResult (green, red, or grey while the cell still holds ...).
 """
@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from teachdock.errors import TeachdockError
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
 
 # --------------------------------------------------------------------------------------------
 # Exercise 1: the digest of a blob

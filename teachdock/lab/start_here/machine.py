@@ -3,7 +3,7 @@
 Containers are not one feature but several: namespaces (what a process can see), cgroups
 (what it may use), overlayfs (how images stack), plus a static busybox to build a first root
 filesystem from. This module looks for each one, says in plain words what its absence would
-mean for the course, and how to fix it. ``teachdock.lab.doctor()`` shows the same report as a
+mean for the course, and how to fix it. ``teachdock.lab.start_here.doctor()`` shows the same report as a
 table in a notebook; ``probe().format()`` prints it in a terminal.
 
 Only the standard library (and teachdock's own error classes) is used, and nothing is left

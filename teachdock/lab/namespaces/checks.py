@@ -1,6 +1,6 @@
 """Exercise checks for the namespaces chapter: they look at the kernel's real state.
 
-As in teachdock.lab.checks, each ``check_*`` gathers facts (a container's
+As in teachdock.lab.common.checks, each ``check_*`` gathers facts (a container's
 ``/proc/<pid>/ns`` links, its uid map, its parent) and a pure ``judge_*`` turns the facts
 and the learner's answer into a CheckResult. The judge knows the usual mistakes, so a wrong
 answer gets a hint about *that* mistake. A check never raises for a wrong answer.
@@ -15,8 +15,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, _as_int, not_answered, _observe
-from teachdock.lab.explorer import ALIASES, KINDS, explore, namespace_inodes, normalise
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered, observe
+from teachdock.lab.namespaces.explorer import ALIASES, KINDS, explore, namespace_inodes, normalise
 
 #: The ids the chapter's exercises ask for; the chapter's last cell removes them.
 EXERCISE_IDS = ("ns-ex3", "ns-ex4", "ns-ex5a", "ns-ex5b")
@@ -168,7 +168,7 @@ def check_shared_kinds(answer, namespaces=("mount", "uts"), rootfs=None) -> Chec
     """Exercise: a container started with ``namespaces``: which namespaces does it share with the host?"""
     if not_answered(answer):
         return NOT_ANSWERED
-    result, failure = _observe(lambda root: explore(namespaces, root), rootfs)
+    result, failure = observe(lambda root: explore(namespaces, root), rootfs)
     if failure is not None:
         return failure
     return judge_shared_kinds(answer, result.shared, normalise(namespaces))
@@ -199,7 +199,7 @@ def judge_host_pid(answer, truth: int, *, monitor_pid: int | None, kernel_pid: i
     """``truth``: the host PID of the container's PID 1; ``monitor_pid``: its parent (td-shim)."""
     if not_answered(answer):
         return NOT_ANSWERED
-    n = _as_int(answer)
+    n = as_int(answer)
     if n is None:
         return CheckResult(False, f"Answer with a whole number, computed from /proc (you gave {answer!r}).")
     if n == truth:

@@ -54,7 +54,7 @@ def launch(command: str, *, namespaces=DEFAULT_CHOICES, hostname: str = "launche
     if not command.strip():
         raise TeachdockError("type a command first, e.g. ps")
     if rootfs is None:
-        from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415
+        from teachdock.lab.common.views import busybox_rootfs  # noqa: PLC0415
 
         rootfs = busybox_rootfs()
     kinds = ("mount", *namespaces)  # the runtime always needs its own mount namespace

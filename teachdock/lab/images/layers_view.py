@@ -234,7 +234,7 @@ def layer_viewer(images, image: str | None = None) -> LayerViewer:
 def overlay_options(mount_point) -> dict[str, list[str] | str]:
     """The options of the overlay mounted at ``mount_point``, from /proc/self/mountinfo:
     {"lowerdir": [top, ..., base], "upperdir": ..., "workdir": ..., "other": [...]}."""
-    from teachdock.lab.filesystems import read_mounts  # noqa: PLC0415
+    from teachdock.lab.filesystems.experiments import read_mounts  # noqa: PLC0415
 
     for mount in read_mounts():
         if mount.mount_point == str(mount_point) and mount.fs_type == "overlay":
@@ -332,7 +332,7 @@ def plot_sharing(points: list[dict]):
 
 def steps_table(result):
     """A build's steps as a table: which hit the cache, which layer each made, how long it took."""
-    from teachdock.lab.views import TextAndHTML  # noqa: PLC0415
+    from teachdock.lab.common.views import TextAndHTML  # noqa: PLC0415
 
     rows = []
     for step in result.steps:

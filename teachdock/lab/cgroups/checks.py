@@ -1,6 +1,6 @@
 """Exercise checks for the cgroups chapter: the answer is read from the kernel, never assumed.
 
-Two kinds of check, as in teachdock.lab.checks:
+Two kinds of check, as in teachdock.lab.common.checks:
 
 - "build it" exercises (a container with a 48 MiB limit; a CPU quota cut by hand) find
   the learner's container by its id and read the limit from its cgroup files;
@@ -22,7 +22,7 @@ import secrets
 import time
 
 from teachdock.errors import NotFound, TeachdockError
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
 
 MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")  # the kernel rounds memory limits down to whole pages
@@ -153,7 +153,7 @@ def measure_cpu_rate(cgroup, seconds: float) -> float:
 
 def _rootfs(rootfs):
     if rootfs is None:
-        from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415
+        from teachdock.lab.common.views import busybox_rootfs  # noqa: PLC0415
 
         return busybox_rootfs()
     return rootfs

@@ -9,7 +9,7 @@
   tmpfs that the host does not see, although the directory is a *shared* mount;
 - ``check_escape``: the learner writes a chroot escape from a read-only jail.
 
-As in teachdock.lab.checks, a ``judge_*`` function holds the verdict and the hints. It is
+As in teachdock.lab.common.checks, a ``judge_*`` function holds the verdict and the hints. It is
 pure, so the unit tests feed it every likely mistake without root. A check never raises for
 a wrong answer: it returns a CheckResult (green, red, or grey while the cell still holds ...).
 
@@ -30,11 +30,10 @@ import sys
 
 from teachdock import kernel
 from teachdock.errors import TeachdockError
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, not_answered
-from teachdock.lab.filesystems import (
-    Child,
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.filesystems.child import Child, become_root_in_user_namespace
+from teachdock.lab.filesystems.experiments import (
     Mount,
-    become_root_in_user_namespace,
     make_jail,
     mounts_under,
     read_mounts,
@@ -62,7 +61,7 @@ def _is_placeholder(function) -> bool:
 
 def _rootfs(rootfs):
     if rootfs is None:
-        from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415 - built once, on first use
+        from teachdock.lab.common.views import busybox_rootfs  # noqa: PLC0415 - built once, on first use
 
         return busybox_rootfs()
     return rootfs

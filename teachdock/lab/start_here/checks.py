@@ -1,103 +1,16 @@
-"""Exercise checks: compare a learner's answer with what the kernel really does, right now.
+"""Chapter 00's exercises: the first container's PID, its process list, its network devices.
 
-Each ``check_*`` function starts a real container to learn the true answer, then hands both
-to a ``judge_*`` function. The judge is pure (testable without root) and knows the usual
-mistakes, so a wrong answer gets a hint about *that* mistake, not just "wrong".
-
-A check never raises for a wrong answer: it returns a CheckResult that Jupyter shows as a
-green or red box. That keeps "Run all" going, and keeps the notebook passing under nbval
-while its exercise cells still hold the placeholder ``...``.
+The result box, ``observe`` and ``run_in_container`` are shared by every chapter
+(teachdock.lab.common.checks).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from html import escape
 
-from teachdock.lab.views import host_view, interfaces_from_net_dev, parse_ps
-
-
-@dataclass
-class CheckResult:
-    passed: bool
-    message: str
-    answered: bool = True  # False while the exercise cell still holds the placeholder ...
-
-    def _look(self) -> tuple[str, str, str]:
-        """(text colour, background, mark): green for right, red for wrong, grey for not yet answered."""
-        if not self.answered:
-            return "#444444", "#ececec", "✎"
-        return ("#00603f", "#d9f2e6", "✔") if self.passed else ("#8f1d1d", "#fbdada", "✘")
-
-    def __repr__(self) -> str:
-        return f"{self._look()[2]} {self.message}"
-
-    def _repr_html_(self) -> str:
-        colour, background, mark = self._look()
-        return (
-            f'<div style="background:{background};color:{colour};border-left:6px solid {colour};'
-            f'padding:6px 10px"><b>{mark}</b> {escape(self.message)}</div>'
-        )
-
-
-def not_answered(answer) -> bool:
-    """The exercise cell still holds its placeholder (``...``)."""
-    return answer is ... or answer is None
-
-
-def as_number(answer) -> float | None:
-    """A learner's answer as a number: 3, 2.5, "2.5" and "50 %" all work; anything else is None."""
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, (int, float)):
-        return float(answer)
-    if isinstance(answer, str):
-        try:
-            return float(answer.strip().rstrip("%").strip())
-        except ValueError:
-            return None
-    return None
-
-
-NOT_ANSWERED = CheckResult(False, "Replace the ... with your answer, then run the cell again.", answered=False)
-
-
-def _as_int(answer) -> int | None:
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, int):
-        return answer
-    if isinstance(answer, str) and answer.strip().lstrip("-").isdigit():
-        return int(answer.strip())
-    return None
-
-
-def _run(args: list[str], rootfs, **options) -> str:
-    """Run a command in a fresh container and return its stdout (imported late: lab sits on top)."""
-    from teachdock.runtime import run
-
-    result = run(args, rootfs=str(rootfs), timeout=30, **options)
-    if result.exit_code != 0:
-        raise RuntimeError(f"{' '.join(args)} exited with {result.exit_code}: {result.stderr.strip()}")
-    return result.stdout
-
-
-def _observe(what, rootfs):
-    """Learn the truth from a real container; on failure, a CheckResult saying why."""
-    try:
-        if rootfs is None:
-            from teachdock.lab.views import busybox_rootfs
-
-            rootfs = busybox_rootfs()
-        return what(rootfs), None
-    except Exception as error:  # the check must explain, not crash the exercise cell
-        return None, CheckResult(
-            False,
-            f"Could not start a container to check your answer ({type(error).__name__}: {error}). "
-            "Starting containers needs root: see the doctor() table at the top of the notebook.",
-        )
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered, observe, run_in_container
+from teachdock.lab.common.views import host_view, interfaces_from_net_dev, parse_ps
 
 
 # ---- exercise 1: what PID does the container's first process see for itself? -------------
@@ -106,7 +19,7 @@ def _observe(what, rootfs):
 def judge_own_pid(answer, truth: int) -> CheckResult:
     if not_answered(answer):
         return NOT_ANSWERED
-    n = _as_int(answer)
+    n = as_int(answer)
     if n is None:
         return CheckResult(False, f"Answer with a whole number, like 7 (you gave {answer!r}).")
     if n == truth:
@@ -128,14 +41,14 @@ def judge_own_pid(answer, truth: int) -> CheckResult:
 
 
 def _own_pid(rootfs) -> int:
-    return int(_run(["sh", "-c", "echo $$"], rootfs).strip())
+    return int(run_in_container(["sh", "-c", "echo $$"], rootfs).strip())
 
 
 def check_own_pid(answer, rootfs=None) -> CheckResult:
     """Exercise: which PID does `sh -c 'echo $$'` print when it is a container's first process?"""
     if not_answered(answer):
         return NOT_ANSWERED
-    truth, failure = _observe(_own_pid, rootfs)
+    truth, failure = observe(_own_pid, rootfs)
     if failure is not None:
         return failure
     return judge_own_pid(answer, truth)
@@ -147,7 +60,7 @@ def check_own_pid(answer, rootfs=None) -> CheckResult:
 def judge_ps_count(answer, truth: int, host_count: int) -> CheckResult:
     if not_answered(answer):
         return NOT_ANSWERED
-    n = _as_int(answer)
+    n = as_int(answer)
     if n is None:
         return CheckResult(False, f"Answer with a whole number, like 3 (you gave {answer!r}).")
     if n == truth:
@@ -166,14 +79,14 @@ def judge_ps_count(answer, truth: int, host_count: int) -> CheckResult:
 
 
 def _ps_count(rootfs) -> int:
-    return len(parse_ps(_run(["ps"], rootfs)))
+    return len(parse_ps(run_in_container(["ps"], rootfs)))
 
 
 def check_ps_count(answer, rootfs=None) -> CheckResult:
     """Exercise: `run(["ps"], ...)`: how many processes does ps list (not counting its header)?"""
     if not_answered(answer):
         return NOT_ANSWERED
-    truth, failure = _observe(_ps_count, rootfs)
+    truth, failure = observe(_ps_count, rootfs)
     if failure is not None:
         return failure
     return judge_ps_count(answer, truth, host_count=len(host_view().processes))
@@ -260,9 +173,9 @@ def check_interfaces(answer, namespaces=None, rootfs=None) -> CheckResult:
     own_netns = namespaces is None or "network" in namespaces
 
     def interfaces(root) -> list[str]:
-        return interfaces_from_net_dev(_run(["cat", "/proc/net/dev"], root, **options))
+        return interfaces_from_net_dev(run_in_container(["cat", "/proc/net/dev"], root, **options))
 
-    truth, failure = _observe(interfaces, rootfs)
+    truth, failure = observe(interfaces, rootfs)
     if failure is not None:
         return failure
     return judge_interfaces(answer, truth, host_interfaces=host_view().interfaces, own_netns=own_netns)

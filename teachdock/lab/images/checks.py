@@ -9,7 +9,7 @@
 - ``check_first_cache_miss``: which build step is the first to miss the cache after a file
   changes? (the check builds twice and reads the steps).
 
-As in teachdock.lab.checks, each ``judge_*`` function is pure and holds the hints, so the
+As in teachdock.lab.common.checks, each ``judge_*`` function is pure and holds the hints, so the
 unit tests can feed it every likely mistake; a check never raises for a wrong answer.
 """
 
@@ -24,8 +24,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
-from teachdock.lab.layers_view import ADDED, CHANGED, REMOVED, image_layers, layer_members
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.images.layers_view import ADDED, CHANGED, REMOVED, image_layers, layer_members
 
 
 def _cannot_check(error: Exception) -> CheckResult:

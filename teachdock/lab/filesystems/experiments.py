@@ -16,7 +16,7 @@ What is here:
 - mount tables: ``read_mounts`` (a process's table, parsed by ``teachdock.kernel.mountinfo``:
   all the fields of proc(5)'s mountinfo, including the propagation tags), ``mount_table`` to
   show one;
-- ``Child``: fork, talk over a socket pair, always reap;
+- ``Child`` (teachdock.lab.filesystems.child): fork, talk over a socket pair, always reap;
 - the chroot escape: ``classic_escape`` (the five famous lines), ``escape_from_chroot`` and
   ``escape_from_container``;
 - mount namespaces: ``scratch_directory``, ``shared_mount``, ``mount_in_new_namespace``,
@@ -29,14 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
-import select
 import shutil
-import signal
-import socket
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from html import escape
@@ -44,15 +39,18 @@ from html import escape
 from teachdock import kernel
 from teachdock.kernel.mountinfo import Mount, read_mountinfo
 from teachdock.errors import KernelError, TeachdockError
-from teachdock.lab.views import TextAndHTML
+from teachdock.lab.common.views import TextAndHTML
+from teachdock.lab.filesystems.child import (
+    Child,
+    become_root_in_user_namespace,
+    root_identity,
+    run_in_child,
+    user_namespace_wanted,
+)
 
 #: Every scratch directory of the chapter starts with this, so a leftover is easy to find.
 SCRATCH_PREFIX = "teachdock-fs-"
 _scratch_made: list[str] = []  # every scratch directory this process made, for the final check
-
-
-class ChildFailed(TeachdockError):
-    """The forked child of an experiment failed in a way that is not a system call's errno."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,126 +114,6 @@ def mount_table(mounts: list[Mount], masked_paths=(), readonly_paths=()) -> Text
 
 
 # ---------------------------------------------------------------------------------------------
-# A forked child that reports back
-# ---------------------------------------------------------------------------------------------
-
-
-class Child:
-    """Fork a child that runs ``work(channel, *args)``; talk to it with JSON messages.
-
-    In the child, ``channel.send(**message)`` and ``channel.receive()`` talk to the parent.
-    Whatever ``work`` returns is sent as ``{"result": ...}``; an exception is sent as
-    ``{"failed": {"error": ..., "errno": ...}}`` and raised again in the parent by ``receive()``
-    (a KernelError when it carries an errno). The child always ends with ``os._exit``, so
-    it never runs the notebook's code. Use it as a context manager: on exit the channel is
-    closed and the child reaped (killed after a few seconds if it hangs).
-    """
-
-    def __init__(self, work, *args, timeout: float = 10.0):
-        self.timeout = timeout
-        self._reaped = False
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:  # ---- the child: never returns ----
-            status = 1
-            self.pid, self.timeout = 0, None  # the child waits for its parent as long as it takes
-            try:
-                parent_end.close()
-                kernel.set_pdeathsig(signal.SIGKILL)  # the notebook's kernel died: so do we
-                self._sock = child_end
-                self.send(result=work(self, *args))
-                status = 0
-            except BaseException as error:  # noqa: BLE001 - everything goes back to the parent
-                try:
-                    self.send(failed={"error": str(error) or type(error).__name__, "kind": type(error).__name__,
-                                      "errno": getattr(error, "errno", None), "call": getattr(error, "call", None)})
-                except BaseException:  # noqa: BLE001 - the parent has gone; nothing to tell
-                    pass
-            finally:
-                os._exit(status)
-        child_end.close()
-        self.pid = pid
-        self._sock = parent_end
-
-    def send(self, **message) -> None:
-        self._sock.send(json.dumps(message).encode())
-
-    def receive(self) -> dict:
-        """The next message; raises what the child raised, or ChildFailed when it died silently."""
-        if self.timeout is not None and not select.select([self._sock], [], [], self.timeout)[0]:
-            self.close(grace=0)
-            raise ChildFailed(f"the experiment's child process gave no answer within {self.timeout} s; it was stopped")
-        data = self._sock.recv(1 << 20)
-        if not data:
-            raise ChildFailed("the experiment's child process exited without an answer")
-        message = json.loads(data)
-        failed = message.get("failed")
-        if failed:
-            if failed["errno"]:
-                raise KernelError(failed["call"] or "child", failed["errno"], failed["error"])
-            raise ChildFailed(f"{failed['kind']}: {failed['error']}")
-        return message
-
-    def result(self):
-        """Wait for the value ``work`` returned."""
-        while True:
-            message = self.receive()
-            if "result" in message:
-                return message["result"]
-
-    def close(self, grace: float = 5.0) -> None:
-        """Close the channel (a waiting child then gets end-of-file) and reap the child;
-        SIGKILL it if it has not exited after ``grace`` seconds."""
-        if self._reaped:
-            return
-        self._sock.close()
-        deadline = time.monotonic() + grace
-        while not os.waitpid(self.pid, os.WNOHANG)[0]:
-            if time.monotonic() >= deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-                break
-            time.sleep(0.002)
-        self._reaped = True
-
-    def __enter__(self) -> "Child":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def run_in_child(work, *args, timeout: float = 10.0):
-    """Run ``work(channel, *args)`` in a forked child and return its result (or raise its error)."""
-    with Child(work, *args, timeout=timeout) as child:
-        return child.result()
-
-
-def become_root_in_user_namespace() -> None:
-    """In a child without root: a user namespace of our own, where we are uid 0 with all
-    capabilities over the namespaces we create next. This is how the chroot and mount
-    experiments run for a learner without root (user_namespaces(7))."""
-    uid, gid = os.geteuid(), os.getegid()
-    kernel.unshare(kernel.CLONE_NEWUSER)
-    with open("/proc/self/setgroups", "w") as f:
-        f.write("deny")  # required before an unprivileged process may write gid_map
-    with open("/proc/self/uid_map", "w") as f:
-        f.write(f"0 {uid} 1")
-    with open("/proc/self/gid_map", "w") as f:
-        f.write(f"0 {gid} 1")
-
-
-def _user_namespace_wanted(user_namespace: bool | None) -> bool:
-    return os.geteuid() != 0 if user_namespace is None else user_namespace
-
-
-def _root_identity(path: str = "/") -> tuple[int, int]:
-    """(device, inode): two processes have the same root exactly when these match."""
-    info = os.stat(path)
-    return info.st_dev, info.st_ino
-
-
-# ---------------------------------------------------------------------------------------------
 # chroot, and the classic escape
 # ---------------------------------------------------------------------------------------------
 
@@ -291,7 +169,7 @@ def _escape_work(channel, jail: str | None, container_pid: int | None, user_name
     after = classic_escape()
     os.rmdir("escape-hatch", dir_fd=tmp)
     os.close(tmp)
-    return {"before": before, "after": after, "root": _root_identity("/")}
+    return {"before": before, "after": after, "root": root_identity("/")}
 
 
 def escape_from_chroot(jail: str, *, user_namespace: bool | None = None) -> EscapeAttempt:
@@ -302,8 +180,8 @@ def escape_from_chroot(jail: str, *, user_namespace: bool | None = None) -> Esca
     """
     if not os.path.isdir(os.path.join(jail, "tmp")):
         raise TeachdockError(f"the jail {jail} needs a tmp directory for the escape hatch")
-    seen = run_in_child(_escape_work, str(jail), None, _user_namespace_wanted(user_namespace))
-    return EscapeAttempt("plain chroot", seen["before"], seen["after"], tuple(seen["root"]) == _root_identity("/"))
+    seen = run_in_child(_escape_work, str(jail), None, user_namespace_wanted(user_namespace))
+    return EscapeAttempt("plain chroot", seen["before"], seen["after"], tuple(seen["root"]) == root_identity("/"))
 
 
 def escape_from_container(container_pid: int) -> EscapeAttempt:
@@ -315,7 +193,7 @@ def escape_from_container(container_pid: int) -> EscapeAttempt:
     """
     seen = run_in_child(_escape_work, None, int(container_pid), False)
     return EscapeAttempt("teachdock container", seen["before"], seen["after"],
-                         tuple(seen["root"]) == _root_identity("/"))
+                         tuple(seen["root"]) == root_identity("/"))
 
 
 def _short(names: list[str], limit: int = 12) -> str:
@@ -455,7 +333,7 @@ def _mount_in_new_namespace_work(channel, target: str, user_namespace: bool) -> 
 def mount_in_new_namespace(target: str, *, user_namespace: bool | None = None) -> NamespaceMount:
     """A child unshares its mount namespace and mounts a tmpfs on ``target``; then both
     sides look at ``target`` while the child is still alive."""
-    with Child(_mount_in_new_namespace_work, str(target), _user_namespace_wanted(user_namespace)) as child:
+    with Child(_mount_in_new_namespace_work, str(target), user_namespace_wanted(user_namespace)) as child:
         files = child.receive()["files"]
         inside = mounts_under(target, read_mounts(child.pid))
         on_host = mounts_under(target)
@@ -618,7 +496,7 @@ def pivot_root_in_child(new_root: str, *, bind_mount: str | None,
     raised here, in the notebook; the child and its namespace are gone either way.
     """
     with Child(_pivot_work, str(new_root), bind_mount and str(bind_mount),
-               _user_namespace_wanted(user_namespace)) as child:
+               user_namespace_wanted(user_namespace)) as child:
         seen = child.receive()
         mounts = read_mounts(child.pid)
         child.send(done=True)

@@ -9,7 +9,7 @@
 - ``check_log_file``: where on disk is a container's log? The check knows the daemon's data
   root and reads the file the learner named.
 
-As in teachdock.lab.checks, a ``judge_*`` function holds the verdict and the hints. It is
+As in teachdock.lab.common.checks, a ``judge_*`` function holds the verdict and the hints. It is
 pure, so the unit tests feed it every likely mistake. A check never raises for a wrong
 answer: it returns a CheckResult (green, red, or grey while the cell still holds ...).
 """
@@ -21,7 +21,7 @@ import os
 import re
 from pathlib import Path
 
-from teachdock.lab.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
 from teachdock.paths import DEFAULT_SOCKET
 
 _VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
@@ -149,8 +149,8 @@ def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
     against ``host``, then removes the containers it created."""
     if not_answered(answer):
         return NOT_ANSWERED
-    from teachdock.lab.api_tracer import ApiTracer
-    from teachdock.lab.daemon_lab import API, docker_cli, raw_request, socket_path
+    from teachdock.lab.client_and_daemon.api_tracer import ApiTracer
+    from teachdock.lab.client_and_daemon.daemon_lab import API, docker_cli, raw_request, socket_path
 
     command = "docker " + " ".join(args)
     if docker_cli() is None:
@@ -235,7 +235,7 @@ def check_docker_host(answer, daemon, other) -> CheckResult:
     result = judge_docker_host(answer, daemon.socket_path, other.socket_path, str(daemon.data_root),
                                str(daemon.exec_root))
     if result.passed:
-        from teachdock.lab.daemon_lab import raw_request, socket_path
+        from teachdock.lab.client_and_daemon.daemon_lab import raw_request, socket_path
 
         try:
             pong = raw_request(socket_path(answer.strip()), "GET", "/_ping", timeout=5)

@@ -34,7 +34,7 @@ from html import escape
 from pathlib import Path
 
 from teachdock.errors import NotFound, TeachdockError
-from teachdock.lab.views import TextAndHTML
+from teachdock.lab.common.views import TextAndHTML
 from teachdock.paths import DEFAULT_SOCKET
 
 CGROUP_ROOT = "/sys/fs/cgroup"

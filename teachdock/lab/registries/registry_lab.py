@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from teachdock.errors import NotFound, TeachdockError
-from teachdock.lab.views import TextAndHTML
+from teachdock.lab.common.views import TextAndHTML
 
 INSTALL_HINT = "apt-get install docker-registry"
 HTPASSWD_HINT = "apt-get install apache2-utils"

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from teachdock.errors import InvalidConfig, KernelError, TeachdockError
 from teachdock.kernel import NAMESPACES
-from teachdock.lab.views import TextAndHTML, interfaces_from_net_dev
+from teachdock.lab.common.views import TextAndHTML, interfaces_from_net_dev
 
 #: The eight kinds, in the order the chapter teaches them (OCI names; /proc calls network "net", mount "mnt").
 KINDS = ("pid", "mount", "uts", "ipc", "network", "user", "cgroup", "time")
@@ -393,7 +393,7 @@ def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, containe
 
     asked = normalise(namespaces)
     if rootfs is None:
-        from teachdock.lab.views import busybox_rootfs  # noqa: PLC0415
+        from teachdock.lab.common.views import busybox_rootfs  # noqa: PLC0415
 
         rootfs = busybox_rootfs()
     container_id = container_id or f"explorer-{os.getpid()}-{secrets.token_hex(3)}"
@@ -574,7 +574,7 @@ class IsolationExplorer:
     def __init__(self, rootfs=None, *, state_root=None, initial=DOCKER_DEFAULT):
         import ipywidgets as widgets  # noqa: PLC0415 - only the widget needs it
 
-        from teachdock.runtime.host import NAMESPACE_GIVES  # noqa: PLC0415
+        from teachdock.lab.start_here.machine import NAMESPACE_GIVES  # noqa: PLC0415
 
         self.rootfs = rootfs
         self.state_root = state_root

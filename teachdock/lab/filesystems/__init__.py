@@ -1,0 +1,21 @@
+"""Chapter 04, filesystems: the experiments (chroot and its escape, mount namespaces and
+propagation, pivot_root, each in a forked child) and the exercises.
+
+The notebook uses the experiments as a module: ``from teachdock.lab.filesystems import experiments as fs``.
+"""
+
+from teachdock.lab.filesystems.checks import (
+    MASK_CANDIDATES,
+    check_escape,
+    check_masked_paths,
+    check_private_tmpfs,
+    check_readonly_root,
+)
+
+__all__ = [
+    "MASK_CANDIDATES",
+    "check_escape",
+    "check_masked_paths",
+    "check_private_tmpfs",
+    "check_readonly_root",
+]

@@ -1,0 +1,35 @@
+"""Chapter 06, registries: a throw-away local registry, a token server, the HTTP exchange of a
+pull or push as a table and a sequence diagram, and the exercises.
+"""
+
+from teachdock.lab.registries.checks import check_blob_digest, check_exists_request, check_pull_by_digest
+from teachdock.lab.registries.registry_lab import (
+    ExchangeInspector,
+    TEAM_CONFIG,
+    TokenServer,
+    flip_byte,
+    jwt_claims,
+    local_registry,
+    plot_sequence,
+    process_running,
+    short_digest,
+    tamper_blob,
+    trace_table,
+)
+
+__all__ = [
+    "ExchangeInspector",
+    "TEAM_CONFIG",
+    "TokenServer",
+    "check_blob_digest",
+    "check_exists_request",
+    "check_pull_by_digest",
+    "flip_byte",
+    "jwt_claims",
+    "local_registry",
+    "plot_sequence",
+    "process_running",
+    "short_digest",
+    "tamper_blob",
+    "trace_table",
+]

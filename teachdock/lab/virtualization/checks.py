@@ -1,0 +1,262 @@
+"""Chapter 01's exercise checks: what a virtualenv isolates, a memory limit, the break-even, a CPU limit.
+
+As in every chapter, a pure ``judge_*`` function knows the usual mistakes, and a ``check_*``
+function feeds it the truth observed on this machine (teachdock.lab.common.checks).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.virtualization.figures import break_even_seconds
+from teachdock.lab.virtualization.isolation import (
+    FACT_NAMES,
+    ISOLATION_ROWS,
+    describe_memory_limit,
+    fact_key,
+    isolated_facts,
+    marker_file,
+    probe_python,
+    temporary_virtualenv,
+)
+from teachdock.lab.virtualization.measurements import (
+    BUSYBOX,
+    Measurements,
+    format_seconds,
+    loop_script,
+    parse_loop_output,
+    time_host_process,
+)
+
+# ---- exercise checks ----------------------------------------------------------------------
+
+
+# -- exercise 1: what does a virtualenv isolate? -------------------------------------------------
+
+
+def _as_facts(answer) -> tuple[set[str], list[str]] | None:
+    """The learner's words mapped to row names, and the words we did not understand."""
+    if isinstance(answer, str):
+        words = [word.strip() for word in answer.split(",")]
+    else:
+        try:
+            words = [str(word).strip() for word in answer]
+        except TypeError:
+            return None
+    facts, unknown = set(), []
+    for word in words:
+        if not word:
+            continue
+        fact = FACT_NAMES.get(word.lower())
+        if fact is None:
+            unknown.append(word)
+        else:
+            facts.add(fact_key(fact))
+    return facts, unknown
+
+
+def judge_virtualenv_isolates(answer, host: dict[str, str], venv: dict[str, str],
+                              container: dict[str, str] | None = None) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    parsed = _as_facts(answer)
+    if parsed is None:
+        return CheckResult(False, f'Answer with a list of names, like ["hostname", "files"] (you gave {answer!r}).')
+    facts, unknown = parsed
+    if unknown:
+        names = ", ".join(sorted(set(FACT_NAMES.values())))
+        return CheckResult(False, f"I don't know {', '.join(map(repr, unknown))}. Use the table's row names: {names}.")
+    truth = isolated_facts(host, venv)
+    if facts == truth:
+        return CheckResult(True, f"Right: only {', '.join(sorted(truth))}. A virtualenv is a directory with its "
+                                 "own site-packages and a pyvenv.cfg that tells Python to use it. It is an "
+                                 "ordinary process of the host in every other way: same files, processes, "
+                                 "network, hostname, limits and user.")
+    if not facts:
+        return CheckResult(False, "One row does differ for the virtualenv: look at what its Python can import.")
+    wrong = sorted(facts - truth)
+    if wrong:
+        examples = []
+        for fact, show, _key in ISOLATION_ROWS:
+            if fact_key(fact) in wrong:
+                examples.append(f"{fact_key(fact)}: the virtualenv answered {show(venv)!r}, like this notebook")
+        from_container = container is not None and facts <= isolated_facts(host, container)
+        lead = ("That is the container's list. " if from_container and len(facts) > 1 else "")
+        return CheckResult(False, lead + "The virtualenv does not isolate " + "; ".join(examples) + ". "
+                                  "No namespace and no cgroup is involved: it is a plain host process.")
+    return CheckResult(False, f"Missing: {', '.join(sorted(truth - facts))}. Look for the highlighted cells in the "
+                              "virtualenv's column.")
+
+
+def check_virtualenv_isolates(answer, host: dict[str, str] | None = None, venv: dict[str, str] | None = None,
+                              container: dict[str, str] | None = None) -> CheckResult:
+    """Exercise: which facts does a virtualenv isolate? Probes now when no probe results are given."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if host is None or venv is None:
+        try:
+            with marker_file() as marker, temporary_virtualenv() as python:
+                host = probe_python(sys.executable, marker)
+                venv = probe_python(python, marker)
+        except Exception as error:
+            return CheckResult(False, f"Could not make a virtualenv to check your answer ({type(error).__name__}: "
+                                      f"{error}).")
+    return judge_virtualenv_isolates(answer, host, venv, container)
+
+
+# -- exercise 2: a container with a 48 MiB memory limit ---------------------------------------------
+
+EXERCISE_LIMIT = 48 * 2**20
+
+
+def judge_memory_limit(answer, expected: int = EXERCISE_LIMIT) -> CheckResult:
+    """``answer`` is the RunResult of a container that printed its own memory limit."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if not all(hasattr(answer, name) for name in ("exit_code", "stdout", "metrics", "oom_killed")):
+        return CheckResult(False, "Put the RunResult in answer: answer = run([...], rootfs=rootfs, memory=...). "
+                                  f"You gave a {type(answer).__name__}.")
+    metrics = answer.metrics
+    limit = metrics.memory_limit_bytes if metrics is not None else None
+    if answer.oom_killed or answer.exit_code == 137:
+        size = f" ({limit} bytes)" if limit else ""
+        return CheckResult(False, f"The kernel killed the container for using too much memory: its limit{size} was "
+                                  "tiny. A bare number means bytes; write \"48m\" (or 48 * 2**20).")
+    if answer.exit_code != 0:
+        return CheckResult(False, f"The container exited with {answer.exit_code}: {answer.stderr.strip()[:200]}")
+    if limit is None:
+        if metrics is None:
+            return CheckResult(False, "This container had no cgroup to limit it (a rootless run?). Run it as root.")
+        return CheckResult(False, "This container had no memory limit at all: pass memory=... to run().")
+    printed = answer.stdout.strip().splitlines()[-1:] or [""]
+    if printed[0] != str(limit) and describe_memory_limit(printed[0]) != describe_memory_limit(str(limit)):
+        return CheckResult(False, "The limit is set, but the container did not print it. Run "
+                                  "[\"sh\", \"-c\", MEMORY_LIMIT_COMMAND] so the container reads its own cgroup.")
+    if limit == expected:
+        return CheckResult(True, f"Right: {limit:,} bytes = 48 MiB, read by the container from its own cgroup "
+                                 "(memory.limit_in_bytes on cgroup v1, memory.max on v2). The kernel enforces it "
+                                 "on every process inside; a virtualenv has no such knob.")
+    if abs(limit - 48 * 10**6) < 8192:
+        return CheckResult(False, f"{limit:,} bytes is 48 MB in powers of ten, not 48 MiB. teachdock's \"m\", "
+                                  "like Docker's, means 2**20 bytes: write \"48m\" or 48 * 2**20.")
+    if abs(limit - 48 * 2**30) < 8192 or abs(limit - 48 * 2**10) < 8192:
+        unit = "GiB" if limit > expected else "KiB"
+        return CheckResult(False, f"That is 48 {unit}: check the unit letter (k, m or g).")
+    return CheckResult(False, f"The container's limit is {limit:,} bytes ({limit / 2**20:g} MiB), not 48 MiB "
+                              f"({expected:,} bytes).")
+
+
+def check_memory_limit(answer) -> CheckResult:
+    """Exercise: run a container limited to 48 MiB that prints the limit it sees from inside."""
+    return judge_memory_limit(answer)
+
+
+# -- exercise 3: how long must a job be to reach "98 % of bare metal"? ------------------------------
+
+
+def judge_break_even(answer, container_startup: float, process_startup: float = 0.0) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    seconds = as_number(answer)
+    if seconds is None:
+        return CheckResult(False, f"Answer with a number of seconds, like 2.5 (you gave {answer!r}).")
+    truth = break_even_seconds(container_startup, process_startup)
+    simple = 49 * container_startup  # the same, ignoring the plain process's own start-up
+    if seconds <= 0:
+        return CheckResult(False, "A job of no length is all start-up: 0 % of host speed, not 98 %.")
+    if abs(seconds - truth) <= 0.25 * truth or abs(seconds - simple) <= 0.25 * simple:
+        return CheckResult(True, f"Right: about {format_seconds(truth)}, i.e. 49 times the container's start-up "
+                                 f"of {format_seconds(container_startup)}. Start-up must be 2 % of the total, so the "
+                                 "job must be 98 %: 49 times as long. Any shorter job shows less than 98 %.")
+    if abs(seconds - truth * 1000) <= 0.25 * truth * 1000:
+        return CheckResult(False, "That looks like milliseconds: the answer is in seconds.")
+    if abs(seconds - container_startup) <= 0.3 * container_startup:
+        return CheckResult(False, "A job as long as the start-up spends half its time starting: that is 50 %, "
+                                  "not 98 %.")
+    if seconds < container_startup:
+        return CheckResult(False, "Shorter than the start-up itself: such a job spends most of its time starting. "
+                                  "Did you divide where you should multiply? Start-up is 2 % of the total.")
+    if abs(seconds - 99 * container_startup) <= 0.2 * 99 * container_startup:
+        return CheckResult(False, "Close to 100 times the start-up: that gives 99 %. For 98 % the start-up "
+                                  "is 2 parts in 100, so the job is 98 parts: 49 times the start-up.")
+    return CheckResult(False, f"Not quite. Use the container's median start-up, {format_seconds(container_startup)}: "
+                              "for 98 % of host speed the start-up may take only 2 % of the whole run.")
+
+
+def check_break_even(answer, m: Measurements | None = None) -> CheckResult:
+    """Exercise: the job length at which the container reaches 98 % of host speed, start-up included."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    startup = m.median("startup", "container") if m is not None else None
+    if startup is None:
+        return CheckResult(False, "The container's start-up was not measured (section 2 needs root), so there is "
+                                  "nothing to check against. Use a start-up of 20 ms and work it out on paper.")
+    return judge_break_even(answer, startup, m.median("startup", "process") or 0.0)
+
+
+# -- exercise 4: predict the loop's speed under cpus=0.5 ---------------------------------------------
+
+EXERCISE_CPUS = 0.5
+EXERCISE_ITERATIONS = 400_000  # long enough (about 0.35 s here) to span several 100 ms quota periods
+
+
+def judge_cpu_limit(answer, truth_percent: float, cpus: float = EXERCISE_CPUS) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    percent = as_number(answer)
+    if percent is None:
+        return CheckResult(False, f"Answer with a percentage, like 75 (you gave {answer!r}).")
+    if abs(percent - truth_percent) <= 12:
+        return CheckResult(True, f"Right: measured just now, {truth_percent:.0f} %. cpus={cpus} writes a CFS quota "
+                                 f"({int(cpus * 100_000)} µs per 100,000 µs period: cpu.cfs_quota_us on cgroup v1, cpu.max on "
+                                 "v2): the loop runs "
+                                 "at full speed until the quota is used up, then waits for the next period. "
+                                 "A limit, not an overhead.")
+    if percent > 100:
+        return CheckResult(False, "Percent of the host's speed: a limit can only make the loop slower, so the "
+                                  "answer is below 100.")
+    if percent >= 90:
+        return CheckResult(False, f"Without a limit the loop runs at host speed, but cpus={cpus} caps it: for each "
+                                  f"100 ms period the kernel lets it run {int(cpus * 100)} ms, then pauses it "
+                                  f"(measured: {truth_percent:.0f} %).")
+    if abs(percent - cpus) < 0.01 or percent < 5:
+        return CheckResult(False, "Answer in percent (e.g. 75 for three quarters), not as a fraction.")
+    return CheckResult(False, f"Not quite: {percent:.0f} %. The loop uses one CPU fully; how much of one CPU "
+                              f"does cpus={cpus} allow?")
+
+
+def measure_cpu_limit(rootfs, cpus: float = EXERCISE_CPUS, iterations: int = EXERCISE_ITERATIONS,
+                      rounds: int = 2) -> float:
+    """Loop speed in a container with ``cpus``, in percent of the same loop on the host (medians)."""
+    from teachdock.runtime import run
+
+    script = loop_script(iterations)
+    host, limited = [], []
+    for _ in range(rounds):
+        host.append(parse_loop_output(time_host_process([BUSYBOX, "sh", "-c", script])[1]).seconds)
+        result = run(["sh", "-c", script], rootfs=str(rootfs), cpus=cpus, timeout=60)
+        if result.exit_code != 0:
+            raise RuntimeError(f"the loop exited with {result.exit_code}: {result.stderr.strip()}")
+        limited.append(parse_loop_output(result.stdout).seconds)
+    return 100 * statistics.median(host) / statistics.median(limited)
+
+
+def check_cpu_limit(answer, rootfs=None) -> CheckResult:
+    """Exercise: at what % of host speed does the loop run in a container with cpus=0.5? Measured live."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if as_number(answer) is None:
+        return judge_cpu_limit(answer, 0.0)
+    try:
+        if rootfs is None:
+            from teachdock.lab.common.views import busybox_rootfs
+
+            rootfs = busybox_rootfs()
+        truth = measure_cpu_limit(rootfs)
+    except Exception as error:  # the check must explain, not crash the exercise cell
+        return CheckResult(False, f"Could not start a container to check your answer ({type(error).__name__}: "
+                                  f"{error}). Starting containers needs root.")
+    return judge_cpu_limit(answer, truth)
+

@@ -1,0 +1,116 @@
+"""Chapter 01's first picture: four ways to run a program, drawn as stacks of boxes.
+
+``plot_stacks()`` draws bare metal, type-1 and type-2 hypervisors and containers as stacks of
+boxes (hardware, kernels, hypervisor, apps), from the data in ``ARCHITECTURES``. matplotlib is
+imported only when it draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+@dataclass(frozen=True)
+class Box:
+    """One layer of a stack: ``x`` and ``width`` in column units (0..1), ``level`` counts from the hardware."""
+
+    x: float
+    width: float
+    level: int
+    label: str
+    kind: str  # hardware, kernel, hypervisor, app, container; "vm" outlines one guest
+    height: int = 1  # in levels
+
+
+@dataclass(frozen=True)
+class Architecture:
+    title: str
+    examples: str
+    boxes: tuple[Box, ...]
+    kernels: str  # how many kernels run, said in words
+
+
+ARCHITECTURES = (
+    Architecture("bare metal", "one OS on the machine", (
+        Box(0, 1, 0, "hardware", "hardware"),
+        Box(0, 1, 1, "kernel", "kernel"),
+        Box(0, 0.5, 2, "app", "app"),
+        Box(0.5, 0.5, 2, "app", "app"),
+    ), "1 kernel"),
+    Architecture("type-1 hypervisor", "Xen, VMware ESXi, Hyper-V", (
+        Box(0, 1, 0, "hardware", "hardware"),
+        Box(0, 1, 1, "hypervisor", "hypervisor"),
+        Box(0, 0.5, 2, "guest\nkernel", "kernel"),
+        Box(0.5, 0.5, 2, "guest\nkernel", "kernel"),
+        Box(0, 0.5, 3, "app", "app"),
+        Box(0.5, 0.5, 3, "app", "app"),
+        Box(0, 0.5, 2, "VM", "vm", height=2),
+        Box(0.5, 0.5, 2, "VM", "vm", height=2),
+    ), "hypervisor + 2 guest kernels"),
+    Architecture("type-2 hypervisor", "QEMU, VirtualBox, VMware Workstation", (
+        Box(0, 1, 0, "hardware", "hardware"),
+        Box(0, 1, 1, "host kernel", "kernel"),
+        Box(0, 0.7, 2, "hypervisor\n(a process)", "hypervisor"),
+        Box(0.7, 0.3, 2, "app", "app"),
+        Box(0, 0.35, 3, "guest\nkernel", "kernel"),
+        Box(0.35, 0.35, 3, "guest\nkernel", "kernel"),
+        Box(0, 0.35, 4, "app", "app"),
+        Box(0.35, 0.35, 4, "app", "app"),
+        Box(0, 0.35, 3, "VM", "vm", height=2),
+        Box(0.35, 0.35, 3, "VM", "vm", height=2),
+    ), "1 host + 2 guest kernels"),
+    Architecture("containers", "Docker, podman, teachdock", (
+        Box(0, 1, 0, "hardware", "hardware"),
+        Box(0, 1, 1, "host kernel\nnamespaces + cgroups", "kernel"),
+        Box(0, 0.5, 2, "app +\nits files", "container"),
+        Box(0.5, 0.5, 2, "app +\nits files", "container"),
+    ), "1 kernel, shared"),
+)
+
+KIND_STYLE = {  # fill colour, edge colour, line style
+    "hardware": ("#d9d9d9", "#555555", "-"),
+    "kernel": ("#cde6f7", "#0072B2", "-"),
+    "hypervisor": ("#f6d5c1", "#D55E00", "-"),
+    "app": ("#c8eadf", "#009E73", "-"),
+    "container": ("#fbe7bf", "#E69F00", "--"),
+    "vm": ("none", "#CC79A7", "--"),
+}
+
+
+def plot_stacks(architectures=ARCHITECTURES):
+    """The four architectures as stacks of boxes, hardware at the bottom.
+
+    Built with matplotlib's object API (no pyplot), so returning it from a cell shows it once.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyBboxPatch
+
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    axes = fig.subplots(1, len(architectures))
+    top = max(box.level + box.height for arch in architectures for box in arch.boxes)
+    for ax, arch in zip(axes, architectures):
+        for box in arch.boxes:
+            fill, edge, style = KIND_STYLE[box.kind]
+            if box.kind == "vm":  # an outline around the guest's kernel and apps
+                ax.add_patch(FancyBboxPatch(
+                    (box.x + 0.005, box.level + 0.01), box.width - 0.01, box.height - 0.02,
+                    boxstyle="round,pad=0,rounding_size=0.06", facecolor=fill, edgecolor=edge,
+                    linestyle=style, linewidth=1.4))
+                ax.text(box.x + box.width / 2, box.level + box.height + 0.02, box.label, ha="center",
+                        va="bottom", fontsize=8, color=edge, fontweight="bold")
+                continue
+            ax.add_patch(FancyBboxPatch(
+                (box.x + 0.03, box.level + 0.08), box.width - 0.06, box.height - 0.16,
+                boxstyle="round,pad=0,rounding_size=0.05", facecolor=fill, edgecolor=edge,
+                linestyle=style, linewidth=1.6))
+            ax.text(box.x + box.width / 2, box.level + box.height / 2, box.label, ha="center", va="center",
+                    fontsize=8.5, linespacing=1.1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.45, top + 0.55)
+        ax.set_axis_off()
+        ax.set_title(arch.title, fontsize=11, fontweight="bold")
+        ax.text(0.5, top + 0.55, arch.examples, ha="center", va="top", fontsize=8.5, color="#444444",
+                style="italic")
+        ax.text(0.5, -0.1, arch.kernels, ha="center", va="top", fontsize=9, color="#0072B2")
+    fig.suptitle("Four ways to run a program: what sits between the app and the hardware", fontsize=12)
+    return fig
+
