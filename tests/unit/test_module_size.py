@@ -21,7 +21,6 @@ ALLOWED_OVERSIZED = {
     "teachdock/image/store.py": "image branch",
     "teachdock/image/snapshots.py": "image branch",
     "teachdock/lab/client_and_daemon/api_tracer.py": "the HTTP stream parser moves out (lead)",
-    "teachdock/lab/filesystems/experiments.py": "the mount-tree figure moves out (lead)",
 }
 
 
