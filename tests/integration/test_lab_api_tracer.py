@@ -13,7 +13,8 @@ import subprocess
 
 import pytest
 
-from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, timeline, trace_table, traced_env
+from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, traced_env
+from teachdock.lab.client_and_daemon.trace_views import timeline, trace_table
 
 from tests.support.daemons import DOCKER, UnixHTTPConnection
 

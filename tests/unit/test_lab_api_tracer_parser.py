@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, meaning, timeline, trace_rows, trace_table
+from teachdock.lab.client_and_daemon.api_tracer import ApiTracer
+from teachdock.lab.client_and_daemon.trace_views import meaning, timeline, trace_rows, trace_table
 
 
 class FakeDaemon:

@@ -20,7 +20,6 @@ ALLOWED_OVERSIZED = {
     "teachdock/daemon/containers.py": "the OCI mapping moves to daemon/oci.py (daemon branch)",
     "teachdock/image/store.py": "image branch",
     "teachdock/image/snapshots.py": "image branch",
-    "teachdock/lab/client_and_daemon/api_tracer.py": "the HTTP stream parser moves out (lead)",
 }
 
 

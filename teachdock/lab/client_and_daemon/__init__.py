@@ -2,13 +2,14 @@
 files, daemons of the chapter's own (daemon_lab), the Engine API tracer, and the exercises.
 """
 
-from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, TraceExplorer
+from teachdock.lab.client_and_daemon.api_tracer import ApiTracer
 from teachdock.lab.client_and_daemon.checks import (
     check_call_count,
     check_create_call,
     check_docker_host,
     check_log_file,
 )
+from teachdock.lab.client_and_daemon.trace_explorer import TraceExplorer
 from teachdock.lab.client_and_daemon.daemon_lab import (
     LabDaemons,
     disk_map,
