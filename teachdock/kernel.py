@@ -344,7 +344,7 @@ def setresuid(uid: int) -> None:
 
 
 def setrlimit(name: str, soft: int, hard: int) -> None:
-    """Set the resource limit ``name`` (e.g. "RLIMIT_NOFILE", setrlimit(2)); raising a hard limit needs CAP_SYS_RESOURCE."""
+    """Set the resource limit ``name``, e.g. "RLIMIT_NOFILE" (setrlimit(2)); raising it needs CAP_SYS_RESOURCE."""
     import resource  # noqa: PLC0415 - kept inside this added block, so the edit stays one block
 
     resource.setrlimit(getattr(resource, name), (soft, hard))

@@ -3,14 +3,15 @@
 Three processes take part, as in runc and containerd-shim:
 
 ```
- caller (notebook kernel, CLI, daemon)      never changes its own namespaces       container.py
-   └─ monitor   (the "shim")                host namespaces; child subreaper;       monitor.py
-        │                                   records the exit
-        └─ stage-1  unshare(user?), then unshare(pid, mount, uts, ipc, net); fork; exit    init.py
-             └─ container init  = PID 1 in the new PID namespace:                     init.py
-                                  mounts, pivot_root (rootfs.py), hostname,
-                                  capabilities (identity.py) -> waits for
-                                  "start" -> execve(process.args)
+ caller (notebook kernel, CLI, daemon)   never changes its own namespaces            container.py
+   └─ monitor   (the "shim")             host namespaces; child subreaper;           monitor.py
+        │                                records the exit
+        └─ stage-1  unshare(user?), then unshare(pid, mount, uts, ipc, net);         init.py
+             │      fork; exit
+             └─ container init  = PID 1 in the new PID namespace:                    init.py
+                                  mounts, pivot_root,                                rootfs.py
+                                  hostname, capabilities, user                       identity.py
+                                  -> waits for "start" -> execve(process.args)
 ```
 
 Why the middle process? ``unshare(CLONE_NEWPID)`` only puts the *children* of the caller

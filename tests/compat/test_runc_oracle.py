@@ -345,7 +345,8 @@ def test_etc_files_are_what_config_json_says(runtimes, own_files):
     for runtime, result in results.items():
         assert result.returncode == 0, f"{runtime}: {result.stderr}"
     assert lines(results["teachdock"].stdout) == lines(results["runc"].stdout)
-    rootfs_files = "".join((runtimes.rootfs / "etc" / name).read_text() for name in ("hostname", "hosts", "resolv.conf"))
+    rootfs_files = "".join((runtimes.rootfs / "etc" / name).read_text()
+                           for name in ("hostname", "hosts", "resolv.conf"))
     if own_files:
         assert lines(results["runc"].stdout)[0] == HOSTNAME
         assert lines(results["runc"].stdout)[-3:] == ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]

@@ -121,7 +121,8 @@ def test_pid_1_joins_namespaces_but_leaves_pid_and_time_to_its_parent():
     joins = [(7, real_kernel.CLONE_NEWNET), (8, real_kernel.CLONE_NEWPID)]
     plan, kernel = make_plan(("pid", "mount"), joins)
     init.enter_namespaces(plan, kernel=kernel)
-    assert kernel.calls == [("join cgroup",), ("setns", 7, real_kernel.CLONE_NEWNET), ("unshare", real_kernel.CLONE_NEWNS)]
+    assert kernel.calls == [("join cgroup",), ("setns", 7, real_kernel.CLONE_NEWNET),
+                            ("unshare", real_kernel.CLONE_NEWNS)]
 
 
 def test_in_a_new_user_namespace_pid_1_becomes_its_root():
