@@ -122,6 +122,9 @@ class Container:
 
         Give a ``bundle`` directory (``config.json`` + rootfs), a ``config`` dict, or
         ``rootfs`` and ``args`` (plus :func:`make_spec` keywords such as ``memory="64m"``).
+        The container gets what the config says; with ``rootfs`` and ``args`` the spec made
+        here also gives it its own /etc/hostname, hosts and resolv.conf, kept in the state
+        directory (``etc_directory=None`` leaves it the rootfs's own).
         stdin/stdout/stderr: None inherits ours, PIPE gives us a pipe, an int is a fd.
         ``kill_on_caller_exit``: the container dies with the thread that created it (a notebook
         kernel that crashes takes its CPU burners along); by default it outlives us, like Docker's.
