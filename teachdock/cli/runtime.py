@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", help="state directory (default: $TEACHDOCK_STATE_ROOT or /run/teachdock/runtime)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    spec = verbs.add_parser("spec", help="write a default config.json into a bundle directory")
+    spec = verbs.add_parser("spec", help="write a default config.json into a bundle directory, with the "
+                                         "container's own hostname, hosts and resolv.conf beside it")
     spec.add_argument("--bundle", "-b", default=".", help="bundle directory (default: current directory)")
     spec.add_argument("--rootfs", default="rootfs", help="root filesystem, relative to the bundle or absolute")
     spec.add_argument("--hostname", default="teachdock")
@@ -185,7 +186,7 @@ def _spec(arguments) -> int:
     namespaces = ("pid", "mount", "uts", "ipc", "network") + (("user",) if arguments.user_namespace else ())
     config = make_spec(arguments.args, arguments.rootfs, hostname=arguments.hostname, memory=arguments.memory,
                        cpus=arguments.cpus, pids_limit=arguments.pids_limit, namespaces=namespaces,
-                       readonly=not arguments.writable)
+                       readonly=not arguments.writable, etc_directory=arguments.bundle)
     path = write_bundle(arguments.bundle, config)
     print(f"wrote {path}")
     return 0

@@ -37,18 +37,18 @@ GO_MODE_NAMED_PIPE, GO_MODE_SOCKET, GO_MODE_DEVICE, GO_MODE_CHAR_DEVICE = 1 << 2
 GO_MODE_SETUID, GO_MODE_SETGID, GO_MODE_STICKY = 1 << 23, 1 << 22, 1 << 20
 
 
-ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")  # the runtime binds its own over the image's
+ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")  # the daemon binds its own over the image's
 
 
 def host_path(daemon, record, path: str) -> str:
-    """Where the container's ``path`` is on the host: the runtime's own /etc/hostname, hosts
+    """Where the container's ``path`` is on the host: the daemon's own /etc/hostname, hosts
     or resolv.conf while it has them; in a volume or bind mount when one covers the path
     (the longest destination wins); else in the root filesystem. The last component is not
     followed if it is a symlink (``docker cp`` copies the link)."""
     if not path.startswith("/"):
         raise HTTPError(400, f"path {path!r} must be absolute (inside the container)")
     if os.path.normpath(path) in ETC_FILES:
-        own = daemon.containers.state_root / record.id / "etc" / os.path.basename(path)
+        own = record.directory / os.path.basename(path)
         if own.is_file():
             return str(own)
     root, inside = record.data.get("Rootfs") or "", path

@@ -33,12 +33,12 @@ from pathlib import Path
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.events import EventLog
-from teachdock.image.build import resolve_user, supplementary_groups
 from teachdock.image.dockerfile import config_env
 from teachdock.image.images import Images
 from teachdock.image.reference import parse_reference
 from teachdock.image.store import ImageNotFound
 from teachdock.runtime import DEVNULL, Container, terminal
+from teachdock.runtime.users import supplementary_groups
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ["brave", "calm", "eager", "gentle", "happy", "jolly", "keen", "lucid", "merry", "quiet", "tidy", "witty"]
@@ -271,8 +271,11 @@ class ContainerManager:
             rootfs = record.data["Rootfs"]
             spec_options = {
                 "hostname": config["Hostname"], "env": _env_dict(config["Env"]),
-                "cwd": config["WorkingDir"] or "/", "user": resolve_user(rootfs, config["User"]),
+                "cwd": config["WorkingDir"] or "/", "user": config["User"] or None,
                 "additional_gids": supplementary_groups(rootfs, config["User"]),
+                # Docker's own /etc/hostname, hosts and resolv.conf, kept with the record (as
+                # dockerd keeps them in /var/lib/docker/containers/<id>/) and bind-mounted in.
+                "etc_directory": record.directory,
                 "readonly": bool(host.get("ReadonlyRootfs")), "writable_tmp": False, "init": bool(host.get("Init")),
                 "memory": host.get("Memory") or None, "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
                 "cpu_shares": host.get("CpuShares") or None,

@@ -20,7 +20,6 @@ import threading
 
 from teachdock.daemon.containers import ContainerRecord, _env_dict
 from teachdock.errors import Conflict, InvalidConfig, NotFound
-from teachdock.image.build import resolve_user
 from teachdock.runtime import DEVNULL, PIPE, ExecProcess, exec_in, terminal
 
 
@@ -120,7 +119,7 @@ class ExecManager:
         try:
             instance.process = exec_in(
                 record.runtime, config["Cmd"], env=_env_dict(config["Env"]),
-                cwd=config["WorkingDir"] or None, user=resolve_user(record.data["Rootfs"], user),
+                cwd=config["WorkingDir"] or None, user=user or None,
                 privileged=config["Privileged"], **stdio)
             if console:
                 console[1].close()

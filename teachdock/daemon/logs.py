@@ -28,7 +28,7 @@ import struct
 import time
 from typing import Callable, Iterator
 
-from teachdock.runtime.container import wait_child
+from teachdock.runtime.processes import close_inherited_fds, wait_child
 
 STREAMS = {"stdout": 1, "stderr": 2}  # the stream ids of Docker's multiplexed framing
 
@@ -114,12 +114,8 @@ def spawn_writer(log_path, stdout_read: int, stderr_read: int = -1) -> Writer:
         if pid == 0:  # ---- the writer ----
             try:
                 os.setsid()  # Ctrl-C in the daemon's terminal is not for us; we outlive the daemon
-                keep = sorted({fd for fd in (log_fd, stdout_read, stderr_read) if fd >= 0})
-                start = 0
-                for fd in keep:  # close everything else: other containers' pipes, the daemon's sockets
-                    os.closerange(start, fd)
-                    start = fd + 1
-                os.closerange(start, os.sysconf("SC_OPEN_MAX"))
+                # Close everything else, stdio too: other containers' pipes, the daemon's sockets.
+                close_inherited_fds([fd for fd in (log_fd, stdout_read, stderr_read) if fd >= 0], lowest=0)
                 write_log(log_fd, stdout_read, stderr_read)
                 os._exit(0)
             except BaseException:  # noqa: BLE001 - a forked child must never return into the daemon

@@ -61,6 +61,7 @@ from teachdock.image.layers import apply_layer_onto, resolve_inside
 from teachdock.image.reference import parse_reference
 from teachdock.image.snapshots import Snapshot, Snapshotter
 from teachdock.image.store import Descriptor, Image, ImageNotFound, ImageStore
+from teachdock.runtime.users import resolve_user
 
 CACHE_HOLDER = "build-cache"
 #: Build args Docker accepts without an ARG line (proxies).
@@ -177,71 +178,18 @@ class BuildCache:
 
 # --------------------------------------------------------------------------- running processes
 
-def resolve_user(rootfs: str | os.PathLike, user: str | None) -> str | None:
-    """``USER app`` / ``app:staff`` / ``1000`` -> "uid:gid", looked up in the image's own
-    /etc/passwd and /etc/group (as Docker does); None for root by default."""
-    if not user:
-        return None
-    name, _, group = user.partition(":")
-    passwd = _database(rootfs, "etc/passwd")
-    if name.isdigit():
-        uid = int(name)
-        gid = next((int(entry[3]) for entry in passwd if len(entry) > 3 and entry[2] == name
-                    and entry[3].isdigit()), 0)
-    else:
-        entry = next((entry for entry in passwd if entry[0] == name and len(entry) > 3), None)
-        if entry is None or not entry[2].isdigit() or not entry[3].isdigit():
-            raise InvalidConfig(f"unable to find user {name}: no matching entries in the image's /etc/passwd")
-        uid, gid = int(entry[2]), int(entry[3])
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            entry = next((entry for entry in _database(rootfs, "etc/group") if entry[0] == group and len(entry) > 2),
-                         None)
-            if entry is None or not entry[2].isdigit():
-                raise InvalidConfig(f"unable to find group {group}: no matching entries in the image's /etc/group")
-            gid = int(entry[2])
-    return f"{uid}:{gid}"
-
-
-def supplementary_groups(rootfs: str | os.PathLike, user: str | None) -> list[int]:
-    """The groups a process of ``user`` holds, as runc works them out for Docker: its primary
-    group, then every group of the image's /etc/group that lists the user's name."""
-    uid, gid = (int(part) for part in (resolve_user(rootfs, user) or "0:0").split(":"))
-    name = (user or "").partition(":")[0]
-    if not name or name.isdigit():
-        name = next((entry[0] for entry in _database(rootfs, "etc/passwd") if len(entry) > 2 and entry[2] == str(uid)),
-                    "")
-    groups = [gid]
-    for entry in _database(rootfs, "etc/group"):
-        if len(entry) > 3 and entry[2].isdigit() and name and name in entry[3].split(","):
-            if int(entry[2]) not in groups:
-                groups.append(int(entry[2]))
-    return groups
-
-
-def _database(rootfs, rel: str) -> list[list[str]]:
-    path = resolve_inside(os.fspath(rootfs), rel)          # an image's symlink never leads out
-    try:
-        with open(path) as fh:
-            return [line.rstrip("\n").split(":") for line in fh if line.strip() and not line.startswith("#")]
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return []
-
-
-def run_settings(config: dict, rootfs: str | os.PathLike, args: list[str] | None = None) -> dict:
+def run_settings(config: dict, args: list[str] | None = None) -> dict:
     """What an image config means for a container's process: keywords for teachdock.runtime.
 
     args: Entrypoint + (the given args, or Cmd); env from Env; cwd from WorkingDir;
-    user from User (resolved in the image's /etc/passwd).
+    user from User (``make_spec`` looks it up in the container's /etc/passwd).
     """
     settings = config.get("config") or {}
     command = list(settings.get("Entrypoint") or []) + list(args if args else settings.get("Cmd") or [])
     if not command:
         raise InvalidConfig("no command specified: the image has no CMD or ENTRYPOINT, so give one")
     return {"args": command, "env": config_env(config), "cwd": settings.get("WorkingDir") or "/",
-            "user": resolve_user(rootfs, settings.get("User"))}
+            "user": settings.get("User") or None}
 
 
 # --------------------------------------------------------------------------- the builder
@@ -484,7 +432,7 @@ class Builder:
             container = Container.create(snapshot.container_id, rootfs=str(rootfs), args=command,
                                          state_root=self.state_root, stdin=DEVNULL, stdout=write_end,
                                          stderr=write_end, env=env, cwd=cwd,
-                                         user=resolve_user(rootfs, settings.get("User")),
+                                         user=settings.get("User") or None,
                                          readonly=False, hostname=short)
         except TeachdockError as error:
             os.close(read_end)
@@ -564,8 +512,7 @@ class Builder:
         def copy_in(snapshot: Snapshot) -> None:
             owner = (0, 0)
             if chown:
-                uid, gid = resolve_user(snapshot.rootfs, chown).split(":")
-                owner = (int(uid), int(gid))
+                owner = resolve_user(snapshot.rootfs, chown)
             for _, path in sources:
                 if is_add and path.is_file() and _archive_opener(path):
                     _extract_archive(snapshot.rootfs, path, dest_path)

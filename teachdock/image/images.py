@@ -158,7 +158,7 @@ class Images:
         img = self.store.resolve(image)
         snapshot = self.snapshots.prepare(img, container_id)
         try:
-            settings = run_settings(img.config, snapshot.rootfs, args)
+            settings = run_settings(img.config, args)
             env = {**settings["env"], **options.pop("env", {})}
             options.setdefault("cwd", settings["cwd"])
             options.setdefault("user", settings["user"])

@@ -391,3 +391,27 @@ def set_link_up(name: str = "lo") -> None:
             fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags | _IFF_UP))
         except OSError as error:
             raise KernelError("ioctl", error.errno, f"ioctl(SIOCSIFFLAGS, {name} up): {error.strerror}") from None
+
+
+# --- ids and limits of the calling process (added for the runtime's syscall seam: the container's init and
+# identity code call these through a `kernel` object, so unit tests can record the order) ---
+def setgroups(groups: list[int]) -> None:
+    """Set the supplementary groups (setgroups(2)); needs CAP_SETGID."""
+    os.setgroups(groups)
+
+
+def setresgid(gid: int) -> None:
+    """Set real, effective and saved gid to ``gid`` (setresgid(2)); needs CAP_SETGID to change it."""
+    os.setresgid(gid, gid, gid)
+
+
+def setresuid(uid: int) -> None:
+    """Set real, effective and saved uid to ``uid`` (setresuid(2)); needs CAP_SETUID to change it."""
+    os.setresuid(uid, uid, uid)
+
+
+def setrlimit(name: str, soft: int, hard: int) -> None:
+    """Set the resource limit ``name``, e.g. "RLIMIT_NOFILE" (setrlimit(2)); raising it needs CAP_SYS_RESOURCE."""
+    import resource  # noqa: PLC0415 - kept inside this added block, so the edit stays one block
+
+    resource.setrlimit(getattr(resource, name), (soft, hard))

@@ -33,9 +33,12 @@ import signal
 from teachdock import kernel
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
 from teachdock.runtime import terminal
-from teachdock.runtime.container import Container, _close_other_fds, _exit_code, _home_directory, \
-    _set_identity, _start_time, stdio_choices, wait_child
-from teachdock.runtime.spec import _parse_user
+from teachdock.runtime.container import Container, stdio_choices
+from teachdock.runtime.identity import set_identity
+from teachdock.runtime.init import exec_error, reset_signals
+from teachdock.runtime.processes import close_inherited_fds, exit_code, start_time, wait_child
+from teachdock.runtime.state import read_config
+from teachdock.runtime.users import home_directory, resolve_user
 
 # The order to join in: the user namespace first (it grants the rights to join the others),
 # the mount namespace last (after it, /proc/<pid>/ns paths would resolve in the container).
@@ -114,7 +117,8 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     """Start ``args`` inside the running ``container``; return at once with an :class:`ExecProcess`.
 
     ``env`` adds to (and overrides) the container's environment; ``cwd`` and ``user``
-    ("uid[:gid]" or a (uid, gid) pair) default to the container's. stdin/stdout/stderr:
+    ("name", "uid", "name:group", "uid:gid", looked up in the container's /etc/passwd and
+    /etc/group, or a (uid, gid) pair) default to the container's. stdin/stdout/stderr:
     None inherits ours, PIPE gives us a pipe (``.stdin``, ``.stdout``...), an int is a fd.
     ``privileged`` keeps every capability (``docker exec --privileged``). ``console_socket``:
     give the program a terminal of the container's own (``exec -t``); its master side is
@@ -126,14 +130,14 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     state = container.state()
     if state["status"] != "running":
         raise Conflict(f"container {container.id} is {state['status']}: exec needs a running container")
-    config = json.loads((container.state_dir / "config.json").read_text())
+    config = read_config(container.state_dir)
     process = dict(config["process"], args=list(args), terminal=console_socket is not None)
     if console_size:
         process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     if cwd:
         process["cwd"] = cwd
     if user not in (None, ""):
-        uid, gid = user if isinstance(user, tuple) else _parse_user(user)
+        uid, gid = user if isinstance(user, tuple) else resolve_user(state["rootfs"], user)
         process["user"] = {"uid": uid, "gid": gid}
     environment = dict(item.split("=", 1) for item in process.get("env", []))
     environment.update(env or {})
@@ -164,7 +168,7 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     except BaseException:
         execution.close()
         raise
-    if _start_time(state["pid"]) != state.get("pidStartTime"):  # PID 1 died meanwhile: we may have joined nothing
+    if start_time(state["pid"]) != state.get("pidStartTime"):  # PID 1 died meanwhile: we may have joined nothing
         execution.kill(signal.SIGKILL)
     return execution
 
@@ -196,7 +200,7 @@ def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, 
         # The caller's other fds (its ends of these pipes, other programs' pipes, a daemon's
         # sockets) must not live on in us: a stdin pipe would then never reach end-of-file.
         console = [] if console_socket is None else [console_socket]
-        _close_other_fds([report_fd, *stdio, *(fd for fd, _ in namespaces), *console])
+        close_inherited_fds([report_fd, *stdio, *(fd for fd, _ in namespaces), *console])
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         mount_namespace = None
         for fd, flag in namespaces:
@@ -240,7 +244,7 @@ def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, 
             except InterruptedError:
                 continue
             if pid == program:
-                code = _exit_code(status)
+                code = exit_code(status)
                 os._exit(code)
     except BaseException as error:  # noqa: BLE001 - a forked child must never return into the caller
         try:
@@ -261,31 +265,24 @@ def _program_main(cgroup, mount_namespace, process: dict, environment: dict, std
         for number, fd in enumerate(stdio):
             if fd != number:
                 os.dup2(fd, number)
-        _close_other_fds([ready_fd] + ([console_socket] if console_socket is not None else []))
+        close_inherited_fds([ready_fd] + ([console_socket] if console_socket is not None else []))
         if console_socket is not None:  # in the container's mount namespace: its own /dev/pts
             terminal.open_terminal_inside(console_socket, process.get("user", {}).get("uid", 0),
                                           process.get("consoleSize"))
         if "HOME" not in environment:
-            environment["HOME"] = _home_directory(process.get("user", {}).get("uid", 0))
-        _set_identity(process)
+            environment["HOME"] = home_directory("/", process.get("user", {}).get("uid", 0))
+        set_identity(process)
         try:
             os.chdir(process.get("cwd") or "/")
         except OSError as error:
             raise ContainerStartError(f"cwd {process.get('cwd')}: {error.strerror} inside the container") from None
         os.umask(0o022)
-        for number in range(1, 32):
-            if number not in (signal.SIGKILL, signal.SIGSTOP):
-                try:
-                    signal.signal(number, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
+        reset_signals()
         args = process["args"]
         try:
             os.execvpe(args[0], args, environment)
         except OSError as error:
-            reason = {2: "executable file not found in $PATH" if "/" not in args[0] else "no such file or directory",
-                      13: "permission denied"}.get(error.errno, error.strerror)
-            raise ContainerStartError(f'exec: "{args[0]}": {reason}') from None
+            raise ContainerStartError(exec_error(args[0], error)) from None
     except BaseException as error:  # noqa: BLE001
         try:
             message = str(error) if isinstance(error, ContainerStartError) else f"{type(error).__name__}: {error}"

@@ -18,8 +18,11 @@ import re
 from pathlib import Path
 
 from teachdock.errors import InvalidConfig, NotFound
+from teachdock.files import write_atomically
 from teachdock.kernel import CAP_NUMBER, NAMESPACES
 from teachdock.runtime.cgroups import Resources
+from teachdock.runtime.rootfs import secure_join
+from teachdock.runtime.users import resolve_user
 
 OCI_VERSION = "1.0.2"  # the newest version both runc 1.1 and crun 1.8 accept, so bundles can swap runtimes
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -109,7 +112,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
               time_offsets: dict | None = None, init: bool = False, terminal: bool = False,
               console_size: tuple[int, int] | None = None, additional_gids=None,
-              writable_tmp: bool = True) -> dict:
+              writable_tmp: bool = True, etc_directory=None) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -121,7 +124,11 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     ``additional_gids``: supplementary groups (Docker gives the user's groups from the image).
     ``terminal=True`` (``docker run -t``): the program gets a terminal of its own, whose
     master side comes back over ``Container.create(console_socket=...)``; ``console_size``
-    is its (rows, columns).
+    is its (rows, columns). ``user`` is "name", "uid", "name:group" or "uid:gid", looked up in
+    the rootfs's /etc/passwd and /etc/group as ``docker run --user`` does.
+    ``etc_directory``: Docker's own /etc/hostname, /etc/hosts and /etc/resolv.conf for the
+    container, written into this directory (the bundle, or the container's own directory)
+    and listed as bind mounts, as dockerd does; without it the container sees the rootfs's.
     """
     if isinstance(args, str):
         raise InvalidConfig("args must be a list such as ['sh', '-c', 'echo hi'], not a string")
@@ -133,7 +140,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         environment.append(f"{key}={value}")
     if os.geteuid() != 0 and "user" not in namespaces:
         namespaces = (*namespaces, "user")  # without root, a user namespace is what grants the rest
-    uid, gid = _parse_user(user)
+    uid, gid = resolve_user(rootfs, user)
     caps = list(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
     process = {
         "terminal": bool(terminal),
@@ -155,6 +162,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     if readonly and writable_tmp:
         all_mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                            "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]})
+    if etc_directory is not None:
+        all_mounts += etc_mounts(etc_directory, rootfs, hostname)
     all_mounts += list(mounts or [])
     linux: dict = {
         "namespaces": [{"type": kind} for kind in namespaces],
@@ -206,21 +215,35 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     return spec
 
 
-def _parse_user(user) -> tuple[int, int]:
-    if user is None:
-        return 0, 0
-    if isinstance(user, int):
-        return user, user
-    text = str(user)
-    uid_text, _, gid_text = text.partition(":")
-    try:
-        uid = int(uid_text)
-        gid = int(gid_text) if gid_text else uid
-    except ValueError:
-        raise InvalidConfig(f"user {user!r}: give numeric 'uid' or 'uid:gid' (names need an image's /etc/passwd)") from None
-    if uid < 0 or gid < 0:
-        raise InvalidConfig(f"user {user!r}: ids cannot be negative")
-    return uid, gid
+def etc_mounts(directory, rootfs, hostname: str | None) -> list[dict]:
+    """Write the container's own /etc/hostname, /etc/hosts and /etc/resolv.conf into
+    ``directory`` and return them as read-write bind mounts, as dockerd does.
+
+    Only for the files the rootfs has (a relative rootfs is relative to ``directory``, as
+    root.path is to its bundle): a mount point the image lacks would have to be created in
+    the image's own tree.
+    """
+    directory = Path(directory).absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    root = directory / rootfs  # an absolute rootfs stays as it is
+    name = hostname or "localhost"
+    contents = {
+        "/etc/hostname": f"{name}\n",
+        "/etc/hosts": ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                       "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                       f"ff02::2\tip6-allrouters\n127.0.1.1\t{name}\n"),
+        "/etc/resolv.conf": "# teachdock: this container has no route to the outside world, so no nameserver.\n",
+    }
+    mounts = []
+    for destination, content in contents.items():
+        inside = secure_join(str(root), destination)
+        if not os.path.isfile(inside) or os.path.islink(inside):
+            continue
+        source = directory / os.path.basename(destination)
+        source.write_text(content)
+        mounts.append({"destination": destination, "type": "bind", "source": str(source),
+                       "options": ["rbind", "rprivate"]})
+    return mounts
 
 
 # --- reading and checking a bundle -----------------------------------------------------------------
@@ -261,9 +284,7 @@ def write_bundle(bundle, config: dict) -> Path:
     bundle = Path(bundle)
     bundle.mkdir(parents=True, exist_ok=True)
     target = bundle / "config.json"
-    temporary = bundle / ".config.json.tmp"
-    temporary.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(temporary, target)
+    write_atomically(target, json.dumps(config, indent=2) + "\n")
     return target
 
 

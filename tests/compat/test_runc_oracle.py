@@ -188,16 +188,13 @@ def readonly_flags(text: str) -> dict[str, bool]:
 def mount_points_by_design(point: str) -> bool:
     """Mount points only one runtime makes, on purpose.
 
-    - /etc/hostname, /etc/hosts, /etc/resolv.conf: teachdock writes and binds these itself,
-      as Docker's daemon does; runc leaves them to whoever writes config.json (Docker lists
-      them in ``mounts``).
     - /sys/fs/cgroup/<controller>: runc shows every v1 hierarchy (cpuset, devices, freezer,
       blkio, name=systemd, ...) because it puts the container in all of them; teachdock
       shows only the hierarchies it manages and limits (cpu, cpuacct, memory, pids). The
       /sys/fs/cgroup tmpfs itself is also read-only in teachdock, as the spec's "ro" asks,
       while runc 1.1 leaves the tmpfs writable.
     """
-    return point in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf") or point.startswith("/sys/fs/cgroup/")
+    return point.startswith("/sys/fs/cgroup/")
 
 
 def mount_points(text: str) -> list[str]:
@@ -328,6 +325,32 @@ def test_probe_gives_the_same_answer(runtimes, probe):
         f"probe {probe.name!r}: teachdock and runc disagree\n{differences(runc_answer, teachdock_answer)}")
     if probe.expect is not None:
         assert runc_answer == probe.expect, f"probe {probe.name!r}: both runtimes say {runc_answer!r}"
+
+
+ETC_SCRIPT = "cat /etc/hostname /etc/hosts /etc/resolv.conf; grep ' /etc/' /proc/self/mountinfo | cut -d' ' -f5"
+
+
+@pytest.mark.parametrize("own_files", [False, True], ids=["rootfs-files", "bundle-files"])
+def test_etc_files_are_what_config_json_says(runtimes, own_files):
+    """Neither runtime adds /etc/hostname, hosts or resolv.conf of its own: without mounts for
+    them both show the rootfs's files; with make_spec(etc_directory=bundle), the bundle's."""
+    runtimes.counter += 1
+    directory = runtimes.workdir / f"bundle{runtimes.counter}"
+    config = make_spec(["sh", "-c", ETC_SCRIPT], runtimes.rootfs, hostname=HOSTNAME,
+                       etc_directory=directory if own_files else None)
+    write_bundle(directory, config)
+    results = {runtime: runtimes.run(runtime, directory, f"oracle-{os.getpid()}-{runtimes.counter}")
+               for runtime in ("runc", "teachdock")}
+    for runtime, result in results.items():
+        assert result.returncode == 0, f"{runtime}: {result.stderr}"
+    assert lines(results["teachdock"].stdout) == lines(results["runc"].stdout)
+    rootfs_files = "".join((runtimes.rootfs / "etc" / name).read_text()
+                           for name in ("hostname", "hosts", "resolv.conf"))
+    if own_files:
+        assert lines(results["runc"].stdout)[0] == HOSTNAME
+        assert lines(results["runc"].stdout)[-3:] == ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]
+    else:
+        assert lines(results["runc"].stdout) == lines(rootfs_files)
 
 
 def test_exit_code_is_propagated(runtimes):

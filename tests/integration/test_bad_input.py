@@ -90,7 +90,7 @@ BAD_OPTIONS = [
     pytest.param({"namespaces": ("pid", "mount"), "hostname": "box"}, InvalidConfig,
                  "hostname is set but there is no uts namespace", id="hostname-without-uts"),
     pytest.param({"capabilities": ["CAP_FLY"]}, InvalidConfig, "unknown capability", id="unknown-capability"),
-    pytest.param({"user": "alice"}, InvalidConfig, "give numeric 'uid' or 'uid:gid'", id="user-name"),
+    pytest.param({"user": "alice"}, InvalidConfig, "unable to find user alice: no matching entries", id="user-name"),
 ]
 
 

@@ -1,6 +1,7 @@
 """The container lifecycle, runc style: create, start, state, kill, wait, delete — plus run(),
 the OCI state JSON, a proper init (zombies reaped, SIGTERM passed on), and stdio."""
 
+import json
 import os
 import shutil
 import signal
@@ -249,6 +250,36 @@ def test_a_bundle_on_disk_runs_and_is_named_in_the_state(rootfs, state_root, new
         assert os.read(container.stdout, 100) == b"from-bundle\n"
     result = run(None, bundle=bundle, state_root=state_root, container_id=new_id())
     assert (result.exit_code, result.stdout) == (6, "from-bundle\n")
+
+
+ETC_SCRIPT = "cat /etc/hostname; grep -c . /etc/hosts; grep -v '^#' /etc/resolv.conf | wc -l; hostname"
+
+
+def test_a_bundle_gets_exactly_the_mounts_config_json_lists(rootfs, state_root, new_id, tmp_path):
+    """The runtime adds no /etc files of its own (runc does not either): without mounts for them
+    the container reads the rootfs's; with make_spec(etc_directory=bundle) it reads the bundle's."""
+    bare, own = tmp_path / "bare", tmp_path / "own"
+    write_bundle(bare, make_spec(["sh", "-c", ETC_SCRIPT], str(rootfs), hostname="box"))
+    result = run(None, bundle=bare, state_root=state_root, container_id=new_id())
+    hosts_lines = len((rootfs / "etc/hosts").read_text().splitlines())
+    assert result.stdout.splitlines() == [(rootfs / "etc/hostname").read_text().strip(), str(hosts_lines), "0", "box"]
+    config = make_spec(["sh", "-c", ETC_SCRIPT], str(rootfs), hostname="box", etc_directory=own)
+    assert {m["destination"]: m["source"] for m in config["mounts"] if m["type"] == "bind"} == {
+        "/etc/hostname": str(own / "hostname"), "/etc/hosts": str(own / "hosts"),
+        "/etc/resolv.conf": str(own / "resolv.conf")}
+    write_bundle(own, config)
+    result = run(None, bundle=own, state_root=state_root, container_id=new_id())
+    assert result.stdout.splitlines() == ["box", "7", "0", "box"]
+
+
+def test_rootfs_and_args_give_the_container_its_own_etc_files(create):
+    """The convenience path makes the spec itself, so it plays dockerd's part (in the state directory)."""
+    with create(["cat", "/etc/hostname"], hostname="mine", stdout=PIPE) as container:
+        config = json.loads((container.state_dir / "config.json").read_text())
+        assert str(container.state_dir / "etc" / "hostname") in [m.get("source") for m in config["mounts"]]
+        container.start()
+        assert container.wait(10) == 0
+        assert os.read(container.stdout, 100) == b"mine\n"
 
 
 def test_with_init_the_program_is_pid_2(box):

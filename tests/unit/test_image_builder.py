@@ -13,7 +13,9 @@ import tarfile
 import pytest
 
 from teachdock.errors import Conflict
-from teachdock.image.build import Builder, run_settings, resolve_user
+from teachdock.image.build import Builder, run_settings
+from teachdock.runtime.spec import make_spec
+from teachdock.runtime.users import resolve_user
 from teachdock.image.dockerfile import BuildError
 from teachdock.image.images import Images
 from teachdock.image.snapshots import DiskUsage, LayerUsage, ContainerUsage, changed_entries
@@ -290,13 +292,15 @@ def test_run_settings_and_users(images):
     try:
         config = {"config": {"Entrypoint": ["/bin/tool"], "Cmd": ["--help"], "Env": ["A=1"], "User": "app",
                              "WorkingDir": "/srv"}}
-        assert run_settings(config, snapshot.rootfs) == {"args": ["/bin/tool", "--help"], "env": {"A": "1"},
-                                                         "cwd": "/srv", "user": "1000:1001"}
-        assert run_settings(config, snapshot.rootfs, ["-v"])["args"] == ["/bin/tool", "-v"]
-        assert resolve_user(snapshot.rootfs, "app:staff") == "1000:50"
-        assert resolve_user(snapshot.rootfs, "4242") == "4242:0"
-        assert resolve_user(snapshot.rootfs, "1000") == "1000:1001"
-        assert resolve_user(snapshot.rootfs, "") is None
+        assert run_settings(config) == {"args": ["/bin/tool", "--help"], "env": {"A": "1"},
+                                        "cwd": "/srv", "user": "app"}
+        assert run_settings(config, ["-v"])["args"] == ["/bin/tool", "-v"]
+        # make_spec looks the user up in the image's own files, as a RUN step or `docker run` does
+        assert make_spec(["true"], snapshot.rootfs, user="app")["process"]["user"] == {"uid": 1000, "gid": 1001}
+        assert resolve_user(snapshot.rootfs, "app:staff") == (1000, 50)
+        assert resolve_user(snapshot.rootfs, "4242") == (4242, 0)
+        assert resolve_user(snapshot.rootfs, "1000") == (1000, 1001)
+        assert resolve_user(snapshot.rootfs, "") == (0, 0)
     finally:
         images.release("c3")
 

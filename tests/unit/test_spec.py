@@ -105,13 +105,15 @@ def test_cpus_must_be_a_positive_number(cpus):
         make_spec(["true"], "/r", cpus=cpus)
 
 
-@pytest.mark.parametrize("user, ids", [(None, (0, 0)), (1000, (1000, 1000)), ("1000", (1000, 1000)),
+@pytest.mark.parametrize("user, ids", [(None, (0, 0)), (1000, (1000, 0)), ("1000", (1000, 0)),
                                        ("1000:1001", (1000, 1001)), ("0:5", (0, 5))])
 def test_user_forms(user, ids):
+    """Without an /etc/passwd entry a bare uid gets group 0, as `docker run --user 1000` does."""
     assert make_spec(["true"], "/r", user=user)["process"]["user"] == {"uid": ids[0], "gid": ids[1]}
 
 
-@pytest.mark.parametrize("user, message", [("alice", "give numeric"), ("1000:staff", "give numeric"),
+@pytest.mark.parametrize("user, message", [("alice", "unable to find user alice"),
+                                           ("1000:staff", "unable to find group staff"),
                                            ("-1", "cannot be negative"), ("1:-1", "cannot be negative")])
 def test_bad_users(user, message):
     with pytest.raises(InvalidConfig, match=message):
