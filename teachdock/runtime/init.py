@@ -99,7 +99,7 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
         if fd != number:
             os.dup2(fd, number)
     close_inherited_fds([sock.fileno()] + ([plan.console_socket] if plan.console_socket is not None else []))
-    rootfs_setup.prepare(config, plan.rootfs, etc_files={}, cgroup_dirs=cgroup_dirs(plan.cgroup),
+    rootfs_setup.prepare(config, plan.rootfs, cgroup_dirs=cgroup_dirs(plan.cgroup),
                          in_user_namespace=plan.new_user)
     if process.get("terminal"):  # now that /dev/pts is the container's own
         terminal.open_terminal_inside(plan.console_socket, process.get("user", {}).get("uid", 0),

@@ -199,13 +199,6 @@ def create_devices(rootfs: str, bind_from_host: bool, *, kernel=teachdock.kernel
             kernel.symlink(target, path)
 
 
-def bind_file(rootfs: str, source: str, destination: str, *, kernel=teachdock.kernel) -> None:
-    """Bind a host file (e.g. the container's /etc/hosts) over a path inside the rootfs, when that path exists."""
-    target = secure_join(rootfs, destination)
-    if os.path.isfile(target) and not os.path.islink(target):
-        kernel.mount(source, target, None, MS_BIND)
-
-
 def enter_rootfs(rootfs: str, *, kernel=teachdock.kernel) -> None:
     """pivot_root into ``rootfs`` and drop the old root entirely.
 
@@ -251,7 +244,7 @@ def readonly_paths(paths, *, kernel=teachdock.kernel) -> None:
         kernel.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept)
 
 
-def prepare(config: dict, rootfs: str, *, etc_files: dict[str, str], cgroup_dirs: dict[str, str],
+def prepare(config: dict, rootfs: str, *, cgroup_dirs: dict[str, str],
             in_user_namespace: bool, kernel=teachdock.kernel) -> None:
     """Everything above, in order. Called once, in the container's mount namespace."""
     linux = config.get("linux", {})
@@ -264,9 +257,6 @@ def prepare(config: dict, rootfs: str, *, etc_files: dict[str, str], cgroup_dirs
         destinations.add(os.path.normpath(entry["destination"]))
     if "/dev" in destinations:
         create_devices(rootfs, bind_from_host=in_user_namespace, kernel=kernel)
-    for destination, source in etc_files.items():
-        if destination not in destinations:
-            bind_file(rootfs, source, destination, kernel=kernel)
     if propagation != MS_PRIVATE | MS_REC:
         kernel.mount(None, rootfs, None, propagation)
     enter_rootfs(rootfs, kernel=kernel)

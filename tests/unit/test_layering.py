@@ -60,11 +60,6 @@ ALLOWED_CYCLES: dict[tuple[str, ...], str] = {}
 #: (importing module, imported module, private name) -> reason
 ALLOWED_PRIVATE_IMPORTS: dict[tuple[str, str, str], str] = {
     ("teachdock.daemon.execs", "teachdock.daemon.containers", "_env_dict"): "daemon branch",
-    **{("teachdock.runtime.exec_process", "teachdock.runtime.container", name):
-       "exec shares the container's helpers; the container.py split makes them public (runtime branch)"
-       for name in ("_close_other_fds", "_exit_code", "_home_directory", "_set_identity", "_start_time")},
-    ("teachdock.runtime.exec_process", "teachdock.runtime.spec", "_parse_user"):
-        "runtime/users.py becomes the one user lookup (runtime branch)",
 }
 
 

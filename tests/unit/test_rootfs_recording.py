@@ -83,7 +83,7 @@ def rootfs(tmp_path):
 
 def prepare(config, rootfs, *, cgroup_dirs, in_user_namespace=False, container_files=CONTAINER_FILES):
     recorder = RecordingKernel(container_files, {path: PROC_FLAGS for path in container_files})
-    rootfs_setup.prepare(config, rootfs, etc_files={}, cgroup_dirs=cgroup_dirs,
+    rootfs_setup.prepare(config, rootfs, cgroup_dirs=cgroup_dirs,
                          in_user_namespace=in_user_namespace, kernel=recorder)
     return recorder.calls
 
