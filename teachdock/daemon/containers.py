@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
+from teachdock.files import write_json_atomically
 from teachdock.daemon import logs, networks, volumes
 from teachdock.daemon.events import EventLog
 from teachdock.image.build import resolve_user, supplementary_groups
@@ -104,13 +105,8 @@ class ContainerRecord:
         return self.directory / f"{self.id}-json.log"
 
     def save(self) -> None:
-        """Write container.json atomically (temp file + fsync + rename): a crash leaves the old or the new."""
-        temporary = self.directory / "container.json.tmp"
-        with open(temporary, "w") as f:
-            json.dump(self.data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, self.directory / "container.json")
+        """Write container.json atomically and durably: a crash leaves the old or the new."""
+        write_json_atomically(self.directory / "container.json", self.data)
 
 
 class ContainerManager:

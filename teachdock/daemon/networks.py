@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import os
 import re
 import secrets
 import threading
@@ -33,6 +32,7 @@ from pyroute2 import IPRoute, NetNS
 from pyroute2.netlink.exceptions import NetlinkError
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
+from teachdock.files import write_json_atomically
 
 PREDEFINED = ("none", "host")
 SUBNET_POOL = ipaddress.ip_network("172.30.0.0/16")  # user networks get 172.30.N.0/24
@@ -91,9 +91,7 @@ class NetworkManager:
         return networks
 
     def _save(self, network: dict) -> None:
-        temporary = self.root / f"{network['Id']}.json.tmp"
-        temporary.write_text(json.dumps(network))
-        os.replace(temporary, self._path(network["Id"]))
+        write_json_atomically(self._path(network["Id"]), network)
 
     def list(self) -> list[dict]:
         return [*self._predefined.values(), *sorted(self._user_networks(), key=lambda n: n["Created"])]

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
+from teachdock.files import write_json_atomically
 
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -102,9 +103,7 @@ class VolumeManager:
                 "Driver": "local", "Labels": labels, "Mountpoint": str(directory / "_data"),
                 "Name": name, "Options": options or None, "Scope": "local",
             }
-            temporary = directory / "volume.json.tmp"
-            temporary.write_text(json.dumps(volume))
-            os.replace(temporary, directory / "volume.json")
+            write_json_atomically(directory / "volume.json", volume)
             return volume, True
 
     def remove(self, name: str, users: list[str], *, force: bool = False) -> None:
