@@ -107,6 +107,15 @@ class NetworkManager:
             return matches[0]
         raise NetworkNotFound(f"network {name_or_id} not found")
 
+    def name_for_mode(self, mode: str | None) -> str:
+        """HostConfig.NetworkMode -> the network's name; 400/404 for what cannot be used."""
+        if mode in (None, "", "default", "bridge"):
+            return "none"  # no default bridge here: each container gets its own empty namespace
+        if mode.startswith("container:"):
+            raise InvalidConfig(f"network mode {mode} is not supported by teachdockd: use none, host or a network "
+                                "made with docker network create")
+        return self.get(mode)["Name"]
+
     # --- create and remove ----------------------------------------------------------------------------
     def create(self, name: str, *, driver: str | None = "bridge", subnet: str | None = None,
                gateway: str | None = None, labels: dict | None = None, options: dict | None = None,
@@ -335,26 +344,3 @@ def _host_networks() -> list:
     with IPRoute() as ipr:
         return [ipaddress.ip_network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
                 for a in ipr.get_addr(family=2) if a["prefixlen"] < 32 and not a.get_attr("IFA_ADDRESS").startswith("127.")]
-
-
-_managers: dict[str, NetworkManager] = {}
-_managers_lock = threading.Lock()
-
-
-def manager_for(data_root) -> NetworkManager:
-    """The one NetworkManager of a data root (the API routes and the container manager share it)."""
-    key = str(Path(data_root).absolute())
-    with _managers_lock:
-        if key not in _managers:
-            _managers[key] = NetworkManager(key)
-        return _managers[key]
-
-
-def check_network_mode(mode: str | None, data_root) -> str:
-    """HostConfig.NetworkMode -> the network's name; 400/404 for what cannot be used."""
-    if mode in (None, "", "default", "bridge"):
-        return "none"  # no default bridge here: each container gets its own empty namespace
-    if mode.startswith("container:"):
-        raise InvalidConfig(f"network mode {mode} is not supported by teachdockd: use none, host or a network "
-                            "made with docker network create")
-    return manager_for(data_root).get(mode)["Name"]

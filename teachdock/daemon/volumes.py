@@ -135,7 +135,7 @@ class VolumeManager:
                     continue
                 if not all_volumes and ANONYMOUS_LABEL not in labels:
                     continue
-                if not all(_label_matches(labels, wanted) for wanted in label_filters):
+                if not all(label_matches(labels, wanted) for wanted in label_filters):
                     continue
                 reclaimed += directory_size(Path(volume["Mountpoint"]))
                 self._delete(volume["Name"])
@@ -162,7 +162,7 @@ def check_volume_name(name: str) -> None:
                             "use absolute path")
 
 
-def _label_matches(labels: dict, wanted: str) -> bool:
+def label_matches(labels: dict, wanted: str) -> bool:
     key, has_value, value = wanted.partition("=")
     return key in labels and (not has_value or labels[key] == value)
 
@@ -176,19 +176,6 @@ def directory_size(path: Path) -> int:
             except OSError:
                 pass
     return total
-
-
-_managers: dict[str, VolumeManager] = {}
-_managers_lock = threading.Lock()
-
-
-def manager_for(data_root) -> VolumeManager:
-    """The one VolumeManager of a data root (the API routes and the container manager share it)."""
-    key = str(Path(data_root).absolute())
-    with _managers_lock:
-        if key not in _managers:
-            _managers[key] = VolumeManager(key)
-        return _managers[key]
 
 
 # --- what a container asks to mount ----------------------------------------------------------------------
