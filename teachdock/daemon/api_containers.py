@@ -45,14 +45,14 @@ def start(daemon, request, name: str) -> None:
 
 
 def inspect(daemon, request, name: str) -> None:
-    request.handler.send_json(200, inspect_json(daemon.containers.get(name)))
+    request.handler.send_json(200, inspect_json(daemon, daemon.containers.get(name)))
 
 
-def inspect_json(record: ContainerRecord) -> dict:
+def inspect_json(daemon, record: ContainerRecord) -> dict:
     data = dict(record.data)
     data["State"] = dict(data["State"])
     data["Mounts"] = mounts_of(record)
-    data["NetworkSettings"] = {"Networks": networks_of(record), "Ports": {}, "IPAddress": "", "Gateway": "",
+    data["NetworkSettings"] = {"Networks": networks_of(daemon, record), "Ports": {}, "IPAddress": "", "Gateway": "",
                                "MacAddress": "", "SandboxKey": ""}
     data["ResolvConfPath"] = data["HostnamePath"] = data["HostsPath"] = ""
     data["MountLabel"] = data["ProcessLabel"] = data["AppArmorProfile"] = ""
@@ -69,15 +69,14 @@ def mounts_of(record: ContainerRecord) -> list[dict]:
     return volumes.planned_mounts(record.data)
 
 
-def networks_of(record: ContainerRecord) -> dict:
+def networks_of(daemon, record: ContainerRecord) -> dict:
     """``NetworkSettings.Networks``: the container's one network, with its address while it runs."""
     name = record.data["HostConfig"].get("NetworkMode") or "none"
-    manager = networks.manager_for(record.directory.parents[2])  # <data root>/daemon/containers/<id>
     try:
-        network_id = manager.get(name)["Id"]
+        network_id = daemon.networks.get(name)["Id"]
     except networks.NetworkNotFound:
         network_id = ""
-    endpoint = (manager.endpoint(name, record.id) if record.running else None) or {}
+    endpoint = (daemon.networks.endpoint(name, record.id) if record.running else None) or {}
     return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": endpoint.get("MacAddress", ""),
                    "DriverOpts": None, "NetworkID": network_id, "EndpointID": endpoint.get("EndpointID", ""),
                    "Gateway": endpoint.get("Gateway", ""), "IPAddress": endpoint.get("IPAddress", ""),
@@ -99,7 +98,7 @@ def list_containers(daemon, request) -> None:
             "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
             **(_sizes(daemon, record) if request.flag("size") else {}), "Mounts": mounts_of(record),
             "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
-            "NetworkSettings": {"Networks": networks_of(record)},
+            "NetworkSettings": {"Networks": networks_of(daemon, record)},
         })
     request.handler.send_json(200, summaries)
 

@@ -1,18 +1,13 @@
 """Routes for networks: none, host and user bridges (docker network ls/create/rm/inspect/prune).
 
-The NetworkManager is found by the daemon's data root (``networks.manager_for``), the same
-one the container manager connects containers with.
+They use the daemon's one NetworkManager (``daemon.networks``), the same one the container
+manager connects containers with.
 """
 
 from __future__ import annotations
 
-
 from teachdock.daemon import networks
 from teachdock.daemon.server import HTTPError
-
-
-def _manager(daemon) -> networks.NetworkManager:
-    return networks.manager_for(daemon.data_root)
 
 
 def network_json(daemon, network: dict) -> dict:
@@ -21,7 +16,7 @@ def network_json(daemon, network: dict) -> dict:
     if network["Driver"] == "bridge":
         shown["Options"] = {"com.docker.network.bridge.name": network["Bridge"], **(network.get("Options") or {})}
     containers = {}
-    for container_id, endpoint in _manager(daemon).endpoints(network).items():
+    for container_id, endpoint in daemon.networks.endpoints(network).items():
         try:
             name = daemon.containers.get(container_id).name.lstrip("/")
         except Exception:  # noqa: BLE001 - removed meanwhile: still show the endpoint
@@ -42,7 +37,7 @@ def network_json(daemon, network: dict) -> dict:
 def list_networks(daemon, request) -> None:
     filters = request.filters()
     shown = []
-    for network in _manager(daemon).list():
+    for network in daemon.networks.list():
         if "name" in filters and not any(wanted in network["Name"] for wanted in filters["name"]):
             continue
         if "id" in filters and not any(network["Id"].startswith(wanted) for wanted in filters["id"]):
@@ -58,7 +53,7 @@ def list_networks(daemon, request) -> None:
 
 
 def inspect(daemon, request, name: str) -> None:
-    request.handler.send_json(200, network_json(daemon, _manager(daemon).get(name)))
+    request.handler.send_json(200, network_json(daemon, daemon.networks.get(name)))
 
 
 def create(daemon, request) -> None:
@@ -69,20 +64,20 @@ def create(daemon, request) -> None:
     ipam = ipam_configs[0] if ipam_configs else {}
     if body.get("EnableIPv6"):
         raise HTTPError(400, "IPv6 networks are not supported by teachdockd")
-    network = _manager(daemon).create(body.get("Name") or "", driver=body.get("Driver"),
-                                      subnet=ipam.get("Subnet") or None, gateway=ipam.get("Gateway") or None,
-                                      labels=body.get("Labels") or {}, options=body.get("Options") or {},
-                                      internal=bool(body.get("Internal")))
+    network = daemon.networks.create(body.get("Name") or "", driver=body.get("Driver"),
+                                     subnet=ipam.get("Subnet") or None, gateway=ipam.get("Gateway") or None,
+                                     labels=body.get("Labels") or {}, options=body.get("Options") or {},
+                                     internal=bool(body.get("Internal")))
     request.handler.send_json(201, {"Id": network["Id"], "Warning": ""})
 
 
 def remove(daemon, request, name: str) -> None:
-    _manager(daemon).remove(name)
+    daemon.networks.remove(name)
     request.handler.send_bytes(204, b"", None)
 
 
 def prune(daemon, request) -> None:
-    request.handler.send_json(200, {"NetworksDeleted": _manager(daemon).prune()})
+    request.handler.send_json(200, {"NetworksDeleted": daemon.networks.prune()})
 
 
 def connect(daemon, request, name: str) -> None:

@@ -1,18 +1,13 @@
 """Routes for volumes: named volumes on disk (docker volume ls/create/rm/inspect/prune).
 
-The VolumeManager is found by the daemon's data root (``volumes.manager_for``), the same
-one the container manager mounts volumes from.
+They use the daemon's one VolumeManager (``daemon.volumes``), the same one the container
+manager mounts volumes from.
 """
 
 from __future__ import annotations
 
-
 from teachdock.daemon import volumes
 from teachdock.daemon.server import HTTPError
-
-
-def _manager(daemon) -> volumes.VolumeManager:
-    return volumes.manager_for(daemon.data_root)
 
 
 def users_of(daemon, name: str) -> list[str]:
@@ -35,13 +30,13 @@ def list_volumes(daemon, request) -> None:
     filters = request.filters()
     used = _in_use(daemon)
     shown = []
-    for volume in _manager(daemon).list():
+    for volume in daemon.volumes.list():
         labels = volume.get("Labels") or {}
         if "name" in filters and not any(wanted in volume["Name"] for wanted in filters["name"]):
             continue
         if "dangling" in filters and (volume["Name"] in used) == _true(filters["dangling"]):
             continue
-        if "label" in filters and not all(volumes._label_matches(labels, wanted) for wanted in filters["label"]):
+        if "label" in filters and not all(volumes.label_matches(labels, wanted) for wanted in filters["label"]):
             continue
         if "driver" in filters and "local" not in filters["driver"]:
             continue
@@ -54,25 +49,25 @@ def create(daemon, request) -> None:
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict):
         raise HTTPError(400, "Labels must be an object of strings")
-    volume, _created = _manager(daemon).create(body.get("Name") or None, driver=body.get("Driver"), labels=labels,
-                                               options=body.get("DriverOpts") or None)
+    volume, _created = daemon.volumes.create(body.get("Name") or None, driver=body.get("Driver"), labels=labels,
+                                             options=body.get("DriverOpts") or None)
     request.handler.send_json(201, volume)
 
 
 def inspect(daemon, request, name: str) -> None:
-    request.handler.send_json(200, _manager(daemon).get(name))
+    request.handler.send_json(200, daemon.volumes.get(name))
 
 
 def remove(daemon, request, name: str) -> None:
-    _manager(daemon).remove(name, users_of(daemon, name), force=request.flag("force"))
+    daemon.volumes.remove(name, users_of(daemon, name), force=request.flag("force"))
     request.handler.send_bytes(204, b"", None)
 
 
 def prune(daemon, request) -> None:
     """Unused anonymous volumes; with the ``all=true`` filter (API >= 1.42) named ones too."""
     filters = request.filters()
-    deleted, reclaimed = _manager(daemon).prune(_in_use(daemon), all_volumes=_true(filters.get("all", [])),
-                                                label_filters=filters.get("label", []))
+    deleted, reclaimed = daemon.volumes.prune(_in_use(daemon), all_volumes=_true(filters.get("all", [])),
+                                              label_filters=filters.get("label", []))
     request.handler.send_json(200, {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 
 

@@ -17,7 +17,6 @@ the records back, finds which runtime containers still run, and watches them aga
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -31,13 +30,16 @@ from datetime import datetime
 from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
-from teachdock.daemon import logs, networks, volumes
+from teachdock.files import write_json_atomically
+from teachdock.daemon import container_config, logs, networks, oci, volumes
 from teachdock.daemon.events import EventLog
-from teachdock.image.dockerfile import config_env
+from teachdock.daemon.networks import NetworkManager
+from teachdock.daemon.volumes import VolumeManager
 from teachdock.image.images import Images
 from teachdock.image.reference import parse_reference
 from teachdock.image.store import ImageNotFound
-from teachdock.runtime import DEVNULL, Container, terminal
+from teachdock.runtime import DEVNULL, Container, make_spec, terminal
+from teachdock.runtime.spec import write_etc_files
 from teachdock.runtime.users import supplementary_groups
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -104,28 +106,25 @@ class ContainerRecord:
         return self.directory / f"{self.id}-json.log"
 
     def save(self) -> None:
-        """Write container.json atomically (temp file + fsync + rename): a crash leaves the old or the new."""
-        temporary = self.directory / "container.json.tmp"
-        with open(temporary, "w") as f:
-            json.dump(self.data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, self.directory / "container.json")
+        """Write container.json atomically and durably: a crash leaves the old or the new."""
+        write_json_atomically(self.directory / "container.json", self.data)
 
 
 class ContainerManager:
     """Create, start, stop, kill, wait for and remove containers; find them again after a restart."""
 
-    def __init__(self, data_root: Path, exec_root: Path, images: Images, cgroup_parent: str = "teachdock",
-                 events: EventLog | None = None):
+    def __init__(self, data_root: Path, exec_root: Path, *, images: Images, volumes: VolumeManager,
+                 networks: NetworkManager, events: EventLog, cgroup_parent: str = "teachdock"):
         self.root = Path(data_root) / "daemon" / "containers"
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_root = Path(exec_root) / "runtime"  # the runtime's state (runc's /run/runc)
-        self.images = images
+        self.images = images     # root filesystems: a snapshot of the image per container
+        self.volumes = volumes   # what -v NAME:/dst mounts
+        self.networks = networks  # what --network NAME plugs the container into
+        self.events = events
         self.cgroup_parent = cgroup_parent.strip("/")
         self._lock = threading.RLock()
         self._records: dict[str, ContainerRecord] = {}
-        self.events = events or EventLog()
         self.restore()
 
     # --- finding containers ---------------------------------------------------------------------
@@ -156,7 +155,7 @@ class ContainerManager:
         No process exists yet; the runtime container is made at ``start``, as Docker
         makes the containerd task at start.
         """
-        _check_types(body)
+        container_config.check_types(body)
         image_text = body.get("Image") or ""
         if not image_text:
             raise InvalidConfig("no image given: Config.Image is empty")
@@ -165,33 +164,13 @@ class ContainerManager:
         except ImageNotFound:
             # The CLI and the SDK pull when they read exactly this (404 + "No such image").
             raise ImageNotFound(f"No such image: {_familiar(image_text)}") from None
-        host_config = _host_config_defaults(body.get("HostConfig") or {})
+        host_config = container_config.host_config(body.get("HostConfig") or {})
         volumes.requested_mounts(host_config, body.get("Volumes"))  # a bad -v is a 400 now, not a failed start
-        image_config = image.config.get("config") or {}
-        entrypoint = _as_list(body.get("Entrypoint"))
-        cmd = _as_list(body.get("Cmd"))
-        if entrypoint is None:
-            entrypoint = _as_list(image_config.get("Entrypoint")) or []
-            cmd = cmd or _as_list(image_config.get("Cmd")) or []
-        cmd = cmd or []
-        if not entrypoint + cmd:
-            raise InvalidConfig("no command specified: the image has no CMD or ENTRYPOINT, so give one")
+        entrypoint, cmd = container_config.command(body, image.config)
         container_id = secrets.token_hex(32)
         with self._lock:
             name = self._unique_name(name, container_id)
-            env = _merge_env(config_env(image.config), body.get("Env") or [])
-            config = {
-                "Hostname": body.get("Hostname") or container_id[:12], "Domainname": "",
-                "User": body.get("User") or image_config.get("User") or "",
-                "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
-                "AttachStderr": bool(body.get("AttachStderr")), "Tty": bool(body.get("Tty")),
-                "OpenStdin": bool(body.get("OpenStdin")), "StdinOnce": bool(body.get("StdinOnce")),
-                "Env": [f"{k}={v}" for k, v in env.items()], "Cmd": cmd,
-                "Entrypoint": entrypoint or None, "Image": image_text,
-                "WorkingDir": body.get("WorkingDir") or image_config.get("WorkingDir") or "",
-                "Labels": body.get("Labels") or {}, "Volumes": body.get("Volumes") or None, "StopSignal": body.get("StopSignal") or "SIGTERM",
-                "StopTimeout": body.get("StopTimeout"),
-            }
+            config = container_config.config(body, image.config, container_id, entrypoint, cmd)
             directory = self.root / container_id
             directory.mkdir()
             record = ContainerRecord(directory, {
@@ -267,34 +246,26 @@ class ContainerManager:
                 raise NotFound(f"No such container: {record.id}")
             if record.running:
                 return False
-            config, host = record.data["Config"], record.data["HostConfig"]
-            rootfs = record.data["Rootfs"]
-            spec_options = {
-                "hostname": config["Hostname"], "env": _env_dict(config["Env"]),
-                "cwd": config["WorkingDir"] or "/", "user": config["User"] or None,
-                "additional_gids": supplementary_groups(rootfs, config["User"]),
-                # Docker's own /etc/hostname, hosts and resolv.conf, kept with the record (as
-                # dockerd keeps them in /var/lib/docker/containers/<id>/) and bind-mounted in.
-                "etc_directory": record.directory,
-                "readonly": bool(host.get("ReadonlyRootfs")), "writable_tmp": False, "init": bool(host.get("Init")),
-                "memory": host.get("Memory") or None, "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
-                "cpu_shares": host.get("CpuShares") or None,
-                "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,
-                "cgroups_path": f"/{self.cgroup_parent}/{record.id}",
-            }
-            if host.get("NetworkMode") == "host":
-                spec_options["namespaces"] = ("pid", "mount", "uts", "ipc")
+            rootfs, config = record.data["Rootfs"], record.data["Config"]
+            groups = supplementary_groups(rootfs, config["User"])
+            # Docker's own /etc/hostname, hosts and resolv.conf, kept with the record (as dockerd
+            # keeps them in /var/lib/docker/containers/<id>/); oci.py makes them bind mounts.
+            etc_files = write_etc_files(record.directory, rootfs, config["Hostname"])
             runtime, in_write, failure = None, None, None
             try:
-                network = networks.check_network_mode(host.get("NetworkMode"), self.data_root)
-                spec_options["mounts"] = self._mounts(record)
-                runtime, in_write = self._create_runtime(record, spec_options)
+                network = self.networks.name_for_mode(record.data["HostConfig"].get("NetworkMode"))
+                # config.json, as dockerd writes it for runc: the record's settings in OCI terms
+                options = oci.spec_options(record.data, user=config["User"] or None, additional_gids=groups,
+                                           mounts=self._mounts(record), cgroup_parent=self.cgroup_parent,
+                                           etc_files=etc_files)
+                spec = make_spec([record.data["Path"], *record.data["Args"]], rootfs, **options)
+                runtime, in_write = self._create_runtime(record, spec)
             except TeachdockError as error:
                 failure = error
             if runtime is not None:
                 try:
                     if network not in networks.PREDEFINED:  # a user network: plug in a veth before the program runs
-                        networks.manager_for(self.data_root).connect(network, record.id, runtime.pid)
+                        self.networks.connect(network, record.id, runtime.pid)
                     runtime.start()
                     failure = None
                 except TeachdockError as error:
@@ -338,17 +309,12 @@ class ContainerManager:
             pass  # the image was removed meanwhile: its VOLUME list is gone with it
         requests = volumes.requested_mounts(record.data["HostConfig"], record.data["Config"].get("Volumes"),
                                             image_volumes)
-        manager = volumes.manager_for(self.data_root)
         try:
-            oci, shown = volumes.resolve(manager, requests, record.data["Rootfs"], record.data.get("Mounts"))
+            mounts, shown = volumes.resolve(self.volumes, requests, record.data["Rootfs"], record.data.get("Mounts"))
         except OSError as error:
             raise InvalidConfig(f"cannot prepare the container's mounts: {error}") from None
         record.data["Mounts"] = shown
-        return oci
-
-    @property
-    def data_root(self) -> Path:
-        return self.root.parent.parent  # <data root>/daemon/containers
+        return mounts
 
     # --- stdin ---------------------------------------------------------------------------------------
     def write_stdin(self, record: ContainerRecord, data: bytes, *, end: bool = False) -> None:
@@ -377,8 +343,8 @@ class ContainerManager:
                 if closing:
                     os.close(fd)
 
-    def _create_runtime(self, record: ContainerRecord, spec_options: dict) -> tuple[Container, int | None]:
-        """The runtime container, created (not started), with its output going to a log writer.
+    def _create_runtime(self, record: ContainerRecord, spec: dict) -> tuple[Container, int | None]:
+        """The runtime container made from ``spec``, created (not started), its output going to a log writer.
 
         Without a terminal: three pipes; the writer reads stdout and stderr, we keep stdin's
         write end (``-i``). With one (``-t``): the container's process makes a pty in its own
@@ -386,15 +352,12 @@ class ContainerManager:
         copy of it, we keep it for stdin and /resize. Returns (container, our stdin fd or None).
         """
         config = record.data["Config"]
-        create = functools.partial(Container.create, record.id, rootfs=record.data["Rootfs"],
-                                   args=[record.data["Path"], *record.data["Args"]], state_root=self.state_root,
-                                   detach=True, **spec_options)
         if config.get("Tty"):
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                runtime = create(terminal=True, console_socket=theirs.fileno(),
-                                 console_size=record.data["HostConfig"].get("ConsoleSize") or None,
-                                 stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
+                runtime = Container.create(record.id, config=spec, state_root=self.state_root, detach=True,
+                                           console_socket=theirs.fileno(), stdin=DEVNULL, stdout=DEVNULL,
+                                           stderr=DEVNULL)
                 theirs.close()
                 try:
                     record.tty_fd = terminal.receive_terminal(ours)
@@ -416,7 +379,8 @@ class ContainerManager:
         in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
         try:
             record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
-            runtime = create(stdin=in_read, stdout=out_write, stderr=err_write)
+            runtime = Container.create(record.id, config=spec, state_root=self.state_root, detach=True,
+                                       stdin=in_read, stdout=out_write, stderr=err_write)
         except BaseException:
             if in_write is not None:
                 os.close(in_write)
@@ -601,7 +565,6 @@ class ContainerManager:
         self._event(record, "destroy")
 
     def _remove_anonymous_volumes(self, record: ContainerRecord) -> None:
-        manager = volumes.manager_for(self.data_root)
         still_used = set()
         for other in self.list():
             if other is not record:
@@ -611,8 +574,8 @@ class ContainerManager:
             if mount.get("Type") != "volume" or not name or name in still_used:
                 continue
             try:
-                if volumes.ANONYMOUS_LABEL in (manager.get(name).get("Labels") or {}):
-                    manager.remove(name, [])
+                if volumes.ANONYMOUS_LABEL in (self.volumes.get(name).get("Labels") or {}):
+                    self.volumes.remove(name, [])
             except TeachdockError:
                 pass  # removed meanwhile
 
@@ -679,78 +642,6 @@ def _familiar(text: str) -> str:
         return parse_reference(text).familiar
     except TeachdockError:
         return text
-
-
-# What the API accepts for each field: a body that breaks these gets a 400 naming the
-# field, not a crash deep in the runtime.
-_STRING_LISTS = ("Cmd", "Entrypoint", "Env")
-_STRINGS = ("Image", "User", "WorkingDir", "Hostname", "StopSignal")
-_HOST_INTEGERS = ("Memory", "NanoCpus", "CpuShares", "PidsLimit", "MemorySwap", "ShmSize")
-
-
-def _check_types(body: dict) -> None:
-    for field in _STRING_LISTS:
-        value = body.get(field)
-        if value is not None and not isinstance(value, str) and not (
-                isinstance(value, list) and all(isinstance(item, str) for item in value)):
-            raise InvalidConfig(f"{field} must be a list of strings, not {json.dumps(value)[:80]}")
-    for field in _STRINGS:
-        if body.get(field) is not None and not isinstance(body[field], str):
-            raise InvalidConfig(f"{field} must be a string, not {json.dumps(body[field])[:80]}")
-    host = body.get("HostConfig")
-    if host is None:
-        return
-    if not isinstance(host, dict):
-        raise InvalidConfig("HostConfig must be an object")
-    size = host.get("ConsoleSize")
-    if size is not None and not (isinstance(size, list) and len(size) == 2 and
-                                 all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536 for v in size)):
-        raise InvalidConfig(f"HostConfig.ConsoleSize must be [height, width], not {json.dumps(size)[:80]}")
-    for field in _HOST_INTEGERS:
-        value = host.get(field)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise InvalidConfig(f"HostConfig.{field} must be an integer, not {json.dumps(value)[:80]}")
-        if isinstance(value, int) and value < -1:
-            raise InvalidConfig(f"HostConfig.{field} cannot be negative: {value}")
-
-
-def _as_list(value) -> list | None:
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _env_dict(items) -> dict:
-    env = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        env[key] = value
-    return env
-
-
-def _merge_env(image_env, given) -> dict:
-    """Image Env first, then the user's ``-e``: a later value for the same key wins."""
-    env = dict(image_env) if isinstance(image_env, dict) else _env_dict(image_env)
-    env.update(_env_dict(given))
-    return env
-
-
-def _host_config_defaults(host: dict) -> dict:
-    """Fill in what dockerd fills in, so ``inspect`` shows the effective settings."""
-    host = dict(host)
-    volumes.requested_mounts(host)  # a bad -v or --mount is a 400 at create, before anything exists
-    log_config = host.get("LogConfig") or {}
-    host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
-    if host.get("NetworkMode") in (None, "", "default", "bridge"):
-        host["NetworkMode"] = "none"  # no default bridge: each container has its own empty netns
-    if not isinstance(host["NetworkMode"], str) or host["NetworkMode"].startswith("container:"):
-        raise InvalidConfig(f"network mode {host['NetworkMode']} is not supported by teachdockd: use none, host "
-                            "or a network made with docker network create")
-    host.setdefault("ShmSize", 64 * 1024 * 1024)
-    host["ShmSize"] = host["ShmSize"] or 64 * 1024 * 1024
-    host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    host.setdefault("AutoRemove", False)
-    return host
 
 
 def _start_failure_code(message: str) -> int:

@@ -2,6 +2,10 @@
 
 Several daemons can run side by side: each has its own data root (images, container
 records, logs), exec root (the runtime's state and the socket) and cgroup parent.
+
+The whole object graph is made in ``Daemon.__init__``, in one place: each manager is
+created once and handed to those that need it. The API routes get the daemon itself and
+reach the managers as its attributes (``daemon.containers``, ``daemon.networks``, ...).
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from teachdock.daemon import (api_archive, api_build, api_containers, api_events
 from teachdock.daemon.containers import ContainerManager
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.execs import ExecManager
+from teachdock.daemon.networks import NetworkManager
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
+from teachdock.daemon.volumes import VolumeManager
 from teachdock.errors import TeachdockError
-from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
 from teachdock.image.images import Images
-
+from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
 
 
 class Daemon:
@@ -35,9 +40,13 @@ class Daemon:
         self.pidfile = pidfile
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
-        self.images = Images(self.data_root, state_root=self.exec_root / "runtime")
-        self.events = EventLog()
-        self.containers = ContainerManager(self.data_root, self.exec_root, self.images, cgroup_parent, self.events)
+        # The daemon's objects, each made once; those that need another get it handed in.
+        self.events = EventLog()  # what `docker events` streams
+        self.images = Images(self.data_root, state_root=self.exec_root / "runtime")  # image store and snapshots
+        self.volumes = VolumeManager(self.data_root)  # <data root>/daemon/volumes
+        self.networks = NetworkManager(self.data_root)  # <data root>/daemon/networks, and their bridges
+        self.containers = ContainerManager(self.data_root, self.exec_root, images=self.images, volumes=self.volumes,
+                                           networks=self.networks, events=self.events, cgroup_parent=cgroup_parent)
         self.execs = ExecManager(self.containers, self.events)
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)

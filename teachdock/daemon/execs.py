@@ -18,7 +18,8 @@ import signal
 import socket
 import threading
 
-from teachdock.daemon.containers import ContainerRecord, _env_dict
+from teachdock.daemon.containers import ContainerRecord
+from teachdock.daemon.oci import env_dict
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.runtime import DEVNULL, PIPE, ExecProcess, exec_in, terminal
 
@@ -118,7 +119,7 @@ class ExecManager:
                      "stderr": PIPE if attached and config["AttachStderr"] else DEVNULL}
         try:
             instance.process = exec_in(
-                record.runtime, config["Cmd"], env=_env_dict(config["Env"]),
+                record.runtime, config["Cmd"], env=env_dict(config["Env"]),
                 cwd=config["WorkingDir"] or None, user=user or None,
                 privileged=config["Privileged"], **stdio)
             if console:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import os
 import re
 import secrets
 import threading
@@ -33,6 +32,7 @@ from pyroute2 import IPRoute, NetNS
 from pyroute2.netlink.exceptions import NetlinkError
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
+from teachdock.files import write_json_atomically
 
 PREDEFINED = ("none", "host")
 SUBNET_POOL = ipaddress.ip_network("172.30.0.0/16")  # user networks get 172.30.N.0/24
@@ -91,9 +91,7 @@ class NetworkManager:
         return networks
 
     def _save(self, network: dict) -> None:
-        temporary = self.root / f"{network['Id']}.json.tmp"
-        temporary.write_text(json.dumps(network))
-        os.replace(temporary, self._path(network["Id"]))
+        write_json_atomically(self._path(network["Id"]), network)
 
     def list(self) -> list[dict]:
         return [*self._predefined.values(), *sorted(self._user_networks(), key=lambda n: n["Created"])]
@@ -108,6 +106,15 @@ class NetworkManager:
         if len(matches) == 1:
             return matches[0]
         raise NetworkNotFound(f"network {name_or_id} not found")
+
+    def name_for_mode(self, mode: str | None) -> str:
+        """HostConfig.NetworkMode -> the network's name; 400/404 for what cannot be used."""
+        if mode in (None, "", "default", "bridge"):
+            return "none"  # no default bridge here: each container gets its own empty namespace
+        if mode.startswith("container:"):
+            raise InvalidConfig(f"network mode {mode} is not supported by teachdockd: use none, host or a network "
+                                "made with docker network create")
+        return self.get(mode)["Name"]
 
     # --- create and remove ----------------------------------------------------------------------------
     def create(self, name: str, *, driver: str | None = "bridge", subnet: str | None = None,
@@ -337,26 +344,3 @@ def _host_networks() -> list:
     with IPRoute() as ipr:
         return [ipaddress.ip_network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
                 for a in ipr.get_addr(family=2) if a["prefixlen"] < 32 and not a.get_attr("IFA_ADDRESS").startswith("127.")]
-
-
-_managers: dict[str, NetworkManager] = {}
-_managers_lock = threading.Lock()
-
-
-def manager_for(data_root) -> NetworkManager:
-    """The one NetworkManager of a data root (the API routes and the container manager share it)."""
-    key = str(Path(data_root).absolute())
-    with _managers_lock:
-        if key not in _managers:
-            _managers[key] = NetworkManager(key)
-        return _managers[key]
-
-
-def check_network_mode(mode: str | None, data_root) -> str:
-    """HostConfig.NetworkMode -> the network's name; 400/404 for what cannot be used."""
-    if mode in (None, "", "default", "bridge"):
-        return "none"  # no default bridge here: each container gets its own empty namespace
-    if mode.startswith("container:"):
-        raise InvalidConfig(f"network mode {mode} is not supported by teachdockd: use none, host or a network "
-                            "made with docker network create")
-    return manager_for(data_root).get(mode)["Name"]

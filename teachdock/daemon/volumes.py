@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
+from teachdock.files import write_json_atomically
 
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -102,9 +103,7 @@ class VolumeManager:
                 "Driver": "local", "Labels": labels, "Mountpoint": str(directory / "_data"),
                 "Name": name, "Options": options or None, "Scope": "local",
             }
-            temporary = directory / "volume.json.tmp"
-            temporary.write_text(json.dumps(volume))
-            os.replace(temporary, directory / "volume.json")
+            write_json_atomically(directory / "volume.json", volume)
             return volume, True
 
     def remove(self, name: str, users: list[str], *, force: bool = False) -> None:
@@ -136,7 +135,7 @@ class VolumeManager:
                     continue
                 if not all_volumes and ANONYMOUS_LABEL not in labels:
                     continue
-                if not all(_label_matches(labels, wanted) for wanted in label_filters):
+                if not all(label_matches(labels, wanted) for wanted in label_filters):
                     continue
                 reclaimed += directory_size(Path(volume["Mountpoint"]))
                 self._delete(volume["Name"])
@@ -163,7 +162,7 @@ def check_volume_name(name: str) -> None:
                             "use absolute path")
 
 
-def _label_matches(labels: dict, wanted: str) -> bool:
+def label_matches(labels: dict, wanted: str) -> bool:
     key, has_value, value = wanted.partition("=")
     return key in labels and (not has_value or labels[key] == value)
 
@@ -177,19 +176,6 @@ def directory_size(path: Path) -> int:
             except OSError:
                 pass
     return total
-
-
-_managers: dict[str, VolumeManager] = {}
-_managers_lock = threading.Lock()
-
-
-def manager_for(data_root) -> VolumeManager:
-    """The one VolumeManager of a data root (the API routes and the container manager share it)."""
-    key = str(Path(data_root).absolute())
-    with _managers_lock:
-        if key not in _managers:
-            _managers[key] = VolumeManager(key)
-        return _managers[key]
 
 
 # --- what a container asks to mount ----------------------------------------------------------------------

@@ -215,13 +215,14 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     return spec
 
 
-def etc_mounts(directory, rootfs, hostname: str | None) -> list[dict]:
-    """Write the container's own /etc/hostname, /etc/hosts and /etc/resolv.conf into
-    ``directory`` and return them as read-write bind mounts, as dockerd does.
+def write_etc_files(directory, rootfs, hostname: str | None) -> dict[str, str]:
+    """Write a container's own /etc/hostname, /etc/hosts and /etc/resolv.conf into ``directory``,
+    as dockerd does for each container; return {destination: file on the host}.
 
     Only for the files the rootfs has (a relative rootfs is relative to ``directory``, as
     root.path is to its bundle): a mount point the image lacks would have to be created in
-    the image's own tree.
+    the image's own tree. Whoever makes the spec lists them as bind mounts (``etc_mounts``
+    here, ``daemon/oci.py`` for the daemon): the runtime only does what config.json says.
     """
     directory = Path(directory).absolute()
     directory.mkdir(parents=True, exist_ok=True)
@@ -234,16 +235,21 @@ def etc_mounts(directory, rootfs, hostname: str | None) -> list[dict]:
                        f"ff02::2\tip6-allrouters\n127.0.1.1\t{name}\n"),
         "/etc/resolv.conf": "# teachdock: this container has no route to the outside world, so no nameserver.\n",
     }
-    mounts = []
+    written = {}
     for destination, content in contents.items():
         inside = secure_join(str(root), destination)
         if not os.path.isfile(inside) or os.path.islink(inside):
             continue
         source = directory / os.path.basename(destination)
         source.write_text(content)
-        mounts.append({"destination": destination, "type": "bind", "source": str(source),
-                       "options": ["rbind", "rprivate"]})
-    return mounts
+        written[destination] = str(source)
+    return written
+
+
+def etc_mounts(directory, rootfs, hostname: str | None) -> list[dict]:
+    """:func:`write_etc_files`, listed as read-write bind mounts (``make_spec(etc_directory=...)``)."""
+    return [{"destination": destination, "type": "bind", "source": source, "options": ["rbind", "rprivate"]}
+            for destination, source in write_etc_files(directory, rootfs, hostname).items()]
 
 
 # --- reading and checking a bundle -----------------------------------------------------------------

@@ -59,7 +59,6 @@ ALLOWED_LAYER_VIOLATIONS: dict[tuple[str, str], str] = {}
 ALLOWED_CYCLES: dict[tuple[str, ...], str] = {}
 #: (importing module, imported module, private name) -> reason
 ALLOWED_PRIVATE_IMPORTS: dict[tuple[str, str, str], str] = {
-    ("teachdock.daemon.execs", "teachdock.daemon.containers", "_env_dict"): "daemon branch",
 }
 
 

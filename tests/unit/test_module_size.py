@@ -16,7 +16,6 @@ ALLOWED_OVERSIZED = {
     "teachdock/image/archive.py": "progress bars and platforms move out (image branch)",
     "teachdock/image/build.py": "user lookup moves to runtime/users.py (runtime branch)",
     "teachdock/image/registry.py": "platform detection moves out (image branch)",
-    "teachdock/daemon/containers.py": "the OCI mapping moves to daemon/oci.py (daemon branch)",
     "teachdock/image/store.py": "image branch",
     "teachdock/image/snapshots.py": "image branch",
 }

@@ -1,0 +1,115 @@
+"""A container's configuration: what ``POST /containers/create`` is given, checked and completed.
+
+The create body carries ``Config`` fields at its top level (Image, Cmd, Env, User, ...) and
+``HostConfig`` inside it. Before anything exists on disk the daemon checks their types (a
+400 that names the field, not a crash deep in the runtime), fills in what the image says
+(ENTRYPOINT, CMD, ENV, USER, WORKDIR) and what dockerd fills in (LogConfig, ShmSize, ...),
+so that ``docker inspect`` shows the settings that take effect. The result is stored in
+container.json; oci.py later turns it into the runtime's spec.
+"""
+
+from __future__ import annotations
+
+import json
+
+from teachdock.daemon import volumes
+from teachdock.daemon.oci import env_dict
+from teachdock.errors import InvalidConfig
+from teachdock.image.dockerfile import config_env
+
+
+# What the API accepts for each field: a body that breaks these gets a 400 naming the
+# field, not a crash deep in the runtime.
+_STRING_LISTS = ("Cmd", "Entrypoint", "Env")
+_STRINGS = ("Image", "User", "WorkingDir", "Hostname", "StopSignal")
+_HOST_INTEGERS = ("Memory", "NanoCpus", "CpuShares", "PidsLimit", "MemorySwap", "ShmSize")
+
+
+def check_types(body: dict) -> None:
+    """Raise InvalidConfig (a 400) naming the first field of the create body of the wrong type."""
+    for field in _STRING_LISTS:
+        value = body.get(field)
+        if value is not None and not isinstance(value, str) and not (
+                isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            raise InvalidConfig(f"{field} must be a list of strings, not {json.dumps(value)[:80]}")
+    for field in _STRINGS:
+        if body.get(field) is not None and not isinstance(body[field], str):
+            raise InvalidConfig(f"{field} must be a string, not {json.dumps(body[field])[:80]}")
+    host = body.get("HostConfig")
+    if host is None:
+        return
+    if not isinstance(host, dict):
+        raise InvalidConfig("HostConfig must be an object")
+    size = host.get("ConsoleSize")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and
+                                 all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 65536 for v in size)):
+        raise InvalidConfig(f"HostConfig.ConsoleSize must be [height, width], not {json.dumps(size)[:80]}")
+    for field in _HOST_INTEGERS:
+        value = host.get(field)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidConfig(f"HostConfig.{field} must be an integer, not {json.dumps(value)[:80]}")
+        if isinstance(value, int) and value < -1:
+            raise InvalidConfig(f"HostConfig.{field} cannot be negative: {value}")
+
+
+def _as_list(value) -> list | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _merge_env(image_env, given) -> dict:
+    """Image Env first, then the user's ``-e``: a later value for the same key wins."""
+    env = dict(image_env) if isinstance(image_env, dict) else env_dict(image_env)
+    env.update(env_dict(given))
+    return env
+
+
+def host_config(host: dict) -> dict:
+    """Fill in what dockerd fills in, so ``inspect`` shows the effective settings."""
+    host = dict(host)
+    volumes.requested_mounts(host)  # a bad -v or --mount is a 400 at create, before anything exists
+    log_config = host.get("LogConfig") or {}
+    host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
+    if host.get("NetworkMode") in (None, "", "default", "bridge"):
+        host["NetworkMode"] = "none"  # no default bridge: each container has its own empty netns
+    if not isinstance(host["NetworkMode"], str) or host["NetworkMode"].startswith("container:"):
+        raise InvalidConfig(f"network mode {host['NetworkMode']} is not supported by teachdockd: use none, host "
+                            "or a network made with docker network create")
+    host.setdefault("ShmSize", 64 * 1024 * 1024)
+    host["ShmSize"] = host["ShmSize"] or 64 * 1024 * 1024
+    host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    host.setdefault("AutoRemove", False)
+    return host
+
+
+def command(body: dict, image_config: dict) -> tuple[list[str], list[str]]:
+    """(entrypoint, cmd): the body's, else the image's; a body's Entrypoint drops the image's CMD, as in Docker."""
+    settings = image_config.get("config") or {}
+    entrypoint = _as_list(body.get("Entrypoint"))
+    cmd = _as_list(body.get("Cmd"))
+    if entrypoint is None:
+        entrypoint = _as_list(settings.get("Entrypoint")) or []
+        cmd = cmd or _as_list(settings.get("Cmd")) or []
+    cmd = cmd or []
+    if not entrypoint + cmd:
+        raise InvalidConfig("no command specified: the image has no CMD or ENTRYPOINT, so give one")
+    return entrypoint, cmd
+
+
+def config(body: dict, image_config: dict, container_id: str, entrypoint: list[str], cmd: list[str]) -> dict:
+    """The record's ``Config``: the body's settings, the image's where the body gives none."""
+    settings = image_config.get("config") or {}
+    env = _merge_env(config_env(image_config), body.get("Env") or [])
+    return {
+        "Hostname": body.get("Hostname") or container_id[:12], "Domainname": "",
+        "User": body.get("User") or settings.get("User") or "",
+        "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
+        "AttachStderr": bool(body.get("AttachStderr")), "Tty": bool(body.get("Tty")),
+        "OpenStdin": bool(body.get("OpenStdin")), "StdinOnce": bool(body.get("StdinOnce")),
+        "Env": [f"{k}={v}" for k, v in env.items()], "Cmd": cmd,
+        "Entrypoint": entrypoint or None, "Image": body.get("Image") or "",
+        "WorkingDir": body.get("WorkingDir") or settings.get("WorkingDir") or "",
+        "Labels": body.get("Labels") or {}, "Volumes": body.get("Volumes") or None,
+        "StopSignal": body.get("StopSignal") or "SIGTERM", "StopTimeout": body.get("StopTimeout"),
+    }

@@ -1,0 +1,92 @@
+"""From a container record to the OCI spec: what ``docker run``'s flags become in config.json.
+
+The daemon keeps what the user asked for in Docker's words (the create body's ``Config`` and
+``HostConfig``, stored in container.json); the runtime understands only the OCI runtime spec.
+This module is the translation, as moby's ``daemon/oci_linux.go`` is dockerd's: each Docker
+field on one line, next to the spec option it becomes. It is pure: no file is read, nothing
+is looked up. What needs the disk — the user's uid in the image's /etc/passwd, the volumes
+to create — is done by the caller and handed in.
+
+    docker run flag          record field                   spec option (runtime.make_spec)
+    -h / --hostname          Config.Hostname                hostname
+    -e / image ENV           Config.Env                     env
+    -w / image WORKDIR       Config.WorkingDir              cwd
+    -u / image USER          Config.User (resolved)         user, additional_gids
+    -t                       Config.Tty, HostConfig.ConsoleSize   terminal, console_size
+    --read-only              HostConfig.ReadonlyRootfs      readonly (and no writable /tmp)
+    --init                   HostConfig.Init                init
+    -m / --memory            HostConfig.Memory              memory
+    --cpus                   HostConfig.NanoCpus            cpus
+    -c / --cpu-shares        HostConfig.CpuShares           cpu_shares
+    --pids-limit             HostConfig.PidsLimit           pids_limit
+    --network host           HostConfig.NetworkMode         namespaces (no network namespace)
+    -v / --mount / VOLUME    (resolved by volumes.resolve)  mounts
+    (the daemon's own files) /etc/hostname, hosts, resolv.conf   mounts (bind, see etc_mounts)
+    --cgroup-parent (daemon) the daemon's cgroup parent     cgroups_path
+"""
+
+from __future__ import annotations
+
+# Every namespace but the network one: what ``--network host`` leaves out.
+HOST_NETWORK_NAMESPACES = ("pid", "mount", "uts", "ipc")
+
+# The files the daemon writes for each container and binds over the image's own (Docker's policy;
+# the runtime adds nothing the spec does not list).
+ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+
+
+def spec_options(record: dict, *, user: str | None, additional_gids: list[int], mounts: list[dict],
+                 cgroup_parent: str, etc_files: dict[str, str] | None = None) -> dict:
+    """The keyword arguments of :func:`teachdock.runtime.make_spec` for this container record.
+
+    ``record`` is container.json (``Id``, ``Config``, ``HostConfig``); ``user`` is
+    ``Config.User`` ("name", "uid", "name:group" …: make_spec looks it up in the image),
+    ``additional_gids`` the user's supplementary groups there; ``mounts`` the OCI mounts of its volumes and binds;
+    ``etc_files`` maps /etc/hostname, /etc/hosts and /etc/resolv.conf to the daemon's copies
+    on the host, when the daemon wrote them (they become bind mounts).
+    """
+    config, host = record["Config"], record["HostConfig"]
+    options = {
+        "hostname": config["Hostname"],
+        "env": env_dict(config["Env"]),
+        "cwd": config["WorkingDir"] or "/",
+        "user": user,
+        "additional_gids": additional_gids,
+        "readonly": bool(host.get("ReadonlyRootfs")),
+        "writable_tmp": False,  # Docker gives no private /tmp: the rootfs is the container's own
+        "init": bool(host.get("Init")),
+        "memory": host.get("Memory") or None,
+        "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
+        "cpu_shares": host.get("CpuShares") or None,
+        "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,  # 0 and -1: unlimited
+        "cgroups_path": f"/{cgroup_parent.strip('/')}/{record['Id']}",
+        "mounts": [*mounts, *etc_mounts(etc_files or {}, mounts, read_only=bool(host.get("ReadonlyRootfs")))],
+    }
+    if host.get("NetworkMode") == "host":
+        options["namespaces"] = HOST_NETWORK_NAMESPACES
+    if config.get("Tty"):
+        options["terminal"] = True
+        options["console_size"] = host.get("ConsoleSize") or None
+    return options
+
+
+def etc_mounts(etc_files: dict[str, str], user_mounts: list[dict], *, read_only: bool = False) -> list[dict]:
+    """Bind the daemon's /etc/hostname, /etc/hosts and /etc/resolv.conf into the container.
+
+    ``etc_files`` maps each destination to its file on the host. A file the user mounted
+    themselves (``-v /my/hosts:/etc/hosts``) is left to them, as dockerd does; with
+    ``--read-only`` the files are read-only too.
+    """
+    taken = {mount["destination"] for mount in user_mounts}
+    return [{"destination": destination, "type": "bind", "source": etc_files[destination],
+             "options": ["rbind", "rprivate", "ro" if read_only else "rw"]}
+            for destination in ETC_FILES if destination in etc_files and destination not in taken]
+
+
+def env_dict(items) -> dict:
+    """``["KEY=value", ...]`` (Docker's Env) -> ``{"KEY": "value"}``; a later KEY wins."""
+    env = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env

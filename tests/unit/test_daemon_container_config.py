@@ -1,0 +1,61 @@
+"""daemon/container_config.py: the create body checked and completed from the image, as dockerd does."""
+
+from __future__ import annotations
+
+import pytest
+
+from teachdock.daemon import container_config
+from teachdock.errors import InvalidConfig
+
+IMAGE = {"config": {"Entrypoint": ["/entry"], "Cmd": ["serve"], "Env": ["PATH=/bin", "MODE=prod"],
+                    "User": "app", "WorkingDir": "/srv"}}
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({}, (["/entry"], ["serve"])),                                   # all from the image
+    ({"Cmd": ["debug"]}, (["/entry"], ["debug"])),                   # docker run IMAGE debug
+    ({"Cmd": "debug"}, (["/entry"], ["debug"])),                     # a string is one argument
+    ({"Entrypoint": ["sh"]}, (["sh"], [])),                          # --entrypoint drops the image's CMD
+    ({"Entrypoint": [], "Cmd": ["ls"]}, ([], ["ls"])),
+])
+def test_command(body, expected):
+    assert container_config.command(body, IMAGE) == expected
+
+
+def test_no_command_at_all_is_a_400():
+    with pytest.raises(InvalidConfig, match="no command specified"):
+        container_config.command({}, {"config": {}})
+
+
+def test_config_takes_the_image_where_the_body_gives_nothing():
+    config = container_config.config({"Image": "app:1", "Env": ["MODE=dev", "X=1"]}, IMAGE, "ab" * 32,
+                                     ["/entry"], ["serve"])
+    assert config["Env"] == ["PATH=/bin", "MODE=dev", "X=1"]  # -e wins over the image's ENV
+    assert (config["User"], config["WorkingDir"], config["Hostname"]) == ("app", "/srv", "ab" * 6)
+    assert config["Image"] == "app:1" and config["StopSignal"] == "SIGTERM" and config["Entrypoint"] == ["/entry"]
+    mine = container_config.config({"User": "0", "WorkingDir": "/", "Hostname": "h"}, IMAGE, "ab" * 32, [], ["ls"])
+    assert (mine["User"], mine["WorkingDir"], mine["Hostname"], mine["Entrypoint"]) == ("0", "/", "h", None)
+
+
+def test_host_config_defaults():
+    host = container_config.host_config({"NetworkMode": "default", "ShmSize": 0})
+    assert host["NetworkMode"] == "none" and host["ShmSize"] == 64 * 1024 * 1024
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {}}
+    assert host["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0} and host["AutoRemove"] is False
+    with pytest.raises(InvalidConfig, match="not supported"):
+        container_config.host_config({"NetworkMode": "container:other"})
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"Cmd": [1]}, "Cmd"),
+    ({"User": 0}, "User"),
+    ({"HostConfig": []}, "HostConfig"),
+    ({"HostConfig": {"Memory": "64m"}}, "HostConfig.Memory"),
+    ({"HostConfig": {"Memory": True}}, "HostConfig.Memory"),
+    ({"HostConfig": {"PidsLimit": -2}}, "HostConfig.PidsLimit"),
+    ({"HostConfig": {"ConsoleSize": [24]}}, "HostConfig.ConsoleSize"),
+])
+def test_check_types_names_the_field(body, field):
+    with pytest.raises(InvalidConfig, match=field):
+        container_config.check_types(body)
+    container_config.check_types({"Cmd": ["ls"], "User": "0", "HostConfig": {"Memory": 1, "PidsLimit": -1}})
