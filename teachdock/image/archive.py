@@ -46,11 +46,12 @@ from typing import BinaryIO, Callable, Iterable
 
 from teachdock.errors import InvalidConfig, NotFound
 from teachdock.image.digest import DigestMismatch, InvalidDigest, check_sha256, sha256_digest
-from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, UnsafeLayer, member_path, resolve_inside
+from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, UnsafeLayer, member_path
 from teachdock.image.reference import InvalidReference, Reference, parse_reference
 from teachdock.image.store import (CONFIG_TYPES, CONTAINERD_NAME_ANNOTATION, INDEX_TYPES, MANIFEST_TYPES,
                                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST,
                                    REF_NAME_ANNOTATION, Descriptor, Image, ImageStore)
+from teachdock.runtime.securejoin import SymlinkLoop, secure_join
 
 DOCKER_MANIFEST_FILE = "manifest.json"
 OCI_INDEX_FILE = "index.json"
@@ -530,10 +531,9 @@ class _DirectorySource:
 
     def _path(self, name: str) -> str:
         try:
-            rel = member_path(name, "path")
-        except UnsafeLayer as err:
+            return secure_join(self._root, member_path(name, "path"))
+        except (UnsafeLayer, SymlinkLoop) as err:
             raise UnsafeArchive(f"refusing the layout: {err}") from None
-        return resolve_inside(self._root, rel)
 
     def exists(self, name: str) -> bool:
         return os.path.isfile(self._path(name))

@@ -57,10 +57,11 @@ from teachdock.image.digest import sha256_digest
 from teachdock.image.dockerfile import (METADATA, BuildError, DockerIgnore, Instruction, apply_metadata,
                                         command_of, config_env, new_config, parse_dockerfile, pattern_regex,
                                         process_word, timestamp, words, workdir_path)
-from teachdock.image.layers import apply_layer_onto, resolve_inside
+from teachdock.image.layers import apply_layer_onto
 from teachdock.image.reference import parse_reference
 from teachdock.image.snapshots import Snapshot, Snapshotter
 from teachdock.image.store import Descriptor, Image, ImageNotFound, ImageStore
+from teachdock.runtime.securejoin import secure_join
 
 CACHE_HOLDER = "build-cache"
 #: Build args Docker accepts without an ARG line (proxies).
@@ -222,7 +223,7 @@ def supplementary_groups(rootfs: str | os.PathLike, user: str | None) -> list[in
 
 
 def _database(rootfs, rel: str) -> list[list[str]]:
-    path = resolve_inside(os.fspath(rootfs), rel)          # an image's symlink never leads out
+    path = secure_join(os.fspath(rootfs), rel)          # an image's symlink never leads out
     try:
         with open(path) as fh:
             return [line.rstrip("\n").split(":") for line in fh if line.strip() and not line.startswith("#")]
@@ -613,11 +614,11 @@ def _context_sources(context: Path, source: str, ignore: DockerIgnore, inst: Ins
                 path = Path(directory) / name
                 candidate = path.relative_to(context).as_posix()
                 if regex.match(candidate) and not ignore.ignored(candidate):
-                    found.append((candidate, Path(resolve_inside(str(context), candidate))))
+                    found.append((candidate, Path(secure_join(str(context), candidate))))
         if not found:
             raise inst.error(f"{inst.keyword} failed: no source files were specified (nothing matches {source!r})")
         return found
-    real = Path(resolve_inside(str(context), rel))      # a symlink in the context stays in the context
+    real = Path(secure_join(str(context), rel))      # a symlink in the context stays in the context
     if not os.path.lexists(real) or (rel != "." and ignore.ignored(rel)):
         raise inst.error(f"{inst.keyword} failed: file not found in build context or excluded by .dockerignore: "
                          f"{source}")
@@ -679,7 +680,7 @@ def _sources_digest(context: Path, sources: list[tuple[str, Path]], ignore: Dock
 
 def _make_directory(rootfs: Path, path: str, owner: tuple[int, int] = (0, 0)) -> Path:
     """``mkdir -p`` of an absolute container path, resolved inside the rootfs; new dirs 0755."""
-    target = Path(resolve_inside(str(rootfs), path.lstrip("/")))
+    target = Path(secure_join(str(rootfs), path.lstrip("/")))
     current = Path(rootfs)
     for part in target.relative_to(rootfs).parts:
         current = current / part
@@ -729,7 +730,7 @@ def _copy_source(context: Path, source: Path, rootfs: Path, dest: str, dest_is_d
         for target, st in reversed(directories):   # last, so new children do not change the times
             _finish(target, st, owner, chmod)
         return
-    existing = Path(resolve_inside(str(rootfs), dest.lstrip("/")))
+    existing = Path(secure_join(str(rootfs), dest.lstrip("/")))
     if dest_is_dir or (existing.is_dir() and not existing.is_symlink()):
         _make_directory(rootfs, dest, owner)
         container_path = posixpath.join(dest, source.name)

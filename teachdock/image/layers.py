@@ -51,6 +51,7 @@ from typing import BinaryIO, Callable, NamedTuple
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.image.digest import DigestMismatch, HashingReader, HashingWriter, split_digest
+from teachdock.runtime.securejoin import SymlinkLoop, secure_join
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -59,7 +60,6 @@ WHITEOUT_META_PREFIX = ".wh..wh."      # reserved (AUFS metadata); only the opaq
 OPAQUE_MARKER = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _XATTR_PAX_PREFIX = "SCHILY.xattr."
-_MAX_SYMLINKS = 40                    # what Linux allows in one path lookup (ELOOP)
 _CHUNK = 1 << 20
 
 Progress = Callable[[int, "int | None"], None]   # (bytes read so far, total bytes or None)
@@ -271,42 +271,6 @@ def member_path(name: str, what: str = "member") -> str:
     return "/".join(parts)
 
 
-def resolve_inside(root: str, relpath: str) -> str:
-    """Resolve every symlink in ``relpath`` as if ``root`` were ``/``; return a path in root.
-
-    This is how a path is followed inside a container's root filesystem: ``..`` stops at
-    the root and an absolute link target starts again from the root, so no lookup ever
-    leaves ``root``. Missing components are kept as they are (they contain no links).
-    """
-    pending = [part for part in relpath.split("/") if part not in ("", ".")]
-    pending.reverse()                     # a stack: the next component is at the end
-    done: list[str] = []
-    links = 0
-    while pending:
-        part = pending.pop()
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        candidate = os.path.join(root, *done, part)
-        try:
-            st = os.lstat(candidate)
-        except (FileNotFoundError, NotADirectoryError):
-            done.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > _MAX_SYMLINKS:
-                raise UnsafeLayer(f"too many levels of symbolic links resolving {relpath!r}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                done = []
-            pending.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
-            continue
-        done.append(part)
-    return os.path.join(root, *done)
-
-
 class _Extractor:
     """Applies tar members one by one to ``root``, checking each first.
 
@@ -382,12 +346,19 @@ class _Extractor:
 
     # ---- paths
 
+    def _inside(self, rel: str, member: tarfile.TarInfo, follow_final: bool = True) -> str:
+        """``rel`` resolved as if the root were ``/``; a symlink loop refuses the layer."""
+        try:
+            return secure_join(self.root, rel, follow_final=follow_final)
+        except SymlinkLoop as err:
+            raise UnsafeLayer(str(err), member.name) from None
+
     def _parent_dir(self, rel: str, member: tarfile.TarInfo, create: bool = True) -> str:
         """The real directory the member goes into, created (like ``mkdir -p``) if missing."""
         rel_parent = posixpath.dirname(rel)
         if rel_parent in self.parents:
             return self.parents[rel_parent]
-        parent = resolve_inside(self.root, rel_parent)
+        parent = self._inside(rel_parent, member)
         if create:
             self._makedirs(parent, member)
             self.parents[rel_parent] = parent
@@ -525,8 +496,7 @@ class _Extractor:
         target_rel = member_path(member.linkname, "hardlink target")
         if target_rel == "":
             raise UnsafeLayer("hardlink to the layer root refused", member.name)
-        target = os.path.join(resolve_inside(self.root, posixpath.dirname(target_rel)),
-                              posixpath.basename(target_rel))
+        target = self._inside(target_rel, member, follow_final=False)
         try:
             st = os.lstat(target)
         except (FileNotFoundError, NotADirectoryError):
