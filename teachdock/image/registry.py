@@ -45,9 +45,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from teachdock.errors import InvalidConfig, NotFound, TeachdockError
-from teachdock.image.archive import (Progress, ProgressEvent, ProgressReader, check_diff_id,
-                                     discard_new_blobs, select_manifest, short_id, sniff_compression)
 from teachdock.image.digest import DigestMismatch, InvalidDigest, check_sha256, sha256_digest
+from teachdock.image.incoming import check_diff_id, discard_new_blobs, sniff_compression
+from teachdock.image.platforms import select_manifest
+from teachdock.image.progress import Progress, ProgressEvent, ProgressReader, short_id
 from teachdock.image.reference import Reference, parse_reference
 from teachdock.image.store import (CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, OCI_LAYER, OCI_LAYER_ZSTD,
                                    Descriptor, Image, ImageStore)

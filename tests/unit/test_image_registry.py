@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from teachdock.image.archive import host_platform
 from teachdock.image.digest import DigestMismatch, sha256_digest
 from teachdock.image.layers import LayerError
+from teachdock.image.platforms import host_platform
 from teachdock.image.registry import (MANIFEST_ACCEPT, Challenge, ManifestUnknown, RegistryAuthError, RegistryClient,
                                       RegistryError, RegistryUnreachable, docker_config_credentials,
                                       parse_challenges, pull, push)
