@@ -31,13 +31,14 @@ by component *inside* the root, a symlink followed as if the root were ``/`` (wh
 gets by extracting in a chroot), so an entry ``a -> /etc`` followed by ``a/passwd`` lands in
 ``<root>/etc/passwd``, never in the host's /etc; hardlinks must point at a file already in
 the tree; device nodes only with allow_devices=True and as root. Both the compressed digest
-and the diff_id (sha256 of the uncompressed tar) are computed while reading, in one pass.
+and the diff_id (sha256 of the uncompressed tar) are computed while reading, in one pass;
+a gzipped layer is inflated in a second thread meanwhile (``gunzip.py``), as ``tar -xzf``
+runs gzip beside itself.
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
 import os
 import posixpath
 import shutil
@@ -51,6 +52,7 @@ from typing import BinaryIO, Callable, NamedTuple
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.image.digest import DigestMismatch, HashingReader, HashingWriter, split_digest
+from teachdock.image.gunzip import GunzipAhead
 from teachdock.runtime.securejoin import SymlinkLoop, secure_join
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -189,26 +191,27 @@ def _apply(source, root: str, mode: str, *, expected_digest, expected_diff_id, a
         total = os.fstat(stream.fileno()).st_size
     else:
         stream, total = source, None
+    uncompressed = None
     try:
-        raw = HashingReader(stream, progress=progress, total=total)
-        head = _read_exactly(raw, 4)
+        head = _read_exactly(stream, 4)
         if head.startswith(GZIP_MAGIC):
+            # gunzipped (and both hashes taken) in a second thread, beside the extraction
             compression = "gzip"
-            uncompressed = HashingReader(gzip.GzipFile(fileobj=_Rewound(head, raw), mode="rb"))
+            raw = HashingReader(_Rewound(head, stream))
+            uncompressed = tar_source = GunzipAhead(raw, progress=progress, total=total)
         elif head.startswith(ZSTD_MAGIC):
             raise LayerError("zstd-compressed layers are not supported; recompress the layer with gzip")
         else:
-            compression = None
-            uncompressed = raw                # plain tar: the diff_id is the digest, hash once
+            compression = None            # plain tar: the diff_id is the digest, hash once
+            raw = uncompressed = tar_source = HashingReader(_Rewound(head, stream), progress=progress, total=total)
 
         extractor = _Extractor(root, mode, allow_devices=allow_devices)
         try:
-            tar_source = uncompressed if compression else _Rewound(head, raw)
             with tarfile.open(fileobj=tar_source, mode="r|") as tar:
                 for member in tar:
                     try:
                         extractor.extract(member, tar)
-                    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile):
+                    except (tarfile.TarError, EOFError, zlib.error):
                         raise                # reading failed: reported below as a corrupt layer
                     except LayerError as err:
                         if err.member is None:   # name the member, e.g. for a symlink loop
@@ -218,7 +221,7 @@ def _apply(source, root: str, mode: str, *, expected_digest, expected_diff_id, a
                         raise LayerError(f"cannot extract: {err.strerror or err}", member.name) from None
             uncompressed.drain()         # the end-of-archive padding counts towards the diff_id
             raw.drain()
-        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+        except (tarfile.TarError, EOFError, zlib.error) as err:
             raise LayerError(f"layer is truncated or corrupt ({compression or 'plain'} tar): {err}") from None
 
         result = UnpackResult(diff_id=uncompressed.digest, digest=raw.digest, compression=compression,
@@ -230,6 +233,8 @@ def _apply(source, root: str, mode: str, *, expected_digest, expected_diff_id, a
         extractor.finish()
         return result
     finally:
+        if isinstance(uncompressed, GunzipAhead):
+            uncompressed.close()
         if owned is not None:
             owned.close()
 

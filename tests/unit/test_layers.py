@@ -381,3 +381,13 @@ def test_diff_layer_round_trips_and_is_deterministic(tmp_path):
     assert got["dir/sub/file"] == b"data" and got["sym"] == "-> dir/sub/file"
     assert (tmp_path / "back/a_link").stat().st_ino == (tmp_path / "back/b").stat().st_ino
     assert stat.S_ISFIFO(os.lstat(tmp_path / "back/fifo").st_mode)
+
+
+def test_a_refused_gzip_layer_leaves_no_gunzip_thread_behind(tmp_path):
+    import threading
+    big = [f(f"f{i}", os.urandom(300_000)) for i in range(20)]          # more than the helper queues
+    layer = write(tmp_path / "layer.tar", gzip.compress(tar_bytes(f("../escaped", b"x"), *big)))
+    with pytest.raises(UnsafeLayer):
+        unpack_layer(layer, tmp_path / "dest")
+    assert not any(t.name == "gunzip-ahead" for t in threading.enumerate())
+    assert_nothing_left(tmp_path)
