@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from teachdock.image.archive import save
-from teachdock.image.registry import ManifestUnknown, RegistryAuthError, RegistryUnreachable, pull, push
+from teachdock.image.registry import pull, push
+from teachdock.image.registry_client import ManifestUnknown, RegistryAuthError, RegistryUnreachable
 from teachdock.image.store import ImageStore
 
 
