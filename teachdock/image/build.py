@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Callable
 
 from teachdock.errors import InvalidConfig, TeachdockError
+from teachdock.files import write_json_atomically
 from teachdock.image.commit import NewLayer, store_layer
 from teachdock.image.digest import sha256_digest
 from teachdock.image.build_files import (archive_opener, context_sources, copy_source, extract_archive,
@@ -155,9 +156,7 @@ class BuildCache:
             return {}                      # a damaged cache is an empty one
 
     def _write(self, entries: dict) -> None:
-        temporary = self.path.with_name(".cache.json.tmp")
-        temporary.write_text(json.dumps(entries, indent=1))
-        os.replace(temporary, self.path)
+        write_json_atomically(self.path, entries, indent=1)
 
     @contextlib.contextmanager
     def _locked(self):
