@@ -9,7 +9,7 @@
 is /tmp?) and a PUT. The daemon reads and writes the container's root filesystem from the
 host: its overlay's merged directory, or a volume's directory when the path lies in one.
 
-Every path is followed as the container would follow it (``resolve_inside``): a symlink the
+Every path is followed as the container would follow it (``secure_join``): a symlink the
 container planted, say ``/tmp/x -> /etc``, leads to the *container's* /etc, never the host's.
 The upload is unpacked like an image layer, with the same checks (no ``..``, no absolute
 names, no links that leave the container).
@@ -27,7 +27,8 @@ from datetime import datetime, timezone
 
 from teachdock.daemon.server import HTTPError
 from teachdock.errors import NotFound
-from teachdock.image.layers import apply_layer_onto, resolve_inside
+from teachdock.image.layers import apply_layer_onto
+from teachdock.runtime.securejoin import secure_join
 
 MAX_UPLOAD = 4 << 30
 
@@ -59,9 +60,7 @@ def host_path(daemon, record, path: str) -> str:
             break
     if not root or not os.path.isdir(root):
         raise HTTPError(409, f"the filesystem of container {record.id[:12]} is not available (removed?)")
-    parent, name = os.path.split(inside.rstrip("/"))
-    resolved_parent = resolve_inside(root, parent)
-    return os.path.join(resolved_parent, name) if name else resolved_parent
+    return secure_join(root, inside, follow_final=False)
 
 
 def _path_stat(daemon, record, path: str) -> tuple[str, dict]:

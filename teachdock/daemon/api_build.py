@@ -28,8 +28,9 @@ from teachdock.daemon.server import HTTPError
 from teachdock.errors import TeachdockError
 from teachdock.image import archive
 from teachdock.image.build import BuildStepFailed
-from teachdock.image.layers import LayerError, resolve_inside, unpack_layer
+from teachdock.image.layers import LayerError, unpack_layer
 from teachdock.image.reference import parse_reference
+from teachdock.runtime.securejoin import secure_join
 
 #: A context or archive larger than this is refused (413); it is spooled to disk, not memory.
 MAX_UPLOAD = 4 << 30
@@ -151,7 +152,7 @@ def _dockerfile(context: Path, name: str, labels: dict, workdir: Path) -> Path:
     """The Dockerfile's path inside the context; ``--label``s become a last LABEL line, as
     the legacy builder adds them."""
     try:
-        path = Path(resolve_inside(str(context), name.lstrip("/")))
+        path = Path(secure_join(str(context), name.lstrip("/")))
     except TeachdockError as error:
         raise HTTPError(400, f"invalid Dockerfile path {name!r}: {error}") from None
     if not path.is_file():

@@ -22,8 +22,9 @@ hash to its digest are refused, and on any error the blobs this load added are r
 again: nothing is half-imported. Layers are checked twice: the blob against its digest
 (when the archive names one) and the uncompressed tar against the config's diff_id.
 
-Also here, because ``registry.py`` needs them as well: choosing one platform's manifest
-from an index (``select_manifest``), and the progress event both report.
+Shared with ``registry.py`` and kept beside it: the progress events (``progress.py``),
+platforms and choosing a manifest from an index (``platforms.py``), and the checks of
+what comes in (``incoming.py``).
 """
 
 from __future__ import annotations
@@ -42,15 +43,19 @@ import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Iterable
 
 from teachdock.errors import InvalidConfig, NotFound
 from teachdock.image.digest import DigestMismatch, InvalidDigest, check_sha256, sha256_digest
-from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, UnsafeLayer, member_path, resolve_inside
+from teachdock.image.incoming import check_diff_id, discard_new_blobs, sniff_compression
+from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, UnsafeLayer, member_path
+from teachdock.image.platforms import select_manifest
+from teachdock.image.progress import Progress, ProgressEvent, ProgressReader, short_id
 from teachdock.image.reference import InvalidReference, Reference, parse_reference
 from teachdock.image.store import (CONFIG_TYPES, CONTAINERD_NAME_ANNOTATION, INDEX_TYPES, MANIFEST_TYPES,
                                    OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST,
                                    REF_NAME_ANNOTATION, Descriptor, Image, ImageStore)
+from teachdock.runtime.securejoin import SymlinkLoop, secure_join
 
 DOCKER_MANIFEST_FILE = "manifest.json"
 OCI_INDEX_FILE = "index.json"
@@ -69,174 +74,6 @@ class ArchiveError(InvalidConfig):
 
 class UnsafeArchive(ArchiveError):
     """An archive member would land outside the archive, or is something an image never holds."""
-
-
-# ------------------------------------------------------------------ progress (shared with registry.py)
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a long transfer, shaped like Docker's JSON progress messages.
-
-    ``id`` is the blob's short digest (12 hex digits, as Docker shows it); ``status`` is
-    Docker's wording ("Downloading", "Pushed", "Already exists", "Loading layer", ...);
-    ``current``/``total`` are bytes of that blob (total None when unknown).
-    A CLI binds it to a rich progress bar, a notebook to an ipywidgets one.
-    """
-
-    id: str
-    status: str
-    current: int = 0
-    total: int | None = None
-
-
-Progress = Callable[[ProgressEvent], None]
-
-
-def short_id(digest: str) -> str:
-    return digest.split(":", 1)[-1][:12]
-
-
-class ProgressReader:
-    """Pass reads through, reporting bytes read so far as ``ProgressEvent``s."""
-
-    def __init__(self, stream: BinaryIO, progress: Progress | None, id: str, status: str, total: int | None):
-        self._stream, self._progress = stream, progress
-        self._id, self._status, self._total = id, status, total
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.count += len(data)
-        if self._progress is not None and data:
-            self._progress(ProgressEvent(self._id, self._status, self.count, self._total))
-        return data
-
-
-# ------------------------------------------------------------------ platforms (shared with registry.py)
-
-#: ``uname -m`` -> (OCI architecture, variant). Go's GOARCH names, as image indexes use them.
-_MACHINE_TO_PLATFORM = {
-    "x86_64": ("amd64", None), "amd64": ("amd64", None),
-    "aarch64": ("arm64", None), "arm64": ("arm64", None),
-    "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
-    "i386": ("386", None), "i686": ("386", None),
-    "ppc64le": ("ppc64le", None), "s390x": ("s390x", None), "riscv64": ("riscv64", None),
-}
-
-
-def host_platform() -> dict:
-    """This machine's platform in OCI terms, e.g. ``{"os": "linux", "architecture": "amd64"}``."""
-    machine = os.uname().machine
-    architecture, variant = _MACHINE_TO_PLATFORM.get(machine, (machine, None))
-    platform = {"os": "linux", "architecture": architecture}
-    if variant:
-        platform["variant"] = variant
-    return platform
-
-
-def parse_platform(text: str | dict | None) -> dict:
-    """``"linux/arm64/v8"`` (or a dict, or None for this host) -> an OCI platform dict."""
-    if text is None:
-        return host_platform()
-    if isinstance(text, dict):
-        return dict(text)
-    parts = text.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise InvalidConfig(f"invalid platform {text!r}: expected os/architecture[/variant], e.g. linux/amd64")
-    platform = {"os": parts[0], "architecture": parts[1]}
-    if len(parts) == 3:
-        platform["variant"] = parts[2]
-    return platform
-
-
-def format_platform(platform: dict) -> str:
-    return "/".join(p for p in (platform.get("os"), platform.get("architecture"), platform.get("variant")) if p)
-
-
-def select_manifest(index: dict, platform: str | dict | None = None, *, what: str = "the image") -> dict:
-    """Pick the manifest descriptor for ``platform`` (default: this host) from an index.
-
-    Attestation manifests (platform ``unknown/unknown``) are skipped. A wanted variant must
-    match (arm64's ``v8`` is the same as no variant); without one, an entry without a
-    variant wins over one with. Raises NotFound naming the platforms the index has.
-    """
-    want = parse_platform(platform)
-    want_variant = _variant(want)
-    candidates = []
-    for entry in index.get("manifests") or []:
-        entry_platform = entry.get("platform") or {}
-        annotations = entry.get("annotations") or {}
-        if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
-            continue
-        if entry_platform.get("os") == "unknown" or entry.get("mediaType") not in (MANIFEST_TYPES | {None}):
-            continue
-        if (entry_platform.get("os"), entry_platform.get("architecture")) != (want["os"], want["architecture"]):
-            continue
-        variant = _variant(entry_platform)
-        if want_variant is not None and variant != want_variant:
-            continue
-        candidates.append((variant is not None, entry))
-    if not candidates:
-        available = sorted({format_platform(e.get("platform") or {}) or "(no platform)"
-                            for e in index.get("manifests") or []})
-        raise NotFound(f"no manifest for platform {format_platform(want)} in {what}; "
-                       f"it has: {', '.join(available) or 'nothing'}")
-    candidates.sort(key=lambda pair: pair[0])      # stable: entries without a variant first
-    return candidates[0][1]
-
-
-def _variant(platform: dict) -> str | None:
-    variant = platform.get("variant") or None
-    if platform.get("architecture") == "arm64" and variant == "v8":
-        return None
-    return variant
-
-
-# ------------------------------------------------------------------ checking layers
-
-def sniff_compression(head: bytes, what: str) -> str | None:
-    """"gzip" or None (a plain tar) from a blob's first bytes; zstd is refused here."""
-    if head.startswith(GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(ZSTD_MAGIC):
-        raise LayerError(f"{what} is zstd-compressed, which teachdock cannot read (Python's standard "
-                         "library has no zstd); convert the image to gzip layers first, e.g. "
-                         "skopeo copy --dest-compress-format gzip")
-    return None
-
-
-def check_diff_id(store: ImageStore, digest: str, diff_id: str, what: str = "layer") -> None:
-    """The stored layer blob, uncompressed, must hash to the config's diff_id."""
-    with store.open_blob(digest) as blob:
-        compression = sniff_compression(blob.read(4), what)
-        if compression is None:
-            actual = digest                    # a plain tar is its own diff_id
-        else:
-            blob.seek(0)
-            hasher = hashlib.sha256()
-            try:
-                with gzip.GzipFile(fileobj=blob, mode="rb") as plain:
-                    while chunk := plain.read(_CHUNK):
-                        hasher.update(chunk)
-            except (EOFError, OSError, zlib.error) as err:
-                raise LayerError(f"{what} {digest} is truncated or corrupt gzip: {err}") from None
-            actual = "sha256:" + hasher.hexdigest()
-    if actual != diff_id:
-        raise DigestMismatch(f"{what} {digest} (diff_id of the uncompressed tar)", diff_id, actual)
-
-
-def discard_new_blobs(store: ImageStore, digests: Iterable[str]) -> None:
-    """After a failed load or pull: delete the blobs it added that nothing references."""
-    digests = [d for d in dict.fromkeys(digests) if store.has_blob(d)]
-    if not digests:
-        return
-    live = set()
-    for image in store.list_images():
-        live.update({image.manifest_digest, image.id, *(layer.digest for layer in image.layers)})
-    for digest in digests:
-        if digest not in live and not store.holders(digest):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(store.blob_path(digest))
 
 
 # ------------------------------------------------------------------ save
@@ -530,10 +367,9 @@ class _DirectorySource:
 
     def _path(self, name: str) -> str:
         try:
-            rel = member_path(name, "path")
-        except UnsafeLayer as err:
+            return secure_join(self._root, member_path(name, "path"))
+        except (UnsafeLayer, SymlinkLoop) as err:
             raise UnsafeArchive(f"refusing the layout: {err}") from None
-        return resolve_inside(self._root, rel)
 
     def exists(self, name: str) -> bool:
         return os.path.isfile(self._path(name))

@@ -8,7 +8,7 @@ add a history entry with ``empty_layer: true``. Steps that change files make a l
               own network namespace with only lo, Docker's default capabilities, the
               image's Env, WorkingDir and User), then the layer = the upper dir as a tar.
     COPY/ADD  the same, but instead of a container we copy files from the context into the
-              snapshot (ADD also unpacks a local tar archive).
+              snapshot (ADD also unpacks a local tar archive): build_files.py.
     WORKDIR   creates the directory if the image lacks it (a layer only when it did).
 
 A step that changes nothing gets no layer, as in Docker.
@@ -31,33 +31,28 @@ The output mimics ``docker build`` with the legacy builder::
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import copy
 import fcntl
-import gzip
-import hashlib
 import json
-import lzma
 import os
 import posixpath
 import re
 import secrets
-import shutil
-import stat
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from teachdock.errors import InvalidConfig, TeachdockError
+from teachdock.files import write_json_atomically
 from teachdock.image.commit import NewLayer, store_layer
 from teachdock.image.digest import sha256_digest
+from teachdock.image.build_files import (archive_opener, context_sources, copy_source, extract_archive,
+                                         make_directory, sources_digest)
 from teachdock.image.dockerfile import (METADATA, BuildError, DockerIgnore, Instruction, apply_metadata,
-                                        command_of, config_env, new_config, parse_dockerfile, pattern_regex,
-                                        process_word, timestamp, words, workdir_path)
-from teachdock.image.layers import apply_layer_onto, resolve_inside
+                                        command_of, config_env, new_config, parse_dockerfile, process_word,
+                                        timestamp, words, workdir_path)
 from teachdock.image.reference import parse_reference
 from teachdock.image.snapshots import Snapshot, Snapshotter
 from teachdock.image.store import Descriptor, Image, ImageNotFound, ImageStore
@@ -161,9 +156,7 @@ class BuildCache:
             return {}                      # a damaged cache is an empty one
 
     def _write(self, entries: dict) -> None:
-        temporary = self.path.with_name(".cache.json.tmp")
-        temporary.write_text(json.dumps(entries, indent=1))
-        os.replace(temporary, self.path)
+        write_json_atomically(self.path, entries, indent=1)
 
     @contextlib.contextmanager
     def _locked(self):
@@ -322,7 +315,7 @@ class Builder:
             settings = state.config["config"]
             path = workdir_path(inst, settings, state.env())
             created_by = apply_metadata(state.config, inst, state.env())
-            action = lambda snapshot: _make_directory(snapshot.rootfs, path)  # noqa: E731
+            action = lambda snapshot: make_directory(snapshot.rootfs, path)  # noqa: E731
         elif keyword == "RUN":
             created_by, action = self._run_step(state, inst)
         else:                                   # COPY, ADD
@@ -423,7 +416,7 @@ class Builder:
         rootfs = snapshot.rootfs
         cwd = settings.get("WorkingDir") or "/"
         missing = [name for name in RUNTIME_MOUNT_POINTS if not os.path.lexists(rootfs / name)]
-        _make_directory(rootfs, cwd)              # Docker creates a missing working directory too
+        make_directory(rootfs, cwd)              # Docker creates a missing working directory too
         short = snapshot.container_id.rsplit("-", 1)[-1]
         self._say(f" ---> Running in {short}")
         output: list[str] = []
@@ -488,7 +481,7 @@ class Builder:
             if re.match(r"^[a-z][a-z0-9+.-]*://", source):
                 raise inst.error(f"{inst.keyword} {source}: fetching URLs needs the network, which teachdock builds "
                                  "do not have; download it into the context and ADD the file")
-            sources += _context_sources(context, source, ignore, inst)
+            sources += context_sources(context, source, ignore, inst)
         settings = state.config["config"]
         workdir = settings.get("WorkingDir") or "/"
         dest_path = dest if dest.startswith("/") else posixpath.join(workdir, dest)
@@ -503,7 +496,7 @@ class Builder:
             chmod = int(inst.flags["chmod"], 8)
         chown = process_word(inst.flags["chown"], env) if "chown" in inst.flags else None
 
-        digest = _sources_digest(context, sources, ignore)
+        digest = sources_digest(context, sources, ignore)
         kind = "multi" if len(sources) > 1 else ("dir" if sources[0][1].is_dir() else "file")
         flags = "".join(f"--{name}={inst.flags[name]} " for name in sorted(inst.flags))
         shown = posixpath.normpath(dest_path) + ("/" if dest_is_dir and dest_path != "/" else "")
@@ -514,10 +507,10 @@ class Builder:
             if chown:
                 owner = resolve_user(snapshot.rootfs, chown)
             for _, path in sources:
-                if is_add and path.is_file() and _archive_opener(path):
-                    _extract_archive(snapshot.rootfs, path, dest_path)
+                if is_add and path.is_file() and archive_opener(path):
+                    extract_archive(snapshot.rootfs, path, dest_path)
                 else:
-                    _copy_source(context, path, snapshot.rootfs, dest_path, dest_is_dir, ignore, owner, chmod)
+                    copy_source(context, path, snapshot.rootfs, dest_path, dest_is_dir, ignore, owner, chmod)
 
         return created_by, copy_in
 
@@ -542,198 +535,3 @@ class Builder:
 def _config_id(config: dict) -> str:
     """The image id this config would have: the digest of the JSON the store writes."""
     return sha256_digest(json.dumps(config, separators=(",", ":")).encode())
-
-
-# --------------------------------------------------------------------------- the context
-
-def _context_sources(context: Path, source: str, ignore: DockerIgnore, inst: Instruction) -> list[tuple[str, Path]]:
-    """COPY's source (a path or a wildcard) -> [(path relative to the context, real path)]."""
-    rel = posixpath.normpath(source.lstrip("/") or ".")
-    if rel == ".." or rel.startswith("../"):
-        raise inst.error(f"{inst.keyword} failed: forbidden path outside the build context: {source}")
-    if any(char in rel for char in "*?["):
-        regex = pattern_regex(rel)
-        found = []
-        for directory, dirnames, filenames in os.walk(context):
-            dirnames.sort()
-            for name in sorted(dirnames + filenames):
-                path = Path(directory) / name
-                candidate = path.relative_to(context).as_posix()
-                if regex.match(candidate) and not ignore.ignored(candidate):
-                    found.append((candidate, Path(resolve_inside(str(context), candidate))))
-        if not found:
-            raise inst.error(f"{inst.keyword} failed: no source files were specified (nothing matches {source!r})")
-        return found
-    real = Path(resolve_inside(str(context), rel))      # a symlink in the context stays in the context
-    if not os.path.lexists(real) or (rel != "." and ignore.ignored(rel)):
-        raise inst.error(f"{inst.keyword} failed: file not found in build context or excluded by .dockerignore: "
-                         f"{source}")
-    return [(rel, real)]
-
-
-def _walk(context: Path, top: Path, ignore: DockerIgnore) -> list[tuple[str, Path]]:
-    """Entries under directory ``top`` that .dockerignore keeps, parents first, sorted."""
-    entries: list[tuple[str, Path]] = []
-
-    def visit(directory: Path, rel: str) -> None:
-        for name in sorted(os.listdir(directory)):
-            path = directory / name
-            child = f"{rel}/{name}" if rel else name
-            in_context = os.path.relpath(path, context).replace(os.sep, "/")
-            if path.is_dir() and not path.is_symlink():
-                mark = len(entries)
-                entries.append((child, path))
-                visit(path, child)
-                if ignore.ignored(in_context) and len(entries) == mark + 1:
-                    entries.pop()              # an ignored directory with nothing kept inside
-            elif not ignore.ignored(in_context):
-                entries.append((child, path))
-
-    visit(top, "")
-    return entries
-
-
-def _file_digest(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _sources_digest(context: Path, sources: list[tuple[str, Path]], ignore: DockerIgnore) -> str:
-    """Digest of what COPY copies: names, types, modes and contents (not times or owners)."""
-    hasher = hashlib.sha256()
-
-    def add(name: str, path: Path) -> None:
-        st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            detail = "link:" + os.readlink(path)
-        elif stat.S_ISDIR(st.st_mode):
-            detail = "dir"
-        else:
-            detail = "file:" + _file_digest(path)
-        hasher.update(f"{name}\0{stat.S_IMODE(st.st_mode):o}\0{detail}\n".encode())
-
-    for rel, path in sources:
-        if path.is_dir():
-            add(rel, path)
-            for child, child_path in _walk(context, path, ignore):
-                add(f"{rel}/{child}", child_path)
-        else:
-            add(rel, path)
-    return "sha256:" + hasher.hexdigest()
-
-
-# --------------------------------------------------------------------------- writing into a rootfs
-
-def _make_directory(rootfs: Path, path: str, owner: tuple[int, int] = (0, 0)) -> Path:
-    """``mkdir -p`` of an absolute container path, resolved inside the rootfs; new dirs 0755."""
-    target = Path(resolve_inside(str(rootfs), path.lstrip("/")))
-    current = Path(rootfs)
-    for part in target.relative_to(rootfs).parts:
-        current = current / part
-        if current.is_dir() and not current.is_symlink():
-            continue
-        if os.path.lexists(current):
-            raise InvalidConfig(f"cannot create directory {path}: {current.relative_to(rootfs)} exists and is "
-                                "not a directory")
-        current.mkdir(mode=0o755)
-        os.chmod(current, 0o755)
-        if os.geteuid() == 0:
-            os.chown(current, *owner)
-    return target
-
-
-def _place(rootfs: Path, container_path: str) -> Path:
-    """The host path for a new entry at container_path: parents resolved inside the rootfs,
-    the last component NOT followed (it is replaced, never written through)."""
-    parent = _make_directory(rootfs, posixpath.dirname(container_path) or "/")
-    return parent / posixpath.basename(container_path)
-
-
-def _clear(path: Path) -> None:
-    """Make room for a new file or link at ``path``: whatever is there goes (a link is not followed)."""
-    if not os.path.lexists(path):
-        return
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
-
-
-def _copy_source(context: Path, source: Path, rootfs: Path, dest: str, dest_is_dir: bool, ignore: DockerIgnore,
-                 owner: tuple[int, int], chmod: int | None) -> None:
-    """Copy one source (file, symlink target or directory *contents*) to dest in the rootfs."""
-    if source.is_dir():
-        _make_directory(rootfs, dest, owner)
-        directories = []
-        for rel, path in _walk(context, source, ignore):
-            container_path = posixpath.join(dest, rel)
-            st = os.lstat(path)
-            if stat.S_ISDIR(st.st_mode):
-                # an existing directory (or a symlink to one, e.g. /bin -> usr/bin) is merged into
-                directories.append((_make_directory(rootfs, container_path, owner), st))
-            else:
-                _copy_entry(path, _place(rootfs, container_path), st, owner, chmod)
-        for target, st in reversed(directories):   # last, so new children do not change the times
-            _finish(target, st, owner, chmod)
-        return
-    existing = Path(resolve_inside(str(rootfs), dest.lstrip("/")))
-    if dest_is_dir or (existing.is_dir() and not existing.is_symlink()):
-        _make_directory(rootfs, dest, owner)
-        container_path = posixpath.join(dest, source.name)
-    else:
-        container_path = dest
-    target = _place(rootfs, container_path)
-    _copy_entry(source, target, os.stat(source), owner, chmod)
-
-
-def _copy_entry(source: Path, target: Path, st: os.stat_result, owner: tuple[int, int], chmod: int | None) -> None:
-    _clear(target)
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(source), target)
-        if os.geteuid() == 0:
-            os.chown(target, *owner, follow_symlinks=False)
-        os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns), follow_symlinks=False)
-        return
-    if not stat.S_ISREG(st.st_mode):
-        return                                    # sockets, fifos, devices in a context: skipped
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with open(source, "rb") as src, open(os.open(target, flags, 0o600), "wb") as out:
-        shutil.copyfileobj(src, out, 1 << 20)
-    _finish(target, st, owner, chmod)
-
-
-def _finish(target: Path, st: os.stat_result, owner: tuple[int, int], chmod: int | None) -> None:
-    """Owner (root, or --chown), mode (the source's, or --chmod) and the source's mtime."""
-    if os.geteuid() == 0:
-        os.chown(target, *owner, follow_symlinks=False)
-    os.chmod(target, chmod if chmod is not None else stat.S_IMODE(st.st_mode))
-    os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))
-
-
-def _archive_opener(path: Path):
-    """For a local tar archive (plain, gzip, bzip2 or xz): a function opening it decompressed;
-    None for any other file (ADD copies those as they are)."""
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    if head.startswith(b"\x1f\x8b"):
-        opener = gzip.open
-    elif head.startswith(b"BZh"):
-        opener = bz2.open
-    elif head.startswith(b"\xfd7zXZ\x00"):
-        opener = lzma.open
-    else:
-        opener = open
-    try:
-        with opener(path, "rb") as stream:
-            block = stream.read(tarfile.BLOCKSIZE)
-        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-    except (OSError, EOFError, tarfile.TarError, lzma.LZMAError, ValueError):
-        return None
-    return opener
-
-
-def _extract_archive(rootfs: Path, archive: Path, dest: str) -> None:
-    """ADD of a local archive: unpack it into the directory dest (safely: nothing escapes)."""
-    target = _make_directory(rootfs, dest)
-    with _archive_opener(archive)(archive, "rb") as stream:
-        apply_layer_onto(stream, target)

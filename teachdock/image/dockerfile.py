@@ -21,13 +21,13 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from teachdock.errors import InvalidConfig
+from teachdock.image.platforms import host_platform
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -420,16 +420,6 @@ def timestamp(seconds: float | None = None) -> str:
     moment = datetime.datetime.now(datetime.timezone.utc) if seconds is None else \
         datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def host_platform() -> dict[str, str]:
-    """The OCI platform of this machine: {"architecture": "amd64", "os": "linux"}."""
-    machine = platform.machine()
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}.get(machine, machine)
-    result = {"architecture": arch, "os": "linux"}
-    if machine == "armv7l":
-        result["variant"] = "v7"
-    return result
 
 
 def new_config() -> dict:

@@ -28,7 +28,8 @@ from teachdock import paths
 from teachdock.image import busybox as busybox_rootfs
 from teachdock.image.build import BuildResult, Builder, run_settings
 from teachdock.image.commit import commit, layer_from_tree
-from teachdock.image.dockerfile import DEFAULT_PATH, host_platform, timestamp
+from teachdock.image.dockerfile import DEFAULT_PATH, timestamp
+from teachdock.image.platforms import host_platform
 from teachdock.image.snapshots import DiskUsage, Snapshot, Snapshotter
 from teachdock.image.store import Image, ImageStore
 

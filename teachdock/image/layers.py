@@ -31,13 +31,14 @@ by component *inside* the root, a symlink followed as if the root were ``/`` (wh
 gets by extracting in a chroot), so an entry ``a -> /etc`` followed by ``a/passwd`` lands in
 ``<root>/etc/passwd``, never in the host's /etc; hardlinks must point at a file already in
 the tree; device nodes only with allow_devices=True and as root. Both the compressed digest
-and the diff_id (sha256 of the uncompressed tar) are computed while reading, in one pass.
+and the diff_id (sha256 of the uncompressed tar) are computed while reading, in one pass;
+a gzipped layer is inflated in a second thread meanwhile (``gunzip.py``), as ``tar -xzf``
+runs gzip beside itself.
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
 import os
 import posixpath
 import shutil
@@ -51,6 +52,8 @@ from typing import BinaryIO, Callable, NamedTuple
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.image.digest import DigestMismatch, HashingReader, HashingWriter, split_digest
+from teachdock.image.gunzip import GunzipAhead
+from teachdock.runtime.securejoin import SymlinkLoop, secure_join
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -59,7 +62,6 @@ WHITEOUT_META_PREFIX = ".wh..wh."      # reserved (AUFS metadata); only the opaq
 OPAQUE_MARKER = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _XATTR_PAX_PREFIX = "SCHILY.xattr."
-_MAX_SYMLINKS = 40                    # what Linux allows in one path lookup (ELOOP)
 _CHUNK = 1 << 20
 
 Progress = Callable[[int, "int | None"], None]   # (bytes read so far, total bytes or None)
@@ -189,26 +191,27 @@ def _apply(source, root: str, mode: str, *, expected_digest, expected_diff_id, a
         total = os.fstat(stream.fileno()).st_size
     else:
         stream, total = source, None
+    uncompressed = None
     try:
-        raw = HashingReader(stream, progress=progress, total=total)
-        head = _read_exactly(raw, 4)
+        head = _read_exactly(stream, 4)
         if head.startswith(GZIP_MAGIC):
+            # gunzipped (and both hashes taken) in a second thread, beside the extraction
             compression = "gzip"
-            uncompressed = HashingReader(gzip.GzipFile(fileobj=_Rewound(head, raw), mode="rb"))
+            raw = HashingReader(_Rewound(head, stream))
+            uncompressed = tar_source = GunzipAhead(raw, progress=progress, total=total)
         elif head.startswith(ZSTD_MAGIC):
             raise LayerError("zstd-compressed layers are not supported; recompress the layer with gzip")
         else:
-            compression = None
-            uncompressed = raw                # plain tar: the diff_id is the digest, hash once
+            compression = None            # plain tar: the diff_id is the digest, hash once
+            raw = uncompressed = tar_source = HashingReader(_Rewound(head, stream), progress=progress, total=total)
 
         extractor = _Extractor(root, mode, allow_devices=allow_devices)
         try:
-            tar_source = uncompressed if compression else _Rewound(head, raw)
             with tarfile.open(fileobj=tar_source, mode="r|") as tar:
                 for member in tar:
                     try:
                         extractor.extract(member, tar)
-                    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile):
+                    except (tarfile.TarError, EOFError, zlib.error):
                         raise                # reading failed: reported below as a corrupt layer
                     except LayerError as err:
                         if err.member is None:   # name the member, e.g. for a symlink loop
@@ -218,7 +221,7 @@ def _apply(source, root: str, mode: str, *, expected_digest, expected_diff_id, a
                         raise LayerError(f"cannot extract: {err.strerror or err}", member.name) from None
             uncompressed.drain()         # the end-of-archive padding counts towards the diff_id
             raw.drain()
-        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+        except (tarfile.TarError, EOFError, zlib.error) as err:
             raise LayerError(f"layer is truncated or corrupt ({compression or 'plain'} tar): {err}") from None
 
         result = UnpackResult(diff_id=uncompressed.digest, digest=raw.digest, compression=compression,
@@ -230,6 +233,8 @@ def _apply(source, root: str, mode: str, *, expected_digest, expected_diff_id, a
         extractor.finish()
         return result
     finally:
+        if isinstance(uncompressed, GunzipAhead):
+            uncompressed.close()
         if owned is not None:
             owned.close()
 
@@ -269,42 +274,6 @@ def member_path(name: str, what: str = "member") -> str:
     if ".." in parts:
         raise UnsafeLayer(f"'..' path component refused in a layer {what}", name)
     return "/".join(parts)
-
-
-def resolve_inside(root: str, relpath: str) -> str:
-    """Resolve every symlink in ``relpath`` as if ``root`` were ``/``; return a path in root.
-
-    This is how a path is followed inside a container's root filesystem: ``..`` stops at
-    the root and an absolute link target starts again from the root, so no lookup ever
-    leaves ``root``. Missing components are kept as they are (they contain no links).
-    """
-    pending = [part for part in relpath.split("/") if part not in ("", ".")]
-    pending.reverse()                     # a stack: the next component is at the end
-    done: list[str] = []
-    links = 0
-    while pending:
-        part = pending.pop()
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        candidate = os.path.join(root, *done, part)
-        try:
-            st = os.lstat(candidate)
-        except (FileNotFoundError, NotADirectoryError):
-            done.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > _MAX_SYMLINKS:
-                raise UnsafeLayer(f"too many levels of symbolic links resolving {relpath!r}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                done = []
-            pending.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
-            continue
-        done.append(part)
-    return os.path.join(root, *done)
 
 
 class _Extractor:
@@ -382,12 +351,19 @@ class _Extractor:
 
     # ---- paths
 
+    def _inside(self, rel: str, member: tarfile.TarInfo, follow_final: bool = True) -> str:
+        """``rel`` resolved as if the root were ``/``; a symlink loop refuses the layer."""
+        try:
+            return secure_join(self.root, rel, follow_final=follow_final)
+        except SymlinkLoop as err:
+            raise UnsafeLayer(str(err), member.name) from None
+
     def _parent_dir(self, rel: str, member: tarfile.TarInfo, create: bool = True) -> str:
         """The real directory the member goes into, created (like ``mkdir -p``) if missing."""
         rel_parent = posixpath.dirname(rel)
         if rel_parent in self.parents:
             return self.parents[rel_parent]
-        parent = resolve_inside(self.root, rel_parent)
+        parent = self._inside(rel_parent, member)
         if create:
             self._makedirs(parent, member)
             self.parents[rel_parent] = parent
@@ -525,8 +501,7 @@ class _Extractor:
         target_rel = member_path(member.linkname, "hardlink target")
         if target_rel == "":
             raise UnsafeLayer("hardlink to the layer root refused", member.name)
-        target = os.path.join(resolve_inside(self.root, posixpath.dirname(target_rel)),
-                              posixpath.basename(target_rel))
+        target = self._inside(target_rel, member, follow_final=False)
         try:
             st = os.lstat(target)
         except (FileNotFoundError, NotADirectoryError):

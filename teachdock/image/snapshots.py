@@ -53,6 +53,7 @@ from typing import BinaryIO, Iterator
 
 from teachdock import kernel
 from teachdock.errors import Conflict, InvalidConfig, KernelError, NotFound
+from teachdock.files import write_atomically
 from teachdock.image.digest import chain_id
 from teachdock.image.layers import LayerDiff, diff_layer, unpack_layer
 from teachdock.image.store import Descriptor, Image, ImageStore
@@ -316,7 +317,7 @@ class Snapshotter:
                     lowers = (directories[-1],) if directories else ()
                     snapshot = Snapshot(container_id, COPY, directory, directory / "rootfs", None, None, lowers,
                                         chains, image_id, manifest_digest, tuple(held))
-                _write_json(meta, snapshot.to_json())     # written under the lock: prune sees it
+                write_atomically(meta, json.dumps(snapshot.to_json(), indent=2) + "\n")     # written under the lock: prune sees it
                 made.append(meta)
             if snapshot.driver == OVERLAY:
                 for path in (snapshot.upper, snapshot.work, snapshot.rootfs):
@@ -714,7 +715,3 @@ def _remove_path(path: Path) -> None:
         pass
 
 
-def _write_json(path: Path, data: dict) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
+from teachdock.files import write_atomically, write_json_atomically
 from teachdock.image.digest import DigestMismatch, chain_id, check_sha256, sha256_digest
 from teachdock.image.reference import InvalidReference, Reference, parse_reference
 
@@ -182,7 +183,7 @@ class ImageStore:
         with self._locked():
             layout = os.path.join(self.root, "oci-layout")
             if not os.path.exists(layout):
-                _write_atomic(layout, b'{"imageLayoutVersion":"1.0.0"}')
+                write_atomically(layout, b'{"imageLayoutVersion":"1.0.0"}', mode=0o644)
             if not os.path.exists(self._index_path):
                 self._write_index({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})
 
@@ -236,7 +237,8 @@ class ImageStore:
             except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
                 raise InvalidConfig(f"layer {digest} cannot be read as a tar: {error}") from None
         os.makedirs(os.path.dirname(cache), exist_ok=True)
-        _write_atomic(cache, str(total).encode())
+        with contextlib.suppress(OSError):        # only a cache: two threads may race to write it
+            write_atomically(cache, str(total), mode=0o644)
         return total
 
     def unpacked_size(self, image: "Image") -> int:
@@ -602,7 +604,7 @@ class ImageStore:
         return index
 
     def _write_index(self, index: dict) -> None:
-        _write_atomic(self._index_path, json.dumps(index, indent=2).encode())
+        write_json_atomically(self._index_path, index, indent=2, mode=0o644)
 
     def _read_holders(self) -> dict[str, list[str]]:
         try:
@@ -612,7 +614,7 @@ class ImageStore:
             return {}
 
     def _write_holders(self, holders: dict) -> None:
-        _write_atomic(self._holders_path, json.dumps(holders, indent=2, sort_keys=True).encode())
+        write_atomically(self._holders_path, json.dumps(holders, indent=2, sort_keys=True), mode=0o644)
 
 
 # ------------------------------------------------------------------ index.json entries
@@ -695,25 +697,7 @@ def _unix_time(created: str) -> int:
     return int(datetime.datetime.fromisoformat(match.group(1) + zone).timestamp())
 
 
-# ------------------------------------------------------------------ atomic files
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write a whole file so readers see the old or the new content, never half of it."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
-    try:
-        with open(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
+# ------------------------------------------------------------------ durable directories
 
 def _fsync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

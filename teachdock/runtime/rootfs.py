@@ -26,12 +26,13 @@ import os
 import stat
 
 import teachdock.kernel
-from teachdock.errors import ContainerStartError, KernelError
+from teachdock.errors import KernelError
 from teachdock.kernel import (
     MNT_DETACH, MS_BIND, MS_DIRSYNC, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID,
     MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS,
     MS_UNBINDABLE,
 )
+from teachdock.runtime.securejoin import secure_join
 
 # mount option -> (flag, set it?) ; anything else is passed to the filesystem as data.
 _FLAG_OPTIONS = {
@@ -73,38 +74,6 @@ def parse_options(options) -> tuple[int, int, str]:
         else:
             data.append(option)
     return flags, propagation, ",".join(data)
-
-
-def secure_join(root: str, path: str) -> str:
-    """Resolve ``path`` as if ``root`` were ``/``: symlinks and '..' never leave ``root``.
-
-    An image may contain ``/proc -> /etc`` or ``/dev -> ../../host``. Resolving such a
-    destination naively would mount onto the host; here every symlink is followed
-    component by component and absolute targets restart at ``root``.
-    """
-    parts = [p for p in path.split("/") if p]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > 40:
-                raise ContainerStartError(f"too many symbolic links while resolving {path} inside the rootfs")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
 
 
 def _make_mount_point(target: str, source: str | None, is_bind: bool) -> None:

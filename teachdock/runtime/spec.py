@@ -21,7 +21,7 @@ from teachdock.errors import InvalidConfig, NotFound
 from teachdock.files import write_atomically
 from teachdock.kernel import CAP_NUMBER, NAMESPACES
 from teachdock.runtime.cgroups import Resources
-from teachdock.runtime.rootfs import secure_join
+from teachdock.runtime.securejoin import secure_join
 from teachdock.runtime.users import resolve_user
 
 OCI_VERSION = "1.0.2"  # the newest version both runc 1.1 and crun 1.8 accept, so bundles can swap runtimes

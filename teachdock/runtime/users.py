@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass
 
 from teachdock.errors import InvalidConfig
-from teachdock.runtime.rootfs import secure_join
+from teachdock.runtime.securejoin import secure_join
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from teachdock.errors import TeachdockError
-from teachdock.vm.kernel import prepare_kernel
+from teachdock.vm.boot_kernel import prepare_kernel
 from teachdock.vm.qemu import boot, detect_accel
 
 

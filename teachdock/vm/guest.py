@@ -42,7 +42,7 @@ from pathlib import Path
 
 from teachdock.vm.errors import VmError
 from teachdock.vm.initramfs import BUSYBOX, INIT_SCRIPT, build_initramfs
-from teachdock.vm.kernel import KernelImage, cache_dir, prepare_kernel
+from teachdock.vm.boot_kernel import KernelImage, cache_dir, prepare_kernel
 from teachdock.vm.qemu import VmResult, boot
 
 #: Kernel modules the guest loads (their dependencies are found in modules.dep).

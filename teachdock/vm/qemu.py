@@ -30,7 +30,7 @@ from pathlib import Path
 
 from teachdock.vm.errors import QemuNotFound, VmBootError, VmError, VmTimeout
 from teachdock.vm.initramfs import MARKER, build_initramfs, workload_archive
-from teachdock.vm.kernel import KernelImage, prepare_kernel
+from teachdock.vm.boot_kernel import KernelImage, prepare_kernel
 
 QEMU_BINARY = "qemu-system-x86_64"
 KVM_DEVICE = "/dev/kvm"

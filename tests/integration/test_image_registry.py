@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from teachdock.image.archive import save
-from teachdock.image.registry import ManifestUnknown, RegistryAuthError, RegistryUnreachable, pull, push
+from teachdock.image.registry import pull, push
+from teachdock.image.registry_client import ManifestUnknown, RegistryAuthError, RegistryUnreachable
 from teachdock.image.store import ImageStore
 
 from tests.support.registry import (HTPASSWD_BINARY, OPENSSL_BINARY, REGISTRY_BINARY, TokenServer, free_port, layer_tar,

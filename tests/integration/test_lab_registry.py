@@ -14,7 +14,8 @@ import pytest
 
 from teachdock.image.digest import DigestMismatch, sha256_digest
 from teachdock.image.images import Images
-from teachdock.image.registry import RegistryAuthError, pull, push
+from teachdock.image.registry import pull, push
+from teachdock.image.registry_client import RegistryAuthError
 from teachdock.image.store import ImageStore
 from teachdock.lab.registries.checks import check_exists_request, check_pull_by_digest
 from teachdock.lab.registries.registry_lab import local_registry, process_running, tamper_blob, trace_rows

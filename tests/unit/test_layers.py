@@ -16,8 +16,8 @@ import pytest
 
 from teachdock.errors import Conflict, InvalidConfig
 from teachdock.image.digest import DigestMismatch
-from teachdock.image.layers import (LayerError, UnsafeLayer, apply_layer_onto, diff_layer, resolve_inside,
-                                    unpack_layer)
+from teachdock.image.layers import LayerError, UnsafeLayer, apply_layer_onto, diff_layer, unpack_layer
+from teachdock.runtime.securejoin import secure_join
 
 
 # ---------------------------------------------------------------- building tarballs
@@ -168,7 +168,7 @@ def test_symlinks_are_followed_inside_the_root(tmp_path):
     assert (dest / str(outside).lstrip("/") / "pwned").read_bytes() == b"1"
     assert (dest / "pwned2").read_bytes() == b"2"
     assert (dest / "pwned3").read_bytes() == b"3"
-    assert resolve_inside(str(dest), "abs/pwned") == str(dest) + str(outside) + "/pwned"
+    assert secure_join(str(dest), "abs/pwned") == str(dest) + str(outside) + "/pwned"
 
 
 def test_replacing_a_directory_by_a_symlink_mid_layer_is_followed_correctly(tmp_path):
@@ -381,3 +381,13 @@ def test_diff_layer_round_trips_and_is_deterministic(tmp_path):
     assert got["dir/sub/file"] == b"data" and got["sym"] == "-> dir/sub/file"
     assert (tmp_path / "back/a_link").stat().st_ino == (tmp_path / "back/b").stat().st_ino
     assert stat.S_ISFIFO(os.lstat(tmp_path / "back/fifo").st_mode)
+
+
+def test_a_refused_gzip_layer_leaves_no_gunzip_thread_behind(tmp_path):
+    import threading
+    big = [f(f"f{i}", os.urandom(300_000)) for i in range(20)]          # more than the helper queues
+    layer = write(tmp_path / "layer.tar", gzip.compress(tar_bytes(f("../escaped", b"x"), *big)))
+    with pytest.raises(UnsafeLayer):
+        unpack_layer(layer, tmp_path / "dest")
+    assert not any(t.name == "gunzip-ahead" for t in threading.enumerate())
+    assert_nothing_left(tmp_path)

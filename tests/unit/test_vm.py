@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.vm import cpio, initramfs, kernel, qemu
+from teachdock.vm import boot_kernel, cpio, initramfs, qemu
 from teachdock.vm.errors import KernelNotFound, QemuNotFound, VmBootError, VmError, VmTimeout
 
 BUSYBOX = Path("/bin/busybox")
@@ -199,9 +199,9 @@ def test_payload_found_through_the_boot_header():
     elf = fake_elf(pvh=True)
     junk = b"\x1f\x8b\x08 not gzip"  # a false gzip magic before the real payload
     image = fake_bzimage(lzma.compress(elf, format=lzma.FORMAT_XZ), junk=junk)
-    assert kernel.header_payload_offset(image) == 3 * 512 + len(junk)
-    assert kernel.find_payload(image) == ("xz", 3 * 512 + len(junk))
-    assert kernel.extract_vmlinux(image) == elf
+    assert boot_kernel.header_payload_offset(image) == 3 * 512 + len(junk)
+    assert boot_kernel.find_payload(image) == ("xz", 3 * 512 + len(junk))
+    assert boot_kernel.extract_vmlinux(image) == elf
 
 
 def test_payload_found_by_scanning_magic_numbers_without_a_header():
@@ -209,33 +209,33 @@ def test_payload_found_by_scanning_magic_numbers_without_a_header():
     gz = zlib.compressobj(wbits=31)
     payload = gz.compress(elf) + gz.flush() + b"size"  # the kernel appends the length
     image = fake_bzimage(payload, header=False, junk=b"\xfd7zXZ\x00 a false xz magic \x1f\x8b\x08!")
-    name, offset = kernel.find_payload(image)
+    name, offset = boot_kernel.find_payload(image)
     assert (name, image[offset:offset + 3]) == ("gzip", b"\x1f\x8b\x08")
-    assert kernel.extract_vmlinux(image) == elf
+    assert boot_kernel.extract_vmlinux(image) == elf
 
 
 def test_no_payload_is_a_clear_error():
     with pytest.raises(ValueError, match="no compressed ELF kernel"):
-        kernel.find_payload(fake_bzimage(b"nothing compressed here"))
+        boot_kernel.find_payload(fake_bzimage(b"nothing compressed here"))
 
 
 def test_pvh_note_detection():
-    assert kernel.has_pvh_note(fake_elf(pvh=True))
-    assert not kernel.has_pvh_note(fake_elf(pvh=False))
-    assert not kernel.has_pvh_note(b"MZ not an elf at all")
+    assert boot_kernel.has_pvh_note(fake_elf(pvh=True))
+    assert not boot_kernel.has_pvh_note(fake_elf(pvh=False))
+    assert not boot_kernel.has_pvh_note(b"MZ not an elf at all")
 
 
 def test_prepare_kernel_unpacks_once_into_the_data_root(tmp_path, monkeypatch):
     monkeypatch.setenv("TEACHDOCK_DATA_ROOT", str(tmp_path / "data"))
     source = tmp_path / "vmlinuz-9.9.9-test"
     source.write_bytes(fake_bzimage(lzma.compress(fake_elf(pvh=True), format=lzma.FORMAT_XZ)))
-    image = kernel.prepare_kernel(source)
+    image = boot_kernel.prepare_kernel(source)
     assert (image.kind, image.release, image.source) == ("vmlinux", "9.9.9-test", source)
     assert image.path == tmp_path / "data" / "vm" / "vmlinux-9.9.9-test"
     assert image.path.read_bytes() == fake_elf(pvh=True)
     calls = []
-    monkeypatch.setattr(kernel, "extract_vmlinux", lambda data: calls.append(1))
-    assert kernel.prepare_kernel(source).path == image.path and calls == []  # cache is fresh
+    monkeypatch.setattr(boot_kernel, "extract_vmlinux", lambda data: calls.append(1))
+    assert boot_kernel.prepare_kernel(source).path == image.path and calls == []  # cache is fresh
     assert list(image.path.parent.iterdir()) == [image.path]  # no partial file left
 
 
@@ -243,7 +243,7 @@ def test_prepare_kernel_falls_back_to_the_bzimage_without_pvh(tmp_path, monkeypa
     monkeypatch.setenv("TEACHDOCK_DATA_ROOT", str(tmp_path / "data"))
     source = tmp_path / "vmlinuz-9.9.9-nopvh"
     source.write_bytes(fake_bzimage(lzma.compress(fake_elf(pvh=False), format=lzma.FORMAT_XZ)))
-    image = kernel.prepare_kernel(source)
+    image = boot_kernel.prepare_kernel(source)
     assert (image.kind, image.path) == ("bzImage", source)
     assert "PVH" in image.note
 
@@ -252,34 +252,34 @@ def test_prepare_kernel_rejects_what_is_not_a_kernel(tmp_path):
     junk = tmp_path / "vmlinuz-junk"
     junk.write_bytes(b"\0" * 4096)
     with pytest.raises(KernelNotFound, match="neither a bzImage"):
-        kernel.prepare_kernel(junk)
+        boot_kernel.prepare_kernel(junk)
     with pytest.raises(KernelNotFound, match="cannot read kernel image"):
-        kernel.prepare_kernel(tmp_path / "missing")
+        boot_kernel.prepare_kernel(tmp_path / "missing")
 
 
 def test_find_kernel_prefers_the_newest_readable(tmp_path, monkeypatch):
     monkeypatch.delenv("TEACHDOCK_VM_KERNEL", raising=False)
     for release in ("6.1.0-9-amd64", "6.1.0-56-amd64", "5.10.0-30-amd64"):
         (tmp_path / f"vmlinuz-{release}").write_bytes(b"x")
-    assert kernel.find_kernel(tmp_path) == tmp_path / "vmlinuz-6.1.0-56-amd64"
+    assert boot_kernel.find_kernel(tmp_path) == tmp_path / "vmlinuz-6.1.0-56-amd64"
     monkeypatch.setenv("TEACHDOCK_VM_KERNEL", str(tmp_path / "vmlinuz-5.10.0-30-amd64"))
-    assert kernel.find_kernel(tmp_path) == tmp_path / "vmlinuz-5.10.0-30-amd64"
+    assert boot_kernel.find_kernel(tmp_path) == tmp_path / "vmlinuz-5.10.0-30-amd64"
 
 
 def test_missing_or_unreadable_kernel_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv("TEACHDOCK_VM_KERNEL", raising=False)
     with pytest.raises(KernelNotFound, match="apt-get install linux-image-amd64"):
-        kernel.find_kernel(tmp_path)
+        boot_kernel.find_kernel(tmp_path)
     (tmp_path / "vmlinuz-6.8.0-generic").write_bytes(b"x")
-    monkeypatch.setattr(kernel.os, "access", lambda path, mode: False)  # as a non-root Ubuntu user sees it
+    monkeypatch.setattr(boot_kernel.os, "access", lambda path, mode: False)  # as a non-root Ubuntu user sees it
     with pytest.raises(KernelNotFound, match="cannot read it.*chmod"):
-        kernel.find_kernel(tmp_path)
+        boot_kernel.find_kernel(tmp_path)
 
 
 # --- QEMU command line, acceleration, errors ----------------------------------------------
 
-VMLINUX = kernel.KernelImage(Path("/c/vmlinux-6.1"), "vmlinux", "6.1", Path("/boot/vmlinuz-6.1"), "")
-BZIMAGE = kernel.KernelImage(Path("/boot/vmlinuz-6.1"), "bzImage", "6.1", Path("/boot/vmlinuz-6.1"), "")
+VMLINUX = boot_kernel.KernelImage(Path("/c/vmlinux-6.1"), "vmlinux", "6.1", Path("/boot/vmlinuz-6.1"), "")
+BZIMAGE = boot_kernel.KernelImage(Path("/boot/vmlinuz-6.1"), "bzImage", "6.1", Path("/boot/vmlinuz-6.1"), "")
 
 
 def test_qemu_command_for_an_uncompressed_kernel_uses_microvm_with_a_tsc_hint():
@@ -354,7 +354,7 @@ def test_missing_qemu_says_which_package(monkeypatch):
 def test_boot_without_a_kernel_says_which_package(monkeypatch, tmp_path):
     monkeypatch.setattr(qemu, "find_qemu", lambda: "/usr/bin/false")
     monkeypatch.delenv("TEACHDOCK_VM_KERNEL", raising=False)
-    monkeypatch.setattr(kernel, "BOOT_DIR", tmp_path)
+    monkeypatch.setattr(boot_kernel, "BOOT_DIR", tmp_path)
     with pytest.raises(KernelNotFound, match="apt-get install linux-image-amd64"):
         qemu.boot("true")
 

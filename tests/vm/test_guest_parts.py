@@ -11,7 +11,7 @@ import pytest
 
 from teachdock.vm import cpio, guest, initramfs, qemu
 from teachdock.vm.errors import VmError
-from teachdock.vm.kernel import KernelImage
+from teachdock.vm.boot_kernel import KernelImage
 
 VMLINUX = KernelImage(Path("/c/vmlinux-6.1"), "vmlinux", "6.1", Path("/boot/vmlinuz-6.1"), "")
 BZIMAGE = KernelImage(Path("/boot/vmlinuz-6.1"), "bzImage", "6.1", Path("/boot/vmlinuz-6.1"), "")

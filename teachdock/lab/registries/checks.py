@@ -174,7 +174,7 @@ def judge_pull_by_digest(repository: str, tag: str, tag_digest: str | None, name
 def check_pull_by_digest(store, repository: str, tag: str) -> CheckResult:
     """Exercise: ``repository:tag`` pushed, then pulled by digest into ``store`` (an ImageStore)."""
     from teachdock.image.reference import parse_reference
-    from teachdock.image.registry import ManifestUnknown, RegistryClient
+    from teachdock.image.registry_client import ManifestUnknown, RegistryClient
 
     ref = parse_reference(f"{repository}:{tag}")
     try:
