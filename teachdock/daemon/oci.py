@@ -74,13 +74,17 @@ def etc_mounts(etc_files: dict[str, str], user_mounts: list[dict], *, read_only:
     """Bind the daemon's /etc/hostname, /etc/hosts and /etc/resolv.conf into the container.
 
     ``etc_files`` maps each destination to its file on the host. A file the user mounted
-    themselves (``-v /my/hosts:/etc/hosts``) is left to them, as dockerd does; with
-    ``--read-only`` the files are read-only too.
+    themselves (``-v /my/hosts:/etc/hosts``) is left to them, as dockerd does, and so is one
+    inside a directory the user mounted (``-v conf:/etc``): a bind mount there would leave an
+    empty mount-point file in their volume. With ``--read-only`` the files are read-only too.
     """
-    taken = {mount["destination"] for mount in user_mounts}
+    def covered(destination: str) -> bool:
+        return any(destination == mount["destination"].rstrip("/")
+                   or destination.startswith(mount["destination"].rstrip("/") + "/") for mount in user_mounts)
+
     return [{"destination": destination, "type": "bind", "source": etc_files[destination],
              "options": ["rbind", "rprivate", "ro" if read_only else "rw"]}
-            for destination in ETC_FILES if destination in etc_files and destination not in taken]
+            for destination in ETC_FILES if destination in etc_files and not covered(destination)]
 
 
 def env_dict(items) -> dict:

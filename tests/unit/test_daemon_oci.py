@@ -146,3 +146,12 @@ def test_make_spec_accepts_the_options():
 def test_env_dict():
     assert oci.env_dict([]) == {}
     assert oci.env_dict(["EMPTY=", "NOEQUALS", "K=v"]) == {"EMPTY": "", "NOEQUALS": "", "K": "v"}
+
+
+def test_a_volume_over_etc_gets_none_of_the_daemons_files():
+    conf = {"destination": "/etc/", "type": "bind", "source": "/var/lib/teachdock/daemon/volumes/conf/_data",
+            "options": ["rbind", "rw"]}
+    assert options(mounts=[conf], etc_files=ETC)["mounts"] == [conf]
+    elsewhere = {**conf, "destination": "/etcetera"}  # a prefix of the name is not a parent directory
+    assert [m["destination"] for m in options(mounts=[elsewhere], etc_files=ETC)["mounts"]] == \
+        ["/etcetera", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]
