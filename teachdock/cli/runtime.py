@@ -17,7 +17,6 @@ module imported is paid for on each container start.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 
@@ -33,7 +32,9 @@ The same bundle runs under runc: runc run --bundle /tmp/demo demo1
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser():
+    import argparse  # noqa: PLC0415 - the common verbs take the short path below (_parse_common)
+
     parser = argparse.ArgumentParser(
         prog="teachdock runtime", description="Run OCI bundles: teachdock's runc (same verbs, same config.json).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,8 +97,58 @@ def _signal_number(text: str) -> int:
         raise TeachdockError(f"unknown signal {text!r} (try TERM, KILL, INT, HUP or a number)") from None
 
 
+#: The flags of the verbs _parse_common understands: {verb: {flag: (attribute, takes a value)}}.
+_COMMON_VERBS = {
+    "run": {"--bundle": ("bundle", True), "-b": ("bundle", True), "--pid-file": ("pid_file", True),
+            "--detach": ("detach", False), "-d": ("detach", False), "--keep": ("keep", False)},
+    "create": {"--bundle": ("bundle", True), "-b": ("bundle", True), "--pid-file": ("pid_file", True)},
+    "start": {}, "state": {}, "kill": {}, "delete": {"--force": ("force", False), "-f": ("force", False)},
+}
+
+
+def _parse_common(argv: list[str]):
+    """The arguments of ``[--root DIR] run|create|start|state|kill|delete [flags] ID`` written
+    plainly, or None for anything else (help, exec, spec, an unknown flag, a mistake), which
+    argparse then parses and explains.
+
+    Why: importing argparse and building its twelve sub-parsers costs ~15 ms, more than
+    half of `runc run`'s whole time; the verbs scripts and benchmarks/startup.py call skip it.
+    """
+    from types import SimpleNamespace  # noqa: PLC0415 - types is loaded at start-up anyway
+
+    tokens = list(argv)
+    root = None
+    if len(tokens) >= 2 and tokens[0] == "--root":
+        root, tokens = tokens[1], tokens[2:]
+    if not tokens or tokens[0] not in _COMMON_VERBS:
+        return None
+    verb, tokens = tokens[0], tokens[1:]
+    flags = _COMMON_VERBS[verb]
+    values = {"verb": verb, "root": root, "bundle": ".", "pid_file": None, "detach": False, "keep": False,
+              "force": False}
+    positional = []
+    while tokens:
+        token = tokens.pop(0)
+        if not token.startswith("-"):
+            positional.append(token)
+        elif token in flags and flags[token][1] and tokens and not tokens[0].startswith("-"):
+            values[flags[token][0]] = tokens.pop(0)
+        elif token in flags and not flags[token][1]:
+            values[flags[token][0]] = True
+        else:
+            return None  # --flag=value, -h, an unknown flag...: argparse's business
+    wanted = (1, 2) if verb == "kill" else (1, 1)  # kill ID [SIGNAL]
+    if not wanted[0] <= len(positional) <= wanted[1]:
+        return None
+    values["id"] = positional[0]
+    if verb == "kill":
+        values["signal"] = positional[1] if len(positional) == 2 else "SIGTERM"
+    return SimpleNamespace(**values)
+
+
 def main(argv=None) -> int:
-    arguments = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    arguments = _parse_common(argv) or _parser().parse_args(argv)
     try:
         return _dispatch(arguments)
     except TeachdockError as error:

@@ -18,25 +18,30 @@ included).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 MOUNTINFO = "/proc/self/mountinfo"
 
+# A namedtuple, not a dataclass: importing dataclasses costs ~11 ms (inspect, ast, dis), paid on
+# every `teachdock runtime run` (the cgroup drivers read this table).
+_MountFields = namedtuple("_MountFields", [
+    "mount_id",       # int
+    "parent_id",      # int
+    "device",         # major:minor
+    "root",           # "/" for a whole filesystem, a path for a bind mount (/null for a file of the /dev tmpfs)
+    "mount_point",
+    "options",        # tuple: per-mount options: ro or rw, nosuid, nodev, ...
+    "propagation",    # tuple: the optional fields: shared:N, master:N, propagate_from:N, unbindable
+    "fs_type",
+    "source",
+    "super_options",  # tuple: per-superblock options; a v1 cgroup lists its controllers here
+])
 
-@dataclass(frozen=True)
-class Mount:
-    """One line of mountinfo."""
 
-    mount_id: int
-    parent_id: int
-    device: str  # major:minor
-    root: str  # "/" for a whole filesystem, a path for a bind mount (/null for a file of the /dev tmpfs)
-    mount_point: str
-    options: tuple[str, ...]  # per-mount options: ro or rw, nosuid, nodev, ...
-    propagation: tuple[str, ...]  # the optional fields: shared:N, master:N, propagate_from:N, unbindable
-    fs_type: str
-    source: str
-    super_options: tuple[str, ...]  # per-superblock options; a v1 cgroup lists its controllers here
+class Mount(_MountFields):
+    """One line of mountinfo (immutable, compared field by field)."""
+
+    __slots__ = ()
 
     @property
     def read_only(self) -> bool:
