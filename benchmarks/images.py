@@ -277,7 +277,7 @@ def big_image(images, layer: Path, facts: dict, name: str):
 def unmount_under(directory: Path) -> None:
     """Detach whatever is still mounted below ``directory`` (only after a failure)."""
     from teachdock import kernel  # noqa: PLC0415
-    from teachdock.image.snapshots import mount_points  # noqa: PLC0415
+    from teachdock.image.overlay import mount_points  # noqa: PLC0415
 
     for point in sorted((p for p in mount_points() if p.startswith(f"{directory}/")), reverse=True):
         with contextlib.suppress(Exception):

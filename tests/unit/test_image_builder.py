@@ -18,7 +18,8 @@ from teachdock.runtime.spec import make_spec
 from teachdock.runtime.users import resolve_user
 from teachdock.image.dockerfile import BuildError
 from teachdock.image.images import Images
-from teachdock.image.snapshots import DiskUsage, LayerUsage, ContainerUsage, changed_entries
+from teachdock.image.copy_driver import changed_entries
+from teachdock.image.snapshots import ContainerUsage, DiskUsage, LayerUsage
 from teachdock.image.store import OCI_LAYER
 
 

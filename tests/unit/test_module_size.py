@@ -15,7 +15,6 @@ LIMIT = 700
 ALLOWED_OVERSIZED = {
     "teachdock/image/archive.py": "progress bars and platforms move out (image branch)",
     "teachdock/image/store.py": "image branch",
-    "teachdock/image/snapshots.py": "image branch",
 }
 
 
