@@ -49,12 +49,13 @@ from teachdock.errors import InvalidConfig, NotFound
 from teachdock.image.digest import DigestMismatch, InvalidDigest, check_sha256, sha256_digest
 from teachdock.image.incoming import check_diff_id, discard_new_blobs, sniff_compression
 from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, UnsafeLayer, member_path
+from teachdock.image.manifest import (CONFIG_TYPES, CONTAINERD_NAME_ANNOTATION, INDEX_TYPES, MANIFEST_TYPES, OCI_CONFIG,
+                                      OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST,
+                                      REF_NAME_ANNOTATION, Descriptor, Image)
 from teachdock.image.platforms import select_manifest
 from teachdock.image.progress import Progress, ProgressEvent, ProgressReader, short_id
 from teachdock.image.reference import InvalidReference, Reference, parse_reference
-from teachdock.image.store import (CONFIG_TYPES, CONTAINERD_NAME_ANNOTATION, INDEX_TYPES, MANIFEST_TYPES,
-                                   OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST,
-                                   REF_NAME_ANNOTATION, Descriptor, Image, ImageStore)
+from teachdock.image.store import ImageStore
 from teachdock.runtime.securejoin import SymlinkLoop, secure_join
 
 DOCKER_MANIFEST_FILE = "manifest.json"

@@ -54,8 +54,9 @@ from teachdock.files import write_atomically
 from teachdock.image.copy_driver import changed_entries, copy_tree
 from teachdock.image.digest import chain_id
 from teachdock.image.layers import LayerDiff, diff_layer, unpack_layer
+from teachdock.image.manifest import Descriptor, Image
 from teachdock.image.overlay import mount_overlay, mount_points, probe_overlay, unmount
-from teachdock.image.store import Descriptor, Image, ImageStore
+from teachdock.image.store import ImageStore
 from teachdock.units import human_size
 
 OVERLAY = "overlay"

@@ -19,7 +19,8 @@ import pytest
 from teachdock.image.archive import load, save
 from teachdock.image.digest import sha256_digest
 from teachdock.image.layers import LayerError, diff_layer
-from teachdock.image.store import OCI_LAYER, OCI_LAYER_GZIP, ImageStore
+from teachdock.image.manifest import OCI_LAYER, OCI_LAYER_GZIP
+from teachdock.image.store import ImageStore
 
 SKOPEO, UMOCI, PODMAN = shutil.which("skopeo"), shutil.which("umoci"), shutil.which("podman")
 NAME = "teachdock-it/busybox:1"
