@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.image.archive import load, save
+from teachdock.image.archive import save
+from teachdock.image.archive_load import load
 from teachdock.image.digest import sha256_digest
 from teachdock.image.layers import LayerError, diff_layer
 from teachdock.image.manifest import OCI_LAYER, OCI_LAYER_GZIP

@@ -11,7 +11,8 @@ import tarfile
 import pytest
 
 from teachdock.errors import NotFound
-from teachdock.image.archive import ArchiveError, UnsafeArchive, load, save
+from teachdock.image.archive import save
+from teachdock.image.archive_load import ArchiveError, UnsafeArchive, load
 from teachdock.image.digest import DigestMismatch, sha256_digest
 from teachdock.image.layers import LayerError
 from teachdock.image.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST
