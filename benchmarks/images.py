@@ -264,7 +264,7 @@ def pull_rows(name: str, workdir: Path, env: dict, runs: int) -> list[dict]:
 # --- preparation ------------------------------------------------------------------------------------
 def big_image(images, layer: Path, facts: dict, name: str):
     """busybox:latest plus the generated layer, as the image ``name``."""
-    from teachdock.image.store import OCI_LAYER_GZIP  # noqa: PLC0415
+    from teachdock.image.manifest import OCI_LAYER_GZIP  # noqa: PLC0415
 
     base = images.get("busybox")
     stored = images.store.put_blob(layer, media_type=OCI_LAYER_GZIP, expected_digest=facts["digest"])
@@ -277,7 +277,7 @@ def big_image(images, layer: Path, facts: dict, name: str):
 def unmount_under(directory: Path) -> None:
     """Detach whatever is still mounted below ``directory`` (only after a failure)."""
     from teachdock import kernel  # noqa: PLC0415
-    from teachdock.image.snapshots import mount_points  # noqa: PLC0415
+    from teachdock.image.overlay import mount_points  # noqa: PLC0415
 
     for point in sorted((p for p in mount_points() if p.startswith(f"{directory}/")), reverse=True):
         with contextlib.suppress(Exception):

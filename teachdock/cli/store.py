@@ -345,7 +345,7 @@ def _save(args) -> int:
 
 def _load(args) -> int:
     from teachdock.errors import InvalidConfig
-    from teachdock.image.archive import load
+    from teachdock.image.archive_load import load
 
     if args.input is None and sys.stdin.isatty():
         raise InvalidConfig("requested load from stdin, but stdin is a terminal: use -i FILE or redirect")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from teachdock.daemon.server import HTTPError
 from teachdock.errors import TeachdockError
-from teachdock.image import archive
+from teachdock.image import archive, archive_load
 from teachdock.image.build import BuildStepFailed
 from teachdock.image.layers import LayerError, unpack_layer
 from teachdock.image.reference import parse_reference
@@ -289,7 +289,7 @@ def load(daemon, request) -> None:
     """
     store = daemon.images.store
     with request.body_to_file(store.root, MAX_UPLOAD) as body:
-        loaded = archive.load(store, body)
+        loaded = archive_load.load(store, body)
     stream = JSONStream(request)
     for name in loaded:
         label = "Loaded image ID" if name.startswith("sha256:") else "Loaded image"

@@ -46,16 +46,17 @@ from typing import Callable
 
 from teachdock.errors import InvalidConfig, TeachdockError
 from teachdock.files import write_json_atomically
-from teachdock.image.commit import NewLayer, store_layer
-from teachdock.image.digest import sha256_digest
 from teachdock.image.build_files import (archive_opener, context_sources, copy_source, extract_archive,
                                          make_directory, sources_digest)
+from teachdock.image.commit import NewLayer, store_layer
+from teachdock.image.digest import sha256_digest
 from teachdock.image.dockerfile import (METADATA, BuildError, DockerIgnore, Instruction, apply_metadata,
                                         command_of, config_env, new_config, parse_dockerfile, process_word,
                                         timestamp, words, workdir_path)
+from teachdock.image.manifest import Descriptor, Image
 from teachdock.image.reference import parse_reference
 from teachdock.image.snapshots import Snapshot, Snapshotter
-from teachdock.image.store import Descriptor, Image, ImageNotFound, ImageStore
+from teachdock.image.store import ImageNotFound, ImageStore
 from teachdock.runtime.users import resolve_user
 
 CACHE_HOLDER = "build-cache"

@@ -23,7 +23,8 @@ from typing import BinaryIO, Callable, Iterable
 from teachdock.errors import InvalidConfig
 from teachdock.image.dockerfile import apply_changes, timestamp
 from teachdock.image.layers import LayerDiff, diff_layer
-from teachdock.image.store import OCI_LAYER_GZIP, Descriptor, Image, ImageStore
+from teachdock.image.manifest import OCI_LAYER_GZIP, Descriptor, Image
+from teachdock.image.store import ImageStore
 
 #: gzip level of stored layers: Go's (and so Docker's) default.
 GZIP_LEVEL = 6

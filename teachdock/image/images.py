@@ -29,9 +29,10 @@ from teachdock.image import busybox as busybox_rootfs
 from teachdock.image.build import BuildResult, Builder, run_settings
 from teachdock.image.commit import commit, layer_from_tree
 from teachdock.image.dockerfile import DEFAULT_PATH, timestamp
+from teachdock.image.manifest import Image
 from teachdock.image.platforms import host_platform
 from teachdock.image.snapshots import DiskUsage, Snapshot, Snapshotter
-from teachdock.image.store import Image, ImageStore
+from teachdock.image.store import ImageStore
 
 BUSYBOX_IMAGE = "busybox:latest"
 

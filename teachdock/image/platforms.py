@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from teachdock.errors import InvalidConfig, NotFound
-from teachdock.image.store import MANIFEST_TYPES
+from teachdock.image.manifest import MANIFEST_TYPES
 
 #: ``uname -m`` -> (GOARCH, variant): the names image indexes use (containerd's
 #: platforms.Normalize does the same translation). A 64-bit ARM has no variant (``v8`` is

@@ -14,13 +14,14 @@ import json
 from teachdock.errors import InvalidConfig
 from teachdock.image.digest import DigestMismatch, InvalidDigest, check_sha256
 from teachdock.image.incoming import check_diff_id, discard_new_blobs, sniff_compression
+from teachdock.image.manifest import (CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, OCI_LAYER, OCI_LAYER_ZSTD, Descriptor,
+                                      Image)
 from teachdock.image.platforms import select_manifest
 from teachdock.image.progress import Progress, ProgressEvent, ProgressReader, short_id
 from teachdock.image.reference import parse_reference
 from teachdock.image.registry_client import (DEFAULT_CHUNK_SIZE, Credentials, RegistryClient, RegistryError,
                                              repository_scope)
-from teachdock.image.store import (CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, OCI_LAYER, OCI_LAYER_ZSTD, Descriptor,
-                                   Image, ImageStore)
+from teachdock.image.store import ImageStore
 
 DOCKER_SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
                         "application/vnd.docker.distribution.manifest.v1+prettyjws")

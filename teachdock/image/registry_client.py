@@ -40,9 +40,9 @@ from typing import BinaryIO
 
 from teachdock.errors import NotFound, TeachdockError
 from teachdock.image.digest import DigestMismatch, sha256_digest
+from teachdock.image.manifest import INDEX_TYPES, MANIFEST_TYPES
 from teachdock.image.progress import Progress, ProgressReader, short_id
 from teachdock.image.reference import Reference
-from teachdock.image.store import INDEX_TYPES, MANIFEST_TYPES
 
 #: Everything pull can handle, sent as the manifest GET's Accept header.
 MANIFEST_ACCEPT = (

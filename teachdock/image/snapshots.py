@@ -21,6 +21,7 @@ Where overlayfs is missing (no root, or a filesystem overlayfs refuses as upper 
 *copy* driver stands in, like Docker's ``vfs``: ``snapshots/flat/<chain id>/`` holds the
 layers applied one on top of the other, and each container gets a full copy in
 ``containers/<id>/rootfs/``. Its changes are found by comparing the copy with the flat tree.
+The mount itself lives in ``overlay.py``, the copy and its comparison in ``copy_driver.py``.
 
 Mount namespaces. The overlay mount is made in the mount namespace of the process that calls
 :meth:`Snapshotter.prepare` (a notebook kernel, the CLI, the daemon: normally the host's).
@@ -39,36 +40,28 @@ last container is gone.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
 import shutil
-import stat
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from teachdock import kernel
-from teachdock.errors import Conflict, InvalidConfig, KernelError, NotFound
+from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.files import write_atomically
+from teachdock.image.copy_driver import changed_entries, copy_tree
 from teachdock.image.digest import chain_id
 from teachdock.image.layers import LayerDiff, diff_layer, unpack_layer
-from teachdock.image.store import Descriptor, Image, ImageStore
+from teachdock.image.manifest import Descriptor, Image
+from teachdock.image.overlay import mount_overlay, mount_points, probe_overlay, unmount
+from teachdock.image.store import ImageStore
 from teachdock.units import human_size
 
 OVERLAY = "overlay"
 COPY = "copy"
 DRIVERS = (OVERLAY, COPY)
-
-#: overlayfs features that change what an upper dir means; diff_layer assumes they are off.
-_OVERLAY_OFF_FEATURES = ("index", "redirect_dir", "metacopy")
-#: Mount data must fit in one page (the kernel copies at most PAGE_SIZE bytes of options).
-_MAX_MOUNT_DATA = 4000
-
-_probe_cache: dict[tuple[int, int], str | None] = {}
 
 
 def holder_name(container_id: str) -> str:
@@ -324,18 +317,18 @@ class Snapshotter:
                     path.mkdir()
                     made.append(path)
                 os.chmod(snapshot.upper, 0o755)
-                _mount_overlay(snapshot)
+                mount_overlay(snapshot.lowers, snapshot.upper, snapshot.work, snapshot.rootfs)
                 mounted = snapshot.rootfs
             else:
                 made.append(snapshot.rootfs)
                 if lowers:
-                    _copy_tree(lowers[0], snapshot.rootfs)
+                    copy_tree(lowers[0], snapshot.rootfs)
                 else:
                     snapshot.rootfs.mkdir(mode=0o755)
             return snapshot
         except BaseException:
             if mounted is not None:
-                _unmount(mounted)
+                unmount(mounted)
             for path in reversed(made):
                 _remove_path(path)
             for digest in held:
@@ -376,7 +369,7 @@ class Snapshotter:
         meta = directory / "snapshot.json"
         merged = directory / "merged"
         if str(merged) in mount_points():
-            _unmount(merged)
+            unmount(merged)
         for name in ("upper", "work", "merged", "rootfs"):
             _remove_path(directory / name)
         with contextlib.suppress(FileNotFoundError):
@@ -470,208 +463,6 @@ class Snapshotter:
             os.close(fd)
 
 
-# --------------------------------------------------------------------------- overlayfs
-
-def overlay_options(lowers: tuple[Path, ...], upper: Path, work: Path) -> str:
-    """The mount data string; the leftmost lowerdir is the top layer."""
-    for path in (*lowers, upper, work):
-        if any(ch in str(path) for ch in ",:\\"):
-            raise InvalidConfig(f"overlayfs cannot use the path {path}: it contains ',', ':' or '\\' "
-                                "(choose a data root without them)")
-    options = f"lowerdir={':'.join(str(p) for p in lowers)},upperdir={upper},workdir={work}"
-    for feature in _OVERLAY_OFF_FEATURES:
-        if os.path.exists(f"/sys/module/overlay/parameters/{feature}"):
-            options += f",{feature}=off"
-    if len(options) > _MAX_MOUNT_DATA:
-        raise InvalidConfig(f"an overlay mount of {len(lowers)} layers needs {len(options)} bytes of options, "
-                            f"more than the kernel accepts ({_MAX_MOUNT_DATA}); squash the image into fewer layers "
-                            "or use a shorter data root")
-    return options
-
-
-def _mount_overlay(snapshot: Snapshot) -> None:
-    kernel.mount("overlay", snapshot.rootfs, "overlay", 0,
-                 overlay_options(snapshot.lowers, snapshot.upper, snapshot.work))
-
-
-def _unmount(path: Path) -> None:
-    """Unmount; if something still uses the mount (a shell's cwd), detach it lazily."""
-    try:
-        kernel.umount2(path)
-    except KernelError as error:
-        if error.errno == errno.EBUSY:
-            kernel.umount2(path, kernel.MNT_DETACH)
-        elif error.errno != errno.EINVAL:        # EINVAL: not a mount point (any more)
-            raise
-
-
-def mount_points() -> set[str]:
-    """Mount points of our own mount namespace (from /proc/self/mountinfo, unescaped)."""
-    points = set()
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            point = line.split()[4]
-            points.add(point.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
-                       .replace("\\134", "\\"))
-    return points
-
-
-def probe_overlay(directory: str | os.PathLike) -> str | None:
-    """None when an overlay mount with whiteouts works with layers in ``directory``; else why not.
-
-    Mounts a tiny overlay in a temporary directory there and unmounts it at once. The
-    answer is cached per filesystem.
-    """
-    directory = Path(directory)
-    if os.geteuid() != 0:
-        return "overlay mounts and overlay whiteouts need root"
-    try:
-        with open("/proc/filesystems") as fh:
-            if not any(line.split()[-1] == "overlay" for line in fh if line.strip()):
-                return "the kernel has no overlay filesystem (modprobe overlay)"
-    except OSError as error:
-        return f"cannot read /proc/filesystems: {error}"
-    st = os.stat(directory)
-    key = (st.st_dev, st.st_ino)
-    if key in _probe_cache:
-        return _probe_cache[key]
-    probe = Path(tempfile.mkdtemp(prefix=".probe-", dir=directory))
-    problem = None
-    mounted = False
-    try:
-        lower, upper, work, merged = (probe / name for name in ("lower", "upper", "work", "merged"))
-        for path in (lower, upper, work, merged):
-            path.mkdir()
-        (lower / "file").write_text("x")
-        os.mknod(lower / "gone", stat.S_IFCHR, os.makedev(0, 0))   # an overlay whiteout
-        kernel.mount("overlay", merged, "overlay", 0, overlay_options((lower,), upper, work))
-        mounted = True
-        if not (merged / "file").exists() or os.path.lexists(merged / "gone"):
-            problem = "a test overlay mount did not show its lower layer correctly"
-    except (OSError, KernelError, InvalidConfig) as error:
-        problem = str(error)
-    finally:
-        if mounted:
-            _unmount(probe / "merged")
-        _remove_path(probe)
-    _probe_cache[key] = problem
-    return problem
-
-
-# --------------------------------------------------------------------------- the copy driver's diff
-
-def changed_entries(base: Path | None, tree: Path, out: str | os.PathLike) -> bool:
-    """Fill ``out`` with what differs in ``tree`` from ``base``, in the form of an overlay
-    upper dir that diff_layer understands; return whether anything differs.
-
-    New and changed entries are hard-linked (files) or recreated (the rest); a deleted
-    entry becomes an empty file ``.wh.<name>`` (the OCI whiteout itself, which needs no
-    root, unlike overlay's 0/0 device). A file counts as changed when its type, mode,
-    owner, size, mtime or link target differ: the naive diff of Docker's vfs driver.
-    """
-    out = Path(out)
-    found = _diff_dir(base, tree, out, "")
-    for directory, _dirs, _files in os.walk(out, topdown=False):   # children changed their mtimes
-        rel = os.path.relpath(directory, out)
-        if rel != ".":
-            st = os.lstat(tree / rel)
-            os.utime(directory, ns=(st.st_atime_ns, st.st_mtime_ns))
-    return found
-
-
-def _same(a: os.stat_result, b: os.stat_result, a_path: Path, b_path: Path) -> bool:
-    if stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode):
-        return False
-    if (a.st_mode, a.st_uid, a.st_gid) != (b.st_mode, b.st_uid, b.st_gid):
-        return False
-    if stat.S_ISDIR(a.st_mode):
-        return a.st_mtime_ns == b.st_mtime_ns
-    if stat.S_ISLNK(a.st_mode):
-        return os.readlink(a_path) == os.readlink(b_path)
-    if stat.S_ISCHR(a.st_mode) or stat.S_ISBLK(a.st_mode):
-        return a.st_rdev == b.st_rdev
-    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
-
-
-def _diff_dir(base: Path | None, tree: Path, out: Path, rel: str) -> bool:
-    """Compare one directory level (recursively); write changes under out/rel."""
-    here = tree / rel if rel else tree
-    base_here = (base / rel if rel else base) if base is not None else None
-    names = sorted(os.listdir(here))
-    base_names = set(os.listdir(base_here)) if base_here is not None and base_here.is_dir() \
-        and not base_here.is_symlink() else set()
-    changed = False
-    for name in names:
-        child_rel = f"{rel}/{name}" if rel else name
-        st = os.lstat(here / name)
-        base_st = os.lstat(base_here / name) if name in base_names else None
-        if base_st is not None and stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(base_st.st_mode):
-            if _diff_dir(base, tree, out, child_rel) or not _same(st, base_st, here / name, base_here / name):
-                _ensure_dir(tree, out, child_rel)
-                changed = True
-            continue
-        if base_st is not None and _same(st, base_st, here / name, base_here / name):
-            continue
-        _ensure_dir(tree, out, rel)
-        _copy_entry(here / name, out / child_rel, st)
-        if stat.S_ISDIR(st.st_mode):
-            _diff_dir(None, tree, out, child_rel)        # a new directory: everything in it is new
-        changed = True
-    for name in sorted(base_names - set(names)):
-        _ensure_dir(tree, out, rel)
-        (out / rel / f".wh.{name}").touch()
-        changed = True
-    if changed and rel:
-        _ensure_dir(tree, out, rel)
-    return changed
-
-
-def _ensure_dir(tree: Path, out: Path, rel: str) -> None:
-    """Create out/rel (and its parents) with the metadata of tree/rel."""
-    if not rel:
-        return
-    parts = rel.split("/")
-    for i in range(1, len(parts) + 1):
-        sub = "/".join(parts[:i])
-        target = out / sub
-        if target.is_dir():
-            continue
-        st = os.lstat(tree / sub)
-        target.mkdir()
-        _copy_metadata(target, st)
-
-
-def _copy_entry(source: Path, target: Path, st: os.stat_result) -> None:
-    if stat.S_ISDIR(st.st_mode):
-        target.mkdir()
-        _copy_metadata(target, st)
-    elif stat.S_ISREG(st.st_mode):
-        try:
-            os.link(source, target)                    # same inode: metadata and content for free
-        except OSError:
-            shutil.copy2(source, target)
-            _copy_metadata(target, st)
-    elif stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(source), target)
-        _copy_metadata(target, st)
-    elif stat.S_ISFIFO(st.st_mode):
-        os.mkfifo(target)
-        _copy_metadata(target, st)
-    elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-        os.mknod(target, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev)
-        _copy_metadata(target, st)
-    # sockets are not file content: skipped, as diff_layer skips them
-
-
-def _copy_metadata(target: Path, st: os.stat_result) -> None:
-    is_link = stat.S_ISLNK(st.st_mode)
-    if os.geteuid() == 0:
-        os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
-    if not is_link:
-        os.chmod(target, stat.S_IMODE(st.st_mode))
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
-
-
 # --------------------------------------------------------------------------- small helpers
 
 def tree_bytes(path: Path, seen: set[tuple[int, int]]) -> int:
@@ -696,14 +487,6 @@ def _check_id(container_id: str) -> None:
         raise InvalidConfig(f"invalid container id {container_id!r} for a snapshot")
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    """``cp -a``: owners, modes, times, hardlinks, device nodes and xattrs kept."""
-    done = subprocess.run(["cp", "-a", "--reflink=auto", "--", str(source), str(target)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise InvalidConfig(f"copying {source} to {target} failed: {done.stderr.strip()}")
-
-
 def _remove_path(path: Path) -> None:
     """Delete a file or a directory tree; what is already gone is fine."""
     try:
@@ -713,5 +496,3 @@ def _remove_path(path: Path) -> None:
             path.unlink()
     except FileNotFoundError:
         pass
-
-

@@ -9,9 +9,10 @@ oci:<dir>:docker.io/library/busybox:latest`` or ``umoci`` can read it too::
     holders.json               (teachdock's own) who else still needs a blob, e.g. a container
 
 An image is a *manifest* (config digest + ordered layer digests) whose *config* holds the
-run settings, history and the layers' diff_ids. As in Docker, the image ID is the config's
-digest. Names are full normalised references (``docker.io/library/busybox:latest``) kept in
-the ``org.opencontainers.image.ref.name`` and ``io.containerd.image.name`` annotations.
+run settings, history and the layers' diff_ids (``manifest.py``: media types, descriptors,
+``Image``). As in Docker, the image ID is the config's digest. Names are full normalised
+references (``docker.io/library/busybox:latest``) kept in the
+``org.opencontainers.image.ref.name`` and ``io.containerd.image.name`` annotations.
 
 Removing an image only removes a name until the last one goes; then its blobs are deleted
 unless another image, or a holder registered with ``add_holder`` (a container using the
@@ -35,37 +36,14 @@ import re
 import tarfile
 import tempfile
 import zlib
-from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, Iterator
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.files import write_atomically, write_json_atomically
-from teachdock.image.digest import DigestMismatch, chain_id, check_sha256, sha256_digest
+from teachdock.image.digest import DigestMismatch, check_sha256, sha256_digest
+from teachdock.image.manifest import (CONTAINERD_NAME_ANNOTATION, MANIFEST_TYPES, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
+                                      OCTET_STREAM, REF_NAME_ANNOTATION, Descriptor, Image)
 from teachdock.image.reference import InvalidReference, Reference, parse_reference
-
-# ------------------------------------------------------------------ media types (§4 of the digest)
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-DOCKER_FOREIGN_LAYER_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-OCTET_STREAM = "application/octet-stream"
-
-#: The OCI and Docker families are equivalent; these sets say which is which.
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
-LAYER_TYPES = frozenset({OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP, DOCKER_FOREIGN_LAYER_GZIP})
-
-REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
-CONTAINERD_NAME_ANNOTATION = "io.containerd.image.name"
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 
@@ -80,94 +58,6 @@ class ImageNotFound(NotFound):
 
 class ImageInUse(Conflict):
     """The image cannot go: a container (a holder) still uses it, or it has several names."""
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor: what a blob is, its digest, and its size."""
-
-    media_type: str
-    digest: str
-    size: int
-    annotations: dict | None = field(default=None, compare=False)
-    platform: dict | None = field(default=None, compare=False)
-
-    def to_json(self) -> dict:
-        out = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        if self.platform:
-            out["platform"] = dict(self.platform)
-        return out
-
-    @classmethod
-    def from_json(cls, obj: dict) -> Descriptor:
-        try:
-            return cls(obj["mediaType"], obj["digest"], int(obj["size"]), obj.get("annotations"), obj.get("platform"))
-        except (KeyError, TypeError, ValueError) as err:
-            raise InvalidConfig(f"malformed OCI descriptor {obj!r}: {err}") from None
-
-
-@dataclass(frozen=True)
-class Image:
-    """One image: its manifest and config, parsed, and the names pointing at it."""
-
-    id: str                        # the config digest, Docker's image ID
-    manifest_descriptor: Descriptor
-    manifest: dict
-    config: dict
-    names: tuple[str, ...]         # full references, e.g. "docker.io/library/busybox:latest"
-
-    @property
-    def manifest_digest(self) -> str:
-        return self.manifest_descriptor.digest
-
-    @property
-    def short_id(self) -> str:
-        """The 12 hex digits ``docker images`` shows."""
-        return self.id.split(":", 1)[1][:12]
-
-    @property
-    def layers(self) -> list[Descriptor]:
-        """Layer blobs, base first, with their (possibly compressed) sizes."""
-        return [Descriptor.from_json(layer) for layer in self.manifest.get("layers", [])]
-
-    @property
-    def diff_ids(self) -> list[str]:
-        """The digests of the uncompressed layer tars, base first."""
-        return list(self.config.get("rootfs", {}).get("diff_ids", []))
-
-    @property
-    def chain_id(self) -> str | None:
-        """Key of the whole unpacked layer stack (None for an image without layers)."""
-        return chain_id(self.diff_ids) if self.diff_ids else None
-
-    @property
-    def history(self) -> list[dict]:
-        return list(self.config.get("history", []))
-
-    @property
-    def created(self) -> str:
-        return self.config.get("created", "")
-
-    @property
-    def size(self) -> int:
-        """Bytes of all layer blobs together (compressed; unpacked: ImageStore.unpacked_size)."""
-        return sum(layer.size for layer in self.layers)
-
-    @property
-    def references(self) -> list[Reference]:
-        return [parse_reference(name, default_tag=None) for name in self.names]
-
-    @property
-    def repo_tags(self) -> list[str]:
-        """Names with a tag, as Docker prints them: ``busybox:latest``."""
-        return [ref.familiar for ref in self.references if ref.tag]
-
-    @property
-    def repo_digests(self) -> list[str]:
-        """Names pinned to a digest: ``busybox@sha256:...``."""
-        return [ref.familiar for ref in self.references if ref.digest]
 
 
 class ImageStore:

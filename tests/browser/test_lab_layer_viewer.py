@@ -42,7 +42,7 @@ RUN rm /bin/ls && echo again >> /srv/greeting && echo new > /srv/new-file && mkd
 def data_root(lab):
     """A data root with busybox and the test image; removed afterwards (nothing may stay mounted)."""
     from teachdock.image.images import Images  # noqa: PLC0415
-    from teachdock.image.snapshots import mount_points  # noqa: PLC0415
+    from teachdock.image.overlay import mount_points  # noqa: PLC0415
 
     root = Path(tempfile.mkdtemp(prefix="teachdock-viewer-"))
     root.chmod(0o755)

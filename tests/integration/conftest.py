@@ -49,7 +49,7 @@ from teachdock import kernel
 from teachdock.errors import KernelError, TeachdockError
 from teachdock.image import busybox
 from teachdock.image.images import Images
-from teachdock.image.snapshots import mount_points
+from teachdock.image.overlay import mount_points
 from teachdock.runtime import PIPE, Container, run
 
 from tests.support.daemons import running_daemon

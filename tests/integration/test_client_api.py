@@ -13,7 +13,7 @@ import pytest
 from teachdock.client import APIError, Client, DaemonUnavailable, NotFoundError, start_daemon
 from teachdock.image.images import Images
 from teachdock.image.registry import push
-from teachdock.image.snapshots import mount_points
+from teachdock.image.overlay import mount_points
 from teachdock.runtime import DEVNULL, Container
 
 from tests.support.registry import REGISTRY_BINARY, local_registry

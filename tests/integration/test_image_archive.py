@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.image.archive import load, save
+from teachdock.image.archive import save
+from teachdock.image.archive_load import load
 from teachdock.image.digest import sha256_digest
 from teachdock.image.layers import LayerError, diff_layer
-from teachdock.image.store import OCI_LAYER, OCI_LAYER_GZIP, ImageStore
+from teachdock.image.manifest import OCI_LAYER, OCI_LAYER_GZIP
+from teachdock.image.store import ImageStore
 
 SKOPEO, UMOCI, PODMAN = shutil.which("skopeo"), shutil.which("umoci"), shutil.which("podman")
 NAME = "teachdock-it/busybox:1"

@@ -24,7 +24,7 @@ import pytest
 from teachdock import kernel
 from teachdock.errors import TeachdockError
 from teachdock.image import busybox
-from teachdock.image.snapshots import mount_points
+from teachdock.image.overlay import mount_points
 
 from tests.support.registry import REGISTRY_BINARY, free_port, local_registry
 

@@ -21,7 +21,8 @@ import tarfile
 
 import pytest
 
-from teachdock.image.archive import ArchiveError, UnsafeArchive, load, save
+from teachdock.image.archive import save
+from teachdock.image.archive_load import ArchiveError, UnsafeArchive, load
 from teachdock.image.digest import DigestMismatch, chain_id
 from teachdock.image.images import Images
 from teachdock.image.registry import pull, push

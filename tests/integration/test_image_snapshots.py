@@ -20,7 +20,7 @@ from teachdock import kernel
 from teachdock.errors import Conflict, TeachdockError
 from teachdock.image import busybox
 from teachdock.image.images import Images
-from teachdock.image.snapshots import mount_points
+from teachdock.image.overlay import mount_points
 from teachdock.runtime import run
 
 pytestmark = [

@@ -4,7 +4,7 @@ each exercise check against the kernel, with the right answer and with the usual
 
 import pytest
 
-from teachdock.image.snapshots import mount_points
+from teachdock.image.overlay import mount_points
 from teachdock.lab.images import checks as image_checks
 from teachdock.lab.images.layers_view import LayerViewer, overlay_options, sharing_curve
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from teachdock import kernel
 from teachdock.image.images import Images
-from teachdock.image.snapshots import mount_points
+from teachdock.image.overlay import mount_points
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 

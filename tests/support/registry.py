@@ -20,7 +20,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from teachdock.image.store import OCI_LAYER, OCI_LAYER_GZIP
+from teachdock.image.manifest import OCI_LAYER, OCI_LAYER_GZIP
 # The registry and its helpers are the lab's own (chapter 06 starts one the same way); the tests
 # take them from here, beside the image helpers below.
 from teachdock.lab.registries.registry_lab import TokenServer, free_port, local_registry  # noqa: F401

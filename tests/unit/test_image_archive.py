@@ -11,13 +11,14 @@ import tarfile
 import pytest
 
 from teachdock.errors import NotFound
-from teachdock.image.archive import ArchiveError, UnsafeArchive, load, save
-from teachdock.image.platforms import host_platform, select_manifest
-from teachdock.image.progress import ProgressEvent
+from teachdock.image.archive import save
+from teachdock.image.archive_load import ArchiveError, UnsafeArchive, load
 from teachdock.image.digest import DigestMismatch, sha256_digest
 from teachdock.image.layers import LayerError
-from teachdock.image.store import (OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST,
-                                   ImageNotFound, ImageStore)
+from teachdock.image.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST
+from teachdock.image.platforms import host_platform, select_manifest
+from teachdock.image.progress import ProgressEvent
+from teachdock.image.store import ImageNotFound, ImageStore
 
 
 # ---------------------------------------------------------------- building images and archives

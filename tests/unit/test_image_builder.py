@@ -14,12 +14,13 @@ import pytest
 
 from teachdock.errors import Conflict
 from teachdock.image.build import Builder, run_settings
-from teachdock.runtime.spec import make_spec
-from teachdock.runtime.users import resolve_user
+from teachdock.image.copy_driver import changed_entries
 from teachdock.image.dockerfile import BuildError
 from teachdock.image.images import Images
-from teachdock.image.snapshots import DiskUsage, LayerUsage, ContainerUsage, changed_entries
-from teachdock.image.store import OCI_LAYER
+from teachdock.image.manifest import OCI_LAYER
+from teachdock.image.snapshots import ContainerUsage, DiskUsage, LayerUsage
+from teachdock.runtime.spec import make_spec
+from teachdock.runtime.users import resolve_user
 
 
 def tar_bytes(files: dict) -> bytes:

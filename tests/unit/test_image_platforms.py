@@ -10,8 +10,8 @@ import os
 import pytest
 
 from teachdock.image.dockerfile import new_config
+from teachdock.image.manifest import OCI_INDEX, OCI_MANIFEST
 from teachdock.image.platforms import host_platform, select_manifest
-from teachdock.image.store import OCI_INDEX, OCI_MANIFEST
 
 MACHINES = [
     ("x86_64", {"architecture": "amd64", "os": "linux"}),

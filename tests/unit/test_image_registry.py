@@ -17,14 +17,14 @@ import pytest
 
 from teachdock.image.digest import DigestMismatch, sha256_digest
 from teachdock.image.layers import LayerError
+from teachdock.image.manifest import (DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
+                                      OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST)
 from teachdock.image.platforms import host_platform
 from teachdock.image.registry import pull, push
 from teachdock.image.registry_client import (MANIFEST_ACCEPT, Challenge, ManifestUnknown, RegistryAuthError,
                                              RegistryClient, RegistryError, RegistryUnreachable,
                                              docker_config_credentials, parse_challenges)
-from teachdock.image.store import (DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
-                                   OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST,
-                                   ImageStore)
+from teachdock.image.store import ImageStore
 
 
 # ---------------------------------------------------------------- challenges and credentials

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from teachdock.image.store import OCI_LAYER, ImageStore
 from teachdock.image.digest import sha256_digest
+from teachdock.image.manifest import OCI_LAYER
+from teachdock.image.store import ImageStore
 from teachdock.lab.images import checks as image_checks
 from teachdock.lab.images.layers_view import (
     ADDED,

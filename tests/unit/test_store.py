@@ -11,9 +11,9 @@ import pytest
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.image.digest import DigestMismatch, sha256_digest
+from teachdock.image.manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Descriptor
 from teachdock.image.reference import InvalidReference
-from teachdock.image.store import (OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, BlobNotFound, Descriptor,
-                                   ImageInUse, ImageNotFound, ImageStore)
+from teachdock.image.store import BlobNotFound, ImageInUse, ImageNotFound, ImageStore
 
 
 @pytest.fixture

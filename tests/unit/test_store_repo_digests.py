@@ -7,7 +7,8 @@ import tarfile
 
 import pytest
 
-from teachdock.image.store import OCI_LAYER, ImageStore
+from teachdock.image.manifest import OCI_LAYER
+from teachdock.image.store import ImageStore
 
 
 @pytest.fixture
