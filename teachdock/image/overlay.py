@@ -19,6 +19,7 @@ from pathlib import Path
 
 from teachdock import kernel
 from teachdock.errors import InvalidConfig, KernelError
+from teachdock.kernel.mountinfo import read_mountinfo
 
 #: overlayfs features that change what an upper dir means; diff_layer assumes they are off.
 _OVERLAY_OFF_FEATURES = ("index", "redirect_dir", "metacopy")
@@ -62,14 +63,8 @@ def unmount(path: Path) -> None:
 
 
 def mount_points() -> set[str]:
-    """Mount points of our own mount namespace (from /proc/self/mountinfo, unescaped)."""
-    points = set()
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            point = line.split()[4]
-            points.add(point.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
-                       .replace("\\134", "\\"))
-    return points
+    """Mount points of our own mount namespace (``/proc/self/mountinfo``, unescaped)."""
+    return {mount.mount_point for mount in read_mountinfo()}
 
 
 def probe_overlay(directory: str | os.PathLike) -> str | None:
