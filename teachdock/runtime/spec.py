@@ -112,7 +112,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
               time_offsets: dict | None = None, init: bool = False, terminal: bool = False,
               console_size: tuple[int, int] | None = None, additional_gids=None,
-              writable_tmp: bool = True, etc_directory=None) -> dict:
+              writable_tmp: bool = True, etc_directory=None, rootless: bool | None = None) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -129,7 +129,12 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     ``etc_directory``: Docker's own /etc/hostname, /etc/hosts and /etc/resolv.conf for the
     container, written into this directory (the bundle, or the container's own directory)
     and listed as bind mounts, as dockerd does; without it the container sees the rootfs's.
+    ``rootless``: a spec for a caller without root (as ``runc spec --rootless``): a user
+    namespace mapping root to the caller's own uid, no cgroup device rules, devpts without
+    the tty group. None (the default): rootless exactly when this process is not root.
     """
+    if rootless is None:
+        rootless = os.geteuid() != 0
     if isinstance(args, str):
         raise InvalidConfig("args must be a list such as ['sh', '-c', 'echo hi'], not a string")
     environment = [DEFAULT_PATH]
@@ -138,7 +143,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     for key, value in (env or {}).items():
         environment = [item for item in environment if not item.startswith(f"{key}=")]
         environment.append(f"{key}={value}")
-    if os.geteuid() != 0 and "user" not in namespaces:
+    if rootless and "user" not in namespaces:
         namespaces = (*namespaces, "user")  # without root, a user namespace is what grants the rest
     uid, gid = resolve_user(rootfs, user)
     caps = list(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
@@ -156,7 +161,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     if rlimits:
         process["rlimits"] = [{"type": kind, "hard": hard, "soft": soft} for kind, (soft, hard) in rlimits.items()]
     all_mounts = default_mounts()
-    if os.geteuid() != 0:  # rootless: group 5 (tty) is not mapped, so devpts cannot use it (as `runc spec --rootless`)
+    if rootless:  # group 5 (tty) is not mapped, so devpts cannot use it (as `runc spec --rootless`)
         for mount in all_mounts:
             mount["options"] = [option for option in mount["options"] if option != "gid=5"]
     if readonly and writable_tmp:
@@ -169,14 +174,14 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         "namespaces": [{"type": kind} for kind in namespaces],
         "maskedPaths": list(DEFAULT_MASKED_PATHS if masked_paths is None else masked_paths),
         "readonlyPaths": list(DEFAULT_READONLY_PATHS if readonly_paths is None else readonly_paths),
-        "resources": {"devices": [dict(rule) for rule in DEFAULT_DEVICE_RULES]} if os.geteuid() == 0 else {},
+        "resources": {"devices": [dict(rule) for rule in DEFAULT_DEVICE_RULES]} if not rootless else {},
     }
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
     if time_offsets:  # e.g. {"boottime": 86400}: the container's uptime starts a day ahead
         linux["timeOffsets"] = {clock: {"secs": int(seconds), "nanosecs": 0} for clock, seconds in time_offsets.items()}
     if "user" in namespaces:
-        if os.geteuid() != 0:  # rootless: the kernel lets us map our own ids only
+        if rootless:  # the kernel lets us map our own ids only
             linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
             linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
         else:

@@ -158,9 +158,19 @@ def test_roots_come_from_the_environment(monkeypatch, tmp_path):
 def test_roots_default_to_the_documented_places(monkeypatch):
     monkeypatch.delenv("TEACHDOCK_DATA_ROOT", raising=False)
     monkeypatch.setenv("TEACHDOCK_STATE_ROOT", "")  # empty counts as unset
+    monkeypatch.setattr(paths.os, "geteuid", lambda: 0)  # root's places; a user's state root is below
     assert paths.data_root() == Path("/var/lib/teachdock")
     assert paths.state_root() == Path("/run/teachdock/runtime")
     assert paths.default_rootfs_path() == Path("/var/lib/teachdock/rootfs/busybox")
+
+
+def test_a_users_state_root_is_in_their_runtime_directory(monkeypatch):
+    monkeypatch.setenv("TEACHDOCK_STATE_ROOT", "")
+    monkeypatch.setattr(paths.os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    assert paths.state_root() == Path("/run/user/1000/teachdock/runtime")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert paths.state_root() == Path("/tmp/teachdock-1000/teachdock/runtime")
 
 
 # --- building ----------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 field, parse_memory reads sizes, and bundles round-trip through config.json."""
 
 import json
+import os
 
 import pytest
 
 from teachdock.errors import InvalidConfig, NotFound
+from teachdock.runtime import spec as spec_module
 from teachdock.runtime.spec import (
     DEFAULT_CAPABILITIES, DEFAULT_DEVICE_RULES, DEFAULT_MASKED_PATHS, DEFAULT_NAMESPACES, DEFAULT_PATH, DEFAULT_READONLY_PATHS,
-    check_container_id, load_bundle, make_spec, parse_memory, rootfs_path, validate, write_bundle,
+    check_container_id, load_bundle, parse_memory, rootfs_path, validate, write_bundle,
 )
 
 MIB = 1 << 20
@@ -37,6 +39,35 @@ def test_parse_memory_rejects_nonsense(value, message):
 
 
 # --- make_spec: Docker's defaults ---------------------------------------------------------------------------
+
+
+def make_spec(args, rootfs, **options):
+    """The spec root gets (Docker's defaults), whoever runs these tests: make_spec decides by the
+    caller's uid otherwise, and the rootless spec has its own tests below."""
+    return spec_module.make_spec(args, rootfs, rootless=False, **options)
+
+
+def test_a_rootless_spec_maps_root_to_the_callers_own_ids():
+    linux = spec_module.make_spec(["true"], "/r", rootless=True)["linux"]
+    assert {"type": "user"} in linux["namespaces"]
+    assert linux["uidMappings"] == [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    assert linux["gidMappings"] == [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    assert linux["resources"] == {}  # no cgroup: no device rules either
+
+
+def test_a_rootless_spec_mounts_devpts_without_the_tty_group():
+    devpts = next(m for m in spec_module.make_spec(["true"], "/r", rootless=True)["mounts"]
+                  if m["destination"] == "/dev/pts")
+    assert "gid=5" not in devpts["options"]
+    rooted = next(m for m in make_spec(["true"], "/r")["mounts"] if m["destination"] == "/dev/pts")
+    assert "gid=5" in rooted["options"]
+
+
+def test_without_a_choice_the_callers_uid_decides(monkeypatch):
+    monkeypatch.setattr(spec_module.os, "geteuid", lambda: 1000)
+    assert {"type": "user"} in spec_module.make_spec(["true"], "/r")["linux"]["namespaces"]
+    monkeypatch.setattr(spec_module.os, "geteuid", lambda: 0)
+    assert {"type": "user"} not in spec_module.make_spec(["true"], "/r")["linux"]["namespaces"]
 @pytest.fixture
 def spec():
     return make_spec(["sh", "-c", "echo hi"], "/some/rootfs")
