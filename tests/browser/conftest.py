@@ -299,8 +299,10 @@ def open_notebook(lab, chromium):
         page.on("pageerror", lambda error: page.page_errors.append(str(error)))
         opened.append((notebook, page))
         page.goto(lab.page_url(notebook))
+        # The first page of a fresh lab loads JupyterLab's whole bundle: on a busy 2-core machine
+        # that took over 60 s once (a CI run with other work on the machine). A wait, not a figure.
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=60_000)
+                               " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=180_000)
         # The toolbar's indicator says idle while the kernel still starts: wait for the session itself.
         page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
                       " await w.context.ready; await w.sessionContext.ready; }")
