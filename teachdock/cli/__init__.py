@@ -32,7 +32,7 @@ socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0
   exec      run a command in a container      wait      wait for containers to stop
   pause     freeze containers (unpause)       restart   stop, then start again
   top       a container's processes           rename    give a container another name
-  cp        copy files in or out of a container
+  cp        copy files in or out              port      where its ports are published
   stats     CPU, memory and pids (live)       events    what happens, as it happens
   images    list images                       pull      pull an image from a registry
   rmi       remove images                     tag       name an image
@@ -58,7 +58,7 @@ Run `teachdock COMMAND --help` for the details of one command, and the API calls
 # verb -> the module that has it (imported only when that verb runs)
 CLIENT_VERBS = {
     **dict.fromkeys(["run", "ps", "inspect", "logs", "start", "stop", "kill", "rm", "wait", "exec", "pause",
-                     "unpause", "restart", "rename", "top", "cp"], "teachdock.client.commands"),
+                     "unpause", "restart", "rename", "top", "cp", "port"], "teachdock.client.commands"),
     **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load", "image"],
                     "teachdock.client.commands_images"),
     **dict.fromkeys(["info", "version", "events", "stats", "network", "volume", "context", "system"],

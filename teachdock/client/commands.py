@@ -9,6 +9,7 @@ verbs exit 1 on an error; a command line the verb cannot take exits 125.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 
@@ -270,9 +271,18 @@ def cmd_ps(session: Session) -> int:
         command = c.get("Command", "")
         command = f'"{command[:19]}…"' if len(command) > 20 else f'"{command}"'
         rows.append([c["Id"][:12], c.get("Image", ""), command, ago(c.get("Created", 0)), c.get("Status", ""),
-                     "", ",".join(name.lstrip("/") for name in c.get("Names") or [])])
+                     ports_column(c.get("Ports") or []), ",".join(name.lstrip("/") for name in c.get("Names") or [])])
     sys.stdout.write(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
     return 0
+
+
+def ports_column(ports: list[dict]) -> str:
+    """docker ps's PORTS from /containers/json's Ports: ``0.0.0.0:8080->80/tcp, 53/udp`` (exposed, not published)."""
+    shown = []
+    for p in sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("Type", ""), p.get("IP", ""))):
+        private = f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+        shown.append(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{private}" if p.get("PublicPort") else private)
+    return ", ".join(dict.fromkeys(shown))
 
 
 def cmd_inspect(session: Session) -> int:
@@ -301,6 +311,39 @@ def cmd_logs(session: Session) -> int:
     for stream_id, data in session.client.log_frames(session.args[0], o.tail, follow=o.follow,
                                                      timestamps=o.timestamps):
         write_output(stream_id, data)
+    return 0
+
+
+def port_lines(ports: dict, private_port: str | None, container: str) -> list[str]:
+    """What ``docker port`` prints from inspect's NetworkSettings.Ports, naturally sorted (80 before 443)."""
+    def join(frontend: dict) -> str:  # Go's net.JoinHostPort: [::]:8080
+        host = frontend.get("HostIp", "")
+        return f"{f'[{host}]' if ':' in host else host}:{frontend.get('HostPort', '')}"
+
+    if private_port:
+        number, _, protocol = private_port.partition("/")
+        if not number.isdigit() or int(number) > 65535:
+            raise TeachdockError(f"Error: invalid port ({number})")
+        frontends = (ports or {}).get(f"{number}/{protocol or 'tcp'}")
+        if not frontends:
+            raise TeachdockError(f"Error: No public port '{private_port}' published for {container}")
+        lines = [join(frontend) for frontend in frontends]
+    else:
+        lines = [f"{key} -> {join(frontend)}" for key, frontends in (ports or {}).items() for frontend in frontends or []]
+    return sorted(lines, key=lambda line: [int(part) if part.isdigit() else part
+                                           for part in re.split(r"(\d+)", line)])
+
+
+def cmd_port(session: Session) -> int:
+    container, *private_port = session.args
+    ports = session.client.inspect(container).get("NetworkSettings", {}).get("Ports")
+    try:
+        lines = port_lines(ports, private_port[0] if private_port else None, container)
+    except TeachdockError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if lines:
+        print("\n".join(lines))
     return 0
 
 
@@ -490,6 +533,8 @@ VERBS = {
                      "POST /containers/ID/restart[?t=SECONDS]",
                      [Flag("-t,--time", "seconds to wait before SIGKILL (default 10)", value="SECONDS")],
                      min_args=1), cmd_restart),
+    "port": (Verb("port", "CONTAINER [PRIVATE_PORT[/PROTO]]", "The host ports a container's ports are published "
+                  "on (-p, -P).", "GET /containers/ID/json (NetworkSettings.Ports)", min_args=1, max_args=2), cmd_port),
     "rename": (Verb("rename", "CONTAINER NEW_NAME", "Give a container another name (its id stays).",
                     "POST /containers/ID/rename?name=NEW_NAME", min_args=2, max_args=2), cmd_rename),
     "top": (Verb("top", "CONTAINER [ps OPTIONS]", "The container's processes, as the host's ps sees them "

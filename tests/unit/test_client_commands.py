@@ -79,3 +79,33 @@ def test_pull_progress_plain_and_rich(monkeypatch, terminal):
     else:
         task = progress.progress.tasks[0]
         assert (task.completed, task.total) == (100, 100)
+
+
+def test_port_prints_what_docker_port_prints():
+    from teachdock.client.commands import port_lines
+    from teachdock.errors import TeachdockError
+
+    ports = {"443/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8443"}],
+             "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
+             "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}], "9000/tcp": None}
+    assert port_lines(ports, None, "web") == ["53/udp -> 127.0.0.1:5353", "80/tcp -> 0.0.0.0:8080",
+                                              "80/tcp -> [::]:8080", "443/tcp -> 0.0.0.0:8443"]
+    assert port_lines(ports, "80", "web") == ["0.0.0.0:8080", "[::]:8080"]
+    assert port_lines(ports, "53/udp", "web") == ["127.0.0.1:5353"]
+    for private, message in (("53", "Error: No public port '53' published for web"),
+                             ("9000", "Error: No public port '9000' published for web"),
+                             ("http", "Error: invalid port (http)")):
+        with pytest.raises(TeachdockError) as caught:
+            port_lines(ports, private, "web")
+        assert str(caught.value) == message
+    assert port_lines({}, None, "web") == []
+
+
+def test_ps_ports_column_as_docker_ps():
+    from teachdock.client.commands import ports_column
+
+    assert ports_column([{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+                         {"PrivatePort": 53, "Type": "udp"},
+                         {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8081, "Type": "tcp"}]) == \
+        "53/udp, 0.0.0.0:8080->80/tcp, 127.0.0.1:8081->80/tcp"
+    assert ports_column([]) == ""
