@@ -215,6 +215,8 @@ class Resolver:
         self.detach(container_id)
         netns_path = f"/proc/{int(pid)}/ns/net"
         inode = os.stat(netns_path).st_ino
+        if inode == os.stat("/proc/self/ns/net").st_ino:   # --network host: 127.0.0.11 is not ours
+            raise ValueError(f"process {pid} is in the daemon's own network namespace")
         udp, tcp = open_sockets_inside(netns_path)
         endpoint = _Endpoint(container_id, int(pid), inode, forward, udp, tcp)
         with self._lock:
