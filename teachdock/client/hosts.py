@@ -45,11 +45,11 @@ def load_contexts() -> dict:
 
 
 def _save(data: dict) -> None:
+    # Imported here: teachdock.files uses pathlib, which every `teachdock run` would pay for.
+    from teachdock.files import write_json_atomically  # noqa: PLC0415
+
     os.makedirs(config_dir(), exist_ok=True)
-    temporary = contexts_file() + ".tmp"
-    with open(temporary, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(temporary, contexts_file())
+    write_json_atomically(contexts_file(), data, indent=2)
 
 
 def resolve_host(host: str | None = None) -> str:
