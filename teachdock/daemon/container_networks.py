@@ -81,7 +81,8 @@ class ContainerNetworking:
             host_config["NetworkMode"] = primary  # "bridge" (rootless: "none"), as inspect shows it
         chosen = {primary: None}
         for key, endpoint_config in wanted.items():
-            name = self.networks.get(key)["Name"]
+            # the docker CLI names the default network "default" here too (NetworkMode's word)
+            name = primary if key in ("default", mode) else self.networks.get(key)["Name"]
             if name == primary:
                 chosen[primary] = endpoint_config
             else:

@@ -21,6 +21,7 @@ from teachdock.daemon.daemon import Daemon
 from teachdock.errors import Conflict, TeachdockError
 from teachdock.image import busybox
 from teachdock.image.images import Images
+from tests.support.daemons import free_bip
 
 pytestmark = [pytest.mark.root]
 
@@ -121,7 +122,7 @@ def wired(tmp_path, monkeypatch):
     bridge = f"tdb{secrets.token_hex(4)}"
     daemon = Daemon(socket_path=str(tmp_path / "d.sock"), data_root=tmp_path / "data", exec_root=tmp_path / "exec",
                     cgroup_parent=f"tdd-{secrets.token_hex(4)}", bridge=bridge,
-                    bip=f"172.29.{secrets.randbelow(200) + 20}.1/24", firewall=firewall, resolver=resolver)
+                    bip=free_bip(), firewall=firewall, resolver=resolver)
     resolver.lookup = daemon.networks.lookup
     daemon.fw, daemon.dns, daemon.bridge = firewall, resolver, bridge
     try:

@@ -96,7 +96,7 @@ class DaemonProcess:
         self.cgroup_parent = f"tdd-{secrets.token_hex(4)}"
         # its own default bridge, so that daemons side by side never share addresses (dockerd's -b, --bip)
         self.bridge = f"tdb{secrets.token_hex(4)}"
-        self.bip = _free_bip()
+        self.bip = free_bip()
         self.log_path = self.dir / "teachdockd.log"
         self.process: subprocess.Popen | None = None
         self.container_ids: set[str] = set()
@@ -240,15 +240,17 @@ class DaemonProcess:
         return leaks
 
 
-def _free_bip() -> str:
-    """A gateway/subnet for a test daemon's default bridge: a /24 of 172.29.0.0/16 no interface has."""
+def free_bip() -> str:
+    """A gateway/subnet for a test daemon's default bridge: a /24 of 172.28.0.0/16 (clear of the real
+    default, teachdock0's 172.29.0.0/16, and of user networks' 172.30.0.0/16) that no interface has."""
     if os.geteuid() != 0:
-        return "172.29.1.1/24"
+        return "172.28.1.1/24"
     taken = links.host_networks()
-    while True:
-        candidate = ipaddress.ip_network(f"172.29.{secrets.randbelow(254) + 1}.0/24")
-        if not any(candidate.overlaps(other) for other in taken):
-            return f"{candidate.network_address + 1}/24"
+    free = [n for n in ipaddress.ip_network("172.28.0.0/16").subnets(new_prefix=24)
+            if n.network_address.packed[2] and not any(n.overlaps(other) for other in taken)]
+    if not free:
+        raise RuntimeError("no free /24 in 172.28.0.0/16 for a test daemon's bridge: remove leftover tdb* bridges")
+    return f"{secrets.choice(free).network_address + 1}/24"
 
 
 def _pids() -> list[int]:
