@@ -9,9 +9,9 @@ network namespace) — no ``ip`` command is run::
       └─ tdv1a2b3c4d ◄──── veth pair ────► eth0  172.30.1.2/24, 02:42:ac:1e:01:02
                                                 default via 172.30.1.1
 
-A veth pair is made on the host, its peer moved into the namespace of the container's PID 1
-and renamed ``eth0`` (``eth1``, … for each further network). Deleting either end deletes
-both, and the kernel deletes the pair when the namespace dies.
+A veth pair is made with one end on the bridge and the other in the namespace of the
+container's PID 1, named ``eth0`` (``eth1``, … for each further network). Deleting either end
+deletes both, and the kernel deletes the pair when the namespace dies.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from teachdock.errors import TeachdockError
 
-VETH_PREFIX = "tdv"    # the host end of a container's veth: tdv + 8 hex
-PEER_PREFIX = "tdp"    # its other end, until it is renamed eth0/eth1 inside the container
+VETH_PREFIX = "tdv"    # the host end of a container's veth: tdv + 8 hex (its other end: eth0, eth1, ...)
 
 
 class LinkError(TeachdockError):
@@ -82,33 +81,29 @@ def host_networks() -> list[ipaddress.IPv4Network]:
 def plug(bridge: str, pid: int, *, address: str, prefixlen: int, mac: str, gateway: str | None) -> tuple[str, str]:
     """Connect the network namespace of process ``pid`` (a container's PID 1) to ``bridge``.
 
-    Returns (host end, name inside): a veth pair, the host end on the bridge, the other in
-    the namespace as the next free ``ethN`` with ``address`` and ``mac``; a default route via
-    ``gateway`` unless the namespace has one already (the first network gives the way out).
-    Nothing is left behind when a step fails.
+    Returns (host end, name inside): a veth pair made in one message with its host end on the
+    bridge and its other end already in the namespace as the next free ``ethN`` with ``mac``
+    (each move or rename would be one more trip through the kernel's network lock); then, inside,
+    ``address``, up, and a default route via ``gateway`` unless the namespace has one already
+    (the first network gives the way out). Nothing is left behind when a step fails.
     """
-    suffix = secrets.token_hex(4)
-    host_end, peer = VETH_PREFIX + suffix, PEER_PREFIX + suffix
-    with IPRoute() as ipr:
+    host_end = VETH_PREFIX + secrets.token_hex(4)
+    with IPRoute() as ipr, NetNS(f"/proc/{pid}/ns/net") as ns:
+        name = _next_eth(ns)
         try:
             bridge_index = ipr.link_lookup(ifname=bridge)
             if not bridge_index:
                 raise LinkError(f"the bridge {bridge} does not exist")
-            ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": peer})
+            ipr.link("add", ifname=host_end, kind="veth", master=bridge_index[0], state="up",
+                     peer={"ifname": name, "address": mac, "net_ns_pid": pid})
         except NetlinkError as error:
             raise LinkError(f"cannot make a veth pair on {bridge}: {error}") from None
         try:
-            ipr.link("set", index=ipr.link_lookup(ifname=host_end)[0], master=bridge_index[0], state="up")
-            with NetNS(f"/proc/{pid}/ns/net") as ns:
-                ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_pid=pid)
-                name = _next_eth(ns)
-                index = ns.link_lookup(ifname=peer)[0]
-                ns.link("set", index=index, ifname=name, address=mac)
-                ns.addr("add", index=index, address=address, prefixlen=prefixlen)
-                ns.link("set", index=index, state="up")
-                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
-                if gateway and not _default_routes(ns):
-                    ns.route("add", dst="default", gateway=gateway)
+            index = ns.link_lookup(ifname=name)[0]
+            ns.addr("add", index=index, address=address, prefixlen=prefixlen)
+            ns.link("set", index=index, state="up")
+            if gateway and not _default_routes(ns):
+                ns.route("add", dst="default", gateway=gateway)
         except (NetlinkError, OSError, IndexError) as error:
             try:
                 ipr.link("del", ifname=host_end)
