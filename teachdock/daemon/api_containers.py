@@ -17,7 +17,7 @@ import threading
 import time
 
 from teachdock.daemon import logs, volumes
-from teachdock.daemon.container_networks import ps_ports
+from teachdock.daemon.container_networks import HOST_PORTS_WARNING, ps_ports
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
 from teachdock.errors import Conflict, TeachdockError
@@ -37,7 +37,10 @@ def _framer(record: ContainerRecord):
 # --- create, start, inspect, list ---------------------------------------------------------------------
 def create(daemon, request) -> None:
     record = daemon.containers.create(request.json(), request.query.get("name") or None)
-    request.handler.send_json(201, {"Id": record.id, "Warnings": []})
+    host = record.data["HostConfig"]
+    warnings = [HOST_PORTS_WARNING] if host.get("NetworkMode") == "host" and (
+        host.get("PortBindings") or host.get("PublishAllPorts")) else []
+    request.handler.send_json(201, {"Id": record.id, "Warnings": warnings})
 
 
 def start(daemon, request, name: str) -> None:

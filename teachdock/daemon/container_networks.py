@@ -25,6 +25,7 @@ from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 
 EMBEDDED_DNS = "127.0.0.11"
 PUBLISH_CONFLICT = "conflicting options: port publishing and the container type network mode"
+HOST_PORTS_WARNING = "Published ports are discarded when using host network mode"  # dockerd: a warning only
 GOOGLE_DNS = ["8.8.8.8", "8.8.4.4"]  # what dockerd falls back to when the host has only loopback resolvers
 
 
@@ -67,22 +68,23 @@ class ContainerNetworking:
         then the others of ``NetworkingConfig.EndpointsConfig``) with their aliases and addresses."""
         mode = host_config["NetworkMode"]
         wanted = dict((networking_config or {}).get("EndpointsConfig") or {})
-        if mode.startswith("container:"):
-            self.find_container(mode.split(":", 1)[1])  # 404 now, not at start
+        if mode.startswith("container:"):  # the other container is looked up at start, as dockerd does
             if _is_publishing(host_config):
                 raise InvalidConfig(PUBLISH_CONFLICT)
             if wanted:
                 raise InvalidConfig("conflicting options: container type network can't be used with other networks")
             return {}
-        if mode == "host" and _is_publishing(host_config):
-            raise InvalidConfig(PUBLISH_CONFLICT)
-        primary = self.networks.name_for_mode(mode)
+        try:
+            primary = self.networks.name_for_mode(mode)
+        except NetworkNotFound:
+            primary = mode
         if mode == "default":
             host_config["NetworkMode"] = primary  # "bridge" (rootless: "none"), as inspect shows it
         chosen = {primary: None}
         for key, endpoint_config in wanted.items():
-            # the docker CLI names the default network "default" here too (NetworkMode's word)
-            name = primary if key in ("default", mode) else self.networks.get(key)["Name"]
+            # the docker CLI names the default network "default" here too (NetworkMode's word);
+            # a network that does not exist (yet) is dockerd's error at start, not at create
+            name = primary if key in ("default", mode) else self._name(key)
             if name == primary:
                 chosen[primary] = endpoint_config
             else:
@@ -103,7 +105,19 @@ class ContainerNetworking:
         if name == DEFAULT_NETWORK and aliases:
             raise InvalidConfig("network-scoped alias is supported only for containers in user defined networks")
         return {"IPAMConfig": {"IPv4Address": ipv4} if ipv4 else None, "Links": None, "Aliases": aliases or None,
-                "NetworkID": self.networks.get(name)["Id"], "DriverOpts": None}
+                "NetworkID": self._network_id(name), "DriverOpts": None}
+
+    def _name(self, name_or_id: str) -> str:
+        try:
+            return self.networks.get(name_or_id)["Name"]
+        except NetworkNotFound:
+            return name_or_id
+
+    def _network_id(self, name: str) -> str:
+        try:
+            return self.networks.get(name)["Id"]
+        except NetworkNotFound:
+            return ""
 
     # --- start -------------------------------------------------------------------------------------
     def prepare(self, record) -> tuple[dict, str | None]:
@@ -218,10 +232,10 @@ class ContainerNetworking:
         if "none" in (network["Name"], *settings):
             raise Forbidden("container cannot be connected to multiple networks with one of the networks in "
                             "private (none) mode")
-        if network["Name"] in settings:
+        if network["Name"] in settings and record.running:
             raise Forbidden(f"endpoint with name {record.name.lstrip('/')} already exists in network "
                             f"{network['Name']}")
-        entry = self._settings(network["Name"], endpoint_config)
+        entry = self._settings(network["Name"], endpoint_config)  # not running: dockerd takes the new settings
         if record.running:
             pid = record.data["State"]["Pid"]
             self.networks.connect(network["Name"], record.id, pid, name=record.name,
@@ -243,7 +257,7 @@ class ContainerNetworking:
         settings = self.settings(record)
         name = network["Name"] if network else network_name
         if name not in settings:
-            raise Forbidden(f"container {record.id} is not connected to network {network_name}")
+            raise Forbidden(f"container {record.id} is not connected to the network {network_name}")
         if name == "host" or (record.data["HostConfig"].get("NetworkMode") or "").startswith("container:"):
             raise Forbidden("container cannot be disconnected from host network or connected to host network")
         if network is not None and name not in NO_VETH:

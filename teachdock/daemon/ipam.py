@@ -37,7 +37,7 @@ def parse_subnet(text: str) -> ipaddress.IPv4Network:
     try:
         subnet = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise InvalidConfig(f"invalid CIDR address: {text}") from None
+        raise InvalidConfig(f"Invalid subnet {text} : invalid CIDR address: {text}") from None
     if subnet.version != 4:
         raise InvalidConfig(f"invalid subnet {text}: teachdockd networks are IPv4 only")
     if subnet.prefixlen > 30:

@@ -35,15 +35,24 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
     """The bridge ``name`` exists, carries ``gateway/prefixlen`` and is up (made if missing)."""
     with IPRoute() as ipr:
         try:
-            if not ipr.link_lookup(ifname=name):
+            if index_of(ipr, name) is None:
                 ipr.link("add", ifname=name, kind="bridge")
-            index = ipr.link_lookup(ifname=name)[0]
+            index = index_of(ipr, name)
             have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
             if gateway not in have:
                 ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
             ipr.link("set", index=index, state="up")
         except NetlinkError as error:
             raise LinkError(f"cannot set up the bridge {name}: {error}") from None
+
+
+def index_of(ipr, name: str) -> int | None:
+    """A link's index by name, from a dump of the links: pyroute2 0.9's ``link_lookup`` keeps
+    ~1.5 KB of the process's memory per call (measured), which a daemon that runs for weeks must not."""
+    for link in ipr.get_links():
+        if link.get_attr("IFLA_IFNAME") == name:
+            return link["index"]
+    return None
 
 
 def delete_link(name: str) -> bool:
@@ -64,10 +73,10 @@ def link_names() -> set[str]:
 def ports_of(bridge: str) -> list[str]:
     """The names of the links plugged into ``bridge`` (the host ends of its veths)."""
     with IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=bridge)
-        if not found:
+        found = index_of(ipr, bridge)
+        if found is None:
             return []
-        return [link.get_attr("IFLA_IFNAME") for link in ipr.get_links() if link.get_attr("IFLA_MASTER") == found[0]]
+        return [link.get_attr("IFLA_IFNAME") for link in ipr.get_links() if link.get_attr("IFLA_MASTER") == found]
 
 
 def host_networks() -> list[ipaddress.IPv4Network]:
@@ -78,39 +87,40 @@ def host_networks() -> list[ipaddress.IPv4Network]:
                 if a["prefixlen"] < 32 and not a.get_attr("IFA_ADDRESS").startswith("127.")]
 
 
-def plug(bridge: str, pid: int, *, address: str, prefixlen: int, mac: str, gateway: str | None) -> tuple[str, str]:
-    """Connect the network namespace of process ``pid`` (a container's PID 1) to ``bridge``.
+def plug(ipr: IPRoute, bridge: str, pid: int, *, ifname: str, address: str, prefixlen: int, mac: str,
+         gateway: str | None) -> str:
+    """Connect the network namespace of process ``pid`` (a container's PID 1) to ``bridge``;
+    return the veth's host end. ``ipr``: the caller's netlink socket on the host.
 
-    Returns (host end, name inside): a veth pair made in one message with its host end on the
-    bridge and its other end already in the namespace as the next free ``ethN`` with ``mac``
-    (each move or rename would be one more trip through the kernel's network lock); then, inside,
-    ``address``, up, and a default route via ``gateway`` unless the namespace has one already
-    (the first network gives the way out). Nothing is left behind when a step fails.
+    One message makes the veth pair with its host end on the bridge and its other end already
+    in the namespace as ``ifname`` (eth0, eth1, ...) with ``mac`` — each move or rename would
+    be one more trip through the kernel's network lock —; then, inside, ``address``, up, and a
+    default route via ``gateway`` when given (the first network gives the way out). Nothing is
+    left behind when a step fails.
     """
     host_end = VETH_PREFIX + secrets.token_hex(4)
-    with IPRoute() as ipr, NetNS(f"/proc/{pid}/ns/net") as ns:
-        name = _next_eth(ns)
-        try:
-            bridge_index = ipr.link_lookup(ifname=bridge)
-            if not bridge_index:
-                raise LinkError(f"the bridge {bridge} does not exist")
-            ipr.link("add", ifname=host_end, kind="veth", master=bridge_index[0], state="up",
-                     peer={"ifname": name, "address": mac, "net_ns_pid": pid})
-        except NetlinkError as error:
-            raise LinkError(f"cannot make a veth pair on {bridge}: {error}") from None
-        try:
-            index = ns.link_lookup(ifname=name)[0]
+    try:
+        bridge_index = index_of(ipr, bridge)
+        if bridge_index is None:
+            raise LinkError(f"the bridge {bridge} does not exist")
+        ipr.link("add", ifname=host_end, kind="veth", master=bridge_index, state="up",
+                 peer={"ifname": ifname, "address": mac, "net_ns_pid": pid})
+    except NetlinkError as error:
+        raise LinkError(f"cannot make a veth pair on {bridge}: {error}") from None
+    try:
+        with NetNS(f"/proc/{pid}/ns/net") as ns:
+            index = index_of(ns, ifname)
             ns.addr("add", index=index, address=address, prefixlen=prefixlen)
             ns.link("set", index=index, state="up")
-            if gateway and not _default_routes(ns):
+            if gateway:
                 ns.route("add", dst="default", gateway=gateway)
-        except (NetlinkError, OSError, IndexError) as error:
-            try:
-                ipr.link("del", ifname=host_end)
-            except NetlinkError:
-                pass
-            raise LinkError(f"cannot connect process {pid}'s namespace to {bridge}: {error}") from None
-    return host_end, name
+    except (NetlinkError, OSError, IndexError) as error:
+        try:
+            ipr.link("del", ifname=host_end)
+        except NetlinkError:
+            pass
+        raise LinkError(f"cannot connect process {pid}'s namespace to {bridge}: {error}") from None
+    return host_end
 
 
 def unplug(host_end: str, pid: int | None = None, *, gateways=()) -> None:
@@ -124,14 +134,6 @@ def unplug(host_end: str, pid: int | None = None, *, gateways=()) -> None:
                     ns.route("add", dst="default", gateway=gateways[0])
         except (NetlinkError, OSError):
             pass  # the namespace is gone: nothing to route
-
-
-def _next_eth(ns) -> str:
-    taken = {link.get_attr("IFLA_IFNAME") for link in ns.get_links()}
-    number = 0
-    while f"eth{number}" in taken:
-        number += 1
-    return f"eth{number}"
 
 
 def _default_routes(ns) -> list:

@@ -33,6 +33,8 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pyroute2 import IPRoute
+
 from teachdock.daemon import ipam, links
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 from teachdock.files import write_json_atomically
@@ -89,6 +91,7 @@ class NetworkManager:
         self.firewall = firewall  # the way out, isolation, published ports (None: no rules at all)
         self.rootless = os.geteuid() != 0 if rootless is None else rootless
         self._lock = threading.RLock()
+        self._netlink = None  # one netlink socket for connect(), made at the first (pyroute2's IPRoute)
         self._builtin = {name: self._builtin_network(name) for name in NO_VETH}
         self._networks: dict[str, dict] = {}
         for path in sorted(self.root.glob("*.json")):
@@ -297,9 +300,16 @@ class NetworkManager:
             address = self.reserve(network["Id"], container_id, ipv4)
             mac = ipam.mac_for(address)
             gateway = "" if network["Internal"] else config["Gateway"]
+            # eth0, eth1, ... in the order of connection; the first network with a gateway gives the default route
+            others = [n["Endpoints"][container_id] for n in self.attached(container_id)]
+            taken = {e.get("IfName") for e in others}
+            ifname = next(f"eth{number}" for number in range(len(taken) + 1) if f"eth{number}" not in taken)
+            routed = any(e.get("Gateway") for e in others)
+            if self._netlink is None:
+                self._netlink = IPRoute()
             try:
-                host_end, ifname = links.plug(network["Bridge"], pid, address=address, prefixlen=subnet.prefixlen,
-                                              mac=mac, gateway=gateway or None)
+                host_end = links.plug(self._netlink, network["Bridge"], pid, ifname=ifname, address=address,
+                                      prefixlen=subnet.prefixlen, mac=mac, gateway=None if routed else gateway or None)
             except TeachdockError as error:
                 raise TeachdockError(f"cannot connect the container to network {network['Name']}: {error}") from None
             endpoint = {"IPAddress": address, "IPPrefixLen": subnet.prefixlen, "Gateway": gateway,

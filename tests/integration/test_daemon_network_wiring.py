@@ -181,7 +181,10 @@ def test_a_port_already_allocated_leaves_the_container_created_and_nothing_behin
     with pytest.raises(Conflict, match="port is already allocated"):
         wired.containers.start(record)
     assert record.status == "created" and not record.running
-    assert links.ports_of(wired.bridge) == []  # its veth went with the failed start
+    deadline = time.monotonic() + 10
+    while links.ports_of(wired.bridge) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert links.ports_of(wired.bridge) == []  # its veth went with the namespace of the failed start
     assert wired.fw.named("publish") == [] and wired.networks.attached(record.id) == []
     wired.containers.remove(record)
     assert not list((wired.data_root / "daemon" / "networks" / "leases").glob("*.json"))

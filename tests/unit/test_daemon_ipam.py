@@ -26,7 +26,7 @@ def test_a_wanted_subnet_is_checked_as_dockerd_checks_it():
     with pytest.raises(Conflict, match="^Pool overlaps with other one on this address space$"):
         ipam.pick_subnet("172.30.1.128/25", [net("172.30.1.0/24")])
     for bad in ("300.1.1.0/24", "10.0.0.0/33", "nonsense"):
-        with pytest.raises(InvalidConfig, match=f"^invalid CIDR address: {bad}$"):
+        with pytest.raises(InvalidConfig, match=f"^Invalid subnet {bad} : invalid CIDR address: {bad}$"):
             ipam.pick_subnet(bad, [])
     with pytest.raises(InvalidConfig, match="IPv4 only"):
         ipam.pick_subnet("fd00::/64", [])
