@@ -61,8 +61,9 @@ CLIENT_VERBS = {
                      "unpause", "restart", "rename", "top", "cp", "port"], "teachdock.client.commands"),
     **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load", "image"],
                     "teachdock.client.commands_images"),
-    **dict.fromkeys(["info", "version", "events", "stats", "network", "volume", "context", "system"],
+    **dict.fromkeys(["info", "version", "events", "stats", "volume", "context", "system"],
                     "teachdock.client.commands_system"),
+    "network": "teachdock.client.commands_networks",
 }
 GROUPS = {  # verb groups, each with the one sentence its --help opens with
     "image": "Images through the daemon, as `docker image ...`: `teachdock image ls` is `teachdock images`.\n"

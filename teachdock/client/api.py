@@ -550,11 +550,28 @@ class Client:
         return self.request("GET", "/networks").json()
 
     def create_network(self, name: str, driver: str = "bridge", subnet: str | None = None,
-                       gateway: str | None = None) -> dict:
-        ipam_config = [{key: value for key, value in (("Subnet", subnet), ("Gateway", gateway)) if value}]
-        body = {"Name": name, "Driver": driver,
-                "IPAM": {"Driver": "default", "Config": ipam_config if subnet or gateway else []}}
+                       gateway: str | None = None, *, ip_range: str | None = None, internal: bool = False,
+                       labels: dict | None = None) -> dict:
+        ipam_config = {key: value for key, value in (("Subnet", subnet), ("Gateway", gateway), ("IPRange", ip_range))
+                       if value}
+        body = {"Name": name, "Driver": driver, "Internal": bool(internal), "Labels": labels or {},
+                "IPAM": {"Driver": "default", "Config": [ipam_config] if ipam_config else []}}
         return self.request("POST", "/networks/create", body=body).json()
+
+    def inspect_network(self, name: str) -> dict:
+        return self.request("GET", f"/networks/{_seg(name)}").json()
+
+    def connect_network(self, network: str, container: str, *, aliases=(), ip: str | None = None) -> None:
+        """``docker network connect``: a running container gets the interface (eth1, ...) at once."""
+        endpoint = {"Aliases": list(aliases) or None, "IPAMConfig": {"IPv4Address": ip} if ip else None}
+        self.request("POST", f"/networks/{_seg(network)}/connect", body={"Container": container,
+                                                                         "EndpointConfig": endpoint})
+
+    def disconnect_network(self, network: str, container: str, force: bool = False) -> None:
+        self.request("POST", f"/networks/{_seg(network)}/disconnect", body={"Container": container, "Force": force})
+
+    def prune_networks(self) -> dict:
+        return self.request("POST", "/networks/prune").json()
 
     def remove_network(self, name: str) -> None:
         self.request("DELETE", f"/networks/{_seg(name)}")

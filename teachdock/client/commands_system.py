@@ -1,4 +1,4 @@
-"""The system verbs of the ``teachdock`` CLI: info, version, events, stats, network, volume,
+"""The system verbs of the ``teachdock`` CLI: info, version, events, stats, volume,
 context, system prune."""
 
 from __future__ import annotations
@@ -172,30 +172,7 @@ def cmd_stats(session: Session) -> int:
             time.sleep(1)
 
 
-# --- networks and volumes -----------------------------------------------------------------------------------
-def cmd_network_ls(session: Session) -> int:
-    networks = session.client.networks()
-    if session.options.quiet:
-        for network in networks:
-            print(network["Id"][:12])
-        return 0
-    rows = [[n["Id"][:12], n["Name"], n.get("Driver", ""), n.get("Scope", "local")] for n in networks]
-    sys.stdout.write(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows))
-    return 0
-
-
-def cmd_network_create(session: Session) -> int:
-    o = session.options
-    print(session.client.create_network(session.args[0], o.driver or "bridge", o.subnet, o.gateway)["Id"])
-    return 0
-
-
-def cmd_network_rm(session: Session) -> int:
-    from teachdock.client.commands import for_each  # noqa: PLC0415
-
-    return for_each(session.args, session.client.remove_network)
-
-
+# --- volumes -----------------------------------------------------------------------------------
 def cmd_volume_ls(session: Session) -> int:
     volumes = session.client.volumes()
     if session.options.quiet:
@@ -334,16 +311,6 @@ VERBS = {
     "stats": (Verb("stats", "[CONTAINER...]", "CPU, memory and pids of running containers, live.",
                    "GET /containers/ID/stats?stream=0 (one sample per container, every second)",
                    [Flag("--no-stream", "one sample, then exit")]), cmd_stats),
-    "network ls": (Verb("network ls", "", "List networks.", "GET /networks",
-                        [Flag("-q,--quiet", "only the ids")], max_args=0), cmd_network_ls),
-    "network create": (Verb("network create", "NAME", "Create a network (a bridge).",
-                            "POST /networks/create {\"Name\": NAME, \"Driver\": \"bridge\", \"IPAM\": ...}",
-                            [Flag("-d,--driver", "driver (bridge)", value="DRIVER"),
-                             Flag("--subnet", "subnet in CIDR form", value="CIDR"),
-                             Flag("--gateway", "gateway address", value="IP")], min_args=1, max_args=1),
-                       cmd_network_create),
-    "network rm": (Verb("network rm", "NETWORK [NETWORK...]", "Remove networks.", "DELETE /networks/NAME",
-                        min_args=1), cmd_network_rm),
     "volume ls": (Verb("volume ls", "", "List volumes.", "GET /volumes", [Flag("-q,--quiet", "only the names")],
                        max_args=0), cmd_volume_ls),
     "volume create": (Verb("volume create", "[NAME]", "Create a named volume.",

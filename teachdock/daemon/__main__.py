@@ -32,6 +32,10 @@ def main(argv=None) -> int:
     parser.add_argument("--exec-root", default=DEFAULT_EXEC_ROOT, help="runtime state (a tmpfs such as /run)")
     parser.add_argument("--pidfile", default=None, help="write the daemon's pid here")
     parser.add_argument("--cgroup-parent", default="teachdock", help="cgroup under which containers are placed")
+    parser.add_argument("--bridge", "-b", default=None, metavar="NAME",
+                        help="the Linux bridge of the default network 'bridge' (default teachdock0, as dockerd's docker0)")
+    parser.add_argument("--bip", default=None, metavar="CIDR",
+                        help="the default bridge's gateway address and subnet (default 172.29.0.1/16)")
     parser.add_argument("--debug", "-D", action="store_true", help="log every request on stderr")
     args = parser.parse_args(argv)
     hosts = args.host or [f"unix://{DEFAULT_SOCKET}"]
@@ -59,7 +63,8 @@ def main(argv=None) -> int:
                   file=sys.stderr)
         daemon = Daemon(socket_path=socket_path, data_root=args.data_root, exec_root=args.exec_root,
                         cgroup_parent=args.cgroup_parent, pidfile=args.pidfile, verbose=args.debug,
-                        tcp_address=tcp_address)
+                        tcp_address=tcp_address,
+                        **({"bridge": args.bridge} if args.bridge else {}), **({"bip": args.bip} if args.bip else {}))
     except (TeachdockError, OSError) as error:
         print(f"teachdockd: {error}", file=sys.stderr)
         return 1

@@ -16,7 +16,8 @@ import subprocess
 import threading
 import time
 
-from teachdock.daemon import logs, networks, volumes
+from teachdock.daemon import logs, volumes
+from teachdock.daemon.container_networks import HOST_PORTS_WARNING, ps_ports
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
 from teachdock.errors import Conflict, TeachdockError
@@ -36,7 +37,10 @@ def _framer(record: ContainerRecord):
 # --- create, start, inspect, list ---------------------------------------------------------------------
 def create(daemon, request) -> None:
     record = daemon.containers.create(request.json(), request.query.get("name") or None)
-    request.handler.send_json(201, {"Id": record.id, "Warnings": []})
+    host = record.data["HostConfig"]
+    warnings = [HOST_PORTS_WARNING] if host.get("NetworkMode") == "host" and (
+        host.get("PortBindings") or host.get("PublishAllPorts")) else []
+    request.handler.send_json(201, {"Id": record.id, "Warnings": warnings})
 
 
 def start(daemon, request, name: str) -> None:
@@ -52,8 +56,7 @@ def inspect_json(daemon, record: ContainerRecord) -> dict:
     data = dict(record.data)
     data["State"] = dict(data["State"])
     data["Mounts"] = mounts_of(record)
-    data["NetworkSettings"] = {"Networks": networks_of(daemon, record), "Ports": {}, "IPAddress": "", "Gateway": "",
-                               "MacAddress": "", "SandboxKey": ""}
+    data["NetworkSettings"] = daemon.containers.networking.inspect(record)
     data["ResolvConfPath"] = data["HostnamePath"] = data["HostsPath"] = ""
     data["MountLabel"] = data["ProcessLabel"] = data["AppArmorProfile"] = ""
     data["ExecIDs"] = None
@@ -69,21 +72,6 @@ def mounts_of(record: ContainerRecord) -> list[dict]:
     return volumes.planned_mounts(record.data)
 
 
-def networks_of(daemon, record: ContainerRecord) -> dict:
-    """``NetworkSettings.Networks``: the container's one network, with its address while it runs."""
-    name = record.data["HostConfig"].get("NetworkMode") or "none"
-    try:
-        network_id = daemon.networks.get(name)["Id"]
-    except networks.NetworkNotFound:
-        network_id = ""
-    endpoint = (daemon.networks.endpoint(name, record.id) if record.running else None) or {}
-    return {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": endpoint.get("MacAddress", ""),
-                   "DriverOpts": None, "NetworkID": network_id, "EndpointID": endpoint.get("EndpointID", ""),
-                   "Gateway": endpoint.get("Gateway", ""), "IPAddress": endpoint.get("IPAddress", ""),
-                   "IPPrefixLen": endpoint.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-                   "GlobalIPv6PrefixLen": 0, "DNSNames": None}}
-
-
 def list_containers(daemon, request) -> None:
     show_all = request.flag("all")
     summaries = []
@@ -95,10 +83,11 @@ def list_containers(daemon, request) -> None:
             "Id": record.id, "Names": [record.name], "Image": config["Image"], "ImageID": record.data["Image"],
             "Command": shlex.join([record.data["Path"], *record.data["Args"]]),  # quoted as dockerd does
             "Created": unix_seconds(record.data["Created"]), "State": record.status,
-            "Status": status_text(record), "Ports": [], "Labels": config.get("Labels") or {},
+            "Status": status_text(record),
+            "Ports": ps_ports((record.data.get("NetworkSettings") or {}).get("Ports")), "Labels": config.get("Labels") or {},
             **(_sizes(daemon, record) if request.flag("size") else {}), "Mounts": mounts_of(record),
             "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
-            "NetworkSettings": {"Networks": networks_of(daemon, record)},
+            "NetworkSettings": {"Networks": daemon.containers.networking.inspect(record)["Networks"]},
         })
     request.handler.send_json(200, summaries)
 

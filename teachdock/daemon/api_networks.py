@@ -1,4 +1,5 @@
-"""Routes for networks: none, host and user bridges (docker network ls/create/rm/inspect/prune).
+"""Routes for networks: bridge, none, host and user bridges (docker network ls/create/rm/inspect/prune,
+connect, disconnect).
 
 They use the daemon's one NetworkManager (``daemon.networks``), the same one the container
 manager connects containers with.
@@ -14,7 +15,7 @@ def network_json(daemon, network: dict) -> dict:
     """The Network object of the API; ``Containers`` lists the live endpoints."""
     shown = {key: value for key, value in network.items() if key not in ("Endpoints", "Bridge")}
     if network["Driver"] == "bridge":
-        shown["Options"] = {"com.docker.network.bridge.name": network["Bridge"], **(network.get("Options") or {})}
+        shown["Options"] = {**(network.get("Options") or {}), "com.docker.network.bridge.name": network["Bridge"]}
     containers = {}
     for container_id, endpoint in daemon.networks.endpoints(network).items():
         try:
@@ -25,7 +26,7 @@ def network_json(daemon, network: dict) -> dict:
                                     "MacAddress": endpoint["MacAddress"],
                                     "IPv4Address": f"{endpoint['IPAddress']}/{endpoint['IPPrefixLen']}",
                                     "IPv6Address": ""}
-    if network["Name"] in networks.PREDEFINED:  # no endpoints to keep: every running container in that mode
+    if network["Name"] in networks.NO_VETH:  # no endpoints to keep: every running container in that mode
         for record in daemon.containers.list():
             if record.running and record.data["HostConfig"].get("NetworkMode") == network["Name"]:
                 containers[record.id] = {"Name": record.name.lstrip("/"), "EndpointID": "", "MacAddress": "",
@@ -48,6 +49,10 @@ def list_networks(daemon, request) -> None:
             kind = "builtin" if network["Name"] in networks.PREDEFINED else "custom"
             if kind not in filters["type"]:
                 continue
+        if "label" in filters and not all(_has_label(network, wanted) for wanted in filters["label"]):
+            continue
+        if "scope" in filters and "local" not in filters["scope"]:
+            continue
         shown.append(network_json(daemon, network))
     request.handler.send_json(200, shown)
 
@@ -66,6 +71,7 @@ def create(daemon, request) -> None:
         raise HTTPError(400, "IPv6 networks are not supported by teachdockd")
     network = daemon.networks.create(body.get("Name") or "", driver=body.get("Driver"),
                                      subnet=ipam.get("Subnet") or None, gateway=ipam.get("Gateway") or None,
+                                     ip_range=ipam.get("IPRange") or None,
                                      labels=body.get("Labels") or {}, options=body.get("Options") or {},
                                      internal=bool(body.get("Internal")))
     request.handler.send_json(201, {"Id": network["Id"], "Warning": ""})
@@ -77,12 +83,42 @@ def remove(daemon, request, name: str) -> None:
 
 
 def prune(daemon, request) -> None:
-    request.handler.send_json(200, {"NetworksDeleted": daemon.networks.prune()})
+    """``docker network prune [--filter label=...]``: user networks no running container uses."""
+    labels = request.filters().get("label") or []
+    deleted = daemon.networks.prune(keep=lambda network: not all(_has_label(network, w) for w in labels))
+    request.handler.send_json(200, {"NetworksDeleted": deleted})
+
+
+def _has_label(network: dict, wanted: str) -> bool:
+    key, equals, value = wanted.partition("=")
+    labels = network.get("Labels") or {}
+    return key in labels and (not equals or labels[key] == value)
 
 
 def connect(daemon, request, name: str) -> None:
-    raise HTTPError(501, "docker network connect/disconnect is not supported by teachdockd: start the container "
-                         "with --network NAME instead")
+    """``docker network connect [--alias A] [--ip X] NET CONTAINER``: live when it runs, at start otherwise."""
+    body = request.json()
+    network = daemon.networks.get(name)
+    record = daemon.containers.get(body.get("Container") or "")
+    daemon.containers.connect_network(record, network["Name"], body.get("EndpointConfig") or {})
+    daemon.events.publish("network", "connect", network["Id"], container=record.id, name=network["Name"],
+                          type=network["Driver"])
+    request.handler.send_bytes(200, b"", None)
+
+
+def disconnect(daemon, request, name: str) -> None:
+    body = request.json()
+    record = daemon.containers.get(body.get("Container") or "")
+    try:
+        network = daemon.networks.get(name)
+    except networks.NetworkNotFound:
+        if not body.get("Force"):
+            raise
+        network = {"Name": name, "Id": name, "Driver": ""}
+    daemon.containers.disconnect_network(record, network["Name"])
+    daemon.events.publish("network", "disconnect", network["Id"], container=record.id, name=network["Name"],
+                          type=network["Driver"])
+    request.handler.send_bytes(200, b"", None)
 
 
 def register(router) -> None:
@@ -92,4 +128,4 @@ def register(router) -> None:
     router.add("GET", "/networks/{name}", inspect)
     router.add("DELETE", "/networks/{name}", remove)
     router.add("POST", "/networks/{name}/connect", connect)
-    router.add("POST", "/networks/{name}/disconnect", connect)
+    router.add("POST", "/networks/{name}/disconnect", disconnect)

@@ -51,7 +51,9 @@ def info(daemon, request) -> None:
         "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
         "LoggingDriver": "json-file", "SecurityOptions": ["name=seccomp,profile=none"], "Warnings": [],
         "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": False},
-        "Plugins": {"Volume": [], "Network": ["none", "host"], "Log": ["json-file"]},
+        "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
+        # who makes NAT, isolation and published ports (dockerd 28 says "iptables" or "nftables" here)
+        "FirewallBackend": {"Driver": daemon.firewall.backend if daemon.firewall is not None else "none"},
         "IndexServerAddress": "https://index.docker.io/v1/", "Runtimes": {"teachdock": {"path": "teachdock.runtime"}},
         "DefaultRuntime": "teachdock", "ExperimentalBuild": False, "Labels": [],
     })

@@ -71,11 +71,10 @@ def host_config(host: dict) -> dict:
     volumes.requested_mounts(host)  # a bad -v or --mount is a 400 at create, before anything exists
     log_config = host.get("LogConfig") or {}
     host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
-    if host.get("NetworkMode") in (None, "", "default", "bridge"):
-        host["NetworkMode"] = "none"  # no default bridge: each container has its own empty netns
-    if not isinstance(host["NetworkMode"], str) or host["NetworkMode"].startswith("container:"):
-        raise InvalidConfig(f"network mode {host['NetworkMode']} is not supported by teachdockd: use none, host "
-                            "or a network made with docker network create")
+    if host.get("NetworkMode") in (None, ""):
+        host["NetworkMode"] = "default"  # the default network: container_networks.configure names it
+    if not isinstance(host["NetworkMode"], str) or host["NetworkMode"] == "container:":
+        raise InvalidConfig(f"invalid network mode: {host['NetworkMode']}")
     host.setdefault("ShmSize", 64 * 1024 * 1024)
     host["ShmSize"] = host["ShmSize"] or 64 * 1024 * 1024
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 from teachdock.files import write_json_atomically
-from teachdock.daemon import container_config, logs, networks, oci, volumes
+from teachdock.daemon import container_config, logs, oci, volumes
+from teachdock.daemon.container_networks import ContainerNetworking
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.networks import NetworkManager
 from teachdock.daemon.volumes import VolumeManager
@@ -114,13 +115,16 @@ class ContainerManager:
     """Create, start, stop, kill, wait for and remove containers; find them again after a restart."""
 
     def __init__(self, data_root: Path, exec_root: Path, *, images: Images, volumes: VolumeManager,
-                 networks: NetworkManager, events: EventLog, cgroup_parent: str = "teachdock"):
+                 networks: NetworkManager, events: EventLog, cgroup_parent: str = "teachdock",
+                 firewall=None, resolver=None):
         self.root = Path(data_root) / "daemon" / "containers"
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_root = Path(exec_root) / "runtime"  # the runtime's state (runc's /run/runc)
         self.images = images     # root filesystems: a snapshot of the image per container
         self.volumes = volumes   # what -v NAME:/dst mounts
         self.networks = networks  # what --network NAME plugs the container into
+        # a container's networks, ports and names: create records them, start plugs them in
+        self.networking = ContainerNetworking(networks, firewall=firewall, resolver=resolver, find_container=self.get)
         self.events = events
         self.cgroup_parent = cgroup_parent.strip("/")
         self._lock = threading.RLock()
@@ -166,6 +170,7 @@ class ContainerManager:
             raise ImageNotFound(f"No such image: {_familiar(image_text)}") from None
         host_config = container_config.host_config(body.get("HostConfig") or {})
         volumes.requested_mounts(host_config, body.get("Volumes"))  # a bad -v is a 400 now, not a failed start
+        network_settings = self.networking.configure(host_config, body.get("NetworkingConfig"))
         entrypoint, cmd = container_config.command(body, image.config)
         container_id = secrets.token_hex(32)
         with self._lock:
@@ -181,7 +186,7 @@ class ContainerManager:
                           "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
                           "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
                 "RestartCount": 0, "Driver": self.images.snapshots.driver, "Platform": "linux",
-                "LogPath": "", "Rootfs": "",
+                "LogPath": "", "Rootfs": "", "NetworkSettings": {"Networks": network_settings, "Ports": {}},
             })
             record.data["LogPath"] = str(record.log_path)
             try:
@@ -202,6 +207,7 @@ class ContainerManager:
         with self._lock:  # the name is unique the moment it is taken
             old_name = record.name
             record.data["Name"] = self._unique_name(new_name, record.id)
+            self.networks.rename(record.id, old_name, record.name)
         with record.changed:  # not nested in _lock: remove() takes them the other way round
             if not record.removed:
                 record.save()
@@ -248,25 +254,29 @@ class ContainerManager:
                 return False
             rootfs, config = record.data["Rootfs"], record.data["Config"]
             groups = supplementary_groups(rootfs, config["User"])
-            # Docker's own /etc/hostname, hosts and resolv.conf, kept with the record (as dockerd
-            # keeps them in /var/lib/docker/containers/<id>/); oci.py makes them bind mounts.
-            etc_files = write_etc_files(record.directory, rootfs, config["Hostname"])
             runtime, in_write, failure = None, None, None
             try:
-                network = self.networks.name_for_mode(record.data["HostConfig"].get("NetworkMode"))
+                # the addresses (leased now), resolvers, and the namespace of --network container:X
+                etc, network_namespace = self.networking.prepare(record)
+                # Docker's own /etc/hostname, hosts and resolv.conf, kept with the record (as dockerd
+                # keeps them in /var/lib/docker/containers/<id>/); oci.py makes them bind mounts.
+                etc_files = write_etc_files(record.directory, rootfs, config["Hostname"], **etc)
                 # config.json, as dockerd writes it for runc: the record's settings in OCI terms
                 options = oci.spec_options(record.data, user=config["User"] or None, additional_gids=groups,
                                            mounts=self._mounts(record), cgroup_parent=self.cgroup_parent,
-                                           etc_files=etc_files)
+                                           etc_files=etc_files, network_namespace=network_namespace)
                 spec = make_spec([record.data["Path"], *record.data["Args"]], rootfs, **options)
                 runtime, in_write = self._create_runtime(record, spec)
             except TeachdockError as error:
                 failure = error
             if runtime is not None:
                 try:
-                    if network not in networks.PREDEFINED:  # a user network: plug in a veth before the program runs
-                        self.networks.connect(network, record.id, runtime.pid)
-                    runtime.start()
+                    self.networking.attach(record, runtime.pid)  # veths, ports, names: before the program runs
+                    try:
+                        runtime.start()
+                    except BaseException:
+                        self.networking.detach(record)
+                        raise
                     failure = None
                 except TeachdockError as error:
                     runtime.delete(force=True)
@@ -436,6 +446,7 @@ class ContainerManager:
             record.stdin_closed = False  # a later start gets a fresh stdin
             record.pending_stdin.clear()
         self._close_terminal(record)
+        self.networking.detach(record)
         with record.changed:
             record.runtime = None
             if not record.removed:
@@ -552,6 +563,7 @@ class ContainerManager:
             if record.removed:
                 return
             record.removed = True
+            self.networking.release(record)  # its endpoints and its addresses
             try:
                 self.images.release(record.id)
             except NotFound:
@@ -605,10 +617,23 @@ class ContainerManager:
                 continue
             if state["status"] in ("running", "paused"):
                 record.runtime = runtime
+                self.networking.restore(record)
                 self._supervise(record, runtime)
             else:
                 self._finish(record, runtime, state.get("exitCode"), bool(state.get("oomKilled")))
+        # what belonged to containers that are gone: endpoints, leases, veths, firewall rules
+        self.networks.sweep({r.id for r in self._records.values() if r.running}, set(self._records))
 
+    # --- docker network connect / disconnect ---------------------------------------------------------------
+    def connect_network(self, record: ContainerRecord, network: str, endpoint_config: dict | None) -> None:
+        with record.changed:
+            self.networking.connect(record, network, endpoint_config)
+            record.save()
+
+    def disconnect_network(self, record: ContainerRecord, network: str) -> None:
+        with record.changed:
+            self.networking.disconnect(record, network)
+            record.save()
 
     def _discard_half_started(self, record: ContainerRecord) -> None:
         """A daemon killed inside ``start`` may leave a runtime container that waits for a

@@ -21,7 +21,7 @@ from teachdock.daemon import (api_archive, api_build, api_containers, api_events
 from teachdock.daemon.containers import ContainerManager
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.execs import ExecManager
-from teachdock.daemon.networks import NetworkManager
+from teachdock.daemon.networks import DEFAULT_BIP, DEFAULT_BRIDGE, NetworkManager
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
 from teachdock.daemon.volumes import VolumeManager
@@ -30,10 +30,37 @@ from teachdock.image.images import Images
 from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
 
 
+REAL = object()  # "make the real one" (a Firewall, a Resolver), as opposed to None: "none at all"
+
+
+def make_firewall():
+    """The one nftables table of teachdock (net-fw's daemon/firewall.py); None where that module
+    is not there yet or the host cannot have one, and then no NAT, isolation or published ports."""
+    try:
+        from teachdock.daemon.firewall import Firewall
+    except ImportError:
+        return None
+    return Firewall() if os.geteuid() == 0 else None
+
+
+def make_resolver(lookup):
+    """The embedded DNS resolver at 127.0.0.11 (net-dns's daemon/dns.py), answered by ``lookup``."""
+    try:
+        from teachdock.daemon.dns import Resolver
+    except ImportError:
+        return None
+    return Resolver(lookup) if os.geteuid() == 0 else None
+
+
 class Daemon:
     def __init__(self, *, socket_path: str | None = DEFAULT_SOCKET, data_root, exec_root=DEFAULT_EXEC_ROOT,
                  cgroup_parent: str = "teachdock", pidfile: str | None = None, verbose: bool = False,
-                 tcp_address: tuple[str, int] | None = None):
+                 tcp_address: tuple[str, int] | None = None, bridge: str = DEFAULT_BRIDGE, bip: str = DEFAULT_BIP,
+                 firewall=REAL, resolver=REAL):
+        """``bridge``/``bip``: the default network's Linux bridge and its gateway/subnet (dockerd's
+        ``--bridge``, ``--bip``). ``firewall``/``resolver``: the Firewall (nftables: the way out,
+        isolation, published ports) and the embedded DNS Resolver; by default the real ones,
+        None for none (tests hand in recording fakes)."""
         self.data_root = Path(data_root).absolute()
         self.exec_root = Path(exec_root).absolute()
         self.socket_path = socket_path
@@ -44,9 +71,13 @@ class Daemon:
         self.events = EventLog()  # what `docker events` streams
         self.images = Images(self.data_root, state_root=self.exec_root / "runtime")  # image store and snapshots
         self.volumes = VolumeManager(self.data_root)  # <data root>/daemon/volumes
-        self.networks = NetworkManager(self.data_root)  # <data root>/daemon/networks, and their bridges
+        self.firewall = make_firewall() if firewall is REAL else firewall
+        # <data root>/daemon/networks, and their bridges
+        self.networks = NetworkManager(self.data_root, firewall=self.firewall, default_bridge=bridge, default_subnet=bip)
+        self.resolver = make_resolver(self.networks.lookup) if resolver is REAL else resolver
         self.containers = ContainerManager(self.data_root, self.exec_root, images=self.images, volumes=self.volumes,
-                                           networks=self.networks, events=self.events, cgroup_parent=cgroup_parent)
+                                           networks=self.networks, events=self.events, cgroup_parent=cgroup_parent,
+                                           firewall=self.firewall, resolver=self.resolver)
         self.execs = ExecManager(self.containers, self.events)
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)
@@ -85,6 +116,8 @@ class Daemon:
                 thread.join(timeout=5)
             for server in self.servers:
                 server.server_close()
+            if self.resolver is not None:
+                self.resolver.close()  # its sockets live in this process: a daemon started again re-attaches
             if self.pidfile:
                 try:
                     os.unlink(self.pidfile)

@@ -1,20 +1,24 @@
-"""Networks: ``none``, ``host``, and user-made bridges that containers plug into with veth pairs.
+"""Networks: the records, and connecting containers to them (libnetwork's job in dockerd).
 
-- ``none`` (our default): the container has its own network namespace with only ``lo``.
+- ``bridge`` (the default, as with dockerd): the Linux bridge ``teachdock0`` with
+  ``172.29.0.1/16``; ``docker run`` with no ``--network`` joins it. No name resolution here
+  (as on Docker's default bridge): the container gets the host's resolvers.
+- ``none``: the container has its own network namespace with only ``lo``.
 - ``host``: no network namespace at all; the container sees the host's interfaces.
-- ``docker network create NAME``: a Linux bridge ``td-<12 hex of the id>`` carrying the
-  gateway address (``172.30.N.1/24``). Each container started with ``--network NAME`` gets a
-  veth pair: one end on the bridge, the other moved into the container's namespace, named
-  ``eth0``, given the next free address and a default route via the gateway.
+- ``container:NAME``: the namespace of another running container (containers.py joins it).
+- ``docker network create NAME``: a Linux bridge ``td-<12 hex of the id>`` on a /24 of
+  ``172.30.0.0/16``; containers on it resolve each other by name through the embedded DNS
+  resolver (daemon/dns.py, answered by :meth:`NetworkManager.lookup`).
 
-There is no NAT and no iptables rule: containers on one bridge reach each other (plain
-layer 2 switching), and nothing else. All kernel work goes through pyroute2's netlink
-sockets, the same messages ``ip link``/``ip addr`` send.
+Connecting a container: an address from IPAM (ipam.py: leases kept until the container is
+removed), then a veth pair from the bridge into the container's namespace (links.py), named
+``eth0``, ``eth1``, … in the order the networks were connected. The way out (masquerade),
+the isolation between bridges and published ports are the Firewall's (daemon/firewall.py):
+this manager tells it which bridges exist.
 
-State: one JSON file per user network under ``<data root>/daemon/networks/<id>.json``, with
-its addresses in use. An address belongs to a container only while the host end of its veth
-exists: the kernel removes the pair when the container's namespace dies, so a stopped
-container frees its address without the daemon having to notice.
+State: one JSON record per network under ``<data root>/daemon/networks/<id>.json`` (the
+default network's too, so its id stays), with its live endpoints; leases under
+``networks/leases/``. An endpoint is live while the container's PID 1 is (pid + start time).
 """
 
 from __future__ import annotations
@@ -22,55 +26,92 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import secrets
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pyroute2 import IPRoute, NetNS
-from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2 import IPRoute
 
+from teachdock.daemon import ipam, links
 from teachdock.errors import Conflict, InvalidConfig, NotFound, TeachdockError
 from teachdock.files import write_json_atomically
 
-PREDEFINED = ("none", "host")
-SUBNET_POOL = ipaddress.ip_network("172.30.0.0/16")  # user networks get 172.30.N.0/24
+DEFAULT_NETWORK = "bridge"
+DEFAULT_BRIDGE = "teachdock0"
+DEFAULT_BIP = "172.29.0.1/16"             # its gateway and subnet (dockerd's --bip)
+PREDEFINED = ("bridge", "none", "host")   # made by the daemon, never removed
+NO_VETH = ("none", "host")                # networks a container joins without a veth
 BRIDGE_PREFIX = "td-"
-VETH_PREFIX = "tdv"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+ROOTLESS_REASON = ("teachdockd runs without root, so it cannot make bridges or veth pairs: its containers "
+                   "have --network none (their own namespace, lo only) or --network host")
 
 
 class NetworkNotFound(NotFound):
     """No network by that name or id (worded as moby words it)."""
 
 
+class Forbidden(TeachdockError):
+    """What dockerd answers 403 for: an endpoint that exists already, a pre-defined network."""
+
+    status = 403
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def mac_for(ip: ipaddress.IPv4Address) -> str:
-    """Docker's scheme: 02:42 then the four bytes of the IPv4 address, so it is unique on the bridge."""
-    return "02:42:" + ":".join(f"{byte:02x}" for byte in ip.packed)
+def process_start(pid) -> str | None:
+    """When the process started (field 22 of /proc/PID/stat): a PID reused later differs."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, TypeError, ValueError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def dns_names(name: str, aliases, container_id: str, hostname: str | None = None) -> list[str]:
+    """What a container answers to on a user network, in dockerd's order: name, aliases, short id, hostname."""
+    names = [name.lstrip("/"), *aliases, container_id[:12], *([hostname] if hostname else [])]
+    return list(dict.fromkeys(n for n in names if n))
 
 
 class NetworkManager:
-    """Create, find, connect to and remove networks of one data root."""
+    """Create, find, connect to and remove the networks of one data root."""
 
-    def __init__(self, data_root):
+    def __init__(self, data_root, *, firewall=None, default_bridge: str = DEFAULT_BRIDGE,
+                 default_subnet: str = DEFAULT_BIP, rootless: bool | None = None):
         self.data_root = Path(data_root)
         self.root = self.data_root / "daemon" / "networks"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.leases = ipam.Leases(self.root / "leases")
+        self.firewall = firewall  # the way out, isolation, published ports (None: no rules at all)
+        self.rootless = os.geteuid() != 0 if rootless is None else rootless
         self._lock = threading.RLock()
-        self._predefined = {name: self._predefined_network(name) for name in PREDEFINED}
-        for network in self._user_networks():
+        self._netlink = None  # one netlink socket for connect(), made at the first (pyroute2's IPRoute)
+        self._builtin = {name: self._builtin_network(name) for name in NO_VETH}
+        self._networks: dict[str, dict] = {}
+        for path in sorted(self.root.glob("*.json")):
             try:
-                self._ensure_bridge(network)  # after a reboot the bridges are gone; the networks are not
-            except (TeachdockError, NetlinkError, OSError):
-                pass  # connect() tries again and then says why it cannot
+                network = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            self._networks[network["Id"]] = network
+        if not self.rootless:
+            self._ensure_default(default_bridge, default_subnet)
+            for network in self._networks.values():
+                try:
+                    self._ensure_bridge(network)  # after a reboot the bridges are gone; the networks are not
+                except TeachdockError:
+                    if network["Name"] == DEFAULT_NETWORK:
+                        raise
+                    # a user network's bridge: connect() tries again and then says why it cannot
 
     # --- the records ------------------------------------------------------------------------------
-    def _predefined_network(self, name: str) -> dict:
+    def _builtin_network(self, name: str) -> dict:
         network_id = hashlib.sha256(f"{self.data_root}:{name}".encode()).hexdigest()
         return {"Name": name, "Id": network_id, "Created": "0001-01-01T00:00:00Z", "Scope": "local",
                 "Driver": "null" if name == "none" else "host", "EnableIPv4": True, "EnableIPv6": False,
@@ -78,23 +119,60 @@ class NetworkManager:
                 "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
                 "Options": {}, "Labels": {}}
 
+    def _ensure_default(self, bridge: str, bip: str) -> None:
+        """The network ``bridge`` on the Linux bridge ``bridge`` (``teachdock0``), as dockerd makes
+        docker0; ``bip`` is its subnet, or the gateway's address in it (dockerd's ``--bip``)."""
+        try:
+            interface = ipaddress.ip_interface(bip)
+        except ValueError:
+            raise InvalidConfig(f"invalid CIDR address: {bip}") from None
+        subnet = interface.network
+        gateway = interface.ip if interface.ip != subnet.network_address else next(subnet.hosts())
+        wanted = {"Subnet": str(subnet), "Gateway": str(gateway)}
+        existing = next((n for n in self._networks.values() if n["Name"] == DEFAULT_NETWORK), None)
+        if existing is not None and (existing["Bridge"], existing["IPAM"]["Config"][0]) != (bridge, wanted):
+            # the daemon was started with another --bridge/--bip this time: the old one goes
+            self._delete_bridge(existing)
+            self._networks.pop(existing["Id"])
+            self._path(existing["Id"]).unlink(missing_ok=True)
+            self.leases.forget_network(existing["Id"])
+            existing = None
+        if existing is None:
+            existing = self._record(DEFAULT_NETWORK, subnet, gateway, None, bridge=bridge, options={
+                "com.docker.network.bridge.default_bridge": "true",
+                "com.docker.network.bridge.enable_icc": "true",
+                "com.docker.network.bridge.enable_ip_masquerade": "true",
+                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                "com.docker.network.driver.mtu": "1500"}, labels={}, internal=False)
+            self._networks[existing["Id"]] = existing
+            self._save(existing)
+
+    def _record(self, name, subnet, gateway, ip_range, *, bridge=None, options, labels, internal) -> dict:
+        network_id = secrets.token_hex(32)
+        config = {"Subnet": str(subnet), "Gateway": str(gateway), **({"IPRange": ip_range} if ip_range else {})}
+        return {"Name": name, "Id": network_id, "Created": _now(), "Scope": "local", "Driver": "bridge",
+                "EnableIPv4": True, "EnableIPv6": False,
+                "IPAM": {"Driver": "default", "Options": None if name == DEFAULT_NETWORK else {}, "Config": [config]},
+                "Internal": bool(internal), "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+                "ConfigOnly": False, "Options": dict(options or {}), "Labels": dict(labels or {}),
+                "Bridge": bridge or BRIDGE_PREFIX + network_id[:12], "Endpoints": {}}
+
     def _path(self, network_id: str) -> Path:
         return self.root / f"{network_id}.json"
-
-    def _user_networks(self) -> list[dict]:
-        networks = []
-        for path in sorted(self.root.glob("*.json")):
-            try:
-                networks.append(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue
-        return networks
 
     def _save(self, network: dict) -> None:
         write_json_atomically(self._path(network["Id"]), network)
 
+    def bridges(self) -> dict[str, dict]:
+        """The bridge networks by Linux bridge name (``teachdock0``, ``td-…``)."""
+        with self._lock:
+            return {n["Bridge"]: n for n in self._networks.values()}
+
     def list(self) -> list[dict]:
-        return [*self._predefined.values(), *sorted(self._user_networks(), key=lambda n: n["Created"])]
+        with self._lock:
+            ordered = sorted(self._networks.values(), key=lambda n: (n["Name"] != DEFAULT_NETWORK, n["Created"]))
+            return [*ordered[:1 if ordered and ordered[0]["Name"] == DEFAULT_NETWORK else 0],
+                    *self._builtin.values(), *[n for n in ordered if n["Name"] != DEFAULT_NETWORK]]
 
     def get(self, name_or_id: str) -> dict:
         """By name, full id or unique id prefix, as Docker resolves networks."""
@@ -108,126 +186,77 @@ class NetworkManager:
         raise NetworkNotFound(f"network {name_or_id} not found")
 
     def name_for_mode(self, mode: str | None) -> str:
-        """HostConfig.NetworkMode -> the network's name; 400/404 for what cannot be used."""
-        if mode in (None, "", "default", "bridge"):
-            return "none"  # no default bridge here: each container gets its own empty namespace
+        """HostConfig.NetworkMode -> the network's name (``container:…`` is left to the caller)."""
+        if mode in (None, "", "default"):
+            mode = "none" if self.rootless else DEFAULT_NETWORK
         if mode.startswith("container:"):
-            raise InvalidConfig(f"network mode {mode} is not supported by teachdockd: use none, host or a network "
-                                "made with docker network create")
+            return mode
+        if self.rootless and mode not in NO_VETH:
+            raise InvalidConfig(f"cannot use network {mode}: {ROOTLESS_REASON}")
         return self.get(mode)["Name"]
 
     # --- create and remove ----------------------------------------------------------------------------
     def create(self, name: str, *, driver: str | None = "bridge", subnet: str | None = None,
-               gateway: str | None = None, labels: dict | None = None, options: dict | None = None,
-               internal: bool = False) -> dict:
+               gateway: str | None = None, ip_range: str | None = None, labels: dict | None = None,
+               options: dict | None = None, internal: bool = False) -> dict:
         """``docker network create``: the record, then the bridge with the gateway address on it."""
+        if self.rootless:
+            raise InvalidConfig(f"cannot create network {name}: {ROOTLESS_REASON}")
         if not name or not _NAME.match(name):
             raise InvalidConfig(f"invalid network name {name!r}: use letters, digits, '_', '.' and '-'")
         driver = driver or "bridge"
         if driver in ("host", "null"):
-            raise Conflict(f'only one instance of "{driver}" network is allowed')
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
         if driver != "bridge":
             raise NotFound(f'plugin "{driver}" not found: teachdockd has the bridge driver only')
         with self._lock:
-            for network in self.list():
-                if network["Name"] == name:
-                    raise Conflict(f"network with name {name} already exists")
-            taken = [ipaddress.ip_network(n["IPAM"]["Config"][0]["Subnet"]) for n in self._user_networks()]
-            subnet_net = self._pick_subnet(subnet, taken)
-            gateway_ip = self._gateway(subnet_net, gateway)
-            network_id = secrets.token_hex(32)
-            network = {
-                "Name": name, "Id": network_id, "Created": _now(), "Scope": "local", "Driver": "bridge",
-                "EnableIPv4": True, "EnableIPv6": False,
-                "IPAM": {"Driver": "default", "Options": {},
-                         "Config": [{"Subnet": str(subnet_net), "Gateway": str(gateway_ip)}]},
-                "Internal": bool(internal), "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-                "ConfigOnly": False, "Options": dict(options or {}), "Labels": dict(labels or {}),
-                "Bridge": BRIDGE_PREFIX + network_id[:12], "Endpoints": {},
-            }
+            if any(network["Name"] == name for network in self.list()):
+                raise Conflict(f"network with name {name} already exists")
+            taken = [ipaddress.ip_network(n["IPAM"]["Config"][0]["Subnet"]) for n in self._networks.values()]
+            subnet_net = ipam.pick_subnet(subnet, taken + links.host_networks())
+            gateway_ip = ipam.pick_gateway(subnet_net, gateway)
+            ip_range = ipam.check_ip_range(subnet_net, ip_range)
+            network = self._record(name, subnet_net, gateway_ip, ip_range, options=options, labels=labels,
+                                   internal=internal)
             self._ensure_bridge(network)
             try:
                 self._save(network)
             except OSError:
                 self._delete_bridge(network)
                 raise
+            self._networks[network["Id"]] = network
         return network
-
-    def _pick_subnet(self, wanted: str | None, taken: list) -> ipaddress.IPv4Network:
-        in_use_on_host = _host_networks()
-        if wanted:
-            try:
-                subnet = ipaddress.ip_network(wanted, strict=False)
-            except ValueError:
-                raise InvalidConfig(f"invalid subnet {wanted!r}: give an IPv4 CIDR such as 172.30.5.0/24") from None
-            if subnet.version != 4 or subnet.prefixlen > 30:
-                raise InvalidConfig(f"invalid subnet {wanted}: an IPv4 network of at most /30 is needed")
-            for other in taken + in_use_on_host:
-                if subnet.overlaps(other):
-                    raise Conflict(f"Pool overlaps with other one on this address space: {subnet} and {other}")
-            return subnet
-        for candidate in SUBNET_POOL.subnets(new_prefix=24):
-            if candidate.network_address.packed[2] == 0:
-                continue  # 172.30.0.0/24 left alone: it reads like a default
-            if not any(candidate.overlaps(other) for other in taken + in_use_on_host):
-                return candidate
-        raise Conflict("all 172.30.N.0/24 subnets are in use: remove a network or give --subnet")
-
-    @staticmethod
-    def _gateway(subnet: ipaddress.IPv4Network, wanted: str | None) -> ipaddress.IPv4Address:
-        if not wanted:
-            return next(subnet.hosts())
-        try:
-            gateway = ipaddress.ip_address(wanted)
-        except ValueError:
-            raise InvalidConfig(f"invalid gateway {wanted!r}") from None
-        if gateway not in subnet:
-            raise InvalidConfig(f"gateway {gateway} is not in the subnet {subnet}")
-        return gateway
 
     def remove(self, name_or_id: str) -> dict:
         """``docker network rm``: 409 while containers are attached; the bridge goes with it."""
         with self._lock:
             network = self.get(name_or_id)
             if network["Name"] in PREDEFINED:
-                raise Conflict(f"{network['Name']} is a pre-defined network and cannot be removed")
-            live = self.endpoints(network)
-            if live:
+                raise Forbidden(f"{network['Name']} is a pre-defined network and cannot be removed")
+            if self.endpoints(network):
                 raise Conflict(f"error while removing network: network {network['Name']} id {network['Id']} "
-                               f"has active endpoints ({', '.join(c[:12] for c in live)})")
+                               "has active endpoints")
             self._path(network["Id"]).unlink(missing_ok=True)
+            self.leases.forget_network(network["Id"])
+            self._networks.pop(network["Id"], None)
             self._delete_bridge(network)
             return network
 
-    def prune(self) -> list[str]:
-        """Every user network without a live endpoint."""
+    def prune(self, keep=lambda network: False) -> list[str]:
+        """Every user network without a live endpoint (and not kept by the filters)."""
         removed = []
         with self._lock:
-            for network in self._user_networks():
-                if not self.endpoints(network):
+            for network in list(self._networks.values()):
+                if network["Name"] not in PREDEFINED and not self.endpoints(network) and not keep(network):
                     self.remove(network["Id"])
                     removed.append(network["Name"])
         return removed
 
     # --- endpoints ------------------------------------------------------------------------------------
     def endpoints(self, network: dict) -> dict[str, dict]:
-        """The containers attached now: those whose PID 1 still lives.
-
-        The kernel removes a veth pair when its namespace dies, but in a deferred cleanup a
-        moment later; a dead container's host end still found here is deleted at once, so
-        ``network rm`` right after ``docker rm`` does not see a leftover.
-        """
-        live = {}
-        existing = None
-        for container_id, endpoint in (network.get("Endpoints") or {}).items():
-            started = endpoint.get("PidStart")
-            if started is not None and _process_start(endpoint.get("Pid")) == started:
-                live[container_id] = endpoint
-                continue
-            existing = _link_names() if existing is None else existing
-            if endpoint.get("HostVeth") in existing:
-                _delete_link(endpoint["HostVeth"])
-        return live
+        """The containers attached now: those whose PID 1 still lives."""
+        return {container_id: endpoint for container_id, endpoint in (network.get("Endpoints") or {}).items()
+                if endpoint.get("PidStart") is not None and process_start(endpoint.get("Pid")) == endpoint["PidStart"]}
 
     def endpoint(self, network_name: str, container_id: str) -> dict | None:
         try:
@@ -236,111 +265,144 @@ class NetworkManager:
             return None
         return self.endpoints(network).get(container_id)
 
-    def connect(self, name_or_id: str, container_id: str, pid: int) -> dict:
-        """Plug the container whose PID 1 is ``pid`` into the bridge: a veth pair, ``eth0``
-        inside with the next free address, a default route via the gateway."""
+    def attached(self, container_id: str) -> list[dict]:
+        """The networks the container has a live endpoint on."""
+        with self._lock:
+            return [n for n in self._networks.values() if container_id in self.endpoints(n)]
+
+    def reserve(self, name_or_id: str, container_id: str, ipv4: str | None = None) -> str:
+        """The container's address on the network, leased now (before its namespace exists)."""
         with self._lock:
             network = self.get(name_or_id)
-            if network["Name"] in PREDEFINED:
+            config = network["IPAM"]["Config"][0]
+            return self.leases.take(network["Id"], container_id, config["Subnet"], config["Gateway"],
+                                    ip_range=config.get("IPRange"), wanted=ipv4 or None)
+
+    def connect(self, name_or_id: str, container_id: str, pid: int, *, name: str, aliases=(),
+                ipv4: str | None = None, hostname: str | None = None) -> dict:
+        """Plug the container whose PID 1 is ``pid`` into the network: an address (its lease, or
+        ``ipv4``), a veth pair, ``ethN`` inside, a default route via the gateway if it has none."""
+        with self._lock:
+            network = self.get(name_or_id)
+            if network["Name"] in NO_VETH:
                 raise InvalidConfig(f"cannot connect to the {network['Name']} network: it needs no veth")
-            self._ensure_bridge(network)
-            live = self.endpoints(network)
-            network["Endpoints"] = live  # forget the endpoints whose namespace is gone
+            if self.rootless:
+                raise InvalidConfig(f"cannot connect to network {network['Name']}: {ROOTLESS_REASON}")
+            if container_id in self.endpoints(network):
+                raise Forbidden(f"endpoint with name {name.lstrip('/')} already exists in network {network['Name']}")
+            if network["Name"] == DEFAULT_NETWORK and ipv4:
+                raise InvalidConfig("user specified IP address is supported on user defined networks only")
+            if network["Name"] == DEFAULT_NETWORK and aliases:
+                raise InvalidConfig("network-scoped alias is supported only for containers in user defined networks")
             config = network["IPAM"]["Config"][0]
             subnet = ipaddress.ip_network(config["Subnet"])
-            gateway = ipaddress.ip_address(config["Gateway"])
-            used = {ipaddress.ip_address(ep["IPAddress"]) for ep in live.values()} | {gateway}
-            address = next((ip for ip in subnet.hosts() if ip not in used), None)
-            if address is None:
-                raise Conflict(f"no free address left in {subnet} on network {network['Name']}")
-            suffix = secrets.token_hex(4)
-            host_veth, peer = f"{VETH_PREFIX}{suffix}", f"tdp{suffix}"
-            with IPRoute() as ipr:
-                ipr.link("add", ifname=host_veth, kind="veth", peer={"ifname": peer})
-                try:
-                    host_index = ipr.link_lookup(ifname=host_veth)[0]
-                    bridge_index = ipr.link_lookup(ifname=network["Bridge"])[0]
-                    ipr.link("set", index=host_index, master=bridge_index, state="up")
-                    ipr.link("set", index=ipr.link_lookup(ifname=peer)[0], net_ns_pid=pid)
-                    _configure_inside(pid, peer, address, subnet.prefixlen, gateway)
-                except (NetlinkError, OSError, IndexError) as error:
-                    try:
-                        ipr.link("del", ifname=host_veth)
-                    except NetlinkError:
-                        pass  # it went with the namespace already
-                    raise TeachdockError(f"cannot connect the container to network {network['Name']}: {error}") \
-                        from None
-            endpoint = {"IPAddress": str(address), "IPPrefixLen": subnet.prefixlen, "Gateway": str(gateway),
-                        "MacAddress": mac_for(address), "EndpointID": secrets.token_hex(32), "HostVeth": host_veth,
-                        "Pid": pid, "PidStart": _process_start(pid)}
-            network["Endpoints"][container_id] = endpoint
+            links.ensure_bridge(network["Bridge"], config["Gateway"], subnet.prefixlen)  # gone since? (a reboot)
+            address = self.reserve(network["Id"], container_id, ipv4)
+            mac = ipam.mac_for(address)
+            gateway = "" if network["Internal"] else config["Gateway"]
+            # eth0, eth1, ... in the order of connection; the first network with a gateway gives the default route
+            others = [n["Endpoints"][container_id] for n in self.attached(container_id)]
+            taken = {e.get("IfName") for e in others}
+            ifname = next(f"eth{number}" for number in range(len(taken) + 1) if f"eth{number}" not in taken)
+            routed = any(e.get("Gateway") for e in others)
+            if self._netlink is None:
+                self._netlink = IPRoute()
+            try:
+                host_end = links.plug(self._netlink, network["Bridge"], pid, ifname=ifname, address=address,
+                                      prefixlen=subnet.prefixlen, mac=mac, gateway=None if routed else gateway or None)
+            except TeachdockError as error:
+                raise TeachdockError(f"cannot connect the container to network {network['Name']}: {error}") from None
+            endpoint = {"IPAddress": address, "IPPrefixLen": subnet.prefixlen, "Gateway": gateway,
+                        "MacAddress": mac, "EndpointID": secrets.token_hex(32), "HostVeth": host_end,
+                        "IfName": ifname, "Aliases": list(aliases), "IPv4Requested": ipv4 or "",
+                        "DNSNames": dns_names(name, aliases, container_id, hostname) if network["Name"] != DEFAULT_NETWORK else None,
+                        "Pid": pid, "PidStart": process_start(pid)}
+            network["Endpoints"] = {**self.endpoints(network), container_id: endpoint}
             self._save(network)
             return endpoint
+
+    def disconnect(self, name_or_id: str, container_id: str) -> dict | None:
+        """Take the container's live endpoint off the network: the veth goes; its default route
+        moves to another network it is on. Returns the endpoint (None: it had none)."""
+        with self._lock:
+            network = self.get(name_or_id)
+            endpoint = (network.get("Endpoints") or {}).pop(container_id, None)
+            if endpoint is None:
+                return None
+            self._save(network)
+            alive = process_start(endpoint["Pid"]) == endpoint["PidStart"]
+            gateways = [other["Endpoints"][container_id]["Gateway"] for other in self.attached(container_id)
+                        if other["Endpoints"][container_id]["Gateway"]]
+            links.unplug(endpoint["HostVeth"], endpoint["Pid"] if alive else None, gateways=gateways)
+            return endpoint
+
+    def disconnect_all(self, container_id: str) -> None:
+        """The container stopped: its endpoints go. Its veths go with its namespace: the kernel
+        deletes them a moment later, which costs it ~20 ms each that ``docker run --rm`` need not wait for."""
+        with self._lock:
+            for network in self._networks.values():
+                if (network.get("Endpoints") or {}).pop(container_id, None) is not None:
+                    self._save(network)
+
+    def release(self, container_id: str) -> None:
+        """The container is removed: its endpoints and its addresses on every network."""
+        self.disconnect_all(container_id)
+        self.leases.release_container(container_id)
+
+    def rename(self, container_id: str, old: str, new: str) -> None:
+        """``docker rename``: the new name resolves, the old one no longer."""
+        with self._lock:
+            for network in self._networks.values():
+                endpoint = (network.get("Endpoints") or {}).get(container_id)
+                if endpoint and endpoint.get("DNSNames"):
+                    old_name = old.lstrip("/")
+                    endpoint["DNSNames"] = [new.lstrip("/") if n == old_name else n for n in endpoint["DNSNames"]]
+                    self._save(network)
+
+    # --- names (the embedded DNS resolver asks) ---------------------------------------------------
+    def lookup(self, container_id: str, name: str) -> list[str]:
+        """The addresses ``name`` has for the container ``container_id``: on each user network
+        both are attached to, the endpoints answering to that name (container name, alias,
+        short id, hostname). [] when none: the resolver forwards the question."""
+        wanted = name.rstrip(".").lower()
+        found = []
+        with self._lock:
+            for network in self._networks.values():
+                live = self.endpoints(network)
+                if network["Name"] == DEFAULT_NETWORK or container_id not in live:
+                    continue
+                for endpoint in live.values():
+                    if wanted in (n.lower() for n in endpoint.get("DNSNames") or ()):
+                        found.append(endpoint["IPAddress"])
+        return list(dict.fromkeys(found))
+
+    # --- after a restart -------------------------------------------------------------------------------
+    def sweep(self, running: set[str], existing: set[str]) -> None:
+        """Forget what belonged to containers that are gone: endpoints of containers not
+        running, leases of containers that do not exist, veths on our bridges that no live
+        endpoint owns; then the Firewall's rules of bridges and containers that are gone."""
+        with self._lock:
+            for network in self._networks.values():
+                live = {cid: e for cid, e in self.endpoints(network).items() if cid in running}
+                if live != (network.get("Endpoints") or {}):
+                    network["Endpoints"] = live
+                    self._save(network)
+                owned = {e["HostVeth"] for e in live.values()}
+                for port in links.ports_of(network["Bridge"]):
+                    if port.startswith(links.VETH_PREFIX) and port not in owned:
+                        links.delete_link(port)
+            self.leases.sweep(set(self._networks), existing)
+            if self.firewall is not None:
+                self.firewall.sweep(set(self.bridges()), set(running))
 
     # --- the bridge -----------------------------------------------------------------------------------
     def _ensure_bridge(self, network: dict) -> None:
         config = network["IPAM"]["Config"][0]
-        prefix = ipaddress.ip_network(config["Subnet"]).prefixlen
-        with IPRoute() as ipr:
-            if not ipr.link_lookup(ifname=network["Bridge"]):
-                try:
-                    ipr.link("add", ifname=network["Bridge"], kind="bridge")
-                except NetlinkError as error:
-                    raise TeachdockError(f"cannot create the bridge {network['Bridge']}: {error}") from None
-            index = ipr.link_lookup(ifname=network["Bridge"])[0]
-            have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)}
-            if config["Gateway"] not in have:
-                ipr.addr("add", index=index, address=config["Gateway"], prefixlen=prefix)
-            ipr.link("set", index=index, state="up")
+        links.ensure_bridge(network["Bridge"], config["Gateway"], ipaddress.ip_network(config["Subnet"]).prefixlen)
+        if self.firewall is not None:
+            self.firewall.add_network(network["Bridge"], config["Subnet"], internal=bool(network["Internal"]))
 
     def _delete_bridge(self, network: dict) -> None:
-        with IPRoute() as ipr:
-            try:
-                ipr.link("del", ifname=network["Bridge"])
-            except NetlinkError:
-                pass  # already gone
-
-
-def _configure_inside(pid: int, peer: str, address, prefixlen: int, gateway) -> None:
-    """In the container's network namespace: rename to eth0, address, up, default route."""
-    ns = NetNS(f"/proc/{pid}/ns/net")
-    try:
-        index = ns.link_lookup(ifname=peer)[0]
-        ns.link("set", index=index, ifname="eth0", address=mac_for(address))
-        ns.addr("add", index=index, address=str(address), prefixlen=prefixlen)
-        ns.link("set", index=index, state="up")
-        lo = ns.link_lookup(ifname="lo")
-        if lo:
-            ns.link("set", index=lo[0], state="up")
-        ns.route("add", dst="default", gateway=str(gateway))
-    finally:
-        ns.close()
-
-
-def _process_start(pid) -> str | None:
-    """When the process started (field 22 of /proc/PID/stat): a PID reused later differs."""
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-    except (OSError, TypeError, ValueError):
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _delete_link(name: str) -> None:
-    with IPRoute() as ipr:
-        try:
-            ipr.link("del", ifname=name)
-        except NetlinkError:
-            pass  # the kernel's own cleanup got there first
-
-
-def _link_names() -> set[str]:
-    with IPRoute() as ipr:
-        return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-
-
-def _host_networks() -> list:
-    """IPv4 networks already on the host's interfaces: a new bridge must not overlap them."""
-    with IPRoute() as ipr:
-        return [ipaddress.ip_network(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}", strict=False)
-                for a in ipr.get_addr(family=2) if a["prefixlen"] < 32 and not a.get_attr("IFA_ADDRESS").startswith("127.")]
+        if self.firewall is not None:
+            self.firewall.remove_network(network["Bridge"])
+        links.delete_link(network["Bridge"])

@@ -20,6 +20,7 @@ to create — is done by the caller and handed in.
     -c / --cpu-shares        HostConfig.CpuShares           cpu_shares
     --pids-limit             HostConfig.PidsLimit           pids_limit
     --network host           HostConfig.NetworkMode         namespaces (no network namespace)
+    --network container:X    (X's PID 1, found by the caller)  namespaces (X's: {"type": "network", "path": ...})
     -v / --mount / VOLUME    (resolved by volumes.resolve)  mounts
     (the daemon's own files) /etc/hostname, hosts, resolv.conf   mounts (bind, see etc_mounts)
     --cgroup-parent (daemon) the daemon's cgroup parent     cgroups_path
@@ -36,14 +37,16 @@ ETC_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 
 
 def spec_options(record: dict, *, user: str | None, additional_gids: list[int], mounts: list[dict],
-                 cgroup_parent: str, etc_files: dict[str, str] | None = None) -> dict:
+                 cgroup_parent: str, etc_files: dict[str, str] | None = None,
+                 network_namespace: str | None = None) -> dict:
     """The keyword arguments of :func:`teachdock.runtime.make_spec` for this container record.
 
     ``record`` is container.json (``Id``, ``Config``, ``HostConfig``); ``user`` is
     ``Config.User`` ("name", "uid", "name:group" …: make_spec looks it up in the image),
     ``additional_gids`` the user's supplementary groups there; ``mounts`` the OCI mounts of its volumes and binds;
     ``etc_files`` maps /etc/hostname, /etc/hosts and /etc/resolv.conf to the daemon's copies
-    on the host, when the daemon wrote them (they become bind mounts).
+    on the host, when the daemon wrote them (they become bind mounts); ``network_namespace``
+    the namespace to join instead of making one (``/proc/PID/ns/net`` of ``--network container:X``).
     """
     config, host = record["Config"], record["HostConfig"]
     options = {
@@ -64,6 +67,8 @@ def spec_options(record: dict, *, user: str | None, additional_gids: list[int], 
     }
     if host.get("NetworkMode") == "host":
         options["namespaces"] = HOST_NETWORK_NAMESPACES
+    elif network_namespace:
+        options["namespaces"] = (*HOST_NETWORK_NAMESPACES, {"type": "network", "path": network_namespace})
     if config.get("Tty"):
         options["terminal"] = True
         options["console_size"] = host.get("ConsoleSize") or None

@@ -171,7 +171,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         all_mounts += etc_mounts(etc_directory, rootfs, hostname)
     all_mounts += list(mounts or [])
     linux: dict = {
-        "namespaces": [{"type": kind} for kind in namespaces],
+        # a kind is made new; {"type": kind, "path": ...} joins an existing one (docker run --network container:X)
+        "namespaces": [dict(kind) if isinstance(kind, dict) else {"type": kind} for kind in namespaces],
         "maskedPaths": list(DEFAULT_MASKED_PATHS if masked_paths is None else masked_paths),
         "readonlyPaths": list(DEFAULT_READONLY_PATHS if readonly_paths is None else readonly_paths),
         "resources": {"devices": [dict(rule) for rule in DEFAULT_DEVICE_RULES]} if not rootless else {},
@@ -220,9 +221,15 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     return spec
 
 
-def write_etc_files(directory, rootfs, hostname: str | None) -> dict[str, str]:
+def write_etc_files(directory, rootfs, hostname: str | None, *, address: str | None = None,
+                    nameservers=None, search=(), options=(), note: str = "") -> dict[str, str]:
     """Write a container's own /etc/hostname, /etc/hosts and /etc/resolv.conf into ``directory``,
     as dockerd does for each container; return {destination: file on the host}.
+
+    ``address``: the container's IPv4 address, the line of its own name in /etc/hosts (else
+    127.0.1.1). ``nameservers`` (with ``search`` and ``options``): the resolv.conf lines, e.g.
+    127.0.0.11 for the daemon's embedded resolver or the host's own; None: no nameserver at all
+    (a container with no route out). ``note``: a comment line at its top saying where they come from.
 
     Only for the files the rootfs has (a relative rootfs is relative to ``directory``, as
     root.path is to its bundle): a mount point the image lacks would have to be created in
@@ -233,12 +240,18 @@ def write_etc_files(directory, rootfs, hostname: str | None) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     root = directory / rootfs  # an absolute rootfs stays as it is
     name = hostname or "localhost"
+    if nameservers is None:
+        resolv_conf = "# teachdock: this container has no route to the outside world, so no nameserver.\n"
+    else:
+        resolv_conf = (f"# {note}\n" if note else "") + "".join(f"nameserver {server}\n" for server in nameservers)
+        resolv_conf += (f"search {' '.join(search)}\n" if search else "") + (
+            f"options {' '.join(options)}\n" if options else "")
     contents = {
         "/etc/hostname": f"{name}\n",
         "/etc/hosts": ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-                       f"ff02::2\tip6-allrouters\n127.0.1.1\t{name}\n"),
-        "/etc/resolv.conf": "# teachdock: this container has no route to the outside world, so no nameserver.\n",
+                       f"ff02::2\tip6-allrouters\n{address or '127.0.1.1'}\t{name}\n"),
+        "/etc/resolv.conf": resolv_conf,
     }
     written = {}
     for destination, content in contents.items():

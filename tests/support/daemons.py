@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import json
 import os
 import secrets
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 from teachdock import kernel
+from teachdock.daemon import links
 from teachdock.image.images import Images
 from teachdock.image.overlay import mount_points
 
@@ -92,6 +94,9 @@ class DaemonProcess:
         self.socket_path = str(self.dir / "teachdock.sock")
         self.pidfile = self.dir / "teachdockd.pid"
         self.cgroup_parent = f"tdd-{secrets.token_hex(4)}"
+        # its own default bridge, so that daemons side by side never share addresses (dockerd's -b, --bip)
+        self.bridge = f"tdb{secrets.token_hex(4)}"
+        self.bip = free_bip()
         self.log_path = self.dir / "teachdockd.log"
         self.process: subprocess.Popen | None = None
         self.container_ids: set[str] = set()
@@ -105,7 +110,8 @@ class DaemonProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "teachdock.daemon", "-H", f"unix://{self.socket_path}",
              "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-             "--pidfile", str(self.pidfile), "--cgroup-parent", self.cgroup_parent, *self.extra_args],
+             "--pidfile", str(self.pidfile), "--cgroup-parent", self.cgroup_parent,
+             *(["--bridge", self.bridge, "--bip", self.bip] if os.geteuid() == 0 else []), *self.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + timeout
@@ -193,6 +199,7 @@ class DaemonProcess:
     def _leaks_now(self) -> list[str]:
         daemon_pid = self.process.pid if self.process is not None else None
         problems = [f"mount {point}" for point in mount_points() if point.startswith(f"{self.dir}/")]
+        problems += [f"veth {name} on {self.bridge}" for name in links.ports_of(self.bridge)]
         for directory, subdirs, _files in os.walk(CGROUP_ROOT):
             if os.path.basename(directory) == self.cgroup_parent and subdirs:
                 problems.append(f"cgroups {directory}/{subdirs}")
@@ -228,8 +235,22 @@ class DaemonProcess:
                     os.rmdir(directory)
                 except OSError:
                     pass
+        links.delete_link(self.bridge)  # the default bridge stays with dockerd (docker0); a test's goes
         shutil.rmtree(self.dir, ignore_errors=True)
         return leaks
+
+
+def free_bip() -> str:
+    """A gateway/subnet for a test daemon's default bridge: a /24 of 172.28.0.0/16 (clear of the real
+    default, teachdock0's 172.29.0.0/16, and of user networks' 172.30.0.0/16) that no interface has."""
+    if os.geteuid() != 0:
+        return "172.28.1.1/24"
+    taken = links.host_networks()
+    free = [n for n in ipaddress.ip_network("172.28.0.0/16").subnets(new_prefix=24)
+            if n.network_address.packed[2] and not any(n.overlaps(other) for other in taken)]
+    if not free:
+        raise RuntimeError("no free /24 in 172.28.0.0/16 for a test daemon's bridge: remove leftover tdb* bridges")
+    return f"{secrets.choice(free).network_address + 1}/24"
 
 
 def _pids() -> list[int]:

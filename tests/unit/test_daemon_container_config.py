@@ -38,12 +38,14 @@ def test_config_takes_the_image_where_the_body_gives_nothing():
 
 
 def test_host_config_defaults():
-    host = container_config.host_config({"NetworkMode": "default", "ShmSize": 0})
-    assert host["NetworkMode"] == "none" and host["ShmSize"] == 64 * 1024 * 1024
+    host = container_config.host_config({"ShmSize": 0})
+    # "default": the daemon's default network (bridge), named when the networks are configured
+    assert host["NetworkMode"] == "default" and host["ShmSize"] == 64 * 1024 * 1024
     assert host["LogConfig"] == {"Type": "json-file", "Config": {}}
     assert host["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0} and host["AutoRemove"] is False
-    with pytest.raises(InvalidConfig, match="not supported"):
-        container_config.host_config({"NetworkMode": "container:other"})
+    assert container_config.host_config({"NetworkMode": "container:other"})["NetworkMode"] == "container:other"
+    with pytest.raises(InvalidConfig, match="invalid network mode"):
+        container_config.host_config({"NetworkMode": "container:"})
 
 
 @pytest.mark.parametrize("body, field", [

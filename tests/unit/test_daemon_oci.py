@@ -77,8 +77,16 @@ def test_cgroup_parent_places_the_container():
 
 def test_network_host_leaves_out_the_network_namespace():
     assert options(host={"NetworkMode": "host"})["namespaces"] == ("pid", "mount", "uts", "ipc")
-    for mode in ("none", "mynet"):
+    for mode in ("none", "bridge", "mynet"):
         assert "namespaces" not in options(host={"NetworkMode": mode})  # make_spec's default: all of them
+
+
+def test_network_container_joins_the_other_namespace_by_path(tmp_path):
+    got = options(host={"NetworkMode": "container:web"}, network_namespace="/proc/42/ns/net")
+    assert got["namespaces"] == ("pid", "mount", "uts", "ipc", {"type": "network", "path": "/proc/42/ns/net"})
+    (tmp_path / "etc").mkdir()
+    spec = make_spec(["true"], tmp_path, namespaces=got["namespaces"], rootless=False)
+    assert spec["linux"]["namespaces"][-1] == {"type": "network", "path": "/proc/42/ns/net"}
 
 
 def test_tty_asks_for_a_terminal_of_the_console_size():

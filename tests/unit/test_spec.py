@@ -349,3 +349,21 @@ def test_time_offsets_need_a_time_namespace():
 def test_a_user_namespace_without_a_pid_namespace_is_refused_with_the_reason():
     with pytest.raises(InvalidConfig, match="a new user namespace needs a new pid namespace too"):
         make_spec(["true"], "/r", namespaces=("mount", "uts", "user"))
+
+
+def test_write_etc_files_with_the_address_and_resolvers(tmp_path):
+    """The daemon's /etc/hosts names the container's address; resolv.conf lists the resolvers given."""
+    from teachdock.runtime.spec import write_etc_files
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    for name in ("hostname", "hosts", "resolv.conf"):
+        (rootfs / "etc" / name).write_text("")
+    plain = write_etc_files(tmp_path / "a", rootfs, "box")
+    assert "127.0.1.1\tbox\n" in open(plain["/etc/hosts"]).read()
+    assert "nameserver " not in open(plain["/etc/resolv.conf"]).read()  # the callers' behaviour, as before
+    given = write_etc_files(tmp_path / "b", rootfs, "box", address="172.29.0.2", nameservers=["127.0.0.11"],
+                            search=["lab"], options=["ndots:0"], note="embedded")
+    hosts = open(given["/etc/hosts"]).read()
+    assert hosts.endswith("172.29.0.2\tbox\n") and "127.0.1.1" not in hosts
+    assert open(given["/etc/resolv.conf"]).read() == "# embedded\nnameserver 127.0.0.11\nsearch lab\noptions ndots:0\n"
