@@ -61,6 +61,7 @@ class ContainerNetworking:
         self.resolver = resolver
         self.find_container = find_container  # name or id -> ContainerRecord (NotFound)
         self._resolved: set[str] = set()       # the containers the resolver answers for now
+        self._held_ports: dict[str, list] = {}  # container id -> its PortBindings, held until it stops
 
     # --- create ------------------------------------------------------------------------------------
     def configure(self, host_config: dict, networking_config: dict | None) -> dict:
@@ -179,7 +180,9 @@ class ContainerNetworking:
 
         exposed = dict(record.data["Config"].get("ExposedPorts") or {})
         bindings = ports.reserve(ports.bindings_from_host_config(host_config, exposed,
-                                                                 bool(host_config.get("PublishAllPorts"))))
+                                                                 bool(host_config.get("PublishAllPorts"))),
+                                 name=record.name.lstrip("/"), container_id=record.id)
+        self._held_ports[record.id] = bindings
         address = next((e["IPAddress"] for n in self.networks.attached(record.id)
                         for cid, e in n["Endpoints"].items() if cid == record.id), None)
         if self.firewall is not None and address and bindings:
@@ -203,6 +206,11 @@ class ContainerNetworking:
             self.resolver.detach(record.id)
         if (record.data.get("NetworkSettings") or {}).get("Ports") and self.firewall is not None:
             self.firewall.unpublish(record.id)
+        held = self._held_ports.pop(record.id, None)
+        if held:  # the host ports go back: a restart of this container (or another) may take them
+            from teachdock.daemon import ports  # noqa: PLC0415
+
+            ports.release(held)
         record.data.setdefault("NetworkSettings", {})["Ports"] = {}
         self.networks.disconnect_all(record.id)
 

@@ -19,8 +19,10 @@ from pathlib import Path
 from teachdock.daemon import (api_archive, api_build, api_containers, api_events, api_exec, api_images, api_networks, api_prune,
                               api_stats, api_system, api_volumes)
 from teachdock.daemon.containers import ContainerManager
+from teachdock.daemon.dns import Resolver
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.execs import ExecManager
+from teachdock.daemon.firewall import Firewall, table_name
 from teachdock.daemon.networks import DEFAULT_BIP, DEFAULT_BRIDGE, NetworkManager
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
@@ -33,22 +35,16 @@ from teachdock.paths import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET
 REAL = object()  # "make the real one" (a Firewall, a Resolver), as opposed to None: "none at all"
 
 
-def make_firewall():
-    """The one nftables table of teachdock (net-fw's daemon/firewall.py); None where that module
-    is not there yet or the host cannot have one, and then no NAT, isolation or published ports."""
-    try:
-        from teachdock.daemon.firewall import Firewall
-    except ImportError:
+def make_firewall(bridge: str):
+    """The daemon's nftables table (the way out, isolation, published ports; see firewall.py),
+    named after its default bridge. None without root: a rootless daemon has no NAT."""
+    if os.geteuid() != 0:
         return None
-    return Firewall() if os.geteuid() == 0 else None
+    return Firewall(table_name(bridge, DEFAULT_BRIDGE))
 
 
 def make_resolver(lookup):
-    """The embedded DNS resolver at 127.0.0.11 (net-dns's daemon/dns.py), answered by ``lookup``."""
-    try:
-        from teachdock.daemon.dns import Resolver
-    except ImportError:
-        return None
+    """The embedded DNS resolver at 127.0.0.11, answered by ``lookup``; None without root."""
     return Resolver(lookup) if os.geteuid() == 0 else None
 
 
@@ -71,7 +67,7 @@ class Daemon:
         self.events = EventLog()  # what `docker events` streams
         self.images = Images(self.data_root, state_root=self.exec_root / "runtime")  # image store and snapshots
         self.volumes = VolumeManager(self.data_root)  # <data root>/daemon/volumes
-        self.firewall = make_firewall() if firewall is REAL else firewall
+        self.firewall = make_firewall(bridge) if firewall is REAL else firewall
         # <data root>/daemon/networks, and their bridges
         self.networks = NetworkManager(self.data_root, firewall=self.firewall, default_bridge=bridge, default_subnet=bip)
         self.resolver = make_resolver(self.networks.lookup) if resolver is REAL else resolver

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import threading
 
 from teachdock.daemon import nftables
@@ -280,6 +281,15 @@ class Firewall:
                   if item.get("table", {}).get("name", "").startswith("teachdock")]
         if was in ("0", "1") and not others:  # another teachdock table (another daemon) still routes
             _write_sysctl(IP_FORWARD, was)
+
+
+def table_name(bridge: str, default_bridge: str = "teachdock0") -> str:
+    """The table of the daemon whose default network is on ``bridge``: ``teachdock`` for the
+    usual one, one of its own for each daemon beside it (so that one daemon's clean-up never
+    sweeps another's rules). nft's names take letters, digits and ``_``."""
+    if bridge == default_bridge:
+        return "teachdock"
+    return "teachdock_" + re.sub(r"[^A-Za-z0-9_]", "_", bridge)
 
 
 def _read_sysctl(path: str) -> str:

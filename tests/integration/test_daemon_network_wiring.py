@@ -90,18 +90,27 @@ def fake_ports_module(taken: set[int]) -> types.ModuleType:
                                          int(entry.get("HostPort") or 0)))
         return found
 
-    def reserve(bindings):
+    def reserve(bindings, *, name="", container_id=""):
         for binding in bindings:
             if binding.host_port in taken:
-                raise Conflict(f"Bind for 0.0.0.0:{binding.host_port} failed: port is already allocated")
-        return [b._replace(host_port=b.host_port or 49153) for b in bindings]
+                raise Conflict(f"driver failed programming external connectivity on endpoint {name} ({container_id}): "
+                               f"Bind for 0.0.0.0:{binding.host_port} failed: port is already allocated")
+        held = [b._replace(host_port=b.host_port or 49153) for b in bindings]
+        module.held.extend(held)
+        return held
+
+    def release(bindings):
+        for binding in bindings:
+            module.held.remove(binding)
 
     def ports_json(bindings):
         return {f"{b.container_port}/{b.protocol}": [{"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(b.host_port)}]
                 for b in bindings}
 
     module.bindings_from_host_config = bindings_from_host_config
+    module.held = []  # what reserve holds and release gives back: empty again once the container stops
     module.reserve = reserve
+    module.release = release
     module.ports_json = ports_json
     return module
 
@@ -124,7 +133,7 @@ def wired(tmp_path, monkeypatch):
                     cgroup_parent=f"tdd-{secrets.token_hex(4)}", bridge=bridge,
                     bip=free_bip(), firewall=firewall, resolver=resolver)
     resolver.lookup = daemon.networks.lookup
-    daemon.fw, daemon.dns, daemon.bridge = firewall, resolver, bridge
+    daemon.fw, daemon.dns, daemon.bridge, daemon.ports = firewall, resolver, bridge, fake
     try:
         yield daemon
     finally:
@@ -170,9 +179,11 @@ def test_published_ports_go_to_the_firewall_and_come_back_at_exit(wired):
     assert wired.fw.named("publish") == [("publish", web.id, ip, [PortBinding(80, "tcp", "", 8081)])]
     shown = wired.containers.networking.inspect(web)["Ports"]
     assert shown == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8081"}]}
+    assert wired.ports.held == [PortBinding(80, "tcp", "", 8081)]  # the host port is held while it runs
     wired.containers.stop(web, timeout=0)
     assert ("unpublish", web.id) in wired.fw.calls
     assert wired.containers.networking.inspect(web)["Ports"] == {}
+    assert wired.ports.held == []  # and given back when it stops, so a restart can take it again
 
 
 def test_a_port_already_allocated_leaves_the_container_created_and_nothing_behind(wired):

@@ -299,14 +299,14 @@ def test_containers_on_a_user_network_reach_each_other_and_keep_their_address(cl
     assert again["IPAddress"] == settings["IPAddress"] and again["EndpointID"] != settings["EndpointID"]
 
 
-@pytest.mark.skip(reason="isolation between networks is the Firewall's (net-fw): the lead completes this test "
-                         "after the merge — ping from a container on another network must fail")
 def test_containers_on_different_networks_cannot_reach_each_other(clean):
     make_network(clean, "left")
     make_network(clean, "right")
     target = started(clean, "lefty", "left")["NetworkSettings"]["Networks"]["left"]["IPAddress"]
+    code, out, _ = run(clean, ["ping", "-c1", "-W1", target], HostConfig={"NetworkMode": "left"})
+    assert code == 0, out  # the same network: it answers
     code, out, _ = run(clean, ["ping", "-c1", "-W1", target], HostConfig={"NetworkMode": "right"})
-    assert code != 0, out
+    assert code != 0 and "0 packets received" in out, out  # routed through the host, dropped by the firewall
 
 
 def test_internal_network_has_no_default_route(clean):
@@ -422,3 +422,91 @@ def test_two_hundred_runs_on_the_default_bridge_leave_nothing(clean):
         time.sleep(0.02)  # the last one's veth goes with its namespace, a moment after
     assert pyroute2_ports(clean.bridge) == []
     assert not list((clean.data_root / "daemon" / "networks" / "leases").glob("*.json"))
+
+
+# --- end to end, with the daemon's real Firewall and Resolver ------------------------------------------
+def wait_for(probe, seconds: float = 10.0):
+    """``probe()`` until it returns something true (a server in a container takes a moment to listen)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            result = probe()
+            if result:
+                return result
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return probe()
+        time.sleep(0.1)
+
+
+def test_containers_on_a_user_network_find_each_other_by_name_alias_and_short_id(clean):
+    make_network(clean, "names")
+    make_network(clean, "elsewhere")
+    db = started(clean, "db", "names", NetworkingConfig={"EndpointsConfig": {"names": {"Aliases": ["database"]}}})
+    address = db["NetworkSettings"]["Networks"]["names"]["IPAddress"]
+    for name in ("db", "database", db["Id"][:12]):
+        code, out, err = run(clean, ["nslookup", name], HostConfig={"NetworkMode": "names"})
+        assert code == 0 and "127.0.0.11" in out and address in out, (name, out, err)
+    code, out, _ = run(clean, ["ping", "-c1", "-W2", "db"], HostConfig={"NetworkMode": "names"})
+    assert code == 0 and f"({address})" in out, out
+    code, out, _ = run(clean, ["nslookup", "db"], HostConfig={"NetworkMode": "elsewhere"})
+    assert code != 0 and address not in out, out  # names of other networks are not visible
+    outsider = started(clean, "outsider", "elsewhere")
+    assert clean.request("POST", f"{V}/networks/names/connect", {"Container": outsider["Id"]})[0] == 200
+    _, _, body = clean.request("POST", f"{V}/containers/{outsider['Id']}/exec",
+                               {"Cmd": ["ping", "-c1", "-W2", "db"], "AttachStdout": True, "AttachStderr": True})
+    exec_id = json.loads(body)["Id"]
+    _, _, output = clean.request("POST", f"{V}/exec/{exec_id}/start", {"Detach": False, "Tty": False})
+    assert "1 packets received" in b"".join(p for _, p in demultiplex(output)).decode()  # connected: now it can
+
+
+def test_a_published_port_answers_on_the_hosts_loopback(clean):
+    import urllib.request  # noqa: PLC0415
+
+    server = clean.create(["sh", "-c", "mkdir -p /www && echo hello from the container > /www/index.html && "
+                                       "exec httpd -f -p 80 -h /www"], name="web",
+                          HostConfig={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}})
+    assert clean.request("POST", f"{V}/containers/{server}/start")[0] == 204
+    ports = clean.json("GET", f"{V}/containers/{server}/json")["NetworkSettings"]["Ports"]["80/tcp"]
+    assert ports[0]["HostIp"] == "127.0.0.1" and int(ports[0]["HostPort"]) > 0
+    url = f"http://127.0.0.1:{ports[0]['HostPort']}/"
+    body = wait_for(lambda: urllib.request.urlopen(url, timeout=2).read())
+    assert body == b"hello from the container\n"
+
+
+def test_the_way_out_is_masqueraded(clean, tmp_path):
+    """An "outside" network namespace of the test's own, routed from the host: a container on the
+    default bridge reaches a server there, which sees the host's address, not the container's."""
+    import subprocess  # noqa: PLC0415
+
+    outside, host_end = f"tdout{os.getpid() % 100000}", f"tdo{os.getpid() % 100000}"
+    subprocess.run(["ip", "netns", "add", outside], check=True)
+    try:
+        subprocess.run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", outside],
+                       check=True)
+        subprocess.run(["ip", "addr", "add", "198.51.100.1/24", "dev", host_end], check=True)
+        subprocess.run(["ip", "link", "set", host_end, "up"], check=True)
+        for command in (["ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"], ["ip", "link", "set", "eth0", "up"],
+                        ["ip", "link", "set", "lo", "up"]):
+            subprocess.run(["ip", "netns", "exec", outside, *command], check=True)
+        server_code = ("import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
+                       "s.bind(('198.51.100.2', 9009)); s.listen(1); s.settimeout(20); c, peer = s.accept();"
+                       "c.sendall(b'seen you\\n'); c.close(); print(peer[0])")
+        server = subprocess.Popen(["ip", "netns", "exec", outside, "python3", "-c", server_code],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)
+            code, out, err = run(clean, ["sh", "-c", "echo hi | nc -w 5 198.51.100.2 9009; ip -o -4 addr show eth0"])
+            seen_from = server.communicate(timeout=30)[0].strip()
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        assert code == 0 and "seen you" in out, out + err
+        assert seen_from == "198.51.100.1", seen_from  # the host's address: masqueraded
+        assert f"inet {seen_from}/" not in out
+    finally:
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", outside], capture_output=True)

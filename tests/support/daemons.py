@@ -236,6 +236,10 @@ class DaemonProcess:
                 except OSError:
                     pass
         links.delete_link(self.bridge)  # the default bridge stays with dockerd (docker0); a test's goes
+        if os.geteuid() == 0:  # and so does its daemon's nftables table (ip_forward put back when it is the last)
+            from teachdock.daemon.firewall import Firewall, table_name  # noqa: PLC0415
+
+            Firewall(table_name(self.bridge)).sweep(set(), set())
         shutil.rmtree(self.dir, ignore_errors=True)
         return leaks
 
