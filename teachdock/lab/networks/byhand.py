@@ -26,8 +26,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from teachdock.lab.networks.nsexec import NETNS_DIR, netns_path, nsexec_argv
+
 PREFIX = "tdlab-"
-NETNS_DIR = "/run/netns"
 
 HOST = "tdlab-host"            # the lab's Docker host
 OUTSIDE = "tdlab-out"          # a fake "internet": one server, no route back to the bridge
@@ -55,13 +56,6 @@ def check_name(name: str) -> str:
     if not name.startswith(PREFIX):
         raise ValueError(f"{name!r}: everything this lab creates is named {PREFIX}…, so cleanup() finds it")
     return name
-
-
-def netns_path(netns: str | None) -> str | None:
-    """``"tdlab-red"`` -> ``/run/netns/tdlab-red``; a path stays a path; None is the host."""
-    if netns is None or netns.startswith("/"):
-        return netns
-    return f"{NETNS_DIR}/{netns}"
 
 
 def namespaces() -> list[str]:
@@ -206,13 +200,6 @@ def routes(netns: str | None = None) -> list[str]:
 # ------------------------------------------------------------------ programs in namespaces
 
 
-def nsexec_argv(netns: str | None, argv: list[str], *, timed: bool = False) -> list[str]:
-    if netns is None:
-        return list(argv)
-    return [sys.executable, "-m", "teachdock.lab.networks.nsexec", netns_path(netns),
-            *(["--timed"] if timed else []), "--", *argv]
-
-
 def run_in(netns: str | None, argv: list[str], *, timeout: float = 20) -> subprocess.CompletedProcess:
     """Run ``argv`` inside ``netns`` and wait for it (``ip netns exec NETNS ARGV``)."""
     return subprocess.run(nsexec_argv(netns, argv), capture_output=True, text=True, timeout=timeout,
@@ -286,8 +273,9 @@ def listening(process: subprocess.Popen, port: int, *, timeout: float = 10) -> b
 
 def whoami_server(netns: str, port: int, *, count: int = 1) -> subprocess.Popen:
     """A server in ``netns`` that tells each client which address it saw (COUNT clients)."""
-    process = start_in(None, [sys.executable, "-m", "teachdock.lab.networks.nsexec", netns_path(netns),
-                              "--whoami", str(port), str(count)])
+    from teachdock.lab.networks import nsexec
+
+    process = start_in(None, [sys.executable, nsexec.__file__, netns_path(netns), "--whoami", str(port), str(count)])
     if not listening(process, port):
         stop(process)
         raise RuntimeError(f"the whoami server in {netns} did not start listening on port {port}")

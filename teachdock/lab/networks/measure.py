@@ -19,7 +19,8 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
-from teachdock.lab.networks.byhand import busybox, listening, nsexec_argv, start_in, stop
+from teachdock.lab.networks.byhand import busybox, listening, start_in, stop
+from teachdock.lab.networks.nsexec import nsexec_argv
 
 ROUND_TRIP_LOOP = 'i=0; while [ $i -lt {n} ]; do echo x; read r; i=$((i+1)); done'
 

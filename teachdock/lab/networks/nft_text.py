@@ -57,6 +57,11 @@ def publish(host_address: str, host_port: int, container_address: str, container
     )
 
 
+def flush_nat(*, table: str = TABLE) -> str:
+    """Empty the DNAT chains (the published ports) and keep the masquerade: a fresh start."""
+    return f"flush chain ip {table} prerouting\nflush chain ip {table} output\n"
+
+
 def delete_table(*, family: str = "ip", table: str = TABLE) -> str:
     return f"delete table {family} {table}\n"
 
@@ -65,7 +70,7 @@ def delete_table(*, family: str = "ip", table: str = TABLE) -> str:
 
 
 def nft_argv(netns: str | None, *args: str) -> list[str]:
-    from teachdock.lab.networks.byhand import nsexec_argv
+    from teachdock.lab.networks.nsexec import nsexec_argv
 
     return nsexec_argv(netns, ["nft", *args])
 

@@ -1,4 +1,4 @@
-"""Run a program inside a network namespace: ``python -m teachdock.lab.networks.nsexec NETNS -- ARGV``.
+"""Run a program inside a network namespace: ``python nsexec.py NETNS -- ARGV``.
 
 NETNS is a path to a namespace file: ``/run/netns/tdlab-red`` (a named namespace, as
 ``ip netns add`` makes it) or ``/proc/<pid>/ns/net`` (a container's). The process joins it
@@ -10,6 +10,9 @@ Two small tools come with it, so a lab step needs no program the host may lack:
 
 - ``--whoami PORT [COUNT]``: a TCP server that answers each of COUNT connections with one
   line, ``you are <peer ip>:<port>, I am <own ip>:<port>``: who did the server see?
+It runs as a script (by its path), not with ``-m``: ``-m`` would import the whole
+``teachdock.lab.networks`` package first, and a measurement's client should start fast.
+
 - ``--timed``: run ARGV and print its wall time in seconds as the last line on stderr
   (``elapsed=0.0123``), measured here, after the namespace switch, so Python's start-up and
   ``setns`` are not counted.
@@ -24,6 +27,23 @@ import sys
 import time
 
 from teachdock import kernel
+
+NETNS_DIR = "/run/netns"   # where ``ip netns add`` (and pyroute2's netns.create) pin named namespaces
+
+
+def netns_path(netns: str | None) -> str | None:
+    """``"tdlab-red"`` -> ``/run/netns/tdlab-red``; a path stays a path; None is the host."""
+    if netns is None or netns.startswith("/"):
+        return netns
+    return f"{NETNS_DIR}/{netns}"
+
+
+def nsexec_argv(netns: str | None, argv: list[str], *, timed: bool = False) -> list[str]:
+    """The command line that runs ``argv`` inside ``netns`` (None: here, as it is)."""
+    if netns is None:
+        return list(argv)
+    return [sys.executable, __file__, netns_path(netns),
+            *(["--timed"] if timed else []), "--", *argv]
 
 
 def join(netns_path: str) -> None:

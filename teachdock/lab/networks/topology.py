@@ -95,7 +95,8 @@ def build(data: dict[str, list[LinkState]], rules=()) -> Topology:
 
 def lab_sources() -> list[tuple[str, str | None]]:
     """The by-hand lab's namespaces: (label, namespace path)."""
-    from teachdock.lab.networks.byhand import namespaces, netns_path
+    from teachdock.lab.networks.byhand import namespaces
+    from teachdock.lab.networks.nsexec import netns_path
 
     return [(name, netns_path(name)) for name in namespaces()]
 
