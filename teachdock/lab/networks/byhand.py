@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from teachdock.lab.networks.nsexec import NETNS_DIR, netns_path, nsexec_argv
@@ -69,11 +70,50 @@ def namespaces() -> list[str]:
 # ------------------------------------------------------------------ netlink (pyroute2)
 
 
-def ipr(netns: str | None = None):
-    """A pyroute2 netlink socket in ``netns`` (None: this process's own namespace)."""
-    from pyroute2 import IPRoute, NetNS
+_worker: list[ThreadPoolExecutor] = []
 
-    return IPRoute() if netns is None else NetNS(netns_path(netns))
+
+def in_worker(function, *args, **kwargs):
+    """Run ``function`` on the lab's one netlink thread. pyroute2's synchronous API drives an
+    asyncio loop of its own, which it cannot do in a thread whose loop is already running —
+    a Jupyter kernel's main thread is such a thread. Generators are read to the end there."""
+    if not _worker:
+        _worker.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdlab-netlink"))
+
+    def call():
+        result = function(*args, **kwargs)
+        if hasattr(result, "__next__"):
+            result = list(result)
+        return result
+
+    return _worker[0].submit(call).result()
+
+
+class Netlink:
+    """A pyroute2 socket (IPRoute, or NetNS for another namespace) whose every call runs on the
+    netlink thread: ``with ipr("tdlab-red") as red: red.link("add", …)`` works anywhere."""
+
+    def __init__(self, netns: str | None):
+        self.netns, self.socket = netns, None
+
+    def __enter__(self):
+        from pyroute2 import IPRoute, NetNS
+
+        path = netns_path(self.netns)
+        self.socket = in_worker(lambda: IPRoute() if path is None else NetNS(path))
+        return self
+
+    def __exit__(self, *exc):
+        in_worker(self.socket.close)
+
+    def __getattr__(self, name):
+        method = getattr(self.socket, name)
+        return lambda *args, **kwargs: in_worker(method, *args, **kwargs)
+
+
+def ipr(netns: str | None = None) -> Netlink:
+    """A pyroute2 netlink socket in ``netns`` (None: this process's own namespace)."""
+    return Netlink(netns)
 
 
 def make_namespace(name: str) -> str:
@@ -81,7 +121,7 @@ def make_namespace(name: str) -> str:
     from pyroute2 import netns
 
     remember_to_clean_up()
-    netns.create(check_name(name))
+    in_worker(netns.create, check_name(name))
     with ipr(name) as ns:
         ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
     return name
@@ -357,7 +397,7 @@ def cleanup() -> list[str]:
             removed.append(f"process {process.pid}")
         stop(process)
     for name in namespaces():
-        netns.remove(name)
+        in_worker(netns.remove, name)
         removed.append(f"namespace {name}")
     for name in host_links():
         with ipr(None) as ns, contextlib.suppress(Exception):

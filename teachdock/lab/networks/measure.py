@@ -38,6 +38,15 @@ class PathResult:
                 f"{self.throughput_mb_s:8.0f} MB/s")
 
 
+def free_port() -> int:
+    """A TCP port nobody on the host's loopback uses right now (the kernel picks it)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def elapsed_of(stderr: str) -> float:
     """The ``elapsed=SECONDS`` line nsexec --timed prints last."""
     for line in reversed(stderr.splitlines()):

@@ -101,6 +101,20 @@ def lab_sources() -> list[tuple[str, str | None]]:
     return [(name, netns_path(name)) for name in namespaces()]
 
 
+def lab_rule_sources() -> list[tuple[str | None, str | None]]:
+    """The by-hand lab's NAT table, in the lab's host namespace."""
+    from teachdock.lab.networks.byhand import HOST
+    from teachdock.lab.networks.nft_text import TABLE
+    from teachdock.lab.networks.nsexec import netns_path
+
+    return [(netns_path(HOST), TABLE)]
+
+
+def daemon_rule_sources(table: str = "teachdock") -> list[tuple[str | None, str | None]]:
+    """teachdockd's one nftables table, in the host's namespace (any family)."""
+    return [(None, table)]
+
+
 def collect(sources: list[tuple[str, str | None]]) -> dict[str, list[LinkState]]:
     """The links of each (label, namespace path or None for this process's) source; a
     namespace that vanished meanwhile (a container that exited) is left out."""
