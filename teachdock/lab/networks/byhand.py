@@ -86,7 +86,11 @@ def in_worker(function, *args, **kwargs):
             result = list(result)
         return result
 
-    return _worker[0].submit(call).result()
+    try:
+        future = _worker[0].submit(call)
+    except RuntimeError:   # at interpreter exit the pool is shut down: no loop runs here by then
+        return call()
+    return future.result()
 
 
 class Netlink:
