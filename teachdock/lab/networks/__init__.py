@@ -12,8 +12,8 @@ from teachdock.lab.networks.byhand import (BRIDGE, CONTAINERS, GATEWAY, HOST, HO
                                            whoami_server)
 from teachdock.lab.networks.checks import (FOURTH, REASONS, check_fourth_namespace, check_published,
                                            check_published_by_hand, check_reach_by_name, check_unreachable)
-from teachdock.lab.networks.daemon_side import (container_address, container_netns, daemon_sources, docker,
-                                                ensure_daemon, http_get, lab_objects, remove_lab_objects)
+from teachdock.lab.networks.daemon_side import (container_address, container_netns, daemon_reachable, daemon_sources,
+                                                docker, ensure_daemon, http_get, lab_objects, remove_lab_objects)
 from teachdock.lab.networks.dnswatch import describe, watch
 from teachdock.lab.networks.measure import free_port, measure_path, plot_paths
 from teachdock.lab.networks.nft_text import apply, flush_nat, list_table, masquerade, publish, rules, ruleset_json
@@ -22,7 +22,7 @@ from teachdock.lab.networks.topology import (daemon_rule_sources, draw, lab_rule
 
 __all__ = [
     "apply", "daemon_rule_sources", "flush_nat", "free_port", "lab_rule_sources", "rules", "ruleset_json",
-    "FOURTH", "ipr", "BRIDGE", "CONTAINERS", "GATEWAY", "HOST", "HOST_OUTSIDE_ADDRESS", "OUTSIDE", "OUTSIDE_ADDRESS", "REASONS",
+    "FOURTH", "ipr", "daemon_reachable", "BRIDGE", "CONTAINERS", "GATEWAY", "HOST", "HOST_OUTSIDE_ADDRESS", "OUTSIDE", "OUTSIDE_ADDRESS", "REASONS",
     "SUBNET", "UPLINK", "add_address", "add_default_route", "ask", "build_lab", "check_fourth_namespace",
     "check_published", "check_published_by_hand", "check_reach_by_name", "check_unreachable", "cleanup",
     "container_address", "container_netns", "daemon_sources", "describe", "docker", "draw", "enslave",

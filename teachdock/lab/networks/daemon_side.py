@@ -33,6 +33,12 @@ def docker_path() -> str | None:
     return docker_cli()
 
 
+def daemon_reachable() -> bool:
+    """Whether the docker CLI is here and teachdockd's socket exists (nothing is started)."""
+    host = docker_host()
+    return docker_path() is not None and (not host.startswith("unix://") or os.path.exists(host[len("unix://"):]))
+
+
 def ensure_daemon():
     """A client of teachdockd at ``docker_host()``, started if nobody answers; its version."""
     from teachdock.client import Client
