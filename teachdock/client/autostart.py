@@ -94,11 +94,13 @@ class EmbeddedDaemon:
 
 
 def start_daemon(host: str, data_root, *, exec_root=None, cgroup_parent: str | None = None,
-                 timeout: float = 30) -> EmbeddedDaemon:
+                 bridge: str | None = None, bip: str | None = None, timeout: float = 30) -> EmbeddedDaemon:
     """Start ``teachdockd -H host --data-root data_root`` detached and wait until it answers.
 
     ``exec_root`` (runtime state) defaults to /run/teachdock for the default socket and to
     ``exec`` next to any other socket, so that two daemons never share their containers' state.
+    ``bridge``/``bip``: the default network's Linux bridge and gateway/subnet (dockerd's ``-b``,
+    ``--bip``); a second daemon needs its own, or both hand out the same addresses on one bridge.
     """
     kind, socket_path = parse_host(host)
     if kind != "unix":
@@ -112,6 +114,10 @@ def start_daemon(host: str, data_root, *, exec_root=None, cgroup_parent: str | N
                "--exec-root", str(exec_root), "--pidfile", pidfile]
     if cgroup_parent:
         command += ["--cgroup-parent", cgroup_parent]
+    if bridge:
+        command += ["--bridge", bridge]
+    if bip:
+        command += ["--bip", bip]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, close_fds=True)

@@ -409,6 +409,7 @@ class LabDaemon:
     exec_root: Path
     cgroup_parent: str
     embedded: object                   # teachdock.client.EmbeddedDaemon: its pid, stop()
+    bridge: str | None = None          # its default network's own Linux bridge (None without root)
 
     @property
     def host(self) -> str:
@@ -457,8 +458,12 @@ class LabDaemons:
         Images(data_root).bootstrap_busybox()
         socket_file = str(directory / "teachdock.sock")
         cgroup_parent = f"td07-{name}-{secrets.token_hex(3)}"
-        embedded = start_daemon(f"unix://{socket_file}", data_root, exec_root=exec_root, cgroup_parent=cgroup_parent)
-        daemon = LabDaemon(name, directory, socket_file, data_root, exec_root, cgroup_parent, embedded)
+        # A default bridge of its own (as dockerd's -b/--bip): daemons on one bridge would hand out
+        # the same addresses, and each would sweep the other's firewall rules as strangers'.
+        bridge, bip = (f"td07{secrets.token_hex(4)}", _free_bip()) if os.geteuid() == 0 else (None, None)
+        embedded = start_daemon(f"unix://{socket_file}", data_root, exec_root=exec_root, cgroup_parent=cgroup_parent,
+                                bridge=bridge, bip=bip)
+        daemon = LabDaemon(name, directory, socket_file, data_root, exec_root, cgroup_parent, embedded, bridge)
         self.daemons[name] = daemon
         return daemon
 
@@ -471,6 +476,12 @@ class LabDaemons:
             _remove_objects(daemon.socket_path, self.bridges)
         daemon.embedded.stop(remove_containers=True)
         _remove_leftovers(daemon.directory, daemon.cgroup_parent)
+        if daemon.bridge:  # its default bridge and its nftables table go with it
+            from teachdock.daemon import links  # noqa: PLC0415
+            from teachdock.daemon.firewall import Firewall, table_name  # noqa: PLC0415
+
+            links.delete_link(daemon.bridge)
+            Firewall(table_name(daemon.bridge)).sweep(set(), set())
 
     def close(self) -> None:
         for name in list(self.daemons):
@@ -528,6 +539,20 @@ def _cgroups_named(prefix: str) -> list[str]:
             with contextlib.suppress(OSError):
                 found += [str(p) for p in base.iterdir() if p.name.startswith(prefix) and p.is_dir()]
     return found
+
+
+def _free_bip() -> str:
+    """A gateway/subnet for a chapter daemon's bridge: a /24 of 172.27.0.0/16 that no interface has
+    (clear of teachdock0's 172.29.0.0/16, user networks' 172.30.0.0/16 and Docker's 172.17.0.0/16)."""
+    import ipaddress  # noqa: PLC0415
+
+    from teachdock.daemon import links  # noqa: PLC0415
+
+    taken = links.host_networks()
+    for subnet in ipaddress.ip_network("172.27.0.0/16").subnets(new_prefix=24):
+        if subnet.network_address.packed[2] and not any(subnet.overlaps(other) for other in taken):
+            return f"{subnet.network_address + 1}/24"
+    raise TeachdockError("no free /24 in 172.27.0.0/16 for a chapter daemon's bridge: remove leftover td07* bridges")
 
 
 def _remove_leftovers(directory: Path, cgroup_parent: str) -> None:
