@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 from teachdock import kernel
-from teachdock.daemon import links
 from teachdock.image.images import Images
 from teachdock.image.overlay import mount_points
 
@@ -199,7 +198,7 @@ class DaemonProcess:
     def _leaks_now(self) -> list[str]:
         daemon_pid = self.process.pid if self.process is not None else None
         problems = [f"mount {point}" for point in mount_points() if point.startswith(f"{self.dir}/")]
-        problems += [f"veth {name} on {self.bridge}" for name in links.ports_of(self.bridge)]
+        problems += [f"veth {name} on {self.bridge}" for name in _links().ports_of(self.bridge)]
         for directory, subdirs, _files in os.walk(CGROUP_ROOT):
             if os.path.basename(directory) == self.cgroup_parent and subdirs:
                 problems.append(f"cgroups {directory}/{subdirs}")
@@ -235,7 +234,7 @@ class DaemonProcess:
                     os.rmdir(directory)
                 except OSError:
                     pass
-        links.delete_link(self.bridge)  # the default bridge stays with dockerd (docker0); a test's goes
+        _links().delete_link(self.bridge)  # the default bridge stays with dockerd (docker0); a test's goes
         if os.geteuid() == 0:  # and so does its daemon's nftables table (ip_forward put back when it is the last)
             from teachdock.daemon.firewall import Firewall, table_name  # noqa: PLC0415
 
@@ -244,12 +243,21 @@ class DaemonProcess:
         return leaks
 
 
+def _links():
+    """teachdock.daemon.links, imported when first needed: it needs pyroute2, which the cgroup v2
+    VM's guest (tests/vm) does not have, and it imports this module through the integration
+    conftest without ever starting a daemon."""
+    from teachdock.daemon import links  # noqa: PLC0415
+
+    return links
+
+
 def free_bip() -> str:
     """A gateway/subnet for a test daemon's default bridge: a /24 of 172.28.0.0/16 (clear of the real
     default, teachdock0's 172.29.0.0/16, and of user networks' 172.30.0.0/16) that no interface has."""
     if os.geteuid() != 0:
         return "172.28.1.1/24"
-    taken = links.host_networks()
+    taken = _links().host_networks()
     free = [n for n in ipaddress.ip_network("172.28.0.0/16").subnets(new_prefix=24)
             if n.network_address.packed[2] and not any(n.overlaps(other) for other in taken)]
     if not free:

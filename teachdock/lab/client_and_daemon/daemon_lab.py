@@ -480,7 +480,7 @@ class LabDaemons:
             from teachdock.daemon import links  # noqa: PLC0415
             from teachdock.daemon.firewall import Firewall, table_name  # noqa: PLC0415
 
-            links.delete_link(daemon.bridge)
+            _off_the_event_loop(links.delete_link, daemon.bridge)
             Firewall(table_name(daemon.bridge)).sweep(set(), set())
 
     def close(self) -> None:
@@ -541,6 +541,15 @@ def _cgroups_named(prefix: str) -> list[str]:
     return found
 
 
+def _off_the_event_loop(function, *args):
+    """``function(*args)`` in a thread of its own: pyroute2's synchronous API runs an asyncio loop
+    of its own, which cannot start in a Jupyter kernel's thread, where one already runs."""
+    import concurrent.futures  # noqa: PLC0415
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
+
+
 def _free_bip() -> str:
     """A gateway/subnet for a chapter daemon's bridge: a /24 of 172.27.0.0/16 that no interface has
     (clear of teachdock0's 172.29.0.0/16, user networks' 172.30.0.0/16 and Docker's 172.17.0.0/16)."""
@@ -548,7 +557,7 @@ def _free_bip() -> str:
 
     from teachdock.daemon import links  # noqa: PLC0415
 
-    taken = links.host_networks()
+    taken = _off_the_event_loop(links.host_networks)
     for subnet in ipaddress.ip_network("172.27.0.0/16").subnets(new_prefix=24):
         if subnet.network_address.packed[2] and not any(subnet.overlaps(other) for other in taken):
             return f"{subnet.network_address + 1}/24"
