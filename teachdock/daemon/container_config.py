@@ -100,6 +100,8 @@ def config(body: dict, image_config: dict, container_id: str, entrypoint: list[s
     """The record's ``Config``: the body's settings, the image's where the body gives none."""
     settings = image_config.get("config") or {}
     env = _merge_env(config_env(image_config), body.get("Env") or [])
+    # the body's ports and the image's EXPOSE together, as dockerd merges them (what -P publishes)
+    exposed = {**(settings.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {})}
     return {
         "Hostname": body.get("Hostname") or container_id[:12], "Domainname": "",
         "User": body.get("User") or settings.get("User") or "",
@@ -111,4 +113,5 @@ def config(body: dict, image_config: dict, container_id: str, entrypoint: list[s
         "WorkingDir": body.get("WorkingDir") or settings.get("WorkingDir") or "",
         "Labels": body.get("Labels") or {}, "Volumes": body.get("Volumes") or None,
         "StopSignal": body.get("StopSignal") or "SIGTERM", "StopTimeout": body.get("StopTimeout"),
+        **({"ExposedPorts": exposed} if exposed else {}),  # omitted when empty, as in dockerd's JSON
     }

@@ -3,6 +3,9 @@
 Started as in /work/shared/reference/peers-on-this-machine.md: its own data root, exec
 root, socket and pidfile, no iptables and no bridge (so containers need ``--network none``),
 and a cgroup parent of its own, so it never meets the machine's or another test's dockerd.
+With ``bridge=True`` it keeps dockerd's defaults instead (docker0, iptables, docker-proxy) but
+runs in a network namespace of its own (``unshare --net``): its docker0, veths and iptables
+chains live and die there, so the host's interfaces and rules are never touched.
 busybox:latest is the image teachdock bootstraps, saved as a docker-archive and loaded with
 ``docker load``: both daemons run the very same bytes.
 
@@ -47,13 +50,14 @@ def dockerd_missing() -> str | None:
 class DockerdProcess:
     """``start()``, ``docker(*args)``, ``load_busybox(data_root)``, ``close()``."""
 
-    def __init__(self, parent_dir: str | None = None):
+    def __init__(self, parent_dir: str | None = None, *, bridge: bool = False):
         # short: containerd puts Unix sockets under the exec root (108-byte path limit)
         self.dir = Path(tempfile.mkdtemp(prefix="dkd-", dir=parent_dir or "/tmp"))
         self.socket_path = str(self.dir / "docker.sock")
         self.pidfile = self.dir / "docker.pid"
         self.log_path = self.dir / "dockerd.log"
         self.cgroup_parent = f"dockerd-{secrets.token_hex(4)}"
+        self.bridge = bridge
         self.process: subprocess.Popen | None = None
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket_path}", "DOCKER_BUILDKIT": "0",
                     "DOCKER_CLI_HINTS": "false", "DOCKER_CONFIG": str(self.dir / "cli-config")}
@@ -63,12 +67,16 @@ class DockerdProcess:
     def start(self, timeout: float = 60) -> None:
         (self.dir / "daemon.json").write_text("{}\n")
         log = open(self.log_path, "ab")
+        if self.bridge:  # its default network, in a network namespace that dies with it
+            prefix, network = ["unshare", "--net", "--"], []
+        else:
+            prefix, network = [], ["--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none",
+                                   "--userland-proxy=false"]
         self.process = subprocess.Popen(
-            [DOCKERD, "--config-file", str(self.dir / "daemon.json"), "-H", f"unix://{self.socket_path}",
+            [*prefix, DOCKERD, "--config-file", str(self.dir / "daemon.json"), "-H", f"unix://{self.socket_path}",
              "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
              "--pidfile", str(self.pidfile), "--cgroup-parent", f"/{self.cgroup_parent}",
-             "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none",
-             "--userland-proxy=false", "--storage-driver", "overlay2"],
+             *network, "--storage-driver", "overlay2"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
