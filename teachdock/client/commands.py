@@ -93,6 +93,22 @@ def ago(unix_seconds: float) -> str:
     return f"{human_duration(time.time() - unix_seconds)} ago"
 
 
+def print_inspected(names: list[str], inspect) -> int:
+    """``docker image inspect`` / ``network inspect``: one JSON array of ``inspect(name)`` for
+    every name found, an error line for each one that is not; exit status 1 if any was not."""
+    import json  # noqa: PLC0415
+
+    found, status = [], 0
+    for name in names:
+        try:
+            found.append(inspect(name))
+        except TeachdockError as error:
+            report(error)
+            status = 1
+    print(json.dumps(found, indent=4))
+    return status
+
+
 def for_each(names: list[str], action, *, quiet_not_found: bool = False) -> int:
     """Run ``action(name)`` for each name, printing the name on success (docker stop/rm/kill)."""
     from teachdock.client.transport import NotFoundError  # noqa: PLC0415

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from teachdock.client.commands import Session, ago, human_size, report, table
+from teachdock.client.commands import Session, ago, human_size, print_inspected, report, table
 from teachdock.client.flags import Flag, UsageError, Verb
 from teachdock.errors import TeachdockError
 
@@ -176,17 +176,7 @@ def cmd_load(session: Session) -> int:
 
 def cmd_image_inspect(session: Session) -> int:
     """``docker image inspect``: images only (``teachdock inspect`` tries containers first)."""
-    import json  # noqa: PLC0415
-
-    found, status = [], 0
-    for name in session.args:
-        try:
-            found.append(session.client.inspect_image(name))
-        except TeachdockError as error:
-            report(error)
-            status = 1
-    print(json.dumps(found, indent=4))
-    return status
+    return print_inspected(session.args, session.client.inspect_image)
 
 
 def cmd_image_history(session: Session) -> int:

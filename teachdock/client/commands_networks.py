@@ -3,12 +3,10 @@ connect, disconnect, rm, prune. Each is one or two Engine API calls (``--help`` 
 
 from __future__ import annotations
 
-import json
 import sys
 
-from teachdock.client.commands import Session, for_each, report, table
+from teachdock.client.commands import Session, for_each, print_inspected, table
 from teachdock.client.flags import Flag, UsageError, Verb
-from teachdock.errors import TeachdockError
 
 
 def cmd_network_ls(session: Session) -> int:
@@ -38,15 +36,7 @@ def cmd_network_create(session: Session) -> int:
 
 
 def cmd_network_inspect(session: Session) -> int:
-    found, status = [], 0
-    for name in session.args:
-        try:
-            found.append(session.client.inspect_network(name))
-        except TeachdockError as error:
-            report(error)
-            status = 1
-    print(json.dumps(found, indent=4))
-    return status
+    return print_inspected(session.args, session.client.inspect_network)
 
 
 def cmd_network_connect(session: Session) -> int:
