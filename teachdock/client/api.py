@@ -31,6 +31,26 @@ class RunOutput:
                 f"stderr={self.stderr!r})")
 
 
+def port_bindings(specs) -> dict:
+    """``-p`` specs as HostConfig.PortBindings, split as the docker CLI splits them:
+    "80" (a free host port), "8080:80", "127.0.0.1:8080:80", "127.0.0.1::80", each with an
+    optional "/tcp" or "/udp". Whether the numbers make sense is the daemon's to say."""
+    bindings: dict[str, list] = {}
+    for spec in specs:
+        spec, _, protocol = spec.partition("/")
+        host_ip, host_port, container_port = "", "", spec
+        if spec.count(":") == 1:
+            host_port, container_port = spec.split(":")
+        elif spec.count(":") >= 2:
+            host_ip, host_port, container_port = spec.rsplit(":", 2)
+            host_ip = host_ip.strip("[]")
+        if not container_port:
+            raise ValueError(f"invalid port specification: {spec!r} (e.g. 8080:80, 127.0.0.1::80, 80/udp)")
+        key = f"{container_port}/{protocol or 'tcp'}"
+        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
+    return bindings
+
+
 def parse_bytes(value) -> int:
     """``64m`` -> 67108864 (docker's RAMInBytes: b, k, m, g; binary units)."""
     if isinstance(value, int):
@@ -223,8 +243,12 @@ class Client:
     # --- containers -------------------------------------------------------------------------------------
     def create(self, image: str, command=None, *, name=None, environment=None, workdir=None, user=None,
                memory=None, cpus=None, pids_limit=None, volumes=None, network=None, remove=False,
-               stdin_open=False, tty=False, console_size=None, entrypoint=None, labels=None, progress=None) -> str:
-        """``POST /containers/create`` (pulling the image on a 404 "No such image", as docker does)."""
+               stdin_open=False, tty=False, console_size=None, entrypoint=None, labels=None, progress=None,
+               publish=None, publish_all=False, network_aliases=None) -> str:
+        """``POST /containers/create`` (pulling the image on a 404 "No such image", as docker does).
+
+        ``publish``: ``docker run -p`` specs ("8080:80", "127.0.0.1::80/udp", "80"); the daemon
+        checks them. ``network_aliases``: more names for the container on ``network``."""
         if isinstance(command, str):
             command = ["sh", "-c", command]
         env = environment or []
@@ -239,6 +263,12 @@ class Client:
             host_config["PidsLimit"] = int(pids_limit)
         if volumes:
             host_config["Binds"] = list(volumes)
+        exposed = {}
+        if publish:
+            host_config["PortBindings"] = port_bindings(publish)
+            exposed = {port: {} for port in host_config["PortBindings"]}
+        if publish_all:
+            host_config["PublishAllPorts"] = True
         body = {"Image": image, "Cmd": command, "Env": list(env), "WorkingDir": workdir or "", "User": user or "",
                 "AttachStdin": bool(stdin_open), "AttachStdout": True, "AttachStderr": True, "Tty": bool(tty),
                 "OpenStdin": bool(stdin_open), "StdinOnce": bool(stdin_open), "Labels": labels or {},
@@ -247,6 +277,10 @@ class Client:
             host_config["ConsoleSize"] = list(console_size)
         if entrypoint is not None:
             body["Entrypoint"] = entrypoint
+        if exposed:
+            body["ExposedPorts"] = exposed
+        if network_aliases:
+            body["NetworkingConfig"] = {"EndpointsConfig": {network or "default": {"Aliases": list(network_aliases)}}}
         query = {"name": name} if name else None
         try:
             return self.request("POST", "/containers/create", query=query, body=body).json()["Id"]
@@ -259,7 +293,7 @@ class Client:
     def run(self, image: str, command=None, *, name=None, detach=False, remove=False, environment=None,
             workdir=None, user=None, memory=None, cpus=None, pids_limit=None, volumes=None, network=None,
             input=None, tty=False, console_size=None, output=None, progress=None,
-            started=None) -> RunOutput:  # noqa: A002
+            started=None, publish=None, publish_all=False, network_aliases=None) -> RunOutput:  # noqa: A002
         """``docker run``: create -> attach (101) -> wait -> start -> output -> exit code.
 
         ``input``: bytes or str for the program's stdin (``-i``), or a binary file object to
@@ -273,7 +307,8 @@ class Client:
         container_id = self.create(image, command, name=name, environment=environment, workdir=workdir, user=user,
                                    memory=memory, cpus=cpus, pids_limit=pids_limit, volumes=volumes,
                                    network=network, remove=remove, stdin_open=input is not None, tty=tty,
-                                   console_size=console_size, progress=progress)
+                                   console_size=console_size, progress=progress, publish=publish,
+                                   publish_all=publish_all, network_aliases=network_aliases)
         if detach:
             self.start(container_id)
             return RunOutput(container_id, None)

@@ -145,7 +145,13 @@ RUN_FLAGS = [
     Flag("--cpus", "CPU limit in CPUs (0.5): the cpu cgroup's quota/period", value="N"),
     Flag("--pids-limit", "most processes at once: the pids cgroup", value="N"),
     Flag("-v,--volume", "mount a volume or a host path: SRC:DST[:ro]", value="SRC:DST", repeat=True),
-    Flag("--network", "network to join (none, host, or one made with `network create`)", value="NAME"),
+    Flag("--network", "network to join: bridge (the default), none, host, container:NAME, or one made "
+                      "with `network create`", value="NAME"),
+    Flag("--network-alias", "another name for the container on its network (user networks)", value="NAME",
+         repeat=True),
+    Flag("-p,--publish", "publish a port: [IP:][HOSTPORT:]PORT[/udp] (a DNAT rule on the host)", value="SPEC",
+         repeat=True),
+    Flag("-P,--publish-all", "publish every port the image EXPOSEs, each on a free host port"),
 ]
 
 
@@ -178,6 +184,7 @@ def cmd_run(session: Session) -> int:
             result = client.run(image, command, name=o.name, detach=o.detach, remove=o.rm, environment=o.env,
                                 workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
                                 pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
+                                publish=o.publish, publish_all=o.publish_all, network_aliases=o.network_alias,
                                 input=sys.stdin.buffer if o.interactive else None, tty=o.tty,
                                 console_size=terminal_size() if o.tty else None, output=write_output,
                                 progress=pulling, started=started)

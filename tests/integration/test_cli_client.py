@@ -49,6 +49,37 @@ def test_run_flags(td):
     assert result.stdout.split() == ["1", "/tmp", "1000", "10"]
 
 
+def test_run_publishes_a_port_and_names_on_a_user_network(td):
+    import urllib.request  # noqa: PLC0415
+
+    started = td("run", "-d", "--name", "site", "-p", "127.0.0.1::80", "busybox", "sh", "-c",
+                 "mkdir -p /www && echo hi from site > /www/index.html && exec httpd -f -p 80 -h /www")
+    assert started.returncode == 0, started.stderr
+    mapping = td("port", "site", "80")
+    assert mapping.returncode == 0 and mapping.stdout.startswith("127.0.0.1:"), mapping.stdout + mapping.stderr
+    url = f"http://{mapping.stdout.strip()}/"
+    deadline = time.monotonic() + 10
+    while True:  # httpd takes a moment to listen
+        try:
+            assert urllib.request.urlopen(url, timeout=2).read() == b"hi from site\n"
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert td("network", "create", "clinet").returncode == 0
+    try:
+        server = td("run", "-d", "--name", "named", "--network", "clinet", "--network-alias", "db",
+                    "busybox", "sleep", "60")
+        assert server.returncode == 0, server.stderr
+        lookup = td("run", "--rm", "--network", "clinet", "busybox", "nslookup", "db")
+        assert lookup.returncode == 0 and "127.0.0.11" in lookup.stdout, lookup.stdout + lookup.stderr
+        assert td("run", "--rm", "-p", "8080:", "busybox", "true").returncode == 125  # no container port
+    finally:
+        td("rm", "-f", "site", "named")
+        td("network", "rm", "clinet")
+
+
 def test_run_interactive_reads_stdin(td):
     result = td("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z", input="")
     assert (result.returncode, result.stdout) == (0, "")

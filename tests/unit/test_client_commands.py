@@ -109,3 +109,24 @@ def test_ps_ports_column_as_docker_ps():
                          {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8081, "Type": "tcp"}]) == \
         "53/udp, 0.0.0.0:8080->80/tcp, 127.0.0.1:8081->80/tcp"
     assert ports_column([]) == ""
+
+
+@pytest.mark.parametrize("specs, bindings", [
+    (["8080:80"], {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}),
+    (["80"], {"80/tcp": [{"HostIp": "", "HostPort": ""}]}),
+    (["127.0.0.1::80/udp"], {"80/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}),
+    (["127.0.0.1:9090:80", "9091:80"], {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9090"},
+                                                   {"HostIp": "", "HostPort": "9091"}]}),
+    (["[::1]:8080:80"], {"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}),
+])
+def test_publish_specs_become_port_bindings_as_the_docker_cli_splits_them(specs, bindings):
+    from teachdock.client.api import port_bindings
+
+    assert port_bindings(specs) == bindings
+
+
+def test_a_publish_spec_without_a_container_port_is_refused():
+    from teachdock.client.api import port_bindings
+
+    with pytest.raises(ValueError, match="invalid port specification"):
+        port_bindings(["8080:"])
