@@ -120,13 +120,13 @@ def test_ps_ports_column_as_docker_ps():
     (["[::1]:8080:80"], {"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}),
 ])
 def test_publish_specs_become_port_bindings_as_the_docker_cli_splits_them(specs, bindings):
-    from teachdock.client.api import port_bindings
+    from teachdock.client.specs import port_bindings
 
     assert port_bindings(specs) == bindings
 
 
 def test_a_publish_spec_without_a_container_port_is_refused():
-    from teachdock.client.api import port_bindings
+    from teachdock.client.specs import port_bindings
 
     with pytest.raises(ValueError, match="invalid port specification"):
         port_bindings(["8080:"])

@@ -1,0 +1,39 @@
+"""``docker run``'s short forms turned into the API's fields, as the docker CLI turns them:
+``-m 64m`` into bytes, ``-p 127.0.0.1::80`` into HostConfig.PortBindings. Whether the values make
+sense is the daemon's to say; these only split them."""
+
+from __future__ import annotations
+
+
+def port_bindings(specs) -> dict:
+    """``-p`` specs as HostConfig.PortBindings, split as the docker CLI splits them:
+    "80" (a free host port), "8080:80", "127.0.0.1:8080:80", "127.0.0.1::80", each with an
+    optional "/tcp" or "/udp". Whether the numbers make sense is the daemon's to say."""
+    bindings: dict[str, list] = {}
+    for spec in specs:
+        spec, _, protocol = spec.partition("/")
+        host_ip, host_port, container_port = "", "", spec
+        if spec.count(":") == 1:
+            host_port, container_port = spec.split(":")
+        elif spec.count(":") >= 2:
+            host_ip, host_port, container_port = spec.rsplit(":", 2)
+            host_ip = host_ip.strip("[]")
+        if not container_port:
+            raise ValueError(f"invalid port specification: {spec!r} (e.g. 8080:80, 127.0.0.1::80, 80/udp)")
+        key = f"{container_port}/{protocol or 'tcp'}"
+        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
+    return bindings
+
+
+def parse_bytes(value) -> int:
+    """``64m`` -> 67108864 (docker's RAMInBytes: b, k, m, g; binary units)."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower().removesuffix("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    scale = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"invalid size {value!r}: use a number with an optional unit b, k, m or g (e.g. 64m)") from None
