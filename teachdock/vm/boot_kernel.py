@@ -35,8 +35,15 @@ ELF_MAGIC = b"\x7fELF"
 
 
 def cache_dir() -> Path:
-    """<data root>/vm: extracted kernels (and, later, prebuilt initramfs images)."""
-    return data_root() / "vm"
+    """<data root>/vm: extracted kernels and the guest's initramfs images.
+
+    A learner without root cannot write under /var/lib/teachdock: their cache is then
+    $XDG_CACHE_HOME/teachdock/vm (or ~/.cache/teachdock/vm), so the VM still boots for them."""
+    shared = data_root() / "vm"
+    existing = next(path for path in (shared, *shared.parents) if path.exists())
+    if os.access(existing, os.W_OK):
+        return shared
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "teachdock" / "vm"
 
 
 # --- decompressing the payload --------------------------------------------------------

@@ -426,3 +426,19 @@ def test_boot_error_names_the_signal_and_the_first_qemu_error():
     error = qemu._boot_error(run)
     assert str(error).startswith("QEMU was killed by SIGABRT before the guest booted: qemu: error: failed to set MSR")
     assert error.console_tail == ["qemu: error: failed to set MSR 0x10a", "qemu: Assertion failed"]
+
+
+def test_the_vm_cache_is_under_the_data_root_when_it_can_be_written(tmp_path, monkeypatch):
+    from teachdock.vm import boot_kernel
+
+    monkeypatch.setenv("TEACHDOCK_DATA_ROOT", str(tmp_path / "data"))
+    assert boot_kernel.cache_dir() == tmp_path / "data" / "vm"
+
+
+def test_without_write_access_to_the_data_root_the_vm_cache_is_the_users_own(tmp_path, monkeypatch):
+    from teachdock.vm import boot_kernel
+
+    monkeypatch.setenv("TEACHDOCK_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(boot_kernel.os, "access", lambda path, mode: False)  # as a learner without root
+    assert boot_kernel.cache_dir() == tmp_path / "cache" / "teachdock" / "vm"
