@@ -551,17 +551,16 @@ def _off_the_event_loop(function, *args):
 
 
 def _free_bip() -> str:
-    """A gateway/subnet for a chapter daemon's bridge: a /24 of 172.27.0.0/16 that no interface has
-    (clear of teachdock0's 172.29.0.0/16, user networks' 172.30.0.0/16 and Docker's 172.17.0.0/16)."""
+    """A gateway/subnet for a chapter daemon's bridge: the daemon's own subnet picker, on a /24 of
+    172.27.0.0/16 that no interface has (clear of teachdock0's 172.29.0.0/16, user networks'
+    172.30.0.0/16 and Docker's 172.17.0.0/16)."""
     import ipaddress  # noqa: PLC0415
 
-    from teachdock.daemon import links  # noqa: PLC0415
+    from teachdock.daemon import ipam, links  # noqa: PLC0415
 
     taken = _off_the_event_loop(links.host_networks)
-    for subnet in ipaddress.ip_network("172.27.0.0/16").subnets(new_prefix=24):
-        if subnet.network_address.packed[2] and not any(subnet.overlaps(other) for other in taken):
-            return f"{subnet.network_address + 1}/24"
-    raise TeachdockError("no free /24 in 172.27.0.0/16 for a chapter daemon's bridge: remove leftover td07* bridges")
+    subnet = ipam.pick_subnet(None, taken, pool=ipaddress.ip_network("172.27.0.0/16"))
+    return f"{subnet.network_address + 1}/24"
 
 
 def _remove_leftovers(directory: Path, cgroup_parent: str) -> None:
