@@ -220,13 +220,19 @@ class Swarm:
         reason = why_swarm_cannot_run()
         if reason:
             raise SwarmError(reason)
+        if self.closed or self.directory.exists():
+            raise SwarmError(f"the swarm {self.name} was started before: make a new Swarm()")
         self.directory.mkdir(mode=0o700)
-        build_lan(self.lan, {node.netns: node.spec for node in self.nodes.values()})
-        for node in self.nodes.values():
-            node.start()
-        self.load_image()
-        self.init()
-        self.join()
+        try:
+            build_lan(self.lan, {node.netns: node.spec for node in self.nodes.values()})
+            for node in self.nodes.values():
+                node.start()
+            self.load_image()
+            self.init()
+            self.join()
+        except BaseException:
+            self.close()   # a half-built swarm leaves nothing behind either
+            raise
         return self
 
     def load_image(self) -> None:
@@ -297,14 +303,17 @@ class Swarm:
     def drain(self, hostname: str = "node2", timeout: float = 90) -> list[tuple[float, dict[str, int]]]:
         """``docker node update --availability drain``: the manager moves the node's tasks away.
 
-        Returns the timeline, (seconds since the drain, running tasks per node), until the
-        drained node runs none and the service has all its replicas again."""
+        The drained node's tasks stop at once; their replacements start on the other node
+        after the service's restart delay (5 s unless ``--restart-delay`` says otherwise).
+        Returns the timeline, (seconds since the drain, running tasks per node) from the moment
+        before it until the drained node runs none and the service has all its replicas again."""
         if hostname not in self.nodes:
             raise ValueError(f"no node {hostname!r}: the nodes are {', '.join(self.nodes)}")
-        replicas = sum(self.tasks_per_node().values())
+        before = self.tasks_per_node()
+        replicas = sum(before.values())
         start = time.monotonic()
         self.manager.docker("node", "update", "--availability", "drain", hostname)
-        timeline = []
+        timeline = [(0.0, before)]
         while True:
             counts = self.tasks_per_node()
             timeline.append((round(time.monotonic() - start, 2), counts))
@@ -353,7 +362,18 @@ class Swarm:
         """Frames the bridge forwarded since the LAN was built, per swarm port: packets and bytes."""
         return read_traffic(self.lan)
 
+    def idle_chatter(self, seconds: float = 5) -> dict[str, dict[str, int]]:
+        """What crosses the LAN in ``seconds`` while nobody asks anything: heartbeats and gossip."""
+        before = self.traffic()
+        time.sleep(seconds)
+        after = self.traffic()
+        return {port: {key: after[port][key] - before[port][key] for key in after[port]} for port in after}
+
     # -- tearing down
+
+    def processes(self) -> list[int]:
+        """The PIDs of this swarm: its dockerd and everything they started (containerd, shims, tasks)."""
+        return _lab_pids(self.name)
 
     def leftovers(self) -> list[str]:
         """What of this swarm is still on the machine (empty after close())."""
@@ -587,4 +607,24 @@ def plot_tasks(before: dict[str, int], after: dict[str, int], *, drained: str = 
     axes.set_ylim(0, max([*before.values(), *after.values(), 1]) + 1)
     axes.set_title(f"service {SERVICE!r}: tasks per node")
     axes.legend(loc="upper right")
+    return fig
+
+
+def plot_drain(timeline: list[tuple[float, dict[str, int]]], *, drained: str = "node2"):
+    """Running tasks per node against the seconds since the drain (``Swarm.drain``'s timeline)."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    if not timeline:
+        raise ValueError("an empty timeline: Swarm.drain() returns one with at least one sample")
+    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    axes = fig.subplots()
+    times = [seconds for seconds, _counts in timeline]
+    for name in sorted(timeline[0][1]):
+        axes.step(times, [counts.get(name, 0) for _seconds, counts in timeline], where="post", marker="o",
+                  label=name)
+    axes.set_xlabel(f"seconds since {drained} was drained")
+    axes.set_ylabel("running tasks")
+    axes.set_ylim(-0.3, max(sum(counts.values()) for _seconds, counts in timeline) + 0.5)
+    axes.set_title("the manager moves the tasks")
+    axes.legend()
     return fig
