@@ -35,6 +35,9 @@ def host_state() -> dict[str, set[str]]:
     }
 
 
+PROGRESS: list[str] = []   # what start() said, step by step
+
+
 @pytest.fixture(scope="module")
 def host_before():
     return host_state()
@@ -44,10 +47,18 @@ def host_before():
 def lab(host_before):
     the_swarm = swarm.Swarm()
     try:
-        the_swarm.start()
+        the_swarm.start(progress=PROGRESS.append)
         yield the_swarm
     finally:
         the_swarm.close()
+
+
+def test_start_says_each_step_and_times_it(lab):
+    assert list(lab.timings) == ["the LAN: 3 namespaces, a bridge, 2 veth pairs", "dockerd on node1",
+                                 "dockerd on node2", "busybox:latest loaded into both",
+                                 "docker swarm init on node1", "docker swarm join from node2"]
+    assert all(seconds > 0 for seconds in lab.timings.values())
+    assert PROGRESS == [f"{what}: {seconds:.2f} s" for what, seconds in lab.timings.items()]
 
 
 def test_two_nodes_one_manager_one_worker(lab):
@@ -87,6 +98,9 @@ def test_the_swarm_ports_are_seen_on_the_lan(lab):
     assert "3 packets received" in output
     assert after["4789/udp"]["packets"] - before["4789/udp"]["packets"] >= 6   # 3 echoes and 3 replies, as VXLAN
     assert after["2377/tcp"]["packets"] > 0 and after["7946/udp"]["packets"] > 0
+    table = swarm.port_rows(after)
+    assert [(row["port"], row["protocol"]) for row in table] == list(swarm.SWARM_PORTS)
+    assert table[-1]["packets"] == after["4789/udp"]["packets"] and "VXLAN" in table[-1]["what"]
     rows = lab.conversations()
     # the worker keeps a TCP connection to the manager's 2377, held by dockerd on both ends
     to_manager = [row for row in rows if row["node"] == "node2" and row["state"] == "ESTAB"
@@ -114,6 +128,11 @@ def test_drain_moves_every_task_to_the_other_node(lab):
     availability = {node["Hostname"]: node["Availability"] for node in lab.node_list()}
     assert availability == {"node1": "Active", "node2": "Drain"}
     assert lab.nodes["node2"].docker("ps", "-q").stdout.split() == []
+    tasks = lab.service_tasks(all_tasks=True)
+    shut_down = [task for task in tasks if task["Node"] == "node2"]
+    assert len(shut_down) == timeline[0][1]["node2"]
+    assert all(task["DesiredState"] == "Shutdown" for task in shut_down)
+    assert sorted(task["Node"] for task in lab.service_tasks()) == ["node1"] * 4
 
     figure = swarm.plot_tasks(timeline[0][1], timeline[-1][1])
     heights = [bar.get_height() for bar in figure.axes[0].patches]

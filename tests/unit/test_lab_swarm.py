@@ -71,3 +71,12 @@ def test_plot_drain_draws_one_line_per_node():
     assert list(lines[0].get_ydata()) == [2, 2, 4] and list(lines[1].get_ydata()) == [2, 0, 0]
     with pytest.raises(ValueError, match="empty timeline"):
         swarm.plot_drain([])
+
+
+def test_port_rows_join_the_ports_with_their_counters():
+    traffic = {f"{port}/{proto}": {"packets": index, "bytes": 100 * index}
+               for index, (port, proto) in enumerate(swarm.SWARM_PORTS)}
+    rows = swarm.port_rows(traffic)
+    assert rows[0] == {"port": 2377, "protocol": "tcp", "what": swarm.SWARM_PORTS[(2377, "tcp")],
+                       "packets": 0, "bytes": 0}
+    assert [row["packets"] for row in rows] == [0, 1, 2, 3]

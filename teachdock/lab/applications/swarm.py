@@ -15,16 +15,22 @@ an id of its own in its names, so two runs at once (a test and a notebook) never
 the ingress and overlay sandboxes, VXLAN devices, iptables chains — lives inside its node's
 namespace and is gone when the namespace goes. The host keeps only what it had.
 
-``Swarm`` starts both daemons, loads the busybox image teachdock builds into both (there is
-no registry to pull from: services are created with ``--no-resolve-image``), runs
-``docker swarm init`` on node1 and ``docker swarm join`` on node2, creates a service of
-4 replicas, drains a node and records how the tasks move. What the daemons say to each other is
-made visible two ways: ``conversations()`` lists their sockets (``ss`` inside each node's
-namespace: who is connected to whom on 2377 and 7946), and ``traffic()`` reads counters an
-nftables table in the LAN's namespace keeps per swarm port for every frame the bridge forwards.
+``Swarm.start()`` builds the LAN, starts both daemons, loads the busybox image teachdock builds
+into both (there is no registry to pull from: services are created with
+``--no-resolve-image``), runs ``docker swarm init`` on node1 and ``docker swarm join`` on node2
+(``timings`` keeps the seconds of each step). ``create_service()`` makes a service of 4
+replicas on an overlay network, ``service_tasks()`` and ``tasks_per_node()`` say where they
+run, ``drain()`` drains a node and returns how the tasks moved (``plot_tasks``, ``plot_drain``
+draw it). What the daemons say to each other (``SWARM_PORTS``) is made visible two ways:
+``conversations()`` lists their sockets (``ss`` inside each node's namespace: who is connected
+to whom on 2377, 7946, 4789), and ``traffic()`` / ``idle_chatter()`` read counters that an
+nftables table in the LAN's namespace keeps per swarm port for every frame the bridge forwards
+(``port_rows`` makes a table of them); ``ping_across()`` sends traffic over the overlay, so
+VXLAN shows up too.
 
-``why_swarm_cannot_run()`` says why this cannot work here (or None); ``cleanup()`` removes
-whatever a previous, interrupted run left; ``leftovers()`` lists what is still there.
+``why_swarm_cannot_run()`` says why this cannot work here (or None); ``Swarm.close()`` (also at
+the end of a ``with`` block and at exit) removes everything; ``cleanup()`` removes whatever an
+interrupted run left; ``leftovers()`` lists what is still there.
 """
 
 from __future__ import annotations
@@ -190,6 +196,7 @@ class Swarm:
 
     name: str = field(default_factory=lambda: f"{PREFIX}-{secrets.token_hex(3)}")
     nodes: dict[str, Node] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)   # seconds per step of start()
     closed: bool = False
 
     def __post_init__(self):
@@ -215,21 +222,29 @@ class Swarm:
 
     # -- building it
 
-    def start(self) -> Swarm:
-        """The LAN, both daemons, the image on both, ``swarm init`` on node1, ``join`` from node2."""
+    def start(self, progress=None) -> Swarm:
+        """The LAN, both daemons, the image on both, ``swarm init`` on node1, ``join`` from node2.
+
+        ``progress(line)`` hears each step with its time (``print`` in a notebook); the
+        seconds each step took stay in ``timings``."""
         reason = why_swarm_cannot_run()
         if reason:
             raise SwarmError(reason)
         if self.closed or self.directory.exists():
             raise SwarmError(f"the swarm {self.name} was started before: make a new Swarm()")
         self.directory.mkdir(mode=0o700)
+        steps = [("the LAN: 3 namespaces, a bridge, 2 veth pairs",
+                  lambda: build_lan(self.lan, {node.netns: node.spec for node in self.nodes.values()}))]
+        steps += [(f"dockerd on {name}", node.start) for name, node in self.nodes.items()]
+        steps += [("busybox:latest loaded into both", self.load_image),
+                  ("docker swarm init on node1", self.init), ("docker swarm join from node2", self.join)]
         try:
-            build_lan(self.lan, {node.netns: node.spec for node in self.nodes.values()})
-            for node in self.nodes.values():
-                node.start()
-            self.load_image()
-            self.init()
-            self.join()
+            for what, step in steps:
+                began = time.monotonic()
+                step()
+                self.timings[what] = time.monotonic() - began
+                if progress:
+                    progress(f"{what}: {self.timings[what]:.2f} s")
         except BaseException:
             self.close()   # a half-built swarm leaves nothing behind either
             raise
@@ -278,15 +293,21 @@ class Swarm:
         return self.wait_for(lambda counts: sum(counts.values()) == replicas, timeout,
                              f"{replicas} running tasks of {SERVICE}")
 
+    def service_tasks(self, *, all_tasks: bool = False) -> list[dict]:
+        """``docker service ps`` on the manager: each task's name, node, desired and current state.
+
+        Only the tasks meant to run, unless ``all_tasks`` (then the shut-down ones as well)."""
+        filters = [] if all_tasks else ["--filter", "desired-state=running"]
+        out = self.manager.docker("service", "ps", SERVICE, *filters, "--format", "{{json .}}").stdout
+        keys = ("Name", "Node", "DesiredState", "CurrentState", "Error")
+        return [{key: task.get(key, "") for key in keys} for task in map(json.loads, out.splitlines())]
+
     def tasks_per_node(self) -> dict[str, int]:
         """How many of the service's tasks run on each node now (every node listed, 0 included)."""
-        out = self.manager.docker("service", "ps", SERVICE, "--filter", "desired-state=running",
-                                  "--format", "{{.Node}}\t{{.CurrentState}}").stdout
         counts = {name: 0 for name in self.nodes}
-        for line in out.splitlines():
-            node, _, state = line.partition("\t")
-            if state.startswith("Running") and node in counts:
-                counts[node] += 1
+        for task in self.service_tasks():
+            if task["CurrentState"].startswith("Running") and task["Node"] in counts:
+                counts[task["Node"]] += 1
         return counts
 
     def wait_for(self, done, timeout: float, what: str) -> dict[str, int]:
@@ -451,6 +472,12 @@ def traffic_ruleset() -> str:
     return (f"table bridge {TRAFFIC_TABLE} {{\n    chain forward {{\n"
             "        type filter hook forward priority 0; policy accept;\n"
             + "\n".join(rules) + "\n    }\n}\n")
+
+
+def port_rows(traffic: dict[str, dict[str, int]]) -> list[dict]:
+    """Swarm's ports as a table: port, protocol, what travels there, packets and bytes seen."""
+    return [{"port": port, "protocol": proto, "what": what, **traffic[f"{port}/{proto}"]}
+            for (port, proto), what in SWARM_PORTS.items()]
 
 
 def read_traffic(lan: str) -> dict[str, dict[str, int]]:
