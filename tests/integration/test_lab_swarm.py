@@ -10,6 +10,7 @@ order and the last one closes it. Every packet stays inside namespaces the lab c
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -36,6 +37,15 @@ def host_state() -> dict[str, set[str]]:
 
 
 PROGRESS: list[str] = []   # what start() said, step by step
+
+
+def alive(pid: int) -> bool:
+    """Running, or stopped: anything but gone or a zombie (an orphan's zombie waits for PID 1)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +165,7 @@ def test_close_leaves_nothing(lab, host_before):
     assert {node.process.pid for node in lab.nodes.values()} < set(pids)   # and containerd, shims, tasks
     lab.close()
     assert lab.leftovers() == [] and lab.processes() == []
-    assert [pid for pid in pids if os.path.exists(f"/proc/{pid}")] == []
+    assert [pid for pid in pids if alive(pid)] == []
     assert not lab.directory.exists()
     now = host_state()
     assert not {link for link in now["links"] - host_before["links"] if link.startswith(("td09", "docker", "veth"))}
@@ -174,3 +184,16 @@ def test_a_failed_start_leaves_nothing(monkeypatch):
     with pytest.raises(swarm.SwarmError, match="init refused by the test"):
         broken.start()                                       # the LAN and both dockerd were up by then
     assert broken.leftovers() == []
+
+
+def test_close_after_a_daemon_crashed_kills_what_it_left():
+    with swarm.Swarm() as crashed:
+        crashed.start()
+        crashed.create_service(replicas=4)
+        worker = crashed.nodes["node2"]
+        orphans = [pid for pid in crashed.processes() if pid != worker.process.pid]
+        os.kill(worker.process.pid, signal.SIGKILL)              # its containerd, shims and tasks stay
+        worker.process.wait()
+        assert [pid for pid in orphans if alive(pid)] != []
+    assert crashed.leftovers() == []
+    assert [pid for pid in orphans if alive(pid)] == []

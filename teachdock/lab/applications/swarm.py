@@ -405,11 +405,13 @@ class Swarm:
         if self.closed:
             return
         self.closed = True
+        # a daemon that no longer answers must not stop the rest: it is killed below all the same
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            if self.manager.process is not None and self.manager.process.poll() is None:
+                self.manager.docker("service", "rm", SERVICE, check=False, timeout=30)
         for node in self.nodes.values():
-            if node.process is not None and node.process.poll() is None and node is self.manager:
-                node.docker("service", "rm", SERVICE, check=False, timeout=30)
-        for node in self.nodes.values():
-            _wait_no_containers(node)
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                _wait_no_containers(node)
         for node in self.nodes.values():
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 node.stop()
