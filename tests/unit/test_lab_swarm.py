@@ -80,3 +80,13 @@ def test_port_rows_join_the_ports_with_their_counters():
     assert rows[0] == {"port": 2377, "protocol": "tcp", "what": swarm.SWARM_PORTS[(2377, "tcp")],
                        "packets": 0, "bytes": 0}
     assert [row["packets"] for row in rows] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("replicas", [0, -1, 2.5, "4"])
+def test_a_service_needs_a_whole_positive_number_of_replicas(replicas):
+    lab = swarm.Swarm()
+    try:
+        with pytest.raises(ValueError, match="at least one task"):
+            lab.create_service(replicas=replicas)
+    finally:
+        lab.close()

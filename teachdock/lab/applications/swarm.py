@@ -287,11 +287,13 @@ class Swarm:
         """A service of ``replicas`` busybox tasks on an overlay network; waits until all run.
 
         Returns the running tasks per node: the scheduler spreads them over both."""
+        if not isinstance(replicas, int) or replicas < 1:
+            raise ValueError(f"replicas={replicas!r}: a service here runs at least one task")
         self.manager.docker("network", "create", "--driver", "overlay", "--attachable", OVERLAY_NETWORK)
         self.manager.docker("service", "create", "--detach", "--no-resolve-image", "--name", SERVICE,
                             "--replicas", str(replicas), "--network", OVERLAY_NETWORK, IMAGE, "sh", "-c", COUNTER)
-        return self.wait_for(lambda counts: sum(counts.values()) == replicas, timeout,
-                             f"{replicas} running tasks of {SERVICE}")
+        return self.wait_for_tasks(lambda counts: sum(counts.values()) == replicas, timeout,
+                                   f"{replicas} running tasks of {SERVICE}")
 
     def service_tasks(self, *, all_tasks: bool = False) -> list[dict]:
         """``docker service ps`` on the manager: each task's name, node, desired and current state.
@@ -310,7 +312,8 @@ class Swarm:
                 counts[task["Node"]] += 1
         return counts
 
-    def wait_for(self, done, timeout: float, what: str) -> dict[str, int]:
+    def wait_for_tasks(self, done, timeout: float, what: str) -> dict[str, int]:
+        """Poll tasks_per_node() until ``done(counts)``; after ``timeout`` s say ``what`` is missing."""
         deadline = time.monotonic() + timeout
         while True:
             counts = self.tasks_per_node()
@@ -457,7 +460,7 @@ def build_lan(lan: str, nodes: dict[str, NodeSpec]) -> None:
             _ip("-n", netns, "link", "set", "lo", "up")
             _ip("-n", lan, "link", "add", spec.port, "type", "veth", "peer", "name", "eth0", "netns", netns)
             _ip("-n", lan, "link", "set", spec.port, "master", BRIDGE, "up")
-            _ip("-n", netns, "addr", "add", f"{spec.address}/24", "dev", "eth0")
+            _ip("-n", netns, "addr", "add", f"{spec.address}/{SUBNET.partition('/')[2]}", "dev", "eth0")
             _ip("-n", netns, "link", "set", "eth0", "up")
         _nft(lan, traffic_ruleset())
     except Exception:
