@@ -176,12 +176,17 @@ class Node:
             time.sleep(0.2)
         raise SwarmError(f"{self.name}: dockerd did not answer within {timeout} s: {self.log()[-2000:]}")
 
+    def terminate(self) -> None:
+        """SIGTERM by PID: dockerd leaves the cluster's work, stops its containerd, exits."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM by PID (dockerd stops its containerd), SIGKILL if it is still there after ``timeout``."""
         if self.process is None:
             return
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -415,6 +420,8 @@ class Swarm:
         for node in self.nodes.values():
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 _wait_no_containers(node)
+        for node in self.nodes.values():    # both at once: the manager alone takes seconds
+            node.terminate()
         for node in self.nodes.values():
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 node.stop()
