@@ -10,8 +10,9 @@ either ``execve`` the container's program or report an error to the monitor and 
  init = PID 1
    join the cgroup; unshare what PID 1 owns (mount, uts, ipc, net; cgroup after joining)
    stdio; close inherited fds; rootfs.prepare (mounts, pivot_root); terminal
-   lo up; hostname; rlimits; identity (capabilities, groups, user, no_new_privs)
-   cwd; "ready" -> wait for "start" -> HOME -> execve(process.args)
+   lo up; hostname; rlimits; [seccomp without no_new_privs]; identity (capabilities, groups,
+   user, no_new_privs); cwd; "ready" -> wait for "start" -> HOME -> [seccomp with no_new_privs]
+   -> execve(process.args)
                                        (or, with init: fork the program, reap, forward signals)
 ```
 
@@ -104,7 +105,7 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
     if process.get("terminal"):  # now that /dev/pts is the container's own
         terminal.open_terminal_inside(plan.console_socket, process.get("user", {}).get("uid", 0),
                                       process.get("consoleSize"))
-    configure_process(config, plan.own_namespaces)
+    configure_process(config, plan.own_namespaces, seccomp_filter=plan.seccomp)
     try:
         os.chdir(process["cwd"])
     except OSError as error:
@@ -116,6 +117,8 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
     environment = dict(item.split("=", 1) for item in process.get("env", []))
     if "HOME" not in environment:  # as runc: the user's home from the container's /etc/passwd
         environment["HOME"] = home_directory("/", process.get("user", {}).get("uid", 0))
+    if plan.seccomp is not None and process.get("noNewPrivileges"):
+        plan.seccomp.load()  # as late as possible (runc): every syscall from here on passes the filter
     if plan.init:
         run_as_init(process["args"], environment, sock)
     exec_program(process["args"], environment, sock)
@@ -139,10 +142,12 @@ def enter_namespaces(plan: Plan, *, kernel=linux) -> None:
         kernel.setresuid(0)
 
 
-def configure_process(config: dict, own_namespaces: int, *, kernel=linux) -> None:
+def configure_process(config: dict, own_namespaces: int, *, seccomp_filter=None, kernel=linux) -> None:
     """After pivot_root: ``lo`` up, hostname and domain name, rlimits, then the identity.
 
-    Names and limits first: setting them needs capabilities the identity may drop.
+    Names and limits first: setting them needs capabilities the identity may drop. Without
+    no_new_privs a seccomp filter is loaded before the identity, since loading it then needs
+    CAP_SYS_ADMIN (runc does the same); with it, init loads the filter just before execve.
     """
     if own_namespaces & kernel.CLONE_NEWNET:
         kernel.set_link_up("lo")
@@ -153,6 +158,8 @@ def configure_process(config: dict, own_namespaces: int, *, kernel=linux) -> Non
     process = config["process"]
     for rlimit in process.get("rlimits", []):
         kernel.setrlimit(rlimit["type"], rlimit["soft"], rlimit["hard"])
+    if seccomp_filter is not None and not process.get("noNewPrivileges"):
+        seccomp_filter.load(kernel=kernel)
     set_identity(process, kernel=kernel)
 
 
