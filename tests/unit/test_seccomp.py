@@ -216,3 +216,24 @@ def test_make_spec_takes_a_profile_and_refuses_a_word_it_does_not_know(tmp_path)
                                         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
     with pytest.raises(InvalidConfig, match="seccomp='strict'"):
         make_spec(["true"], tmp_path, rootless=False, seccomp="strict")
+
+
+def test_a_process_compiles_each_profile_once(monkeypatch):
+    """The daemon starts many containers with one profile: libseccomp builds its program once."""
+    built = []
+    real_build = seccomp._build
+    monkeypatch.setattr(seccomp, "_compiled", {})
+    monkeypatch.setattr(seccomp, "_build", lambda profile_: built.append(1) or real_build(profile_))
+    first = seccomp.compile_filter(profile({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}))
+    again = seccomp.compile_filter(profile({"action": "SCMP_ACT_ERRNO", "names": ["mkdir"]}))
+    other = seccomp.compile_filter(profile({"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}))
+    assert len(built) == 2 and first.bpf == again.bpf != other.bpf
+    assert first.program is not again.program  # each container gets its own sock_fprog
+    for number in range(seccomp.CACHE_SIZE + 5):
+        seccomp.compile_filter(profile({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": number}))
+    assert len(seccomp._compiled) == seccomp.CACHE_SIZE
+
+
+def test_cached_false_builds_anew_and_gives_the_same_program():
+    rules_ = profile({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"})
+    assert seccomp.compile_filter(rules_, cached=False).bpf == seccomp.compile_filter(rules_).bpf
