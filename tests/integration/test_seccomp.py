@@ -3,8 +3,9 @@
 
 import pytest
 
-from teachdock.runtime import PIPE, exec_in
-from teachdock.runtime.spec import DEFAULT_CAPABILITIES
+from teachdock.errors import InvalidConfig
+from teachdock.runtime import PIPE, Container, exec_in
+from teachdock.runtime.spec import DEFAULT_CAPABILITIES, make_spec
 from tests.support.host import finish, read_rest
 from tests.support.seccomp_probe import DEFAULT_PROFILE_ANSWERS, build_probe, parse, why_no_probe
 
@@ -119,3 +120,11 @@ def test_exec_in_an_unconfined_container_is_unconfined(running):
         code, out = exec_probe(container, ["grep", "Seccomp:", "/proc/self/status"])
         assert out.split() == ["Seccomp:", "0"]
         finish(container)
+
+
+def test_a_filter_libseccomp_refuses_leaves_nothing_behind(rootfs, state_root, new_id):
+    config = make_spec(["true"], rootfs)
+    config["linux"]["seccomp"]["architectures"] = ["SCMP_ARCH_VAX"]
+    with pytest.raises(InvalidConfig, match="unknown architecture 'SCMP_ARCH_VAX'"):
+        Container.create(new_id(), config=config, state_root=state_root)
+    assert list(state_root.iterdir()) == []
