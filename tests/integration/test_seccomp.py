@@ -128,3 +128,11 @@ def test_a_filter_libseccomp_refuses_leaves_nothing_behind(rootfs, state_root, n
     with pytest.raises(InvalidConfig, match="unknown architecture 'SCMP_ARCH_VAX'"):
         Container.create(new_id(), config=config, state_root=state_root)
     assert list(state_root.iterdir()) == []
+
+
+def test_with_init_both_the_init_and_the_program_are_filtered(box, probe_dir):
+    """--init: the filter is loaded before the init forks the program, so both run under it."""
+    result = box("grep Seccomp: /proc/1/status; /mnt/probe", mounts=[probe_mount(probe_dir)], init=True)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0].split() == ["Seccomp:", "2"]
+    assert parse(result.stdout) == DEFAULT_PROFILE_ANSWERS
