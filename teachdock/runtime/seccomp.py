@@ -25,8 +25,9 @@ dropped (installing a filter without no_new_privs needs CAP_SYS_ADMIN).
 
 As runc: a rule whose syscall this libseccomp does not know is skipped (a profile may name
 syscalls newer than the machine), a rule with the default action is skipped (it changes
-nothing), and conditions on the same argument twice become one rule per condition (libseccomp
-cannot AND two conditions on one argument). What teachdock cannot do is refused:
+nothing), conditions on the same argument twice become one rule per condition (libseccomp
+cannot AND two conditions on one argument), and a syscall newer than every one the profile
+names gets ENOSYS rather than the default EPERM (:mod:`teachdock.runtime.seccomp_enosys`). What teachdock cannot do is refused:
 ``SCMP_ACT_NOTIFY`` and ``listenerPath`` (a seccomp agent).
 """
 
@@ -39,6 +40,7 @@ import os
 
 from teachdock import kernel
 from teachdock.errors import InvalidConfig, TeachdockError
+from teachdock.runtime.seccomp_enosys import prologue
 
 ACT_ERRNO = 0x00050000
 ACT_TRACE = 0x7FF00000
@@ -163,6 +165,8 @@ def libseccomp() -> ctypes.CDLL:
         library.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
         library.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         library.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+        library.seccomp_syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
+        library.seccomp_arch_native.restype = ctypes.c_uint32
         library.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
                                                    ctypes.POINTER(ScmpArgCmp)]
         library.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
@@ -227,8 +231,12 @@ def compile_filter(seccomp: dict, *, cached: bool = True) -> Filter:
 
 
 def _build(seccomp: dict) -> bytes:
-    """libseccomp's program for a checked profile, as BPF bytes."""
+    """libseccomp's program for a checked profile, as BPF bytes, after runc's ENOSYS prologue
+    (:mod:`teachdock.runtime.seccomp_enosys`)."""
     library = libseccomp()
+    architectures = [library.seccomp_arch_native(), *map(architecture_token, seccomp.get("architectures") or [])]
+    start = prologue(seccomp, architectures,
+                     lambda token, name: library.seccomp_syscall_resolve_name_arch(token, name.encode()))
     context = library.seccomp_init(action_value(seccomp["defaultAction"], seccomp.get("defaultErrnoRet")))
     if not context:
         raise InvalidConfig("config.json: linux.seccomp: libseccomp refused the default action")
@@ -247,9 +255,13 @@ def _build(seccomp: dict) -> bytes:
             if result < 0:
                 raise InvalidConfig(f"config.json: linux.seccomp: the rule for {name} {conditions or ''} "
                                     f"was refused by libseccomp: {os.strerror(-result)}")
-        return _export(library, context)
+        program = start + _export(library, context)
     finally:
         library.seccomp_release(context)
+    if len(program) // 8 > 4096:  # BPF_MAXINSNS
+        raise InvalidConfig(f"config.json: linux.seccomp: the filter needs {len(program) // 8} BPF instructions, "
+                            "more than the kernel's 4096")
+    return program
 
 
 def _export(library: ctypes.CDLL, context) -> bytes:

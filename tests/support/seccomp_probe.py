@@ -2,7 +2,9 @@
 
 Each line is ``name=ok`` or ``name=ERRNO`` (e.g. ``unshare_user=EPERM``). The arguments are
 chosen so that, without a filter, the kernel itself answers something other than EPERM
-(EFAULT for NULL pointers, EINVAL, or success): an EPERM then comes from seccomp. The seccomp
+(EFAULT for NULL pointers, EINVAL, or success): an EPERM then comes from seccomp. Two
+probes call numbers above every syscall Docker's profile names (462, mseal on x86_64, and
+1000, no syscall at all), which runc and teachdock answer with ENOSYS. The seccomp
 tests (runtime, daemon, runc beside teachdock) run it inside containers; it needs gcc and
 glibc's static libc (Debian: gcc, libc6-dev).
 """
@@ -38,6 +40,8 @@ int main(void) {
     show("socket_unix", syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0));
     show("personality_query", syscall(SYS_personality, 0xffffffff));    /* one of five allowed values */
     show("personality_rie", syscall(SYS_personality, 0x0400000));
+    show("mseal", syscall(462, 0, 0, 0));         /* x86_64's newest here: newer than the profile's names */
+    show("unknown_1000", syscall(1000));          /* no such syscall at all */
     fflush(stdout);
     return 0;
 }
@@ -48,6 +52,8 @@ DEFAULT_PROFILE_ANSWERS = {
     "getppid": "ok", "unshare_user": "EPERM", "keyctl": "EPERM", "add_key": "EPERM", "perf_event_open": "EPERM",
     "clone3": "ENOSYS", "socket_vsock": "EPERM", "socket_unix": "ok", "personality_query": "ok",
     "personality_rie": "EPERM",
+    # above the largest number the profile names: ENOSYS (runc's prologue), not the default EPERM
+    "mseal": "ENOSYS", "unknown_1000": "ENOSYS",
 }
 
 
