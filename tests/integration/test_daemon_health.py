@@ -163,3 +163,40 @@ def test_bad_healthchecks_are_400_and_leave_nothing(daemon, check, message):
                                      {"Image": "busybox", "Cmd": ["true"], "Healthcheck": check})
     assert status == 400 and message in json.loads(body)["message"]
     assert daemon.json("GET", f"{V}/containers/json?all=1") == before
+
+
+def test_teachdock_run_health_flags_and_ps_shows_the_health(daemon, tmp_path):
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = {**os.environ, "TEACHDOCK_HOST": f"unix://{daemon.socket_path}", "TEACHDOCK_CONFIG": str(tmp_path),
+           "TEACHDOCK_AUTOSTART": "0"}
+
+    def td(*args):
+        return subprocess.run([sys.executable, "-m", "teachdock.cli", *args], capture_output=True, text=True,
+                              timeout=60, env=env)
+
+    run = td("run", "-d", "--name", "probed", "--health-cmd", "exit 0", "--health-interval", "200ms",
+             "--health-retries", "2", "busybox", "sleep", "300")
+    assert run.returncode == 0, run.stderr
+    check = daemon.json("GET", f"{V}/containers/probed/json")["Config"]["Healthcheck"]
+    assert check == {"Test": ["CMD-SHELL", "exit 0"], "Interval": 200 * MS, "Retries": 2}
+    wait_for_status(daemon, "probed", "healthy")
+    assert "(healthy)" in td("ps").stdout
+    refused = td("run", "--no-healthcheck", "--health-cmd", "true", "busybox", "true")
+    assert refused.returncode == 125 and "--no-healthcheck conflicts with --health-* options" in refused.stderr
+    daemon.request("DELETE", f"{V}/containers/probed?force=1")
+    assert daemon.json("GET", f"{V}/containers/json?all=1") == []  # the refused run made nothing
+
+
+def test_a_restarted_daemon_probes_its_running_containers_again(daemon):
+    container = started(daemon, {"Test": ["CMD-SHELL", "exit 0"], "Interval": 200 * MS})
+    wait_for_status(daemon, container, "healthy")
+    daemon.restart()
+    assert health_of(daemon, container)["Status"] in ("starting", "healthy")  # dockerd: starting again
+    before = health_of(daemon, container)["Log"][-1]["Start"]
+    wait_for_status(daemon, container, "healthy")
+    time.sleep(0.5)
+    assert health_of(daemon, container)["Log"][-1]["Start"] > before  # new probes ran
+    daemon.request("DELETE", f"{V}/containers/{container}?force=1")
