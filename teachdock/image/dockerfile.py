@@ -378,8 +378,9 @@ def apply_metadata(config: dict, inst: Instruction, env: dict[str, str], *, cmd_
         settings["Shell"] = shell
         return nop + f"SHELL {json.dumps(shell)}"
     if keyword == "HEALTHCHECK":
-        settings["Healthcheck"] = healthcheck.from_instruction(inst.args, inst.flags, inst.error)
-        return nop + "HEALTHCHECK " + healthcheck.history_text(settings["Healthcheck"])
+        check = healthcheck.from_instruction(inst.args, inst.flags, inst.error)
+        settings["Healthcheck"] = healthcheck.merged(check, settings.get("Healthcheck"))
+        return nop + "HEALTHCHECK " + healthcheck.history_text(check)
     if keyword == "MAINTAINER":
         config["author"] = single_word(inst, env)
         return nop + f"MAINTAINER {config['author']}"

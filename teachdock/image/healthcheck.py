@@ -63,6 +63,19 @@ def from_instruction(args: str, flags: dict, error) -> dict:
     return check
 
 
+def merged(check: dict, previous: dict | None) -> dict:
+    """What the image config keeps: ``check``, with the fields it leaves out taken from the
+    HEALTHCHECK before it (``previous``), even across a NONE. dockerd 20.10's builder does this
+    (each step's config is merged with its parent's, field by field, when committed); BuildKit
+    replaces the whole check. ``docker history`` still shows the instruction as written."""
+    result = {}
+    for key in ("Test", *DURATION_FLAGS.values(), "Retries"):  # Go's field order, as inspect shows it
+        value = check.get(key) or (previous or {}).get(key)
+        if value:
+            result[key] = value
+    return result
+
+
 def _test(command: str) -> list[str]:
     """``["a", "b"]`` (JSON, the exec form) -> ["CMD", "a", "b"]; anything else -> ["CMD-SHELL", text]."""
     if command.startswith("["):

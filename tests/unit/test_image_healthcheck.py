@@ -70,3 +70,16 @@ def test_durations_as_go_parses_and_prints_them(text, nanoseconds, shown):
 def test_bad_durations_are_refused(text):
     with pytest.raises(ValueError, match="time: "):
         parse_duration(text)
+
+
+def test_a_later_healthcheck_keeps_the_fields_it_leaves_out_as_dockerd_20_10_s_builder():
+    """Recorded from the oracle: HEALTHCHECK --interval=1s --timeout=2s --start-period=3s --retries=2 CMD
+    ["true"], then NONE, then --interval=5m CMD ...: the config keeps 2s, 3s and 2 (the history does not)."""
+    config = {"config": {}}
+    lines = ['HEALTHCHECK --interval=1s --timeout=2s --start-period=3s --retries=2 CMD ["true"]',
+             "HEALTHCHECK NONE", "HEALTHCHECK --interval=5m CMD wget -qO- localhost || exit 1"]
+    history = [apply_metadata(config, parse_dockerfile(line)[0], {}) for line in lines]
+    assert config["config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "wget -qO- localhost || exit 1"],
+                                               "Interval": 300_000_000_000, "Timeout": 2_000_000_000,
+                                               "StartPeriod": 3_000_000_000, "Retries": 2}
+    assert history[1].endswith("""HEALTHCHECK &{["NONE"] "0s" "0s" "0s" '\\x00'}""")
