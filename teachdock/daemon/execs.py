@@ -156,8 +156,8 @@ class ExecManager:
         code = instance.process.wait()
         instance.exit_code = code
         instance.running = False
+        self._event(instance, "exec_die", exitCode=code)  # first: a health probe's verdict comes after it
         instance.finished.set()
-        self._event(instance, "exec_die", exitCode=code)
 
     def _event(self, instance: ExecInstance, action: str, **extra) -> None:
         record = instance.container

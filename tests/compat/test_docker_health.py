@@ -192,3 +192,21 @@ def test_events_of_a_probe_as_dockerd_s(both, clis):
         assert text.count("health_status: healthy") == 1
     assert actions["teachdockd"] == actions["dockerd"] == [
         "exec_create: /bin/sh -c exit 0", "exec_start: /bin/sh -c exit 0", "exec_die", "health_status: healthy"]
+
+
+def test_pause_stops_the_probes_and_unpause_resumes_them(both, clis):
+    both(*RUN, "--name", "frozen", "--health-cmd", "exit 0", *FAST, "busybox", "sleep", "300")
+    for docker in clis.values():
+        wait_health(docker, "frozen", "healthy")
+    both("pause", "frozen")
+    one(both("inspect", "frozen", "--format", "{{.State.Health.Status}}"))  # unhealthy, as dockerd says
+    statuses = {n: re.sub(r"Up [^(]*", "Up … ", r.stdout) for n, r in both("ps", "--format", "{{.Status}}").items()}
+    assert statuses["teachdockd"] == statuses["dockerd"] == "Up … (Paused)\n"
+    probes = {name: docker("inspect", "frozen", "--format", "{{json .State.Health.Log}}").stdout
+              for name, docker in clis.items()}
+    time.sleep(0.6)
+    assert probes == {name: docker("inspect", "frozen", "--format", "{{json .State.Health.Log}}").stdout
+                      for name, docker in clis.items()}  # no probe while paused
+    both("unpause", "frozen")
+    for docker in clis.values():
+        wait_health(docker, "frozen", "healthy")
