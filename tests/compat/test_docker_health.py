@@ -210,3 +210,22 @@ def test_pause_stops_the_probes_and_unpause_resumes_them(both, clis):
     both("unpause", "frozen")
     for docker in clis.values():
         wait_health(docker, "frozen", "healthy")
+
+
+def test_start_interval_reaches_teachdockd(clis):
+    """``--health-start-interval`` (API 1.44, Docker 25) is newer than the oracle; teachdockd
+    (API 1.45) keeps it and probes at that pace while starting."""
+    docker = clis["teachdockd"]
+    created = docker("create", "--name", "paced", "--network", "none", "--health-cmd", "exit 1",
+                     "--health-interval", "1h", "--health-start-period", "1h", "--health-start-interval", "200ms",
+                     "busybox", "sleep", "300")
+    assert created.returncode == 0, created.stderr
+    try:
+        check = json.loads(docker("inspect", "paced", "--format", "{{json .Config.Healthcheck}}").stdout)
+        assert check["StartInterval"] == 200_000_000 and check["Interval"] == 3_600_000_000_000
+        docker("start", "paced")
+        time.sleep(1.5)
+        health = json.loads(docker("inspect", "paced", "--format", "{{json .State.Health}}").stdout)
+        assert health["Status"] == "starting" and len(health["Log"]) >= 3  # every 200 ms, not every hour
+    finally:
+        docker("rm", "-f", "paced")
