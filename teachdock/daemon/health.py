@@ -20,6 +20,7 @@ does "for compatibility"; a new start begins at "starting" again, keeping the lo
 
 from __future__ import annotations
 
+import calendar
 import os
 import selectors
 import signal
@@ -27,7 +28,6 @@ import threading
 import time
 
 from teachdock.daemon.containers import ContainerManager, ContainerRecord, now_iso
-from teachdock.daemon.events import EventLog
 from teachdock.daemon.execs import ExecManager
 from teachdock.errors import InvalidConfig, TeachdockError
 from teachdock.units import go_duration
@@ -119,10 +119,9 @@ class HealthMonitor:
     It listens to the container manager's lifecycle (``containers.listeners``); containers
     found running when the daemon starts (``restore``) get their probes again at once."""
 
-    def __init__(self, containers: ContainerManager, execs: ExecManager, events: EventLog):
-        self.containers = containers
-        self.execs = execs
-        self.events = events
+    def __init__(self, containers: ContainerManager, execs: ExecManager):
+        self.containers = containers  # its listeners tell us of starts and stops; it publishes our events
+        self.execs = execs            # each probe is an exec instance, as in dockerd
         self._stops: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         containers.listeners.append(self.container_changed)
@@ -169,16 +168,15 @@ class HealthMonitor:
                 record.save()
 
     def _run(self, record: ContainerRecord, check: dict, stop: threading.Event) -> None:
-        started = time.monotonic()
-        while not stop.wait(probe_interval(check, status_of(record.data), int((time.monotonic() - started) * SECOND))):
-            since_start = time.monotonic() - started
+        while not stop.wait(probe_interval(check, status_of(record.data), nanoseconds_since_start(record))):
+            since_start = nanoseconds_since_start(record)  # when this probe began, as moby counts it
             result = self.probe(record, check)
             with record.changed:
                 if stop.is_set() or record.removed:
                     return
                 old = record.data["State"]["Health"]
                 new = record_result(old, result, retries=check.get("Retries") or 0,
-                                    in_start_period=since_start * SECOND < (check.get("StartPeriod") or 0))
+                                    in_start_period=since_start < (check.get("StartPeriod") or 0))
                 record.data["State"]["Health"] = new  # a new dict: an inspect being written keeps the old one
                 record.save()
             if new["Status"] != old["Status"]:
@@ -200,11 +198,20 @@ class HealthMonitor:
                 return {"Start": start, "End": now_iso(), "ExitCode": -1,
                         "Output": f"Health check exceeded timeout ({go_duration(int(timeout * SECOND))})"}
             return {"Start": start, "End": now_iso(), "ExitCode": instance.exit_code, "Output": output_text(output)}
-        except TeachdockError as error:  # not running, paused meanwhile, the program missing ...
+        except (TeachdockError, OSError) as error:  # not running, paused meanwhile, the program missing ...
             return {"Start": start, "End": now_iso(), "ExitCode": -1, "Output": str(error)}
         finally:
             if instance is not None:
                 self.execs.forget(instance)
+
+
+def nanoseconds_since_start(record: ContainerRecord) -> int:
+    """Since State.StartedAt (our own "2026-12-07T06:39:35.161740148Z"): the start period counts
+    from the container's start, also across a pause or a restart of the daemon."""
+    stamp = record.data["State"]["StartedAt"]
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    started = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) * SECOND + int((fraction + "0" * 9)[:9])
+    return time.time_ns() - started
 
 
 def _read_until(process, deadline: float) -> bytes:

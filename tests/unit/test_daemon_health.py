@@ -141,3 +141,15 @@ def test_no_healthcheck_is_none_over_the_image():
 def test_bad_healthchecks_are_refused_before_anything_exists(given, message):
     with pytest.raises(InvalidConfig, match=message.replace("(", r"\(").replace("[", r"\[")):
         container_config.check_types({"Image": "busybox", "Healthcheck": given})
+
+
+def test_the_start_period_counts_from_state_started_at():
+    import time  # noqa: PLC0415
+
+    from teachdock.daemon.health import nanoseconds_since_start  # noqa: PLC0415
+    from teachdock.daemon.logs import timestamp  # noqa: PLC0415
+
+    class Record:
+        data = {"State": {"StartedAt": timestamp(time.time() - 2.5)}}
+
+    assert 2.49 < nanoseconds_since_start(Record) / S < 3.5
