@@ -5,7 +5,9 @@ turns such a tar (or any tar of a root filesystem: a debootstrap, a ``tar -C roo
 into an image with exactly one layer, as dockerd's ``ImportImage`` does:
 
 - the layer's diff_id is the sha256 of the tar *as given* (uncompressed first if it came
-  gzip-, bzip2- or xz-compressed), so the same tar imported twice gives the same layer;
+  gzip-, bzip2- or xz-compressed), so the same tar imported twice gives the same layer; it is
+  stored uncompressed, as ``load`` stores layers (gzip at level 6 took three quarters of the
+  time of an import, and a save would only inflate it again);
 - the config starts empty — no ``PATH``, no ``Cmd``: only what ``changes`` (Dockerfile
   lines such as ``CMD ["sh"]``, ``ENV A=b``, as ``docker import -c``) put there — with one
   history entry whose comment is the message (dockerd: "Imported from -" when none is given);
@@ -23,7 +25,7 @@ On any error nothing is left: no blob, no name, no scratch directory.
 from __future__ import annotations
 
 import bz2
-import hashlib
+import contextlib
 import lzma
 import os
 import shutil
@@ -31,11 +33,10 @@ import tempfile
 import zlib
 from typing import BinaryIO, Iterable
 
-from teachdock.image.commit import store_layer
 from teachdock.image.dockerfile import apply_changes, timestamp
 from teachdock.image.incoming import discard_new_blobs
-from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerDiff, LayerError, unpack_layer
-from teachdock.image.manifest import Image
+from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, unpack_layer
+from teachdock.image.manifest import OCI_LAYER, Image
 from teachdock.image.platforms import host_platform, parse_platform
 from teachdock.image.reference import InvalidReference, parse_reference
 from teachdock.image.store import ImageStore
@@ -96,18 +97,17 @@ def import_tarball(store: ImageStore, source: BinaryIO, *, reference: str | None
     scratch = tempfile.mkdtemp(prefix=".import-", dir=store.root)
     added: list[str] = []
     try:
-        plain = os.path.join(scratch, "layer.tar")
-        diff = _inflate(source, plain)
-        try:
-            unpack_layer(plain, os.path.join(scratch, "tree"))   # every check a layer gets; then thrown away
-        except LayerError as error:
-            raise TarImportError(f"Error processing tar file: {error}") from None
-        layer = store_layer(store, lambda out: _copy(plain, out, diff))
-        added.append(layer.descriptor.digest)
-        created = timestamp()
-        config = import_config(changes, message, chosen, created, layer.diff_id)
-        image = store.add_image(config, [layer.descriptor], [reference] if reference else [])
-        return image
+        with _plain_tar(source, os.path.join(scratch, "layer.tar")) as plain:
+            start = plain.tell()
+            try:   # every check a layer gets, and its diff_id; the tree is thrown away
+                checked = unpack_layer(plain, os.path.join(scratch, "tree"))
+            except LayerError as error:
+                raise TarImportError(f"Error processing tar file: {error}") from None
+            plain.seek(start)
+            layer = store.put_blob(plain, media_type=OCI_LAYER, expected_digest=checked.diff_id)  # plain: digest = diff_id
+        added.append(layer.digest)
+        config = import_config(changes, message, chosen, timestamp(), checked.diff_id)
+        return store.add_image(config, [layer], [reference] if reference else [])
     except BaseException:
         discard_new_blobs(store, added)
         raise
@@ -115,34 +115,48 @@ def import_tarball(store: ImageStore, source: BinaryIO, *, reference: str | None
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _inflate(source: BinaryIO, plain: str) -> LayerDiff:
-    """Copy ``source`` to the file ``plain`` uncompressed; its sha256 is the layer's diff_id."""
+def _plain_tar(source: BinaryIO, scratch_file: str):
+    """The tar uncompressed, as a seekable file: ``source`` itself when it is a plain tar in a
+    seekable file (the daemon's spooled body: no copy), else a copy inflated into ``scratch_file``."""
+    try:
+        start = source.tell() if source.seekable() else None
+    except (AttributeError, OSError):
+        start = None
     head = source.read(6)
+    if start is not None and _compression(head) is None:
+        source.seek(start)
+        return contextlib.nullcontext(source)
+    _inflate(head, source, scratch_file)
+    return open(scratch_file, "rb")
+
+
+def _compression(head: bytes) -> str | None:
+    """"gzip", "bzip2", "xz" or None (a plain tar) from the first bytes; zstd is refused."""
     if head.startswith(ZSTD_MAGIC):
         raise TarImportError("Error processing tar file: zstd-compressed input is not supported "
                              "(Python's standard library has no zstd); give a plain, gzip, bzip2 or xz tar")
-    kind = ("gzip" if head.startswith(GZIP_MAGIC) else "bzip2" if head.startswith(BZIP2_MAGIC)
+    return ("gzip" if head.startswith(GZIP_MAGIC) else "bzip2" if head.startswith(BZIP2_MAGIC)
             else "xz" if head.startswith(XZ_MAGIC) else None)
+
+
+def _inflate(head: bytes, source: BinaryIO, plain: str) -> None:
+    """Write ``head`` and the rest of ``source`` to the file ``plain``, uncompressed."""
+    kind = _compression(head)
     decompressor = _decompressor(kind)
-    hasher, size = hashlib.sha256(), 0
-    try:
-        with open(plain, "wb") as out:
-            chunk = head
-            while chunk:
-                data = decompressor.decompress(chunk) if decompressor else chunk
-                hasher.update(data)
-                size += len(data)
-                out.write(data)
-                if decompressor is not None and decompressor.eof and decompressor.unused_data:
-                    chunk = decompressor.unused_data      # the next member (pigz, cat a.gz b.gz)
-                    decompressor = _decompressor(kind)
-                    continue
-                chunk = source.read(_CHUNK)
-    except (OSError, EOFError, zlib.error, lzma.LZMAError) as error:
-        raise TarImportError(f"Error processing tar file: the {kind} input is corrupt: {error}") from None
+    with open(plain, "wb") as out:
+        chunk = head
+        while chunk:
+            try:
+                out.write(decompressor.decompress(chunk) if decompressor else chunk)
+            except (OSError, EOFError, zlib.error, lzma.LZMAError) as error:   # bz2 says OSError
+                raise TarImportError(f"Error processing tar file: the {kind} input is corrupt: {error}") from None
+            if decompressor is not None and decompressor.eof and decompressor.unused_data:
+                chunk = decompressor.unused_data      # the next member (pigz, cat a.gz b.gz)
+                decompressor = _decompressor(kind)
+                continue
+            chunk = source.read(_CHUNK)
     if decompressor is not None and not decompressor.eof:
         raise TarImportError(f"Error processing tar file: the {kind} input is truncated")
-    return LayerDiff("sha256:" + hasher.hexdigest(), size)
 
 
 def _decompressor(kind: str | None):
@@ -153,9 +167,3 @@ def _decompressor(kind: str | None):
     if kind == "xz":
         return lzma.LZMADecompressor()
     return None
-
-
-def _copy(path: str, out: BinaryIO, diff: LayerDiff) -> LayerDiff:
-    with open(path, "rb") as source:
-        shutil.copyfileobj(source, out, _CHUNK)
-    return diff
