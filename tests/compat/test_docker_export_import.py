@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import http.server
 import io
+import json
 import os
 import tarfile
 import threading
@@ -164,6 +165,29 @@ def test_commit_save_load_into_a_second_daemon_keeps_every_digest(docker, tmp_pa
         ok(on_b("save", "-o", str(again), "course/committed:v1"))
         on_b("rm", "-f", "moved")
     assert sha256_of(again) == sha256_of(first)
+
+
+# --- the docker SDK (docker-py) -------------------------------------------------------------------------
+def test_the_docker_sdk_exports_and_imports(daemon):
+    docker_sdk = pytest.importorskip("docker")
+    sdk = docker_sdk.DockerClient(base_url=f"unix://{daemon.socket_path}", timeout=60)
+    try:
+        container = sdk.containers.run("busybox", ["sh", "-c", "echo sdk > /sdk.txt"], name="sdk-source",
+                                       network_mode="none", detach=True)
+        container.wait()
+        data = b"".join(container.export())
+        assert tarfile.open(fileobj=io.BytesIO(data)).extractfile("sdk.txt").read() == b"sdk\n"
+        answer = sdk.api.import_image_from_data(data, repository="course/sdk", tag="v1",
+                                                changes=['CMD ["cat", "/sdk.txt"]'])
+        assert json.loads(answer.splitlines()[-1])["status"].startswith("sha256:")
+        image = sdk.images.get("course/sdk:v1")
+        assert image.attrs["RootFS"]["Layers"] == ["sha256:" + hashlib.sha256(data).hexdigest()]
+        assert sdk.containers.run("course/sdk:v1", network_mode="none", remove=True) == b"sdk\n"
+        with pytest.raises(docker_sdk.errors.NotFound):
+            b"".join(sdk.api.export("no-such-container"))   # the SDK raises when the stream is read
+    finally:
+        daemon.remove_all()
+        sdk.close()
 
 
 # --- bad input ---------------------------------------------------------------------------------------
