@@ -150,3 +150,24 @@ def test_client_import_from_a_url_reports_progress(client, daemon, tmp_path):
     with pytest.raises(APIError, match="only http:// and https://"):
         client.import_image(url="file:///etc/passwd")
     assert store_files(daemon) == before
+
+
+def test_export_of_a_running_container_leaves_out_its_volumes_and_the_daemons_files(client, daemon):
+    """As dockerd: the root filesystem only — not what is mounted over it (a volume, /etc/hostname)."""
+    client.run("busybox", ["sh", "-c", "echo in-volume > /data/v.txt; echo in-rootfs > /r.txt; sleep 60"],
+               name="busy", detach=True, volumes=["export-vol:/data"])
+    deadline = time.monotonic() + 10
+    while "r.txt" not in client.exec("busy", ["ls", "/"]).stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    archive = io.BytesIO()
+    client.export_container("busy", archive)
+    archive.seek(0)
+    with tarfile.open(fileobj=archive) as tar:
+        names = set(tar.getnames())
+        assert tar.extractfile("r.txt").read() == b"in-rootfs\n"
+        assert tar.extractfile("etc/hostname").read() != (client.inspect("busy")["Config"]["Hostname"] + "\n").encode()
+    assert "data/v.txt" not in names and not any(name.startswith(("proc/", "sys/")) and name.count("/") > 1
+                                                   for name in names)
+    assert client.inspect("busy")["State"]["Running"]
+    client.remove("busy", force=True)
+    client.remove_volume("export-vol")
