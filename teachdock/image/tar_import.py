@@ -15,7 +15,8 @@ into an image with exactly one layer, as dockerd's ``ImportImage`` does:
 
 The tar is untrusted input. Before anything is stored it is unpacked into a scratch
 directory with the same checks every layer passes (``layers.unpack_layer``): no absolute
-names, no ``..``, no device nodes, no hardlink or symlink out of the tree. dockerd is
+names, no ``..``, no device nodes, no hardlink out of the tree, symlinks followed only inside
+it (``s -> /etc`` then ``s/x`` writes the image's /etc/x, never the host's). dockerd is
 laxer here — it unpacks in a chroot, so ``/etc/x`` and ``../x`` land inside the root and
 device nodes are made — but an image teachdock stores must unpack in teachdock's
 snapshotter, which refuses all three; refusing at the door keeps a broken image out.
@@ -33,6 +34,7 @@ import tempfile
 import zlib
 from typing import BinaryIO, Iterable
 
+from teachdock.errors import InvalidConfig
 from teachdock.image.dockerfile import apply_changes, timestamp
 from teachdock.image.incoming import discard_new_blobs
 from teachdock.image.layers import GZIP_MAGIC, ZSTD_MAGIC, LayerError, unpack_layer
@@ -91,7 +93,7 @@ def import_tarball(store: ImageStore, source: BinaryIO, *, reference: str | None
     """
     chosen = host_platform() if not platform else parse_platform(platform)
     if chosen["os"] != "linux":
-        raise InvalidReference("operating system is not supported")  # dockerd's words, a 400
+        raise InvalidConfig("operating system is not supported")  # dockerd's words, a 400
     changes = list(changes)
     apply_changes({"config": {}}, changes)          # a bad change is refused before reading the tar
     scratch = tempfile.mkdtemp(prefix=".import-", dir=store.root)
@@ -104,8 +106,10 @@ def import_tarball(store: ImageStore, source: BinaryIO, *, reference: str | None
             except LayerError as error:
                 raise TarImportError(f"Error processing tar file: {error}") from None
             plain.seek(start)
+            existed = store.has_blob(checked.diff_id)
             layer = store.put_blob(plain, media_type=OCI_LAYER, expected_digest=checked.diff_id)  # plain: digest = diff_id
-        added.append(layer.digest)
+        if not existed:
+            added.append(layer.digest)
         config = import_config(changes, message, chosen, timestamp(), checked.diff_id)
         return store.add_image(config, [layer], [reference] if reference else [])
     except BaseException:
