@@ -112,3 +112,4 @@ def test_a_hand_written_profile_under_both(workspace):
     killed = run_both(workspace, "kill", ["mkdir", "/tmp/x"], seccomp=profile)
     assert killed["runc"].returncode == 128 + 31  # SIGSYS
     assert killed["teachdock"].returncode == killed["runc"].returncode
+

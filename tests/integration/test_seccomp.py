@@ -142,3 +142,11 @@ def test_with_init_both_the_init_and_the_program_are_filtered(box, probe_dir):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0].split() == ["Seccomp:", "2"]
     assert parse(result.stdout) == DEFAULT_PROFILE_ANSWERS
+
+
+def test_filter_flags_reach_seccomp2(box, probe_dir):
+    """LOG and SPEC_ALLOW are seccomp(2) flags (runc 1.1.5 refuses every flag, so runc is no oracle here)."""
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+               "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]}
+    answers = run_probe(box, probe_dir, seccomp=profile)
+    assert answers["keyctl"] == "EPERM" and answers["add_key"] == "EFAULT"

@@ -237,3 +237,15 @@ def test_a_process_compiles_each_profile_once(monkeypatch):
 def test_cached_false_builds_anew_and_gives_the_same_program():
     rules_ = profile({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"})
     assert seccomp.compile_filter(rules_, cached=False).bpf == seccomp.compile_filter(rules_).bpf
+
+
+def test_load_hands_the_program_and_its_flags_to_seccomp2():
+    calls = []
+
+    class Recorder:
+        def set_seccomp_filter(self, program, flags):
+            calls.append((program, flags))
+
+    compiled = seccomp.compile_filter(profile(flags=["SECCOMP_FILTER_FLAG_LOG"]))
+    compiled.load(kernel=Recorder())
+    assert calls == [(compiled.program, 2)]
