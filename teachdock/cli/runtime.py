@@ -51,6 +51,9 @@ def _parser():
     spec.add_argument("--pids-limit", type=int, help="most processes the container may have")
     spec.add_argument("--user-namespace", action="store_true", help="map root in the container to host uid 100000")
     spec.add_argument("--writable", action="store_true", help="leave the root filesystem writable")
+    spec.add_argument("--seccomp", default="default", metavar="default|unconfined|FILE",
+                      help="Docker's default seccomp profile (the default), no filter, or a profile in Docker's "
+                           "JSON format (as docker run --security-opt seccomp=FILE)")
     spec.add_argument("args", nargs="*", default=["sh"], help="the program to run and its arguments")
 
     for name, text in (("run", "create and start a container, wait for it, then delete it"),
@@ -237,10 +240,24 @@ def _spec(arguments) -> int:
     namespaces = ("pid", "mount", "uts", "ipc", "network") + (("user",) if arguments.user_namespace else ())
     config = make_spec(arguments.args, arguments.rootfs, hostname=arguments.hostname, memory=arguments.memory,
                        cpus=arguments.cpus, pids_limit=arguments.pids_limit, namespaces=namespaces,
-                       readonly=not arguments.writable, etc_directory=arguments.bundle)
+                       readonly=not arguments.writable, etc_directory=arguments.bundle,
+                       seccomp=_seccomp_option(arguments.seccomp))
     path = write_bundle(arguments.bundle, config)
     print(f"wrote {path}")
     return 0
+
+
+def _seccomp_option(value: str):
+    """--seccomp default|unconfined|FILE -> make_spec's ``seccomp``."""
+    from teachdock.runtime.seccomp_profile import parse_profile  # noqa: PLC0415
+
+    if value in ("default", "unconfined"):
+        return value
+    try:
+        text = open(value).read()
+    except OSError as error:
+        raise TeachdockError(f"--seccomp {value}: cannot read the profile: {error.strerror}") from None
+    return parse_profile(text)
 
 
 def _list(states: list[dict]) -> int:
