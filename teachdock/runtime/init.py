@@ -104,6 +104,11 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
     if process.get("terminal"):  # now that /dev/pts is the container's own
         terminal.open_terminal_inside(plan.console_socket, process.get("user", {}).get("uid", 0),
                                       process.get("consoleSize"))
+    elif plan.detach:
+        # A detached container's PID 1 leads a session of its own, as runc's does (nsexec calls
+        # setsid): CRIU dumps only a tree whose session leader is inside it. A foreground one
+        # stays in the caller's session, so that the terminal's Ctrl-C reaches it.
+        os.setsid()
     configure_process(config, plan.own_namespaces)
     try:
         os.chdir(process["cwd"])

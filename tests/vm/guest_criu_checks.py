@@ -1,0 +1,115 @@
+"""A real CRIU checkpoint and restore of a teachdock container: checked inside the test VM only.
+
+The host's kernel is one ``criu check`` rejects, so this file runs in the guest (Debian's 6.1
+kernel, criu and its modules added by teachdock.vm.criu_guest); test_criu_vm.py boots it.
+The name does not start with ``test_``: the host's pytest never collects it.
+"""
+
+import json
+import os
+import secrets
+import select
+import time
+
+import pytest
+
+from teachdock.errors import Conflict
+from teachdock.image import busybox
+from teachdock.runtime import PIPE, Container
+from teachdock.runtime import checkpoint as ck
+from teachdock.runtime.spec import make_spec
+
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.2; done"
+
+pytestmark = pytest.mark.skipif(os.environ.get("TEACHDOCK_IN_VM") != "1",
+                                reason="runs only inside teachdock's test VM, where criu check passes")
+
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory):
+    return busybox.build_busybox_rootfs(tmp_path_factory.mktemp("bb") / "rootfs")
+
+
+def numbers(fd: int, count: int, timeout: float = 10) -> list[int]:
+    """The next ``count`` whole lines the counter printed on ``fd``."""
+    seen, buffer, deadline = [], b"", time.monotonic() + timeout
+    while len(seen) < count:
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([fd], [], [], left)[0], f"the counter said only {seen}"
+        chunk = os.read(fd, 4096)
+        assert chunk, f"the counter's output ended after {seen}"
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        seen += [int(line) for line in lines if line]
+    return seen
+
+
+def test_criu_check_passes_in_the_vm():
+    assert ck.why_criu_cannot_run(refresh=True) is None
+
+
+def counter(rootfs, tmp_path, name):
+    config = make_spec(["sh", "-c", COUNTER], rootfs, etc_directory=tmp_path / f"etc-{name}")
+    return Container.create(f"{name}-{secrets.token_hex(3)}", config=config, state_root=tmp_path / "state",
+                            stdout=PIPE, stdin=PIPE, stderr=PIPE, detach=True), config
+
+
+def test_a_counter_checkpointed_and_restored_keeps_counting(rootfs, tmp_path):
+    original, config = counter(rootfs, tmp_path, "orig")
+    restored = None
+    try:
+        original.start()
+        before = numbers(original.stdout, 3)
+        try:
+            images = ck.checkpoint(original, tmp_path / "images")
+        except ck.CriuError:
+            print((tmp_path / "images" / ck.DUMP_LOG).read_text()[-6000:])
+            raise
+        assert (images / "pages-1.img").exists() and (images / ck.DESCRIPTORS).exists()
+        assert original.wait(10) == 137  # the dump stopped it (criu killed the tree)
+        print("dumped after", before, "files:", sorted(p.name for p in images.iterdir())[:12])
+        # whatever was in the old pipe and not read yet is gone with it; the new pipe carries on
+        new_config = make_spec(["sh", "-c", COUNTER], rootfs, etc_directory=tmp_path / "etc-copy")
+        restored = ck.restore(f"copy-{secrets.token_hex(3)}", images, config=new_config,
+                              state_root=tmp_path / "state", stdin=PIPE, stdout=PIPE, stderr=PIPE)
+        assert restored.status == "running"
+        assert restored.pid != original.state()["pid"]
+        after = numbers(restored.stdout, 3)
+        print("restored, it says", after)
+        assert after[0] > before[-1], (before, after)  # from where it was, not from 1
+        assert after == list(range(after[0], after[0] + 3))
+        cgroup_line = open(f"/proc/{restored.pid}/cgroup").read().strip()
+        assert cgroup_line == f"0::{restored.cgroup.path}"
+        restored.kill(9)
+        assert restored.wait(10) == 137
+    finally:
+        for container in (original, restored):
+            if container is not None and container.state_dir.exists():
+                container.delete(force=True)
+
+
+def test_leave_running_keeps_the_original_going(rootfs, tmp_path):
+    original, _ = counter(rootfs, tmp_path, "live")
+    try:
+        original.start()
+        numbers(original.stdout, 2)
+        ck.checkpoint(original, tmp_path / "images", leave_running=True)
+        assert original.status == "running"
+        assert len(numbers(original.stdout, 3)) == 3
+        descriptors = json.loads((tmp_path / "images" / ck.DESCRIPTORS).read_text())
+        assert descriptors[1].startswith("pipe:[")
+    finally:
+        original.delete(force=True)
+
+
+def test_a_stopped_container_is_refused(rootfs, tmp_path):
+    config = make_spec(["true"], rootfs, etc_directory=tmp_path / "etc")
+    container = Container.create(f"stopped-{secrets.token_hex(3)}", config=config, state_root=tmp_path / "s")
+    try:
+        container.start()
+        container.wait(10)
+        with pytest.raises(Conflict, match="only a running container can be checkpointed"):
+            ck.checkpoint(container, tmp_path / "images")
+        assert not (tmp_path / "images").exists()
+    finally:
+        container.delete(force=True)
