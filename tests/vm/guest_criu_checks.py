@@ -15,7 +15,7 @@ import pytest
 
 from teachdock.errors import Conflict
 from teachdock.image import busybox
-from teachdock.runtime import PIPE, Container
+from teachdock.runtime import DEVNULL, PIPE, Container
 from teachdock.runtime import checkpoint as ck
 from teachdock.runtime.spec import make_spec
 
@@ -48,10 +48,10 @@ def test_criu_check_passes_in_the_vm():
     assert ck.why_criu_cannot_run(refresh=True) is None
 
 
-def counter(rootfs, tmp_path, name):
+def counter(rootfs, tmp_path, name, stdin=PIPE):
     config = make_spec(["sh", "-c", COUNTER], rootfs, etc_directory=tmp_path / f"etc-{name}")
     return Container.create(f"{name}-{secrets.token_hex(3)}", config=config, state_root=tmp_path / "state",
-                            stdout=PIPE, stdin=PIPE, stderr=PIPE, detach=True), config
+                            stdout=PIPE, stdin=stdin, stderr=PIPE, detach=True), config
 
 
 def test_a_counter_checkpointed_and_restored_keeps_counting(rootfs, tmp_path):
@@ -89,7 +89,9 @@ def test_a_counter_checkpointed_and_restored_keeps_counting(rootfs, tmp_path):
 
 
 def test_leave_running_keeps_the_original_going(rootfs, tmp_path):
-    original, _ = counter(rootfs, tmp_path, "live")
+    # stdin is the host's /dev/null, as for a daemon's container without -i: init reopens the
+    # container's own, else criu finds a file of a mount outside the container and refuses
+    original, _ = counter(rootfs, tmp_path, "live", stdin=DEVNULL)
     try:
         original.start()
         numbers(original.stdout, 2)
