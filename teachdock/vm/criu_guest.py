@@ -16,19 +16,22 @@ checkpoint and restore can happen. What criu needs there besides the Python gues
   ``nf_conntrack_netlink`` (criu saves the namespace's tracked connections: without the
   module the kernel answers EINVAL and the dump fails).
 
-A boot's extra files are written with mode 0644, so :func:`criu_prelude` makes them
+:func:`daemon_files` adds what two teachdockd need there, for the chapter's live move
+between daemons. A boot's extra files are written with mode 0644, so :func:`criu_prelude` makes them
 executable again (the dynamic loader too: ld.so must be executable to run a program) and
 loads the modules, before the command runs.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import sysconfig
 from pathlib import Path
 
 from teachdock.vm.errors import VmError
-from teachdock.vm.guest import module_load_order, shared_libraries
+from teachdock.vm.guest import GUEST_SITE_PACKAGES, module_load_order, shared_libraries
 
 #: Modules criu check wants, in an order that satisfies the soft dependency of libcrc32c.
 CRIU_MODULES = ("crc32c_generic", "tun", "veth", "netlink_diag", "unix_diag", "inet_diag", "tcp_diag",
@@ -65,9 +68,42 @@ def criu_files(release: str, modules_dir: str | os.PathLike = "/lib/modules") ->
     return files, modules
 
 
+#: What two teachdockd need in the guest besides criu: the bridge and the nftables expressions
+#: of their default networks' firewall, pyroute2 (netlink), and the parts of the standard
+#: library the base guest leaves out that pyroute2 imports (ssl, sqlite3).
+DAEMON_MODULES = ("bridge", "nft_masq", "nft_nat", "nft_ct", "nft_chain_nat", "nft_fib_inet", "nft_reject_inet",
+                  "nft_compat")
+DAEMON_EXTENSIONS = ("_ssl", "_hashlib", "_sqlite3")
+
+
+def daemon_files(release: str, modules_dir: str | os.PathLike = "/lib/modules") -> tuple[dict[str, bytes], list[str]]:
+    """({guest path: content}, [module guest paths]) for running teachdockd in the guest."""
+    import pyroute2  # noqa: PLC0415 - the host's copy goes into the guest
+
+    files: dict[str, bytes] = {}
+    package = Path(pyroute2.__file__).parent
+    for path in package.rglob("*.py"):
+        files[f"{GUEST_SITE_PACKAGES}/pyroute2/{path.relative_to(package)}"] = path.read_bytes()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for path in (stdlib / "sqlite3").rglob("*.py"):
+        files[path.as_posix().lstrip("/")] = path.read_bytes()
+    dynload = sysconfig.get_config_var("DESTSHARED")
+    for name in DAEMON_EXTENSIONS:
+        for extension in glob.glob(f"{dynload}/{name}.*.so"):
+            files[extension.lstrip("/")] = Path(extension).read_bytes()
+            for library in shared_libraries(extension):
+                files[library.lstrip("/")] = Path(os.path.realpath(library)).read_bytes()
+    modules = []
+    for module in module_load_order(DAEMON_MODULES, release, modules_dir):
+        guest_path = f"{GUEST_MODULE_DIR}/{Path(module).name}"
+        files[guest_path] = Path(module).read_bytes()
+        modules.append(guest_path)
+    return files, modules
+
+
 def criu_prelude(files: dict[str, bytes], modules: list[str]) -> str:
     """Shell lines that make the added programs and libraries executable and load the modules."""
-    executables = sorted(path for path in files if not path.startswith(GUEST_MODULE_DIR))
+    executables = sorted(path for path in files if not path.startswith(GUEST_MODULE_DIR) and not path.endswith(".py"))
     lines = ["chmod 755 " + " ".join(f"/{path}" for path in executables)]
     lines += [f"insmod /{module} || echo 'cannot load {module}'" for module in modules]
     return "\n".join(lines) + "\n"

@@ -115,3 +115,26 @@ def test_a_stopped_container_is_refused(rootfs, tmp_path):
         assert not (tmp_path / "images").exists()
     finally:
         container.delete(force=True)
+
+
+def test_the_chapters_live_move_between_two_daemons(tmp_path):
+    """Two teachdockd, the counter moved from A to B through the Engine API: it keeps counting."""
+    from teachdock.client import Client  # noqa: PLC0415
+    from teachdock.lab.applications import live_move  # noqa: PLC0415
+    from teachdock.lab.client_and_daemon.daemon_lab import LabDaemons  # noqa: PLC0415
+
+    with LabDaemons(tmp_path / "daemons") as daemons:
+        a, b = (Client(daemons.start(name).host) for name in ("a", "b"))
+        move = live_move.move_counter(a, b, tmp_path / "checkpoints")
+        print(move.table().text)
+        assert move.kept_counting, (move.before, move.after)
+        assert move.pid_a != move.pid_b
+        assert a.inspect("counter")["State"]["Status"] == "exited"  # the checkpoint stopped it on A
+        assert b.inspect("counter")["State"]["Running"] is True
+        assert "pages-1.img" in dict(move.files)
+        later = live_move.wait_for_numbers(b, "counter", len(move.after) + 3)
+        assert later[:3] == move.after and later[-1] > move.after[-1]
+        assert a.checkpoints("counter", checkpoint_dir=str(tmp_path / "checkpoints" / "a")) == ["move"]
+        a.checkpoint_remove("counter", "move", checkpoint_dir=str(tmp_path / "checkpoints" / "a"))
+        assert a.checkpoints("counter", checkpoint_dir=str(tmp_path / "checkpoints" / "a")) == []
+    assert daemons.leftovers() == []
