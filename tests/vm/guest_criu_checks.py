@@ -138,3 +138,42 @@ def test_the_chapters_live_move_between_two_daemons(tmp_path):
         a.checkpoint_remove("counter", "move", checkpoint_dir=str(tmp_path / "checkpoints" / "a"))
         assert a.checkpoints("counter", checkpoint_dir=str(tmp_path / "checkpoints" / "a")) == []
     assert daemons.leftovers() == []
+
+
+def test_the_runtime_cli_checkpoints_and_restores_like_runc(rootfs, tmp_path):
+    """teachdock runtime checkpoint / restore, the verbs runc has; the counter keeps its number in
+    a file of its /tmp tmpfs, which criu saves and restores with the processes."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    bundle, state = tmp_path / "bundle", str(tmp_path / "state")
+
+    def runtime(*args):
+        # create and restore hand their stdio to the container, which keeps it: /dev/null, not a
+        # pipe we would wait on for ever (nor a host file, which criu could not dump)
+        quiet = args[0] in ("create", "restore")
+        done = subprocess.run([sys.executable, "-m", "teachdock.cli", "runtime", "--root", state, *args],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL if quiet else subprocess.PIPE, text=True, timeout=60)
+        assert done.returncode == 0, (args, done.stderr)
+
+    def count(container_id):
+        pid = json.loads(subprocess.run([sys.executable, "-m", "teachdock.cli", "runtime", "--root", state, "state",
+                                         container_id], capture_output=True, text=True).stdout)["pid"]
+        return int(open(f"/proc/{pid}/root/tmp/n").read())
+
+    bundle.mkdir()
+    runtime("spec", "--bundle", str(bundle), "--rootfs", str(rootfs), "--",
+            "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.2; done")
+    runtime("create", "--bundle", str(bundle), "first")
+    runtime("start", "first")
+    time.sleep(1)
+    before = count("first")
+    runtime("checkpoint", "--image-path", str(tmp_path / "images"), "first")
+    runtime("restore", "--image-path", str(tmp_path / "images"), "--bundle", str(bundle), "-d", "second")
+    after = count("second")
+    time.sleep(0.6)
+    later = count("second")
+    assert 4 <= before <= after < later, (before, after, later)  # on from where the checkpoint found it
+    runtime("delete", "first")
+    runtime("delete", "--force", "second")
