@@ -160,7 +160,11 @@ def test_the_runtime_cli_checkpoints_and_restores_like_runc(rootfs, tmp_path):
     def count(container_id):
         pid = json.loads(subprocess.run([sys.executable, "-m", "teachdock.cli", "runtime", "--root", state, "state",
                                          container_id], capture_output=True, text=True).stdout)["pid"]
-        return int(open(f"/proc/{pid}/root/tmp/n").read())
+        while True:  # `echo $i > /tmp/n` empties the file before it writes: read again then
+            text = open(f"/proc/{pid}/root/tmp/n").read()
+            if text.strip():
+                return int(text)
+            time.sleep(0.01)
 
     bundle.mkdir()
     runtime("spec", "--bundle", str(bundle), "--rootfs", str(rootfs), "--",
@@ -177,3 +181,36 @@ def test_the_runtime_cli_checkpoints_and_restores_like_runc(rootfs, tmp_path):
     assert 4 <= before <= after < later, (before, after, later)  # on from where the checkpoint found it
     runtime("delete", "first")
     runtime("delete", "--force", "second")
+
+
+def test_a_damaged_checkpoint_fails_with_criu_words_and_leaves_nothing(rootfs, tmp_path):
+    original, _ = counter(rootfs, tmp_path, "dmg")
+    try:
+        original.start()
+        numbers(original.stdout, 2)
+        images = ck.checkpoint(original, tmp_path / "images")
+    finally:
+        original.delete(force=True)
+    (images / "pstree.img").unlink()  # which processes there were: criu cannot start without it
+    config = make_spec(["sh", "-c", COUNTER], rootfs, etc_directory=tmp_path / "etc-dmg2")
+    name = f"broken-{secrets.token_hex(3)}"
+    with pytest.raises(ck.CriuError, match="criu restore of container broken-.* failed: .*No pstree.img image"):
+        ck.restore(name, images, config=config, state_root=tmp_path / "state", stdin=PIPE, stdout=PIPE, stderr=PIPE)
+    assert not (tmp_path / "state" / name).exists()
+    assert not os.path.exists(f"/sys/fs/cgroup/teachdock/{name}")
+
+
+def test_a_container_with_a_network_interface_is_refused_with_the_reason(rootfs, tmp_path):
+    import subprocess  # noqa: PLC0415
+
+    original, _ = counter(rootfs, tmp_path, "net")
+    try:
+        original.start()
+        subprocess.run(["ip", "link", "add", "tdx0", "type", "dummy"], check=True)
+        subprocess.run(["ip", "link", "set", "tdx0", "netns", str(original.pid)], check=True)
+        with pytest.raises(ck.InvalidConfig, match=r"network interfaces \['tdx0'\].*--network none"):
+            ck.checkpoint(original, tmp_path / "images")
+        assert not (tmp_path / "images").exists()
+        assert original.status == "running"
+    finally:
+        original.delete(force=True)

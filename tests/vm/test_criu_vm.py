@@ -24,7 +24,9 @@ GUEST_FILE = "tests/vm/guest_criu_checks.py"
 GUEST_TESTS = ["test_criu_check_passes_in_the_vm", "test_a_counter_checkpointed_and_restored_keeps_counting",
                "test_leave_running_keeps_the_original_going", "test_a_stopped_container_is_refused",
                "test_the_chapters_live_move_between_two_daemons",
-               "test_the_runtime_cli_checkpoints_and_restores_like_runc"]
+               "test_the_runtime_cli_checkpoints_and_restores_like_runc",
+               "test_a_damaged_checkpoint_fails_with_criu_words_and_leaves_nothing",
+               "test_a_container_with_a_network_interface_is_refused_with_the_reason"]
 MARKER = "TEACHDOCK-TEST"
 VM_TIMEOUT = 300  # about 2 minutes with KVM, most of it two daemons starting and stopping
 
