@@ -26,6 +26,7 @@ import errno
 import os
 import signal
 import socket
+import stat
 
 from teachdock import kernel as linux
 from teachdock.errors import ContainerStartError
@@ -102,9 +103,15 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
     close_inherited_fds([sock.fileno()] + ([plan.console_socket] if plan.console_socket is not None else []))
     rootfs_setup.prepare(config, plan.rootfs, cgroup_dirs=cgroup_dirs(plan.cgroup),
                          in_user_namespace=plan.new_user)
+    reopen_dev_null()
     if process.get("terminal"):  # now that /dev/pts is the container's own
         terminal.open_terminal_inside(plan.console_socket, process.get("user", {}).get("uid", 0),
                                       process.get("consoleSize"))
+    elif plan.detach:
+        # A detached container's PID 1 leads a session of its own, as runc's does (nsexec calls
+        # setsid): CRIU dumps only a tree whose session leader is inside it. A foreground one
+        # stays in the caller's session, so that the terminal's Ctrl-C reaches it.
+        os.setsid()
     configure_process(config, plan.own_namespaces, seccomp_filter=plan.seccomp)
     try:
         os.chdir(process["cwd"])
@@ -122,6 +129,26 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
     if plan.init:
         run_as_init(process["args"], environment, sock)
     exec_program(process["args"], environment, sock)
+
+
+def reopen_dev_null() -> None:
+    """stdio that is the host's /dev/null becomes the container's own, as runc's init does: else
+    the container holds a file of a mount outside its root, which CRIU cannot checkpoint."""
+    null = None
+    for number in range(3):
+        try:
+            info = os.fstat(number)
+        except OSError:
+            continue
+        if stat.S_ISCHR(info.st_mode) and info.st_rdev == os.makedev(1, 3):
+            if null is None:
+                try:
+                    null = os.open("/dev/null", os.O_RDWR)
+                except OSError:
+                    return  # a rootfs without /dev/null keeps the host's
+            os.dup2(null, number)
+    if null is not None:
+        os.close(null)
 
 
 def enter_namespaces(plan: Plan, *, kernel=linux) -> None:
