@@ -43,6 +43,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from teachdock import kernel
@@ -56,6 +57,7 @@ from teachdock.runtime.state import make_state_dir, now, read_state, remove_stat
 DESCRIPTORS = "descriptors.json"  #: what fds 0-2 of the container's PID 1 were, at dump time
 DUMP_LOG = "dump.log"
 RESTORE_LOG = "restore.log"
+CRIU_TIMEOUT = 120  #: seconds a dump or a restore may take before criu is killed
 #: criu's own fd numbers for the new stdio at restore (above 2: criu's stdio is its own)
 INHERIT_BASE = 10
 
@@ -227,9 +229,13 @@ def checkpoint(container: Container, images_dir, *, leave_running: bool = False)
     descriptors = [os.readlink(f"/proc/{pid}/fd/{number}") if os.path.lexists(f"/proc/{pid}/fd/{number}")
                    else "" for number in range(3)]
     (images / DESCRIPTORS).write_text(json.dumps(descriptors))
-    done = subprocess.run([binary, *dump_arguments(pid, images, config, cgroup_mounts(config, container.cgroup),
-                                                          leave_running=leave_running)],
-                          capture_output=True, text=True)
+    try:
+        done = subprocess.run([binary, *dump_arguments(pid, images, config, cgroup_mounts(config, container.cgroup),
+                                                              leave_running=leave_running)],
+                              capture_output=True, text=True, timeout=CRIU_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CriuError(f"criu dump of container {container.id} did not finish within {CRIU_TIMEOUT} s "
+                        f"and was killed (its log: {images / DUMP_LOG})") from None
     if done.returncode != 0:
         said = done.stderr.strip() or criu_log_errors(images / DUMP_LOG)
         raise CriuError(f"criu dump of container {container.id} failed: {said} (whole log: {images / DUMP_LOG})")
@@ -292,6 +298,20 @@ def restore(container_id: str, images_dir, *, config: dict, state_root=None, std
     return container
 
 
+def wait_for_criu(pid: int, timeout: float) -> int | None:
+    """criu's wait status, or None after killing it when it took longer than ``timeout`` seconds:
+    a damaged checkpoint can leave ``criu restore`` waiting forever, and the caller with it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
 def _spawn_restore_monitor(container: Container, arguments: list[str], fds: dict[int, int]) -> None:
     """Fork the detached monitor, which runs criu and then watches the restored PID 1; wait for
     its first word (running, or the error)."""
@@ -343,7 +363,10 @@ def restore_monitor_main(container_id: str, state_dir: Path, arguments: list[str
         for number in range(3):
             os.dup2(null, number)
         os.close(null)
-        _, status = os.waitpid(criu, 0)
+        status = wait_for_criu(criu, CRIU_TIMEOUT)
+        if status is None:
+            raise CriuError(f"criu restore did not finish within {CRIU_TIMEOUT} s and was killed "
+                            f"(its log: {state_dir / RESTORE_LOG})")
         if exit_code(status) != 0:
             said = (state_dir / "criu.out").read_text(errors="replace").strip()
             raise CriuError(said or criu_log_errors(state_dir / RESTORE_LOG))

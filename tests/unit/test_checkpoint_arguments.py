@@ -1,5 +1,7 @@
 """teachdock.runtime.checkpoint: what is passed to criu, and how its answers are read (no criu needed)."""
 
+import os
+
 import pytest
 
 from teachdock.runtime import checkpoint as ck
@@ -97,3 +99,15 @@ def test_the_guest_prelude_makes_programs_executable_and_loads_modules_in_order(
     lines = prelude.splitlines()
     assert lines[0] == "chmod 755 /lib64/ld-linux-x86-64.so.2 /usr/sbin/criu"
     assert [line.split()[1] for line in lines[1:]] == ["/lib/modules/criu/a.ko", "/lib/modules/criu/tun.ko"]
+
+
+def test_a_criu_that_hangs_is_killed_at_the_deadline_and_a_quick_one_gives_its_status():
+    import subprocess
+
+    from teachdock.runtime.checkpoint import wait_for_criu
+    hanging = subprocess.Popen(["sleep", "30"])
+    assert wait_for_criu(hanging.pid, 0.3) is None
+    assert not os.path.exists(f"/proc/{hanging.pid}/stat") or open(f"/proc/{hanging.pid}/stat").read().split()[2] == "Z"
+    quick = subprocess.Popen(["sh", "-c", "exit 3"])
+    status = wait_for_criu(quick.pid, 10)
+    assert os.waitstatus_to_exitcode(status) == 3
