@@ -14,8 +14,10 @@ import time
 import pytest
 
 from teachdock.image import busybox
+from teachdock.errors import ContainerStartError
 from teachdock.runtime import PIPE, Container, exec_in, run
 from teachdock.runtime.cgroups import CGROUP_ROOT, detect_version, devices_bpf
+from teachdock.runtime.spec import DEFAULT_CAPABILITIES
 from teachdock.runtime.terminal import receive_terminal
 
 pytestmark = pytest.mark.skipif(os.environ.get("TEACHDOCK_IN_VM") != "1",
@@ -122,3 +124,41 @@ def read_all(fd: int) -> str:
     while chunk := os.read(fd, 4096):
         chunks.append(chunk)
     return b"".join(chunks).decode()
+
+
+@pytest.fixture
+def parent_forbidding_programs():
+    """A cgroup with an allow-all device program attached exclusively (flags 0): the kernel then
+    refuses (EPERM) any device program below it, as where BPF cannot be used at all."""
+    parent = f"/td-noattach-{secrets.token_hex(3)}"
+    directory = os.path.join(CGROUP_ROOT, parent.lstrip("/"))
+    os.mkdir(directory)
+    program_fd = devices_bpf.load(devices_bpf.device_filter([]))
+    try:
+        devices_bpf.attach(program_fd, directory, flags=0)
+    finally:
+        os.close(program_fd)
+    yield parent
+    if os.path.isdir(directory):  # the runtime removes a container's empty parents itself
+        os.rmdir(directory)
+
+
+def test_rules_it_cannot_enforce_refuse_a_container_with_cap_mknod(rootfs, tmp_path, parent_forbidding_programs):
+    container_id = f"dev-{secrets.token_hex(4)}"
+    with pytest.raises(ContainerStartError) as refused:
+        Container.create(container_id, rootfs=rootfs, args=["true"], state_root=tmp_path,
+                         cgroups_path=f"{parent_forbidding_programs}/{container_id}")
+    message = str(refused.value)
+    assert "cannot enforce device rules on cgroup v2: bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE) was refused (EPERM)" \
+        in message and "Refusing to create a container that has CAP_MKNOD" in message, message
+    assert not os.path.exists(os.path.join(CGROUP_ROOT, parent_forbidding_programs.lstrip("/"), container_id))
+    assert not (tmp_path / container_id).exists()  # nothing left behind
+
+
+def test_without_cap_mknod_the_same_container_may_run(rootfs, tmp_path, parent_forbidding_programs):
+    """It cannot make a node; the nodes in its /dev are the harmless ones the runtime made."""
+    container_id = f"dev-{secrets.token_hex(4)}"
+    result = run(["sh", "-c", "mknod /dev/mem c 1 1; echo made=$?"], rootfs=rootfs, state_root=tmp_path,
+                 container_id=container_id, cgroups_path=f"{parent_forbidding_programs}/{container_id}",
+                 capabilities=[c for c in DEFAULT_CAPABILITIES if c != "CAP_MKNOD"], timeout=30)
+    assert result.stdout == "made=1\n" and "Operation not permitted" in result.stderr, result

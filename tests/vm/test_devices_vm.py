@@ -22,7 +22,9 @@ GUEST_FILE = "tests/vm/guest_devices_checks.py"
 GUEST_TESTS = ["test_the_guest_is_cgroup_v2", "test_mknod_of_dev_mem_works_and_opening_it_does_not",
                "test_the_harmless_devices_open", "test_the_pty_works",
                "test_the_containers_cgroup_holds_one_program_and_loses_it_on_delete",
-               "test_an_exec_meets_the_same_program"]
+               "test_an_exec_meets_the_same_program",
+               "test_rules_it_cannot_enforce_refuse_a_container_with_cap_mknod",
+               "test_without_cap_mknod_the_same_container_may_run"]
 MARKER = "TEACHDOCK-TEST"
 VM_TIMEOUT = 170
 

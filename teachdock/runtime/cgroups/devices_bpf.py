@@ -256,16 +256,24 @@ def _why(error: KernelError) -> str:
     return str(error)
 
 
-def attach(program_fd: int, cgroup_dir: str) -> None:
-    """bpf(BPF_PROG_ATTACH) to the cgroup directory, beside any other device programs there."""
+def attach(program_fd: int, cgroup_dir: str, *, flags: int = BPF_F_ALLOW_MULTI) -> None:
+    """bpf(BPF_PROG_ATTACH) to the cgroup directory, beside any other device programs there.
+
+    ``flags=0`` attaches exclusively, as an older tool might: then no cgroup below may attach
+    a program of its own (the kernel says EPERM), which the tests use to see a refusal."""
     cgroup_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        kernel.bpf(BPF_PROG_ATTACH, _attr("<IIIII", cgroup_fd, program_fd, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, 0),
+        kernel.bpf(BPF_PROG_ATTACH, _attr("<IIIII", cgroup_fd, program_fd, BPF_CGROUP_DEVICE, flags, 0),
                    "bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE)")
     except KernelError as error:
         if error.errno in (errno.EBADF, errno.EINVAL):
             raise DeviceFilterError(f"{error} ({cgroup_dir} is not a cgroup v2 directory, or the kernel "
                                     "lacks CONFIG_CGROUP_BPF)") from None
+        if error.errno == errno.EPERM:
+            raise DeviceFilterError(
+                f"{error.call} was refused (EPERM): this process lacks CAP_BPF or CAP_SYS_ADMIN in the "
+                "host's user namespace, or a parent cgroup holds a device program attached without "
+                "BPF_F_ALLOW_MULTI, which forbids programs below it") from None
         raise DeviceFilterError(_why(error)) from None
     finally:
         os.close(cgroup_fd)
