@@ -250,7 +250,8 @@ def load(program: list[Instruction]) -> int:
 def _why(error: KernelError) -> str:
     if error.errno == errno.EPERM:
         return (f"{error.call} was refused (EPERM): loading a BPF program needs CAP_BPF or CAP_SYS_ADMIN "
-                "in the host's user namespace, which this process lacks (rootless, or inside a container)")
+                "in the host's user namespace, which this process lacks (rootless, or inside a container); "
+                "before Linux 5.11 a low RLIMIT_MEMLOCK also ends in EPERM")
     if error.errno == errno.ENOSYS:
         return f"{error.call}: this kernel has no bpf(2) (built without CONFIG_BPF_SYSCALL)"
     return str(error)
