@@ -59,6 +59,7 @@ class Request:
         self.query = query
         self.api_version = api_version
         self.headers = handler.headers
+        self.body_check = None  # the router's check of the JSON body's field types (bodies.py)
         self._body: bytes | None = None
 
     def body(self) -> bytes:
@@ -76,6 +77,8 @@ class Request:
             raise HTTPError(400, f"invalid JSON in the request body: {error}") from None
         if not isinstance(value, dict):
             raise HTTPError(400, "the request body must be a JSON object")
+        if self.body_check is not None:
+            self.body_check(value)
         return value
 
     def body_to_file(self, directory, limit: int):
