@@ -81,10 +81,11 @@ def escaping_tar() -> bytes:
     return buffer.getvalue()
 
 
-def bad_requests(container: str, host_secret: str) -> list[tuple[str, bytes, int, str]]:
-    """(what, the request, status, a piece of the message)."""
+def bad_requests(container: str, host_secret: str, api: str = "/v1.45/") -> list[tuple[str, bytes, int, str]]:
+    """(what, the request, status, a piece of the message); ``api``: the version prefix to use
+    (tests/compat sends the same to dockerd with its own)."""
     tar = escaping_tar()
-    return [
+    return [(what, request.replace(b"/v1.45/", api.encode()), status, message) for what, request, status, message in [
         ("malformed JSON", post("/v1.45/containers/create", b'{"Image": "busybox"'), 400, "invalid JSON"),
         ("an array body", post("/v1.45/containers/create", [1, 2]), 400, "must be a JSON object"),
         ("Image a number", post("/v1.45/containers/create", {"Image": 5}), 400, "Image must be a string"),
@@ -135,7 +136,7 @@ def bad_requests(container: str, host_secret: str) -> list[tuple[str, bytes, int
         ("200 headers", b"GET /_ping HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % n for n in range(200)) + b"\r\n",
          431, "Too many headers"),
         ("not HTTP", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n", 400, ""),
-    ]
+    ]]
 
 
 def rss_kib(pid: int) -> int:
