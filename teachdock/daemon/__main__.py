@@ -117,8 +117,9 @@ def main(argv=None) -> int:
     hosts = args.host or [f"unix://{DEFAULT_SOCKET}"]
     try:
         socket_path, tcp_address, tls = _doors(args, hosts)
-        gid, warning = socket_group_id(DEFAULT_SOCKET_GROUP if args.group is None else args.group,
-                                       explicit=args.group is not None)
+        # An unprivileged (rootless) daemon's socket is its user's own: a group only when asked for.
+        group = args.group if args.group is not None else DEFAULT_SOCKET_GROUP if os.geteuid() == 0 else ""
+        gid, warning = socket_group_id(group, explicit=args.group is not None)
         if warning and socket_path:
             print(f"teachdockd: WARNING: {warning}", file=sys.stderr)
         if tcp_address and tls is None:

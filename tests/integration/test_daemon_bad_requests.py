@@ -164,6 +164,22 @@ class SlowClient(threading.Thread):
         self.sock.close()
 
 
+class SlowBody(SlowClient):
+    """Complete headers, then a body one byte every 0.5 s: the body has its deadline too."""
+
+    def run(self):
+        try:
+            self.sock.sendall(b"POST /v1.45/volumes/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 1000\r\n\r\n")
+            for _ in range(1000):
+                self.sock.send(b" ")
+                time.sleep(0.5)
+        except OSError:
+            pass
+        self.hung_up_at = time.monotonic()
+        self.sock.close()
+
+
 class EndlessUpload(threading.Thread):
     """A chunked body to a JSON route that never ends: how much the daemon took before it stopped."""
 
@@ -198,7 +214,7 @@ def test_bad_requests_all_at_once_then_a_normal_container(daemon, tmp_path):
     daemon.json("POST", f"/v1.45/containers/{container}/start", expect=204)
     rss_before = rss_kib(daemon.pid)
 
-    slow = [SlowClient(daemon) for _ in range(20)]
+    slow = [SlowClient(daemon) for _ in range(16)] + [SlowBody(daemon) for _ in range(4)]
     uploads = [EndlessUpload(daemon) for _ in range(4)]
     for thread in slow + uploads:
         thread.start()
@@ -224,7 +240,7 @@ def test_bad_requests_all_at_once_then_a_normal_container(daemon, tmp_path):
         assert thread.hung_up_at is not None and thread.hung_up_at > pinged_at
     rss_after = rss_kib(daemon.pid)
     print(f"\nteachdockd RSS: {rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after "
-          f"(20 slow clients, 4 endless uploads of {sum(t.sent for t in uploads) / MiB:.0f} MiB in all, "
+          f"(16 slow headers, 4 slow bodies, 4 endless uploads of {sum(t.sent for t in uploads) / MiB:.0f} MiB in all, "
           f"{len(bad_requests(container, ''))} bad requests)")
     assert rss_after - rss_before < 64 * 1024, "memory grew by more than 64 MiB"
 

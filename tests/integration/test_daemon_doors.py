@@ -36,7 +36,8 @@ def tls_daemon(certs):
     daemon = DaemonProcess()
     daemon.bootstrap_busybox()
     daemon.port = free_port()
-    daemon.extra_args = ["-H", f"tcp://127.0.0.1:{daemon.port}", *certs.daemon_flags(), "--group", "docker"]
+    daemon.extra_args = ["-H", f"tcp://127.0.0.1:{daemon.port}", *certs.daemon_flags(), "--group", "docker",
+                         "--read-header-timeout", "3"]
     try:
         daemon.start()
         yield daemon
@@ -123,3 +124,16 @@ def test_the_python_client_and_the_refusals(tls_daemon, certs):
     log = tls_daemon.log()
     assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in log and "CERTIFICATE_VERIFY_FAILED" in log
     assert tls_daemon.request("GET", "/_ping")[0] == 200  # and the socket keeps answering
+
+
+def test_a_client_that_never_starts_the_handshake_is_hung_up_and_holds_up_nobody(tls_daemon, certs):
+    good = TLSConfig(ca=str(certs.ca), cert=str(certs.client_cert), key=str(certs.client_key))
+    silent = [socket.create_connection(("127.0.0.1", tls_daemon.port), timeout=30) for _ in range(10)]
+    try:
+        with Client(f"tcp://127.0.0.1:{tls_daemon.port}", tls=good) as client:
+            assert client.version()["ApiVersion"] == "1.45"  # while ten connections sit silent
+        for sock in silent:
+            assert sock.recv(1) == b""  # the daemon hung up (after --read-header-timeout 3)
+    finally:
+        for sock in silent:
+            sock.close()
