@@ -232,6 +232,8 @@ class Connection:
         except OSError as error:
             self.sock.close()
             raise unavailable(host, error) from None
+        if kind == "tcp":  # no Nagle: a request's head and body must not wait for a delayed ACK
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None:
             if kind != "tcp":
                 self.sock.close()

@@ -495,6 +495,9 @@ class TCPHTTPServer(_Server, socketserver.ThreadingTCPServer):
         """Accept; on the TLS door wrap the socket, the handshake waits for the connection's
         own thread (Handler.setup) so that the accepting thread never blocks on a client."""
         sock, address = self.socket.accept()
+        # No Nagle (Go's default, so dockerd's too): a response's headers and body leave as two
+        # small writes, and the second would wait for the delayed ACK of the first (~40 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, address
