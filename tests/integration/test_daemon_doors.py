@@ -37,7 +37,7 @@ def tls_daemon(certs):
     daemon.bootstrap_busybox()
     daemon.port = free_port()
     daemon.extra_args = ["-H", f"tcp://127.0.0.1:{daemon.port}", *certs.daemon_flags(), "--group", "docker",
-                         "--read-header-timeout", "3"]
+                         "--read-header-timeout", "5"]
     try:
         daemon.start()
         yield daemon
@@ -133,7 +133,7 @@ def test_a_client_that_never_starts_the_handshake_is_hung_up_and_holds_up_nobody
         with Client(f"tcp://127.0.0.1:{tls_daemon.port}", tls=good) as client:
             assert client.version()["ApiVersion"] == "1.45"  # while ten connections sit silent
         for sock in silent:
-            assert sock.recv(1) == b""  # the daemon hung up (after --read-header-timeout 3)
+            assert sock.recv(1) == b""  # the daemon hung up (after --read-header-timeout 5)
     finally:
         for sock in silent:
             sock.close()
