@@ -8,6 +8,7 @@ manager connects containers with.
 from __future__ import annotations
 
 from teachdock.daemon import networks
+from teachdock.daemon.filters import check_keys, labels_match
 from teachdock.daemon.server import HTTPError
 
 
@@ -37,6 +38,7 @@ def network_json(daemon, network: dict) -> dict:
 
 def list_networks(daemon, request) -> None:
     filters = request.filters()
+    check_keys(filters, {"name", "id", "driver", "type", "label", "scope"})
     shown = []
     for network in daemon.networks.list():
         if "name" in filters and not any(wanted in network["Name"] for wanted in filters["name"]):
@@ -49,7 +51,7 @@ def list_networks(daemon, request) -> None:
             kind = "builtin" if network["Name"] in networks.PREDEFINED else "custom"
             if kind not in filters["type"]:
                 continue
-        if "label" in filters and not all(_has_label(network, wanted) for wanted in filters["label"]):
+        if "label" in filters and not labels_match(network.get("Labels") or {}, filters["label"]):
             continue
         if "scope" in filters and "local" not in filters["scope"]:
             continue
@@ -85,14 +87,8 @@ def remove(daemon, request, name: str) -> None:
 def prune(daemon, request) -> None:
     """``docker network prune [--filter label=...]``: user networks no running container uses."""
     labels = request.filters().get("label") or []
-    deleted = daemon.networks.prune(keep=lambda network: not all(_has_label(network, w) for w in labels))
+    deleted = daemon.networks.prune(keep=lambda network: not labels_match(network.get("Labels") or {}, labels))
     request.handler.send_json(200, {"NetworksDeleted": deleted})
-
-
-def _has_label(network: dict, wanted: str) -> bool:
-    key, equals, value = wanted.partition("=")
-    labels = network.get("Labels") or {}
-    return key in labels and (not equals or labels[key] == value)
 
 
 def connect(daemon, request, name: str) -> None:

@@ -7,6 +7,7 @@ manager mounts volumes from.
 from __future__ import annotations
 
 from teachdock.daemon import volumes
+from teachdock.daemon.filters import check_keys, labels_match
 from teachdock.daemon.server import HTTPError
 
 
@@ -28,6 +29,7 @@ def _true(values: list[str]) -> bool:
 
 def list_volumes(daemon, request) -> None:
     filters = request.filters()
+    check_keys(filters, {"name", "dangling", "label", "driver"})
     used = _in_use(daemon)
     shown = []
     for volume in daemon.volumes.list():
@@ -36,7 +38,7 @@ def list_volumes(daemon, request) -> None:
             continue
         if "dangling" in filters and (volume["Name"] in used) == _true(filters["dangling"]):
             continue
-        if "label" in filters and not all(volumes.label_matches(labels, wanted) for wanted in filters["label"]):
+        if "label" in filters and not labels_match(labels, filters["label"]):
             continue
         if "driver" in filters and "local" not in filters["driver"]:
             continue
