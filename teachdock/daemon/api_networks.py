@@ -13,9 +13,14 @@ from teachdock.daemon.server import HTTPError
 
 
 def network_json(daemon, network: dict) -> dict:
-    """The Network object of the API; ``Containers`` lists the live endpoints."""
+    """The Network object of the API; ``Containers`` lists the live endpoints.
+
+    ``Options`` are the ones given at create, as dockerd shows them: a user network's Linux
+    bridge (``td-<12 hex of the id>``, dockerd's ``br-…``) is not among them — docker-compose
+    1.29 compares a network's options with its file and would call the network changed. The
+    default network's bridge is (dockerd's ``docker0`` is too)."""
     shown = {key: value for key, value in network.items() if key not in ("Endpoints", "Bridge")}
-    if network["Driver"] == "bridge":
+    if network["Name"] == "bridge":
         shown["Options"] = {**(network.get("Options") or {}), "com.docker.network.bridge.name": network["Bridge"]}
     containers = {}
     for container_id, endpoint in daemon.networks.endpoints(network).items():
@@ -76,18 +81,24 @@ def create(daemon, request) -> None:
                                      ip_range=ipam.get("IPRange") or None,
                                      labels=body.get("Labels") or {}, options=body.get("Options") or {},
                                      internal=bool(body.get("Internal")))
+    daemon.events.publish("network", "create", network["Id"], name=network["Name"], type=network["Driver"])
     request.handler.send_json(201, {"Id": network["Id"], "Warning": ""})
 
 
 def remove(daemon, request, name: str) -> None:
-    daemon.networks.remove(name)
+    network = daemon.networks.remove(name)
+    daemon.events.publish("network", "destroy", network["Id"], name=network["Name"], type=network["Driver"])
     request.handler.send_bytes(204, b"", None)
 
 
 def prune(daemon, request) -> None:
     """``docker network prune [--filter label=...]``: user networks no running container uses."""
     labels = request.filters().get("label") or []
+    before = daemon.networks.list()
     deleted = daemon.networks.prune(keep=lambda network: not labels_match(network.get("Labels") or {}, labels))
+    for network in before:
+        if network["Name"] in deleted:
+            daemon.events.publish("network", "destroy", network["Id"], name=network["Name"], type=network["Driver"])
     request.handler.send_json(200, {"NetworksDeleted": deleted})
 
 

@@ -51,8 +51,10 @@ def create(daemon, request) -> None:
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict):
         raise HTTPError(400, "Labels must be an object of strings")
-    volume, _created = daemon.volumes.create(body.get("Name") or None, driver=body.get("Driver"), labels=labels,
+    volume, created = daemon.volumes.create(body.get("Name") or None, driver=body.get("Driver"), labels=labels,
                                              options=body.get("DriverOpts") or None)
+    if created:
+        daemon.events.publish("volume", "create", volume["Name"], driver=volume["Driver"])
     request.handler.send_json(201, volume)
 
 
@@ -61,7 +63,10 @@ def inspect(daemon, request, name: str) -> None:
 
 
 def remove(daemon, request, name: str) -> None:
+    existed = daemon.volumes.exists(name)
     daemon.volumes.remove(name, users_of(daemon, name), force=request.flag("force"))
+    if existed:
+        daemon.events.publish("volume", "destroy", name, driver="local")
     request.handler.send_bytes(204, b"", None)
 
 
@@ -70,6 +75,8 @@ def prune(daemon, request) -> None:
     filters = request.filters()
     deleted, reclaimed = daemon.volumes.prune(_in_use(daemon), all_volumes=_true(filters.get("all", [])),
                                               label_filters=filters.get("label", []))
+    for name in deleted:
+        daemon.events.publish("volume", "destroy", name, driver="local")
     request.handler.send_json(200, {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 
 

@@ -220,8 +220,9 @@ class ContainerManager:
         self._event(record, "restart")
 
     def _event(self, record: ContainerRecord, action: str, **extra) -> None:
-        self.events.publish("container", action, record.id, image=record.data["Config"]["Image"],
-                            name=record.name.lstrip("/"), **extra)
+        labels = record.data["Config"].get("Labels") or {}  # dockerd's attributes: labels, image, name
+        self.events.publish("container", action, record.id, **{**labels, "image": record.data["Config"]["Image"],
+                            "name": record.name.lstrip("/"), **extra})
 
     def _unique_name(self, name: str | None, container_id: str) -> str:
         if name:
