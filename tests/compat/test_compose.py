@@ -335,3 +335,85 @@ networks:
         assert states(daemon, name) == {"web": ["running"]}
         assert run("-f", compose_file, "down").returncode == 0
     assert_nothing_left(daemon)
+
+
+# --- events: what compose follows its containers by -----------------------------------------------------
+def test_events_filtered_by_compose_labels_in_both_forms_and_ended_by_the_client(project, daemon):
+    run, name, _docker = project
+    compose_file = write_file(run, "one.yaml", "services:\n  one:\n    image: busybox\n    command: [\"true\"]\n")
+    label = f"com.docker.compose.project={name}"
+    streams = {}
+    for form, filters in (("map", {"label": {label: True}, "type": {"container": True}}),
+                          ("list", {"label": [label, "com.docker.compose.service"], "type": ["container"]})):
+        connection = daemon.connection(timeout=30)
+        connection.request("GET", f"{V}/events?filters=" + urllib.parse.quote(json.dumps(filters)))
+        response = connection.getresponse()
+        assert response.status == 200
+        streams[form] = (connection, response)
+    other = daemon.create(["true"], name=f"{name}-not-compose")  # no compose label: filtered out
+    result = run("-f", compose_file, "up", "-d")
+    assert result.returncode == 0, result.stderr
+    for form, (connection, response) in streams.items():
+        seen = []
+        while "die" not in [event["Action"] for event in seen]:
+            event = json.loads(response.readline())
+            assert event["Actor"]["Attributes"]["com.docker.compose.project"] == name, event
+            seen.append(event)
+        assert [event["Action"] for event in seen] == ["create", "start", "die"], (form, seen)
+        assert {event["Actor"]["Attributes"]["com.docker.compose.service"] for event in seen} == {"one"}
+        connection.close()  # the client ends the stream whenever it likes
+    assert daemon.request("GET", "/_ping")[0] == 200
+    status, _headers, body = daemon.request("GET", f"{V}/events?filters=" + urllib.parse.quote(json.dumps({"colour": ["red"]})))
+    assert status == 400 and b"invalid filter 'colour'" in body
+    daemon.request("DELETE", f"{V}/containers/{other}?force=1")
+    assert run("-f", compose_file, "down", "-v").returncode == 0
+    assert_nothing_left(daemon)
+
+
+# --- depends_on: condition: service_healthy ------------------------------------------------------------------
+def health_checks_missing() -> str | None:
+    import importlib.util  # noqa: PLC0415
+
+    if importlib.util.find_spec("teachdock.daemon.health") is None:
+        return "health checks (teachdock/daemon/health.py, built beside compose) are not in this tree yet"
+    return None
+
+
+HEALTHY = """\
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "sleep 2; mkdir -p /www; echo ok > /www/index.html; exec httpd -f -p 80 -h /www"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/www/index.html"]
+      interval: 1s
+      retries: 10
+    stop_grace_period: 1s
+  client:
+    image: busybox
+    command: ["sh", "-c", "printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc web 80 | tail -n 1; sleep 600"]
+    depends_on:
+      web:
+        condition: service_healthy
+    stop_grace_period: 1s
+"""
+
+
+@pytest.mark.skipif(health_checks_missing() is not None, reason=str(health_checks_missing()))
+def test_service_healthy_waits_for_the_check_and_a_failing_check_keeps_the_dependant_waiting(project, daemon, client):
+    run, name, docker = project
+    compose_file = write_file(run, "healthy.yaml", HEALTHY)
+    result = run("-f", compose_file, "up", "-d")
+    assert result.returncode == 0, result.stderr
+    web = docker("inspect", "-f", "{{.State.Health.Status}}", container_names(daemon, name)[1])
+    assert web.stdout.strip() == "healthy", web.stderr
+    assert wait_for(lambda: "ok" in run("-f", compose_file, "logs", "client").stdout, what="the client's page")
+    assert run("-f", compose_file, "down", "-v").returncode == 0
+    failing = HEALTHY.replace('"/www/index.html"]', '"/nowhere"]').replace("retries: 10", "retries: 2")
+    compose_file = write_file(run, "failing.yaml", failing)
+    result = run("-f", compose_file, "up", "-d", timeout=120)
+    said = result.stdout + result.stderr
+    assert result.returncode == 1 and "unhealthy" in said, said  # the logs say why the client never started
+    assert states(daemon, name) == {"web": ["running"], "client": ["created"]}
+    assert run("-f", compose_file, "down", "-v").returncode == 0
+    assert_nothing_left(daemon)

@@ -1,5 +1,7 @@
 """daemon/filters.py: the filter rules every list shares (what compose finds its objects by)."""
 
+import time
+
 import pytest
 
 from teachdock.daemon import filters
@@ -62,3 +64,33 @@ def test_unknown_keys_are_refused_not_ignored():
     filters.check_keys({"label": ["a"], "name": ["b"]}, filters.CONTAINER_KEYS)
     with pytest.raises(InvalidConfig, match="invalid filter 'colour'"):
         filters.check_keys({"colour": ["red"]}, filters.CONTAINER_KEYS)
+
+
+def test_events_carry_labels_and_match_label_network_volume_and_prefixed_actions():
+    from teachdock.daemon.events import EventLog, filter_matcher  # noqa: PLC0415
+
+    log = EventLog()
+    log.publish("container", "start", "c" * 64, **{"com.docker.compose.project": "demo", "image": "busybox",
+                                                    "name": "demo-web-1"})
+    log.publish("container", "health_status: healthy", "c" * 64, name="demo-web-1")
+    log.publish("network", "create", "n" * 64, name="demo_front", type="bridge")
+    log.publish("volume", "destroy", "demo_site", driver="local")
+    events = list(log.stream(since=0, until=time.time() + 0.01))
+    assert len(events) == 4
+
+    def kept(filters):
+        return [(event["Type"], event["Action"]) for event in events if filter_matcher(filters)(event)]
+
+    assert kept({"label": {"com.docker.compose.project=demo": True}}) == [("container", "start")]
+    assert kept({"label": ["com.docker.compose.project"]}) == [("container", "start")]
+    assert kept({"label": ["com.docker.compose.project=other"]}) == []
+    assert kept({"network": ["demo_front"]}) == [("network", "create")]
+    assert kept({"network": ["nnnn"]}) == [("network", "create")]
+    assert kept({"volume": {"demo_site": True}, "event": ["destroy"]}) == [("volume", "destroy")]
+    assert kept({"event": ["health_status"]}) == [("container", "health_status: healthy")]  # moby's prefix rule
+    assert kept({"event": ["health_status: healthy"]}) == [("container", "health_status: healthy")]
+    assert kept({"event": ["health"]}) == []
+    assert kept({"type": ["container"], "container": ["demo-web-1"]}) == [
+        ("container", "start"), ("container", "health_status: healthy")]
+    with pytest.raises(InvalidConfig, match="invalid filter 'colour'"):
+        filter_matcher({"colour": ["red"]})
