@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from teachdock.daemon import filters, logs, volumes
+from teachdock.daemon import filters, health, logs, volumes
 from teachdock.daemon.container_networks import HOST_PORTS_WARNING, ps_ports
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
@@ -77,6 +77,7 @@ def list_containers(daemon, request) -> None:
     show_all = request.flag("all")
     wanted = request.filters()
     filters.check_keys(wanted, filters.CONTAINER_KEYS)
+    health_matches = health.health_filter(wanted.pop("health", None))  # --filter health=healthy
     summaries = []
     for record in daemon.containers.list():
         if not show_all and not record.running and "status" not in wanted:  # moby: status= shows all
@@ -86,6 +87,8 @@ def list_containers(daemon, request) -> None:
                 wanted, container_id=record.id, name=record.name, status=record.status,
                 data={**record.data, "Mounts": mounts_of(record)},
                 networks=[(network.get("NetworkID") or "", name) for name, network in networks.items()]):
+            continue
+        if not health_matches(record.data):
             continue
         config = record.data["Config"]
         summaries.append({
@@ -128,7 +131,8 @@ def status_text(record: ContainerRecord) -> str:
     state = record.data["State"]
     if record.running:
         paused = " (Paused)" if record.status == "paused" else ""
-        return f"Up {human_duration(time.time() - unix_seconds(state['StartedAt']))}{paused}"
+        return f"Up {human_duration(time.time() - unix_seconds(state['StartedAt']))}{paused}" \
+               f"{health.ps_status_suffix(record.data)}"
     if record.status == "exited":
         return f"Exited ({state['ExitCode']}) {human_duration(time.time() - unix_seconds(state['FinishedAt']))} ago"
     return record.status.capitalize()

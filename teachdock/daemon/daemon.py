@@ -16,13 +16,14 @@ import signal
 import threading
 from pathlib import Path
 
-from teachdock.daemon import (api_archive, api_build, api_containers, api_events, api_exec, api_images, api_networks, api_prune,
-                              api_stats, api_system, api_volumes)
+from teachdock.daemon import (api_archive, api_build, api_containers, api_events, api_exec, api_export, api_images,
+                              api_networks, api_prune, api_stats, api_system, api_volumes)
 from teachdock.daemon.containers import ContainerManager
 from teachdock.daemon.dns import Resolver
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.execs import ExecManager
 from teachdock.daemon.firewall import Firewall, table_name
+from teachdock.daemon.health import HealthMonitor
 from teachdock.daemon.networks import DEFAULT_BIP, DEFAULT_BRIDGE, NetworkManager
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
@@ -75,10 +76,11 @@ class Daemon:
                                            networks=self.networks, events=self.events, cgroup_parent=cgroup_parent,
                                            firewall=self.firewall, resolver=self.resolver)
         self.execs = ExecManager(self.containers, self.events)
+        self.health = HealthMonitor(self.containers, self.execs)  # runs HEALTHCHECK probes as execs
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)
         for api in (api_system, api_containers, api_archive, api_exec, api_stats, api_images, api_build, api_events,
-                    api_networks, api_volumes, api_prune):
+                    api_networks, api_volumes, api_prune, api_export):
             api.register(router)
         # One server per -H: the Unix socket, and a TCP port only when asked for (--insecure-tcp).
         self.servers = []

@@ -22,7 +22,6 @@ from teachdock.errors import InvalidConfig
 CONTAINER_KEYS = {"id", "name", "label", "status", "exited", "network", "volume", "ancestor", "health"}
 EVENT_KEYS = {"type", "event", "container", "image", "label", "network", "volume", "scope"}
 CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
 
 
 def check_keys(filters: dict[str, list[str]], accepted: set[str]) -> None:
@@ -58,8 +57,9 @@ def name_matches(name: str, patterns: list[str]) -> bool:
 
 def container_matches(filters: dict[str, list[str]], *, container_id: str, name: str, status: str,
                       data: dict, networks: list[tuple[str, str]]) -> bool:
-    """One container against ``docker ps --filter ...``. ``networks``: (id, name) of each
-    network it is attached to; ``data``: its record (Config, State, Mounts, Image)."""
+    """One container against ``docker ps --filter ...`` (``health=`` is health.py's:
+    ``health.health_filter``). ``networks``: (id, name) of each network it is attached to;
+    ``data``: its record (Config, State, Mounts, Image)."""
     for key, values in filters.items():
         if key == "id" and not name_matches(container_id, values):
             return False
@@ -90,12 +90,6 @@ def container_matches(filters: dict[str, list[str]], *, container_id: str, name:
         if key == "ancestor" and not any(value in (data["Config"].get("Image"), data.get("Image"))
                                          or data.get("Image", "").startswith(f"sha256:{value}") for value in values):
             return False
-        if key == "health":
-            for value in values:
-                if value not in HEALTH_STATES:
-                    raise InvalidConfig(f"Unrecognised filter value for health: {value}")
-            if ((data["State"].get("Health") or {}).get("Status") or "none") not in values:
-                return False
     return True
 
 

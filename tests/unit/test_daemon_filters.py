@@ -44,16 +44,9 @@ def test_name_id_status_network_volume_ancestor():
     assert matches({"ancestor": ["busybox"]}) and matches({"ancestor": ["abab"]}) and not matches({"ancestor": ["x"]})
 
 
-def test_health_reads_the_state_and_none_without_a_check():
-    assert matches({"health": ["none"]}) and not matches({"health": ["healthy"]})
-    healthy = {**WEB, "State": {"Health": {"Status": "healthy"}}}
-    assert matches({"health": ["healthy"]}, data=healthy)
-
-
 @pytest.mark.parametrize("wanted, message", [
     ({"status": ["sleeping"]}, "invalid filter 'status=sleeping'"),
     ({"exited": ["zero"]}, "invalid filter 'exited=zero'"),
-    ({"health": ["fine"]}, "Unrecognised filter value for health: fine"),
 ])
 def test_bad_values_are_dockerds_errors(wanted, message):
     with pytest.raises(InvalidConfig, match=message):
