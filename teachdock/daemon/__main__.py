@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bip", default=None, metavar="CIDR",
                         help="the default bridge's gateway address and subnet (default 172.29.0.1/16)")
     parser.add_argument("--debug", "-D", action="store_true", help="log every request on stderr")
+    parser.add_argument("--experimental", action="store_true",
+                        help="say so, as dockerd --experimental does (the Docker-Experimental header, "
+                             "ExperimentalBuild in info): the docker CLI offers `docker checkpoint` and "
+                             "`docker start --checkpoint` only to such a daemon")
     return parser
 
 
@@ -128,6 +132,7 @@ def main(argv=None) -> int:
         daemon = Daemon(socket_path=socket_path, data_root=args.data_root, exec_root=args.exec_root,
                         cgroup_parent=args.cgroup_parent, pidfile=args.pidfile, verbose=args.debug,
                         tcp_address=tcp_address, tls=tls, socket_gid=gid, header_timeout=args.read_header_timeout,
+                        experimental=args.experimental,
                         **({"bridge": args.bridge} if args.bridge else {}), **({"bip": args.bip} if args.bip else {}))
     except Refused as refusal:
         print(f"teachdockd: {refusal}", file=sys.stderr)

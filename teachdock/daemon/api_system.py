@@ -55,7 +55,7 @@ def info(daemon, request) -> None:
         # who makes NAT, isolation and published ports (dockerd 28 says "iptables" or "nftables" here)
         "FirewallBackend": {"Driver": daemon.firewall.backend if daemon.firewall is not None else "none"},
         "IndexServerAddress": "https://index.docker.io/v1/", "Runtimes": {"teachdock": {"path": "teachdock.runtime"}},
-        "DefaultRuntime": "teachdock", "ExperimentalBuild": False, "Labels": [],
+        "DefaultRuntime": "teachdock", "ExperimentalBuild": daemon.experimental, "Labels": [],
     })
 
 

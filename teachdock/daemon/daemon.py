@@ -55,12 +55,13 @@ class Daemon:
                  cgroup_parent: str = "teachdock", pidfile: str | None = None, verbose: bool = False,
                  tcp_address: tuple[str, int] | None = None, bridge: str = DEFAULT_BRIDGE, bip: str = DEFAULT_BIP,
                  firewall=REAL, resolver=REAL, tls=None, socket_gid: int | None = None,
-                 header_timeout: float = HEADER_TIMEOUT):
+                 header_timeout: float = HEADER_TIMEOUT, experimental: bool = False):
         """``bridge``/``bip``: the default network's Linux bridge and its gateway/subnet (dockerd's
         ``--bridge``, ``--bip``). ``firewall``/``resolver``: the Firewall (nftables: the way out,
         isolation, published ports) and the embedded DNS Resolver; by default the real ones,
         None for none (tests hand in recording fakes). ``tls``: the TCP door's ssl.SSLContext
-        (daemon/tls.py); ``socket_gid``: the Unix socket's group; ``header_timeout``: see deadlines.py."""
+        (daemon/tls.py); ``socket_gid``: the Unix socket's group; ``header_timeout``: see deadlines.py;
+        ``experimental``: dockerd's --experimental, which the docker CLI's checkpoint verbs ask for."""
         self.data_root = Path(data_root).absolute()
         self.exec_root = Path(exec_root).absolute()
         self.socket_path = socket_path
@@ -81,7 +82,9 @@ class Daemon:
         self.execs = ExecManager(self.containers, self.events)
         self.health = HealthMonitor(self.containers, self.execs)  # runs HEALTHCHECK probes as execs
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
+        self.experimental = experimental
         router = Router(self)
+        router.experimental = experimental
         for api in (api_system, api_containers, api_archive, api_exec, api_stats, api_images, api_build, api_events,
                     api_networks, api_volumes, api_prune, api_export, api_checkpoints):
             api.register(router)

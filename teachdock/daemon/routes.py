@@ -34,6 +34,7 @@ class Router:
     """
 
     api_version = API_VERSION
+    experimental = False  # dockerd --experimental: sent in every response's Docker-Experimental header
 
     def __init__(self, daemon):
         self.daemon = daemon

@@ -331,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
     def _common_headers(self) -> None:
         self.send_header("Api-Version", self.server.router.api_version)
         self.send_header("Ostype", "linux")
-        self.send_header("Docker-Experimental", "false")
+        self.send_header("Docker-Experimental", "true" if self.server.router.experimental else "false")
 
     def send_bytes(self, status: int, body: bytes, content_type: str | None = "application/json",
                    headers: dict | None = None) -> None:
