@@ -269,15 +269,19 @@ def test_both_probes_agree_when_asked_in_the_same_place():
         assert shell[key] == python[key], key
 
 
-def test_a_fresh_virtualenv_isolates_packages_and_nothing_else():
+def test_a_fresh_virtualenv_isolates_packages_and_nothing_else(monkeypatch):
+    # A PYTHONPATH (a worktree's test run) would reach into the fresh virtualenv too.
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     with isolation.marker_file() as marker, isolation.temporary_virtualenv() as python:
         venv_dir = python.parent.parent
         assert (venv_dir / "pyvenv.cfg").exists()
-        host = isolation.probe_python(sys.executable, marker)
+        before = isolation.probe_python(sys.executable, marker)
         venv = isolation.probe_python(python, marker)
+        after = isolation.probe_python(sys.executable, marker)
     assert not venv_dir.exists()  # removed at the end of the block
     assert venv["teachdock"] == "no" and venv["packages"] == "0"
-    assert isolation.isolated_facts(host, venv) == {"Python packages"}
+    # The host is probed on both sides: a bridge that another program adds in between is not isolation.
+    assert isolation.isolated_facts(before, venv) & isolation.isolated_facts(after, venv) == {"Python packages"}
 
 
 def test_temporary_virtualenv_is_removed_after_an_error():
