@@ -166,3 +166,91 @@ def test_every_gate_names_a_known_layer():
 
 def test_facts_default_to_no_user_namespace():
     assert not Facts().user_namespace and Facts(uid_map="0 1000 1").user_namespace
+
+
+# ------------------------------------------------------------------ the exercises' judges
+from teachdock.lab.security.exercises import (judge_least_privilege, judge_mkdir_filter,  # noqa: E402
+                                              judge_prediction, judge_readonly_socket, judge_user_namespace)
+from teachdock.lab.security.grid import column  # noqa: E402
+from teachdock.lab.security.own_filter import FilterTrial, instructions, profile_blocking, read_trial  # noqa: E402
+
+CHOSEN = tuple(ATTEMPTS.values())
+
+
+def col(*attempt_lines, **facts):
+    return column("test", CHOSEN, recorded(attempts_lines="".join(attempt_lines), **facts))
+
+
+def test_the_filter_trial_is_read_from_the_script_output():
+    trial = read_trial("mkdir: can't create directory '/tmp/td-dir': Operation not permitted\nmkdir status 1\n"
+                       "touch status 0\n", 0)
+    assert (trial.mkdir, trial.touch, trial.started) == ("EPERM", "OK", True)
+    assert read_trial("Bad system call\nmkdir status 159\ntouch status 0\n", 0).mkdir == "exit 159"
+    assert not read_trial("", 139).started
+
+
+@pytest.mark.parametrize("trial, unknown, words", [
+    (FilterTrial("EPERM", "OK", 0, ""), (), "touch still works"),
+    (FilterTrial(None, None, 139, ""), (), "default action refuses every call"),
+    (FilterTrial("OK", "OK", 0, ""), ("mkdri",), "mkdri is not a system call"),
+    (FilterTrial("OK", "OK", 0, ""), (), "mkdir(2) on x86_64, not mkdirat"),
+    (FilterTrial("EPERM", "EPERM", 0, ""), (), "so is touch"),
+    (FilterTrial("exit 159", "OK", 0, ""), (), "SIGSYS"),
+    (FilterTrial("EACCES", "OK", 0, ""), (), "errnoRet 1"),
+    (FilterTrial(None, None, None, "", "seccomp: unknown action"), (), "refused the profile"),
+])
+def test_the_filter_judge_names_the_mistake(trial, unknown, words):
+    result = judge_mkdir_filter({"defaultAction": "SCMP_ACT_ALLOW"}, trial, unknown)
+    assert words in result.message
+    assert result.passed == (words == "touch still works")
+
+
+def test_the_filter_judge_waits_for_an_answer_and_wants_a_profile():
+    assert not judge_mkdir_filter(..., FilterTrial(None, None, None, "")).answered
+    assert "a dict" in judge_mkdir_filter(["mkdir"], FilterTrial(None, None, None, "")).message
+
+
+def test_the_prediction_judge_compares_with_the_measured_layer():
+    clock = col(one("clock", 1, "adjtimex: (null): Operation not permitted"), cap_mask="0")
+    assert judge_prediction("capabilities", "clock", clock).passed
+    assert "let this call through" in judge_prediction("seccomp", "clock", clock).message
+    assert "one key of LAYERS" in judge_prediction("the filter", "clock", clock).message
+    mount = col(one("mount", 1, "mount: permission denied (are you root?)"))
+    assert "runs first" in judge_prediction("capabilities", "mount", mount).message
+
+
+def test_the_least_privilege_judge():
+    sys_time = f"{int(DOCKER_MASK, 16) | 1 << 25:016x}"
+    only_clock = col(one("clock", 1, "adjtimex: (null): Invalid argument"),
+                     one("mount", 1, "mount: permission denied (are you root?)"), cap_mask=sys_time)
+    assert judge_least_privilege(["--cap-add", "SYS_TIME"], only_clock).passed
+    assert "--privileged lets" in judge_least_privilege(["--privileged"], only_clock).message
+    assert "as a list" in judge_least_privilege("--cap-add SYS_TIME", only_clock).message
+    still = col(one("clock", 1, "adjtimex: (null): Operation not permitted"))
+    assert "CAP_SYS_TIME" in judge_least_privilege(["--security-opt", "seccomp=unconfined"], still).message
+    too_much = col(one("clock", 1, "adjtimex: (null): Invalid argument"), one("mount", 0, "mounted"),
+                   cap_mask=ALL_MASK, seccomp=0)
+    assert "so does mount" in judge_least_privilege(["--cap-add", "ALL"], too_much).message
+
+
+def test_the_readonly_socket_judge():
+    through = col(one("socket", 0, "host-secret-1"), existing=("/var/run/docker.sock",))
+    assert judge_readonly_socket(False, through).passed
+    assert "connecting to a socket writes nothing" in judge_readonly_socket(True, through).message
+    assert "True" in judge_readonly_socket("no", through).message
+
+
+def test_the_user_namespace_judge():
+    userns = {"cap_mask": ALL_MASK, "seccomp": 0, "uid_map": "0 100000 65536", "mounts": ""}
+    measured = col(one("disk", 1, "mknod: x: Operation not permitted"), one("clock", 1, "x: Operation not permitted"),
+                   one("mount", 0, "mounted"), **userns)
+    assert judge_user_namespace({"disk", "clock"}, measured).passed
+    assert "also stopped clock" in judge_user_namespace({"disk"}, measured).message
+    assert "not the namespace's doing: mount (got through)" in judge_user_namespace({"disk", "clock", "mount"},
+                                                                                     measured).message
+    assert "not attempt keys" in judge_user_namespace({"disks"}, measured).message
+
+
+def test_a_profile_compiles_to_a_program_that_names_its_call():
+    lines = instructions(profile_blocking(["mkdir"]))
+    assert any("mkdir" in line for line in lines) and any("ERRNO(EPERM)" in line for line in lines)

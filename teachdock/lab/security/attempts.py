@@ -128,7 +128,7 @@ def probe_script(chosen: tuple[Attempt, ...]) -> str:
     """One busybox shell script: the facts first, then each attempt as ``key<TAB>status<TAB>output``."""
     paths = sorted({path for attempt in chosen for path in attempt.paths})
     lines = [
-        "grep -E '^(CapEff|Seccomp):' /proc/self/status | sed 's/^/fact\\t/; s/:[[:space:]]*/\\t/'",
+        "grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status | sed 's/^/fact\\t/; s/:[[:space:]]*/\\t/'",
         "printf 'fact\\tuid_map\\t%s\\n' \"$(head -n1 /proc/self/uid_map | tr -s ' ' ' ')\"",
         *(f"[ -e {path} ] && printf 'fact\\texists\\t%s\\n' {path}" for path in paths),
         "grep -E ' /proc| /var/run/docker.sock' /proc/self/mountinfo | sed 's/^/mount\\t/'",
@@ -155,7 +155,8 @@ class Outcome:
 class Facts:
     """What a container is allowed, read from inside it."""
 
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset()      # effective: what the kernel's checks see
+    bounding: frozenset[str] | None = None          # the bounding set: what Docker resolves its profile for
     seccomp: int = 0                     # /proc/self/status Seccomp: 0 none, 2 a filter
     uid_map: str = "0 0 4294967295"
     existing: frozenset[str] = frozenset()
@@ -228,6 +229,8 @@ def parse_run(stdout: str, chosen: tuple[Attempt, ...], *, privileged: bool = Fa
             name, _, value = rest.partition("\t")
             if name == "CapEff":
                 facts.capabilities = capabilities_from_mask(int(value.strip(), 16))
+            elif name == "CapBnd":
+                facts.bounding = capabilities_from_mask(int(value.strip(), 16))
             elif name == "Seccomp":
                 facts.seccomp = int(value.strip())
             elif name == "uid_map":

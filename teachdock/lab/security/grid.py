@@ -204,3 +204,35 @@ def run_grid(host: str, socket_path: str | os.PathLike, marker: str | os.PathLik
             progress(configuration.name)
         grid.columns.append(try_configuration(host, configuration, chosen, marker=marker))
     return grid
+
+
+def facts_rows(columns: list[Column]) -> list[tuple[str, list[str]]]:
+    """What each container was allowed, side by side: (question, one answer per column)."""
+    def masked(col):
+        return sorted(point for point, _root, _options, kind in col.facts.mounts
+                      if kind != "proc" and point.startswith("/proc/"))
+
+    def read_only(col):
+        return sorted(point for point, _root, options, kind in col.facts.mounts
+                      if kind == "proc" and "ro" in options.split(",") and point != "/proc")
+
+    return [
+        ("capabilities (effective)", [str(len(col.facts.capabilities)) for col in columns]),
+        ("CAP_SYS_ADMIN", ["yes" if "CAP_SYS_ADMIN" in col.facts.capabilities else "no" for col in columns]),
+        ("seccomp filter", ["yes" if col.facts.seccomp == 2 else "none" for col in columns]),
+        ("paths masked under /proc", [str(len(masked(col))) for col in columns]),
+        ("read-only paths under /proc", [str(len(read_only(col))) for col in columns]),
+        ("all devices allowed", ["yes" if col.facts.privileged else "no" for col in columns]),
+        ("root is root on the host", ["no" if col.facts.user_namespace else "yes" for col in columns]),
+    ]
+
+
+def facts_table(columns: list[Column]) -> TextAndHTML:
+    """``facts_rows`` as a table."""
+    rows = facts_rows(columns)
+    heads = "".join(f"<th>{escape(col.configuration)}</th>" for col in columns)
+    body = "".join(f"<tr><td style='text-align:left'>{escape(question)}</td>"
+                   + "".join(f"<td>{escape(answer)}</td>" for answer in answers) + "</tr>" for question, answers in rows)
+    text = "\n".join([f"{'':30}" + "".join(f"{col.configuration[:20]:>22}" for col in columns)]
+                     + [f"{question:30}" + "".join(f"{answer:>22}" for answer in answers) for question, answers in rows])
+    return TextAndHTML(f"<table><thead><tr><th></th>{heads}</tr></thead><tbody>{body}</tbody></table>", text)

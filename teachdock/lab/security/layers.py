@@ -100,7 +100,8 @@ def closed(gate: Gate, facts: Facts, attempt: Attempt) -> str | None:
     """The errno this gate answers with in this container, or None when it lets the attempt on."""
     layer = gate.layer
     if layer == "seccomp":
-        refused = facts.seccomp == 2 and refused_by_docker_profile(gate.what, facts.capabilities)
+        bounding = facts.capabilities if facts.bounding is None else facts.bounding
+        refused = facts.seccomp == 2 and refused_by_docker_profile(gate.what, bounding)
         return LAYERS[layer][2] if refused else None
     if layer == "capabilities":
         if facts.user_namespace and not gate.in_user_namespace_too:

@@ -1,0 +1,212 @@
+"""Chapter 10's exercises: each ``check_*`` runs real containers, each ``judge_*`` is pure and
+knows the usual mistake (see teachdock/lab/common/checks.py for the house rules).
+
+1. ``check_mkdir_filter(profile)``: your own seccomp profile refuses ``mkdir`` with EPERM and
+   leaves everything else alone.
+2. ``check_prediction(daemon_host, attempt, flags, answer)``: which layer stops an attempt in a
+   container started with ``flags``; the container is run, and the layer decided as in the grid.
+3. ``check_least_privilege(daemon_host, flags)``: the smallest change that lets *set the clock*
+   through and nothing else.
+4. ``check_readonly_socket(daemon_host, socket_path, marker, answer)``: does ``:ro`` on the
+   mounted socket stop the socket attempt?
+5. ``check_user_namespace(answer)``: which attempts does a user namespace alone still stop when
+   every other protection is off? (Runs without root too.)
+"""
+
+from __future__ import annotations
+
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.security.attempts import SOCKET_INSIDE, attempts
+from teachdock.lab.security.grid import Column, Configuration, cli_binds, try_configuration, try_in_user_namespace
+from teachdock.lab.security.layers import LAYERS, THROUGH
+from teachdock.lab.security.own_filter import FilterTrial, try_filter
+
+
+# ------------------------------------------------------------------ 1. a filter of your own
+
+
+def judge_mkdir_filter(profile, trial: FilterTrial, unknown_names=()) -> CheckResult:
+    if not_answered(profile):
+        return NOT_ANSWERED
+    if not isinstance(profile, (dict, str)):
+        return CheckResult(False, "A profile is a dict (or its JSON text) with 'defaultAction' and 'syscalls', "
+                                  "as profile_blocking(['mkdir']) returns it.")
+    if trial.problem:
+        return CheckResult(False, f"The runtime refused the profile: {trial.problem}")
+    if not trial.started:
+        return CheckResult(False, "The container never ran its first command: your default action refuses every "
+                                  "call, execve included. Make the default SCMP_ACT_ALLOW and refuse only mkdir.")
+    if trial.mkdir == "OK":
+        if unknown_names:
+            return CheckResult(False, f"{', '.join(unknown_names)} is not a system call on this machine, and "
+                                      "runc and teachdock skip names they do not know. Check the spelling.")
+        return CheckResult(False, "mkdir still works. busybox's mkdir calls mkdir(2) on x86_64, not mkdirat(2): "
+                                  "is 'mkdir' in your rule's names, with an action that refuses?")
+    if trial.touch != "OK":
+        return CheckResult(False, f"mkdir is refused, but so is touch ({trial.touch}): your rule catches more than "
+                                  "mkdir. Refuse mkdir (and mkdirat) only.")
+    if trial.mkdir.startswith("exit"):
+        return CheckResult(False, f"mkdir was killed ({trial.mkdir}: 'Bad system call' is SIGSYS) instead of "
+                                  "refused. Use SCMP_ACT_ERRNO with errnoRet 1 (EPERM): the program gets an error "
+                                  "it can report, as under Docker's profile.")
+    if trial.mkdir != "EPERM":
+        return CheckResult(False, f"mkdir is refused with {trial.mkdir}; the exercise asks for EPERM (errnoRet 1), "
+                                  "the errno Docker's profile answers with.")
+    return CheckResult(True, "mkdir met EPERM from your filter and touch still works: that is Docker's profile "
+                             "in miniature. The kernel ran your BPF program before each system call.")
+
+
+def check_mkdir_filter(profile, rootfs=None) -> CheckResult:
+    if not_answered(profile) or not isinstance(profile, (dict, str)):
+        return judge_mkdir_filter(profile, FilterTrial(None, None, None, ""))
+    from teachdock.runtime.seccomp import syscall_number
+
+    if isinstance(profile, dict) and profile.get("defaultAction") not in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG"):
+        # refusing every call, the container could not even report that its execve failed: not run
+        return judge_mkdir_filter(profile, FilterTrial(None, None, None, ""))
+    rules = profile.get("syscalls") or [] if isinstance(profile, dict) else []
+    unknown = [name for rule in rules if isinstance(rule, dict) for name in rule.get("names") or []
+               if syscall_number(name) is None]
+    return judge_mkdir_filter(profile, try_filter(profile, rootfs), unknown)
+
+
+# ------------------------------------------------------------------ 2. predict the layer
+
+
+def judge_prediction(answer, attempt: str, column: Column) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if column.problem:
+        return CheckResult(False, f"The container did not run: {column.problem}")
+    verdict = column.verdicts.get(attempt)
+    if verdict is None:
+        return CheckResult(False, f"No answer from the attempt {attempt!r}.")
+    if answer not in (*LAYERS, THROUGH):
+        return CheckResult(False, f"Answer with one key of LAYERS ({', '.join(LAYERS)}) or {THROUGH!r}.")
+    truth = verdict.layer
+    if answer == truth:
+        return CheckResult(True, f"Right: {verdict.label} ({verdict.errno}).")
+    if truth == THROUGH:
+        return CheckResult(False, f"Nothing stopped it: it got through ({verdict.errno}).")
+    if answer == "seccomp" and truth == "capabilities":
+        return CheckResult(False, "seccomp let this call through: Docker's profile refuses a call only where its "
+                                  "rule needs a capability the container lacks. The kernel's own capability check "
+                                  f"said no ({verdict.errno}).")
+    if answer == "capabilities" and truth == "seccomp":
+        return CheckResult(False, "The filter runs first, at the system call's entry: it said EPERM before the "
+                                  "kernel could check any capability.")
+    return CheckResult(False, f"Not {answer}: {LAYERS[truth][1]} ({verdict.errno}), so the answer is {truth!r}.")
+
+
+def check_prediction(host: str, attempt: str, flags, answer) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    chosen = tuple(a for a in attempts() if a.key == attempt)
+    column = try_configuration(host, Configuration(" ".join(flags), tuple(flags), "the exercise"), chosen)
+    return judge_prediction(answer, attempt, column)
+
+
+# ------------------------------------------------------------------ 3. least privilege
+
+
+def judge_least_privilege(flags, column: Column) -> CheckResult:
+    if not_answered(flags):
+        return NOT_ANSWERED
+    if isinstance(flags, str):
+        return CheckResult(False, "Give the flags as a list, e.g. ['--cap-add', 'NAME'], as run_docker takes them.")
+    if column.problem:
+        return CheckResult(False, f"The daemon did not run the container: {column.problem}")
+    through = [key for key, verdict in column.verdicts.items() if verdict.layer == THROUGH]
+    clock = column.verdicts.get("clock")
+    if "--privileged" in flags:
+        return CheckResult(False, f"--privileged lets the clock through, and with it {', '.join(through)}: far more "
+                                  "than asked. Which single capability does adjtimex need?")
+    if clock is None or clock.layer != THROUGH:
+        layer = clock.label if clock else "no answer"
+        hint = (" The kernel checks CAP_SYS_TIME: is it in the container's capabilities now?"
+                if clock and clock.layer == "capabilities" else "")
+        return CheckResult(False, f"The clock is still stopped ({layer}).{hint}")
+    extra = [key for key in through if key != "clock"]
+    if extra:
+        return CheckResult(False, f"The clock gets through, but so does {', '.join(extra)}: give less.")
+    return CheckResult(True, "Only the clock gets through: one capability, CAP_SYS_TIME, and the filter already "
+                             "allows adjtimex. That is least privilege: add the one capability a program needs.")
+
+
+def check_least_privilege(host: str, flags) -> CheckResult:
+    if not_answered(flags) or isinstance(flags, str):
+        return judge_least_privilege(flags, Column("", None, {}, {}))
+    column = try_configuration(host, Configuration(" ".join(flags), tuple(flags), "the exercise"), attempts())
+    return judge_least_privilege(flags, column)
+
+
+# ------------------------------------------------------------------ 4. a read-only socket
+
+
+def judge_readonly_socket(answer, column: Column) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if not isinstance(answer, bool):
+        return CheckResult(False, "Answer True (it stops the attempt) or False (it does not).")
+    if column.problem:
+        return CheckResult(False, f"The container did not run: {column.problem}")
+    verdict = column.verdicts.get("socket")
+    stopped = verdict is None or verdict.layer != THROUGH
+    if answer == stopped:
+        return CheckResult(True, ("Right: " if stopped else "Right: it still got through. ")
+                           + "connect(2) on a Unix socket asks for write permission on the socket file, and a "
+                             "read-only mount refuses writes only to files, directories and links. Whoever can "
+                             "connect, can ask the daemon for anything.")
+    if answer:
+        return CheckResult(False, "It got through all the same: ':ro' makes the mount read-only, yet connecting "
+                                  "to a socket writes nothing to the filesystem. The HTTP requests go over the "
+                                  "connection, not into the file.")
+    return CheckResult(False, f"This time it was stopped ({verdict.label if verdict else 'no answer'}).")
+
+
+def check_readonly_socket(host: str, socket_path: str, marker, answer, docker_binary: str | None = None) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    from teachdock.lab.client_and_daemon import docker_cli
+
+    flags = ("-v", f"{socket_path}:{SOCKET_INSIDE}:ro", *cli_binds(docker_binary or docker_cli() or "/usr/bin/docker"))
+    chosen = tuple(a for a in attempts() if a.key == "socket")
+    column = try_configuration(host, Configuration("socket mounted :ro", flags, "the exercise"), chosen,
+                               marker=marker)
+    return judge_readonly_socket(answer, column)
+
+
+# ------------------------------------------------------------------ 5. the user namespace
+
+
+def judge_user_namespace(answer, column: Column) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    keys = {a.key for a in attempts()}
+    if isinstance(answer, str) or not all(isinstance(item, str) for item in answer):
+        return CheckResult(False, "Answer with a set of attempt keys, e.g. {'disk', 'clock'}.")
+    unknown = set(answer) - keys
+    if unknown:
+        return CheckResult(False, f"{', '.join(sorted(unknown))}: not attempt keys ({', '.join(sorted(keys))}).")
+    if column.problem:
+        return CheckResult(False, f"The container did not run: {column.problem}")
+    truth = {key for key, verdict in column.verdicts.items() if verdict.layer == "user namespace"}
+    if set(answer) == truth:
+        return CheckResult(True, "Right: with every capability and no filter, root in a user namespace still cannot "
+                                 "touch what belongs to the host: " + ", ".join(sorted(truth)) + ".")
+    missing, extra = truth - set(answer), set(answer) - truth
+    parts = []
+    if missing:
+        parts.append(f"the namespace also stopped {', '.join(sorted(missing))} (the host's checks ask for "
+                     "capabilities in the *host's* user namespace)")
+    if extra:
+        stopped_elsewhere = {key: column.verdicts[key].label for key in extra if key in column.verdicts}
+        parts.append("these were not the namespace's doing: " + ", ".join(f"{k} ({v})" for k, v in
+                                                                            sorted(stopped_elsewhere.items())))
+    return CheckResult(False, "Not quite: " + "; ".join(parts) + ".")
+
+
+def check_user_namespace(answer, rootfs=None) -> CheckResult:
+    if not_answered(answer):
+        return NOT_ANSWERED
+    return judge_user_namespace(answer, try_in_user_namespace(attempts(), rootfs))
