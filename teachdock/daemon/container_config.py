@@ -99,6 +99,8 @@ def check_privileges(host: dict) -> None:
             host[field] = capabilities.normalize(host[field], field)
     capabilities.tweak(DEFAULT_CAPABILITIES, host.get("CapAdd"), host.get("CapDrop"),
                        privileged=bool(host.get("Privileged")))
+    if host.get("Privileged") and host.get("SecurityOpt") is None:
+        host["SecurityOpt"] = ["label=disable"]  # what dockerd's generateSecurityOpt writes (no SELinux here either)
     requests = device_requests(host.get("Devices"))
     for host_path, inside, permissions in requests:
         devices.from_host(host_path, inside, permissions)

@@ -123,7 +123,7 @@ def mount_one(rootfs: str, entry: dict, cgroup_dirs: dict[str, str] | None = Non
 
 
 def _mount_cgroup(destination: str, flags: int, cgroup_dirs: dict[str, str], kernel) -> None:
-    """Show the container its own cgroup, read-only.
+    """Show the container its own cgroup, read-only unless the mount says ``rw`` (``--privileged``).
 
     On cgroup v2 with a cgroup namespace a fresh cgroup2 mount shows exactly the
     container's subtree. Otherwise (v1, or no cgroup namespace) a tmpfs holds one
@@ -131,14 +131,14 @@ def _mount_cgroup(destination: str, flags: int, cgroup_dirs: dict[str, str], ker
     """
     if "unified" in cgroup_dirs:
         kernel.mount(cgroup_dirs["unified"], destination, None, MS_BIND)
-        kernel.mount(None, destination, None, flags | MS_REMOUNT | MS_BIND | MS_RDONLY)
+        kernel.mount(None, destination, None, flags | MS_REMOUNT | MS_BIND)
         return
     kernel.mount("tmpfs", destination, "tmpfs", flags & ~MS_RDONLY, "mode=755")
     for controller, host_dir in sorted(cgroup_dirs.items()):
         target = os.path.join(destination, controller)
         kernel.mkdir(target)  # in the tmpfs just mounted
         kernel.mount(host_dir, target, None, MS_BIND)
-        kernel.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY
+        kernel.mount(None, target, None, MS_REMOUNT | MS_BIND | (flags & MS_RDONLY)
                      | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if flags & MS_RDONLY:
         kernel.mount(None, destination, None, MS_REMOUNT | MS_RDONLY | (flags & ~MS_RDONLY))

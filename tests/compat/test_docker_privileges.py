@@ -10,6 +10,7 @@ not permitted". teachdockd grants every capability the bounding set still holds 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -145,3 +146,28 @@ def test_a_capability_the_machine_withholds_is_refused_with_the_reason(docker):
     assert refused.returncode != 0
     assert "capability CAP_SYS_RESOURCE cannot be granted: it is not in this machine's bounding set" in refused.stderr
     assert json.loads(docker("ps", "-aq", "--format", "{{json .ID}}").stdout or "null") is None
+
+
+def test_the_device_rules_let_in_only_what_was_given(docker, oracle):
+    """Opening a host block device: refused by default (the node made with mknod, its opening denied by the
+    devices cgroup), allowed with --device; with --privileged every host device is there and opens."""
+    if not os.path.exists("/dev/loop0"):
+        pytest.skip("this machine has no /dev/loop0")
+    script = "mknod /dev/l0 b 7 0 2>/dev/null; (: < /dev/l0) 2>/dev/null && echo opened || echo refused"
+    for client in (docker, oracle.docker):
+        assert run(client, "busybox", "sh", "-c", script) == "refused\n"
+        assert run(client, "--device", "/dev/loop0:/dev/l0", "busybox", "sh", "-c", script) == "opened\n"
+    assert run(docker, "--privileged", "busybox", "sh", "-c", script.replace("/dev/l0", "/dev/loop0")) == "opened\n"
+
+
+def test_privileged_writable_cgroups_and_dockerds_label_option(docker, oracle):
+    script = "grep ' /sys/fs/cgroup' /proc/self/mountinfo | grep -c ' ro,'"
+    assert run(docker, "--privileged", "busybox", "sh", "-c", script + " || true") == "0\n"
+    assert int(run(docker, "busybox", "sh", "-c", script)) >= 1
+    for client in (docker, oracle.docker):
+        created = client("create", "--network", "none", "--privileged", "busybox", "true")
+        assert created.returncode == 0, created.stderr
+        name = created.stdout.strip()
+        shown = client("inspect", "-f", "{{json .HostConfig.SecurityOpt}}", name).stdout
+        client("rm", name)
+        assert shown == '["label=disable"]\n'
