@@ -171,3 +171,11 @@ def test_privileged_writable_cgroups_and_dockerds_label_option(docker, oracle):
         shown = client("inspect", "-f", "{{json .HostConfig.SecurityOpt}}", name).stdout
         client("rm", name)
         assert shown == '["label=disable"]\n'
+
+
+def test_a_directory_of_devices(docker, oracle):
+    if not os.path.isdir("/dev/net"):
+        pytest.skip("this machine has no /dev/net")
+    script = "ls -lR /dev/net | grep '^c' | tr -s ' ' | cut -d' ' -f1,5,6,10"
+    assert run(docker, "--device", "/dev/net", "busybox", "sh", "-c", script) == \
+        run(oracle.docker, "--device", "/dev/net", "busybox", "sh", "-c", script) != ""
