@@ -222,7 +222,7 @@ class Client(TransferMethods, CheckpointCalls):
         ``settings``: ``docker run``'s flags as keywords — environment, workdir, user, memory, cpus,
         pids_limit, volumes, network, remove, stdin_open, tty, console_size, entrypoint, labels,
         publish, publish_all, network_aliases, healthcheck, read_only, privileged, cap_add,
-        cap_drop, devices, security_opt (:func:`teachdock.client.create_body.create_body`)."""
+        cap_drop, devices, device_cgroup_rules, security_opt (:func:`teachdock.client.create_body.create_body`)."""
         body = create_body(image, command, **settings)
         query = {"name": name} if name else None
         try:

@@ -168,6 +168,8 @@ RUN_FLAGS = [
     Flag("--cap-drop", "drop a capability (CHOWN, ALL)", value="CAP", repeat=True),
     Flag("--device", "give it a host device: /dev/x[:/dev/y][:rwm] (a node and a device rule)", value="DEV",
          repeat=True),
+    Flag("--device-cgroup-rule", "let it use devices it makes itself: \"c 1:3 rwm\", \"b 7:* rw\"", value="RULE",
+         repeat=True),
     Flag("--security-opt", "seccomp=unconfined|PROFILE.json, no-new-privileges", value="OPT", repeat=True),
 ]
 
@@ -207,6 +209,7 @@ def cmd_run(session: Session) -> int:
                                 publish=o.publish, publish_all=o.publish_all, network_aliases=o.network_alias,
                                 healthcheck=check, read_only=o.read_only, privileged=o.privileged,
                                 cap_add=o.cap_add, cap_drop=o.cap_drop, devices=o.device,
+                                device_cgroup_rules=o.device_cgroup_rule,
                                 security_opt=o.security_opt,
                                 input=sys.stdin.buffer if o.interactive else None, tty=o.tty,
                                 console_size=terminal_size() if o.tty else None, output=write_output,

@@ -17,16 +17,16 @@ def create_body(image: str, command=None, *, environment=None, workdir=None, use
                 pids_limit=None, volumes=None, network=None, remove=False, stdin_open=False, tty=False,
                 console_size=None, entrypoint=None, labels=None, publish=None, publish_all=False,
                 network_aliases=None, healthcheck=None, read_only=False, privileged=False, cap_add=None,
-                cap_drop=None, devices=None, security_opt=None) -> dict:
+                cap_drop=None, devices=None, device_cgroup_rules=None, security_opt=None) -> dict:
     """The create body for these settings (each keyword is a ``docker run`` flag).
 
     ``publish``: ``-p`` specs ("8080:80", "127.0.0.1::80/udp", "80"); ``network_aliases``: more
     names on ``network``; ``healthcheck``: Config.Healthcheck (``specs.healthcheck`` makes it).
     ``read_only`` (``--read-only``), ``privileged`` (``--privileged``), ``cap_add``/``cap_drop``
     (``["NET_ADMIN"]``, ``["ALL"]``), ``devices`` (``["/dev/x[:/dev/y][:rwm]"]``) and
-    ``security_opt`` (``["seccomp=unconfined"]``, ``["seccomp=/path/profile.json"]``,
-    ``["no-new-privileges"]``) become HostConfig's ReadonlyRootfs, Privileged, CapAdd, CapDrop,
-    Devices and SecurityOpt.
+    ``device_cgroup_rules`` (``["c 1:3 rwm"]``), ``security_opt`` (``["seccomp=unconfined"]``,
+    ``["seccomp=/path/profile.json"]``, ``["no-new-privileges"]``) become HostConfig's ReadonlyRootfs,
+    Privileged, CapAdd, CapDrop, Devices, DeviceCgroupRules and SecurityOpt.
     """
     if isinstance(command, str):
         command = ["sh", "-c", command]
@@ -60,6 +60,8 @@ def create_body(image: str, command=None, *, environment=None, workdir=None, use
         host_config["CapDrop"] = list(cap_drop)
     if devices:
         host_config["Devices"] = [device_mapping(device) for device in devices]
+    if device_cgroup_rules:
+        host_config["DeviceCgroupRules"] = list(device_cgroup_rules)
     if security_opt:
         host_config["SecurityOpt"] = security_options(security_opt)
     body = {"Image": image, "Cmd": command, "Env": list(env), "WorkingDir": workdir or "", "User": user or "",

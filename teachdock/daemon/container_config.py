@@ -104,6 +104,11 @@ def check_privileges(host: dict) -> None:
     requests = device_requests(host.get("Devices"))
     for host_path, inside, permissions in requests:
         devices.from_host(host_path, inside, permissions)
+    rules = host.get("DeviceCgroupRules")
+    if rules is not None and not isinstance(rules, list):
+        raise InvalidConfig(f"HostConfig.DeviceCgroupRules must be a list of strings, not {json.dumps(rules)[:80]}")
+    for rule in rules or []:
+        devices.cgroup_rule(rule)  # dockerd's words, at create rather than at start
     if host.get("Devices") is not None:
         host["Devices"] = [{"PathOnHost": host_path, "PathInContainer": inside, "CgroupPermissions": permissions}
                            for host_path, inside, permissions in requests]

@@ -30,6 +30,7 @@ to create — is done by the caller and handed in.
     --privileged             HostConfig.Privileged          privileged (all capabilities, no seccomp, all devices,
                                                             no masked or read-only paths, writable /sys)
     --device                 HostConfig.Devices             devices ("host:container:rwm": node + allow rule)
+    --device-cgroup-rule     HostConfig.DeviceCgroupRules   device_cgroup_rules ("c 1:3 rwm": allow rule only)
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def spec_options(record: dict, *, user: str | None, additional_gids: list[int], 
         "cap_add": host.get("CapAdd") or None,
         "cap_drop": host.get("CapDrop") or None,
         "devices": device_requests(host.get("Devices")),
+        "device_cgroup_rules": host.get("DeviceCgroupRules") or None,
     }
     if host.get("NetworkMode") == "host":
         options["namespaces"] = HOST_NETWORK_NAMESPACES

@@ -10,6 +10,7 @@ cgroup, or on cgroup v2 the eBPF program, lets it be opened). Read after moby's
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from teachdock.errors import InvalidConfig
@@ -81,7 +82,8 @@ def _device_files(directory: str, *, whole_dev: bool = False) -> list[str]:
     """The device nodes under ``directory``; for the host's whole /dev without runc's skipped entries."""
     found = []
     for top, directories, files in os.walk(directory):
-        directories[:] = sorted(name for name in directories if not (whole_dev and top == directory and name in _SKIPPED_DIRECTORIES))
+        skipped = _SKIPPED_DIRECTORIES if whole_dev and top == directory else set()
+        directories[:] = sorted(name for name in directories if name not in skipped)
         for name in sorted(files):
             path = os.path.join(top, name)
             if whole_dev and top == directory and name == "console":
@@ -98,6 +100,20 @@ def _device_files(directory: str, *, whole_dev: bool = False) -> list[str]:
 def host_devices(directory: str = "/dev") -> list[dict]:
     """Every device node under the host's /dev, for ``--privileged`` (runc's HostDevices)."""
     return [_node(path, path, os.lstat(path)) for path in _device_files(directory, whole_dev=True)]
+
+
+_CGROUP_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")  # moby's deviceCgroupRuleRegex
+
+
+def cgroup_rule(text: str) -> dict:
+    """``--device-cgroup-rule "c 1:3 rwm"`` (``*`` for any number) -> an OCI allow rule, in dockerd's
+    words when it is not one; the device itself is not given to the container (``mknod`` it)."""
+    match = _CGROUP_RULE.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidConfig(f"invalid device cgroup rule format: '{text}'")
+    kind, major, minor, access = match.groups()
+    return {"allow": True, "type": kind, "major": None if major == "*" else int(major),
+            "minor": None if minor == "*" else int(minor), "access": access}
 
 
 #: The rule ``--privileged`` adds: every device, every access (``a *:* rwm``).

@@ -118,7 +118,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               console_size: tuple[int, int] | None = None, additional_gids=None,
               writable_tmp: bool = True, etc_directory=None, rootless: bool | None = None,
               seccomp: dict | str | None = "default", cap_add=None, cap_drop=None,
-              privileged: bool = False, devices=None) -> dict:
+              privileged: bool = False, devices=None, device_cgroup_rules=None) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -145,7 +145,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     ``cap_add``/``cap_drop``: names as ``docker run --cap-add/--cap-drop`` takes them (``sys_admin``,
     ``CAP_SYS_ADMIN``, ``ALL``), applied to ``capabilities`` (Docker's defaults when None) in moby's
     order (:mod:`teachdock.runtime.capabilities`). ``devices``: ``["/dev/x[:/dev/y][:rwm]", ...]``
-    as ``--device``: a node in linux.devices and an allow rule each (:mod:`teachdock.runtime.devices`).
+    as ``--device``: a node in linux.devices and an allow rule each (:mod:`teachdock.runtime.devices`);
+    ``device_cgroup_rules``: ``["c 1:3 rwm", "b 7:* rw"]`` as ``--device-cgroup-rule``: allow rules only.
     ``privileged=True`` is ``docker run --privileged``: every capability the machine grants, no
     seccomp filter, every host device (``a *:* rwm``), no masked or read-only paths, /sys (unless
     the root is read-only) and the cgroup mount writable.
@@ -196,6 +197,7 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         seccomp = None
     all_mounts += list(mounts or [])
     device_nodes, device_rules = _devices(devices, privileged)
+    device_rules += [host_devices.cgroup_rule(rule) for rule in device_cgroup_rules or []]
     linux: dict = {
         # a kind is made new; {"type": kind, "path": ...} joins an existing one (docker run --network container:X)
         "namespaces": [dict(kind) if isinstance(kind, dict) else {"type": kind} for kind in namespaces],

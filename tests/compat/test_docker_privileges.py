@@ -179,3 +179,17 @@ def test_a_directory_of_devices(docker, oracle):
     script = "ls -lR /dev/net | grep '^c' | tr -s ' ' | cut -d' ' -f1,5,6,10"
     assert run(docker, "--device", "/dev/net", "busybox", "sh", "-c", script) == \
         run(oracle.docker, "--device", "/dev/net", "busybox", "sh", "-c", script) != ""
+
+
+def test_a_device_cgroup_rule_lets_a_node_made_inside_open(docker, oracle):
+    if not os.path.exists("/dev/loop0"):
+        pytest.skip("this machine has no /dev/loop0")
+    script = "mknod /dev/l0 b 7 0; (: < /dev/l0) 2>/dev/null && echo opened || echo refused"
+    for client in (docker, oracle.docker):
+        assert run(client, "--device-cgroup-rule", "b 7:* rw", "busybox", "sh", "-c", script) == "opened\n"
+        assert run(client, "--device-cgroup-rule", "b 7:1 rw", "busybox", "sh", "-c", script) == "refused\n"
+    created = docker("create", "--device-cgroup-rule", "c 1:3 rwm", "busybox", "true")
+    assert created.returncode == 0, created.stderr
+    name = created.stdout.strip()
+    assert docker("inspect", "-f", "{{json .HostConfig.DeviceCgroupRules}}", name).stdout == '["c 1:3 rwm"]\n'
+    docker("rm", name)

@@ -65,6 +65,9 @@ def test_security_opt_read_only_and_a_device(td, tmp_path):
         "NoNewPrivs: 1"
     assert lines(td("run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /x 2>/dev/null; echo touch=$?")) == [
         "touch=1"]
+    opening = "mknod /dev/l0 b 7 0; (: < /dev/l0) 2>/dev/null && echo opened || echo refused"
+    assert lines(td("run", "--rm", "busybox", "sh", "-c", opening)) == ["refused"]
+    assert lines(td("run", "--rm", "--device-cgroup-rule", "b 7:* rw", "busybox", "sh", "-c", opening)) == ["opened"]
     assert lines(td("run", "--rm", "--device", "/dev/zero:/dev/myzero:r", "busybox", "sh", "-c",
                     "head -c 3 /dev/myzero | od -An -tx1")) == [" 00 00 00"]
 
@@ -88,6 +91,7 @@ def test_exec_privileged(td):
     (("--device", "/dev/null:/dev/x:rwx"), "bad mode specified: rwx"),
     (("--security-opt", "seccomp=/nonexistent.json"), "opening seccomp profile (/nonexistent.json) failed"),
     (("--security-opt", "bogus"), 'invalid --security-opt 1: "bogus"'),
+    (("--device-cgroup-rule", "x 1:3 r"), "invalid device cgroup rule format: 'x 1:3 r'"),
 ])
 def test_bad_flags_are_refused_and_leave_nothing(td, flags, words):
     refused = td("run", "--rm", *flags, "busybox", "true")

@@ -108,8 +108,8 @@ def test_bad_device_flags_are_refused_in_the_clis_words(given, words):
 def test_a_device_becomes_a_node_and_a_rule():
     nodes, rules = devices.from_host("/dev/null", "/dev/mynull", "rw")
     info = os.stat("/dev/null")
-    assert nodes == [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": stat.S_IMODE(info.st_mode),
-                      "uid": info.st_uid, "gid": info.st_gid}]
+    assert nodes == [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+                      "fileMode": stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid}]
     assert rules == [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}]
 
 
@@ -216,7 +216,8 @@ def test_create_stores_the_names_as_dockerd_does():
     host = container_config.host_config({"CapAdd": ["sys_admin"], "CapDrop": ["CAP_chown"], "Devices": [
         {"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "rwm"}]})
     assert (host["CapAdd"], host["CapDrop"]) == (["CAP_SYS_ADMIN"], ["CAP_CHOWN"])
-    assert host["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "rwm"}]
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "rwm"}]
 
 
 @pytest.mark.parametrize("host, words", [
@@ -227,7 +228,26 @@ def test_create_stores_the_names_as_dockerd_does():
     ({"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/x", "CgroupPermissions": "rwx"}]},
      "bad mode specified: rwx"),
     ({"Devices": "/dev/null"}, "HostConfig.Devices must be a list of objects"),
+    ({"DeviceCgroupRules": ["x 1:3 r"]}, "invalid device cgroup rule format: 'x 1:3 r'"),
+    ({"DeviceCgroupRules": "c 1:3 r"}, "HostConfig.DeviceCgroupRules must be a list of strings"),
 ])
 def test_create_refuses_bad_privileges(host, words):
     with pytest.raises(InvalidConfig, match=words):
         container_config.host_config(host)
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("c 1:3 rwm", {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}),
+    ("b 7:* rw", {"allow": True, "type": "b", "major": 7, "minor": None, "access": "rw"}),
+    ("a *:* m", {"allow": True, "type": "a", "major": None, "minor": None, "access": "m"}),
+])
+def test_device_cgroup_rules(text, rule, rootfs):
+    assert devices.cgroup_rule(text) == rule
+    spec = make_spec(["sh"], rootfs, device_cgroup_rules=[text], rootless=False)
+    assert spec["linux"]["resources"]["devices"] == [*DEFAULT_DEVICE_RULES, rule] and "devices" not in spec["linux"]
+
+
+@pytest.mark.parametrize("text", ["c 1:3", "x 1:3 r", "c 1:3 rwx", "a", "c 1:3  r"])
+def test_bad_device_cgroup_rules_in_dockerds_words(text):
+    with pytest.raises(InvalidConfig, match=f"^invalid device cgroup rule format: '{text}'$"):
+        devices.cgroup_rule(text)
