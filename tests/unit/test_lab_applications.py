@@ -215,10 +215,11 @@ def test_waits_until_healthy_passes():
 
 
 @pytest.mark.parametrize("answer, passed, hint", [
-    (2, True, "2 created"), ("2", True, "2 created"), (3, False, "web-1 was already there"),
-    (5, False, "Too many"), (0, False, "Too few"), ("two", False, "whole number")])
+    ((0, 2), True, "0 created, 2 removed"), (["0", "2"], True, "0 created"), ((1, 3), False, "Nothing needs creating"),
+    ((0, 3), False, "One too many"), ((0, 0), False, "does not only stop"), ((0, 1), False, "does not only stop"),
+    (2, False, "two whole numbers"), ("two", False, "two whole numbers")])
 def test_scale_prediction(answer, passed, hint):
-    result = exercises.judge_scale_prediction(answer, {"created": 2, "replicas": 3})
+    result = exercises.judge_scale_prediction(answer, {"created": 0, "removed": 2, "left": 1})
     assert result.passed is passed and hint in result.message
 
 

@@ -10,7 +10,7 @@ imported where they are used so that this package imports quickly and without th
 """
 
 from teachdock.lab.applications.compose_app import FETCH, HEALTHY_SHOP, PROJECT, SHOP
-from teachdock.lab.applications.compose_trace import (ComposeTrace, compose, compose_clients, compose_v1, compose_v2,
+from teachdock.lab.applications.compose_trace import (ComposeTrace, compare_counts, compose, compose_clients, compose_v1, compose_v2,
                                                       count_table, created_labels, labels_table, plot_lanes,
                                                       read_filters, route, route_counts, trace_compose, write_project)
 from teachdock.lab.applications.exercises import (GREETING, NOTES, NOTES_FILE, SERVER_COMMAND, SLOW_SERVER_COMMAND,
@@ -20,7 +20,7 @@ from teachdock.lab.applications.health_watch import COLOURS, HealthSample, Healt
 
 __all__ = [
     "COLOURS", "FETCH", "GREETING", "HEALTHY_SHOP", "NOTES", "NOTES_FILE", "PROJECT", "SERVER_COMMAND", "SHOP",
-    "SLOW_SERVER_COMMAND", "ComposeTrace", "HealthSample", "HealthWatch", "check_moved_with_data",
+    "SLOW_SERVER_COMMAND", "ComposeTrace", "compare_counts", "HealthSample", "HealthWatch", "check_moved_with_data",
     "check_reach_by_name", "check_scale_prediction", "check_waits_until_healthy", "compose", "compose_clients",
     "compose_v1", "compose_v2", "count_table", "created_labels", "health_of", "labels_table", "plot_lanes",
     "read_filters", "route", "route_counts", "start_notes", "trace_compose", "write_project",

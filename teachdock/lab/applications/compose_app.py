@@ -48,7 +48,8 @@ services:
       test: ["CMD-SHELL", "printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 1 127.0.0.1 80 | grep -q '200 OK'"]
       interval: 1s
       timeout: 2s
-      retries: 10
+      retries: 3
+      start_period: 8s      # failures while it starts do not count
   client:                   # no retry loop now: it starts only once web is healthy
     image: busybox
     command: ["sh", "-c", "{FETCH}"]

@@ -304,6 +304,22 @@ def count_table(entries: list[TraceEntry], title: str = "") -> TextAndHTML:
     return TextAndHTML(html, "\n".join(lines))
 
 
+def compare_counts(traces: dict[str, ComposeTrace]) -> TextAndHTML:
+    """Calls by route for several traces side by side (``{"compose v2": up, "compose v1": up_v1}``)."""
+    routes: list[str] = []
+    for trace in traces.values():
+        routes += [name for name in trace.calls() if name not in routes]
+    names = list(traces)
+    rows = [(name, [trace.count(name) for trace in traces.values()]) for name in routes]
+    rows.append(("all calls", [len(trace.entries) for trace in traces.values()]))
+    head = "<th style='text-align:left'>route</th>" + "".join(f"<th>{escape(n)}</th>" for n in names)
+    body = "".join(f"<tr><td style='text-align:left'><code>{escape(r)}</code></td>"
+                   + "".join(f"<td>{n or ''}</td>" for n in counts) + "</tr>" for r, counts in rows)
+    text = "\n".join([f"{'route':<36}" + "".join(f"{n:>14}" for n in names)]
+                     + [f"{r:<36}" + "".join(f"{n:>14}" for n in counts) for r, counts in rows])
+    return TextAndHTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>", text)
+
+
 def created_labels(entries: list[TraceEntry]) -> list[tuple[str, dict]]:
     """(container name, its com.docker.compose.* labels) for every container compose created."""
     found = []
@@ -414,6 +430,6 @@ def write_project(directory: str | os.PathLike, compose_text: str, files: dict[s
     return path
 
 
-__all__ = ["ComposeTrace", "compose", "compose_clients", "compose_v1", "compose_v2", "count_table", "created_labels",
+__all__ = ["ComposeTrace", "compare_counts", "compose", "compose_clients", "compose_v1", "compose_v2", "count_table", "created_labels",
            "labels_table", "lane", "object_names", "plot_lanes", "read_filters", "route", "route_counts", "subject",
            "trace_compose", "write_project"]

@@ -5,8 +5,8 @@ made-up facts).
 
 1. ``check_reach_by_name(text, host)``: a compose file whose client reaches the server by name.
 2. ``check_waits_until_healthy(text, host)``: the client starts only once the server is healthy.
-3. ``check_scale_prediction(answer, socket, project_dir)``: how many containers ``up --scale
-   web=3`` creates when the application already runs.
+3. ``check_scale_prediction(answer, socket, project_dir)``: what ``up -d --scale web=1`` creates
+   and removes while three web replicas run.
 4. ``check_moved_with_data(source, target)``: the container ``notes`` moved from daemon a to
    daemon b, running, with the file it wrote.
 
@@ -225,41 +225,54 @@ def check_waits_until_healthy(text, host: str) -> CheckResult:
     return judge_waits_until_healthy(waits_until_healthy_facts(text, host))
 
 
-# ------------------------------------------------------------------ 3. predict what --scale creates
+# ------------------------------------------------------------------ 3. predict what --scale does
+
+
+def _as_pair(answer) -> tuple[int, int] | None:
+    if isinstance(answer, (tuple, list)) and len(answer) == 2:
+        first, second = as_int(answer[0]), as_int(answer[1])
+        if first is not None and second is not None:
+            return first, second
+    return None
 
 
 def judge_scale_prediction(answer, facts: dict) -> CheckResult:
-    """``facts``: created (containers created by the command), replicas (web containers after)."""
-    guess = as_int(answer)
+    """``answer``: (containers created, containers removed) by ``up -d --scale web=1`` while three
+    web replicas run. ``facts``: created, removed (counted in the trace), left (web containers after)."""
+    guess = _as_pair(answer)
     if guess is None:
-        return CheckResult(False, "Answer with a whole number of containers.")
-    created, replicas = facts["created"], facts["replicas"]
+        return CheckResult(False, "Answer with two whole numbers: (created, removed).")
     if facts.get("code"):
         return CheckResult(False, f"up --scale failed here: {facts.get('output', '').splitlines()[-1:]}")
-    if guess == created:
-        return CheckResult(True, f"{created} created: compose listed the project's containers by their labels, "
-                                 "found web-1 (and the others) with a config-hash that still matches the file, and "
-                                 f"only added the missing replicas ({replicas} web containers now).")
-    if guess == replicas:
-        return CheckResult(False, f"{guess} is how many web containers run now, but web-1 was already there: compose "
-                                  "found it by its labels (project, service, container-number) and kept it.")
-    if guess > created:
-        return CheckResult(False, "Too many. compose recreates a container only when its configuration changed: "
-                                  "the com.docker.compose.config-hash label tells it, and job, client and web-1 "
-                                  "still match the file.")
-    return CheckResult(False, "Too few: scaling to 3 does need new containers; each replica is a container of its "
-                              "own with its own address.")
+    created, removed, left = facts["created"], facts["removed"], facts["left"]
+    if guess == (created, removed):
+        return CheckResult(True, f"{created} created, {removed} removed: compose listed the project's containers "
+                                 "by their labels, kept the replica with the lowest number (its config-hash label "
+                                 f"still matches the file) and removed the others; {left} web container(s) now.")
+    if guess[0] > created:
+        return CheckResult(False, f"Nothing needs creating ({created} created): compose recreates a container only "
+                                  "when its configuration changed, and the com.docker.compose.config-hash label "
+                                  "on each one says it did not.")
+    if guess[1] == removed + 1:
+        return CheckResult(False, "One too many removed: scaling to 1 keeps one replica, web-1 (compose removes "
+                                  "the highest container-numbers first).")
+    if guess[1] < removed:
+        return CheckResult(False, f"Scaling down removes containers ({removed} here), it does not only stop them: "
+                                  "a stopped replica would come back at the next up.")
+    return CheckResult(False, f"Not quite: count the web replicas before (compose ps web) and after (1). "
+                              f"{created} created, {removed} removed is the truth; think about which ones and why.")
 
 
 def scale_facts(socket_path: str, project_dir, project: str = "td09", directory=None) -> dict:
-    trace = trace_compose(socket_path, project_dir, "up", "-d", "--scale", "web=3", project=project,
+    trace = trace_compose(socket_path, project_dir, "up", "-d", "--scale", "web=1", project=project,
                           directory=directory)
     after = compose(f"unix://{socket_path}", project_dir, "ps", "-q", "web", project=project)
-    return {"created": trace.count("POST /containers/create"), "replicas": len(after.stdout.split()),
-            "code": trace.returncode, "output": trace.output, "trace": trace}
+    return {"created": trace.count("POST /containers/create"), "removed": trace.count("DELETE /containers/{id}"),
+            "left": len(after.stdout.split()), "code": trace.returncode, "output": trace.output, "trace": trace}
 
 
 def check_scale_prediction(answer, socket_path: str, project_dir, project: str = "td09", directory=None):
+    """Runs ``up -d --scale web=1`` through a tracer, then judges (created, removed)."""
     if not_answered(answer):
         return NOT_ANSWERED
     return judge_scale_prediction(answer, scale_facts(socket_path, project_dir, project, directory))
