@@ -56,4 +56,6 @@ services:
     depends_on:
       web:
         condition: service_healthy
+volumes:
+  site: {{}}
 """
