@@ -114,7 +114,9 @@ def test_health_of_reads_state_health():
     assert health_of(inspect_of(health={"Status": "unhealthy", "FailingStreak": 3, "Log": [probe]})) == (
         "unhealthy", 3, "nc: connection refused", 1)
     assert health_of(inspect_of())[0] == "no health check"
-    assert health_of(inspect_of(running=False, health={"Status": "healthy"}))[0] == "not running"
+    assert health_of(inspect_of(running=False, health={"Status": "healthy"}))[0] == "exited"
+    assert health_of({"State": {"Running": False, "Status": "created"}})[0] == "created"
+    assert health_of({"State": {"Running": False, "Status": "dead"}})[0] == "not running"
 
 
 class FakeClient:
@@ -143,7 +145,7 @@ def test_a_health_watch_tells_the_story():
     assert client.filters[0] == {"label": ["com.docker.compose.project=td09"]}
     assert watch.names() == ["web", "client"]
     assert [(s.name, s.status) for s in watch.changes()] == [
-        ("web", "starting"), ("client", "no health check"), ("web", "healthy"), ("client", "not running"),
+        ("web", "starting"), ("client", "no health check"), ("web", "healthy"), ("client", "exited"),
         ("client", "gone")]
     assert watch.first_time("web", "healthy") is not None and watch.first_time("web", "unhealthy") is None
     assert "healthy" in watch.story() and watch.plot().axes

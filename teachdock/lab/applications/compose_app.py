@@ -39,13 +39,14 @@ services:
     image: busybox
     command: ["sh", "-c", "echo hello from the job > /site/index.html"]
     volumes: ["site:/site"]
-  web:                      # takes 4 s to come up; the health check says when it answers
+  web:                      # takes 4 s to come up; the health check says when it answers (and prints
+                            # the status line it got: the probe's output is kept in its log)
     image: busybox
     command: ["sh", "-c", "sleep 4; exec httpd -f -p 80 -h /site"]
     init: true
     volumes: ["site:/site"]
     healthcheck:
-      test: ["CMD-SHELL", "printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 1 127.0.0.1 80 | grep -q '200 OK'"]
+      test: ["CMD-SHELL", "answer=$$(printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 1 127.0.0.1 80 | head -1); echo $$answer; echo $$answer | grep -q '200 OK'"]
       interval: 1s
       timeout: 2s
       retries: 3

@@ -306,17 +306,16 @@ def count_table(entries: list[TraceEntry], title: str = "") -> TextAndHTML:
 
 def compare_counts(traces: dict[str, ComposeTrace]) -> TextAndHTML:
     """Calls by route for several traces side by side (``{"compose v2": up, "compose v1": up_v1}``)."""
-    routes: list[str] = []
-    for trace in traces.values():
-        routes += [name for name in trace.calls() if name not in routes]
+    routes = list(dict.fromkeys(name for trace in traces.values() for name in trace.calls()))
     names = list(traces)
     rows = [(name, [trace.count(name) for trace in traces.values()]) for name in routes]
     rows.append(("all calls", [len(trace.entries) for trace in traces.values()]))
     head = "<th style='text-align:left'>route</th>" + "".join(f"<th>{escape(n)}</th>" for n in names)
     body = "".join(f"<tr><td style='text-align:left'><code>{escape(r)}</code></td>"
                    + "".join(f"<td>{n or ''}</td>" for n in counts) + "</tr>" for r, counts in rows)
-    text = "\n".join([f"{'route':<36}" + "".join(f"{n:>14}" for n in names)]
-                     + [f"{r:<36}" + "".join(f"{n:>14}" for n in counts) for r, counts in rows])
+    width = max(len(name) for name in names) + 2 if names else 0
+    text = "\n".join([f"{'route':<36}" + "".join(f"{n:>{width}}" for n in names)]
+                     + [f"{r:<36}" + "".join(f"{n:>{width}}" for n in counts) for r, counts in rows])
     return TextAndHTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>", text)
 
 
@@ -402,7 +401,7 @@ def plot_lanes(entries: list[TraceEntry], title: str = "the calls, one lane per 
     ax.set_title(title)
     ax.legend(handles=[Patch(color="#56B4E9", label="GET: ask"), Patch(color="#0072B2", label="POST: change"),
                        Patch(color="#D55E00", label="DELETE: remove"), Patch(color="#8f1d1d", label="error answer")],
-              loc="lower right", fontsize=7)
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     return fig
 
 

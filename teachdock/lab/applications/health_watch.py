@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 #: The colour of each state in the plot.
 COLOURS = {"starting": "#F0E442", "healthy": "#009E73", "unhealthy": "#D55E00", "no health check": "#56B4E9",
-           "not running": "#BBBBBB", "gone": "#FFFFFF"}
+           "created": "#DDDDDD", "exited": "#999999", "not running": "#BBBBBB", "gone": "#FFFFFF"}
 
 
 @dataclass
@@ -28,7 +28,7 @@ class HealthSample:
 
     time: float
     name: str
-    status: str                 # a key of COLOURS
+    status: str                 # a key of COLOURS: a health status, or why there is none
     failing_streak: int = 0
     last_output: str = ""       # the last probe's output (the reason it failed, often)
     last_exit: int | None = None
@@ -39,7 +39,7 @@ def health_of(details: dict) -> tuple[str, int, str, int | None]:
     state = details.get("State") or {}
     health = state.get("Health")
     if not state.get("Running"):
-        status = "not running"
+        status = state.get("Status") if state.get("Status") in ("created", "exited") else "not running"
     elif not health or health.get("Status") in (None, "", "none"):
         status = "no health check"
     else:
@@ -142,8 +142,8 @@ class HealthWatch:
         ax.set_xlabel("seconds since the watch began (this machine)")
         ax.set_title(title)
         seen = list(dict.fromkeys(s.status for s in self.samples))
-        ax.legend(handles=[Patch(color=COLOURS.get(s, "#777777"), label=s) for s in seen], loc="lower right",
-                  fontsize=7)
+        ax.legend(handles=[Patch(color=COLOURS.get(s, "#777777"), label=s) for s in seen], loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0), fontsize=7)
         return fig
 
     # ---- the widget
