@@ -229,6 +229,7 @@ LINE = "notes of 1234abcd"
 
 
 @pytest.mark.parametrize("facts, hint", [
+    ({"exists": False, "target_images": []}, "no new image"),
     ({"exists": False, "target_images": ["busybox:latest"]}, "no new image"),
     ({"exists": False, "target_images": ["busybox:latest", "notes-moved:latest"]}, "notes-moved:latest"),
     ({"exists": True, "running": False, "cmd": None}, "no command of its own"),
@@ -251,3 +252,15 @@ def test_placeholders_are_not_answers():
                    exercises.check_scale_prediction(..., "/nowhere", "/nowhere"),
                    exercises.check_moved_with_data(None, None, ...)):
         assert not result.answered
+
+
+def test_daemon_times_become_unix_seconds():
+    assert exercises._epoch("1970-01-01T00:01:40.5Z") == 100.5
+    assert exercises._epoch("2026-12-07T06:43:42Z") == exercises._epoch("2026-12-07T06:43:42.000000000Z")
+
+
+def test_compare_counts_lists_each_route_once():
+    again = ComposeTrace(["docker-compose", "up", "-d"], 0, "", "", UP + UP[7:9])
+    text = str(compose_trace.compare_counts({"v2": ComposeTrace(["docker compose"], 0, "", "", UP), "v1": again}))
+    assert text.count("POST /containers/create") == 1
+    assert "POST /containers/create" in text and text.splitlines()[-1].split() == ["all", "calls", "11", "13"]

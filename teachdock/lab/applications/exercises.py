@@ -294,13 +294,23 @@ def start_notes(client, name: str = NOTES) -> str:
     return line
 
 
+def _epoch(stamp: str) -> float:
+    """An RFC 3339 time as the daemon writes it ("2026-12-07T06:43:42.108484824Z") -> Unix seconds."""
+    from datetime import datetime  # noqa: PLC0415
+
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole + "+00:00").timestamp() + float(f"0.{fraction or 0}")
+
+
 def moved_facts(source, target, name: str = NOTES) -> dict:
-    facts: dict = {"target_images": sorted(tag for image in target.images() for tag in image.get("RepoTags") or [])}
+    """What b holds: its images made since ``name`` was created on a (the learner's), and the
+    container ``name`` there: running? its command, and the file's content."""
     try:
-        facts["expected"] = source.exec(name, ["cat", NOTES_FILE]).stdout.strip()
-    except Exception as error:  # noqa: BLE001 — the learner removed it on a, which is allowed
-        facts["expected"] = None
-        facts["source_error"] = str(error)
+        since = _epoch(source.inspect(name)["Created"]) - 1
+    except Exception:  # noqa: BLE001 — the learner removed it on a, which is allowed: count every image
+        since = 0.0
+    facts: dict = {"target_images": sorted(tag for image in target.images() if image.get("Created", 0) >= since
+                                           for tag in image.get("RepoTags") or [])}
     found = [c for c in target.containers(all=True) if f"/{name}" in c.get("Names", [])]
     facts["exists"] = bool(found)
     if found:
@@ -316,7 +326,7 @@ def moved_facts(source, target, name: str = NOTES) -> dict:
 
 def judge_moved_with_data(facts: dict, expected_line: str) -> CheckResult:
     if not facts.get("exists"):
-        extra = [tag for tag in facts.get("target_images", []) if not tag.startswith("busybox")]
+        extra = [tag for tag in facts.get("target_images", []) if tag != "busybox:latest"]
         if extra:
             return CheckResult(False, f"Daemon b has the image {extra[0]} now, but no container named 'notes': run "
                                       "one from it, with --name notes (and a command that keeps running).")
