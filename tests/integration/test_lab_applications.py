@@ -12,9 +12,9 @@ import pytest
 
 from teachdock.client import Client
 from teachdock.lab.applications import (HEALTHY_SHOP, SHOP, HealthWatch, check_moved_with_data, check_reach_by_name,
-                                        check_scale_prediction, compose, compose_clients, created_labels, start_notes, trace_compose,
+                                        check_scale_prediction, check_waits_until_healthy, compose, compose_clients, created_labels, start_notes, trace_compose,
                                         write_project)
-from teachdock.lab.applications.exercises import SERVER_COMMAND
+from teachdock.lab.applications.exercises import SERVER_COMMAND, SLOW_SERVER_COMMAND
 
 from tests.support.daemons import running_daemon
 
@@ -159,3 +159,32 @@ def test_moved_with_data_between_two_daemons(daemon, scratch_dir):
         assert result.passed, result.message
         for client in (a, b):
             client.remove("notes", force=True)
+
+
+SLOW_SERVER = f"""\
+services:
+  server:
+    image: busybox
+    command: {SLOW_SERVER_COMMAND!r}
+    init: true
+""".replace("'", '"')
+ASK_ONCE = '  client:\n    image: busybox\n    command: ["sh", "-c", "printf \'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n\' | nc -w 2 server 8080"]\n'
+PROBE = "printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc -w 1 127.0.0.1 8080 | grep -q '200 OK'"
+HEALTHCHECK = f'    healthcheck:\n      test: ["CMD-SHELL", "{PROBE}"]\n      interval: 1s\n      retries: 10\n'
+
+
+def test_waits_until_healthy_checked_with_real_compose(daemon):
+    if "v2" not in CLIENTS:
+        pytest.skip("compose v2 is not installed here")
+    host = f"unix://{daemon.socket_path}"
+    right = SLOW_SERVER + HEALTHCHECK + ASK_ONCE + "    depends_on:\n      server:\n        condition: service_healthy\n"
+    result = check_waits_until_healthy(right, host)
+    assert result.passed, result.message
+    started_only = SLOW_SERVER + HEALTHCHECK + ASK_ONCE + "    depends_on: [server]\n"
+    assert "'service_started'" in check_waits_until_healthy(started_only, host).message
+    never_healthy = (SLOW_SERVER + HEALTHCHECK.replace("200 OK", "500 Oops").replace("retries: 10", "retries: 2")
+                     + ASK_ONCE
+                     + "    depends_on:\n      server:\n        condition: service_healthy\n")
+    failed = check_waits_until_healthy(never_healthy, host)
+    assert not failed.passed and "became unhealthy" in failed.message, failed.message
+    assert objects(daemon) == NOTHING
