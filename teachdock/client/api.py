@@ -211,11 +211,12 @@ class Client:
     def create(self, image: str, command=None, *, name=None, environment=None, workdir=None, user=None,
                memory=None, cpus=None, pids_limit=None, volumes=None, network=None, remove=False,
                stdin_open=False, tty=False, console_size=None, entrypoint=None, labels=None, progress=None,
-               publish=None, publish_all=False, network_aliases=None) -> str:
+               publish=None, publish_all=False, network_aliases=None, healthcheck=None) -> str:
         """``POST /containers/create`` (pulling the image on a 404 "No such image", as docker does).
 
         ``publish``: ``docker run -p`` specs ("8080:80", "127.0.0.1::80/udp", "80"); the daemon
-        checks them. ``network_aliases``: more names for the container on ``network``."""
+        checks them. ``network_aliases``: more names for the container on ``network``.
+        ``healthcheck``: Config.Healthcheck (``specs.healthcheck`` makes it from --health-* flags)."""
         if isinstance(command, str):
             command = ["sh", "-c", command]
         env = environment or []
@@ -246,6 +247,8 @@ class Client:
             body["Entrypoint"] = entrypoint
         if exposed:
             body["ExposedPorts"] = exposed
+        if healthcheck is not None:
+            body["Healthcheck"] = healthcheck
         if network_aliases:
             body["NetworkingConfig"] = {"EndpointsConfig": {network or "default": {"Aliases": list(network_aliases)}}}
         query = {"name": name} if name else None
@@ -260,7 +263,8 @@ class Client:
     def run(self, image: str, command=None, *, name=None, detach=False, remove=False, environment=None,
             workdir=None, user=None, memory=None, cpus=None, pids_limit=None, volumes=None, network=None,
             input=None, tty=False, console_size=None, output=None, progress=None,
-            started=None, publish=None, publish_all=False, network_aliases=None) -> RunOutput:  # noqa: A002
+            started=None, publish=None, publish_all=False, network_aliases=None,
+            healthcheck=None) -> RunOutput:  # noqa: A002
         """``docker run``: create -> attach (101) -> wait -> start -> output -> exit code.
 
         ``input``: bytes or str for the program's stdin (``-i``), or a binary file object to
@@ -275,7 +279,8 @@ class Client:
                                    memory=memory, cpus=cpus, pids_limit=pids_limit, volumes=volumes,
                                    network=network, remove=remove, stdin_open=input is not None, tty=tty,
                                    console_size=console_size, progress=progress, publish=publish,
-                                   publish_all=publish_all, network_aliases=network_aliases)
+                                   publish_all=publish_all, network_aliases=network_aliases,
+                                   healthcheck=healthcheck)
         if detach:
             self.start(container_id)
             return RunOutput(container_id, None)

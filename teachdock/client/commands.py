@@ -14,6 +14,7 @@ import sys
 import time
 
 from teachdock.client.flags import Flag, UsageError, Verb
+from teachdock.client.specs import healthcheck
 from teachdock.errors import TeachdockError
 from teachdock.units import human_duration, human_size  # noqa: F401 - the verbs' modules take them from here
 
@@ -152,6 +153,13 @@ RUN_FLAGS = [
     Flag("-p,--publish", "publish a port: [IP:][HOSTPORT:]PORT[/udp] (a DNAT rule on the host)", value="SPEC",
          repeat=True),
     Flag("-P,--publish-all", "publish every port the image EXPOSEs, each on a free host port"),
+    Flag("--health-cmd", "command to run to check health (the daemon runs it as an exec)", value="CMD"),
+    Flag("--health-interval", "time between probes (30s, 1m30s; default 30s)", value="TIME"),
+    Flag("--health-timeout", "longest a probe may run (default 30s)", value="TIME"),
+    Flag("--health-retries", "failures in a row that make it unhealthy (default 3)", value="N"),
+    Flag("--health-start-period", "failures in this time after start do not count", value="TIME"),
+    Flag("--health-start-interval", "time between probes during the start period", value="TIME"),
+    Flag("--no-healthcheck", "switch off the image's HEALTHCHECK"),
 ]
 
 
@@ -180,11 +188,15 @@ def cmd_run(session: Session) -> int:
             proxy_signals(session, container_id)
 
     try:
+        check = healthcheck(cmd=o.health_cmd, interval=o.health_interval, timeout=o.health_timeout,
+                            start_period=o.health_start_period, start_interval=o.health_start_interval,
+                            retries=o.health_retries, disabled=o.no_healthcheck)
         with Terminal(raw=o.tty and o.interactive):
             result = client.run(image, command, name=o.name, detach=o.detach, remove=o.rm, environment=o.env,
                                 workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
                                 pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
                                 publish=o.publish, publish_all=o.publish_all, network_aliases=o.network_alias,
+                                healthcheck=check,
                                 input=sys.stdin.buffer if o.interactive else None, tty=o.tty,
                                 console_size=terminal_size() if o.tty else None, output=write_output,
                                 progress=pulling, started=started)

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from teachdock.daemon import logs, volumes
+from teachdock.daemon import health, logs, volumes
 from teachdock.daemon.container_networks import HOST_PORTS_WARNING, ps_ports
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
@@ -74,9 +74,12 @@ def mounts_of(record: ContainerRecord) -> list[dict]:
 
 def list_containers(daemon, request) -> None:
     show_all = request.flag("all")
+    health_matches = health.health_filter(request.filters().get("health"))  # --filter health=healthy
     summaries = []
     for record in daemon.containers.list():
         if not show_all and not record.running:
+            continue
+        if not health_matches(record.data):
             continue
         config = record.data["Config"]
         summaries.append({
@@ -119,7 +122,8 @@ def status_text(record: ContainerRecord) -> str:
     state = record.data["State"]
     if record.running:
         paused = " (Paused)" if record.status == "paused" else ""
-        return f"Up {human_duration(time.time() - unix_seconds(state['StartedAt']))}{paused}"
+        return f"Up {human_duration(time.time() - unix_seconds(state['StartedAt']))}{paused}" \
+               f"{health.ps_status_suffix(record.data)}"
     if record.status == "exited":
         return f"Exited ({state['ExitCode']}) {human_duration(time.time() - unix_seconds(state['FinishedAt']))} ago"
     return record.status.capitalize()

@@ -35,6 +35,7 @@ def check_types(body: dict) -> None:
     for field in _STRINGS:
         if body.get(field) is not None and not isinstance(body[field], str):
             raise InvalidConfig(f"{field} must be a string, not {json.dumps(body[field])[:80]}")
+    check_healthcheck(body.get("Healthcheck"))
     host = body.get("HostConfig")
     if host is None:
         return
@@ -114,4 +115,46 @@ def config(body: dict, image_config: dict, container_id: str, entrypoint: list[s
         "Labels": body.get("Labels") or {}, "Volumes": body.get("Volumes") or None,
         "StopSignal": body.get("StopSignal") or "SIGTERM", "StopTimeout": body.get("StopTimeout"),
         **({"ExposedPorts": exposed} if exposed else {}),  # omitted when empty, as in dockerd's JSON
+        **healthcheck(body.get("Healthcheck"), settings.get("Healthcheck")),
     }
+
+
+_HEALTH_DURATIONS = ("Interval", "Timeout", "StartPeriod", "StartInterval")
+_MINIMUM_DURATION = 1_000_000  # 1 ms, moby's container.MinimumDuration
+
+
+def check_healthcheck(given) -> None:
+    """A create body's ``Healthcheck``: dockerd's checks (and their words), plus a Test that
+    must be a probe teachdockd can run, where dockerd would silently never probe."""
+    if given is None:
+        return
+    if not isinstance(given, dict):
+        raise InvalidConfig("Healthcheck must be an object")
+    test = given.get("Test")
+    if test is not None and not (isinstance(test, list) and all(isinstance(item, str) for item in test)):
+        raise InvalidConfig(f"Healthcheck.Test must be a list of strings, not {json.dumps(test)[:80]}")
+    if test and (test[0] not in ("NONE", "CMD", "CMD-SHELL") or (test[0] != "NONE" and len(test) < 2)):
+        raise InvalidConfig(f"Healthcheck.Test must be [], [\"NONE\"], [\"CMD\", program, args...] or "
+                            f"[\"CMD-SHELL\", command], not {json.dumps(test)[:80]}")
+    for field in (*_HEALTH_DURATIONS, "Retries"):
+        value = given.get(field)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidConfig(f"Healthcheck.{field} must be an integer, not {json.dumps(value)[:80]}")
+    for field in _HEALTH_DURATIONS:
+        if given.get(field) and given[field] < _MINIMUM_DURATION:
+            raise InvalidConfig(f"{field} in Healthcheck cannot be less than 1ms")
+    if (given.get("Retries") or 0) < 0:
+        raise InvalidConfig("Retries in Healthcheck cannot be negative")
+
+
+def healthcheck(given: dict | None, from_image: dict | None) -> dict:
+    """``{"Healthcheck": ...}`` for the record's Config, or ``{}`` for none: the body's fields,
+    the image's where the body leaves one empty or zero (moby's daemon/commit.go merge)."""
+    if not given and not from_image:
+        return {}
+    merged = {}
+    for key in ("Test", *_HEALTH_DURATIONS, "Retries"):  # Go's field order, as inspect shows it
+        value = (given or {}).get(key) or (from_image or {}).get(key)
+        if value:
+            merged[key] = value
+    return {"Healthcheck": merged}

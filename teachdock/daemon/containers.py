@@ -126,6 +126,7 @@ class ContainerManager:
         # a container's networks, ports and names: create records them, start plugs them in
         self.networking = ContainerNetworking(networks, firewall=firewall, resolver=resolver, find_container=self.get)
         self.events = events
+        self.listeners: list = []  # listener(record, action) after each event: the health checker's hook
         self.cgroup_parent = cgroup_parent.strip("/")
         self._lock = threading.RLock()
         self._records: dict[str, ContainerRecord] = {}
@@ -219,9 +220,15 @@ class ContainerManager:
         self.start(record)
         self._event(record, "restart")
 
+    def publish(self, record: ContainerRecord, action: str, **extra) -> None:
+        """A container event from outside the manager (the health checker's ``health_status``)."""
+        self._event(record, action, **extra)
+
     def _event(self, record: ContainerRecord, action: str, **extra) -> None:
         self.events.publish("container", action, record.id, image=record.data["Config"]["Image"],
                             name=record.name.lstrip("/"), **extra)
+        for listener in self.listeners:  # after the event: e.g. "start" starts the probes
+            listener(record, action)
 
     def _unique_name(self, name: str | None, container_id: str) -> str:
         if name:

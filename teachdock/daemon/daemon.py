@@ -23,6 +23,7 @@ from teachdock.daemon.dns import Resolver
 from teachdock.daemon.events import EventLog
 from teachdock.daemon.execs import ExecManager
 from teachdock.daemon.firewall import Firewall, table_name
+from teachdock.daemon.health import HealthMonitor
 from teachdock.daemon.networks import DEFAULT_BIP, DEFAULT_BRIDGE, NetworkManager
 from teachdock.daemon.routes import Router
 from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
@@ -75,6 +76,7 @@ class Daemon:
                                            networks=self.networks, events=self.events, cgroup_parent=cgroup_parent,
                                            firewall=self.firewall, resolver=self.resolver)
         self.execs = ExecManager(self.containers, self.events)
+        self.health = HealthMonitor(self.containers, self.execs)  # runs HEALTHCHECK probes as execs
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)
         for api in (api_system, api_containers, api_archive, api_exec, api_stats, api_images, api_build, api_events,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shlex
 import signal
 import socket
 import threading
@@ -143,6 +142,12 @@ class ExecManager:
         threading.Thread(target=self._wait, args=(instance,), daemon=True, name=f"exec-{instance.id[:12]}").start()
         return instance
 
+    def forget(self, instance: ExecInstance) -> None:
+        """Drop a finished (or abandoned) instance: the health checker's probes would otherwise
+        pile up here, one per probe, for the daemon's lifetime."""
+        with self._lock:
+            self._instances.pop(instance.id, None)
+
     def resize(self, instance: ExecInstance, height: int, width: int) -> None:
         if instance.tty_fd is not None:
             terminal.set_window_size(instance.tty_fd, height, width)
@@ -151,12 +156,12 @@ class ExecManager:
         code = instance.process.wait()
         instance.exit_code = code
         instance.running = False
+        self._event(instance, "exec_die", exitCode=code)  # first: a health probe's verdict comes after it
         instance.finished.set()
-        self._event(instance, "exec_die", exitCode=code)
 
     def _event(self, instance: ExecInstance, action: str, **extra) -> None:
         record = instance.container
-        command = shlex.join(instance.config["Cmd"])
+        command = " ".join(instance.config["Cmd"])  # unquoted, as dockerd writes it: "exec_create: sh -c exit 1"
         self.events.publish("container", f"{action}: {command}" if action != "exec_die" else action, record.id,
                             image=record.data["Config"]["Image"], name=record.name.lstrip("/"),
                             execID=instance.id, **extra)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from teachdock.errors import InvalidConfig
+from teachdock.image import healthcheck
 from teachdock.image.platforms import host_platform
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -34,16 +35,16 @@ DEFAULT_SHELL = ["/bin/sh", "-c"]
 
 #: Instructions the builder runs.
 SUPPORTED = ("FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "LABEL", "EXPOSE", "CMD",
-             "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "SHELL", "MAINTAINER")
+             "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "SHELL", "MAINTAINER", "HEALTHCHECK")
 #: Docker instructions teachdock knows but does not implement, and why.
 UNSUPPORTED = {
-    "HEALTHCHECK": "health checks belong to a daemon that supervises containers",
     "ONBUILD": "ONBUILD triggers are not implemented",
 }
 #: What ``commit --change`` accepts (Docker's list).
 COMMIT_CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "WORKDIR", "VOLUME", "STOPSIGNAL")
 #: Instructions that change only the config: no container runs, no layer is made.
-METADATA = ("ENV", "LABEL", "EXPOSE", "USER", "CMD", "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "SHELL", "MAINTAINER")
+METADATA = ("ENV", "LABEL", "EXPOSE", "USER", "CMD", "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "SHELL", "MAINTAINER",
+            "HEALTHCHECK")
 
 _FLAG = re.compile(r"--([A-Za-z][A-Za-z0-9-]*)(?:=(\S*))?(?:\s+|$)")
 _NAME = re.compile(r"[0-9]+|[A-Za-z_][A-Za-z0-9_]*")      # $1 is a (never set) name too, as in Docker
@@ -120,7 +121,7 @@ def _instruction(text: str, line: int, name: str) -> Instruction:
     if keyword not in SUPPORTED:
         raise BuildError(f"unknown instruction: {word}", line, name)
     flags = {}
-    if keyword in ("FROM", "RUN", "COPY", "ADD"):
+    if keyword in ("FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"):
         while rest.startswith("--"):
             match = _FLAG.match(rest)
             if not match:
@@ -376,6 +377,10 @@ def apply_metadata(config: dict, inst: Instruction, env: dict[str, str], *, cmd_
             raise inst.error('SHELL requires the arguments to be in JSON form, e.g. SHELL ["/bin/sh", "-c"]')
         settings["Shell"] = shell
         return nop + f"SHELL {json.dumps(shell)}"
+    if keyword == "HEALTHCHECK":
+        check = healthcheck.from_instruction(inst.args, inst.flags, inst.error)
+        settings["Healthcheck"] = healthcheck.merged(check, settings.get("Healthcheck"))
+        return nop + "HEALTHCHECK " + healthcheck.history_text(check)
     if keyword == "MAINTAINER":
         config["author"] = single_word(inst, env)
         return nop + f"MAINTAINER {config['author']}"

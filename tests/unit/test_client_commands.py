@@ -130,3 +130,42 @@ def test_a_publish_spec_without_a_container_port_is_refused():
 
     with pytest.raises(ValueError, match="invalid port specification"):
         port_bindings(["8080:"])
+
+
+@pytest.mark.parametrize("flags, check", [
+    ({"cmd": "wget -q localhost"}, {"Test": ["CMD-SHELL", "wget -q localhost"]}),
+    ({"cmd": "true", "interval": "1s", "timeout": "500ms", "start_period": "1m", "start_interval": "2s",
+      "retries": "2"}, {"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000, "Timeout": 500_000_000,
+                        "StartPeriod": 60_000_000_000, "StartInterval": 2_000_000_000, "Retries": 2}),
+    ({"retries": "7"}, {"Test": [], "Retries": 7}),   # the image's probe, seven retries (the daemon merges)
+    ({"disabled": True}, {"Test": ["NONE"]}),
+    ({}, None),                                       # nothing given: the image's check as it is
+])
+def test_health_flags_become_config_healthcheck_as_the_docker_cli_makes_it(flags, check):
+    from teachdock.client.specs import healthcheck
+
+    assert healthcheck(**flags) == check
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"interval": "-1s"}, "--health-interval cannot be negative"),
+    ({"retries": "-1"}, "--health-retries cannot be negative"),
+    ({"disabled": True, "cmd": "true"}, "--no-healthcheck conflicts with --health-* options"),
+    ({"timeout": "1"}, 'invalid argument "1" for "--health-timeout" flag: time: missing unit in duration "1"'),
+])
+def test_bad_health_flags_give_the_docker_cli_s_words(flags, message):
+    from teachdock.client.specs import healthcheck
+
+    with pytest.raises(ValueError) as caught:
+        healthcheck(**flags)
+    assert str(caught.value) == message
+
+
+def test_run_takes_the_health_flags():
+    from teachdock.client.commands import RUN_FLAGS
+    from teachdock.client.flags import Verb
+
+    options, args = Verb("run", "", "", "", RUN_FLAGS, interspersed=False).parse(
+        ["--health-cmd", "exit 0", "--health-interval=2s", "--no-healthcheck", "busybox"])
+    assert (options.health_cmd, options.health_interval, options.no_healthcheck, args) == \
+        ("exit 0", "2s", True, ["busybox"])

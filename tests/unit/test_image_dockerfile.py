@@ -36,7 +36,7 @@ def test_a_backslash_on_the_last_line_ends_the_instruction():
 
 @pytest.mark.parametrize("text, message", [
     ("FROM busybox\nRUNN echo\n", "Dockerfile:2: unknown instruction: RUNN"),
-    ("FROM busybox\n\nHEALTHCHECK CMD true\n", "Dockerfile:3: HEALTHCHECK is not supported"),
+    ("FROM busybox\n\nONBUILD RUN true\n", "Dockerfile:3: ONBUILD is not supported"),
     ("FROM busybox\nCOPY\n", "Dockerfile:2: COPY requires at least one argument"),
     ("FROM busybox\nCOPY --chown nobody /x\n", "Dockerfile:2: COPY: missing a value on flag --chown"),
 ])
