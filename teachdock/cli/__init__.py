@@ -38,8 +38,9 @@ socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0
   rmi       remove images                     tag       name an image
   build     build an image from a Dockerfile  commit    a container's changes as an image
   save      images to a tar archive           load      images from a tar archive
+  export    a container's files as a tar      import    a tar of files as an image
   image     the same as docker's `image` group: ls (= images), rm (= rmi), inspect, history,
-            pull, tag, build, save, load, prune
+            pull, tag, build, save, load, import, prune
   network   ls, create, rm                    volume    ls, create, rm
   context   create, ls, use, rm: name daemons system    prune: remove what is not used
   info      about the daemon                  version   client and daemon versions
@@ -59,7 +60,7 @@ Run `teachdock COMMAND --help` for the details of one command, and the API calls
 CLIENT_VERBS = {
     **dict.fromkeys(["run", "ps", "inspect", "logs", "start", "stop", "kill", "rm", "wait", "exec", "pause",
                      "unpause", "restart", "rename", "top", "cp", "port"], "teachdock.client.commands"),
-    **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load", "image"],
+    **dict.fromkeys(["images", "pull", "rmi", "tag", "build", "commit", "save", "load", "image", "export", "import"],
                     "teachdock.client.commands_images"),
     **dict.fromkeys(["info", "version", "events", "stats", "volume", "context", "system"],
                     "teachdock.client.commands_system"),

@@ -12,6 +12,7 @@ import os
 
 from teachdock.client.hosts import resolve_host
 from teachdock.client.specs import parse_bytes, port_bindings
+from teachdock.client.transfers import TransferMethods
 from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
                                         ImageNotFoundError, NotFoundError, RawStream, Response, TraceEntry,
                                         api_error, parse_host, quote, split_frames, urlencode)
@@ -32,8 +33,8 @@ class RunOutput:
                 f"stderr={self.stderr!r})")
 
 
-class Client:
-    """A connection to one teachdockd.
+class Client(TransferMethods):
+    """A connection to one teachdockd (export and import: teachdock.client.transfers).
 
     ``host``: ``unix:///path`` or ``tcp://127.0.0.1:PORT``; None picks it as the docker CLI
     would (see teachdock.client.hosts). ``autostart`` (default on; ``$TEACHDOCK_AUTOSTART=0``

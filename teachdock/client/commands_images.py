@@ -1,4 +1,5 @@
-"""The image verbs of the ``teachdock`` CLI: images, pull, rmi, tag, build, commit, save, load, and
+"""The image verbs of the ``teachdock`` CLI: images, pull, rmi, tag, build, commit, save, load,
+export and import (a container's files as a tar, and a tar as an image), and
 the ``image`` group, docker's management-command forms of them (``teachdock image ls`` =
 ``teachdock images``) with inspect, history and prune. All go through the daemon; the
 daemonless ``teachdock store`` group lives in teachdock.cli.store."""
@@ -174,6 +175,54 @@ def cmd_load(session: Session) -> int:
     return 0
 
 
+def cmd_export(session: Session) -> int:
+    """``docker export``: the container's files as a tar, to -o FILE (written whole or not at all)
+    or to stdout when it is not a terminal."""
+    if not session.options.output:
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write an archive to a terminal: use -o FILE or redirect stdout")
+        session.client.export_container(session.args[0], sys.stdout.buffer)
+        return 0
+    import os  # noqa: PLC0415
+
+    temporary = session.options.output + ".partial"
+    try:
+        with open(temporary, "wb") as out:
+            session.client.export_container(session.args[0], out)
+        os.replace(temporary, session.options.output)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return 0
+
+
+def cmd_import(session: Session) -> int:
+    """``docker import file|URL|- [REPOSITORY[:TAG]]``: prints the new image's id."""
+    o, args = session.options, session.args
+    repository, tag = _split_target(args[1]) if len(args) > 1 else (None, None)
+    source = args[0]
+    options = {"repository": repository, "tag": tag, "changes": o.change, "message": o.message,
+               "platform": o.platform}
+    if source.startswith(("http://", "https://")):      # the daemon downloads it, as with docker
+        print(session.client.import_image(url=source, **options))
+    elif source == "-":
+        import tempfile  # noqa: PLC0415 - stdin's size is unknown: spool it first
+
+        with tempfile.TemporaryFile() as spool:
+            while block := sys.stdin.buffer.read(1 << 20):
+                spool.write(block)
+            spool.seek(0)
+            print(session.client.import_image(spool, **options))
+    else:
+        try:
+            archive = open(source, "rb")
+        except OSError as error:
+            raise UsageError(f"cannot read {source}: {error.strerror}") from None
+        with archive:
+            print(session.client.import_image(archive, **options))
+    return 0
+
+
 def cmd_image_inspect(session: Session) -> int:
     """``docker image inspect``: images only (``teachdock inspect`` tries containers first)."""
     return print_inspected(session.args, session.client.inspect_image)
@@ -242,12 +291,23 @@ VERBS = {
     "load": (Verb("load", "", "Load images from a tar archive.",
                   "POST /images/load?quiet=1 with the archive as the body",
                   [Flag("-i,--input", "the archive to read", value="FILE")], max_args=0), cmd_load),
+    "export": (Verb("export", "CONTAINER", "Write a container's root filesystem to a tar archive (no volumes).",
+                    "GET /containers/ID/export (the tar is the body)",
+                    [Flag("-o,--output", "file to write (instead of stdout)", value="FILE")],
+                    min_args=1, max_args=1), cmd_export),
+    "import": (Verb("import", "file|URL|- [REPOSITORY[:TAG]]", "Make a one-layer image from a tar of a filesystem.",
+                    "POST /images/create?fromSrc=-|URL&repo=REPO&tag=TAG&changes=..&message=.. (the tar is the body)",
+                    [Flag("-c,--change", "a Dockerfile instruction to apply (CMD, ENV, ...)", value="INSTR",
+                          repeat=True),
+                     Flag("-m,--message", "the image's comment", value="TEXT"),
+                     Flag("--platform", "os/arch[/variant] to record (os must be linux)", value="PLATFORM")],
+                    min_args=1, max_args=2), cmd_import),
 }
 
 # `teachdock image ls` is `teachdock images`, as `docker image ls` is `docker images`: one verb,
 # two spellings. Push has no daemon route here: `teachdock store push` pushes from the store.
 IMAGE_GROUP = {"ls": "images", "rm": "rmi", "pull": "pull", "tag": "tag", "build": "build", "save": "save",
-               "load": "load"}
+               "load": "load", "import": "import"}
 VERBS.update({f"image {sub}": (VERBS[verb][0].alias(f"image {sub}", f"{VERBS[verb][0].summary} (The same as "
                                                                      f"`teachdock {verb}`.)"), VERBS[verb][1])
               for sub, verb in IMAGE_GROUP.items()})

@@ -230,7 +230,7 @@ def commit(daemon, request) -> None:
     command = " ".join([record.data.get("Path", ""), *record.data.get("Args", [])]).strip()
     image = daemon.images.commit(record.id, reference, author=request.query.get("author") or "",
                                  comment=request.query.get("comment") or "", changes=request.query_list("changes"),
-                                 created_by=command)
+                                 created_by=command, container_config=record.data["Config"])
     daemon.events.publish("container", "commit", record.id, comment=request.query.get("comment") or "",
                           imageID=image.id, imageRef=parse_reference(reference).familiar if reference else "")
     if reference:

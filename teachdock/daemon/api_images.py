@@ -13,6 +13,7 @@ import fnmatch
 import json
 import os
 
+from teachdock.daemon import api_export
 from teachdock.daemon.containers import unix_seconds
 from teachdock.daemon.server import HTTPError
 from teachdock.image import registry
@@ -58,10 +59,14 @@ def inspect(daemon, request, name: str) -> None:
 
 
 def pull(daemon, request) -> None:
-    """``POST /images/create?fromImage=docker.io/library/busybox&tag=latest``."""
+    """``POST /images/create?fromImage=docker.io/library/busybox&tag=latest``; with ``fromSrc``
+    it is ``docker import`` instead (api_export.py)."""
+    if request.query.get("fromSrc"):
+        api_export.import_image(daemon, request)
+        return
     source = request.query.get("fromImage")
     if not source:
-        raise HTTPError(400, "only pulling is supported: give fromImage (importing with fromSrc is not)")
+        raise HTTPError(400, "give fromImage (to pull) or fromSrc (to import)")
     tag = request.query.get("tag") or ""
     if tag.startswith("sha256:"):
         source = f"{source}@{tag}"

@@ -28,6 +28,11 @@ from teachdock.image.store import ImageStore
 
 #: gzip level of stored layers: Go's (and so Docker's) default.
 GZIP_LEVEL = 6
+#: The fields of a container's config that ``docker commit`` writes into the new image's
+#: config (dockerd commits the container's config, not its image's: a ``docker run ... sh -c
+#: 'x'`` committed has ``Cmd ["sh", "-c", "x"]``).
+COMMITTED_FIELDS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "Volumes", "WorkingDir", "Entrypoint",
+                    "OnBuild", "Labels", "StopSignal")
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,16 @@ def layer_from_tree(store: ImageStore, tree: str | os.PathLike) -> NewLayer:
 
 
 def commit(store: ImageStore, snapshots, container_id: str, reference: str | None = None, *,
-           author: str = "", comment: str = "", changes: Iterable[str] = (), created_by: str = "") -> Image:
+           author: str = "", comment: str = "", changes: Iterable[str] = (), created_by: str = "",
+           container_config: dict | None = None) -> Image:
     """``docker commit``: the container's changes as a new image, named ``reference`` if given.
 
     ``snapshots`` is the :class:`~teachdock.image.snapshots.Snapshotter` that made the
     container's root filesystem. ``changes`` are Dockerfile lines such as ``CMD ["sh"]``
     (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL). A container
     without changes still gives a new image, with an empty history entry and no new layer.
+    ``container_config`` (the container's Config, as in inspect): its COMMITTED_FIELDS replace
+    the parent image's, before ``changes`` apply, as dockerd commits.
     """
     snapshot = snapshots.get(container_id)
     if not snapshot.manifest_digest:
@@ -81,6 +89,14 @@ def commit(store: ImageStore, snapshots, container_id: str, reference: str | Non
     config = copy.deepcopy(store.read_json(snapshot.image_id))
     layers = [Descriptor.from_json(layer) for layer in manifest.get("layers", [])]
 
+    if container_config is not None:
+        committed = config.setdefault("config", {})
+        for key in COMMITTED_FIELDS:
+            value = container_config.get(key)
+            if value in (None, "", [], {}) or (key == "StopSignal" and value == "SIGTERM"):  # SIGTERM: the default
+                committed.pop(key, None)
+            else:
+                committed[key] = copy.deepcopy(value)
     config = apply_changes(config, list(changes))
     layer = store_layer(store, snapshot.diff)
     created = timestamp()
