@@ -264,3 +264,32 @@ def test_compare_counts_lists_each_route_once():
     text = str(compose_trace.compare_counts({"v2": ComposeTrace(["docker compose"], 0, "", "", UP), "v1": again}))
     assert text.count("POST /containers/create") == 1
     assert "POST /containers/create" in text and text.splitlines()[-1].split() == ["all", "calls", "11", "13"]
+
+
+def test_the_watch_samples_on_the_event_loop_until_stopped():
+    import asyncio
+
+    client = FakeClient([{"web": inspect_of(health={"Status": "starting"})}])
+    watch = HealthWatch(client, interval=0.01)
+
+    async def run_a_while():
+        task = watch.start()
+        assert watch.start() is task               # a second Start does not start a second sampler
+        await asyncio.sleep(0.2)
+        watch.stop()
+        await asyncio.sleep(0.05)
+        return task
+
+    task = asyncio.run(run_a_while())
+    assert task.cancelled() and len(watch.samples) >= 2
+    seen = len(watch.samples)
+    assert len(watch.samples) == seen               # nothing samples after Stop
+
+
+def test_the_widget_draws_the_samples():
+    client = FakeClient([{"web": inspect_of(health={"Status": "healthy"})}])
+    watch = HealthWatch(client, interval=0)
+    watch.sample()
+    box = watch.widget
+    assert bytes(box.children[1].value).startswith(b"\x89PNG")
+    assert "healthy" in box.children[0].children[2].value
