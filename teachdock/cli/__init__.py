@@ -43,6 +43,7 @@ socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0
             pull, tag, build, save, load, import, prune
   network   ls, create, rm                    volume    ls, create, rm
   context   create, ls, use, rm: name daemons system    prune: remove what is not used
+  checkpoint create, ls, rm: a running container's processes saved with CRIU (start --checkpoint)
   info      about the daemon                  version   client and daemon versions
 
 Without a daemon:
@@ -65,11 +66,13 @@ CLIENT_VERBS = {
     **dict.fromkeys(["info", "version", "events", "stats", "volume", "context", "system"],
                     "teachdock.client.commands_system"),
     "network": "teachdock.client.commands_networks",
+    "checkpoint": "teachdock.client.commands_checkpoints",
 }
 GROUPS = {  # verb groups, each with the one sentence its --help opens with
     "image": "Images through the daemon, as `docker image ...`: `teachdock image ls` is `teachdock images`.\n"
              "(`teachdock store ...` works on this machine's image store directly, without a daemon.)",
     "network": "Networks, through the daemon.",
+    "checkpoint": "Checkpoints of running containers, saved and restored with CRIU (dockerd's experimental API).",
     "volume": "Named volumes, through the daemon.",
     "context": "Named daemons to talk to (kept in ~/.teachdock/contexts.json; no daemon needed).",
     "system": "The daemon as a whole.",

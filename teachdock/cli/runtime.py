@@ -5,6 +5,8 @@
     teachdock runtime create --bundle B ID          set up, then wait for `start`
     teachdock runtime start ID / state ID / kill ID [SIGNAL] / delete [--force] ID
     teachdock runtime list / ps ID / cleanup
+    teachdock runtime checkpoint --image-path DIR [--leave-running] ID    criu dump (like `runc checkpoint`)
+    teachdock runtime restore --image-path DIR --bundle B [-d] ID         criu restore (like `runc restore`)
 
 Because the verbs match runc's, the same bundle can be run with ``runc run --bundle B ID``
 to compare the two runtimes. State lives under ``--root`` (default /run/teachdock/runtime,
@@ -51,6 +53,9 @@ def _parser():
     spec.add_argument("--pids-limit", type=int, help="most processes the container may have")
     spec.add_argument("--user-namespace", action="store_true", help="map root in the container to host uid 100000")
     spec.add_argument("--writable", action="store_true", help="leave the root filesystem writable")
+    spec.add_argument("--seccomp", default="default", metavar="default|unconfined|FILE",
+                      help="Docker's default seccomp profile (the default), no filter, or a profile in Docker's "
+                           "JSON format (as docker run --security-opt seccomp=FILE)")
     spec.add_argument("args", nargs="*", default=["sh"], help="the program to run and its arguments")
 
     for name, text in (("run", "create and start a container, wait for it, then delete it"),
@@ -80,6 +85,17 @@ def _parser():
     delete = verbs.add_parser("delete", help="delete a stopped container (its cgroup and state)")
     delete.add_argument("--force", "-f", action="store_true", help="kill it first if it still runs")
     delete.add_argument("id")
+    checkpoint = verbs.add_parser("checkpoint", help="save a running container's processes with criu (it stops "
+                                                     "unless --leave-running)")
+    checkpoint.add_argument("--image-path", required=True, help="directory for criu's images (made; must be empty)")
+    checkpoint.add_argument("--leave-running", action="store_true", help="keep the container running afterwards")
+    checkpoint.add_argument("id")
+    restore = verbs.add_parser("restore", help="a new container running the processes of a checkpoint")
+    restore.add_argument("--image-path", required=True, help="the checkpoint's directory")
+    restore.add_argument("--bundle", "-b", default=".", help="bundle directory: rootfs and mounts of the new "
+                                                             "container (default: current directory)")
+    restore.add_argument("--detach", "-d", action="store_true", help="do not wait; leave it running")
+    restore.add_argument("id", help="a name for the new container")
     verbs.add_parser("list", help="list the containers under the state root")
     cleanup = verbs.add_parser("cleanup", help="remove what crashed or forgotten containers left behind")
     cleanup.add_argument("--dry-run", action="store_true", help="only say what would be removed")
@@ -174,6 +190,18 @@ def _dispatch(arguments) -> int:
         if verb == "create":
             return 0
         return _run_foreground(created, detach, arguments.keep)
+    if verb == "restore":
+        from teachdock.runtime import checkpoint  # noqa: PLC0415
+        from teachdock.runtime.spec import load_bundle  # noqa: PLC0415
+
+        config, rootfs = load_bundle(arguments.bundle)
+        config["root"]["path"] = str(rootfs)  # criu restore --root wants it absolute
+        restored = checkpoint.restore(arguments.id, arguments.image_path, config=config, state_root=root)
+        if arguments.detach:
+            return 0
+        code = restored.wait()
+        restored.delete()
+        return 255 if code is None else code
     if verb == "list":
         return _list(lifecycle.list_containers(root))
     if verb == "cleanup":
@@ -196,6 +224,10 @@ def _dispatch(arguments) -> int:
 
         env = dict(item.partition("=")[::2] for item in arguments.env)
         return exec_in(container, arguments.args, env=env, cwd=arguments.cwd, user=arguments.user).wait()
+    elif verb == "checkpoint":
+        from teachdock.runtime import checkpoint  # noqa: PLC0415
+
+        checkpoint.checkpoint(container, arguments.image_path, leave_running=arguments.leave_running)
     elif verb == "pause":
         container.pause()
     elif verb == "resume":
@@ -237,10 +269,24 @@ def _spec(arguments) -> int:
     namespaces = ("pid", "mount", "uts", "ipc", "network") + (("user",) if arguments.user_namespace else ())
     config = make_spec(arguments.args, arguments.rootfs, hostname=arguments.hostname, memory=arguments.memory,
                        cpus=arguments.cpus, pids_limit=arguments.pids_limit, namespaces=namespaces,
-                       readonly=not arguments.writable, etc_directory=arguments.bundle)
+                       readonly=not arguments.writable, etc_directory=arguments.bundle,
+                       seccomp=_seccomp_option(arguments.seccomp))
     path = write_bundle(arguments.bundle, config)
     print(f"wrote {path}")
     return 0
+
+
+def _seccomp_option(value: str):
+    """--seccomp default|unconfined|FILE -> make_spec's ``seccomp``."""
+    from teachdock.runtime.seccomp_profile import parse_profile  # noqa: PLC0415
+
+    if value in ("default", "unconfined"):
+        return value
+    try:
+        text = open(value).read()
+    except OSError as error:
+        raise TeachdockError(f"--seccomp {value}: cannot read the profile: {error.strerror}") from None
+    return parse_profile(text)
 
 
 def _list(states: list[dict]) -> int:

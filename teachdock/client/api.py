@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+from teachdock.client.checkpoints import CheckpointCalls
 from teachdock.client.hosts import resolve_host
 from teachdock.client.specs import parse_bytes, port_bindings
 from teachdock.client.transfers import TransferMethods
@@ -33,8 +34,9 @@ class RunOutput:
                 f"stderr={self.stderr!r})")
 
 
-class Client(TransferMethods):
-    """A connection to one teachdockd (export and import: teachdock.client.transfers).
+class Client(TransferMethods, CheckpointCalls):
+    """A connection to one teachdockd (export and import: teachdock.client.transfers; checkpoints:
+    teachdock.client.checkpoints).
 
     ``host``: ``unix:///path`` or ``tcp://127.0.0.1:PORT``; None picks it as the docker CLI
     would (see teachdock.client.hosts). ``autostart`` (default on; ``$TEACHDOCK_AUTOSTART=0``
@@ -360,9 +362,10 @@ class Client(TransferMethods):
 
         yield from self._drain(connection, entry, frames())
 
-    def start(self, container: str) -> bool:
-        """False if it was running already (304)."""
-        return self.request("POST", f"/containers/{_seg(container)}/start").status == 204
+    def start(self, container: str, *, checkpoint: str | None = None, checkpoint_dir: str | None = None) -> bool:
+        """False if it was running already (304). ``checkpoint``: run that checkpoint's processes instead."""
+        query = {"checkpoint": checkpoint, "checkpoint-dir": checkpoint_dir}
+        return self.request("POST", f"/containers/{_seg(container)}/start", query=query).status == 204
 
     def stop(self, container: str, timeout: float | None = None, signal: str | None = None) -> bool:
         query = {"t": None if timeout is None else int(timeout), "signal": signal}

@@ -384,7 +384,9 @@ def cmd_port(session: Session) -> int:
 
 # --- lifecycle ------------------------------------------------------------------------------------------
 def cmd_start(session: Session) -> int:
-    return for_each(session.args, session.client.start)
+    o = session.options
+    return for_each(session.args, lambda name: session.client.start(name, checkpoint=o.checkpoint,
+                                                                    checkpoint_dir=o.checkpoint_dir))
 
 
 def cmd_stop(session: Session) -> int:
@@ -547,7 +549,10 @@ VERBS = {
                    Flag("-n,--tail", "only the last N lines", value="N"),
                    Flag("-t,--timestamps", "show the time of each line")], min_args=1, max_args=1), cmd_logs),
     "start": (Verb("start", "CONTAINER [CONTAINER...]", "Start stopped containers (in the background).",
-                   "POST /containers/ID/start (204; 304 when it runs already)", min_args=1), cmd_start),
+                   "POST /containers/ID/start[?checkpoint=NAME&checkpoint-dir=DIR] (204; 304 when it runs already)",
+                   [Flag("--checkpoint", "restore from this checkpoint (CRIU) instead of starting anew", value="NAME"),
+                    Flag("--checkpoint-dir", "where that checkpoint is, if not with the container", value="DIR")],
+                   min_args=1), cmd_start),
     "stop": (Verb("stop", "CONTAINER [CONTAINER...]", "Stop containers: the stop signal, then SIGKILL after a grace "
                   "period.", "POST /containers/ID/stop[?t=SECONDS&signal=SIG]",
                   [Flag("-t,--time", "seconds to wait before SIGKILL (default 10)", value="SECONDS"),

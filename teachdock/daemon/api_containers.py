@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from teachdock.daemon import health, logs, volumes
+from teachdock.daemon import api_checkpoints, health, logs, volumes
 from teachdock.daemon.container_networks import HOST_PORTS_WARNING, ps_ports
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
@@ -44,7 +44,11 @@ def create(daemon, request) -> None:
 
 
 def start(daemon, request, name: str) -> None:
-    started = daemon.containers.start(daemon.containers.get(name))
+    record = daemon.containers.get(name)
+    if request.query.get("checkpoint"):  # docker start --checkpoint NAME: its saved processes run on
+        started = api_checkpoints.start_from_checkpoint(daemon, request, record)
+    else:
+        started = daemon.containers.start(record)
     request.handler.send_bytes(204 if started else 304, b"", None)
 
 

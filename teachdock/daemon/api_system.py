@@ -49,7 +49,7 @@ def info(daemon, request) -> None:
         "NCPU": os.cpu_count(), "MemTotal": _mem_total(), "KernelVersion": platform.release(),
         "DockerRootDir": str(daemon.data_root), "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-        "LoggingDriver": "json-file", "SecurityOptions": ["name=seccomp,profile=none"], "Warnings": [],
+        "LoggingDriver": "json-file", "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": [],
         "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": False},
         "Plugins": {"Volume": [], "Network": ["bridge", "host", "null"], "Log": ["json-file"]},
         # who makes NAT, isolation and published ports (dockerd 28 says "iptables" or "nftables" here)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 
 from teachdock.daemon import volumes
-from teachdock.daemon.oci import env_dict
+from teachdock.daemon.oci import env_dict, security_options
 from teachdock.errors import InvalidConfig
 from teachdock.image.dockerfile import config_env
+from teachdock.runtime.seccomp import compile_filter
+from teachdock.runtime.seccomp_profile import resolve
+from teachdock.runtime.spec import DEFAULT_CAPABILITIES
 
 
 # What the API accepts for each field: a body that breaks these gets a 400 naming the
@@ -70,6 +73,7 @@ def host_config(host: dict) -> dict:
     """Fill in what dockerd fills in, so ``inspect`` shows the effective settings."""
     host = dict(host)
     volumes.requested_mounts(host)  # a bad -v or --mount is a 400 at create, before anything exists
+    check_security_options(host.get("SecurityOpt"))
     log_config = host.get("LogConfig") or {}
     host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
     if host.get("NetworkMode") in (None, ""):
@@ -81,6 +85,20 @@ def host_config(host: dict) -> dict:
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     host.setdefault("AutoRemove", False)
     return host
+
+
+def check_security_options(security_opt) -> None:
+    """An unknown --security-opt or a seccomp profile the runtime would refuse is a 400 at create,
+    before anything exists (dockerd itself finds a bad profile only at start, from runc)."""
+    seccomp = security_options(security_opt)["seccomp"]
+    if not isinstance(seccomp, dict):
+        return
+    try:
+        resolved = resolve(seccomp, DEFAULT_CAPABILITIES)
+        if resolved is not None:
+            compile_filter(resolved)
+    except InvalidConfig as error:
+        raise InvalidConfig("seccomp profile: " + str(error).removeprefix("config.json: linux.seccomp: ")) from None
 
 
 def command(body: dict, image_config: dict) -> tuple[list[str], list[str]]:

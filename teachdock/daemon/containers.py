@@ -40,6 +40,7 @@ from teachdock.image.images import Images
 from teachdock.image.reference import parse_reference
 from teachdock.image.store import ImageNotFound
 from teachdock.runtime import DEVNULL, Container, make_spec, terminal
+from teachdock.runtime.checkpoint import restore
 from teachdock.runtime.spec import write_etc_files
 from teachdock.runtime.users import supplementary_groups
 
@@ -248,11 +249,12 @@ class ContainerManager:
                 return name
 
     # --- start ---------------------------------------------------------------------------------------
-    def start(self, record: ContainerRecord) -> bool:
+    def start(self, record: ContainerRecord, restore_from: Path | None = None) -> bool:
         """Run the container's program; False when it was running already (HTTP 304).
 
         stdout and stderr become pipes read by the log writer; the runtime container is
-        detached, so neither depends on this daemon process staying alive.
+        detached, so neither depends on this daemon process staying alive. ``restore_from``:
+        a checkpoint's directory whose processes run instead of a new program (checkpoints.py).
         """
         with record.changed:
             if record.removed:
@@ -273,14 +275,15 @@ class ContainerManager:
                                            mounts=self._mounts(record), cgroup_parent=self.cgroup_parent,
                                            etc_files=etc_files, network_namespace=network_namespace)
                 spec = make_spec([record.data["Path"], *record.data["Args"]], rootfs, **options)
-                runtime, in_write = self._create_runtime(record, spec)
+                runtime, in_write = self._create_runtime(record, spec, restore_from)
             except TeachdockError as error:
                 failure = error
             if runtime is not None:
                 try:
                     self.networking.attach(record, runtime.pid)  # veths, ports, names: before the program runs
                     try:
-                        runtime.start()
+                        if restore_from is None:  # a restored container runs already
+                            runtime.start()
                     except BaseException:
                         self.networking.detach(record)
                         raise
@@ -360,7 +363,8 @@ class ContainerManager:
                 if closing:
                     os.close(fd)
 
-    def _create_runtime(self, record: ContainerRecord, spec: dict) -> tuple[Container, int | None]:
+    def _create_runtime(self, record: ContainerRecord, spec: dict, restore_from: Path | None = None
+                        ) -> tuple[Container, int | None]:
         """The runtime container made from ``spec``, created (not started), its output going to a log writer.
 
         Without a terminal: three pipes; the writer reads stdout and stderr, we keep stdin's
@@ -396,8 +400,12 @@ class ContainerManager:
         in_read, in_write = os.pipe() if config.get("OpenStdin") else (DEVNULL, None)
         try:
             record.writer = logs.spawn_writer(record.log_path, out_read, err_read)
-            runtime = Container.create(record.id, config=spec, state_root=self.state_root, detach=True,
-                                       stdin=in_read, stdout=out_write, stderr=err_write)
+            if restore_from is None:
+                runtime = Container.create(record.id, config=spec, state_root=self.state_root, detach=True,
+                                           stdin=in_read, stdout=out_write, stderr=err_write)
+            else:
+                runtime = restore(record.id, restore_from, config=spec, state_root=self.state_root,
+                                  stdin=in_read, stdout=out_write, stderr=err_write)
         except BaseException:
             if in_write is not None:
                 os.close(in_write)

@@ -16,7 +16,8 @@ import signal
 import threading
 from pathlib import Path
 
-from teachdock.daemon import (api_archive, api_build, api_containers, api_events, api_exec, api_export, api_images,
+from teachdock.daemon import (api_archive, api_build, api_checkpoints, api_containers, api_events, api_exec,
+                              api_export, api_images,
                               api_networks, api_prune, api_stats, api_system, api_volumes)
 from teachdock.daemon.containers import ContainerManager
 from teachdock.daemon.dns import Resolver
@@ -80,7 +81,7 @@ class Daemon:
         self.daemon_id = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:32]
         router = Router(self)
         for api in (api_system, api_containers, api_archive, api_exec, api_stats, api_images, api_build, api_events,
-                    api_networks, api_volumes, api_prune, api_export):
+                    api_networks, api_volumes, api_prune, api_export, api_checkpoints):
             api.register(router)
         # One server per -H: the Unix socket, and a TCP port only when asked for (--insecure-tcp).
         self.servers = []

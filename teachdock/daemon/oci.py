@@ -24,9 +24,16 @@ to create — is done by the caller and handed in.
     -v / --mount / VOLUME    (resolved by volumes.resolve)  mounts
     (the daemon's own files) /etc/hostname, hosts, resolv.conf   mounts (bind, see etc_mounts)
     --cgroup-parent (daemon) the daemon's cgroup parent     cgroups_path
+    --security-opt seccomp=  HostConfig.SecurityOpt         seccomp ("default": Docker's profile, None, a profile)
+    --security-opt no-new-privileges   HostConfig.SecurityOpt   no_new_privileges (off by default, as Docker)
 """
 
 from __future__ import annotations
+
+import json
+
+from teachdock.errors import InvalidConfig
+from teachdock.runtime.seccomp_profile import parse_profile
 
 # Every namespace but the network one: what ``--network host`` leaves out.
 HOST_NETWORK_NAMESPACES = ("pid", "mount", "uts", "ipc")
@@ -64,6 +71,7 @@ def spec_options(record: dict, *, user: str | None, additional_gids: list[int], 
         "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,  # 0 and -1: unlimited
         "cgroups_path": f"/{cgroup_parent.strip('/')}/{record['Id']}",
         "mounts": [*mounts, *etc_mounts(etc_files or {}, mounts, read_only=bool(host.get("ReadonlyRootfs")))],
+        **security_options(host.get("SecurityOpt")),
     }
     if host.get("NetworkMode") == "host":
         options["namespaces"] = HOST_NETWORK_NAMESPACES
@@ -72,6 +80,53 @@ def spec_options(record: dict, *, user: str | None, additional_gids: list[int], 
     if config.get("Tty"):
         options["terminal"] = True
         options["console_size"] = host.get("ConsoleSize") or None
+    return options
+
+
+# Go's strconv.ParseBool, which dockerd uses for no-new-privileges=VALUE
+_BOOLEANS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+             **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
+
+
+def security_options(security_opt) -> dict:
+    """``HostConfig.SecurityOpt`` -> make_spec's ``seccomp`` and ``no_new_privileges``, read as
+    moby's ``parseSecurityOpt``, with dockerd's words for an option it does not know.
+
+    ``seccomp=unconfined`` (no filter), ``seccomp=builtin`` (Docker's profile, the default) or
+    ``seccomp=<the profile's JSON>`` (the docker CLI sends the file's content); ``no-new-privileges``
+    or ``no-new-privileges=BOOL``; ``KEY:VALUE`` is the old spelling of ``KEY=VALUE``.
+    teachdock has neither AppArmor nor SELinux: ``apparmor=unconfined`` and ``label=disable`` (or
+    ``disable``) ask for what it already is and are accepted; a profile or a label it cannot apply
+    is refused, never dropped silently.
+    """
+    options = {"seccomp": "default", "no_new_privileges": False}
+    if security_opt is None:
+        return options
+    if not isinstance(security_opt, list) or not all(isinstance(opt, str) for opt in security_opt):
+        raise InvalidConfig(f"HostConfig.SecurityOpt must be a list of strings, not {json.dumps(security_opt)[:80]}")
+    for opt in security_opt:
+        if opt == "no-new-privileges":
+            options["no_new_privileges"] = True
+            continue
+        if opt == "disable":
+            continue
+        separator = "=" if "=" in opt else ":" if ":" in opt else None
+        if separator is None:
+            raise InvalidConfig(f"invalid --security-opt 1: {json.dumps(opt)}")
+        key, value = opt.split(separator, 1)
+        if key == "seccomp":
+            options["seccomp"] = (None if value == "unconfined" else "default" if value == "builtin"
+                                  else parse_profile(value))
+        elif key == "no-new-privileges" and value in _BOOLEANS:
+            options["no_new_privileges"] = _BOOLEANS[value]
+        elif key == "apparmor" and value != "unconfined":
+            raise InvalidConfig(f"--security-opt {opt}: teachdock has no AppArmor support and cannot confine a "
+                                "container with a profile (only apparmor=unconfined is accepted)")
+        elif key == "label" and value != "disable":
+            raise InvalidConfig(f"--security-opt {opt}: teachdock has no SELinux support and cannot apply a "
+                                "label (only label=disable is accepted)")
+        elif key not in ("apparmor", "label"):
+            raise InvalidConfig(f"invalid --security-opt 2: {json.dumps(opt)}")
     return options
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from teachdock import paths
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig, NotFound, TeachdockError
-from teachdock.runtime import cgroups
+from teachdock.runtime import cgroups, seccomp
 from teachdock.runtime.init import cgroup_dirs
 from teachdock.runtime.monitor import monitor_main
 from teachdock.runtime.plan import Plan, make_plan
@@ -157,6 +157,7 @@ class Container:
                                     "master side is sent back on, as runc's --console-socket), and a "
                                     "console_socket needs process.terminal=true")
             resources = cgroups.Resources.from_oci(config.get("linux", {}).get("resources"))
+            seccomp_filter = seccomp.filter_for(config)  # here, not after the fork: see runtime/seccomp.py
             linux = config.get("linux", {})
             wanted = cgroups.open_cgroup(linux.get("cgroupsPath") or f"/teachdock/{container_id}",
                                          version=None if os.geteuid() == 0 else "none")
@@ -178,6 +179,7 @@ class Container:
             plan = make_plan(container_id, config, str(root), container.state_dir, cgroup, detach, stdio)
             plan.kill_on_caller_exit = kill_on_caller_exit and not detach
             plan.console_socket = console_socket
+            plan.seccomp = seccomp_filter
             joins = plan.joins
             container._spawn_monitor(plan)
             container._cgroup = cgroup

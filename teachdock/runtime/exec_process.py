@@ -9,8 +9,8 @@ namespace, and moves into the container's cgroup:
    └─ td-exec <id>     setns(user, ipc, uts, net, cgroup, pid, time)
         └─ program     forked after those: only children enter a PID or time namespace.
                        Joins the container's cgroup (while it still sees the host's
-                       /sys/fs/cgroup), then setns(mnt); capabilities, user and environment
-                       as the container's config.json says; execve.
+                       /sys/fs/cgroup), then setns(mnt); capabilities, user, environment
+                       and seccomp filter as the container's config.json says; execve.
 ```
 
 Why the middle process stays: it is the program's parent, so it can wait for it and
@@ -32,7 +32,7 @@ import signal
 
 from teachdock import kernel
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
-from teachdock.runtime import terminal
+from teachdock.runtime import seccomp, terminal
 from teachdock.runtime.container import Container, stdio_choices
 from teachdock.runtime.identity import set_identity
 from teachdock.runtime.init import exec_error, reset_signals
@@ -144,6 +144,7 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     if privileged:
         every = [name for name, number in kernel.CAP_NUMBER.items() if number <= kernel.last_capability()]
         process["capabilities"] = {key: every for key in ("bounding", "effective", "permitted")}
+    seccomp_filter = seccomp.filter_for(config)  # the container's filter, as runc exec: compiled before the fork
     namespaces = _namespace_fds(state["pid"], config)
     cgroup = container.cgroup
     execution = ExecProcess(container.id, 0, -1)
@@ -153,7 +154,8 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
         helper = os.fork()
         if helper == 0:  # ---- td-exec ----
             os.close(report_read)
-            _helper_main(container.id, cgroup, namespaces, process, environment, stdio, report_write, console_socket)
+            _helper_main(container.id, cgroup, namespaces, process, environment, stdio, report_write, console_socket,
+                         seccomp_filter)
     except BaseException:
         for fd in ours + [report_read]:
             os.close(fd)
@@ -193,7 +195,8 @@ def _namespace_fds(pid: int, config: dict) -> list[tuple[int, int]]:
     return opened
 
 
-def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, report_fd, console_socket) -> None:
+def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, report_fd, console_socket,
+                 seccomp_filter) -> None:
     """td-exec: join the cgroup and the namespaces, fork the program, wait, exit with its status."""
     try:
         kernel.set_process_name(f"td-exec {container_id[:12]}")
@@ -213,7 +216,8 @@ def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, 
         program = os.fork()
         if program == 0:
             os.close(ready_read)
-            _program_main(cgroup, mount_namespace, process, environment, stdio, ready_write, console_socket)
+            _program_main(cgroup, mount_namespace, process, environment, stdio, ready_write, console_socket,
+                          seccomp_filter)
         os.close(ready_write)
         if console_socket is not None:
             os.close(console_socket)
@@ -254,8 +258,12 @@ def _helper_main(container_id, cgroup, namespaces, process, environment, stdio, 
 
 
 def _program_main(cgroup, mount_namespace, process: dict, environment: dict, stdio: list[int], ready_fd: int,
-                  console_socket: int | None) -> None:
-    """Into the cgroup and the mount namespace; then stdio, identity, working directory, execve."""
+                  console_socket: int | None, seccomp_filter) -> None:
+    """Into the cgroup and the mount namespace; then stdio, identity, working directory, execve.
+
+    The container's seccomp filter as in its init: before the identity without no_new_privs
+    (loading then needs CAP_SYS_ADMIN), otherwise just before execve.
+    """
     try:
         if cgroup.version != "none":
             cgroup.join_self()  # single-threaded: a fresh child
@@ -271,6 +279,9 @@ def _program_main(cgroup, mount_namespace, process: dict, environment: dict, std
                                           process.get("consoleSize"))
         if "HOME" not in environment:
             environment["HOME"] = home_directory("/", process.get("user", {}).get("uid", 0))
+        no_new_privileges = bool(process.get("noNewPrivileges"))
+        if seccomp_filter is not None and not no_new_privileges:
+            seccomp_filter.load()
         set_identity(process)
         try:
             os.chdir(process.get("cwd") or "/")
@@ -278,6 +289,8 @@ def _program_main(cgroup, mount_namespace, process: dict, environment: dict, std
             raise ContainerStartError(f"cwd {process.get('cwd')}: {error.strerror} inside the container") from None
         os.umask(0o022)
         reset_signals()
+        if seccomp_filter is not None and no_new_privileges:
+            seccomp_filter.load()
         args = process["args"]
         try:
             os.execvpe(args[0], args, environment)

@@ -10,8 +10,9 @@ either ``execve`` the container's program or report an error to the monitor and 
  init = PID 1
    join the cgroup; unshare what PID 1 owns (mount, uts, ipc, net; cgroup after joining)
    stdio; close inherited fds; rootfs.prepare (mounts, pivot_root); terminal
-   lo up; hostname; rlimits; identity (capabilities, groups, user, no_new_privs)
-   cwd; "ready" -> wait for "start" -> HOME -> execve(process.args)
+   lo up; hostname; rlimits; [seccomp without no_new_privs]; identity (capabilities, groups,
+   user, no_new_privs); cwd; "ready" -> wait for "start" -> HOME -> [seccomp with no_new_privs]
+   -> execve(process.args)
                                        (or, with init: fork the program, reap, forward signals)
 ```
 
@@ -25,6 +26,7 @@ import errno
 import os
 import signal
 import socket
+import stat
 
 from teachdock import kernel as linux
 from teachdock.errors import ContainerStartError
@@ -101,10 +103,16 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
     close_inherited_fds([sock.fileno()] + ([plan.console_socket] if plan.console_socket is not None else []))
     rootfs_setup.prepare(config, plan.rootfs, cgroup_dirs=cgroup_dirs(plan.cgroup),
                          in_user_namespace=plan.new_user)
+    reopen_dev_null()
     if process.get("terminal"):  # now that /dev/pts is the container's own
         terminal.open_terminal_inside(plan.console_socket, process.get("user", {}).get("uid", 0),
                                       process.get("consoleSize"))
-    configure_process(config, plan.own_namespaces)
+    elif plan.detach:
+        # A detached container's PID 1 leads a session of its own, as runc's does (nsexec calls
+        # setsid): CRIU dumps only a tree whose session leader is inside it. A foreground one
+        # stays in the caller's session, so that the terminal's Ctrl-C reaches it.
+        os.setsid()
+    configure_process(config, plan.own_namespaces, seccomp_filter=plan.seccomp)
     try:
         os.chdir(process["cwd"])
     except OSError as error:
@@ -116,9 +124,31 @@ def init_setup(plan: Plan, sock: socket.socket) -> None:
     environment = dict(item.split("=", 1) for item in process.get("env", []))
     if "HOME" not in environment:  # as runc: the user's home from the container's /etc/passwd
         environment["HOME"] = home_directory("/", process.get("user", {}).get("uid", 0))
+    if plan.seccomp is not None and process.get("noNewPrivileges"):
+        plan.seccomp.load()  # as late as possible (runc): every syscall from here on passes the filter
     if plan.init:
         run_as_init(process["args"], environment, sock)
     exec_program(process["args"], environment, sock)
+
+
+def reopen_dev_null() -> None:
+    """stdio that is the host's /dev/null becomes the container's own, as runc's init does: else
+    the container holds a file of a mount outside its root, which CRIU cannot checkpoint."""
+    null = None
+    for number in range(3):
+        try:
+            info = os.fstat(number)
+        except OSError:
+            continue
+        if stat.S_ISCHR(info.st_mode) and info.st_rdev == os.makedev(1, 3):
+            if null is None:
+                try:
+                    null = os.open("/dev/null", os.O_RDWR)
+                except OSError:
+                    return  # a rootfs without /dev/null keeps the host's
+            os.dup2(null, number)
+    if null is not None:
+        os.close(null)
 
 
 def enter_namespaces(plan: Plan, *, kernel=linux) -> None:
@@ -139,10 +169,12 @@ def enter_namespaces(plan: Plan, *, kernel=linux) -> None:
         kernel.setresuid(0)
 
 
-def configure_process(config: dict, own_namespaces: int, *, kernel=linux) -> None:
+def configure_process(config: dict, own_namespaces: int, *, seccomp_filter=None, kernel=linux) -> None:
     """After pivot_root: ``lo`` up, hostname and domain name, rlimits, then the identity.
 
-    Names and limits first: setting them needs capabilities the identity may drop.
+    Names and limits first: setting them needs capabilities the identity may drop. Without
+    no_new_privs a seccomp filter is loaded before the identity, since loading it then needs
+    CAP_SYS_ADMIN (runc does the same); with it, init loads the filter just before execve.
     """
     if own_namespaces & kernel.CLONE_NEWNET:
         kernel.set_link_up("lo")
@@ -153,6 +185,8 @@ def configure_process(config: dict, own_namespaces: int, *, kernel=linux) -> Non
     process = config["process"]
     for rlimit in process.get("rlimits", []):
         kernel.setrlimit(rlimit["type"], rlimit["soft"], rlimit["hard"])
+    if seccomp_filter is not None and not process.get("noNewPrivileges"):
+        seccomp_filter.load(kernel=kernel)
     set_identity(process, kernel=kernel)
 
 

@@ -51,6 +51,7 @@ class Plan:
         self.kill_on_caller_exit = False
         self.caller_pid = os.getpid()
         self.console_socket: int | None = None  # with a terminal: where init sends the pty's master
+        self.seccomp = None  # linux.seccomp compiled before the fork (a seccomp.Filter), or None
 
     @property
     def needs_stage1(self) -> bool:

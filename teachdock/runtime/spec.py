@@ -20,6 +20,8 @@ from pathlib import Path
 from teachdock.errors import InvalidConfig, NotFound
 from teachdock.files import write_atomically
 from teachdock.kernel import CAP_NUMBER, NAMESPACES
+from teachdock.runtime.seccomp import check as check_seccomp
+from teachdock.runtime.seccomp_profile import docker_default, resolve as resolve_seccomp
 from teachdock.runtime.cgroups import Resources
 from teachdock.runtime.securejoin import secure_join
 from teachdock.runtime.users import resolve_user
@@ -112,7 +114,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               readonly_paths=None, cgroups_path: str | None = None, rlimits=None,
               time_offsets: dict | None = None, init: bool = False, terminal: bool = False,
               console_size: tuple[int, int] | None = None, additional_gids=None,
-              writable_tmp: bool = True, etc_directory=None, rootless: bool | None = None) -> dict:
+              writable_tmp: bool = True, etc_directory=None, rootless: bool | None = None,
+              seccomp: dict | str | None = "default") -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -132,6 +135,10 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     ``rootless``: a spec for a caller without root (as ``runc spec --rootless``): a user
     namespace mapping root to the caller's own uid, no cgroup device rules, devpts without
     the tty group. None (the default): rootless exactly when this process is not root.
+    ``seccomp``: "default" is Docker's default profile, resolved against ``capabilities``
+    (:mod:`teachdock.runtime.seccomp_profile`); None or "unconfined" gives no filter (as
+    ``--security-opt seccomp=unconfined``); a dict is a profile in Docker's format (as
+    ``--security-opt seccomp=FILE``), resolved the same way.
     """
     if rootless is None:
         rootless = os.geteuid() != 0
@@ -179,6 +186,9 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     }
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
+    filter_ = seccomp_for(seccomp, caps)
+    if filter_ is not None:
+        linux["seccomp"] = filter_
     if time_offsets:  # e.g. {"boottime": 86400}: the container's uptime starts a day ahead
         linux["timeOffsets"] = {clock: {"secs": int(seconds), "nanosecs": 0} for clock, seconds in time_offsets.items()}
     if "user" in namespaces:
@@ -219,6 +229,17 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         spec["annotations"] = {"org.teachdock.init": "true"}
     validate(spec)
     return spec
+
+
+def seccomp_for(seccomp, capabilities) -> dict | None:
+    """make_spec's ``seccomp`` argument -> ``linux.seccomp`` (None: no filter)."""
+    if seccomp is None or seccomp == "unconfined":
+        return None
+    if seccomp == "default":
+        return docker_default(capabilities)
+    if isinstance(seccomp, dict):
+        return resolve_seccomp(seccomp, capabilities)
+    raise InvalidConfig(f"seccomp={seccomp!r}: give \"default\", \"unconfined\" (or None), or a profile as a dict")
 
 
 def write_etc_files(directory, rootfs, hostname: str | None, *, address: str | None = None,
@@ -405,3 +426,5 @@ def validate(config) -> None:
     for field in ("maskedPaths", "readonlyPaths"):
         _require(all(isinstance(p, str) and p.startswith("/") for p in linux.get(field, [])),
                  f"linux.{field} must be absolute paths")
+    if linux.get("seccomp") is not None:
+        check_seccomp(linux["seccomp"])

@@ -49,6 +49,9 @@ from teachdock.vm.qemu import VmResult, boot
 GUEST_MODULES = ("overlay", "virtio_mmio", "virtio_pci", "9pnet_virtio", "9p", "dummy")
 #: Packages copied from the host's site-packages: pytest and what it imports.
 PYTEST_PACKAGES = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py")
+#: Libraries teachdock opens through ctypes, which no ``ldd`` listing names: libseccomp builds
+#: the containers' seccomp filters (runtime/seccomp.py).
+DLOPEN_LIBRARIES = ("libseccomp.so.2",)
 #: Where they go in the guest: a directory on the guest Python's default sys.path.
 GUEST_SITE_PACKAGES = "usr/lib/python3/dist-packages"
 #: Parts of the standard library nobody in the guest imports (names at the top of stdlib).
@@ -140,6 +143,19 @@ def _tree(top: Path, guest_top: str, files: dict[str, Path], skip=lambda path: F
             files[f"{guest_top}/{path.relative_to(top)}"] = path
 
 
+def dlopen_libraries(libraries, names: Sequence[str] = DLOPEN_LIBRARIES) -> list[str]:
+    """Where ``names`` are on the host, looked for beside ``libraries`` (ldd's listing: the C
+    library's directory is one the guest's loader searches too). A missing one is left out."""
+    found = []
+    for name in names:
+        for directory in sorted({os.path.dirname(library) for library in libraries}):
+            candidate = os.path.join(directory, name)
+            if os.path.exists(candidate):
+                found.append(candidate)
+                break
+    return found
+
+
 def python_files(packages: tuple[str, ...] = PYTEST_PACKAGES) -> dict[str, Path]:
     """{guest path: host file} for a Python that runs pytest: interpreter, libraries, stdlib, packages.
 
@@ -164,6 +180,7 @@ def python_files(packages: tuple[str, ...] = PYTEST_PACKAGES) -> dict[str, Path]
     for host in files.values():
         if host.suffix == ".so":  # extension modules have libraries of their own (libffi, liblzma...)
             libraries.update(shared_libraries(host))
+    libraries.update(dlopen_libraries(libraries))
     for library in libraries:
         files[library.lstrip("/")] = Path(os.path.realpath(library))
 

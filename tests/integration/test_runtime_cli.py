@@ -108,3 +108,26 @@ def test_an_unknown_signal_is_named(bundle, cli, new_id):
         assert done.returncode == 1 and "unknown signal 'SIGNOPE'" in done.stderr
     finally:
         cli("delete", "--force", container_id)
+
+
+def test_spec_seccomp_takes_default_unconfined_or_a_profile_file(tmp_path, rootfs, cli, new_id):
+    """`teachdock runtime spec --seccomp`: a learner's own filter (block mkdir) from a file."""
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}))
+    seen = {}
+    for choice in ("default", "unconfined", str(profile)):
+        directory = tmp_path / f"bundle-{len(seen)}"
+        done = subprocess.run([sys.executable, "-m", "teachdock.cli", "runtime", "spec", "--bundle", str(directory),
+                               "--rootfs", str(rootfs), "--seccomp", choice, "--", "sh", "-c",
+                               "grep Seccomp: /proc/self/status; mkdir /tmp/x && echo made"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        seen[choice] = cli("run", "--bundle", str(directory), new_id(), check=False)
+    assert seen["default"].stdout.split() == ["Seccomp:", "2", "made"]
+    assert seen["unconfined"].stdout.split() == ["Seccomp:", "0", "made"]
+    assert seen[str(profile)].stdout.split() == ["Seccomp:", "2"]
+    assert "Operation not permitted" in seen[str(profile)].stderr
+    bad = subprocess.run([sys.executable, "-m", "teachdock.cli", "runtime", "spec", "--bundle", str(tmp_path / "b"),
+                          "--seccomp", str(tmp_path / "missing.json")], capture_output=True, text=True)
+    assert bad.returncode != 0 and "cannot read the profile" in bad.stderr

@@ -61,3 +61,18 @@ def test_check_types_names_the_field(body, field):
     with pytest.raises(InvalidConfig, match=field):
         container_config.check_types(body)
     container_config.check_types({"Cmd": ["ls"], "User": "0", "HostConfig": {"Memory": 1, "PidsLimit": -1}})
+
+
+@pytest.mark.parametrize("security_opt, words", [
+    (["seccomp=" + '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOPE"}]}'],
+     "seccomp profile: syscalls[0].action 'SCMP_ACT_NOPE' is not one of"),
+    (['seccomp={"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_VAX"]}'],
+     "seccomp profile: unknown architecture 'SCMP_ARCH_VAX'"),
+    (['seccomp={"defaultAction":"SCMP_ACT_NOTIFY"}'], "SCMP_ACT_NOTIFY needs a seccomp agent"),
+    (["bogus"], 'invalid --security-opt 1: "bogus"'),
+])
+def test_a_profile_the_runtime_would_refuse_is_a_400_at_create(security_opt, words):
+    """dockerd finds a bad profile only at start (runc's error); teachdock refuses it at create."""
+    with pytest.raises(InvalidConfig) as caught:
+        container_config.host_config({"SecurityOpt": security_opt})
+    assert words in str(caught.value)

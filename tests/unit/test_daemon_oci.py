@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from teachdock.daemon import oci
+from teachdock.errors import InvalidConfig
 from teachdock.runtime import make_spec
 
 CONTAINER_ID = "c0ffee" * 10 + "abcd"
@@ -34,7 +35,8 @@ def test_defaults_of_a_plain_docker_run():
     assert got == {"hostname": "c0ffeec0ffee", "env": {"PATH": "/bin", "A": "1"}, "cwd": "/", "user": "0:0",
                    "additional_gids": [], "readonly": False, "writable_tmp": False, "init": False, "memory": None,
                    "cpus": None, "cpu_shares": None, "pids_limit": None,
-                   "cgroups_path": f"/teachdock/{CONTAINER_ID}", "mounts": []}
+                   "cgroups_path": f"/teachdock/{CONTAINER_ID}", "mounts": [],
+                   "seccomp": "default", "no_new_privileges": False}  # Docker's profile; no_new_privs off, as dockerd
 
 
 def test_hostname_env_and_working_dir():
@@ -163,3 +165,50 @@ def test_a_volume_over_etc_gets_none_of_the_daemons_files():
     elsewhere = {**conf, "destination": "/etcetera"}  # a prefix of the name is not a parent directory
     assert [m["destination"] for m in options(mounts=[elsewhere], etc_files=ETC)["mounts"]] == \
         ["/etcetera", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]
+
+
+# --- --security-opt (moby's parseSecurityOpt) -----------------------------------------------------------------
+MKDIR_PROFILE = '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}'
+
+
+@pytest.mark.parametrize("security_opt, expected", [
+    (None, {"seccomp": "default", "no_new_privileges": False}),
+    ([], {"seccomp": "default", "no_new_privileges": False}),
+    (["seccomp=unconfined"], {"seccomp": None, "no_new_privileges": False}),
+    (["seccomp:unconfined"], {"seccomp": None, "no_new_privileges": False}),  # the old spelling
+    (["seccomp=builtin"], {"seccomp": "default", "no_new_privileges": False}),
+    (["no-new-privileges"], {"seccomp": "default", "no_new_privileges": True}),
+    (["no-new-privileges:true"], {"seccomp": "default", "no_new_privileges": True}),
+    (["no-new-privileges=1", "no-new-privileges=false"], {"seccomp": "default", "no_new_privileges": False}),
+    (["apparmor=unconfined", "label=disable", "label:disable", "disable"],
+     {"seccomp": "default", "no_new_privileges": False}),  # what teachdock already is
+    ([f"seccomp={MKDIR_PROFILE}"], {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}, "no_new_privileges": False}),
+])
+def test_security_options(security_opt, expected):
+    assert oci.security_options(security_opt) == expected
+    assert {key: options(host={"SecurityOpt": security_opt})[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("security_opt, words", [
+    (["foo"], 'invalid --security-opt 1: "foo"'),  # dockerd's words, checked against dockerd 20.10
+    (["foo=bar"], 'invalid --security-opt 2: "foo=bar"'),
+    (["no-new-privileges=maybe"], 'invalid --security-opt 2: "no-new-privileges=maybe"'),
+    (["seccomp={not json"], "Decoding seccomp profile failed"),
+    (["apparmor=docker-default"], "no AppArmor support"),
+    (["label=type:svirt_apache_t"], "no SELinux support"),
+    (["writable-cgroups"], 'invalid --security-opt 1: "writable-cgroups"'),
+    ("seccomp=unconfined", "SecurityOpt must be a list of strings"),
+])
+def test_security_options_it_cannot_honour_are_refused(security_opt, words):
+    with pytest.raises(InvalidConfig) as caught:
+        oci.security_options(security_opt)
+    assert words in str(caught.value)
+
+
+def test_the_options_reach_the_spec():
+    spec = make_spec(["sh"], "/rootfs", **options(host={"SecurityOpt": ["seccomp=unconfined", "no-new-privileges"]}))
+    assert "seccomp" not in spec["linux"] and spec["process"]["noNewPrivileges"] is True
+    spec = make_spec(["sh"], "/rootfs", **options(host={"SecurityOpt": [f"seccomp={MKDIR_PROFILE}"]}))
+    assert spec["linux"]["seccomp"]["syscalls"] == [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+    assert spec["process"]["noNewPrivileges"] is False

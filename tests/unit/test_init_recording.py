@@ -136,3 +136,31 @@ def test_the_stand_in_only_knows_the_real_kernels_calls(name):
     assert callable(getattr(real_kernel, name))
     with pytest.raises(AttributeError):
         RecordingKernel().no_such_call  # noqa: B018
+
+
+# --- seccomp: where the filter is loaded (runc's order) -----------------------------------------------------------
+def test_without_no_new_privs_the_filter_is_loaded_before_the_capabilities_are_dropped(monkeypatch):
+    """Loading a filter without no_new_privs needs CAP_SYS_ADMIN: it must come before the drop."""
+    from teachdock.runtime.seccomp import compile_filter  # noqa: PLC0415 - only these tests need libseccomp
+
+    monkeypatch.setattr("os.getgroups", lambda: [])
+    kernel = RecordingKernel(bounding=("CAP_SYS_ADMIN",))
+    seccomp_filter = compile_filter({"defaultAction": "SCMP_ACT_ALLOW",
+                                     "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})
+    config = {"process": {"user": {"uid": 0, "gid": 0}, "capabilities": {}, "noNewPrivileges": False}}
+    init.configure_process(config, 0, seccomp_filter=seccomp_filter, kernel=kernel)
+    assert kernel.names()[:2] == ["set_seccomp_filter", "drop_bounding_capability"]
+    assert kernel.calls[0] == ("set_seccomp_filter", seccomp_filter.program, 0)
+
+
+def test_with_no_new_privs_the_init_leaves_the_filter_for_just_before_execve(monkeypatch):
+    from teachdock.runtime.seccomp import compile_filter  # noqa: PLC0415
+
+    monkeypatch.setattr("os.getgroups", lambda: [])
+    kernel = RecordingKernel(bounding=())
+    seccomp_filter = compile_filter({"defaultAction": "SCMP_ACT_ALLOW",
+                                     "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})
+    config = {"process": {"user": {"uid": 0, "gid": 0}, "capabilities": {}, "noNewPrivileges": True}}
+    init.configure_process(config, 0, seccomp_filter=seccomp_filter, kernel=kernel)
+    assert "set_seccomp_filter" not in kernel.names()
+    assert kernel.names()[-1] == "set_no_new_privs"

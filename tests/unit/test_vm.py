@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.vm import boot_kernel, cpio, initramfs, qemu
+from teachdock.vm import boot_kernel, cpio, guest, initramfs, qemu
 from teachdock.vm.errors import KernelNotFound, QemuNotFound, VmBootError, VmError, VmTimeout
 
 BUSYBOX = Path("/bin/busybox")
@@ -442,3 +442,15 @@ def test_without_write_access_to_the_data_root_the_vm_cache_is_the_users_own(tmp
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(boot_kernel.os, "access", lambda path, mode: False)  # as a learner without root
     assert boot_kernel.cache_dir() == tmp_path / "cache" / "teachdock" / "vm"
+
+
+def test_the_guest_gets_libseccomp_which_ctypes_opens_and_ldd_does_not_list(tmp_path):
+    """The runtime loads libseccomp with ctypes (seccomp filters), so no ldd listing names it."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libc.so.6").write_text("")
+    (tmp_path / "lib" / "libseccomp.so.2").write_text("")
+    (tmp_path / "other").mkdir()
+    listed = [str(tmp_path / "other" / "ld.so"), str(tmp_path / "lib" / "libc.so.6")]
+    assert guest.dlopen_libraries(listed) == [str(tmp_path / "lib" / "libseccomp.so.2")]
+    assert guest.dlopen_libraries(listed, ["libmissing.so.1"]) == []
+    assert guest.DLOPEN_LIBRARIES == ("libseccomp.so.2",)
