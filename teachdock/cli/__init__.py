@@ -18,13 +18,15 @@ from __future__ import annotations
 import sys
 
 USAGE = """\
-usage: teachdock [-H HOST] COMMAND [ARGS...]
+usage: teachdock [-H HOST] [--tlsverify --tlscacert CA --tlscert CERT --tlskey KEY] COMMAND [ARGS...]
 
 A small, real container engine for learning how Docker works.
 
 Through the daemon (teachdockd; HOST from -H, $TEACHDOCK_HOST, the current context,
 or unix:///run/teachdock/teachdock.sock; started for you if none answers on a unix
-socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0):
+socket, with $TEACHDOCK_DATA_ROOT as its data root, unless TEACHDOCK_AUTOSTART=0;
+TLS to a tcp:// HOST as the docker CLI: --tlsverify/$DOCKER_TLS_VERIFY, files from
+$DOCKER_CERT_PATH or ~/.docker, or --tls to encrypt without checking the daemon):
   run       create and run a container        ps        list containers
   logs      a container's output              inspect   an object as JSON
   start     start containers                  stop      stop containers
@@ -81,22 +83,31 @@ GROUPS = {  # verb groups, each with the one sentence its --help opens with
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    host = None
-    while argv and argv[0] in ("-H", "--host") or argv and argv[0].startswith(("-H=", "--host=")):
+    host, tls = None, {}
+    while argv and (argv[0].split("=", 1)[0] in _VALUE_FLAGS or argv[0] in ("--tls", "--tlsverify")):
         flag = argv.pop(0)
-        if "=" in flag:
-            host = flag.split("=", 1)[1]
-        elif argv:
-            host = argv.pop(0)
+        if flag in ("--tls", "--tlsverify"):
+            tls[flag[2:].replace("tlsverify", "verify")] = True
+            continue
+        name, _, value = flag.partition("=")
+        if not value:
+            if not argv:
+                print(f"teachdock: {name} needs a value ({_VALUE_FLAGS[name]})", file=sys.stderr)
+                return 125
+            value = argv.pop(0)
+        if name in ("-H", "--host"):
+            host = value
         else:
-            print("teachdock: -H needs a host: unix:///path/to/sock or tcp://HOST:PORT", file=sys.stderr)
-            return 125
+            tls[{"--tlscacert": "ca", "--tlscert": "cert", "--tlskey": "key"}[name]] = value
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command in CLIENT_VERBS:
-        return _client_verb(command, rest, host)
+        return _client_verb(command, rest, host, tls)
+    if host or tls:
+        print(f"teachdock: -H and the TLS flags are for the client verbs, not {command!r}", file=sys.stderr)
+        return 125
     if command == "runtime":
         from teachdock.cli.runtime import main as runtime_main  # noqa: PLC0415
 
@@ -123,7 +134,11 @@ def main(argv=None) -> int:
     return 2
 
 
-def _client_verb(command: str, rest: list[str], host: str | None) -> int:
+_VALUE_FLAGS = {"-H": "unix:///path/to/sock or tcp://HOST:PORT", "--host": "unix:///path/to/sock or tcp://HOST:PORT",
+                "--tlscacert": "a PEM file", "--tlscert": "a PEM file", "--tlskey": "a PEM file"}
+
+
+def _client_verb(command: str, rest: list[str], host: str | None, tls: dict) -> int:
     import importlib  # noqa: PLC0415
 
     module = importlib.import_module(CLIENT_VERBS[command])
@@ -141,4 +156,4 @@ def _client_verb(command: str, rest: list[str], host: str | None) -> int:
             return 125
     from teachdock.client.commands import dispatch  # noqa: PLC0415
 
-    return dispatch(module.VERBS, name, rest, host)
+    return dispatch(module.VERBS, name, rest, host, tls)

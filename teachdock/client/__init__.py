@@ -4,6 +4,7 @@
     client = Client()                       # -H / $TEACHDOCK_HOST / current context / default socket
     client.run("busybox", ["echo", "hi"], remove=True).stdout   # 'hi\\n'
     client.trace                            # the HTTP requests that took
+    Client("tcp://127.0.0.1:2376", tls=TLSConfig(ca="ca.pem", cert="cert.pem", key="key.pem"))
 
 Modules: transport (HTTP/1.1 by hand on a socket, the hijack, the multiplexed stream),
 hosts (which daemon; named contexts), autostart (start a daemon when none answers),
@@ -12,10 +13,10 @@ api (the Client), flags + commands* (the CLI verbs).
 
 from teachdock.client.api import Client, RunOutput
 from teachdock.client.transport import (APIError, BadRequestError, ConflictError, DaemonUnavailable,
-                                        ImageNotFoundError, NotFoundError, Response, TraceEntry)
+                                        ImageNotFoundError, NotFoundError, Response, TLSConfig, TraceEntry)
 
 __all__ = ["APIError", "BadRequestError", "Client", "ConflictError", "DaemonUnavailable", "EmbeddedDaemon",
-           "ImageNotFoundError", "NotFoundError", "Response", "RunOutput", "TraceEntry", "start_daemon"]
+           "ImageNotFoundError", "NotFoundError", "Response", "RunOutput", "TLSConfig", "TraceEntry", "start_daemon"]
 
 
 def __getattr__(name):

@@ -11,11 +11,11 @@ import json
 import os
 
 from teachdock.client.checkpoints import CheckpointCalls
-from teachdock.client.hosts import resolve_host
+from teachdock.client.hosts import resolve_host, resolve_tls
 from teachdock.client.specs import parse_bytes, port_bindings
 from teachdock.client.transfers import TransferMethods
 from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
-                                        ImageNotFoundError, NotFoundError, RawStream, Response, TraceEntry,
+                                        ImageNotFoundError, NotFoundError, RawStream, Response, TLSConfig, TraceEntry,
                                         api_error, parse_host, quote, split_frames, urlencode)
 
 API_PREFIX = "/v1.45"
@@ -44,9 +44,12 @@ class Client(TransferMethods, CheckpointCalls):
     root ``$TEACHDOCK_DATA_ROOT`` or /var/lib/teachdock) and keep it in ``started_daemon``.
     """
 
-    def __init__(self, host: str | None = None, *, autostart: bool | None = None, timeout: float | None = None):
+    def __init__(self, host: str | None = None, *, autostart: bool | None = None, timeout: float | None = None,
+                 tls=None):
         self.host = resolve_host(host)
         self.kind, _ = parse_host(self.host)
+        # tls: a TLSConfig, or the command line's TLSFlags, or None ($DOCKER_TLS_VERIFY decides)
+        self.tls = tls if isinstance(tls, TLSConfig) else resolve_tls(self.host, tls)
         if autostart is None:  # on, unless $TEACHDOCK_AUTOSTART says 0/no/false
             autostart = os.environ.get("TEACHDOCK_AUTOSTART", "1").lower() not in ("0", "no", "false", "off")
         self.autostart = autostart and self.kind == "unix"
@@ -74,7 +77,7 @@ class Client(TransferMethods, CheckpointCalls):
         if self._idle:
             return self._idle.pop()
         try:
-            return Connection(self.host, self.timeout)
+            return Connection(self.host, self.timeout, self.tls)
         except DaemonUnavailable as error:
             if not self.autostart or self.started_daemon is not None or not error.nobody_listens:
                 raise
@@ -114,7 +117,9 @@ class Client(TransferMethods, CheckpointCalls):
                 raise
             except OSError as error:
                 connection.close()
-                raise DaemonUnavailable(f"lost the connection to teachdockd at {self.host}: {error}") from None
+                hint = (" (over TLS, right after the handshake: the daemon refuses this client's certificate, or "
+                        "none was sent: --tlscert/--tlskey or $DOCKER_CERT_PATH/cert.pem)") if self.tls and not reused else ""
+                raise DaemonUnavailable(f"lost the connection to teachdockd at {self.host}: {error}{hint}") from None
             entry.status = response.status
             return connection, response, entry
         raise AssertionError("unreachable")

@@ -23,8 +23,9 @@ from teachdock.units import human_duration, human_size  # noqa: F401 - the verbs
 class Session:
     """What a verb gets: its options and arguments, and a client made on first use."""
 
-    def __init__(self, host: str | None, options, args: list[str]):
+    def __init__(self, host: str | None, options, args: list[str], tls: dict | None = None):
         self.host = host
+        self.tls = tls or {}  # the global --tls/--tlsverify/--tlscacert/--tlscert/--tlskey
         self.options = options
         self.args = args
         self._client = None
@@ -33,15 +34,16 @@ class Session:
     def client(self):
         if self._client is None:
             from teachdock.client.api import Client  # noqa: PLC0415
+            from teachdock.client.hosts import TLSFlags  # noqa: PLC0415
 
-            self._client = Client(self.host)
+            self._client = Client(self.host, tls=TLSFlags(**self.tls))
             self._client.on_autostart = lambda daemon: print(
                 f"teachdock: no daemon answered on {daemon.host}: started teachdockd (pid {daemon.pid}, "
                 f"log {daemon.log_path}); stop it with `kill {daemon.pid}`", file=sys.stderr)
         return self._client
 
 
-def dispatch(verbs: dict, name: str, argv: list[str], host: str | None) -> int:
+def dispatch(verbs: dict, name: str, argv: list[str], host: str | None, tls: dict | None = None) -> int:
     """Parse ``argv`` for verb ``name`` and run it; errors become docker-style messages."""
     verb, function = verbs[name]
     failure_status = 125 if name in ("run", "create") else 1
@@ -53,7 +55,7 @@ def dispatch(verbs: dict, name: str, argv: list[str], host: str | None) -> int:
     if options.help:
         print(verb.help_text(), end="")
         return 0
-    session = Session(host, options, args)
+    session = Session(host, options, args, tls)
     try:
         return function(session) or 0
     except UsageError as error:
@@ -277,7 +279,7 @@ def proxy_signals(session: Session, container_id: str) -> None:
         from teachdock.client.api import Client  # noqa: PLC0415 - a fresh connection: the main one is busy
 
         try:
-            with Client(session.client.host, autostart=False) as client:
+            with Client(session.client.host, autostart=False, tls=session.client.tls) as client:
                 client.kill(container_id, signal.Signals(number).name)
         except TeachdockError:
             pass  # it has exited meanwhile

@@ -10,6 +10,12 @@ The choice, first match wins (as the docker CLI does with -H, DOCKER_HOST and co
 Contexts are a small JSON file, ``contexts.json`` under ``$TEACHDOCK_CONFIG`` or
 ``~/.teachdock/``: ``{"current": "lab", "contexts": {"lab": {"host": "unix:///tmp/lab.sock"}}}``.
 The context called ``default`` always exists and means "the default host".
+
+TLS to a ``tcp://`` host, as the docker CLI decides it (``resolve_tls``): ``--tlsverify``
+or ``$DOCKER_TLS_VERIFY`` (verify the daemon, send our certificate), ``--tls`` or
+``$DOCKER_TLS`` (encrypt, do not verify the daemon); the files ``--tlscacert``, ``--tlscert``,
+``--tlskey``, by default ``ca.pem``, ``cert.pem``, ``key.pem`` in ``$DOCKER_CERT_PATH`` or
+``~/.docker``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 
-from teachdock.client.transport import DEFAULT_HOST, parse_host
+from teachdock.client.transport import DEFAULT_HOST, TLSConfig, parse_host
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 
 DEFAULT_CONTEXT = "default"
@@ -69,6 +75,55 @@ def resolve_host(host: str | None = None) -> str:
             raise NotFound(f"the current context {current!r} does not exist any more: "
                            "`teachdock context use default` or create it again") from None
     return DEFAULT_HOST
+
+
+class TLSFlags:
+    """What was said on the command line: ``--tls``, ``--tlsverify``, the three files (None: not given)."""
+
+    def __init__(self, *, tls: bool = False, verify: bool = False, ca: str | None = None, cert: str | None = None,
+                 key: str | None = None):
+        self.tls, self.verify, self.ca, self.cert, self.key = tls, verify, ca, cert, key
+
+    def given(self) -> bool:
+        return bool(self.tls or self.verify or self.ca or self.cert or self.key)
+
+
+def resolve_tls(host: str, flags: TLSFlags | None = None) -> TLSConfig | None:
+    """The TLS to use for ``host`` (None: plain), by the rules in the module docstring.
+
+    A TLS flag with a unix:// host is refused; ``$DOCKER_TLS_VERIFY`` is not (the docker CLI
+    ignores it there too). A default file that does not exist is not sent (the docker CLI
+    skips a missing cert.pem); a file given by name must exist.
+    """
+    flags = flags or TLSFlags()
+    kind, _ = parse_host(host)
+    if kind != "tcp":
+        if flags.given():
+            raise InvalidConfig(f"--tls/--tlsverify are for tcp:// hosts, not {host}")
+        return None
+    verify = flags.verify or bool(os.environ.get("DOCKER_TLS_VERIFY"))
+    if not (verify or flags.tls or os.environ.get("DOCKER_TLS")):
+        if flags.ca or flags.cert or flags.key:
+            raise InvalidConfig("--tlscacert/--tlscert/--tlskey need --tlsverify (or --tls)")
+        return None
+    cert_path = os.environ.get("DOCKER_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".docker")
+
+    def pick(given: str | None, name: str, needed: bool) -> str | None:
+        if given:
+            if not os.path.isfile(given):
+                raise NotFound(f"{given}: no such file (a PEM file for TLS)")
+            return given
+        default = os.path.join(cert_path, name)
+        if os.path.isfile(default):
+            return default
+        if needed:
+            raise NotFound(f"{default}: no such file: --tlsverify needs the CA's certificate (--tlscacert or "
+                           "$DOCKER_CERT_PATH/ca.pem)")
+        return None
+
+    ca = pick(flags.ca, "ca.pem", needed=verify)
+    cert, key = pick(flags.cert, "cert.pem", needed=False), pick(flags.key, "key.pem", needed=False)
+    return TLSConfig(verify=verify, ca=ca if verify else None, cert=cert, key=key)
 
 
 def create_context(name: str, host: str, description: str = "") -> None:

@@ -10,6 +10,10 @@ from HTTP is small and worth seeing once:
 - keep-alive: after a complete response the same connection takes the next request;
 - the hijack (``attach``, ``exec start``): ``Upgrade: tcp`` in, ``101`` out, then the socket
   is a raw byte pipe both ways, carrying the multiplexed stream (8-byte frame headers).
+
+On a TCP host with TLS (``TLSConfig``: the docker CLI's ``--tlsverify`` and its files) the
+same bytes go through ``ssl``, imported only then: ``teachdock run`` on the Unix socket
+never pays for it.
 """
 
 from __future__ import annotations
@@ -120,6 +124,56 @@ def unavailable(host: str, error: OSError) -> DaemonUnavailable:
     return unavailable
 
 
+# --- TLS ------------------------------------------------------------------------------------------------
+class TLSConfig:
+    """TLS to a TCP host, as the docker CLI's flags say it.
+
+    ``verify`` (``--tlsverify``): the daemon's certificate must be signed by ``ca`` and name
+    the host; otherwise (``--tls``) it is not checked. ``cert``/``key``: this client's
+    certificate, which a daemon started with ``--tlsverify`` requires. None: not sent.
+    """
+
+    def __init__(self, *, verify: bool = True, ca: str | None = None, cert: str | None = None,
+                 key: str | None = None):
+        if verify and not ca:
+            raise InvalidConfig("--tlsverify needs the CA that signed the daemon's certificate (--tlscacert)")
+        if bool(cert) != bool(key):
+            raise InvalidConfig("give the client certificate and its key together (--tlscert and --tlskey)")
+        self.verify, self.ca, self.cert, self.key = verify, ca, cert, key
+        self._context = None
+
+    def __repr__(self) -> str:
+        return f"TLSConfig(verify={self.verify}, ca={self.ca!r}, cert={self.cert!r}, key={self.key!r})"
+
+    def context(self):
+        """The ssl.SSLContext, made once (loading the files is the slow part)."""
+        if self._context is None:
+            import ssl  # noqa: PLC0415 - only TLS pays for ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            try:
+                if self.verify:
+                    context.load_verify_locations(cafile=self.ca)
+                else:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                if self.cert:
+                    context.load_cert_chain(self.cert, self.key)
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+                raise InvalidConfig(f"cannot use the TLS files ({self!r}): {error}") from None
+            self._context = context
+        return self._context
+
+    def wrap(self, sock, host: str, server_name: str):
+        """The TLS handshake on a connected socket; a daemon we do not trust is refused here."""
+        try:
+            return self.context().wrap_socket(sock, server_hostname=server_name)
+        except OSError as error:
+            sock.close()
+            raise DaemonUnavailable(f"TLS handshake with teachdockd at {host} failed: {error}") from None
+
+
 # --- one connection -------------------------------------------------------------------------------------
 class Response:
     """Status, headers (lower-case names) and the body, read whole unless ``stream=True``."""
@@ -167,7 +221,7 @@ class Response:
 class Connection:
     """One socket to the daemon and a read buffer; reusable after a complete response."""
 
-    def __init__(self, host: str, timeout: float | None = None):
+    def __init__(self, host: str, timeout: float | None = None, tls: TLSConfig | None = None):
         self.host = host
         kind, where = parse_host(host)
         family = socket.AF_UNIX if kind == "unix" else socket.AF_INET6 if ":" in where[0] else socket.AF_INET
@@ -178,6 +232,13 @@ class Connection:
         except OSError as error:
             self.sock.close()
             raise unavailable(host, error) from None
+        if kind == "tcp":  # no Nagle: a request's head and body must not wait for a delayed ACK
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            if kind != "tcp":
+                self.sock.close()
+                raise InvalidConfig(f"TLS is for tcp:// hosts, not {host}")
+            self.sock = tls.wrap(self.sock, host, where[0])
         self.buffer = b""
         self.reusable = True
         self.used = 0  # requests sent on it
@@ -286,9 +347,10 @@ class RawStream:
         self.sock.sendall(data)
 
     def close_write(self) -> None:
-        """Half-close: the daemon reads end-of-file (stdin closed), output keeps coming."""
+        """Half-close: the daemon reads end-of-file (stdin closed), output keeps coming.
+        The plain socket's shutdown, also under TLS (whose own would end TLS both ways)."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            socket.socket.shutdown(self.sock, socket.SHUT_WR)
         except OSError:
             pass
 

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from teachdock.daemon import api_checkpoints, health, logs, volumes
+from teachdock.daemon import api_checkpoints, filters, health, logs, volumes
 from teachdock.daemon.container_networks import HOST_PORTS_WARNING, ps_ports
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
@@ -77,11 +77,20 @@ def mounts_of(record: ContainerRecord) -> list[dict]:
 
 
 def list_containers(daemon, request) -> None:
+    """``docker ps [-a] [--filter ...]``; compose lists its containers by label this way."""
     show_all = request.flag("all")
-    health_matches = health.health_filter(request.filters().get("health"))  # --filter health=healthy
+    wanted = request.filters()
+    filters.check_keys(wanted, filters.CONTAINER_KEYS)
+    health_matches = health.health_filter(wanted.pop("health", None))  # --filter health=healthy
     summaries = []
     for record in daemon.containers.list():
-        if not show_all and not record.running:
+        if not show_all and not record.running and "status" not in wanted:  # moby: status= shows all
+            continue
+        networks = daemon.containers.networking.inspect(record)["Networks"]
+        if wanted and not filters.container_matches(
+                wanted, container_id=record.id, name=record.name, status=record.status,
+                data={**record.data, "Mounts": mounts_of(record)},
+                networks=[(network.get("NetworkID") or "", name) for name, network in networks.items()]):
             continue
         if not health_matches(record.data):
             continue
@@ -94,7 +103,7 @@ def list_containers(daemon, request) -> None:
             "Ports": ps_ports((record.data.get("NetworkSettings") or {}).get("Ports")), "Labels": config.get("Labels") or {},
             **(_sizes(daemon, record) if request.flag("size") else {}), "Mounts": mounts_of(record),
             "HostConfig": {"NetworkMode": record.data["HostConfig"].get("NetworkMode", "none")},
-            "NetworkSettings": {"Networks": daemon.containers.networking.inspect(record)["Networks"]},
+            "NetworkSettings": {"Networks": networks},
         })
     request.handler.send_json(200, summaries)
 

@@ -23,10 +23,11 @@ def events(daemon, request) -> None:
         filters = json.loads(request.query.get("filters") or "{}")
     except ValueError:
         raise HTTPError(400, "filters= is not valid JSON") from None
+    matches = filter_matcher(filters)  # a bad filter is a 400, before the stream starts
+    since, until = _seconds(request, "since"), _seconds(request, "until")
     handler = request.handler
     handler.start_chunks(200, "application/json")
-    for event in daemon.events.stream(since=_seconds(request, "since"), until=_seconds(request, "until"),
-                                      matches=filter_matcher(filters), stop=request.client_gone):
+    for event in daemon.events.stream(since=since, until=until, matches=matches, stop=request.client_gone):
         handler.write_chunk(json.dumps(event).encode() + b"\n")
     if not request.client_gone():
         handler.end_chunks()

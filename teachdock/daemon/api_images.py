@@ -15,25 +15,30 @@ import os
 
 from teachdock.daemon import api_export
 from teachdock.daemon.containers import unix_seconds
+from teachdock.daemon.filters import labels_match
 from teachdock.daemon.server import HTTPError
 from teachdock.image import registry
 from teachdock.image.reference import parse_reference
 
 
 def list_images(daemon, request) -> None:
-    """``docker images [REPO[:TAG]] [-f dangling=true|false] [-f reference=PATTERN]``.
+    """``docker images [REPO[:TAG]] [-f dangling=true|false] [-f reference=PATTERN] [-f label=K[=V]]``.
 
     A reference pattern is a glob on the familiar name (``busybox``, ``course/*:v1``);
     as with dockerd, a matched image lists only its matching tags.
     """
     filters = request.filters()
-    unknown = sorted(set(filters) - {"dangling", "reference"})
+    unknown = sorted(set(filters) - {"dangling", "reference", "label"})
     if unknown:
-        raise HTTPError(400, f"invalid filter {unknown[0]!r}: docker images here supports dangling and reference")
+        raise HTTPError(400, f"invalid filter {unknown[0]!r}: docker images here supports dangling, reference "
+                             "and label")
     summaries = []
     for image in daemon.images.list():
         tags = image.repo_tags
+        labels = (image.config.get("config") or {}).get("Labels") or {}
         if "dangling" in filters and _is_true(filters["dangling"]) != (not image.names):
+            continue
+        if "label" in filters and not labels_match(labels, filters["label"]):  # compose's down --rmi local
             continue
         if "reference" in filters:
             tags = [tag for tag in tags if any(_reference_matches(pattern, tag) for pattern in filters["reference"])]
@@ -43,7 +48,7 @@ def list_images(daemon, request) -> None:
         summaries.append({
             "Id": image.id, "ParentId": "", "RepoTags": tags, "RepoDigests": image.repo_digests,
             "Created": unix_seconds(image.created), "Size": size, "SharedSize": -1, "VirtualSize": size,
-            "Labels": (image.config.get("config") or {}).get("Labels") or {}, "Containers": -1,
+            "Labels": labels, "Containers": -1,
         })
     request.handler.send_json(200, summaries)
 

@@ -8,13 +8,19 @@ manager connects containers with.
 from __future__ import annotations
 
 from teachdock.daemon import networks
+from teachdock.daemon.filters import check_keys, labels_match
 from teachdock.daemon.server import HTTPError
 
 
 def network_json(daemon, network: dict) -> dict:
-    """The Network object of the API; ``Containers`` lists the live endpoints."""
+    """The Network object of the API; ``Containers`` lists the live endpoints.
+
+    ``Options`` are the ones given at create, as dockerd shows them: a user network's Linux
+    bridge (``td-<12 hex of the id>``, dockerd's ``br-…``) is not among them — docker-compose
+    1.29 compares a network's options with its file and would call the network changed. The
+    default network's bridge is (dockerd's ``docker0`` is too)."""
     shown = {key: value for key, value in network.items() if key not in ("Endpoints", "Bridge")}
-    if network["Driver"] == "bridge":
+    if network["Name"] == "bridge":
         shown["Options"] = {**(network.get("Options") or {}), "com.docker.network.bridge.name": network["Bridge"]}
     containers = {}
     for container_id, endpoint in daemon.networks.endpoints(network).items():
@@ -37,6 +43,7 @@ def network_json(daemon, network: dict) -> dict:
 
 def list_networks(daemon, request) -> None:
     filters = request.filters()
+    check_keys(filters, {"name", "id", "driver", "type", "label", "scope"})
     shown = []
     for network in daemon.networks.list():
         if "name" in filters and not any(wanted in network["Name"] for wanted in filters["name"]):
@@ -49,7 +56,7 @@ def list_networks(daemon, request) -> None:
             kind = "builtin" if network["Name"] in networks.PREDEFINED else "custom"
             if kind not in filters["type"]:
                 continue
-        if "label" in filters and not all(_has_label(network, wanted) for wanted in filters["label"]):
+        if "label" in filters and not labels_match(network.get("Labels") or {}, filters["label"]):
             continue
         if "scope" in filters and "local" not in filters["scope"]:
             continue
@@ -74,25 +81,25 @@ def create(daemon, request) -> None:
                                      ip_range=ipam.get("IPRange") or None,
                                      labels=body.get("Labels") or {}, options=body.get("Options") or {},
                                      internal=bool(body.get("Internal")))
+    daemon.events.publish("network", "create", network["Id"], name=network["Name"], type=network["Driver"])
     request.handler.send_json(201, {"Id": network["Id"], "Warning": ""})
 
 
 def remove(daemon, request, name: str) -> None:
-    daemon.networks.remove(name)
+    network = daemon.networks.remove(name)
+    daemon.events.publish("network", "destroy", network["Id"], name=network["Name"], type=network["Driver"])
     request.handler.send_bytes(204, b"", None)
 
 
 def prune(daemon, request) -> None:
     """``docker network prune [--filter label=...]``: user networks no running container uses."""
     labels = request.filters().get("label") or []
-    deleted = daemon.networks.prune(keep=lambda network: not all(_has_label(network, w) for w in labels))
+    before = daemon.networks.list()
+    deleted = daemon.networks.prune(keep=lambda network: not labels_match(network.get("Labels") or {}, labels))
+    for network in before:
+        if network["Name"] in deleted:
+            daemon.events.publish("network", "destroy", network["Id"], name=network["Name"], type=network["Driver"])
     request.handler.send_json(200, {"NetworksDeleted": deleted})
-
-
-def _has_label(network: dict, wanted: str) -> bool:
-    key, equals, value = wanted.partition("=")
-    labels = network.get("Labels") or {}
-    return key in labels and (not equals or labels[key] == value)
 
 
 def connect(daemon, request, name: str) -> None:

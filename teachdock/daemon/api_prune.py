@@ -22,6 +22,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from teachdock.daemon.filters import labels_match
 from teachdock.errors import TeachdockError
 
 _CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -33,7 +34,7 @@ def prune_containers(daemon, request) -> None:
     for record in daemon.containers.list():
         if record.status not in ("created", "exited", "dead"):
             continue
-        if not _labels_match(record.data["Config"].get("Labels") or {}, labels):
+        if not labels_match(record.data["Config"].get("Labels") or {}, labels):
             continue
         size = tree_size(record.directory) + _snapshot_size(daemon, record.id)
         try:
@@ -126,14 +127,6 @@ def tree_size(path) -> int:
             if stat.S_ISREG(info.st_mode):
                 total += info.st_size
     return total
-
-
-def _labels_match(container_labels: dict, wanted: list[str]) -> bool:
-    for item in wanted:
-        key, has_value, value = item.partition("=")
-        if key not in container_labels or (has_value and container_labels[key] != value):
-            return False
-    return True
 
 
 def register(router) -> None:

@@ -7,6 +7,7 @@ manager mounts volumes from.
 from __future__ import annotations
 
 from teachdock.daemon import volumes
+from teachdock.daemon.filters import check_keys, labels_match
 from teachdock.daemon.server import HTTPError
 
 
@@ -28,6 +29,7 @@ def _true(values: list[str]) -> bool:
 
 def list_volumes(daemon, request) -> None:
     filters = request.filters()
+    check_keys(filters, {"name", "dangling", "label", "driver"})
     used = _in_use(daemon)
     shown = []
     for volume in daemon.volumes.list():
@@ -36,7 +38,7 @@ def list_volumes(daemon, request) -> None:
             continue
         if "dangling" in filters and (volume["Name"] in used) == _true(filters["dangling"]):
             continue
-        if "label" in filters and not all(volumes.label_matches(labels, wanted) for wanted in filters["label"]):
+        if "label" in filters and not labels_match(labels, filters["label"]):
             continue
         if "driver" in filters and "local" not in filters["driver"]:
             continue
@@ -49,8 +51,10 @@ def create(daemon, request) -> None:
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict):
         raise HTTPError(400, "Labels must be an object of strings")
-    volume, _created = daemon.volumes.create(body.get("Name") or None, driver=body.get("Driver"), labels=labels,
+    volume, created = daemon.volumes.create(body.get("Name") or None, driver=body.get("Driver"), labels=labels,
                                              options=body.get("DriverOpts") or None)
+    if created:
+        daemon.events.publish("volume", "create", volume["Name"], driver=volume["Driver"])
     request.handler.send_json(201, volume)
 
 
@@ -59,7 +63,10 @@ def inspect(daemon, request, name: str) -> None:
 
 
 def remove(daemon, request, name: str) -> None:
+    existed = daemon.volumes.exists(name)
     daemon.volumes.remove(name, users_of(daemon, name), force=request.flag("force"))
+    if existed:
+        daemon.events.publish("volume", "destroy", name, driver="local")
     request.handler.send_bytes(204, b"", None)
 
 
@@ -68,6 +75,8 @@ def prune(daemon, request) -> None:
     filters = request.filters()
     deleted, reclaimed = daemon.volumes.prune(_in_use(daemon), all_volumes=_true(filters.get("all", [])),
                                               label_filters=filters.get("label", []))
+    for name in deleted:
+        daemon.events.publish("volume", "destroy", name, driver="local")
     request.handler.send_json(200, {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 
 

@@ -226,8 +226,9 @@ class ContainerManager:
         self._event(record, action, **extra)
 
     def _event(self, record: ContainerRecord, action: str, **extra) -> None:
-        self.events.publish("container", action, record.id, image=record.data["Config"]["Image"],
-                            name=record.name.lstrip("/"), **extra)
+        labels = record.data["Config"].get("Labels") or {}  # dockerd's attributes: labels, image, name
+        self.events.publish("container", action, record.id, **{**labels, "image": record.data["Config"]["Image"],
+                            "name": record.name.lstrip("/"), **extra})
         for listener in self.listeners:  # after the event: e.g. "start" starts the probes
             listener(record, action)
 

@@ -27,7 +27,7 @@ from teachdock.daemon.firewall import Firewall, table_name
 from teachdock.daemon.health import HealthMonitor
 from teachdock.daemon.networks import DEFAULT_BIP, DEFAULT_BRIDGE, NetworkManager
 from teachdock.daemon.routes import Router
-from teachdock.daemon.server import TCPHTTPServer, UnixHTTPServer
+from teachdock.daemon.server import HEADER_TIMEOUT, TCPHTTPServer, UnixHTTPServer
 from teachdock.daemon.volumes import VolumeManager
 from teachdock.errors import TeachdockError
 from teachdock.image.images import Images
@@ -54,11 +54,13 @@ class Daemon:
     def __init__(self, *, socket_path: str | None = DEFAULT_SOCKET, data_root, exec_root=DEFAULT_EXEC_ROOT,
                  cgroup_parent: str = "teachdock", pidfile: str | None = None, verbose: bool = False,
                  tcp_address: tuple[str, int] | None = None, bridge: str = DEFAULT_BRIDGE, bip: str = DEFAULT_BIP,
-                 firewall=REAL, resolver=REAL):
+                 firewall=REAL, resolver=REAL, tls=None, socket_gid: int | None = None,
+                 header_timeout: float = HEADER_TIMEOUT):
         """``bridge``/``bip``: the default network's Linux bridge and its gateway/subnet (dockerd's
         ``--bridge``, ``--bip``). ``firewall``/``resolver``: the Firewall (nftables: the way out,
         isolation, published ports) and the embedded DNS Resolver; by default the real ones,
-        None for none (tests hand in recording fakes)."""
+        None for none (tests hand in recording fakes). ``tls``: the TCP door's ssl.SSLContext
+        (daemon/tls.py); ``socket_gid``: the Unix socket's group; ``header_timeout``: see deadlines.py."""
         self.data_root = Path(data_root).absolute()
         self.exec_root = Path(exec_root).absolute()
         self.socket_path = socket_path
@@ -83,12 +85,14 @@ class Daemon:
         for api in (api_system, api_containers, api_archive, api_exec, api_stats, api_images, api_build, api_events,
                     api_networks, api_volumes, api_prune, api_export, api_checkpoints):
             api.register(router)
-        # One server per -H: the Unix socket, and a TCP port only when asked for (--insecure-tcp).
+        # One server per -H: the Unix socket, and a TCP port only when asked for (TLS, or --insecure-tcp).
         self.servers = []
         if socket_path:
-            self.servers.append(UnixHTTPServer(socket_path, router, verbose=verbose))
+            self.servers.append(UnixHTTPServer(socket_path, router, verbose=verbose, socket_gid=socket_gid,
+                                               header_timeout=header_timeout))
         if tcp_address:
-            self.servers.append(TCPHTTPServer(tcp_address, router, verbose=verbose))
+            self.servers.append(TCPHTTPServer(tcp_address, router, verbose=verbose, tls=tls,
+                                              header_timeout=header_timeout))
         if not self.servers:
             raise TeachdockError("nothing to listen on: give -H unix://PATH and/or -H tcp://127.0.0.1:PORT")
 

@@ -1,7 +1,9 @@
 """``docker events``: what happened to containers and images, as a stream of JSON objects.
 
 Every change the daemon makes is published here: container create, start, kill, die,
-stop, destroy; image pull, tag, untag, delete. Like dockerd, the daemon keeps only the last
+stop, destroy (with the container's labels among the attributes, as dockerd sends them);
+image pull, tag, untag, delete; network create, connect, disconnect, destroy; volume
+create, mount, unmount, destroy. Like dockerd, the daemon keeps only the last
 few hundred in memory (they are gone after a restart) and streams new ones to each
 ``GET /events`` client as they happen.
 """
@@ -13,7 +15,10 @@ import threading
 import time
 from typing import Callable, Iterator
 
+from teachdock.daemon.filters import EVENT_KEYS, check_keys, labels_match
+
 KEEP = 1000
+PREFIXED = {"health_status", "exec_create", "exec_start"}  # "health_status: healthy" matches event=health_status
 
 
 class EventLog:
@@ -68,26 +73,38 @@ class EventLog:
 
 
 def filter_matcher(filters: dict) -> Callable[[dict], bool]:
-    """``--filter type=container --filter event=die --filter container=web`` as a predicate.
+    """``--filter type=container --filter event=die --filter label=com.docker.compose.project=demo``
+    as a predicate.
 
     ``filters`` is the decoded ``filters=`` query: ``{"event": {"die": true}}`` (or the
-    legacy list form ``{"event": ["die"]}``). Values of one key are OR-ed, keys AND-ed.
+    legacy list form ``{"event": ["die"]}``). Values of one key are OR-ed, keys AND-ed;
+    ``label`` values must all hold, against the event's attributes (a container's events carry
+    its labels, as dockerd's do: that is how compose follows its own containers).
     """
-    wanted = {key: set(values) if isinstance(values, list) else {k for k, v in values.items() if v}
+    wanted = {key: list(values) if isinstance(values, list) else [k for k, v in values.items() if v]
               for key, values in (filters or {}).items()}
+    check_keys(wanted, EVENT_KEYS)
+
+    def actor_is(event: dict, kind: str, values: list[str]) -> bool:
+        actor_id, name = event["Actor"]["ID"], event["Actor"]["Attributes"].get("name")
+        return event["Type"] == kind and any(value in (actor_id, name) or actor_id.startswith(value)
+                                             for value in values)
 
     def matches(event: dict) -> bool:
         attributes = event["Actor"]["Attributes"]
         for key, values in wanted.items():
             if key == "type" and event["Type"] not in values:
                 return False
-            if key == "event" and event["Action"] not in values:
+            if key == "event" and event["Action"] not in values and not (  # moby's rule: these three
+                    event["Action"].split(":")[0] in values and event["Action"].split(":")[0] in PREFIXED):
                 return False
-            if key == "container" and (event["Type"] != "container" or not (
-                    event["Actor"]["ID"] in values or attributes.get("name") in values
-                    or any(event["Actor"]["ID"].startswith(v) for v in values))):
+            if key in ("container", "network", "volume") and not actor_is(event, key, values):
                 return False
             if key == "image" and attributes.get("image") not in values and attributes.get("name") not in values:
+                return False
+            if key == "label" and not labels_match(attributes, values):
+                return False
+            if key == "scope" and event.get("scope", "local") not in values:
                 return False
         return True
 

@@ -11,6 +11,11 @@ see every byte that matters. What dockerd does and ``http.server`` does not do b
 - the connection hijack: ``101 UPGRADED``, then raw bytes both ways (``attach``, ``exec``);
 - errors as ``{"message": ...}`` with ``Content-Type`` exactly ``application/json``
   (the CLI only parses it on an exact match).
+
+And what a daemon facing strangers needs: a JSON body is refused past ``MAX_BODY`` (from its
+Content-Length, before reading it; a chunked one when the limit is crossed), a client that
+is slow to send its request is hung up (deadlines.py), and the TCP door speaks TLS and wants
+a client certificate (tls.py).
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from teachdock import __version__
+from teachdock.daemon.deadlines import Watchdog
+from teachdock.daemon.tls import give_socket_to_group
 from teachdock.errors import TeachdockError
 
-MAX_BODY = 64 * 1024 * 1024  # a JSON body larger than this is a mistake or an attack
+MAX_BODY = 16 * 1024 * 1024  # a JSON body larger than this is a mistake or an attack (a create body is ~2 KiB)
+HEADER_TIMEOUT = 60.0  # seconds for a request line and headers (and for each MiB of a body); dockerd: 5 min
 
 
 class HTTPError(TeachdockError):
@@ -51,6 +59,7 @@ class Request:
         self.query = query
         self.api_version = api_version
         self.headers = handler.headers
+        self.body_check = None  # the router's check of the JSON body's field types (bodies.py)
         self._body: bytes | None = None
 
     def body(self) -> bytes:
@@ -68,6 +77,8 @@ class Request:
             raise HTTPError(400, f"invalid JSON in the request body: {error}") from None
         if not isinstance(value, dict):
             raise HTTPError(400, "the request body must be a JSON object")
+        if self.body_check is not None:
+            self.body_check(value)
         return value
 
     def body_to_file(self, directory, limit: int):
@@ -118,6 +129,8 @@ class Request:
         use this where the client sends nothing more on the connection.
         """
         sock = self.handler.connection
+        if hasattr(sock, "pending"):
+            return _tls_client_gone(sock)
         if not select.select([sock], [], [], 0)[0]:
             return False
         try:
@@ -128,12 +141,71 @@ class Request:
             return True
 
 
+def _tls_client_gone(sock) -> bool:
+    """client_gone on TLS: peeking is not possible there; a read of what is waiting (nothing
+    more is expected) tells a close (b"", or an error) from a partial record (want-read)."""
+    import ssl  # noqa: PLC0415 - only a TLS connection gets here
+
+    if not sock.pending() and not select.select([sock], [], [], 0)[0]:
+        return False
+    sock.settimeout(0)
+    try:
+        return sock.recv(1) == b""
+    except ssl.SSLWantReadError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(None)
+
+
+def _send_plain(sock, data: bytes) -> None:
+    """Bytes on the TCP connection under a TLS socket (the plain socket's sendall)."""
+    try:
+        socket.socket.sendall(sock, data)
+    except OSError:
+        pass
+
+
 class Handler(BaseHTTPRequestHandler):
     """One connection; ``handle_one_request`` runs once per request while keep-alive lasts."""
 
     protocol_version = "HTTP/1.1"
     server_version = f"Teachdock/{__version__}"
     sys_version = ""
+    tls_failed = False
+
+    def setup(self) -> None:
+        """On the TLS door, the handshake first — here, in the connection's thread, under a
+        deadline, so a client that never finishes it holds up nobody else."""
+        if hasattr(self.request, "do_handshake"):
+            watchdog = self.server.watchdog
+            watchdog.arm(self.request, self.server.header_timeout)
+            try:
+                self.request.do_handshake()
+            except OSError as error:  # ssl.SSLError is one: no client certificate, another CA, not TLS at all
+                self.tls_failed = True
+                reason = getattr(error, "reason", None) or error
+                sys.stderr.write(f"teachdockd: TLS handshake with {self.client_address[0]} failed: {reason}\n")
+                if reason == "HTTP_REQUEST":  # plain HTTP on the TLS door: say so in plain HTTP, as dockerd (Go) does
+                    _send_plain(self.request, b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                                              b"Client sent an HTTP request to an HTTPS server.\n")
+            finally:
+                watchdog.disarm(self.request)
+        super().setup()
+
+    def handle(self) -> None:
+        if not self.tls_failed:
+            super().handle()
+
+    def handle_one_request(self) -> None:
+        """The wait for the next request line and its headers has a deadline (keep-alive idle
+        time included); ``_dispatch`` lifts it once the headers are in."""
+        self.server.watchdog.arm(self.connection, self.server.header_timeout)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.watchdog.disarm(self.connection)
 
     def version_string(self) -> str:
         return f"Docker/{__version__} (linux) teachdockd"  # the CLI reads the OS in parentheses
@@ -158,6 +230,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- dispatch ------------------------------------------------------------------------------------
     def _dispatch(self) -> None:
+        self.server.watchdog.disarm(self.connection)
         self.response_started = False
         self._chunked = False
         self._body_read = False
@@ -188,7 +261,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.end_chunks()
             self.close_connection = True
             return
-        self.send_json(status, {"message": message})
+        try:
+            self.send_json(status, {"message": message})
+        except OSError:  # the client is gone (or was hung up on): nobody to tell
+            self.close_connection = True
 
     # --- request bodies ---------------------------------------------------------------------------------
     def read_body(self) -> bytes:
@@ -206,6 +282,12 @@ class Handler(BaseHTTPRequestHandler):
         except BaseException:
             self.close_connection = True  # the rest of the body is still on the wire
             raise
+        finally:
+            self.server.watchdog.disarm(self.connection)
+
+    def _deadline(self) -> None:
+        """Each megabyte (and each chunk header) of a body must come within the header timeout."""
+        self.server.watchdog.arm(self.connection, self.server.header_timeout)
 
     def _copy_body(self, destination, limit: int) -> int:
         total = 0
@@ -214,8 +296,9 @@ class Handler(BaseHTTPRequestHandler):
             nonlocal total
             total += size
             if total > limit:
-                raise HTTPError(413, f"request body larger than {limit} bytes")
+                raise HTTPError(413, f"request body larger than {limit} bytes: refused")
             while size:
+                self._deadline()
                 data = self.rfile.read(min(size, 1 << 20))
                 if not data:
                     raise HTTPError(400, "the request body ended early (connection closed)")
@@ -224,6 +307,7 @@ class Handler(BaseHTTPRequestHandler):
 
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             while True:
+                self._deadline()
                 try:
                     size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
                 except ValueError:
@@ -337,16 +421,38 @@ class Handler(BaseHTTPRequestHandler):
         return self.connection
 
 
-class UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
-    """A threading HTTP server on a Unix socket, mode 0660 (root and its group only)."""
+class _Server:
+    """What both doors share: the router, the deadlines, the per-connection thread."""
 
     daemon_threads = True
-    allow_reuse_address = False
     request_queue_size = 128  # listen backlog: 20 `docker run`s at once open ~60 connections (stdlib default: 5)
 
-    def __init__(self, socket_path: str, router, *, verbose: bool = False):
+    def _setup_common(self, router, verbose: bool, header_timeout: float) -> None:
         self.router = router
         self.verbose = verbose
+        self.header_timeout = header_timeout
+        self.watchdog = Watchdog(on_expire=self._hung_up)
+
+    def _hung_up(self, sock) -> None:
+        if self.verbose:
+            sys.stderr.write(f"teachdockd: hung up on a client that sent nothing for {self.header_timeout:g} s\n")
+
+    def handle_error(self, request, client_address) -> None:
+        """A connection that broke mid-way is the client's business; anything else is a bug."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class UnixHTTPServer(_Server, socketserver.ThreadingUnixStreamServer):
+    """A threading HTTP server on a Unix socket, mode 0660, group ``socket_gid`` (root's if None)."""
+
+    allow_reuse_address = False
+
+    def __init__(self, socket_path: str, router, *, verbose: bool = False, socket_gid: int | None = None,
+                 header_timeout: float = HEADER_TIMEOUT):
+        self._setup_common(router, verbose, header_timeout)
         self.socket_path = socket_path
         os.makedirs(os.path.dirname(socket_path) or ".", exist_ok=True)
         if os.path.exists(socket_path):
@@ -357,7 +463,7 @@ class UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
             super().__init__(socket_path, Handler)
         finally:
             os.umask(old_umask)
-        os.chmod(socket_path, 0o660)
+        give_socket_to_group(socket_path, socket_gid)
 
     def server_close(self) -> None:
         super().server_close()
@@ -367,22 +473,34 @@ class UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
             pass
 
 
-class TCPHTTPServer(socketserver.ThreadingTCPServer):
-    """The same API on a TCP port — only with ``teachdockd --insecure-tcp``.
+class TCPHTTPServer(_Server, socketserver.ThreadingTCPServer):
+    """The same API on a TCP port: with ``tls`` (an ssl.SSLContext that requires a client
+    certificate, see tls.py), or plain with ``teachdockd --insecure-tcp`` on loopback only.
 
-    Anyone who reaches this port is root on the machine (they can start a privileged
-    container that mounts /), and there is no TLS or login here. So the daemon listens
-    on loopback unless told otherwise, and says so loudly.
+    Anyone who reaches this port and is let in is root on the machine (they can start a
+    privileged container that mounts /).
     """
 
-    daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], router, *, verbose: bool = False):
-        self.router = router
-        self.verbose = verbose
+    def __init__(self, address: tuple[str, int], router, *, verbose: bool = False, tls=None,
+                 header_timeout: float = HEADER_TIMEOUT):
+        self._setup_common(router, verbose, header_timeout)
+        self.tls = tls
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
+
+    def get_request(self):
+        """Accept; on the TLS door wrap the socket, the handshake waits for the connection's
+        own thread (Handler.setup) so that the accepting thread never blocks on a client."""
+        sock, address = self.socket.accept()
+        # No Nagle (Go's default, so dockerd's too): a response's headers and body leave as two
+        # small writes, and the second would wait for the delayed ACK of the first (~40 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
 
 def parse_tcp_host(host: str) -> tuple[str, int]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from teachdock.daemon.filters import labels_match
 from teachdock.errors import Conflict, InvalidConfig, NotFound
 from teachdock.files import write_json_atomically
 
@@ -135,7 +136,7 @@ class VolumeManager:
                     continue
                 if not all_volumes and ANONYMOUS_LABEL not in labels:
                     continue
-                if not all(label_matches(labels, wanted) for wanted in label_filters):
+                if not labels_match(labels, list(label_filters)):
                     continue
                 reclaimed += directory_size(Path(volume["Mountpoint"]))
                 self._delete(volume["Name"])
@@ -160,11 +161,6 @@ def check_volume_name(name: str) -> None:
         raise InvalidConfig(f'create {name}: "{name}" includes invalid characters for a local volume name, only '
                             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
                             "use absolute path")
-
-
-def label_matches(labels: dict, wanted: str) -> bool:
-    key, has_value, value = wanted.partition("=")
-    return key in labels and (not has_value or labels[key] == value)
 
 
 def directory_size(path: Path) -> int:

@@ -201,6 +201,24 @@ def pivot_root(new_root, put_old) -> None:
                                              f"({_errno.errorcode.get(err, err)}) - {hint}")
 
 
+# --- eBPF ------------------------------------------------------------------------------------
+# bpf has no glibc wrapper either.
+_SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+
+
+def bpf(command: int, attr, call: str = "bpf") -> int:
+    """One bpf(2) command; ``attr`` is a ctypes buffer holding the command's ``union bpf_attr``
+    (the kernel may write answers into it). Returns the call's result: a new fd for a load."""
+    number = _SYS_BPF.get(os.uname().machine)
+    if number is None:
+        raise KernelError(call, _errno.ENOSYS, f"{call}: unknown bpf syscall number on {os.uname().machine}")
+    result = _libc.syscall(ctypes.c_long(number), ctypes.c_int(command), ctypes.byref(attr),
+                           ctypes.c_uint(ctypes.sizeof(attr)))
+    if result < 0:
+        raise _fail(call)
+    return result
+
+
 # --- the filesystem, for code that goes through the seam ---------------------------------------
 # The os module has these calls already; they are named here so that the runtime's code that
 # builds a container's root reaches the kernel through one object (see the module's docstring).

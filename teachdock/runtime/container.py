@@ -82,6 +82,21 @@ def stdio_choices(owner, stdin, stdout, stderr) -> tuple[list[int], list[int], l
     return stdio, theirs, ours
 
 
+def apply_resources(cgroup: cgroups.Cgroup, resources: cgroups.Resources, config: dict) -> None:
+    """Write the limits; where cgroup v2 cannot take the device rules (no BPF), go on only if
+    the container could not make a device node anyway (``may_make_device_nodes``), and
+    otherwise refuse: a container with CAP_MKNOD and unenforced rules could open the host's disk."""
+    try:
+        cgroup.apply(resources)
+    except cgroups.DeviceFilterError as gap:
+        if cgroups.may_make_device_nodes(config):
+            raise ContainerStartError(
+                f"{gap}. Refusing to create a container that has CAP_MKNOD in the host's user namespace: "
+                "it could make a node for the host's disk and open it. Run as root on a kernel with "
+                "CONFIG_CGROUP_BPF, drop CAP_MKNOD (--cap-drop MKNOD), or give the container a user "
+                "namespace.") from None
+
+
 # --- the container object the API hands out ----------------------------------------------------
 class Container:
     """One container, identified by its id under a state root.
@@ -174,7 +189,7 @@ class Container:
                 "cgroupVersion": cgroup.version, "owner": "",
             })
             cgroup.create()
-            cgroup.apply(resources)
+            apply_resources(cgroup, resources, config)
             stdio, theirs, ours = stdio_choices(container, stdin, stdout, stderr)
             plan = make_plan(container_id, config, str(root), container.state_dir, cgroup, detach, stdio)
             plan.kill_on_caller_exit = kill_on_caller_exit and not detach

@@ -50,7 +50,7 @@ def docker(daemon, tmp_path):
         daemon.request("DELETE", f"/v1.45/volumes/{volume['Name']}")
     for network in daemon.json("GET", "/v1.45/networks"):
         if network["Name"] not in ("bridge", "none", "host"):
-            BRIDGES_SEEN.add(network["Options"]["com.docker.network.bridge.name"])
+            BRIDGES_SEEN.add("td-" + network["Id"][:12])
             daemon.request("DELETE", f"/v1.45/networks/{network['Id']}")
 
 

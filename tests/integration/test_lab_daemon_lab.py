@@ -38,8 +38,7 @@ def test_two_daemons_their_objects_and_a_clean_close(daemons):
         sleeper = on_a.run("busybox", ["sleep", "60"], name="only-on-a", detach=True)
         said = on_b.run("busybox", ["echo", "from b"])
         on_a.create_network("lab-net")
-        bridge = next(n for n in on_a.networks() if n["Name"] == "lab-net")["Options"][
-            "com.docker.network.bridge.name"]
+        bridge = "td-" + next(n for n in on_a.networks() if n["Name"] == "lab-net")["Id"][:12]
         assert [c["Names"] for c in on_a.containers()] == [["/only-on-a"]]
         assert on_b.containers() == []
     assert os.path.exists(f"/sys/class/net/{bridge}")

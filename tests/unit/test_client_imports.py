@@ -4,7 +4,7 @@ benchmark times it). Anything heavy here costs every container start from the sh
 import subprocess
 import sys
 
-HEAVY = ("rich", "teachdock.image", "teachdock.runtime", "teachdock.daemon", "teachdock.lab", "http.client",
+HEAVY = ("rich", "ssl", "teachdock.image", "teachdock.runtime", "teachdock.daemon", "teachdock.lab", "http.client",
          "urllib", "email", "argparse", "subprocess", "dataclasses", "inspect", "asyncio")
 
 

@@ -515,9 +515,9 @@ def _remove_objects(socket_file: str, bridges: list[str]) -> None:
         for network in raw_request(socket_file, "GET", f"{API}/networks").json():
             if network.get("Name") in ("bridge", "host", "none"):
                 continue                 # the built-in networks belong to the daemon
-            bridge = (network.get("Options") or {}).get("com.docker.network.bridge.name")
-            if bridge:
-                bridges.append(bridge)
+            # a user network's bridge: td-<12 hex of its id> (dockerd's br-…), unless named at create
+            bridges.append((network.get("Options") or {}).get("com.docker.network.bridge.name")
+                           or "td-" + network["Id"][:12])
             raw_request(socket_file, "DELETE", f"{API}/networks/{network['Id']}", timeout=30)
 
 

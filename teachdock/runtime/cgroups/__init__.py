@@ -18,6 +18,7 @@ The package, one module per concept (as crun's libcrun/cgroup*.c):
   ends up in;
 * ``driver.py``: ``Cgroup``, the methods every driver has, and ``Metrics``, what they read;
 * ``v1.py``, ``v2.py``: the two drivers; ``none.py``: no cgroup (rootless);
+* ``devices_bpf.py``: v2's device rules, an eBPF program assembled, loaded and attached;
 * ``files.py``: reading and writing cgroup files, and the races of a live hierarchy.
 
 teachdock never nests a container under the cgroup of the process that starts it: the path
@@ -30,6 +31,7 @@ import os
 
 from teachdock.errors import CgroupError, InvalidConfig
 from teachdock.kernel.mountinfo import MOUNTINFO, read_mountinfo
+from teachdock.runtime.cgroups.devices_bpf import DeviceFilterError, may_make_device_nodes
 from teachdock.runtime.cgroups.driver import Cgroup, Metrics
 from teachdock.runtime.cgroups.files import CGROUP_ROOT, is_under
 from teachdock.runtime.cgroups.none import NoCgroup
@@ -38,8 +40,9 @@ from teachdock.runtime.cgroups.v1 import V1_CONTROLLERS, CgroupV1, find_v1_mount
 from teachdock.runtime.cgroups.v2 import CgroupV2
 
 __all__ = [
-    "CGROUP_ROOT", "Cgroup", "CgroupV1", "CgroupV2", "Metrics", "NoCgroup", "Resources",
-    "cpu_weight_from_shares", "detect_version", "device_rule", "find_v1_mounts", "open_cgroup",
+    "CGROUP_ROOT", "Cgroup", "CgroupV1", "CgroupV2", "DeviceFilterError", "Metrics", "NoCgroup", "Resources",
+    "cpu_weight_from_shares", "detect_version", "device_rule", "find_v1_mounts", "may_make_device_nodes",
+    "open_cgroup",
 ]
 
 

@@ -13,9 +13,9 @@ Which file each OCI ``linux.resources`` field ends up in (values in the units wr
     cpu.shares            cpu_shares        cpu/cpu.shares                  cpu.weight
                                                                               1 + (shares-2)*9999//262142
     pids.limit            pids_limit        pids/pids.max                   pids.max
-    devices[]             devices           devices/devices.allow|deny      (an eBPF program; not
-      (allow, type,                           one line per rule, in order,   loaded by teachdock yet:
-       major, minor, access)                  e.g. "c 1:3 rwm"               the rules are ignored)
+    devices[]             devices           devices/devices.allow|deny      no file: an eBPF program
+      (allow, type,                           one line per rule, in order,   attached to the directory
+       major, minor, access)                  e.g. "c 1:3 rwm"               (devices_bpf.py)
 
     -1 means "unlimited" for memory.limit, memory.swap, cpu.quota and pids.limit.
 

@@ -1,12 +1,13 @@
 """cgroup v2: one unified tree; a container gets one directory, and every parent hands
-the controllers down to its children in ``cgroup.subtree_control``."""
+the controllers down to its children in ``cgroup.subtree_control``. Device rules are an eBPF
+program attached to that directory (``devices_bpf``): v2 has no devices.allow file."""
 
 from __future__ import annotations
 
 import os
 
 from teachdock.errors import CgroupError
-from teachdock.runtime.cgroups import files
+from teachdock.runtime.cgroups import devices_bpf, files
 from teachdock.runtime.cgroups.driver import Cgroup, Metrics
 from teachdock.runtime.cgroups.files import CGROUP_ROOT
 from teachdock.runtime.cgroups.resources import DEFAULT_CPU_PERIOD_US, Resources, cpu_weight_from_shares
@@ -61,6 +62,8 @@ class CgroupV2(Cgroup):
             files.write(self._f("cpu.weight"), cpu_weight_from_shares(r.cpu_shares))
         if r.pids_limit is not None:
             files.write(self._f("pids.max"), "max" if r.pids_limit == -1 else r.pids_limit)
+        if r.devices is not None:  # last: a DeviceFilterError leaves the other limits applied
+            devices_bpf.apply_device_rules(self.dir, r.devices)
 
     def add_process(self, pid: int) -> None:
         self._require()

@@ -1,0 +1,18 @@
+"""Chapter 04's account of who enforces the device rules, for each kind of host."""
+
+from teachdock.lab.filesystems import device_rules
+
+
+def test_v1_names_the_devices_files():
+    sentence = device_rules.how_rules_are_enforced("v1", root=True)
+    assert "cgroup v1" in sentence and "devices.deny and devices.allow" in sentence
+
+
+def test_v2_names_the_program_and_its_size():
+    sentence = device_rules.how_rules_are_enforced("v2", root=True)
+    assert "cgroup v2" in sentence and "eBPF program of 64 instructions" in sentence
+
+
+def test_without_root_the_user_namespace_is_the_answer():
+    sentence = device_rules.how_rules_are_enforced("v2", root=False)
+    assert "user namespace" in sentence and "refuses mknod" in sentence

@@ -1,0 +1,80 @@
+"""cgroup v2 device rules for real: tests/vm/guest_devices_checks.py in the tiny VM.
+
+This host runs cgroup v1 (tests/integration/test_devices_bpf.py meets the program on its
+hybrid unified hierarchy); in the guest, /sys/fs/cgroup is a cgroup2 root and the runtime's
+containers get their device program from the v2 driver itself. Each guest test comes back
+as one item here.
+
+    .venv/bin/python -m pytest tests/vm/test_devices_vm.py -p no:cacheprovider -o addopts=""
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from teachdock.errors import NotFound
+from teachdock.vm import VmError, VmTimeout, find_qemu, prepare_kernel
+from teachdock.vm import guest
+
+REPO = Path(__file__).resolve().parents[2]
+GUEST_FILE = "tests/vm/guest_devices_checks.py"
+GUEST_TESTS = ["test_the_guest_is_cgroup_v2", "test_mknod_of_dev_mem_works_and_opening_it_does_not",
+               "test_the_harmless_devices_open", "test_the_pty_works",
+               "test_the_containers_cgroup_holds_one_program_and_loses_it_on_delete",
+               "test_an_exec_meets_the_same_program",
+               "test_rules_it_cannot_enforce_refuse_a_container_with_cap_mknod",
+               "test_without_cap_mknod_the_same_container_may_run"]
+MARKER = "TEACHDOCK-TEST"
+VM_TIMEOUT = 170
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def guest_results() -> tuple[dict[str, dict], str]:
+    """({test name: the guest plugin's record}, the console's last lines)."""
+    try:
+        find_qemu()
+        kernel = prepare_kernel()
+    except NotFound as exc:
+        pytest.skip(f"the VM needs QEMU and a Linux kernel: {exc}")
+    try:
+        guest.python_initramfs(kernel)
+    except (PermissionError, VmError) as exc:
+        pytest.skip(f"cannot build the VM's Python guest: {exc}")
+    command = (f"cd {guest.GUEST_PROJECT} && exec python3 -m pytest -p guest_report -p no:cacheprovider "
+               f"-o addopts= -q --color=no -rfEs {GUEST_FILE}")
+    env = {"PYTHONPATH": f"{guest.GUEST_PROJECT}:{guest.GUEST_PROJECT}/tests/vm"}
+    try:
+        run = guest.run_in_guest(command, share=REPO, env=env, timeout=VM_TIMEOUT, kernel=kernel)
+    except VmTimeout as exc:
+        console = exc.console
+    else:
+        console = run.vm.console
+    results = {}
+    for line in console.splitlines():
+        if line.startswith(f"{MARKER} {{"):
+            record = json.loads(line[len(MARKER) + 1:])
+            results[record["nodeid"].split("::")[-1]] = record
+    tail = "\n".join(line for line in console.splitlines()[-60:] if not line.startswith(MARKER))
+    return results, tail
+
+
+@pytest.mark.parametrize("name", GUEST_TESTS)
+def test_devices_in_vm(guest_results, name):
+    results, tail = guest_results
+    record = results.get(name)
+    if record is None:
+        pytest.fail(f"the VM reported no result for {name}. Last console lines:\n{tail}", pytrace=False)
+    if record.get("stdout"):
+        print(record["stdout"], end="")
+    if record["outcome"] != "passed":
+        pytest.fail(f"in the VM ({record['outcome']}):\n{record['longrepr']}\nLast console lines:\n{tail}",
+                    pytrace=False)
+
+
+def test_the_guest_ran_no_test_this_file_does_not_know(guest_results):
+    results, tail = guest_results
+    assert results, tail
+    assert set(results) <= set(GUEST_TESTS), sorted(set(results) - set(GUEST_TESTS))
