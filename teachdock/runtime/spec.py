@@ -255,15 +255,22 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
 
 
 def _devices(requested, privileged: bool) -> tuple[list[dict], list[dict]]:
-    """(linux.devices, linux.resources.devices) for ``--device`` requests and ``--privileged``."""
-    if privileged:  # moby: every host device, and the default deny followed by allow-all
-        return host_devices.host_devices(), [dict(DEFAULT_DEVICE_RULES[0]), dict(host_devices.ALLOW_ALL)]
+    """(linux.devices, linux.resources.devices) for ``--device`` requests and ``--privileged``.
+
+    Privileged (as moby): every host device, and the default deny followed by allow-all. moby then
+    forgets ``--device``; here a device asked for under another name (``/dev/null:/dev/mynull``) is made too.
+    """
     nodes, rules = [], [dict(rule) for rule in DEFAULT_DEVICE_RULES]
     for request in requested or []:
         host, inside, permissions = (host_devices.parse(request) if isinstance(request, str) else request)
         more_nodes, more_rules = host_devices.from_host(host, inside, permissions)
         nodes += more_nodes
         rules += more_rules
+    if privileged:
+        every = host_devices.host_devices()
+        present = {node["path"] for node in every}
+        return every + [node for node in nodes if node["path"] not in present], [
+            dict(DEFAULT_DEVICE_RULES[0]), dict(host_devices.ALLOW_ALL)]
     return nodes, rules
 
 

@@ -149,6 +149,12 @@ def test_privileged_spec(rootfs):
     assert any(node["path"] == "/dev/null" for node in linux["devices"])
 
 
+def test_privileged_still_makes_a_device_asked_for_under_another_name(rootfs):
+    spec = make_spec(["sh"], rootfs, privileged=True, devices=["/dev/null:/dev/mynull"], rootless=False)
+    paths = [node["path"] for node in spec["linux"]["devices"]]
+    assert paths.count("/dev/null") == 1 and paths[-1] == "/dev/mynull"
+
+
 def test_privileged_with_a_read_only_root_keeps_sys_read_only(rootfs):
     spec = make_spec(["sh"], rootfs, readonly=True, privileged=True, rootless=False)
     assert "ro" in mount(spec, "/sys")["options"] and "ro" not in mount(spec, "/sys/fs/cgroup")["options"]
