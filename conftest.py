@@ -7,10 +7,15 @@ A root-marked test needs no ``skipif(os.geteuid() != 0)`` of its own.
 """
 
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 
 IS_ROOT = os.geteuid() == 0
+DEFAULT_PIDFILE = "/run/teachdock/teachdock.pid"  # paths.DEFAULT_EXEC_ROOT's pidfile
+_AT_START = pytest.StashKey[dict]()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,3 +31,49 @@ def pytest_collection_modifyitems(config, items):
         cell = getattr(item, "cell", None)  # nbval's notebook cell items carry their nbformat cell
         if cell is not None and "needs-root" in cell.metadata.get("tags", []):
             item.add_marker(pytest.mark.skip(reason="notebook cell tagged needs-root; run the notebook as root"))
+
+
+# --- the default daemon a notebook or a CLI test autostarted ----------------------------------------
+# Chapters start the default teachdockd on first use (client/autostart.py), as they should for a
+# learner. A test run must not leave it behind: it holds the default bridge (teachdock0, the first
+# user subnets), an nftables table and IP forwarding, and the next run would meet them. So the
+# session notes what was there when it began and, at its end, stops only a daemon it started (by
+# the PID in its pidfile) and removes only what that daemon made.
+
+def _default_daemon_pid() -> int | None:
+    try:
+        pid = int(open(DEFAULT_PIDFILE).read().split()[0])
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _host_facts() -> dict:
+    return {"pid": _default_daemon_pid(), "bridge": os.path.exists("/sys/class/net/teachdock0"),
+            "table": subprocess.run(["nft", "list", "table", "inet", "teachdock"], capture_output=True).returncode == 0,
+            "forward": open("/proc/sys/net/ipv4/ip_forward").read().strip()}
+
+
+def pytest_sessionstart(session):
+    if IS_ROOT and not hasattr(session.config, "workerinput"):
+        session.config.stash[_AT_START] = _host_facts()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_AT_START, None)
+    if before is None:
+        return
+    pid = _default_daemon_pid()
+    if pid is None or pid == before["pid"]:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _default_daemon_pid() == pid:
+        time.sleep(0.1)
+    if not before["bridge"] and os.path.exists("/sys/class/net/teachdock0"):
+        subprocess.run(["ip", "link", "delete", "teachdock0"], capture_output=True)
+    if not before["table"]:
+        subprocess.run(["nft", "delete", "table", "inet", "teachdock"], capture_output=True)
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as forward:
+        forward.write(before["forward"])

@@ -12,7 +12,7 @@ import os
 
 from teachdock.client.checkpoints import CheckpointCalls
 from teachdock.client.hosts import resolve_host, resolve_tls
-from teachdock.client.specs import parse_bytes, port_bindings
+from teachdock.client.create_body import create_body
 from teachdock.client.transfers import TransferMethods
 from teachdock.client.transport import (STDERR, STDIN, STDOUT, APIError, Connection, DaemonUnavailable,
                                         ImageNotFoundError, NotFoundError, RawStream, Response, TLSConfig, TraceEntry,
@@ -216,49 +216,14 @@ class Client(TransferMethods, CheckpointCalls):
         return self.stream("GET", "/events", query=query)
 
     # --- containers -------------------------------------------------------------------------------------
-    def create(self, image: str, command=None, *, name=None, environment=None, workdir=None, user=None,
-               memory=None, cpus=None, pids_limit=None, volumes=None, network=None, remove=False,
-               stdin_open=False, tty=False, console_size=None, entrypoint=None, labels=None, progress=None,
-               publish=None, publish_all=False, network_aliases=None, healthcheck=None) -> str:
+    def create(self, image: str, command=None, *, name=None, progress=None, **settings) -> str:
         """``POST /containers/create`` (pulling the image on a 404 "No such image", as docker does).
 
-        ``publish``: ``docker run -p`` specs ("8080:80", "127.0.0.1::80/udp", "80"); the daemon
-        checks them. ``network_aliases``: more names for the container on ``network``.
-        ``healthcheck``: Config.Healthcheck (``specs.healthcheck`` makes it from --health-* flags)."""
-        if isinstance(command, str):
-            command = ["sh", "-c", command]
-        env = environment or []
-        if isinstance(env, dict):
-            env = [f"{key}={value}" for key, value in env.items()]
-        host_config = {"AutoRemove": bool(remove), "NetworkMode": network or "default"}
-        if memory is not None:
-            host_config["Memory"] = parse_bytes(memory)
-        if cpus is not None:
-            host_config["NanoCpus"] = int(float(cpus) * 1e9)
-        if pids_limit is not None:
-            host_config["PidsLimit"] = int(pids_limit)
-        if volumes:
-            host_config["Binds"] = list(volumes)
-        exposed = {}
-        if publish:
-            host_config["PortBindings"] = port_bindings(publish)
-            exposed = {port: {} for port in host_config["PortBindings"]}
-        if publish_all:
-            host_config["PublishAllPorts"] = True
-        body = {"Image": image, "Cmd": command, "Env": list(env), "WorkingDir": workdir or "", "User": user or "",
-                "AttachStdin": bool(stdin_open), "AttachStdout": True, "AttachStderr": True, "Tty": bool(tty),
-                "OpenStdin": bool(stdin_open), "StdinOnce": bool(stdin_open), "Labels": labels or {},
-                "HostConfig": host_config}
-        if console_size:
-            host_config["ConsoleSize"] = list(console_size)
-        if entrypoint is not None:
-            body["Entrypoint"] = entrypoint
-        if exposed:
-            body["ExposedPorts"] = exposed
-        if healthcheck is not None:
-            body["Healthcheck"] = healthcheck
-        if network_aliases:
-            body["NetworkingConfig"] = {"EndpointsConfig": {network or "default": {"Aliases": list(network_aliases)}}}
+        ``settings``: ``docker run``'s flags as keywords — environment, workdir, user, memory, cpus,
+        pids_limit, volumes, network, remove, stdin_open, tty, console_size, entrypoint, labels,
+        publish, publish_all, network_aliases, healthcheck, read_only, privileged, cap_add,
+        cap_drop, devices, device_cgroup_rules, security_opt (:func:`teachdock.client.create_body.create_body`)."""
+        body = create_body(image, command, **settings)
         query = {"name": name} if name else None
         try:
             return self.request("POST", "/containers/create", query=query, body=body).json()["Id"]
@@ -268,11 +233,8 @@ class Client(TransferMethods, CheckpointCalls):
             self.pull(image, progress=progress)
             return self.request("POST", "/containers/create", query=query, body=body).json()["Id"]
 
-    def run(self, image: str, command=None, *, name=None, detach=False, remove=False, environment=None,
-            workdir=None, user=None, memory=None, cpus=None, pids_limit=None, volumes=None, network=None,
-            input=None, tty=False, console_size=None, output=None, progress=None,
-            started=None, publish=None, publish_all=False, network_aliases=None,
-            healthcheck=None) -> RunOutput:  # noqa: A002
+    def run(self, image: str, command=None, *, name=None, detach=False, remove=False, input=None,  # noqa: A002
+            output=None, progress=None, started=None, **settings) -> RunOutput:
         """``docker run``: create -> attach (101) -> wait -> start -> output -> exit code.
 
         ``input``: bytes or str for the program's stdin (``-i``), or a binary file object to
@@ -283,12 +245,9 @@ class Client(TransferMethods, CheckpointCalls):
         gets a terminal (``-t``; ``console_size=(rows, columns)``) and its output is one raw
         stream, all of it "stdout".
         """
-        container_id = self.create(image, command, name=name, environment=environment, workdir=workdir, user=user,
-                                   memory=memory, cpus=cpus, pids_limit=pids_limit, volumes=volumes,
-                                   network=network, remove=remove, stdin_open=input is not None, tty=tty,
-                                   console_size=console_size, progress=progress, publish=publish,
-                                   publish_all=publish_all, network_aliases=network_aliases,
-                                   healthcheck=healthcheck)
+        container_id = self.create(image, command, name=name, remove=remove, stdin_open=input is not None,
+                                   progress=progress, **settings)
+        tty = bool(settings.get("tty"))
         if detach:
             self.start(container_id)
             return RunOutput(container_id, None)
@@ -405,8 +364,10 @@ class Client(TransferMethods, CheckpointCalls):
         return result["StatusCode"]
 
     def exec(self, container: str, cmd, *, detach=False, environment=None, workdir=None, user=None,
-             input=None, tty=False, console_size=None, output=None, started=None) -> RunOutput:  # noqa: A002
-        """``docker exec``: POST /containers/ID/exec, POST /exec/EID/start (101), GET /exec/EID/json."""
+             input=None, tty=False, console_size=None, output=None, started=None,  # noqa: A002
+             privileged=False) -> RunOutput:
+        """``docker exec``: POST /containers/ID/exec, POST /exec/EID/start (101), GET /exec/EID/json.
+        ``privileged``: every capability the machine grants (``docker exec --privileged``)."""
         if isinstance(cmd, str):
             cmd = ["sh", "-c", cmd]
         env = environment or []
@@ -414,7 +375,7 @@ class Client(TransferMethods, CheckpointCalls):
             env = [f"{key}={value}" for key, value in env.items()]
         body = {"Cmd": list(cmd), "AttachStdin": input is not None, "AttachStdout": not detach,
                 "AttachStderr": not detach, "Tty": bool(tty), "Env": list(env) or None,
-                "WorkingDir": workdir or "", "User": user or "", "Detach": detach, "Privileged": False}
+                "WorkingDir": workdir or "", "User": user or "", "Detach": detach, "Privileged": bool(privileged)}
         if console_size:
             body["ConsoleSize"] = list(console_size)
         exec_id = self.request("POST", f"/containers/{_seg(container)}/exec", body=body).json()["Id"]

@@ -162,6 +162,15 @@ RUN_FLAGS = [
     Flag("--health-start-period", "failures in this time after start do not count", value="TIME"),
     Flag("--health-start-interval", "time between probes during the start period", value="TIME"),
     Flag("--no-healthcheck", "switch off the image's HEALTHCHECK"),
+    Flag("--read-only", "mount the container's root filesystem read-only"),
+    Flag("--privileged", "every capability, no seccomp filter, every host device, no masked paths, writable /sys"),
+    Flag("--cap-add", "add a capability (NET_ADMIN, CAP_SYS_ADMIN, ALL)", value="CAP", repeat=True),
+    Flag("--cap-drop", "drop a capability (CHOWN, ALL)", value="CAP", repeat=True),
+    Flag("--device", "give it a host device: /dev/x[:/dev/y][:rwm] (a node and a device rule)", value="DEV",
+         repeat=True),
+    Flag("--device-cgroup-rule", "let it use devices it makes itself: \"c 1:3 rwm\", \"b 7:* rw\"", value="RULE",
+         repeat=True),
+    Flag("--security-opt", "seccomp=unconfined|PROFILE.json, no-new-privileges", value="OPT", repeat=True),
 ]
 
 
@@ -198,7 +207,10 @@ def cmd_run(session: Session) -> int:
                                 workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
                                 pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
                                 publish=o.publish, publish_all=o.publish_all, network_aliases=o.network_alias,
-                                healthcheck=check,
+                                healthcheck=check, read_only=o.read_only, privileged=o.privileged,
+                                cap_add=o.cap_add, cap_drop=o.cap_drop, devices=o.device,
+                                device_cgroup_rules=o.device_cgroup_rule,
+                                security_opt=o.security_opt,
                                 input=sys.stdin.buffer if o.interactive else None, tty=o.tty,
                                 console_size=terminal_size() if o.tty else None, output=write_output,
                                 progress=pulling, started=started)
@@ -528,7 +540,7 @@ def cmd_exec(session: Session) -> int:
         result = client.exec(args[0], args[1:], detach=o.detach, environment=o.env, workdir=o.workdir,
                              user=o.user, input=sys.stdin.buffer if o.interactive else None, tty=o.tty,
                              console_size=terminal_size() if o.tty else None, output=write_output,
-                             started=started)
+                             started=started, privileged=o.privileged)
     return 0 if o.detach else (result.exit_code if result.exit_code is not None else 0)
 
 
@@ -595,5 +607,7 @@ VERBS = {
                    Flag("-t,--tty", "give it a terminal"),
                    Flag("-e,--env", "set an environment variable", value="KEY=VALUE", repeat=True),
                    Flag("-w,--workdir", "working directory", value="DIR"),
-                   Flag("-u,--user", "user[:group]", value="USER")], min_args=2, interspersed=False), cmd_exec),
+                   Flag("-u,--user", "user[:group]", value="USER"),
+                   Flag("--privileged", "every capability the machine grants, for this command")],
+                  min_args=2, interspersed=False), cmd_exec),
 }

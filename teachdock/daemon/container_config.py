@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 
 from teachdock.daemon import volumes
-from teachdock.daemon.oci import env_dict, security_options
+from teachdock.daemon.oci import device_requests, env_dict, security_options
 from teachdock.errors import InvalidConfig
 from teachdock.image.dockerfile import config_env
+from teachdock.runtime import capabilities, devices
 from teachdock.runtime.seccomp import compile_filter
 from teachdock.runtime.seccomp_profile import resolve
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
@@ -74,6 +75,7 @@ def host_config(host: dict) -> dict:
     host = dict(host)
     volumes.requested_mounts(host)  # a bad -v or --mount is a 400 at create, before anything exists
     check_security_options(host.get("SecurityOpt"))
+    check_privileges(host)
     log_config = host.get("LogConfig") or {}
     host["LogConfig"] = {"Type": log_config.get("Type") or "json-file", "Config": log_config.get("Config") or {}}
     if host.get("NetworkMode") in (None, ""):
@@ -85,6 +87,31 @@ def host_config(host: dict) -> dict:
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     host.setdefault("AutoRemove", False)
     return host
+
+
+def check_privileges(host: dict) -> None:
+    """--cap-add/--cap-drop stored as dockerd stores them (``CAP_SYS_ADMIN``; an unknown name is its 400,
+    ``invalid CapAdd: unknown capability: "CAP_FOO"``) and --device looked up on the host now (dockerd
+    does it at start; its words, but a 400 before anything exists). A capability this machine cannot grant
+    is refused here too."""
+    for field in ("CapAdd", "CapDrop"):
+        if host.get(field) is not None:
+            host[field] = capabilities.normalize(host[field], field)
+    capabilities.tweak(DEFAULT_CAPABILITIES, host.get("CapAdd"), host.get("CapDrop"),
+                       privileged=bool(host.get("Privileged")))
+    if host.get("Privileged") and host.get("SecurityOpt") is None:
+        host["SecurityOpt"] = ["label=disable"]  # what dockerd's generateSecurityOpt writes (no SELinux here either)
+    requests = device_requests(host.get("Devices"))
+    for host_path, inside, permissions in requests:
+        devices.from_host(host_path, inside, permissions)
+    rules = host.get("DeviceCgroupRules")
+    if rules is not None and not isinstance(rules, list):
+        raise InvalidConfig(f"HostConfig.DeviceCgroupRules must be a list of strings, not {json.dumps(rules)[:80]}")
+    for rule in rules or []:
+        devices.cgroup_rule(rule)  # dockerd's words, at create rather than at start
+    if host.get("Devices") is not None:
+        host["Devices"] = [{"PathOnHost": host_path, "PathInContainer": inside, "CgroupPermissions": permissions}
+                           for host_path, inside, permissions in requests]
 
 
 def check_security_options(security_opt) -> None:

@@ -26,6 +26,11 @@ to create — is done by the caller and handed in.
     --cgroup-parent (daemon) the daemon's cgroup parent     cgroups_path
     --security-opt seccomp=  HostConfig.SecurityOpt         seccomp ("default": Docker's profile, None, a profile)
     --security-opt no-new-privileges   HostConfig.SecurityOpt   no_new_privileges (off by default, as Docker)
+    --cap-add / --cap-drop   HostConfig.CapAdd, CapDrop     cap_add, cap_drop (on Docker's 14 defaults)
+    --privileged             HostConfig.Privileged          privileged (all capabilities, no seccomp, all devices,
+                                                            no masked or read-only paths, writable /sys)
+    --device                 HostConfig.Devices             devices ("host:container:rwm": node + allow rule)
+    --device-cgroup-rule     HostConfig.DeviceCgroupRules   device_cgroup_rules ("c 1:3 rwm": allow rule only)
 """
 
 from __future__ import annotations
@@ -72,6 +77,11 @@ def spec_options(record: dict, *, user: str | None, additional_gids: list[int], 
         "cgroups_path": f"/{cgroup_parent.strip('/')}/{record['Id']}",
         "mounts": [*mounts, *etc_mounts(etc_files or {}, mounts, read_only=bool(host.get("ReadonlyRootfs")))],
         **security_options(host.get("SecurityOpt")),
+        "privileged": bool(host.get("Privileged")),
+        "cap_add": host.get("CapAdd") or None,
+        "cap_drop": host.get("CapDrop") or None,
+        "devices": device_requests(host.get("Devices")),
+        "device_cgroup_rules": host.get("DeviceCgroupRules") or None,
     }
     if host.get("NetworkMode") == "host":
         options["namespaces"] = HOST_NETWORK_NAMESPACES
@@ -128,6 +138,23 @@ def security_options(security_opt) -> dict:
         elif key not in ("apparmor", "label"):
             raise InvalidConfig(f"invalid --security-opt 2: {json.dumps(opt)}")
     return options
+
+
+def device_requests(devices) -> list[tuple[str, str, str]]:
+    """``HostConfig.Devices`` -> make_spec's ``devices``: (on host, in container, cgroup permissions);
+    an empty PathInContainer is the host's path and empty permissions are rwm, as the docker CLI fills them."""
+    if devices is None:
+        return []
+    if not isinstance(devices, list) or not all(isinstance(device, dict) for device in devices):
+        raise InvalidConfig(f"HostConfig.Devices must be a list of objects, not {json.dumps(devices)[:80]}")
+    requests = []
+    for device in devices:
+        fields = [device.get(key) or "" for key in ("PathOnHost", "PathInContainer", "CgroupPermissions")]
+        if not all(isinstance(field, str) for field in fields):
+            raise InvalidConfig("HostConfig.Devices: PathOnHost, PathInContainer and CgroupPermissions are strings")
+        host, inside, permissions = fields
+        requests.append((host, inside or host, permissions or "rwm"))
+    return requests
 
 
 def etc_mounts(etc_files: dict[str, str], user_mounts: list[dict], *, read_only: bool = False) -> list[dict]:

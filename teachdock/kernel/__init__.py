@@ -243,6 +243,11 @@ def chmod(path, mode: int) -> None:
     os.chmod(path, mode)
 
 
+def chown(path, uid: int, gid: int) -> None:
+    """Set a file's owner and group (chown(2))."""
+    os.chown(path, uid, gid)
+
+
 def symlink(target, path) -> None:
     """Create the symbolic link ``path`` pointing to ``target`` (symlink(2))."""
     os.symlink(target, path)

@@ -11,6 +11,8 @@
     images/             05: the layer viewer and plots; the exercises
     registries/         06: a local registry, a token server, the HTTP exchange drawn
     client_and_daemon/  07: the architecture, the socket, HTTP by hand, the API tracer
+    applications/       09: compose traced call by call, health watched, containers moved
+                        cold and live, two dockerd in a swarm; the exercises
     common/             what several chapters share: the host and container views, the
                         busybox rootfs, TextAndHTML, CheckResult and the exercise helpers
 

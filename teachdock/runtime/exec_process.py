@@ -32,7 +32,7 @@ import signal
 
 from teachdock import kernel
 from teachdock.errors import Conflict, ContainerStartError, InvalidConfig
-from teachdock.runtime import seccomp, terminal
+from teachdock.runtime import capabilities as capability_sets, seccomp, terminal
 from teachdock.runtime.container import Container, stdio_choices
 from teachdock.runtime.identity import set_identity
 from teachdock.runtime.init import exec_error, reset_signals
@@ -142,7 +142,7 @@ def exec_in(container: Container, args: list[str], *, env: dict | None = None, c
     environment = dict(item.split("=", 1) for item in process.get("env", []))
     environment.update(env or {})
     if privileged:
-        every = [name for name, number in kernel.CAP_NUMBER.items() if number <= kernel.last_capability()]
+        every = capability_sets.available()  # what this machine's bounding set still grants, as for --privileged
         process["capabilities"] = {key: every for key in ("bounding", "effective", "permitted")}
     seccomp_filter = seccomp.filter_for(config)  # the container's filter, as runc exec: compiled before the fork
     namespaces = _namespace_fds(state["pid"], config)

@@ -8,7 +8,7 @@ the container's PID 1, before it executes the user's program. In order:
 3. mount what config.json lists (/proc, a tmpfs /dev, /dev/pts, /sys read-only, ...),
    each destination resolved *inside* the rootfs so a symlink in an image cannot point
    a mount at the host;
-4. fill /dev with the standard device nodes;
+4. fill /dev with the standard device nodes, then those ``linux.devices`` lists;
 5. pivot_root into the rootfs and detach the old root: the host's files are now
    unreachable, not merely hidden as with chroot;
 6. mask and write-protect the sensitive /proc and /sys paths; make / read-only if asked.
@@ -123,7 +123,7 @@ def mount_one(rootfs: str, entry: dict, cgroup_dirs: dict[str, str] | None = Non
 
 
 def _mount_cgroup(destination: str, flags: int, cgroup_dirs: dict[str, str], kernel) -> None:
-    """Show the container its own cgroup, read-only.
+    """Show the container its own cgroup, read-only unless the mount says ``rw`` (``--privileged``).
 
     On cgroup v2 with a cgroup namespace a fresh cgroup2 mount shows exactly the
     container's subtree. Otherwise (v1, or no cgroup namespace) a tmpfs holds one
@@ -131,14 +131,14 @@ def _mount_cgroup(destination: str, flags: int, cgroup_dirs: dict[str, str], ker
     """
     if "unified" in cgroup_dirs:
         kernel.mount(cgroup_dirs["unified"], destination, None, MS_BIND)
-        kernel.mount(None, destination, None, flags | MS_REMOUNT | MS_BIND | MS_RDONLY)
+        kernel.mount(None, destination, None, flags | MS_REMOUNT | MS_BIND)
         return
     kernel.mount("tmpfs", destination, "tmpfs", flags & ~MS_RDONLY, "mode=755")
     for controller, host_dir in sorted(cgroup_dirs.items()):
         target = os.path.join(destination, controller)
         kernel.mkdir(target)  # in the tmpfs just mounted
         kernel.mount(host_dir, target, None, MS_BIND)
-        kernel.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY
+        kernel.mount(None, target, None, MS_REMOUNT | MS_BIND | (flags & MS_RDONLY)
                      | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if flags & MS_RDONLY:
         kernel.mount(None, destination, None, MS_REMOUNT | MS_RDONLY | (flags & ~MS_RDONLY))
@@ -166,6 +166,31 @@ def create_devices(rootfs: str, bind_from_host: bool, *, kernel=teachdock.kernel
         path = os.path.join(dev, name)
         if not os.path.lexists(path):
             kernel.symlink(target, path)
+
+
+def create_listed_devices(rootfs: str, devices: list[dict], bind_from_host: bool, *,
+                          kernel=teachdock.kernel) -> None:
+    """Make the nodes config.json lists in ``linux.devices`` (``--device``, ``--privileged``), with
+    their type, numbers, mode and owner; one that exists already (a default one) is kept.
+
+    In a user namespace mknod is refused, so the node of the same path on the host is
+    bind-mounted instead, as runc does.
+    """
+    kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+    for device in devices:
+        path = secure_join(rootfs, device["path"])
+        if os.path.lexists(path):
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # e.g. /dev/net for /dev/net/tun, in the fresh /dev
+        if bind_from_host:
+            with open(path, "a"):
+                pass
+            kernel.mount(device["path"], path, None, MS_BIND)
+            continue
+        mode = device.get("fileMode", 0o666)
+        kernel.mknod(path, mode | kinds[device["type"]], os.makedev(device.get("major", 0), device.get("minor", 0)))
+        kernel.chmod(path, mode)  # mknod honours the umask
+        kernel.chown(path, device.get("uid", 0), device.get("gid", 0))
 
 
 def enter_rootfs(rootfs: str, *, kernel=teachdock.kernel) -> None:
@@ -226,6 +251,7 @@ def prepare(config: dict, rootfs: str, *, cgroup_dirs: dict[str, str],
         destinations.add(os.path.normpath(entry["destination"]))
     if "/dev" in destinations:
         create_devices(rootfs, bind_from_host=in_user_namespace, kernel=kernel)
+    create_listed_devices(rootfs, linux.get("devices") or [], bind_from_host=in_user_namespace, kernel=kernel)
     if propagation != MS_PRIVATE | MS_REC:
         kernel.mount(None, rootfs, None, propagation)
     enter_rootfs(rootfs, kernel=kernel)

@@ -20,6 +20,8 @@ from pathlib import Path
 from teachdock.errors import InvalidConfig, NotFound
 from teachdock.files import write_atomically
 from teachdock.kernel import CAP_NUMBER, NAMESPACES
+from teachdock.runtime import capabilities as capability_sets
+from teachdock.runtime import devices as host_devices
 from teachdock.runtime.seccomp import check as check_seccomp
 from teachdock.runtime.seccomp_profile import docker_default, resolve as resolve_seccomp
 from teachdock.runtime.cgroups import Resources
@@ -115,7 +117,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
               time_offsets: dict | None = None, init: bool = False, terminal: bool = False,
               console_size: tuple[int, int] | None = None, additional_gids=None,
               writable_tmp: bool = True, etc_directory=None, rootless: bool | None = None,
-              seccomp: dict | str | None = "default") -> dict:
+              seccomp: dict | str | None = "default", cap_add=None, cap_drop=None,
+              privileged: bool = False, devices=None, device_cgroup_rules=None) -> dict:
     """Build an OCI config.json (as a dict) the way Docker would for ``docker run``.
 
     ``cpus=0.5`` becomes quota 50000 per 100000 µs period, as ``docker run --cpus`` does.
@@ -139,6 +142,14 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     (:mod:`teachdock.runtime.seccomp_profile`); None or "unconfined" gives no filter (as
     ``--security-opt seccomp=unconfined``); a dict is a profile in Docker's format (as
     ``--security-opt seccomp=FILE``), resolved the same way.
+    ``cap_add``/``cap_drop``: names as ``docker run --cap-add/--cap-drop`` takes them (``sys_admin``,
+    ``CAP_SYS_ADMIN``, ``ALL``), applied to ``capabilities`` (Docker's defaults when None) in moby's
+    order (:mod:`teachdock.runtime.capabilities`). ``devices``: ``["/dev/x[:/dev/y][:rwm]", ...]``
+    as ``--device``: a node in linux.devices and an allow rule each (:mod:`teachdock.runtime.devices`);
+    ``device_cgroup_rules``: ``["c 1:3 rwm", "b 7:* rw"]`` as ``--device-cgroup-rule``: allow rules only.
+    ``privileged=True`` is ``docker run --privileged``: every capability the machine grants, no
+    seccomp filter, every host device (``a *:* rwm``), no masked or read-only paths, /sys (unless
+    the root is read-only) and the cgroup mount writable.
     """
     if rootless is None:
         rootless = os.geteuid() != 0
@@ -153,7 +164,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     if rootless and "user" not in namespaces:
         namespaces = (*namespaces, "user")  # without root, a user namespace is what grants the rest
     uid, gid = resolve_user(rootfs, user)
-    caps = list(DEFAULT_CAPABILITIES if capabilities is None else capabilities)
+    caps = capability_sets.tweak(DEFAULT_CAPABILITIES if capabilities is None else capabilities, cap_add, cap_drop,
+                                 privileged=privileged)
     process = {
         "terminal": bool(terminal),
         "user": {"uid": uid, "gid": gid, **({"additionalGids": list(additional_gids)} if additional_gids else {})},
@@ -176,14 +188,25 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
                            "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]})
     if etc_directory is not None:
         all_mounts += etc_mounts(etc_directory, rootfs, hostname)
+    if privileged:  # as moby: /sys writable unless the whole root is read-only; the cgroup mount writable
+        for mount in all_mounts:
+            if mount["type"] == "cgroup" or (mount["destination"] == "/sys" and not readonly):
+                mount["options"] = [option for option in mount["options"] if option != "ro"]
+        masked_paths = [] if masked_paths is None else masked_paths
+        readonly_paths = [] if readonly_paths is None else readonly_paths
+        seccomp = None
     all_mounts += list(mounts or [])
+    device_nodes, device_rules = _devices(devices, privileged)
+    device_rules += [host_devices.cgroup_rule(rule) for rule in device_cgroup_rules or []]
     linux: dict = {
         # a kind is made new; {"type": kind, "path": ...} joins an existing one (docker run --network container:X)
         "namespaces": [dict(kind) if isinstance(kind, dict) else {"type": kind} for kind in namespaces],
         "maskedPaths": list(DEFAULT_MASKED_PATHS if masked_paths is None else masked_paths),
         "readonlyPaths": list(DEFAULT_READONLY_PATHS if readonly_paths is None else readonly_paths),
-        "resources": {"devices": [dict(rule) for rule in DEFAULT_DEVICE_RULES]} if not rootless else {},
+        "resources": {"devices": device_rules} if not rootless else {},
     }
+    if device_nodes:
+        linux["devices"] = device_nodes
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
     filter_ = seccomp_for(seccomp, caps)
@@ -229,6 +252,26 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
         spec["annotations"] = {"org.teachdock.init": "true"}
     validate(spec)
     return spec
+
+
+def _devices(requested, privileged: bool) -> tuple[list[dict], list[dict]]:
+    """(linux.devices, linux.resources.devices) for ``--device`` requests and ``--privileged``.
+
+    Privileged (as moby): every host device, and the default deny followed by allow-all. moby then
+    forgets ``--device``; here a device asked for under another name (``/dev/null:/dev/mynull``) is made too.
+    """
+    nodes, rules = [], [dict(rule) for rule in DEFAULT_DEVICE_RULES]
+    for request in requested or []:
+        host, inside, permissions = (host_devices.parse(request) if isinstance(request, str) else request)
+        more_nodes, more_rules = host_devices.from_host(host, inside, permissions)
+        nodes += more_nodes
+        rules += more_rules
+    if privileged:
+        every = host_devices.host_devices()
+        present = {node["path"] for node in every}
+        return every + [node for node in nodes if node["path"] not in present], [
+            dict(DEFAULT_DEVICE_RULES[0]), dict(host_devices.ALLOW_ALL)]
+    return nodes, rules
 
 
 def seccomp_for(seccomp, capabilities) -> dict | None:
@@ -423,6 +466,12 @@ def validate(config) -> None:
     _require(cgroups_path is None or (isinstance(cgroups_path, str) and ".." not in cgroups_path.split("/")),
              "linux.cgroupsPath must be a path without '..'")
     Resources.from_oci(linux.get("resources"))  # checks every limit, with the kernel's bounds
+    for index, device in enumerate(linux.get("devices") or []):
+        _require(isinstance(device, dict) and isinstance(device.get("path"), str) and device["path"].startswith("/")
+                 and device.get("type") in ("c", "b", "u", "p")
+                 and all(_is_uint(device.get(key, 0)) for key in ("major", "minor", "fileMode", "uid", "gid")),
+                 f"linux.devices[{index}] needs an absolute path, type c, b, u or p, and non-negative "
+                 "major, minor, fileMode, uid and gid")
     for field in ("maskedPaths", "readonlyPaths"):
         _require(all(isinstance(p, str) and p.startswith("/") for p in linux.get(field, [])),
                  f"linux.{field} must be absolute paths")

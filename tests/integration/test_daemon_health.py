@@ -53,7 +53,7 @@ def test_a_passing_probe_makes_it_healthy_with_its_output_in_the_log(daemon):
     assert health["FailingStreak"] == 0 and entry["ExitCode"] == 0
     assert entry["Output"] in ("hi\nthere\n", "there\nhi\n")
     assert entry["Start"] <= entry["End"] and entry["End"].endswith("Z")
-    summary = daemon.json("GET", f"{V}/containers/json?filters=" + urllib.parse.quote('{"id":["x"]}'))
+    summary = daemon.json("GET", f"{V}/containers/json?filters=" + urllib.parse.quote(json.dumps({"id": [container[:12]]})))
     shown = [c["Status"] for c in summary if c["Id"] == container]
     assert shown and shown[0].endswith("(healthy)")
     record = json.loads((daemon.data_root / "daemon" / "containers" / container / "container.json").read_text())

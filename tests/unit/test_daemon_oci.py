@@ -36,7 +36,8 @@ def test_defaults_of_a_plain_docker_run():
                    "additional_gids": [], "readonly": False, "writable_tmp": False, "init": False, "memory": None,
                    "cpus": None, "cpu_shares": None, "pids_limit": None,
                    "cgroups_path": f"/teachdock/{CONTAINER_ID}", "mounts": [],
-                   "seccomp": "default", "no_new_privileges": False}  # Docker's profile; no_new_privs off, as dockerd
+                   "seccomp": "default", "no_new_privileges": False,  # Docker's profile; no_new_privs off, as dockerd
+                   "privileged": False, "cap_add": None, "cap_drop": None, "devices": [], "device_cgroup_rules": None}
 
 
 def test_hostname_env_and_working_dir():

@@ -52,6 +52,9 @@ class RecordingKernel:
     def chmod(self, path, mode):
         self.calls.append(("chmod", path, mode))
 
+    def chown(self, path, uid, gid):
+        self.calls.append(("chown", path, uid, gid))
+
     def symlink(self, target, path):
         self.calls.append(("symlink", target, path))
 
