@@ -254,3 +254,12 @@ def test_the_user_namespace_judge():
 def test_a_profile_compiles_to_a_program_that_names_its_call():
     lines = instructions(profile_blocking(["mkdir"]))
     assert any("mkdir" in line for line in lines) and any("ERRNO(EPERM)" in line for line in lines)
+
+
+def test_a_host_that_refuses_its_own_disk_is_named_and_not_blamed_on_the_container():
+    chosen = tuple(ATTEMPTS.values())
+    text = recorded(cap_mask=ALL_MASK, seccomp=0, attempts_lines=one("disk", 1, "od: /dev/td-disk: Operation not permitted"))
+    facts, outcomes = parse_run(text, chosen, privileged=True, host_refuses=frozenset({"/dev/vda"}))
+    assert decide(ATTEMPTS["disk"], facts, outcomes["disk"]).layer == "host"
+    facts, outcomes = parse_run(text, chosen, privileged=False, host_refuses=frozenset({"/dev/vda"}))
+    assert decide(ATTEMPTS["disk"], facts, outcomes["disk"]).layer == "devices"   # the cgroup says no first

@@ -77,7 +77,7 @@ def attempts(disk: tuple[str, int, int] | None = None) -> tuple[Attempt, ...]:
         Attempt("disk", f"read the host's disk ({name}) through a node",
                 f"mknod /dev/td-disk b {major} {minor} && od -An -tx1 -N1 /dev/td-disk",
                 (Gate("capabilities", "CAP_MKNOD"), Gate("seccomp", ("mknod", "mknodat")),
-                 Gate("devices", ("b", major, minor, "r"))),
+                 Gate("devices", ("b", major, minor, "r")), Gate("host", f"/dev/{name}")),
                 reads=True, harmless="reads one byte of the disk; writes nothing"),
         Attempt("mount", "mount a filesystem",
                 "mkdir -p /tmp/td-mnt && mount -t tmpfs td-tmpfs /tmp/td-mnt && echo mounted",
@@ -162,6 +162,7 @@ class Facts:
     existing: frozenset[str] = frozenset()
     mounts: tuple[tuple[str, str, str, str], ...] = ()   # (mount point, root, options, fs type)
     privileged: bool = False             # all devices allowed (--privileged): told, not seen from inside
+    host_refuses: frozenset[str] = frozenset()   # paths this machine refuses even to its own root
 
     @property
     def user_namespace(self) -> bool:
@@ -218,10 +219,31 @@ def outcome(attempt: Attempt, status: int, output: str) -> Outcome:
     return Outcome(attempt.key, status, output, errno_of(output) or f"exit {status}")
 
 
-def parse_run(stdout: str, chosen: tuple[Attempt, ...], *, privileged: bool = False) -> tuple[Facts, dict[str, Outcome]]:
+def host_refusals(chosen: tuple[Attempt, ...]) -> frozenset[str]:
+    """The paths of the host gates that the host refuses to its own root: read one byte of each
+    here, outside any container (a sandboxed machine may forbid opening its own disk)."""
+    refused = set()
+    for attempt in chosen:
+        for gate in attempt.gates:
+            if gate.layer == "host" and os.path.exists(gate.what):
+                try:
+                    descriptor = os.open(gate.what, os.O_RDONLY)
+                    try:
+                        os.read(descriptor, 1)
+                    finally:
+                        os.close(descriptor)
+                except PermissionError:
+                    refused.add(gate.what)
+                except OSError:
+                    pass
+    return frozenset(refused)
+
+
+def parse_run(stdout: str, chosen: tuple[Attempt, ...], *, privileged: bool = False,
+              host_refuses: frozenset[str] = frozenset()) -> tuple[Facts, dict[str, Outcome]]:
     """The probe script's output -> the container's facts and each attempt's outcome."""
     by_key = {attempt.key: attempt for attempt in chosen}
-    facts = Facts(privileged=privileged)
+    facts = Facts(privileged=privileged, host_refuses=host_refuses)
     existing, mounts, outcomes = set(), [], {}
     for line in stdout.splitlines():
         kind, _, rest = line.partition("\t")

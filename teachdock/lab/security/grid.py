@@ -19,14 +19,14 @@ from pathlib import Path
 
 from teachdock.lab.common.views import TextAndHTML
 from teachdock.lab.security.attempts import (CAPABILITY_NAMES, MARKER_ENV, SOCKET_INSIDE, Attempt, Facts, Outcome,
-                                             attempts, parse_run, probe_script)
+                                             attempts, host_refusals, parse_run, probe_script)
 from teachdock.lab.security.layers import LAYERS, THROUGH, UNEXPLAINED, Verdict, decide
 
 #: One colour per layer (and for "got through" / "unexplained"), for the picture and the table.
 COLOURS = {
     "seccomp": "#56B4E9", "capabilities": "#009E73", "devices": "#E69F00", "masked": "#CC79A7",
     "read-only": "#0072B2", "namespaces": "#999999", "user namespace": "#F0E442", "kernel": "#dddddd",
-    THROUGH: "#D55E00", UNEXPLAINED: "#000000",
+    "host": "#bbbbbb", THROUGH: "#D55E00", UNEXPLAINED: "#000000",
 }
 
 
@@ -76,7 +76,7 @@ class Column:
 def column(configuration: str, chosen: tuple[Attempt, ...], stdout: str, *, privileged: bool = False,
            problem: str = "") -> Column:
     """Facts, outcomes and verdicts from one run of the probe script."""
-    facts, outcomes = parse_run(stdout, chosen, privileged=privileged)
+    facts, outcomes = parse_run(stdout, chosen, privileged=privileged, host_refuses=host_refusals(chosen))
     verdicts = {attempt.key: decide(attempt, facts, outcomes[attempt.key], configuration)
                 for attempt in chosen if attempt.key in outcomes}
     return Column(configuration, facts, outcomes, verdicts, problem)

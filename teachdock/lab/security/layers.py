@@ -30,6 +30,8 @@ LAYERS = {
     "user namespace": ("user namespace", "root inside is an ordinary user outside: the host's checks say no",
                        "EPERM"),
     "kernel": ("not in this kernel", "this kernel was built without it: nothing to attack", "ENOENT"),
+    "host": ("the host itself", "this machine refuses it even to its own root, outside any container "
+             "(a sandbox's policy)", "EPERM"),
 }
 #: the kernel without module support answers the module calls with ENOSYS
 NO_MODULES_ERRNO = "ENOSYS"
@@ -121,6 +123,8 @@ def closed(gate: Gate, facts: Facts, attempt: Attempt) -> str | None:
         if gate.what in facts.existing:
             return None
         return NO_MODULES_ERRNO if gate.what == "/proc/modules" else LAYERS[layer][2]
+    if layer == "host":
+        return LAYERS[layer][2] if gate.what in facts.host_refuses else None
     if layer == "user namespace":
         return gate.what if facts.user_namespace else None
     raise ValueError(f"unknown layer {layer!r}")
