@@ -24,7 +24,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from teachdock.daemon.server import HTTPError
+from teachdock.daemon.server import ChunkedTarWriter, HTTPError
 from teachdock.errors import TeachdockError
 from teachdock.image import archive, archive_load
 from teachdock.image.build import BuildStepFailed
@@ -240,23 +240,6 @@ def commit(daemon, request) -> None:
 
 # --- docker save / docker load --------------------------------------------------------------------------
 
-class _ChunkWriter:
-    """A write-only file that sends what it gets as HTTP chunks; the 200 goes out with the
-    first bytes, so an error found before them (an unknown image) is still a 404."""
-
-    def __init__(self, handler):
-        self.handler = handler
-
-    def write(self, data) -> int:
-        if not self.handler.response_started:
-            self.handler.start_chunks(200, "application/x-tar")
-        self.handler.write_chunk(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 def save(daemon, request, name: str | None = None) -> None:
     """``docker save busybox course/box:v1`` -> ``GET /images/get?names=busybox&names=course/box:v1``."""
     names = [name] if name else request.query_list("names")
@@ -265,7 +248,7 @@ def save(daemon, request, name: str | None = None) -> None:
     for each in names:
         if not _bare_repository(daemon, each):
             daemon.images.get(each)  # an unknown image is a 404, before any byte is sent
-    archive.save(daemon.images.store, names, _ChunkWriter(request.handler))
+    archive.save(daemon.images.store, names, ChunkedTarWriter(request.handler))
     request.handler.end_chunks()
     for each in names:
         daemon.events.publish("image", "save", each, name=each)

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from teachdock.daemon.server import HTTPError
+from teachdock.daemon.server import ChunkedTarWriter, HTTPError
 from teachdock.image.layers import diff_layer
 from teachdock.image.reference import parse_reference
 from teachdock.image.tar_import import import_reference, import_tarball
@@ -33,23 +33,6 @@ MAX_UPLOAD = 4 << 30
 URL_TIMEOUT = 30
 
 
-class _ChunkedTar:
-    """A write-only file that sends what it gets as HTTP chunks; the 200 goes out with the
-    first bytes, so an error found before them is still an ordinary HTTP error."""
-
-    def __init__(self, handler):
-        self.handler = handler
-
-    def write(self, data) -> int:
-        if not self.handler.response_started:
-            self.handler.start_chunks(200, "application/x-tar")
-        self.handler.write_chunk(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 def export_container(daemon, request, name: str) -> None:
     """``GET /containers/web/export``: every file of the root filesystem, sorted, owners,
     modes, times, hardlinks and xattrs kept (the same writer as a layer's, on the whole tree)."""
@@ -57,7 +40,7 @@ def export_container(daemon, request, name: str) -> None:
     rootfs = record.data.get("Rootfs") or ""
     if not rootfs or not os.path.isdir(rootfs):
         raise HTTPError(409, f"the filesystem of container {record.id[:12]} is not available (being removed?)")
-    out = _ChunkedTar(request.handler)
+    out = ChunkedTarWriter(request.handler)
     diff_layer(rootfs, out)           # on a merged tree there are no whiteouts: the whole tree, as a tar
     if not request.handler.response_started:
         out.write(b"")

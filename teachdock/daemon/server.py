@@ -421,6 +421,24 @@ class Handler(BaseHTTPRequestHandler):
         return self.connection
 
 
+class ChunkedTarWriter:
+    """A write-only file that sends what it gets as HTTP chunks (``docker export``, ``docker
+    save``); the 200 goes out with the first bytes, so an error found before them (an unknown
+    image or container) is still an ordinary HTTP error."""
+
+    def __init__(self, handler: "Handler"):
+        self.handler = handler
+
+    def write(self, data) -> int:
+        if not self.handler.response_started:
+            self.handler.start_chunks(200, "application/x-tar")
+        self.handler.write_chunk(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
 class _Server:
     """What both doors share: the router, the deadlines, the per-connection thread."""
 

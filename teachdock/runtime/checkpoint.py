@@ -50,7 +50,7 @@ from teachdock import kernel
 from teachdock.errors import Conflict, InvalidConfig, TeachdockError
 from teachdock.runtime import cgroups
 from teachdock.runtime.container import Container, stdio_choices
-from teachdock.runtime.processes import close_inherited_fds, exit_code, reap, start_time
+from teachdock.runtime.processes import close_inherited_fds, exit_code, reap, reap_until, start_time
 from teachdock.runtime.spec import check_container_id, rootfs_path, validate
 from teachdock.runtime.state import make_state_dir, now, read_state, remove_state_dir, write_config, write_state
 
@@ -377,15 +377,7 @@ def restore_monitor_main(container_id: str, state_dir: Path, arguments: list[str
         write_state(state_dir, state)
         os.write(report_fd, json.dumps({"running": pid}).encode() + b"\n")
         os.close(report_fd)
-        code = 0
-        while True:
-            try:
-                child, wait_status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            if child == pid:
-                code = exit_code(wait_status)
-                break
+        code = reap_until(pid)
         state.update(status="stopped", exitCode=code, oomKilled=False, finishedAt=now())
         write_state(state_dir, state)
         os._exit(0)

@@ -26,7 +26,7 @@ from teachdock import kernel
 from teachdock.errors import ContainerStartError, TeachdockError
 from teachdock.runtime.init import init_main, stage1_main, write_time_offsets
 from teachdock.runtime.plan import Plan, describe, receive, send
-from teachdock.runtime.processes import close_inherited_fds, exit_code, reap, start_time
+from teachdock.runtime.processes import close_inherited_fds, exit_code, reap, reap_until, start_time
 from teachdock.runtime.state import now, read_state, write_state
 
 
@@ -127,15 +127,7 @@ def monitor_main(plan: Plan, report_fd: int) -> None:
         os.close(fifo)
         ours.close()
 
-        code = 0
-        while True:  # reap everything adopted; the container ends when its PID 1 does
-            try:
-                pid, wait_status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            if pid == container_pid:
-                code = exit_code(wait_status)
-                break
+        code = reap_until(container_pid)  # everything adopted is reaped; the container ends with its PID 1
         oom = False
         if code == 128 + signal.SIGKILL:  # the OOM killer uses SIGKILL: only then ask the cgroup
             try:

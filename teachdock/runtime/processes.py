@@ -49,6 +49,18 @@ def reap(pid: int) -> None:
         pass
 
 
+def reap_until(pid: int) -> int:
+    """A subreaper's loop (the monitor's, the restored container's monitor's): reap every child,
+    adopted orphans too, until ``pid`` ends; its exit code (0 when no child is left first)."""
+    while True:
+        try:
+            child, wait_status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        if child == pid:
+            return exit_code(wait_status)
+
+
 def reap_if_our_child(pid: int) -> None:
     """A Container loaded by id in the process that created it: its monitor is our child,
     and a child nobody waits for stays a zombie. The container has stopped, so the monitor
