@@ -9,7 +9,6 @@ Each guest test comes back as one item here.
     .venv/bin/python -m pytest tests/vm/test_criu_vm.py -p no:cacheprovider -o addopts=""
 """
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from teachdock.errors import NotFound
 from teachdock.vm import VmError, VmTimeout, find_qemu, prepare_kernel
 from teachdock.vm import guest
+from tests.vm.guest_results import check_guest_test, read_console
 from teachdock.vm.criu_guest import criu_files, criu_prelude, daemon_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,6 @@ GUEST_TESTS = ["test_criu_check_passes_in_the_vm", "test_a_counter_checkpointed_
                "test_the_runtime_cli_checkpoints_and_restores_like_runc",
                "test_a_damaged_checkpoint_fails_with_criu_words_and_leaves_nothing",
                "test_a_container_with_a_network_interface_is_refused_with_the_reason"]
-MARKER = "TEACHDOCK-TEST"
 VM_TIMEOUT = 300  # about 2 minutes with KVM, most of it two daemons starting and stopping
 
 pytestmark = pytest.mark.slow
@@ -60,23 +59,9 @@ def guest_results() -> tuple[dict[str, dict], str]:
         console = exc.console
     else:
         console = run.vm.console
-    results = {}
-    for line in console.splitlines():
-        if line.startswith(f"{MARKER} {{"):
-            record = json.loads(line[len(MARKER) + 1:])
-            results[record["nodeid"].split("::")[-1]] = record
-    tail = "\n".join(line for line in console.splitlines()[-80:] if not line.startswith(MARKER))
-    return results, tail
+    return read_console(console, tail_lines=80)
 
 
 @pytest.mark.parametrize("name", GUEST_TESTS)
 def test_criu_in_vm(guest_results, name):
-    results, tail = guest_results
-    record = results.get(name)
-    if record is None:
-        pytest.fail(f"the VM reported no result for {name}. Last console lines:\n{tail}", pytrace=False)
-    if record.get("stdout"):
-        print(record["stdout"], end="")
-    if record["outcome"] != "passed":
-        pytest.fail(f"in the VM ({record['outcome']}):\n{record['longrepr']}\nLast console lines:\n{tail}",
-                    pytrace=False)
+    check_guest_test(*guest_results, name)

@@ -8,7 +8,6 @@ as one item here.
     .venv/bin/python -m pytest tests/vm/test_devices_vm.py -p no:cacheprovider -o addopts=""
 """
 
-import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from teachdock.errors import NotFound
 from teachdock.vm import VmError, VmTimeout, find_qemu, prepare_kernel
 from teachdock.vm import guest
+from tests.vm.guest_results import check_guest_test, read_console
 
 REPO = Path(__file__).resolve().parents[2]
 GUEST_FILE = "tests/vm/guest_devices_checks.py"
@@ -25,7 +25,6 @@ GUEST_TESTS = ["test_the_guest_is_cgroup_v2", "test_mknod_of_dev_mem_works_and_o
                "test_an_exec_meets_the_same_program",
                "test_rules_it_cannot_enforce_refuse_a_container_with_cap_mknod",
                "test_without_cap_mknod_the_same_container_may_run"]
-MARKER = "TEACHDOCK-TEST"
 VM_TIMEOUT = 170
 
 pytestmark = pytest.mark.slow
@@ -52,26 +51,12 @@ def guest_results() -> tuple[dict[str, dict], str]:
         console = exc.console
     else:
         console = run.vm.console
-    results = {}
-    for line in console.splitlines():
-        if line.startswith(f"{MARKER} {{"):
-            record = json.loads(line[len(MARKER) + 1:])
-            results[record["nodeid"].split("::")[-1]] = record
-    tail = "\n".join(line for line in console.splitlines()[-60:] if not line.startswith(MARKER))
-    return results, tail
+    return read_console(console, tail_lines=60)
 
 
 @pytest.mark.parametrize("name", GUEST_TESTS)
 def test_devices_in_vm(guest_results, name):
-    results, tail = guest_results
-    record = results.get(name)
-    if record is None:
-        pytest.fail(f"the VM reported no result for {name}. Last console lines:\n{tail}", pytrace=False)
-    if record.get("stdout"):
-        print(record["stdout"], end="")
-    if record["outcome"] != "passed":
-        pytest.fail(f"in the VM ({record['outcome']}):\n{record['longrepr']}\nLast console lines:\n{tail}",
-                    pytrace=False)
+    check_guest_test(*guest_results, name)
 
 
 def test_the_guest_ran_no_test_this_file_does_not_know(guest_results):
