@@ -132,6 +132,10 @@ class DockerdProcess:
             ids = self.docker("ps", "-aq", timeout=30).stdout.split()
             if ids:
                 self.docker("rm", "-f", *ids, timeout=60)
+            # A user network is a Linux bridge (br-<id>); without bridge=True it lives in the host's
+            # namespace and outlives dockerd (a test that sends dockerd "../evil" as a network name
+            # left one per run).
+            self.docker("network", "prune", "-f", timeout=30)
         self.stop()
         for point in sorted(_mount_points(), reverse=True):
             if point.startswith(f"{self.dir}/"):
