@@ -278,7 +278,8 @@ class ContainerNetworking:
         """NetworkSettings as ``docker inspect`` shows it: each network with its endpoint while it
         runs; the default bridge's address also at the top (dockerd's older fields)."""
         networks = {}
-        for name, entry in self.settings(record).items():
+        # A snapshot: a connect or a start may add a network while this loop calls out.
+        for name, entry in list(self.settings(record).items()):
             endpoint = (self.networks.endpoint(name, record.id) if record.running else None) or {}
             try:
                 network_id = self.networks.get(name)["Id"]
