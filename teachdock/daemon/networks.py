@@ -255,7 +255,8 @@ class NetworkManager:
     # --- endpoints ------------------------------------------------------------------------------------
     def endpoints(self, network: dict) -> dict[str, dict]:
         """The containers attached now: those whose PID 1 still lives."""
-        return {container_id: endpoint for container_id, endpoint in (network.get("Endpoints") or {}).items()
+        # a snapshot of the endpoints: another container's start may add one while /proc is read
+        return {container_id: endpoint for container_id, endpoint in list((network.get("Endpoints") or {}).items())
                 if endpoint.get("PidStart") is not None and process_start(endpoint.get("Pid")) == endpoint["PidStart"]}
 
     def endpoint(self, network_name: str, container_id: str) -> dict | None:
