@@ -1,9 +1,10 @@
 """Shared test set-up for tests/ and the notebooks (hence at the repository root): skip what needs root when we are not root, and say why.
 
-Two kinds of items need root: tests marked ``@pytest.mark.root`` (real namespaces, mounts,
-cgroups) and notebook cells tagged ``needs-root`` (run by nbval). For an unprivileged
-contributor both are skipped with the reason, instead of failing.
-A root-marked test needs no ``skipif(os.geteuid() != 0)`` of its own.
+Tests marked ``@pytest.mark.root`` (real namespaces, mounts, cgroups) are skipped with the
+reason for an unprivileged contributor, instead of failing; a root-marked test needs no
+``skipif(os.geteuid() != 0)`` of its own. Notebook cells tagged ``needs-root`` are *not*
+skipped: they guard themselves (``teachdock.lab.has_root``), and
+tests/integration/test_notebooks_without_root.py runs every chapter as ``nobody`` to prove it.
 """
 
 import os
@@ -28,10 +29,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("root") is not None:
             item.add_marker(pytest.mark.skip(reason="needs root: creates real namespaces, mounts or cgroups"))
-            continue
-        cell = getattr(item, "cell", None)  # nbval's notebook cell items carry their nbformat cell
-        if cell is not None and "needs-root" in cell.metadata.get("tags", []):
-            item.add_marker(pytest.mark.skip(reason="notebook cell tagged needs-root; run the notebook as root"))
+    # Notebook cells tagged needs-root are not skipped: each guards itself (teachdock.lab.has_root)
+    # and, without root, prints one sentence of what it would show. Running them is the test of that.
 
 
 # --- the default daemon a notebook or a CLI test autostarted ----------------------------------------

@@ -17,13 +17,17 @@
                         busybox rootfs, TextAndHTML, CheckResult and the exercise helpers
 
 A notebook imports from its chapter's package (``from teachdock.lab.namespaces import
-isolation_explorer``); ``busybox_rootfs``, which every chapter needs, also from here.
+isolation_explorer``); ``busybox_rootfs``, ``has_root`` (the guard of every ``needs-root``
+cell) and ``Prediction`` (a guess typed before a cell runs), which every chapter needs, also
+from here.
 
 This is the top layer but one: it may import any part of teachdock below the CLI, and only the
 CLI imports it (``teachdock doctor``). Heavy libraries (matplotlib, IPython, ipywidgets) are
 imported only by the functions that draw.
 """
 
+from teachdock.lab.common.predict import Prediction
+from teachdock.lab.common.root import has_root
 from teachdock.lab.common.views import busybox_rootfs
 
-__all__ = ["busybox_rootfs"]
+__all__ = ["Prediction", "busybox_rootfs", "has_root"]
