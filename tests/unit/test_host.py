@@ -141,6 +141,7 @@ def test_not_root_limits_root_cells_and_cgroups():
     assert report.finding("cgroup writable").status == WARN
     assert report.verdict_level == "limited"
     assert "needs-root" in report.verdict and "03 cgroups" in report.verdict
+    assert report.finding("root").meaning.startswith("Containers still start, rootless")
 
 
 def test_namespace_created_inside_a_user_namespace_counts_as_working():

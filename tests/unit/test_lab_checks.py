@@ -12,88 +12,70 @@ from teachdock.lab.common import views
 from teachdock.lab.common.checks import CheckResult
 from teachdock.lab.start_here import checks
 from teachdock.lab.start_here.checks import (
-    check_interfaces,
-    check_own_pid,
+    NO_PID_NAMESPACE,
+    check_host_network,
+    check_pid1_without_pid_namespace,
     check_ps_count,
-    judge_interfaces,
-    judge_own_pid,
+    judge_host_network,
+    judge_pid1_without_pid_namespace,
     judge_ps_count,
 )
+from teachdock.runtime import make_spec
 
 HOST_INTERFACES = ["lo", "eth0", "ifb0"]
+HOST = views.View("host", 4242, "process_api", [(i, "x") for i in range(1, 81)], "vm", 30, HOST_INTERFACES, 0)
 
 
-NET_DEV_HEADER = (
-    "Inter-|   Receive                            |  Transmit\n"
-    " face |bytes    packets errs drop fifo frame compressed multicast|bytes\n"
-)
-
-
-def _net_dev(*names):
-    return NET_DEV_HEADER + "".join(f"{name:>6}:       0       0    0    0    0     0          0         0\n" for name in names)
+def _probe_output(pid: int, hostname: str, interfaces: list[str]) -> str:
+    return (f"pid={pid}\npid1=sh\nhostname={hostname}\nuid=0\nmounts=20\ninterfaces={' '.join(interfaces)} \n"
+            f"--- ps\nPID   USER     COMMAND\n{pid:>5} root     sh -s\n")
 
 
 @pytest.fixture
 def fake_container(monkeypatch, tmp_path):
-    """Checks see a container whose sh is PID 1, whose ps lists 1 process, and that has only lo
-    (or the host's devices, when it is started without a network namespace)."""
+    """Checks see containers that behave as the kernel would, without starting any: ps alone lists
+    itself; without a PID namespace the shell has a host PID and PID 1 is the host's; the probe
+    reports the hostname and interfaces the options ask for, and run()'s own validation refuses
+    what it refuses (make_spec is the real one)."""
 
     def run(args, rootfs, **options):
-        if tuple(args) == ("cat", "/proc/net/dev"):
-            own_netns = "network" in options.get("namespaces", ("network",))
-            return _net_dev("lo") if own_netns else _net_dev(*HOST_INTERFACES)
-        return {("sh", "-c", "echo $$"): "1\n", ("ps",): "PID   USER     COMMAND\n    1 root     ps\n"}[tuple(args)]
+        if tuple(args) == ("ps",):
+            return "PID   USER     COMMAND\n    1 root     ps\n"
+        if tuple(args) == ("sh", "-c", "echo $$; cat /proc/1/comm"):
+            assert options == {"namespaces": NO_PID_NAMESPACE}
+            return "31337\nprocess_api\n"
+        assert tuple(args) == ("sh", "-s") and options.pop("input") == views.PROBE_SCRIPT
+        spec = make_spec(args, str(rootfs), **options)  # raises InvalidConfig or TypeError as run() would
+        kinds = [namespace["type"] for namespace in spec["linux"]["namespaces"]]
+        return _probe_output(1 if "pid" in kinds else 31337, spec.get("hostname") or HOST.hostname,
+                             ["lo"] if "network" in kinds else HOST_INTERFACES)
 
     monkeypatch.setattr(checks, "run_in_container", run)
-    host = views.View("host", 4242, "systemd", [(i, "x") for i in range(1, 81)], "vm", 30, HOST_INTERFACES, 0)
-    monkeypatch.setattr(checks, "host_view", lambda: host)
-    return tmp_path  # used as the rootfs argument: never touched
+    monkeypatch.setattr(checks, "host_view", lambda: HOST)
+    return tmp_path  # used as the rootfs argument: never read
 
 
-# ---- exercise 1 -----------------------------------------------------------------------------
-
-
-def test_own_pid_right_answer_passes(fake_container):
-    result = check_own_pid(1, rootfs=fake_container)
-    assert result.passed and result.message.startswith("Right: 1.")
-    assert check_own_pid("1", rootfs=fake_container).passed  # typed as text is fine too
-
-
-@pytest.mark.parametrize(
-    "answer, hint",
-    [
-        (0, "kernel's idle task"),
-        (-1, "never negative"),
-        (31337, "looks like a host PID"),
-        ("one", "whole number"),
-        (True, "whole number"),
-    ],
-)
-def test_own_pid_wrong_answers_get_the_hint_for_that_mistake(fake_container, answer, hint):
-    result = check_own_pid(answer, rootfs=fake_container)
-    assert not result.passed
-    assert hint in result.message
-
-
-def test_own_pid_of_the_notebook_kernel_is_named_as_such():
-    result = judge_own_pid(os.getpid(), truth=1)
-    assert not result.passed and "PID of this notebook's kernel" in result.message
+@pytest.fixture
+def as_root(monkeypatch):
+    monkeypatch.setattr(checks, "is_root", lambda: True)
 
 
 def test_placeholder_answer_asks_for_an_answer_without_running_anything(monkeypatch):
-    monkeypatch.setattr(checks, "run_in_container", lambda *a: pytest.fail("a placeholder must not start a container"))
-    for check in (check_own_pid, check_ps_count, check_interfaces):
+    monkeypatch.setattr(checks, "run_in_container",
+                        lambda *a, **k: pytest.fail("a placeholder must not start a container"))
+    for check in (check_ps_count, check_pid1_without_pid_namespace, check_host_network):
         result = check(...)
         assert not result.passed and not result.answered and "Replace the ..." in result.message
         assert repr(result).startswith("✎") and "#ececec" in result._repr_html_()
 
 
-# ---- exercise 2 -----------------------------------------------------------------------------
+# ---- exercise 1 -----------------------------------------------------------------------------
 
 
 def test_ps_count_right_answer_passes(fake_container):
     result = check_ps_count(1, rootfs=fake_container)
     assert result.passed and "ps itself" in result.message
+    assert check_ps_count("1", rootfs=fake_container).passed  # typed as text is fine too
 
 
 @pytest.mark.parametrize(
@@ -105,6 +87,7 @@ def test_ps_count_right_answer_passes(fake_container):
         (75, "about what the host sees"),
         (7, "Count the processes that exist inside the container"),
         (2.5, "whole number"),
+        (True, "whole number"),
     ],
 )
 def test_ps_count_wrong_answers_get_the_hint_for_that_mistake(fake_container, answer, hint):
@@ -119,58 +102,86 @@ def test_ps_count_follows_the_real_truth_not_a_constant():
     assert not judge_ps_count(1, truth=2, host_count=80).passed
 
 
+# ---- exercise 2 -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["process_api", " Process_API\n"])
+def test_pid1_without_a_pid_namespace_is_the_hosts(fake_container, as_root, answer):
+    result = check_pid1_without_pid_namespace(answer, rootfs=fake_container)
+    assert result.passed and "$$ = 31337" in result.message and "--pid host" in result.message
+
+
+@pytest.mark.parametrize(
+    "answer, hint",
+    [
+        ("sh", "sh is PID 1 only in a PID namespace of its own. Here the shell printed $$ = 31337"),
+        ("cat", "cat reads or prints, but it is not PID 1"),
+        ("systemd", "systemd is PID 1 on many Linux machines, but not on this one"),
+        ("init", "not on this one"),
+        (1, "not its number"),
+        ("1", "not its number"),
+        ("", "Answer with a program's name"),
+        ("python", "look at the host's column"),
+    ],
+)
+def test_pid1_without_a_pid_namespace_wrong_answers_get_their_hint(fake_container, as_root, answer, hint):
+    result = check_pid1_without_pid_namespace(answer, rootfs=fake_container)
+    assert not result.passed and result.answered
+    assert hint in result.message
+
+
+def test_pid1_follows_the_real_truth_not_a_constant():
+    assert judge_pid1_without_pid_namespace("systemd", truth="systemd", shell_pid=900).passed
+    assert not judge_pid1_without_pid_namespace("process_api", truth="systemd", shell_pid=900).passed
+
+
+def test_pid1_without_root_says_root_is_needed_and_starts_nothing(monkeypatch):
+    monkeypatch.setattr(checks, "is_root", lambda: False)
+    monkeypatch.setattr(checks, "run_in_container", lambda *a, **k: pytest.fail("no container without root"))
+    result = check_pid1_without_pid_namespace("sh")
+    assert not result.passed and not result.answered
+    assert result.message.startswith("This check needs root.") and "sudo scripts/lab" in result.message
+
+
 # ---- exercise 3 -----------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize("answer", [["lo"], "lo", {"lo"}, ("lo",), " lo "])
-def test_interfaces_right_answer_passes_in_any_reasonable_shape(fake_container, answer):
-    assert check_interfaces(answer, rootfs=fake_container).passed
+RIGHT_OPTIONS = {"hostname": "lab", "namespaces": ("pid", "mount", "uts", "ipc")}
 
 
-@pytest.mark.parametrize(
-    "answer, hint",
-    [
-        ([], "Not empty"),
-        (["lo", "eth0"], "eth0 belongs to the host's network namespace"),
-        (["eth0", "ifb0"], "eth0, ifb0 belong to the host's network namespace"),
-        (["ifb0"], "ifb0 belongs to the host"),
-        (["veth1"], "veth1 does not exist in a new network namespace"),
-        (42, "Answer with interface names"),
-    ],
-)
-def test_interfaces_wrong_answers_get_the_hint_for_that_mistake(fake_container, answer, hint):
-    result = check_interfaces(answer, rootfs=fake_container)
-    assert not result.passed
-    assert hint in result.message
-
-
-NO_NETNS = ("pid", "mount", "uts", "ipc")
-
-
-@pytest.mark.parametrize("answer", [HOST_INTERFACES, "eth0 ifb0 lo", "lo, eth0, ifb0"])
-def test_without_a_network_namespace_the_hosts_devices_are_right(fake_container, answer):
-    result = check_interfaces(answer, namespaces=NO_NETNS, rootfs=fake_container)
-    assert result.passed and "--network host" in result.message
+@pytest.mark.parametrize("options", [RIGHT_OPTIONS, {"hostname": "lab", "namespaces": ["mount", "pid", "uts"]}])
+def test_host_network_right_options_pass(fake_container, options):
+    result = check_host_network(dict(options), rootfs=fake_container)
+    assert result.passed, result.message
+    assert "the host's 3 interfaces" in result.message and "--network host" in result.message
 
 
 @pytest.mark.parametrize(
-    "answer, hint",
+    "options, hint",
     [
-        (["lo"], "what a *new* network namespace holds"),
-        ([], "Not empty"),
-        (["lo", "eth0"], "Missing: ifb0"),
-        (["lo", "eth0", "ifb0", "docker0"], "docker0 is not on this host"),
+        ({"hostname": "lab"}, "sees only lo: it still got a network namespace of its own"),
+        ({"hostname": "lab", "namespaces": ("pid", "mount", "uts", "ipc", "network")}, "sees only lo"),
+        ({"namespaces": ("pid", "mount", "uts", "ipc")}, "calls itself 'teachdock'. Pass hostname=\"lab\""),
+        ({"hostname": "lab", "namespaces": ("pid", "mount", "ipc")}, 'Keep "uts" in namespaces'),
+        ({"hostname": None, "namespaces": ("pid", "mount", "ipc")}, "answers to the host's name, 'vm'"),
+        ({"hostname": "lab", "namespaces": ("pid", "uts", "ipc")}, 'Keep "mount" in namespaces'),
+        ({"hostname": "lab", "namespaces": ("pid", "mount", "uts", "net")}, "Use the names run() knows"),
+        ({"hostname": "lab", "network": False}, "run() has no such keyword"),
+        ({"hostname": "lab", "namespaces": "pid mount uts"}, "not one string"),
+        (("hostname", "lab"), "as a dict"),
     ],
 )
-def test_without_a_network_namespace_wrong_answers_get_their_hint(fake_container, answer, hint):
-    result = check_interfaces(answer, namespaces=NO_NETNS, rootfs=fake_container)
-    assert not result.passed
-    assert hint in result.message
+def test_host_network_wrong_options_get_the_hint_for_that_mistake(fake_container, options, hint):
+    result = check_host_network(options, rootfs=fake_container)
+    assert not result.passed and result.answered
+    assert hint in result.message, result.message
 
 
-def test_eth0_on_a_host_without_eth0_gets_the_docker_hint():
-    result = judge_interfaces(["lo", "eth0"], truth=["lo"], host_interfaces=["lo", "ens3"])
-    assert not result.passed and "Docker adds it" in result.message
+def test_host_network_without_a_pid_namespace_is_caught():
+    seen = views.container_view(_probe_output(31337, "lab", HOST_INTERFACES))
+    result = judge_host_network({"hostname": "lab", "namespaces": ("mount", "uts")}, seen, HOST)
+    assert not result.passed and 'is PID 31337, a host number: keep "pid"' in result.message
+    rootless = judge_host_network({}, None, HOST, refusal="config.json: a user namespace needs a new pid namespace too")
+    assert not rootless.passed and 'Keep "pid" in namespaces' in rootless.message
 
 
 # ---- when no container can start ------------------------------------------------------------
@@ -181,7 +192,7 @@ def test_a_check_that_cannot_start_a_container_explains_instead_of_raising(monke
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(checks, "run_in_container", refuse)
-    result = check_own_pid(1, rootfs=tmp_path)
+    result = check_ps_count(1, rootfs=tmp_path)
     assert not result.passed
     assert "Could not start a container" in result.message and "needs root" in result.message
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from teachdock.errors import TeachdockError
-from teachdock.lab.start_here.launcher import ContainerLauncher, describe_exit, launch, result_html
+from teachdock.lab.start_here.launcher import ContainerLauncher, describe_exit, launch, memory_options, result_html
 from teachdock.runtime.cgroups import Metrics
 
 
@@ -33,13 +33,25 @@ def test_a_rootless_result_says_there_is_no_cgroup():
     assert "no cgroup" in result_html("true", result) and "(no output)" in result_html("true", result)
 
 
+def test_without_root_the_memory_limit_is_an_address_space_rlimit():
+    assert memory_options(32, as_root=True) == {"memory": "32m"}
+    assert memory_options(32, as_root=False) == {"rlimits": {"RLIMIT_AS": (32 * 1048576, 32 * 1048576)}}
+    assert memory_options(0, as_root=False) == {} and memory_options(None, as_root=True) == {}
+    result = SimpleNamespace(exit_code=1, oom_killed=False, duration=0.2, stdout="", stderr="sh: out of memory\n",
+                             metrics=None)
+    page = result_html("x=a; while true; do x=$x$x; done", result, address_space_mib=32)
+    assert "RLIMIT_AS = 32 MiB" in page and "out of memory" in page
+    assert "RLIMIT_AS" not in result_html("true", result)
+
+
 def test_an_empty_command_is_refused_before_any_container():
     with pytest.raises(TeachdockError, match="type a command first"):
         launch("   ", rootfs="/nonexistent")
 
 
-def test_a_preset_fills_the_command_and_the_hog_gets_a_small_limit(monkeypatch):
-    monkeypatch.setattr("os.geteuid", lambda: 0)
+@pytest.mark.parametrize("uid", [0, 1000])
+def test_a_preset_fills_the_command_and_the_hog_gets_a_small_limit(monkeypatch, uid):
+    monkeypatch.setattr("os.geteuid", lambda: uid)
     launcher = ContainerLauncher(rootfs="/nonexistent")
     launcher.preset.value = "hostname"
     assert launcher.command.value == "hostname"

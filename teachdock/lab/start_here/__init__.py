@@ -12,14 +12,14 @@ from teachdock.lab.common.views import (
     host_view,
     plot_comparison,
 )
-from teachdock.lab.start_here.checks import check_interfaces, check_own_pid, check_ps_count
+from teachdock.lab.start_here.checks import check_host_network, check_pid1_without_pid_namespace, check_ps_count
 from teachdock.lab.start_here.doctor import doctor
 from teachdock.lab.start_here.launcher import container_launcher
 
 __all__ = [
     "PROBE_SCRIPT",
-    "check_interfaces",
-    "check_own_pid",
+    "check_host_network",
+    "check_pid1_without_pid_namespace",
     "check_ps_count",
     "compare_table",
     "container_launcher",

@@ -1,4 +1,5 @@
-"""Chapter 00's exercises: the first container's PID, its process list, its network devices.
+"""Chapter 00's exercises: ps alone in a container, PID 1 without a PID namespace, and the
+options of a container that keeps its own PID 1 but uses the host's network.
 
 The result box, ``observe`` and ``run_in_container`` are shared by every chapter
 (teachdock.lab.common.checks).
@@ -6,55 +7,13 @@ The result box, ``observe`` and ``run_in_container`` are shared by every chapter
 
 from __future__ import annotations
 
-import os
-import re
-
+from teachdock.errors import TeachdockError
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered, observe, run_in_container
-from teachdock.lab.common.views import host_view, interfaces_from_net_dev, parse_ps
+from teachdock.lab.common.root import ROOT_HINT, is_root
+from teachdock.lab.common.views import PROBE_SCRIPT, View, container_view, host_view, parse_ps
 
 
-# ---- exercise 1: what PID does the container's first process see for itself? -------------
-
-
-def judge_own_pid(answer, truth: int) -> CheckResult:
-    if not_answered(answer):
-        return NOT_ANSWERED
-    n = as_int(answer)
-    if n is None:
-        return CheckResult(False, f"Answer with a whole number, like 7 (you gave {answer!r}).")
-    if n == truth:
-        return CheckResult(True, f"Right: {truth}. A new PID namespace numbers its processes from scratch, "
-                                 "and the first one gets PID 1, the role init plays on a whole machine.")
-    if n == 0:
-        return CheckResult(False, "PID 0 is not a process you can see: it is the kernel's idle task. "
-                                  "The first real process in a new PID namespace gets the next number.")
-    if n < 0:
-        return CheckResult(False, "PIDs are never negative. Try again.")
-    if n == os.getpid():
-        return CheckResult(False, f"{n} is the PID of this notebook's kernel, on the host. The container's "
-                                  "process lives in another PID namespace, which starts its own numbering.")
-    if n > truth:
-        return CheckResult(False, f"{n} looks like a host PID. The host does give the container's process a "
-                                  "number like that (Container.pid shows it), but inside its own PID namespace "
-                                  "the first process is numbered from scratch.")
-    return CheckResult(False, "Not quite. Think of what a brand-new machine calls its very first process.")
-
-
-def _own_pid(rootfs) -> int:
-    return int(run_in_container(["sh", "-c", "echo $$"], rootfs).strip())
-
-
-def check_own_pid(answer, rootfs=None) -> CheckResult:
-    """Exercise: which PID does `sh -c 'echo $$'` print when it is a container's first process?"""
-    if not_answered(answer):
-        return NOT_ANSWERED
-    truth, failure = observe(_own_pid, rootfs)
-    if failure is not None:
-        return failure
-    return judge_own_pid(answer, truth)
-
-
-# ---- exercise 2: how many processes does `ps` list when it runs alone in a container? -----
+# ---- exercise 1: how many processes does `ps` list when it runs alone in a container? -----
 
 
 def judge_ps_count(answer, truth: int, host_count: int) -> CheckResult:
@@ -92,90 +51,133 @@ def check_ps_count(answer, rootfs=None) -> CheckResult:
     return judge_ps_count(answer, truth, host_count=len(host_view().processes))
 
 
-# ---- exercise 3: which network interfaces does a container see? ----------------------------
-# With its own network namespace: only lo. Without one (no "network" in namespaces): the host's.
+
+# ---- exercise 2: who is PID 1 for a container without a PID namespace of its own? ----------
+# The runtime still mounts a fresh /proc, but for the PID namespace the container is in: the host's.
+
+NO_PID_NAMESPACE = ("mount", "uts", "ipc", "network")
+
+ROOTLESS_CANNOT_SHARE_PIDS = CheckResult(
+    False,
+    "This check needs root. Without root, run() adds a user namespace, and the kernel lets a user namespace "
+    "mount /proc only for a PID namespace it owns: a rootless container always gets its own PID namespace. "
+    f"{ROOT_HINT.replace('see it', 'check your answer')}",
+    answered=False,
+)
 
 
-def _as_names(answer) -> set[str] | None:
-    if isinstance(answer, str):
-        return {name for name in re.split(r"[\s,]+", answer) if name}
-    try:
-        names = set(answer)
-    except TypeError:
-        return None
-    return names if all(isinstance(name, str) for name in names) else None
-
-
-def judge_interfaces(answer, truth: list[str], host_interfaces: list[str], own_netns: bool = True) -> CheckResult:
+def judge_pid1_without_pid_namespace(answer, truth: str, shell_pid: int) -> CheckResult:
+    """``truth``: PID 1's name as the container saw it; ``shell_pid``: what its ``echo $$`` printed."""
     if not_answered(answer):
         return NOT_ANSWERED
-    names = _as_names(answer)
-    if names is None:
-        return CheckResult(False, f'Answer with interface names, like ["eth0"] or "eth0" (you gave {answer!r}).')
-    if own_netns:
-        return _judge_new_netns(names, set(truth), set(host_interfaces))
-    return _judge_shared_netns(names, set(truth))
+    if not isinstance(answer, str) or not answer.strip() or as_int(answer) is not None:
+        return CheckResult(False, f'Answer with a program\'s name in quotes, like "bash" (you gave {answer!r}): '
+                                  "the question is which program PID 1 is, not its number.")
+    name = answer.strip().lower()
+    if name == truth.lower():
+        return CheckResult(True, f"Right: {truth}. Without a PID namespace of its own the container stays in the "
+                                 f"host's: its shell printed $$ = {shell_pid}, a host PID, and the /proc mounted "
+                                 "for it lists the host's processes, PID 1 included. `docker run --pid host` "
+                                 "does the same.")
+    if name == "sh":
+        return CheckResult(False, f"sh is PID 1 only in a PID namespace of its own. Here the shell printed "
+                                  f"$$ = {shell_pid}: it was numbered in the host's PID namespace. Whose PID 1 "
+                                  "does that namespace's /proc show?")
+    if name in ("cat", "echo"):
+        return CheckResult(False, f"{name} reads or prints, but it is not PID 1: it runs after the shell, with a "
+                                  "higher number. Which process is number 1 in the namespace this /proc belongs to?")
+    if name in ("init", "systemd"):
+        return CheckResult(False, f"{name} is PID 1 on many Linux machines, but not on this one. The table in "
+                                  "section 3 shows what this host calls its PID 1.")
+    return CheckResult(False, "Not quite. The container shares the host's PID namespace, and its fresh /proc "
+                              "shows that namespace: look at the host's column in section 3.")
 
 
-def _judge_new_netns(names: set[str], truth: set[str], host: set[str]) -> CheckResult:
-    if names == truth:
-        return CheckResult(True, f"Right: {', '.join(sorted(truth))}. The kernel puts a loopback device in every "
-                                 "new network namespace, and nothing else. Docker's eth0 is added afterwards, "
-                                 "by moving one end of a veth pair in: the networking chapter does it by hand.")
-    if not names:
-        return CheckResult(False, "Not empty: the kernel creates one device in every new network namespace. "
-                                  "Which device does every machine have, even without a network cable?")
-    from_host = sorted((names & host) - truth)
-    if from_host:
-        verb = "belongs" if len(from_host) == 1 else "belong"
-        return CheckResult(False, f"{', '.join(from_host)} {verb} to the host's network namespace. A network "
-                                  "device lives in exactly one namespace at a time, and a new one starts with "
-                                  "none of the host's.")
-    if "eth0" in names:
-        return CheckResult(False, "A Docker container has an eth0, but Docker adds it after creating the "
-                                  "namespace. Here nothing is added: only what the kernel creates by itself.")
-    extra = sorted(names - truth)
-    if extra:
-        return CheckResult(False, f"{', '.join(extra)} {'does' if len(extra) == 1 else 'do'} not exist in a new "
-                                  "network namespace: only what the kernel creates by itself is there.")
-    return CheckResult(False, f"Something is missing: {', '.join(sorted(truth - names))}. "
-                              "Look at /proc/net/dev inside a container.")
+def _pid1_without_pid_namespace(rootfs) -> tuple[str, int]:
+    output = run_in_container(["sh", "-c", "echo $$; cat /proc/1/comm"], rootfs, namespaces=NO_PID_NAMESPACE)
+    shell_pid, pid1 = output.strip().split("\n", 1)
+    return pid1.strip(), int(shell_pid)
 
 
-def _judge_shared_netns(names: set[str], truth: set[str]) -> CheckResult:
-    if names == truth:
-        return CheckResult(True, f"Right: {', '.join(sorted(truth))}, the host's own devices. Without \"network\" "
-                                 "in namespaces the container stays in the host's network namespace, and sees "
-                                 "and uses everything the host has. `docker run --network host` does exactly this.")
-    if names == {"lo"}:
-        return CheckResult(False, "Only lo is what a *new* network namespace holds. This container gets none: "
-                                  "without \"network\" in namespaces it stays in the host's. What does the host have?")
-    if not names:
-        return CheckResult(False, "Not empty: this container shares the host's network namespace, "
-                                  "so it sees the host's devices.")
-    extra = sorted(names - truth)
-    if extra:
-        return CheckResult(False, f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} not on this host. "
-                                  "Sharing the host's network namespace shows the host's devices, no more: "
-                                  "compare with the host column of the table.")
-    return CheckResult(False, f"Missing: {', '.join(sorted(truth - names))}. Sharing the host's network "
-                              "namespace means seeing all of its devices, not just some of them.")
-
-
-def check_interfaces(answer, namespaces=None, rootfs=None) -> CheckResult:
-    """Exercise: which network interfaces does a container see, with these namespaces?
-
-    ``namespaces`` as for teachdock.runtime.run; None means run's default (which has "network").
-    """
+def check_pid1_without_pid_namespace(answer, rootfs=None) -> CheckResult:
+    """Exercise: with namespaces=NO_PID_NAMESPACE, what does `cat /proc/1/comm` print?"""
     if not_answered(answer):
         return NOT_ANSWERED
-    options = {} if namespaces is None else {"namespaces": tuple(namespaces)}
-    own_netns = namespaces is None or "network" in namespaces
-
-    def interfaces(root) -> list[str]:
-        return interfaces_from_net_dev(run_in_container(["cat", "/proc/net/dev"], root, **options))
-
-    truth, failure = observe(interfaces, rootfs)
+    if not is_root():
+        return ROOTLESS_CANNOT_SHARE_PIDS
+    seen, failure = observe(_pid1_without_pid_namespace, rootfs)
     if failure is not None:
         return failure
-    return judge_interfaces(answer, truth, host_interfaces=host_view().interfaces, own_netns=own_netns)
+    pid1, shell_pid = seen
+    return judge_pid1_without_pid_namespace(answer, pid1, shell_pid)
+
+
+# ---- exercise 3: run()'s options for hostname "lab", the host's network, and its own PID 1 --
+
+WANTED_HOSTNAME = "lab"
+
+# Words of run()'s refusals (InvalidConfig, TypeError) and the hint for each.
+REFUSAL_HINTS = (
+    ("no uts namespace", 'Keep "uts" in namespaces: a hostname without a UTS namespace of its own would rename '
+                         "the host, so the runtime refuses it."),
+    ("needs a new mount namespace", 'Keep "mount" in namespaces: the runtime mounts /proc and pivots the root in '
+                                    "the container's own mount table."),
+    ("needs a new pid namespace", 'Keep "pid" in namespaces: without root, run() adds a user namespace, which '
+                                  "needs a PID namespace of its own."),
+    ("is not a namespace", 'Use the names run() knows: "pid", "mount", "uts", "ipc", "network", "user", "cgroup", '
+                           '"time".'),
+    ("unexpected keyword argument", "run() has no such keyword. The namespaces go in one tuple, "
+                                    'namespaces=("pid", ...), and the name in hostname="lab".'),
+)
+
+
+def judge_host_network(options, seen: View | None, host: View, refusal: str | None = None) -> CheckResult:
+    """``seen``: what PROBE_SCRIPT saw in a container started with ``options`` (None if run() refused them)."""
+    if not_answered(options):
+        return NOT_ANSWERED
+    if not isinstance(options, dict):
+        return CheckResult(False, "Give run()'s keywords as a dict, like dict(hostname=..., namespaces=(...)) "
+                                  f"(you gave {type(options).__name__}).")
+    if isinstance(options.get("namespaces"), str):
+        return CheckResult(False, 'namespaces takes a tuple of names, like ("pid", "mount"), not one string.')
+    if refusal is not None:
+        hint = next((hint for words, hint in REFUSAL_HINTS if words in refusal), "Change the options and try again.")
+        return CheckResult(False, f"run() refused these options: {refusal}. {hint}")
+    namespaces = options.get("namespaces", ())
+    if seen.hostname != WANTED_HOSTNAME:
+        if seen.hostname == host.hostname and "uts" not in namespaces:
+            return CheckResult(False, f"The container answers to the host's name, {host.hostname!r}: without "
+                                      '"uts" it shares the host\'s UTS namespace. Keep "uts" and pass hostname="lab".')
+        return CheckResult(False, f"The container calls itself {seen.hostname!r}. Pass hostname=\"{WANTED_HOSTNAME}\".")
+    if set(seen.interfaces) != set(host.interfaces):
+        if set(seen.interfaces) == {"lo"}:
+            return CheckResult(False, "The container sees only lo: it still got a network namespace of its own. "
+                                      'Leave "network" out of namespaces.')
+        return CheckResult(False, f"The container sees {' '.join(seen.interfaces)}, the host has "
+                                  f"{' '.join(host.interfaces)}. Share the host's network namespace.")
+    if seen.own_pid != 1:
+        return CheckResult(False, f"The shell in your container is PID {seen.own_pid}, a host number: "
+                                  'keep "pid" in namespaces so that the container numbers its processes from 1.')
+    return CheckResult(True, f"Right: hostname {WANTED_HOSTNAME}, the host's {len(host.interfaces)} interfaces, "
+                             "and PID 1. Each namespace is a separate choice: this container shares the host's "
+                             "network namespace, as `docker run --network host` does, and keeps its own PID, "
+                             "UTS, IPC and mount namespaces.")
+
+
+def check_host_network(options, rootfs=None) -> CheckResult:
+    """Exercise: the keywords of run() for a container called "lab" that sees the host's network devices
+    and still has its own PID 1. The check starts a container with them and looks inside."""
+    if not_answered(options) or not isinstance(options, dict):
+        return judge_host_network(options, None, host_view())
+
+    def look(root) -> tuple[View | None, str | None]:
+        try:
+            return container_view(run_in_container(["sh", "-s"], root, input=PROBE_SCRIPT, **options)), None
+        except (TypeError, TeachdockError) as refused:  # the learner's options, refused by run()
+            return None, str(refused)
+
+    seen, failure = observe(look, rootfs)
+    if failure is not None:
+        return failure
+    view, refusal = seen
+    return judge_host_network(options, view, host_view(), refusal)

@@ -4,6 +4,10 @@ The widget is a thin face on :func:`teachdock.runtime.run`: every click starts a
 container on this kernel, waits for it (at most ``timeout`` seconds) and deletes it. What
 comes back is shown as it is: the output, the exit code with its meaning, how long it took,
 and, when the container had a cgroup, its peak memory and CPU time.
+
+Without root a container has no cgroup, so the memory box becomes an address-space limit
+(``RLIMIT_AS``, setrlimit(2)) instead: a runaway command then fails to allocate, where a cgroup
+would have the OOM killer end it. Either way it cannot eat the host's memory.
 """
 
 from __future__ import annotations
@@ -46,9 +50,22 @@ def describe_exit(code: int | None, oom_killed: bool) -> str:
     return f"{code}: the program's own error code"
 
 
+def memory_options(memory_mib: int | None, as_root: bool) -> dict:
+    """run()'s keywords for a memory limit: a cgroup limit as root, an address-space rlimit without."""
+    if not memory_mib:
+        return {}
+    if as_root:
+        return {"memory": f"{int(memory_mib)}m"}
+    size = int(memory_mib) * 1048576
+    return {"rlimits": {"RLIMIT_AS": (size, size)}}
+
+
 def launch(command: str, *, namespaces=DEFAULT_CHOICES, hostname: str = "launcher", memory_mib: int | None = None,
            rootfs=None, state_root=None, timeout: float = 10.0):
-    """Run ``command`` with ``sh -c`` in a fresh busybox container and return the RunResult."""
+    """Run ``command`` with ``sh -c`` in a fresh busybox container and return the RunResult.
+
+    ``memory_mib`` limits the container's memory: with a cgroup as root, with RLIMIT_AS without.
+    """
     from teachdock.runtime import run  # noqa: PLC0415
 
     if not command.strip():
@@ -60,11 +77,11 @@ def launch(command: str, *, namespaces=DEFAULT_CHOICES, hostname: str = "launche
     kinds = ("mount", *namespaces)  # the runtime always needs its own mount namespace
     return run(["sh", "-c", command], rootfs=rootfs, state_root=state_root, timeout=timeout, namespaces=kinds,
                hostname=hostname if "uts" in namespaces else None,
-               memory=None if not memory_mib else f"{int(memory_mib)}m")
+               **memory_options(memory_mib, os.geteuid() == 0))
 
 
-def result_html(command: str, result) -> str:
-    """The result of one launch as a small HTML report."""
+def result_html(command: str, result, address_space_mib: int | None = None) -> str:
+    """The result of one launch as a small HTML report (``address_space_mib``: the RLIMIT_AS it ran under)."""
     rows = [("command", f"<code>sh -c {html.escape(shlex.quote(command))}</code>"),
             ("exit code", html.escape(describe_exit(result.exit_code, result.oom_killed))),
             ("time", f"{result.duration * 1000:.0f} ms from create to exit, container deleted")]
@@ -75,6 +92,9 @@ def result_html(command: str, result) -> str:
         rows.append(("CPU time", "unknown" if cpu is None else f"{cpu / 1e6:.1f} ms"))
     else:
         rows.append(("cgroup", "none: a container started without root has no cgroup to measure"))
+    if address_space_mib:
+        rows.append(("memory limit", f"RLIMIT_AS = {int(address_space_mib)} MiB of address space (setrlimit(2)): "
+                                     "without a cgroup, an allocation past it fails instead of meeting the OOM killer"))
     table = "".join(f"<tr><td style='padding:2px 10px 2px 0'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
     output = html.escape(result.stdout + result.stderr) or "(no output)"
     return (f"<table>{table}</table><pre style='background:#f6f6f6;padding:6px;max-height:20em;"
@@ -97,16 +117,17 @@ class ContainerLauncher:
         self.namespaces = {kind: widgets.Checkbox(value=kind in DEFAULT_CHOICES, description=kind, indent=False,
                                                   layout=widgets.Layout(width="7em"))
                            for kind in NAMESPACE_CHOICES}
-        # A default limit keeps a runaway command from eating the host's memory (root only:
-        # without root there is no cgroup, and the timeout is the only guard).
-        self.memory = widgets.BoundedIntText(value=256 if os.geteuid() == 0 else 0, min=0, max=4096,
+        # A default limit keeps a runaway command from eating the host's memory (a cgroup limit
+        # as root, an address-space rlimit without).
+        self.memory = widgets.BoundedIntText(value=256, min=0, max=4096,
                                              description="memory MiB", layout=widgets.Layout(width="14em"))
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.report = widgets.HTML()
         self.preset.observe(self._on_preset, names="value")
         self.run_button.on_click(self._on_run)
         hint = widgets.HTML("<small>mount is always new: the runtime needs it for pivot_root. "
-                            "Memory 0 means no limit. Each run is stopped after "
+                            "Memory 0 means no limit; without root the limit is RLIMIT_AS, not a cgroup. "
+                            "Each run is stopped after "
                             f"{timeout:g} s.</small>")
         self.widget = widgets.VBox([self.preset, self.command, widgets.HBox(list(self.namespaces.values())),
                                     widgets.HBox([self.memory, self.run_button]), hint, self.report])
@@ -114,7 +135,7 @@ class ContainerLauncher:
     def _on_preset(self, change) -> None:
         if change["new"]:
             self.command.value = change["new"]
-            if "while true" in change["new"] and os.geteuid() == 0:
+            if "while true" in change["new"]:
                 self.memory.value = 32  # the memory hog: watch it stop at a small limit
 
     def _on_run(self, _button) -> None:
@@ -125,7 +146,8 @@ class ContainerLauncher:
             self.result = launch(self.command.value, namespaces=chosen, memory_mib=self.memory.value or None,
                                  rootfs=self.rootfs, state_root=self.state_root, timeout=self.timeout)
             self.error = None
-            self.report.value = result_html(self.command.value, self.result)
+            rlimit = None if os.geteuid() == 0 else self.memory.value
+            self.report.value = result_html(self.command.value, self.result, address_space_mib=rlimit)
         except (TeachdockError, OSError) as error:
             self.result, self.error = None, str(error)
             self.report.value = f"<b style='color:#a00'>Could not run it:</b> {html.escape(str(error))}"

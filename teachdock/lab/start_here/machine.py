@@ -402,8 +402,8 @@ def _root_finding(r: HostReport) -> Finding:
         return Finding("root", OK, "yes", "You can create namespaces, mounts and cgroups: every cell can run.")
     return Finding(
         "root", WARN, "no",
-        "Cells tagged needs-root (starting containers, setting limits) cannot run; "
-        "namespace demos use a user namespace instead.",
+        "Containers still start, rootless: run() adds a user namespace in which root is your own uid. "
+        "They get no cgroup, so no limits or figures; cells tagged needs-root say why and skip.",
         fix="Start JupyterLab as root (or with sudo), as the README's lab command does.",
         limits=(ROOT_CELLS,),
     )
@@ -470,7 +470,8 @@ def _rootless_finding(r: HostReport) -> Finding:
         )
     return Finding(
         name, WARN, "restricted: " + ", ".join(blockers),
-        "Without root, the namespace and filesystem demos cannot run.",
+        ("Without root, no container can start (rootless ones need a user namespace), "
+         "and the namespace and filesystem demos cannot run."),
         fix=fix, limits=(NAMESPACE_CHAPTER, FILESYSTEM_CHAPTER),
     )
 
