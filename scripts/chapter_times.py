@@ -1,0 +1,176 @@
+"""How long each chapter takes, measured: reading at 200 words a minute plus the cells' run time.
+
+    sudo .venv/bin/python scripts/chapter_times.py            # measure and print the table
+    sudo .venv/bin/python scripts/chapter_times.py --write    # ...and write it into the README
+                                                              # and each chapter's "(about N minutes"
+    .venv/bin/python scripts/chapter_times.py --words-only    # the reading column alone, no kernel
+
+Reading time is an estimate from the words of the Markdown cells and the code cells' tokens (200 a
+minute, a common figure for reading technical text; folded solutions are left out: you open them
+after trying). The run
+time is measured: every chapter is executed top to bottom here with nbclient, as root, and each
+cell's run time is read from the kernel's own timestamps. The exercises' share is the cells under
+the chapter's "Exercises" heading (for the capstone, its levels). Time to think is yours and is
+not in the table; the README says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPOSITORY / "notebooks"
+README = REPOSITORY / "README.md"
+WORDS_PER_MINUTE = 200
+TABLE_START = "<!-- chapter-times: start (scripts/chapter_times.py --write) -->"
+TABLE_END = "<!-- chapter-times: end -->"
+ABOUT = re.compile(r"(\*\*What you will learn\*\* \()about \d+ minutes[^)]*(\))")
+FOLDED = re.compile(r"<details>.*?</details>", re.DOTALL)
+EXERCISE_HEADING = re.compile(r"^#{2,3} .*\b(Exercises?|Level \d+)\b", re.MULTILINE)
+SECTION_HEADING = re.compile(r"^## ", re.MULTILINE)
+PLACEHOLDER = re.compile(r"^(\s*[A-Za-z_][A-Za-z0-9_]*\s*=\s*)\.\.\.(?=\s*(#.*)?$)", re.MULTILINE)
+
+
+def chapters() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def words_to_read(notebook: dict) -> int:
+    """Words a learner reads: the Markdown (without folded solutions) and the code cells' tokens."""
+    words = 0
+    for cell in notebook["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            text = FOLDED.sub(" ", text)
+        words += len(re.findall(r"[^\s|#*`>-]+", text))
+    return words
+
+
+def reading_minutes(words: int) -> int:
+    return math.ceil(words / WORDS_PER_MINUTE)
+
+
+def exercise_cells(notebook: dict) -> set[int]:
+    """Indexes of the code cells under an Exercises (or capstone Level) heading."""
+    inside, indexes = False, set()
+    for index, cell in enumerate(notebook["cells"]):
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and SECTION_HEADING.search(source):
+            inside = bool(EXERCISE_HEADING.search(source))
+        elif cell["cell_type"] == "markdown" and EXERCISE_HEADING.search(source):
+            inside = True
+        if inside and cell["cell_type"] == "code":
+            indexes.add(index)
+    return indexes
+
+
+def about_minutes(reading: int, run_seconds: float) -> int:
+    """The stated time: reading plus running, rounded up to five minutes."""
+    return 5 * math.ceil((reading + run_seconds / 60) / 5)
+
+
+def measure_run(path: Path) -> tuple[float, float]:
+    """(seconds for all cells, seconds for the exercise cells), run here with nbclient."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    exercises = exercise_cells(notebook)
+    for index in exercises:  # a stand-in answer, so each check really runs its experiment
+        notebook.cells[index].source = PLACEHOLDER.sub(r'\1"(a timing run)"', notebook.cells[index].source)
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", record_timing=True,
+                                     allow_errors=False, resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    total = in_exercises = 0.0
+    for index, cell in enumerate(notebook.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type != "code" or "shell.execute_reply" not in timing:
+            continue
+        start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+        seconds = (end - start).total_seconds()
+        total += seconds
+        in_exercises += seconds if index in exercises else 0
+    return total, in_exercises
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| chapter | words | reading | all cells run here | of which exercises | about |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        lines.append(f"| `{row['chapter']}` | {row['words']:,} | {row['reading']} min | {row['run']:.0f} s | "
+                     f"{row['exercises']:.0f} s | {row['about']} min |")
+    return "\n".join(lines)
+
+
+def read_table(readme_text: str) -> dict[str, dict]:
+    """The README's table back as {chapter: {"words", "reading", "about"}} (for the unit test)."""
+    block = readme_text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
+    rows = {}
+    for line in block.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = {"words": int(cells[1].replace(",", "")), "reading": int(cells[2].split()[0]),
+                                         "about": int(cells[5].split()[0])}
+    return rows
+
+
+def stated_minutes(notebook: dict) -> int | None:
+    """The "(about N minutes" of the chapter's first cell."""
+    match = re.search(r"\*\*What you will learn\*\* \(about (\d+) minutes", "".join(notebook["cells"][0]["source"]))
+    return int(match.group(1)) if match else None
+
+
+def write_stated_time(path: Path, row: dict) -> None:
+    """Rewrite the chapter's "(about N minutes ...)" from the measured row, keeping the file's JSON layout."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    first = "".join(notebook["cells"][0]["source"])
+    phrase = (f"about {row['about']} minutes: {row['reading']} of reading at {WORDS_PER_MINUTE} words a minute "
+              f"and {math.ceil(row['run'] / 60)} of cells running, measured; time to think is extra")
+    new, count = ABOUT.subn(lambda m: f"{m.group(1)}{phrase}{m.group(2)}", first)
+    if count != 1:
+        raise SystemExit(f"{path.name}: its first cell has no '**What you will learn** (about N minutes)'")
+    notebook["cells"][0]["source"] = new.splitlines(keepends=True)
+    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help="write the table into README.md and each chapter's stated time")
+    parser.add_argument("--words-only", action="store_true", help="count words only; run nothing (no root needed)")
+    parser.add_argument("chapter", nargs="*", help="only these chapters (e.g. 03_cgroups); default: all")
+    options = parser.parse_args()
+    if options.write and (options.words_only or options.chapter):
+        parser.error("--write measures every chapter: give neither --words-only nor chapter names")
+    paths = [path for path in chapters() if not options.chapter or path.stem in options.chapter]
+    rows = []
+    for position, path in enumerate(paths, 1):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        words = words_to_read(notebook)
+        run = exercises = 0.0
+        if not options.words_only:
+            print(f"[{position}/{len(paths)}] running {path.name} ...", file=sys.stderr, flush=True)
+            run, exercises = measure_run(path)
+        reading = reading_minutes(words)
+        rows.append({"chapter": path.stem, "words": words, "reading": reading, "run": run, "exercises": exercises,
+                     "about": about_minutes(reading, run)})
+    print(table(rows))
+    if options.write:
+        text = README.read_text(encoding="utf-8")
+        head, rest = text.split(TABLE_START, 1)
+        tail = rest.split(TABLE_END, 1)[1]
+        README.write_text(f"{head}{TABLE_START}\n{table(rows)}\n{TABLE_END}{tail}", encoding="utf-8")
+        for path, row in zip(paths, rows):
+            write_stated_time(path, row)
+        print("README.md and the chapters' stated times written.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
