@@ -192,9 +192,14 @@ def test_a_check_that_cannot_start_a_container_explains_instead_of_raising(monke
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(checks, "run_in_container", refuse)
+    monkeypatch.setattr("os.geteuid", lambda: 0)
     result = check_ps_count(1, rootfs=tmp_path)
     assert not result.passed
-    assert "Could not start a container" in result.message and "needs root" in result.message
+    assert "Could not start a container" in result.message and "Operation not permitted" in result.message
+    assert "doctor()" in result.message and "rootless" not in result.message
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    result = check_ps_count(1, rootfs=tmp_path)
+    assert "run the lab as root" in result.message or "needs root" in result.message
 
 
 def test_check_result_shows_as_a_coloured_box_and_as_text():
