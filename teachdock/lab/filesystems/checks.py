@@ -41,7 +41,6 @@ from teachdock.lab.filesystems.experiments import (
     shared_mount,
     try_writes,
 )
-from teachdock.runtime.spec import DEFAULT_MASKED_PATHS  # noqa: F401 - the exercise names it
 
 
 def _cannot_check(error: Exception) -> CheckResult:
