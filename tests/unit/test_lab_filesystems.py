@@ -430,3 +430,10 @@ def test_escape_mistakes_get_their_hint(kwargs, hint):
     arguments = dict(escaped=False, error=None, calls=[], jail_depth=3) | kwargs
     result = judge_escape(**arguments)
     assert not result.passed and hint in result.message
+
+
+def test_check_readonly_root_without_root_says_root_is_needed(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    result = check_readonly_root(dict(readonly=True))
+    assert not result.passed and result.answered and "needs root" in result.message
+    assert "Answer with a dict" in check_readonly_root(["readonly"]).message  # the form is still judged

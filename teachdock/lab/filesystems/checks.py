@@ -220,6 +220,10 @@ def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
     if clashes:
         return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and a `sleep` "
                                   "program itself. Give only the options that shape the filesystem.")
+    if os.geteuid() != 0:
+        return CheckResult(False, "This check needs root: it reads the container's mount table from the host and "
+                                  "enters its mount namespace to try the writes. Start the lab as root "
+                                  "(sudo scripts/lab) to check your answer.")
     try:
         with scratch_directory("readonly-root") as scratch:
             # A private copy: the runtime creates missing mount points (/data) inside the rootfs,
