@@ -24,6 +24,7 @@ from teachdock.kernel.mountinfo import parse_mountinfo
 from teachdock.lab.filesystems import checks as fc
 from teachdock.lab.filesystems import experiments as fs
 from teachdock.runtime import PIPE, Container
+from teachdock.runtime.spec import DEFAULT_MASKED_PATHS
 
 pytestmark = [pytest.mark.root, pytest.mark.usefixtures("leak_check", "no_chapter_leaks")]
 
@@ -194,12 +195,15 @@ def test_pivot_root_after_the_bind_mount(user_namespace):
 # ---- the exercise checks on real state ------------------------------------------------------------------------
 
 
-def test_check_masked_paths_on_a_real_container(rootfs):
-    right = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"]
-    result = fc.check_masked_paths(right, rootfs=rootfs)
-    present = [p for p in right if os.path.exists(p)]
-    assert result.passed and f"shows {len(present)} of them masked" in result.message
-    assert not fc.check_masked_paths(right + ["/proc/sys"], rootfs=rootfs).passed
+@pytest.mark.parametrize("masked_paths, passes, hint", [
+    ([*DEFAULT_MASKED_PATHS, "/proc/cpuinfo"], True, "reads 0 bytes"),
+    (["/proc/cpuinfo"], False, "visible again"),
+    (None, False, "still reads"),
+])
+def test_check_hidden_cpuinfo_on_a_real_container(rootfs, masked_paths, passes, hint):
+    options = {} if masked_paths is None else dict(masked_paths=masked_paths)
+    result = fc.check_hidden_cpuinfo(options, rootfs=rootfs)
+    assert result.passed is passes and hint in result.message, result.message
 
 
 DATA_TMPFS = {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}

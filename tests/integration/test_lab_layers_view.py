@@ -60,10 +60,10 @@ def test_sharing_curve_measures_and_releases_every_snapshot(data_roots):
     assert not [p for p in mount_points() if p.startswith(f"{images.data_root}/")]
 
 
-def test_layer_count_check(data_roots):
+def test_deleted_file_cost_check_builds_and_measures(data_roots):
     images = data_roots()
-    assert image_checks.check_layer_count(1, images).passed
-    assert "history" in image_checks.check_layer_count(2, images).message
+    assert image_checks.check_deleted_file_cost(200, images).passed
+    assert "rm cannot take the file out" in image_checks.check_deleted_file_cost(0, images).message
 
 
 def test_deletion_marker_check_looks_in_a_real_upper_dir(data_roots):

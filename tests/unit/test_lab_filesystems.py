@@ -18,13 +18,12 @@ from teachdock.lab.filesystems import checks as fc
 from teachdock.lab.filesystems.child import Child, ChildFailed, run_in_child
 from teachdock.lab.filesystems import experiments as fs
 from teachdock.lab.filesystems.checks import (
-    MASK_CANDIDATES,
     check_escape,
-    check_masked_paths,
+    check_hidden_cpuinfo,
     check_private_tmpfs,
     check_readonly_root,
     judge_escape,
-    judge_masked_paths,
+    judge_hidden_file,
     judge_private_tmpfs,
     judge_readonly_root,
     masked_in,
@@ -104,6 +103,8 @@ def test_describe_mount_names_masked_and_read_only_paths(box_mounts):
     assert fs.describe_mount(by_point["/proc/acpi"], masked, readonly) == "masked: an empty read-only tmpfs"
     assert fs.describe_mount(by_point["/proc/sys"], masked, readonly) == "read-only bind of itself"
     assert fs.describe_mount(by_point["/"]) == "the rootfs, after pivot_root"
+    host_null = parse_mountinfo("81 66 0:6 /null /dev/null rw,relatime - devtmpfs devtmpfs rw")[0]
+    assert fs.describe_mount(host_null, masked, readonly).startswith("the host's node, bound in")
 
 
 def test_masked_in_finds_null_binds_and_empty_tmpfs_but_not_the_cgroup_tmpfs(box_mounts):
@@ -252,73 +253,67 @@ def test_a_hung_child_is_killed_after_the_timeout():
         os.waitpid(child.pid, os.WNOHANG)  # killed and reaped already
 
 
-# ---- exercise 1: masked paths ------------------------------------------------------------------------
+# ---- exercise 1: hide /proc/cpuinfo, keep Docker's masks ------------------------------------------------
 
-TRUTH = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"]
-
-
-@pytest.mark.parametrize("answer", [TRUTH, set(TRUTH), " ".join(TRUTH), ", ".join(TRUTH)])
-def test_masked_right_answer_passes_in_any_reasonable_shape(answer):
-    result = judge_masked_paths(answer)
-    assert result.passed and result.message.startswith("Right: /proc/kcore, /proc/keys")
+DOCKER_MASKED = {"/proc/acpi", "/proc/keys", "/sys/firmware"}
 
 
-@pytest.mark.parametrize("extra, hint", [
-    ("/proc/sys", "not masked but read-only"),
-    ("/proc/cpuinfo", "programs read it to count CPUs"),
-    ("/proc/meminfo", "not the container's limit"),
-    ("/proc/self/mountinfo", "the container's own mount table"),
-    ("/dev/null", "what masked files are *replaced with*"),
+def test_hidden_file_right_answer_passes():
+    result = judge_hidden_file(dict(masked_paths=[...]), bytes_read=0, masked=DOCKER_MASKED | {"/proc/cpuinfo"},
+                               docker_masked=DOCKER_MASKED)
+    assert result.passed and "all 3 of Docker's masks are still there" in result.message
+
+
+def test_hidden_file_that_replaced_dockers_list_names_what_came_back():
+    result = judge_hidden_file(dict(masked_paths=["/proc/cpuinfo"]), bytes_read=0, masked={"/proc/cpuinfo"},
+                               docker_masked=DOCKER_MASKED)
+    assert not result.passed
+    assert "/proc/acpi (and 2 more) is visible again" in result.message and "DEFAULT_MASKED_PATHS" in result.message
+
+
+@pytest.mark.parametrize("options, bytes_read, hint", [
+    (dict(readonly_paths=["/proc/cpuinfo"]), 2674, "read-only only forbids writing"),
+    (dict(), 2674, "still reads 2674 bytes"),
+    (dict(masked_paths=["/proc/cpu"]), 2674, "`masked_paths` option"),
+    (dict(), None, "could not read /proc/cpuinfo at all"),
 ])
-def test_masked_wrong_inclusions_get_their_own_hint(extra, hint):
-    result = judge_masked_paths(TRUTH + [extra])
+def test_hidden_file_not_hidden_gets_the_hint_for_its_mistake(options, bytes_read, hint):
+    result = judge_hidden_file(options, bytes_read=bytes_read, masked=DOCKER_MASKED, docker_masked=DOCKER_MASKED)
     assert not result.passed and hint in result.message
 
 
-def test_masked_read_only_confusion_is_named_first():
-    result = judge_masked_paths(["/proc/cpuinfo", "/proc/sys"])
-    assert "/proc/sys is not masked but read-only" in result.message
+def test_masked_in_leaves_out_the_device_nodes_a_rootless_container_binds_from_the_host():
+    table = parse_mountinfo(CONTAINER_MOUNTINFO + "81 66 0:6 /null /dev/null rw,relatime - devtmpfs devtmpfs rw\n")
+    assert masked_in(table) == {"/proc/acpi", "/proc/keys", "/sys/firmware"}
+
+
+class _Ran:
+    def __init__(self, stdout):
+        self.stdout = stdout
+
+
+def test_check_hidden_cpuinfo_runs_the_learners_options_beside_a_default_container(monkeypatch):
+    calls = []
+
+    def fake_run(args, **options):
+        calls.append((args, options))
+        if args[0] == "cat":
+            return _Ran(CONTAINER_MOUNTINFO)
+        return _Ran("0\n" + CONTAINER_MOUNTINFO + "90 65 0:41 /null /proc/cpuinfo rw - tmpfs tmpfs rw\n")
+
+    monkeypatch.setattr("teachdock.runtime.run", fake_run)
+    result = check_hidden_cpuinfo(dict(masked_paths=["anything"]), rootfs="/nowhere")
+    assert result.passed, result.message
+    assert calls[1][1]["masked_paths"] == ["anything"] and "wc -c < /proc/cpuinfo" in calls[1][0][-1]
 
 
 @pytest.mark.parametrize("answer, hint", [
-    (["/proc/keys", "/proc/timer_list", "/sys/firmware"], "Missing /proc/kcore: Docker masks it, because it is the host's physical memory"),
-    (["/proc/kcore"], "Missing /proc/keys (2 more missing)"),
-    (["/proc/kcore", "/etc/shadow"], "/etc/shadow is not one of the paths in the question"),
-    (42, "Answer with a list of paths"),
+    (..., "Replace the ..."),
+    (["/proc/cpuinfo"], "Answer with a dict"),
+    (dict(rootfs="/x"), "Leave out rootfs"),
 ])
-def test_masked_misses_and_bad_answers(answer, hint):
-    result = judge_masked_paths(answer)
-    assert not result.passed and hint in result.message
-
-
-def test_masked_observation_on_this_machine_is_reported():
-    result = judge_masked_paths(TRUTH, observed={"/proc/keys", "/proc/timer_list", "/sys/firmware"})
-    assert result.passed and "shows 3 of them masked" in result.message
-
-
-def test_check_masked_paths_reads_a_container_mount_table(monkeypatch):
-    class Result:
-        stdout = CONTAINER_MOUNTINFO
-
-    calls = []
-    monkeypatch.setattr("teachdock.runtime.run", lambda args, **options: calls.append(args) or Result())
-    result = check_masked_paths(TRUTH, rootfs="/nowhere")
-    assert calls == [["cat", "/proc/self/mountinfo"]]
-    assert result.passed and "shows 2 of them masked" in result.message  # /proc/keys and /sys/firmware
-
-
-def test_check_masked_paths_without_a_container_still_judges(monkeypatch):
-    def broken(*args, **options):
-        raise PermissionError("no root")
-
-    monkeypatch.setattr("teachdock.runtime.run", broken)
-    assert check_masked_paths(TRUTH, rootfs="/nowhere").passed
-    assert not check_masked_paths(["/proc/sys"], rootfs="/nowhere").passed
-
-
-def test_candidates_hold_right_and_wrong_choices():
-    masked = set(MASK_CANDIDATES) & set(fc.DEFAULT_MASKED_PATHS)
-    assert masked == set(TRUTH) and set(MASK_CANDIDATES) - masked
+def test_check_hidden_cpuinfo_bad_answers(answer, hint):
+    assert hint in check_hidden_cpuinfo(answer, rootfs="/nowhere").message
 
 
 # ---- exercise 2: read-only root, writable /data ---------------------------------------------------------
@@ -362,7 +357,7 @@ def test_check_readonly_root_refuses_bad_answers_before_starting_anything(option
 
 
 def test_placeholders_ask_for_an_answer():
-    for result in (check_masked_paths(...), check_readonly_root(...)):
+    for result in (check_hidden_cpuinfo(...), check_readonly_root(...)):
         assert not result.answered and "Replace the ..." in result.message
 
 
@@ -435,3 +430,10 @@ def test_escape_mistakes_get_their_hint(kwargs, hint):
     arguments = dict(escaped=False, error=None, calls=[], jail_depth=3) | kwargs
     result = judge_escape(**arguments)
     assert not result.passed and hint in result.message
+
+
+def test_check_readonly_root_without_root_says_root_is_needed(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    result = check_readonly_root(dict(readonly=True))
+    assert not result.passed and result.answered and "needs root" in result.message
+    assert "Answer with a dict" in check_readonly_root(["readonly"]).message  # the form is still judged

@@ -3,6 +3,7 @@ no container): layer tarballs written in memory, so every kind of change is know
 
 import io
 import tarfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -147,14 +148,47 @@ def test_overlay_options_of_a_path_that_is_no_overlay():
 
 # ---- the judges: every likely mistake gets its own hint --------------------------------------
 
-def test_layer_count_judge():
-    judge = image_checks.judge_layer_count
-    assert not judge(..., 1, 2, 292).answered
-    assert judge(1, 1, 2, 292).passed and judge("1", 1, 2, 292).passed
-    assert "history" in judge(2, 1, 2, 292).message
-    assert "files in the layer" in judge(292, 1, 2, 292).message
-    assert "/bin/sh" in judge(0, 1, 2, 292).message
-    assert "whole number" in judge("one", 1, 2, 292).message
+# The layers DOCKERFILE_1 adds, as measured on a test machine: the random file gzipped, a whiteout.
+ADDED_SIZES = [200_313, 141]
+
+
+def test_deleted_file_cost_judge_right_answers():
+    judge = image_checks.judge_deleted_file_cost
+    for answer in (200, "200", 180, 230.5):
+        result = judge(answer, ADDED_SIZES)
+        assert result.passed, answer
+    assert "whiteout, .wh.big.bin (141 bytes)" in judge(200, ADDED_SIZES).message
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (0, "rm cannot take the file out of the layer below"),
+    (1, "rm cannot take the file out of the layer below"),
+    (400, "holds no copy of the file"),
+    (50, "random bytes do not compress"),
+    (200_000, "did you answer in bytes"),
+    (280, "Not quite"),
+    ("lots", "Answer with a number of kB"),
+    (-3, "Answer with a number of kB"),
+])
+def test_deleted_file_cost_judge_names_each_mistake(answer, hint):
+    result = image_checks.judge_deleted_file_cost(answer, ADDED_SIZES)
+    assert not result.passed and hint in result.message, result.message
+
+
+def test_deleted_file_cost_check_builds_the_dockerfile(images, monkeypatch):
+    built = []
+
+    def build(context):
+        built.append((Path(context) / "Dockerfile").read_text())
+        layers = images.get("base:1").layers + [SimpleNamespace(size=size) for size in ADDED_SIZES]
+        return SimpleNamespace(image=SimpleNamespace(layers=layers))
+
+    monkeypatch.setattr(images, "build", build, raising=False)
+    assert image_checks.check_deleted_file_cost(200, images).passed is False  # busybox:latest is not in this store
+    monkeypatch.setattr(images, "get", lambda name: images.store.resolve("base:1" if name == "busybox:latest" else name))
+    assert image_checks.check_deleted_file_cost(200, images).passed
+    assert not image_checks.check_deleted_file_cost(0, images).passed
+    assert built and built[-1] == image_checks.DOCKERFILE_1 and "rm /big.bin" in built[-1]
 
 
 def test_deletion_marker_judge():
@@ -191,11 +225,10 @@ def test_first_cache_miss_judge():
 
 
 def test_checks_answer_a_placeholder_and_a_missing_image_without_work(images):
-    assert not image_checks.check_layer_count(..., images).answered
+    assert not image_checks.check_deleted_file_cost(..., images).answered
     assert not image_checks.check_deletion_marker(..., images).answered
     assert not image_checks.check_first_cache_miss(..., images).answered
     assert "no image 'nope:1'" in image_checks.check_top_layer_adds("nope:1", images).message.replace('"', "'")
-    assert image_checks.check_layer_count(2, images, image="top:1").passed
 
 
 def test_a_huge_layer_shows_part_of_its_table_but_every_row_in_rows(images, monkeypatch):

@@ -5,17 +5,17 @@ The notebook uses the experiments as a module: ``from teachdock.lab.filesystems 
 """
 
 from teachdock.lab.filesystems.checks import (
-    MASK_CANDIDATES,
+    HIDE_TARGET,
     check_escape,
-    check_masked_paths,
+    check_hidden_cpuinfo,
     check_private_tmpfs,
     check_readonly_root,
 )
 
 __all__ = [
-    "MASK_CANDIDATES",
+    "HIDE_TARGET",
     "check_escape",
-    "check_masked_paths",
+    "check_hidden_cpuinfo",
     "check_private_tmpfs",
     "check_readonly_root",
 ]

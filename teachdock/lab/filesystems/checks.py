@@ -1,7 +1,8 @@
 """Exercise checks for the filesystems chapter (04): each one looks at real kernel state.
 
-- ``check_masked_paths``: which of these paths does Docker mask? (a real container's
-  mount table shows what is masked on this machine);
+- ``check_hidden_cpuinfo``: the learner's run() options must hide /proc/cpuinfo (Docker leaves
+  it visible) and keep every mask Docker sets (the check reads the file and the mount table
+  in a real container; rootless without root);
 - ``check_readonly_root``: the learner's Container.create options must give a read-only
   root with a writable /data (the check starts that container, reads its mountinfo and
   tries to write in it);
@@ -23,7 +24,6 @@ import contextlib
 import errno
 import io
 import os
-import re
 import secrets
 import shutil
 import sys
@@ -41,7 +41,6 @@ from teachdock.lab.filesystems.experiments import (
     shared_mount,
     try_writes,
 )
-from teachdock.runtime.spec import DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS
 
 
 def _cannot_check(error: Exception) -> CheckResult:
@@ -68,12 +67,11 @@ def _rootfs(rootfs):
 
 
 # --------------------------------------------------------------------------------------------
-# Exercise 1: which of these paths does Docker mask?
+# Exercise 1: hide /proc/cpuinfo, and keep every mask Docker sets
 # --------------------------------------------------------------------------------------------
 
-#: The paths the exercise asks about: some masked, some read-only, some left alone.
-MASK_CANDIDATES = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware", "/proc/sys",
-                   "/proc/cpuinfo", "/proc/meminfo", "/proc/self/mountinfo", "/dev/null"]
+#: The file the exercise hides: Docker leaves it visible, and it shows the host's CPUs.
+HIDE_TARGET = "/proc/cpuinfo"
 
 _WHY_MASKED = {
     "/proc/kcore": "it is the host's physical memory, shaped as a core file",
@@ -90,33 +88,14 @@ _WHY_MASKED = {
     "/sys/devices/virtual/powercap": "energy counters there have leaked secrets (the PLATYPUS attack)",
 }
 
-_WHY_VISIBLE = {
-    "/proc/cpuinfo": "it is left visible: programs read it to count CPUs. It shows the host's CPUs, a known "
-                     "leak that tools like lxcfs paper over, but Docker does not mask it.",
-    "/proc/meminfo": "it is left visible: `free` and many runtimes read it. It shows the host's memory, not "
-                     "the container's limit, a known surprise, but Docker does not mask it.",
-    "/proc/self/mountinfo": "it is the container's own mount table: nothing of the host's to hide, and "
-                            "tools need it.",
-    "/dev/null": "/dev/null is what masked files are *replaced with*, not a masked path itself.",
-}
-
-
-def _as_paths(answer) -> set[str] | None:
-    if isinstance(answer, str):
-        return {part for part in re.split(r"[\s,]+", answer) if part}
-    try:
-        paths = set(answer)
-    except TypeError:
-        return None
-    return paths if all(isinstance(p, str) for p in paths) else None
-
 
 def masked_in(mounts: list[Mount]) -> set[str]:
     """The paths a mount table masks: files with /dev/null bound over them, directories
-    covered by an empty read-only tmpfs (below /proc or /sys)."""
+    covered by an empty read-only tmpfs (below /proc or /sys). The device nodes a container
+    without root gets bound from the host's /dev are not masks."""
     found = set()
     for m in mounts:
-        if m.root == "/null":
+        if m.root == "/null" and not m.mount_point.startswith("/dev/"):
             found.add(m.mount_point)
         elif (m.fs_type == "tmpfs" and m.read_only and m.mount_point.startswith(("/proc/", "/sys/"))
               and m.mount_point != "/sys/fs/cgroup"):
@@ -124,57 +103,67 @@ def masked_in(mounts: list[Mount]) -> set[str]:
     return found
 
 
-def judge_masked_paths(answer, *, candidates=MASK_CANDIDATES, masked=DEFAULT_MASKED_PATHS,
-                       readonly=DEFAULT_READONLY_PATHS, observed: set[str] | None = None) -> CheckResult:
-    """``masked``: what Docker's default config masks; ``observed``: what a real container masks here."""
-    if not_answered(answer):
-        return NOT_ANSWERED
-    chosen = _as_paths(answer)
-    if chosen is None:
-        return CheckResult(False, f'Answer with a list of paths, like ["/proc/foo", "/sys/bar"] (you gave {answer!r}).')
-    unknown = sorted(chosen - set(candidates))
-    if unknown:
-        return CheckResult(False, f"{', '.join(unknown)} is not one of the paths in the question: pick from "
-                                  "MASK_CANDIDATES.")
-    truth = set(candidates) & set(masked)
-    wrong = sorted(chosen - truth)
-    for path in wrong:
-        if path in readonly:
-            return CheckResult(False, f"{path} is not masked but read-only: a container may read it (try "
-                                      "`cat` on a file below it), it just cannot write there. Masking hides "
-                                      "a path; read-only only forbids changing it.")
-    for path in wrong:
-        if path in _WHY_VISIBLE:
-            return CheckResult(False, f"{path}: {_WHY_VISIBLE[path]}")
-    if wrong:
-        return CheckResult(False, f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not masked.")
-    missed = sorted(truth - chosen)
-    if missed:
-        path = missed[0]
-        more = f" ({len(missed) - 1} more missing)" if len(missed) > 1 else ""
-        return CheckResult(False, f"Missing {path}{more}: Docker masks it, because {_WHY_MASKED.get(path, 'it leaks host information')}.")
-    message = f"Right: {', '.join(sorted(truth))}. Docker (and teachdock's runtime) covers them: files with /dev/null, directories with an empty read-only tmpfs."
-    if observed is not None:
-        here = sorted(truth & observed)
-        absent = sorted(p for p in truth - observed if not os.path.exists(p))
-        message += f" In a container on this machine, the mount table shows {len(here)} of them masked"
-        message += f"; {', '.join(absent)} does not exist on this kernel, so there is nothing to cover." if absent else "."
-    return CheckResult(True, message)
+def judge_hidden_file(options: dict, *, bytes_read: int | None, masked: set[str], docker_masked: set[str],
+                      target: str = HIDE_TARGET) -> CheckResult:
+    """``bytes_read``: what ``wc -c < target`` printed in the learner's container (None: it could
+    not be read at all); ``masked``: what its mount table masks; ``docker_masked``: what a default
+    container masks on this machine (Docker's list, less the paths this kernel lacks)."""
+    if target not in masked or bytes_read:
+        if target in (options.get("readonly_paths") or []):
+            return CheckResult(False, f"{target} is in readonly_paths, so the container may still read it "
+                                      f"({bytes_read} bytes here): read-only only forbids writing. Masking hides "
+                                      "a path: the `masked_paths` option.")
+        if bytes_read is None:
+            return CheckResult(False, f"The container could not read {target} at all: nothing is bound over it, "
+                                      "it is gone. A masked file is still there, and reads 0 bytes.")
+        return CheckResult(False, f"The container still reads {bytes_read} bytes of {target}, the host's CPUs: "
+                                  "nothing is bound over it. Give the `masked_paths` option (make_spec's "
+                                  "signature lists it), a list of paths.")
+    lost = sorted(docker_masked - masked)
+    if lost:
+        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        return CheckResult(False, f"{target} is hidden, but {lost[0]}{more} is visible again, and Docker masks "
+                                  f"it because {_WHY_MASKED.get(lost[0], 'it leaks host information')}. Your "
+                                  "list *replaced* Docker's: start from DEFAULT_MASKED_PATHS and add to it.")
+    return CheckResult(True, f"Right: {target} reads 0 bytes (/dev/null is bound over it), and all "
+                             f"{len(docker_masked)} of Docker's masks are still there. Docker has no flag for "
+                             "this; lxcfs goes further and shows a cpuinfo made from the container's own "
+                             "cgroup limits.")
 
 
-def check_masked_paths(answer, rootfs=None) -> CheckResult:
-    """Exercise: which of MASK_CANDIDATES does a Docker-like container get masked?"""
-    if not_answered(answer):
+def check_hidden_cpuinfo(options, rootfs=None) -> CheckResult:
+    """Exercise: options for run()/Container.create that hide /proc/cpuinfo and keep Docker's masks.
+
+    The check runs two containers, one with the learner's options and one with none, reads
+    ``wc -c`` of the file and both mount tables. It works without root too: run() then makes
+    a rootless container, whose masks are the same."""
+    if not_answered(options):
         return NOT_ANSWERED
+    if not isinstance(options, dict):
+        return CheckResult(False, "Answer with a dict of keyword arguments for run(), such as "
+                                  f"dict(hostname='box') (you gave {type(options).__name__}).")
+    clashes = sorted({"args", "rootfs", "bundle", "config", "container_id"} & options.keys())
+    if clashes:
+        return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and the "
+                                  "program itself.")
+    from teachdock.kernel.mountinfo import parse_mountinfo  # noqa: PLC0415
+    from teachdock.runtime import run  # noqa: PLC0415 - lab sits on top of the runtime
+
+    script = f"wc -c < {HIDE_TARGET} || echo none; cat /proc/self/mountinfo"
     try:
-        from teachdock.kernel.mountinfo import parse_mountinfo  # noqa: PLC0415
-        from teachdock.runtime import run  # noqa: PLC0415 - lab sits on top of the runtime
-
-        result = run(["cat", "/proc/self/mountinfo"], rootfs=str(_rootfs(rootfs)), timeout=30)
-        observed = masked_in(parse_mountinfo(result.stdout))
-    except Exception:  # noqa: BLE001 - no container here (no root?): judge by Docker's list alone
-        observed = None
-    return judge_masked_paths(answer, observed=observed)
+        rootfs = str(_rootfs(rootfs))
+        default = run(["cat", "/proc/self/mountinfo"], rootfs=rootfs, timeout=30)
+        theirs = run(["sh", "-c", script], rootfs=rootfs, timeout=30, **options)
+    except TypeError as error:
+        return CheckResult(False, f"run() does not take these options: {error}.")
+    except TeachdockError as error:
+        return CheckResult(False, f"The runtime refused these options: {error}")
+    except Exception as error:  # noqa: BLE001
+        return _cannot_check(error)
+    first, _, table = theirs.stdout.partition("\n")
+    bytes_read = int(first) if first.strip().isdigit() else None
+    return judge_hidden_file(options, bytes_read=bytes_read, masked=masked_in(parse_mountinfo(table)),
+                             docker_masked=masked_in(parse_mountinfo(default.stdout)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +220,10 @@ def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
     if clashes:
         return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and a `sleep` "
                                   "program itself. Give only the options that shape the filesystem.")
+    if os.geteuid() != 0:
+        return CheckResult(False, "This check needs root: it reads the container's mount table from the host and "
+                                  "enters its mount namespace to try the writes. Start the lab as root "
+                                  "(sudo scripts/lab) to check your answer.")
     try:
         with scratch_directory("readonly-root") as scratch:
             # A private copy: the runtime creates missing mount points (/data) inside the rootfs,

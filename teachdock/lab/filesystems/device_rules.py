@@ -39,12 +39,12 @@ def how_rules_are_enforced(version: str | None = None, *, root: bool | None = No
     rules = len(DEFAULT_DEVICE_RULES)
     if version == "v1":
         return (f"This machine uses cgroup v1: the runtime writes the {rules} rules, in order, into the "
-                "container's devices.deny and devices.allow files, and the devices controller checks "
-                "every open of a device node against them.")
+                "container's devices.deny and devices.allow files, and the devices controller checks every "
+                "mknod and every open of a device node against them.")
     program = devices_bpf.device_filter(DEFAULT_DEVICE_RULES)
     return (f"This machine uses cgroup v2, which has no devices files: the runtime turns the {rules} rules "
-            f"into an eBPF program of {len(program)} instructions and attaches it to the container's "
-            "cgroup; the kernel runs it on every mknod and open of a device node.")
+            f"into an eBPF program of {len(program)} instructions, of type BPF_PROG_TYPE_CGROUP_DEVICE, and "
+            "attaches it to the container's cgroup; the kernel runs it on every mknod and open of a device node.")
 
 
 def try_device_nodes(rootfs) -> list[tuple[str, str, str, str]]:

@@ -77,6 +77,8 @@ def count_by_type(mounts: list[Mount]) -> Counter:
 
 def describe_mount(mount: Mount, masked_paths=(), readonly_paths=()) -> str:
     """What a container mount is for, in a few words (for the table and the tree)."""
+    if mount.mount_point.startswith("/dev/") and mount.fs_type == "devtmpfs":
+        return "the host's node, bound in (no mknod in a user namespace)"
     if mount.root == "/null":
         return "masked: /dev/null bound over it"
     if mount.mount_point in masked_paths and mount.fs_type == "tmpfs" and mount.read_only:
@@ -87,7 +89,7 @@ def describe_mount(mount: Mount, masked_paths=(), readonly_paths=()) -> str:
              "/dev": "a small tmpfs, filled with 6 device nodes", "/sys": "read-only",
              "/dev/pts": "its own pseudo-terminals (newinstance)", "/dev/shm": "its own shared memory",
              "/dev/mqueue": "its own POSIX message queues", "/tmp": "scratch space (the root is read-only)",
-             "/sys/fs/cgroup": "its own cgroup, read-only"}
+             "/sys/fs/cgroup": "its own cgroup, read-only (empty without root)"}
     if mount.mount_point in notes:
         return notes[mount.mount_point]
     if mount.mount_point.startswith("/etc/"):
@@ -273,6 +275,11 @@ def scratch_directory(name: str = "scratch"):
         if os.geteuid() == 0:
             detach_mounts_under(path)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_directories_made() -> list[str]:
+    """Every scratch directory this process made (the chapter's last cell counts them)."""
+    return list(_scratch_made)
 
 
 def leftovers() -> tuple[list[str], list[str]]:

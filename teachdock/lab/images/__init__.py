@@ -2,10 +2,11 @@
 """
 
 from teachdock.lab.images.checks import (
+    DOCKERFILE_1,
     DOCKERFILE_4,
+    check_deleted_file_cost,
     check_deletion_marker,
     check_first_cache_miss,
-    check_layer_count,
     check_top_layer_adds,
 )
 from teachdock.lab.images.layers_view import (
@@ -20,10 +21,11 @@ from teachdock.lab.images.layers_view import (
 )
 
 __all__ = [
+    "DOCKERFILE_1",
     "DOCKERFILE_4",
+    "check_deleted_file_cost",
     "check_deletion_marker",
     "check_first_cache_miss",
-    "check_layer_count",
     "check_top_layer_adds",
     "image_layers",
     "layer_members",

@@ -1,7 +1,8 @@
 """Exercise checks for the images chapter (05): each one looks at real images and layers.
 
-- ``check_layer_count``: how many layers does busybox:latest have? (read from its manifest;
-  the usual mistake is counting ``docker history`` lines, which include empty steps);
+- ``check_deleted_file_cost``: a Dockerfile writes 200 kB of random bytes in one step and deletes
+  them in the next; how many kB do its new layers add to the store? (the check builds it and
+  adds up the new layers' sizes; the usual mistake is 0: a later ``rm`` frees nothing);
 - ``check_deletion_marker``: a container deletes a file; which entry in its upper dir marks
   the deletion? (the check deletes the file in a fresh snapshot and looks in upper);
 - ``check_top_layer_adds``: build an image whose last layer adds /hello.txt (the check opens
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
-from teachdock.lab.images.layers_view import ADDED, CHANGED, REMOVED, image_layers, layer_members
+from teachdock.lab.images.layers_view import ADDED, CHANGED, REMOVED, image_layers
 
 
 def _cannot_check(error: Exception) -> CheckResult:
@@ -37,41 +38,64 @@ def _whole(answer) -> int | None:
     return int(number) if number is not None and number == int(number) else None
 
 
-# ---- exercise 1: how many layers does busybox:latest have? ----------------------------------
+# ---- exercise 1: what does a file deleted in a later step cost? ----------------------------
+
+DELETED_FILE_BYTES = 200_000
+
+DOCKERFILE_1 = f"""\
+FROM busybox
+RUN head -c {DELETED_FILE_BYTES} /dev/urandom > /big.bin
+RUN rm /big.bin
+"""
 
 
-def judge_layer_count(answer, layers: int, history: int, files: int) -> CheckResult:
+def judge_deleted_file_cost(answer, added_sizes: list[int], written: int = DELETED_FILE_BYTES) -> CheckResult:
+    """``answer`` in kB (1000 bytes); ``added_sizes``: the stored (gzip) size in bytes of each layer
+    the Dockerfile added on top of busybox, in order; ``written``: the bytes the first step wrote."""
     if not_answered(answer):
         return NOT_ANSWERED
-    n = _whole(answer)
-    if n is None:
-        return CheckResult(False, f"Answer with a whole number, like 3 (you gave {answer!r}).")
-    if n == layers:
-        return CheckResult(True, f"Right: {layers}. The manifest's \"layers\" list has {layers} "
-                                 f"entr{'y' if layers == 1 else 'ies'}, and the config's rootfs.diff_ids as many.")
-    if n == history:
-        return CheckResult(False, f"{history} is the number of history entries (`docker history` lines). Some of "
-                                  "them only change the config (CMD, ENV, ...) and are marked \"empty_layer\": "
-                                  "count the manifest's layers instead.")
-    if n == files:
-        return CheckResult(False, "That is the number of files in the layer tarball. A layer is one tar file, "
-                                  "however many files it holds.")
-    if n == 0:
-        return CheckResult(False, "An image without layers would have an empty root filesystem: where would "
-                                  "/bin/sh come from?")
-    return CheckResult(False, "Not quite. Open the manifest from section 1 and count the entries of \"layers\".")
+    kb = as_number(answer)
+    if kb is None or kb < 0:
+        return CheckResult(False, f"Answer with a number of kB, like 50 (you gave {answer!r}).")
+    truth = sum(added_sizes) / 1000
+    if 0.75 * truth <= kb <= 1.25 * truth:
+        return CheckResult(True, f"Right: the new layers take {truth:.0f} kB here. The RUN that wrote /big.bin "
+                                 f"holds all of it ({added_sizes[0]} bytes: random bytes do not compress); the "
+                                 f"rm step's layer holds only a whiteout, .wh.big.bin ({added_sizes[-1]} bytes). A "
+                                 "later step never makes an image smaller: delete in the same RUN "
+                                 "(RUN ... && rm ...) or copy only what you need in a multi-stage build.")
+    if kb > 100 * truth:
+        return CheckResult(False, f"{kb:g} kB is far too much: did you answer in bytes? 1 kB is 1000 bytes.")
+    if kb < 0.1 * truth:
+        return CheckResult(False, "The rm cannot take the file out of the layer below: that layer is read-only "
+                                  "and already stored. rm adds a layer of its own, holding only a whiteout that "
+                                  "hides the file (section 3). What does the first RUN's layer still hold?")
+    if kb > 1.6 * truth:
+        return CheckResult(False, "The rm step's layer holds no copy of the file: a deletion is recorded as a "
+                                  "whiteout entry, a name with no content. Only one layer holds the bytes.")
+    if kb < 0.75 * truth:
+        return CheckResult(False, f"Less than the file: but the {written // 1000} kB come from /dev/urandom, and "
+                                  "random bytes do not compress (section 6), so gzip keeps them at about their "
+                                  "size. And the rm frees nothing.")
+    return CheckResult(False, "Not quite. Add up what each new layer holds: the file, then a whiteout.")
 
 
-def check_layer_count(answer, images, image: str = "busybox:latest") -> CheckResult:
-    """Exercise: how many layers does ``image`` have?"""
+def check_deleted_file_cost(answer, images) -> CheckResult:
+    """Exercise: build DOCKERFILE_1; how many kB do its new layers add to busybox's?"""
     if not_answered(answer):
         return NOT_ANSWERED
+    if as_number(answer) is None:
+        return judge_deleted_file_cost(answer, [1])
+    context = Path(tempfile.mkdtemp(prefix="chk-deleted-"))
     try:
-        img = images.get(image)
-        files = len(layer_members(images.store, img.layers[0].digest)) if img.layers else -1
+        (context / "Dockerfile").write_text(DOCKERFILE_1)
+        base = len(images.get("busybox:latest").layers)
+        built = images.build(context).image
     except Exception as error:  # the check must explain, not crash the exercise cell
         return _cannot_check(error)
-    return judge_layer_count(answer, len(img.layers), len(img.history), files)
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    return judge_deleted_file_cost(answer, [layer.size for layer in built.layers[base:]])
 
 
 # ---- exercise 2: which entry in upper marks a deletion? ------------------------------------
@@ -135,8 +159,9 @@ def check_deletion_marker(answer, images, deleted: str = "/bin/vi", image: str =
         return _cannot_check(error)
     try:
         if snapshot.upper is None:
-            return CheckResult(False, "This data root uses the copy driver (no overlayfs here, or no root), "
-                                      "so there is no upper dir to look in.")
+            return CheckResult(False, "This check needs root: without it (or without overlayfs) the data root "
+                                      "uses the copy driver, which keeps no upper dir to look in. Start the lab "
+                                      "as root (sudo scripts/lab) to check your answer.")
         os.unlink(snapshot.rootfs / deleted.lstrip("/"))
         markers = _deletion_markers(snapshot.upper)
         return judge_deletion_marker(answer, deleted, markers, str(snapshot.upper))
