@@ -103,6 +103,16 @@ def test_compare_and_overlap_line_the_two_traces_up():
     assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == ["read", "write", "getcwd", "uname"]
 
 
+def test_no_strace_or_a_strace_that_may_not_trace_says_so(monkeypatch):
+    monkeypatch.setattr(syscalls.shutil, "which", lambda name: None)
+    with pytest.raises(syscalls.StraceUnavailable, match="apt-get install strace"):
+        syscalls.trace_on_host("true")
+    monkeypatch.setattr(syscalls.shutil, "which", lambda name: "/bin/true")  # runs, traces nothing
+    with pytest.raises(syscalls.StraceUnavailable, match="could not trace here"):
+        syscalls.trace_on_host("true")
+    assert "strace" in checks.check_makes_directory("mkdir /x", rootfs="/nonexistent").message
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 @needs_busybox
 def test_a_host_command_is_traced_from_its_execve_to_its_exit():

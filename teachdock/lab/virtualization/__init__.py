@@ -44,7 +44,7 @@ from teachdock.lab.virtualization.shipping import (
 from teachdock.lab.virtualization.stacks import plot_stacks
 from teachdock.lab.virtualization.syscalls import (
     TRACED_COMMAND,
-    StraceNotFound,
+    StraceUnavailable,
     compare,
     overlap,
     plot_syscall_counts,
@@ -58,7 +58,7 @@ __all__ = [
     "MEMORY_LIMIT_COMMAND",
     "Measurements",
     "SH_PROBE",
-    "StraceNotFound",
+    "StraceUnavailable",
     "TIMELINE",
     "TRACED_COMMAND",
     "build_application",

@@ -30,7 +30,7 @@ from teachdock.lab.virtualization.measurements import (
     parse_loop_output,
     time_host_process,
 )
-from teachdock.lab.virtualization.syscalls import StraceNotFound, trace_in_container
+from teachdock.lab.virtualization.syscalls import StraceUnavailable, trace_in_container
 
 # ---- exercise checks ----------------------------------------------------------------------
 
@@ -70,8 +70,8 @@ def check_makes_directory(answer, rootfs=None) -> CheckResult:
 
             rootfs = busybox_rootfs()
         trace = trace_in_container(rootfs, answer)
-    except StraceNotFound as error:
-        return CheckResult(False, f"{error}: the check needs it to see the system calls.")
+    except StraceUnavailable as error:
+        return CheckResult(False, f"{error}. The check needs strace to see the system calls.")
     except Exception as error:  # the check must explain, not crash the exercise cell
         return CheckResult(False, f"Could not trace your command in a container ({type(error).__name__}: {error}).")
     return judge_makes_directory(answer, trace.names())

@@ -43,8 +43,8 @@ sys.exit(result.exit_code)
 """
 
 
-class StraceNotFound(RuntimeError):
-    """strace(1) is not installed (Debian: apt-get install strace)."""
+class StraceUnavailable(RuntimeError):
+    """strace(1) is not installed (Debian: apt-get install strace), or may not trace here (ptrace refused)."""
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,11 @@ def _strace(args: list[str], trace_file: Path) -> tuple[int, str]:
     """Run ``args`` under ``strace -f``; (its exit code, its output). A failing command is traced too."""
     strace = shutil.which("strace")
     if strace is None:
-        raise StraceNotFound("strace is not installed here (Debian: apt-get install strace)")
+        raise StraceUnavailable("strace is not installed here (Debian: apt-get install strace)")
     done = subprocess.run([strace, "-f", "-qq", "--pidns-translation", "-o", str(trace_file), "--", *args],
                           capture_output=True, text=True, timeout=120, check=False)
-    if not trace_file.exists() or not trace_file.stat().st_size:
-        raise RuntimeError(f"strace traced nothing ({done.returncode}): {done.stderr.strip()[-500:]}")
+    if not trace_file.exists() or not trace_file.stat().st_size:  # e.g. ptrace refused in a container
+        raise StraceUnavailable(f"strace could not trace here ({done.returncode}): {done.stderr.strip()[-500:]}")
     return done.returncode, done.stdout + done.stderr
 
 
