@@ -37,8 +37,6 @@ from teachdock.lab.virtualization.shipping import (
     APP_SCRIPT,
     build_application,
     pack_application,
-    ship,
-    tree_size,
     unpack_application,
 )
 from teachdock.lab.virtualization.stacks import plot_stacks
@@ -85,12 +83,10 @@ __all__ = [
     "plot_timeline",
     "probe_container",
     "probe_python",
-    "ship",
     "speed_widget",
     "temporary_virtualenv",
     "timeline_rows",
     "trace_in_container",
     "trace_on_host",
-    "tree_size",
     "unpack_application",
 ]

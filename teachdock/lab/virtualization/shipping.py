@@ -6,7 +6,7 @@ the smallest such application: a directory with a static busybox, ``/app/run.sh`
 data file it reads. ``pack_application()`` packs it as an image layer (a tar, named by its
 sha256, as ``docker save`` or a registry carries layers); ``unpack_application()`` unpacks it
 at the other end, refusing it if a single byte changed on the way. teachdock.runtime.run runs
-it at both ends.
+it at both ends; the tar's bytes are all that travel.
 """
 
 from __future__ import annotations
@@ -51,22 +51,9 @@ def pack_application(root, tarball) -> str:
     return diff_layer(root, tarball, mtime=0).diff_id
 
 
-def ship(tarball, destination) -> Path:
-    """Carry the tar to the other place: a plain copy (scp, a USB stick, a registry's upload)."""
-    destination = Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(tarball, destination / Path(tarball).name))
-
-
 def unpack_application(tarball, root, diff_id: str) -> Path:
     """Unpack the layer into the new directory ``root``, checking its sha256 on the way in."""
     from teachdock.image.layers import unpack_layer
 
     unpack_layer(tarball, root, expected_diff_id=diff_id)
     return Path(root)
-
-
-def tree_size(root) -> int:
-    """Bytes in the regular files under ``root`` (symlinks not followed)."""
-    return sum(entry.stat(follow_symlinks=False).st_size for entry in Path(root).rglob("*")
-               if entry.is_file() and not entry.is_symlink())
