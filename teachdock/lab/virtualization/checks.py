@@ -1,4 +1,5 @@
-"""Chapter 01's exercise checks: what a virtualenv isolates, a memory limit, the break-even, a CPU limit.
+"""Chapter 01's exercise checks: a system call made in a container, what a virtualenv isolates, a memory
+limit, the break-even, a CPU limit.
 
 As in every chapter, a pure ``judge_*`` function knows the usual mistakes, and a ``check_*``
 function feeds it the truth observed on this machine (teachdock.lab.common.checks).
@@ -29,8 +30,52 @@ from teachdock.lab.virtualization.measurements import (
     parse_loop_output,
     time_host_process,
 )
+from teachdock.lab.virtualization.syscalls import StraceUnavailable, trace_in_container
 
 # ---- exercise checks ----------------------------------------------------------------------
+
+
+# -- exercise 1: make the kernel create a directory, from inside a container -------------------------
+
+DIRECTORY_CALLS = {"mkdir", "mkdirat"}
+
+
+def judge_makes_directory(answer, calls: set[str]) -> CheckResult:
+    """``answer`` is a shell command; ``calls`` the system calls strace saw it make in a container."""
+    if not isinstance(answer, str) or not answer.strip():
+        return CheckResult(False, 'Put a shell command in answer, as a string: answer = "..."')
+    made = sorted(DIRECTORY_CALLS & calls)
+    if made:
+        return CheckResult(True, f"Right: strace saw {' and '.join(made)}(2), made by busybox inside the container "
+                                 "and served by this machine's kernel, with nothing in between. The runtime "
+                                 "had finished its work before the command started.")
+    seen = ", ".join(sorted(calls)[:12])
+    if "mkdir" in answer:
+        return CheckResult(False, "The word mkdir is in your command, but no process called mkdir(2). `echo mkdir` "
+                                  f"only writes the word (a write call). The command made: {seen}. Run the mkdir "
+                                  "applet itself.")
+    return CheckResult(False, f"None of the calls your command made creates a directory. It made: {seen}. Which "
+                              "busybox applet creates a directory?")
+
+
+def check_makes_directory(answer, rootfs=None) -> CheckResult:
+    """Exercise: run ``answer`` in a container under strace and look for the call that creates a directory."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    if not isinstance(answer, str):
+        return judge_makes_directory(answer, set())
+    try:
+        if rootfs is None:
+            from teachdock.lab.common.views import busybox_rootfs
+
+            rootfs = busybox_rootfs()
+        trace = trace_in_container(rootfs, answer)
+    except StraceUnavailable as error:
+        return CheckResult(False, f"{error}. The check needs strace to see the system calls.")
+    except Exception as error:  # the check must explain, not crash the exercise cell
+        return CheckResult(False, f"Could not trace your command in a container ({type(error).__name__}: {error}).")
+    return judge_makes_directory(answer, trace.names())
+
 
 
 # -- exercise 1: what does a virtualenv isolate? -------------------------------------------------

@@ -36,7 +36,7 @@ ARCHITECTURES = (
         Box(0, 0.5, 2, "app", "app"),
         Box(0.5, 0.5, 2, "app", "app"),
     ), "1 kernel"),
-    Architecture("type-1 hypervisor", "Xen, VMware ESXi, Hyper-V", (
+    Architecture("type-1 hypervisor", "Xen, VMware ESXi, Hyper-V, KVM", (
         Box(0, 1, 0, "hardware", "hardware"),
         Box(0, 1, 1, "hypervisor", "hypervisor"),
         Box(0, 0.5, 2, "guest\nkernel", "kernel"),
@@ -46,7 +46,7 @@ ARCHITECTURES = (
         Box(0, 0.5, 2, "VM", "vm", height=2),
         Box(0.5, 0.5, 2, "VM", "vm", height=2),
     ), "hypervisor + 2 guest kernels"),
-    Architecture("type-2 hypervisor", "QEMU, VirtualBox, VMware Workstation", (
+    Architecture("type-2 hypervisor", "VirtualBox, VMware Workstation, QEMU (TCG)", (
         Box(0, 1, 0, "hardware", "hardware"),
         Box(0, 1, 1, "host kernel", "kernel"),
         Box(0, 0.7, 2, "hypervisor\n(a process)", "hypervisor"),
