@@ -218,7 +218,7 @@ def judge_docker_host(answer, socket: str, other_socket: str, data_root: str = "
     if scheme and scheme != "unix":
         return CheckResult(False, f"{scheme}:// is not a scheme the docker CLI knows for this. Use unix://.")
     return CheckResult(False, f"{given} is not daemon b's socket. Print b.socket_path, or look at "
-                              "socket_info() of section 1.")
+                              "socket_info() of section 3.")
 
 
 def check_docker_host(answer, daemon, other) -> CheckResult:
@@ -293,7 +293,7 @@ def judge_log_file(answer, container_id: str, data_root: str, exec_root: str = "
         return CheckResult(False, f"{data_root / 'containers'} holds the containers' root filesystems (overlay "
                                   "upper, work, merged), not the daemon's records. Look under daemon/.")
     return CheckResult(False, f"Not there. Start from the daemon's data root ({data_root}) and look at "
-                              "disk_map() of section 8.")
+                              "disk_map() of section 9.")
 
 
 def check_log_file(answer, container_id: str, daemon, expected_text: str | None = None) -> CheckResult:

@@ -106,9 +106,10 @@ def judge_upload_count(answer, trace: list[dict], blobs_before: int | None = Non
     if given == truth:
         return CheckResult(True, f"Right: {truth}. Each HEAD in the new repository answered "
                                  f"{', '.join(map(str, heads))}: a registry answers for *this repository*, so "
-                                 "the blobs went up again." + storage + " (Docker's client would first try "
-                                 "a cross-repository mount, POST …/uploads/?mount=<digest>&from=<repo>, "
-                                 "and send no bytes; teachdock's push does not.)")
+                                 "the blobs went up again." + storage + " (Docker's client, which remembers "
+                                 "where it pushed a blob before, would first try a cross-repository mount, "
+                                 "POST …/uploads/?mount=<digest>&from=<repo>, and send no bytes; teachdock's "
+                                 "push does not.)")
     if given == 0:
         return CheckResult(False, "The registry does hold these bytes, but HEAD /v2/<new repo>/blobs/<digest> "
                                   "asks about the new repository, and there a blob exists only once it was "
@@ -202,7 +203,7 @@ def check_pull_by_digest(store, repository: str, tag: str) -> CheckResult:
         tag_digest = None
     except TeachdockError as error:
         return CheckResult(False, f"Could not ask the registry ({type(error).__name__}: {error}). Is the local "
-                                  "registry of section 3 still running?")
+                                  "registry of section 2 still running?")
     names = [name for image in store.list_images() for name in image.names]
     return judge_pull_by_digest(ref.name, tag, tag_digest, names)
 
