@@ -171,3 +171,11 @@ def test_check_log_file_reads_the_file(tmp_path):
     assert result.passed and "hello from b" in result.message
     assert not check_log_file(str(log), ID, Daemon(), expected_text="something else").passed
     assert not check_log_file(..., ID, Daemon()).answered
+
+
+def test_check_call_count_without_root_says_root_is_needed(monkeypatch):
+    from teachdock.lab.client_and_daemon import checks
+
+    monkeypatch.setattr(checks, "is_root", lambda: False)
+    result = checks.check_call_count(4, "unix:///nowhere.sock", ["run", "-d", "busybox", "sleep", "1"])
+    assert not result.passed and not result.answered and "needs root" in result.message

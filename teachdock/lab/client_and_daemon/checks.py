@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered
+from teachdock.lab.common.root import ROOT_HINT, is_root
 from teachdock.paths import DEFAULT_SOCKET
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -147,6 +148,9 @@ def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
     from teachdock.lab.client_and_daemon.daemon_lab import API, docker_cli, raw_request, socket_path
 
     command = "docker " + " ".join(args)
+    if not is_root():
+        return CheckResult(False, f"This check runs `{command}`, and a container needs root here. {ROOT_HINT}",
+                           answered=False)
     if docker_cli() is None:
         return CheckResult(False, "The docker CLI is not installed here, so the check cannot trace it "
                                   "(apt-get install docker.io).", answered=False)

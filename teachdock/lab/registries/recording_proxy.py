@@ -32,7 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 #: The headers an entry keeps (the same few teachdock's own trace keeps, plus Transfer-Encoding).
 RECORDED_HEADERS = ("Accept", "Content-Type", "Content-Length", "Content-Range", "Range", "Location",
                     "Transfer-Encoding", "Docker-Content-Digest", "WWW-Authenticate", "Docker-Upload-UUID")
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection",
+               "expect"}   # the proxy answers a 100-continue itself and forwards the whole body
 _DIGEST = re.compile(r"sha256(?::|%3A)([0-9a-f]{64})")
 
 
