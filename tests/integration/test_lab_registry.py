@@ -212,3 +212,34 @@ def test_skopeo_through_the_recording_proxy_uploads_with_post_patch_put(tmp_path
         pulled = pull(ImageStore(tmp_path / "pulled"), f"{registry.host}/team/skopeo:1", docker_config=False)
         assert pulled.id == busybox.id
     assert registry_processes(tmp_path) == []
+
+
+def test_the_proxy_forwards_a_chunked_patch_and_records_it_as_sent(tmp_path):
+    """Docker streams a layer it compresses on the fly: Transfer-Encoding: chunked. The proxy
+    forwards the whole body and keeps the client's headers and the byte count."""
+    import http.client
+
+    data = b"a layer, streamed in pieces\n" * 1000
+    digest = sha256_digest(data)
+    with local_registry(tmp_path) as registry, RecordingProxy(registry.host) as proxy:
+        connection = http.client.HTTPConnection(proxy.host, timeout=10)
+        connection.request("POST", "/v2/team/chunks/blobs/uploads/", body=b"")
+        started = connection.getresponse()
+        started.read()
+        location = started.getheader("Location")
+        assert started.status == 202 and proxy.host in location      # the registry points back at the proxy
+        pieces = (data[i:i + 4096] for i in range(0, len(data), 4096))
+        connection.request("PATCH", location, body=pieces, encode_chunked=True,
+                           headers={"Content-Type": "application/octet-stream"})
+        patched = connection.getresponse()
+        patched.read()
+        connection.request("PUT", f"{patched.getheader('Location')}&digest={digest}", body=b"")
+        closed = connection.getresponse()
+        closed.read()
+        connection.close()
+        assert (patched.status, closed.status) == (202, 201)
+        patch = next(e for e in proxy.entries if e["method"] == "PATCH")
+        assert patch["request"].get("Transfer-Encoding") == "chunked" and patch["body_bytes"] == len(data)
+        assert trace_rows([patch])[0]["headers"] == f"sent {len(data):,} bytes"
+        with urllib.request.urlopen(f"{registry.url}/v2/team/chunks/blobs/{digest}", timeout=10) as response:
+            assert response.read() == data
