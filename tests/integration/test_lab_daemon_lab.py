@@ -9,7 +9,7 @@ import pytest
 
 from teachdock.client import Client
 from teachdock.errors import TeachdockError
-from teachdock.lab.client_and_daemon.checks import check_docker_host, check_log_file
+from teachdock.lab.client_and_daemon.checks import check_docker_host, check_log_file, check_name_conflict
 from teachdock.lab.client_and_daemon.daemon_lab import LabDaemons, object_files, raw_request, socket_info
 
 pytestmark = [
@@ -55,3 +55,35 @@ def test_two_daemons_their_objects_and_a_clean_close(daemons):
     assert not os.path.exists(f"/sys/class/net/{bridge}"), "the network's bridge outlived the daemon"
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+
+
+def test_the_name_conflict_check_asks_the_daemon_and_leaves_one_container(daemons):
+    a = daemons.start("a")
+    with Client(a.host, autostart=False) as client:
+        assert not check_name_conflict(409, a, "taken").answered      # no container of that name yet
+        client.create("busybox", ["true"], name="taken")
+        right = check_name_conflict(409, a, "taken")
+        assert right.passed and "already in use" in right.message, right.message
+        wrong = check_name_conflict(404, a, "taken")
+        assert not wrong.passed and "the opposite" in wrong.message
+        assert [c["Names"] for c in client.containers(all=True)] == [["/taken"]]
+
+
+def test_volume_and_network_used_by_containers(daemons):
+    """What chapter 07 section 9 shows: a volume written by one container is served by another,
+    found by name on a user network through the daemon's DNS."""
+    a = daemons.start("a")
+    with Client(a.host, autostart=False) as client:
+        client.create_volume("notes")
+        client.create_network("backend")
+        wrote = client.run("busybox", ["sh", "-c", "echo from the writer > /data/index.html"],
+                           volumes=["notes:/data"], remove=True)
+        client.run("busybox", ["httpd", "-f", "-p", "80", "-h", "/srv"], name="web", network="backend",
+                   volumes=["notes:/srv"], detach=True)
+        read = client.run("busybox", ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n'"
+                                      " | nc web 80 && break; sleep 0.3; done"], network="backend", remove=True)
+        assert wrote.exit_code == 0 and "from the writer" in read.stdout, read
+        mount = next(m for m in client.request("GET", "/containers/web/json").json()["Mounts"] if m["Name"] == "notes")
+        volume = client.request("GET", "/volumes/notes").json()
+        assert mount["Destination"] == "/srv" and mount["Source"] == volume["Mountpoint"]
+        assert volume["Mountpoint"].startswith(str(a.data_root))

@@ -17,7 +17,8 @@ from teachdock.image.images import Images
 from teachdock.image.registry import pull, push
 from teachdock.image.registry_client import RegistryAuthError
 from teachdock.image.store import ImageStore
-from teachdock.lab.registries.checks import check_exists_request, check_pull_by_digest
+from teachdock.lab.registries.checks import check_pull_by_digest, check_upload_count, registry_blob_count
+from teachdock.lab.registries.recording_proxy import RecordingProxy, skopeo_copy
 from teachdock.lab.registries.registry_lab import local_registry, process_running, tamper_blob, trace_rows
 
 pytestmark = pytest.mark.skipif(shutil.which("docker-registry") is None,
@@ -84,8 +85,17 @@ def test_push_pull_trace_second_push_and_the_exercise_checks(tmp_path, images):
         second = []
         push(store, name, trace=second, docker_config=False)
         assert [r["meaning"] for r in trace_rows(second)].count("blob already there: skip it") == 2
-        assert check_exists_request(("HEAD", 200), second).passed
-        assert not check_exists_request(("HEAD", 404), second).passed
+
+        blobs = registry_blob_count(registry)
+        assert blobs == 3          # the layer, the config, and the manifest: distribution stores it as a blob too
+        right = check_upload_count(2, store, registry)      # a new repository: both HEADs 404, both go up
+        assert right.passed, right.message
+        assert f"went from {blobs} to {blobs}" in right.message   # stored once, on disk
+        wrong = check_upload_count(0, store, registry)
+        assert not wrong.passed and "asks about the new repository" in wrong.message
+        names = [str(n) for image in store.list_images() for n in image.names]
+        assert "docker.io/library/busybox:latest" in names
+        assert not [n for n in names if "team/copy" in n]    # the check removed the names its pushes added
 
         other = ImageStore(tmp_path / "other")
         pulled_trace = []
@@ -180,3 +190,56 @@ def test_token_auth_three_parties_and_the_token_server_stops(tmp_path, images):
     with pytest.raises(OSError):
         urllib.request.urlopen(tokens.realm, timeout=2)
     assert not tokens.directory.exists()
+
+
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo (apt-get install skopeo)")
+def test_skopeo_through_the_recording_proxy_uploads_with_post_patch_put(tmp_path, images):
+    store = images.store
+    busybox = store.resolve("busybox:latest")
+    with local_registry(tmp_path) as registry, RecordingProxy(registry.host) as proxy:
+        done = skopeo_copy(store, "busybox:latest", f"{proxy.host}/team/skopeo:1", home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        uploads = [e["method"] for e in proxy.entries if "/blobs/uploads/" in e["url"]]
+        assert uploads == ["POST", "PATCH", "PUT"] * 2
+        patches = [e for e in proxy.entries if e["method"] == "PATCH"]
+        assert sorted(e["body_bytes"] for e in patches) == sorted(
+            store.blob_size(digest) for digest in [busybox.id, *(layer.digest for layer in busybox.layers)])
+        closing = [e for e in proxy.entries if e["method"] == "PUT" and "digest=" in e["url"]]
+        assert all(e["body_bytes"] == 0 and e["status"] == 201 for e in closing)
+        assert proxy.entries[-1]["url"].endswith("/v2/team/skopeo/manifests/1")
+        assert all(e["user_agent"].startswith("skopeo/") for e in proxy.entries)
+        # the copy really is on the registry, byte for byte: teachdock pulls it
+        pulled = pull(ImageStore(tmp_path / "pulled"), f"{registry.host}/team/skopeo:1", docker_config=False)
+        assert pulled.id == busybox.id
+    assert registry_processes(tmp_path) == []
+
+
+def test_the_proxy_forwards_a_chunked_patch_and_records_it_as_sent(tmp_path):
+    """Docker streams a layer it compresses on the fly: Transfer-Encoding: chunked. The proxy
+    forwards the whole body and keeps the client's headers and the byte count."""
+    import http.client
+
+    data = b"a layer, streamed in pieces\n" * 1000
+    digest = sha256_digest(data)
+    with local_registry(tmp_path) as registry, RecordingProxy(registry.host) as proxy:
+        connection = http.client.HTTPConnection(proxy.host, timeout=10)
+        connection.request("POST", "/v2/team/chunks/blobs/uploads/", body=b"")
+        started = connection.getresponse()
+        started.read()
+        location = started.getheader("Location")
+        assert started.status == 202 and proxy.host in location      # the registry points back at the proxy
+        pieces = (data[i:i + 4096] for i in range(0, len(data), 4096))
+        connection.request("PATCH", location, body=pieces, encode_chunked=True,
+                           headers={"Content-Type": "application/octet-stream"})
+        patched = connection.getresponse()
+        patched.read()
+        connection.request("PUT", f"{patched.getheader('Location')}&digest={digest}", body=b"")
+        closed = connection.getresponse()
+        closed.read()
+        connection.close()
+        assert (patched.status, closed.status) == (202, 201)
+        patch = next(e for e in proxy.entries if e["method"] == "PATCH")
+        assert patch["request"].get("Transfer-Encoding") == "chunked" and patch["body_bytes"] == len(data)
+        assert trace_rows([patch])[0]["headers"] == f"sent {len(data):,} bytes"
+        with urllib.request.urlopen(f"{registry.url}/v2/team/chunks/blobs/{digest}", timeout=10) as response:
+            assert response.read() == data

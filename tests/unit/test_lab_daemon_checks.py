@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from teachdock.lab.client_and_daemon.checks import (check_create_call, check_log_file, judge_call_count, judge_create_call,
-                                         judge_docker_host, judge_log_file)
+from teachdock.lab.client_and_daemon.checks import (check_log_file, check_name_conflict, judge_call_count,
+                                                    judge_docker_host, judge_log_file, judge_name_conflict)
 
 RUN_CALLS = [("HEAD", "/_ping", 200), ("POST", "/containers/create", 201), ("POST", "/containers/{id}/attach", 101),
              ("POST", "/containers/{id}/wait", 200), ("POST", "/containers/{id}/start", 204)]
@@ -21,42 +21,47 @@ OTHER = "b" * 64
 
 # ---- exercise 1 ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("answer", [("POST", "/containers/create"), "POST /containers/create",
-                                    "post /v1.45/containers/create?name=x", ["POST", "/v1.50/containers/create/"],
-                                    "POST containers/create"])
-def test_create_call_right_in_any_spelling(answer):
-    result = judge_create_call(answer, RUN_CALLS)
-    assert result.passed and "201" in result.message
+TAKEN = 'Conflict. The container name "/taken" is already in use by container "abc".'
+
+
+@pytest.mark.parametrize("answer", [409, "409", " 409 "])
+def test_name_conflict_right(answer):
+    result = judge_name_conflict(answer, 409, TAKEN)
+    assert result.passed and "409 Conflict" in result.message and "already in use" in result.message
 
 
 @pytest.mark.parametrize("answer, hint", [
-    (("PUT", "/containers/create"), "uses POST for every action"),
-    (("POST", "/containers/{id}/start"), "already exists"),
-    (("POST", "/images/create"), "pulls an image"),
-    (("GET", "/containers/json"), "lists containers"),
-    ("/containers/create", "Which method"),
-    ("POST", "Now the path"),
-    (42, "Answer with a method and a path"),
-    (("DELETE", "/containers/x"), "answered 201 Created"),
+    (201, "No second container is made"),
+    (200, "No second container is made"),
+    (404, "the opposite"),
+    (400, "well-formed"),
+    (500, "client mistakes are 4xx"),
+    (403, "The socket's file mode"),
+    (422, "Which 4xx"),
+    ("conflict", "status code"),
+    (42, "status code"),
+    (True, "status code"),
 ])
-def test_create_call_mistakes_get_their_hint(answer, hint):
-    result = judge_create_call(answer, RUN_CALLS)
+def test_name_conflict_mistakes_get_their_hint(answer, hint):
+    result = judge_name_conflict(answer, 409, TAKEN)
     assert not result.passed and result.answered and hint in result.message
 
 
-def test_create_call_placeholder_and_empty_trace():
-    assert not judge_create_call(..., RUN_CALLS).answered
-    assert "run the traced" in judge_create_call("POST /containers/create", []).message
+def test_name_conflict_follows_what_the_daemon_said():
+    # a daemon that answered otherwise makes the truth, not a fixed 409
+    assert judge_name_conflict(201, 201).passed
+    result = judge_name_conflict(409, 201)
+    assert not result.passed and "answered 201" in result.message
+    assert not judge_name_conflict(..., 409).answered
 
 
-def test_check_create_call_reads_tracer_entries():
-    class Entry:
-        def __init__(self, method, endpoint, status):
-            self.method, self.endpoint, self.status = method, endpoint, status
+def test_check_name_conflict_without_a_daemon_explains(tmp_path):
+    class Gone:
+        name, socket_path = "a", str(tmp_path / "nobody.sock")
 
-    entries = [Entry(*call) for call in RUN_CALLS]
-    assert check_create_call(("POST", "/containers/create"), entries).passed
-    assert not check_create_call(("POST", "/containers/{id}/start"), entries).passed
+    result = check_name_conflict(409, Gone(), "taken")
+    assert not result.passed and "is it still running?" in result.message
+    assert not check_name_conflict(..., Gone(), "taken").answered
 
 
 # ---- exercise 2 ---------------------------------------------------------------------------------
@@ -166,3 +171,11 @@ def test_check_log_file_reads_the_file(tmp_path):
     assert result.passed and "hello from b" in result.message
     assert not check_log_file(str(log), ID, Daemon(), expected_text="something else").passed
     assert not check_log_file(..., ID, Daemon()).answered
+
+
+def test_check_call_count_without_root_says_root_is_needed(monkeypatch):
+    from teachdock.lab.client_and_daemon import checks
+
+    monkeypatch.setattr(checks, "is_root", lambda: False)
+    result = checks.check_call_count(4, "unix:///nowhere.sock", ["run", "-d", "busybox", "sleep", "1"])
+    assert not result.passed and not result.answered and "needs root" in result.message

@@ -104,3 +104,19 @@ def test_tree_cuts_long_directories(tmp_path):
     (tmp_path / "sub").mkdir()
     text = tree(tmp_path, max_entries=4)
     assert text.splitlines()[1] == "├── sub/" and "… 7 more" in text
+
+
+def test_leftovers_name_only_this_labs_cgroups(tmp_path, monkeypatch):
+    """Another chapter's daemons (td07-… too) may run beside ours: only our cgroup parents count."""
+    from teachdock.lab.client_and_daemon import daemon_lab
+
+    cgroups = ["/sys/fs/cgroup/memory/td07-a-111111", "/sys/fs/cgroup/memory/td07-lab-222222"]
+    monkeypatch.setattr(daemon_lab, "_cgroups_named",
+                        lambda prefix: [c for c in cgroups if c.rsplit("/", 1)[1].startswith(prefix)])
+    lab = daemon_lab.LabDaemons(tmp_path / "daemons")
+    lab.cgroup_parents.append("td07-a-111111")
+    try:
+        assert lab.leftovers() == ["cgroup /sys/fs/cgroup/memory/td07-a-111111", f"directory {tmp_path / 'daemons'}"]
+    finally:
+        lab.close()
+    assert lab.leftovers() == ["cgroup /sys/fs/cgroup/memory/td07-a-111111"]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from teachdock.lab.registries import registry_lab
-from teachdock.lab.registries.checks import (check_blob_digest, check_exists_request, judge_blob_digest,
-                                           judge_exists_request, judge_pull_by_digest)
+from teachdock.lab.registries.checks import (check_blob_digest, check_upload_count, judge_blob_digest,
+                                           judge_pull_by_digest, judge_upload_count, uploads_in)
+from teachdock.lab.registries.recording_proxy import read_chunked
 from teachdock.lab.registries.registry_lab import (LocalRegistry, RegistryLabError, flip_byte, plot_sequence, sequence_arrows,
                                         short_path, trace_rows, trace_table)
 
@@ -182,32 +183,74 @@ def test_check_blob_digest_hashes_the_file_now(tmp_path):
     assert "Could not read" in check_blob_digest(TRUTH, tmp_path / "gone").message
 
 
-# ---- exercise 2: which request says "already there"? ---------------------------------------
+# ---- exercise 2: predict the uploads of a push into a new repository ------------------------
 
-@pytest.mark.parametrize("answer", [("HEAD", 200), ["head", "200"], "HEAD 200", "head, 200"])
-def test_exists_request_right_in_several_forms(answer):
-    assert judge_exists_request(answer, second_push_trace()).passed
+def new_repository_push_trace():
+    """busybox pushed into a repository new to the registry: both HEADs 404, both blobs go up."""
+    trace = [exchange("GET", "/v2/", 200, "OK")]
+    for blob in (LAYER, CONFIG):
+        upload = f"/v2/team/copy/blobs/uploads/{UUID}?_state=x"
+        trace += [exchange("HEAD", f"/v2/team/copy/blobs/{blob}", 404, digest=blob),
+                  exchange("POST", "/v2/team/copy/blobs/uploads/", 202),
+                  exchange("PUT", f"{upload}&digest=sha256%3A{blob[7:]}", 201, digest=blob)]
+    return trace + [exchange("PUT", "/v2/team/copy/manifests/1", 201, digest=MANIFEST)]
+
+
+def test_uploads_are_the_closing_puts_of_blob_uploads_not_the_manifest():
+    assert uploads_in(new_repository_push_trace()) == [LAYER, CONFIG]
+    assert uploads_in(second_push_trace()) == []
+
+
+@pytest.mark.parametrize("answer", [2, "2", " 2 "])
+def test_upload_count_right(answer):
+    result = judge_upload_count(answer, new_repository_push_trace(), 2, 2)
+    assert result.passed and "404" in result.message and "went from 2 to 2" in result.message
 
 
 @pytest.mark.parametrize("answer, hint", [
-    (("GET", 200), "download the whole blob"),
-    (("POST", 202), "starts an upload"),
-    (("PUT", 201), "*before* deciding"),
-    (("HEAD", 404), "404 means 'not here'"),
-    ("HEAD", "Add the status code"),
-    (("HEAD", 204), "answered 200"),
-    (200, "Which method"),
+    (0, "asks about the new repository"),
+    (3, "the manifest is not a blob upload"),
+    (1, "Too few"),
+    (5, "Too many"),
+    ("two", "whole number"),
     (None, "Replace the ..."),
-    (3.5, "method and a status code"),
 ])
-def test_exists_request_hints(answer, hint):
-    result = check_exists_request(answer, second_push_trace())
+def test_upload_count_hints(answer, hint):
+    result = judge_upload_count(answer, new_repository_push_trace())
     assert not result.passed and hint in result.message
 
 
-def test_exists_request_needs_a_trace_with_blobs():
-    result = judge_exists_request(("HEAD", 200), [exchange("GET", "/v2/", 200)])
-    assert not result.passed and "no blob requests" in result.message
+def test_upload_count_follows_the_trace_not_a_fixed_number():
+    # if the registry did answer 200 (Docker Hub's cross-repository mount done first, say), 0 is right
+    assert judge_upload_count(0, second_push_trace()).passed
+    assert not judge_upload_count(2, second_push_trace()).passed
+
+
+def test_check_upload_count_says_why_when_the_registry_is_gone(tmp_path):
+    from teachdock.image.images import Images
+
+    images = Images(tmp_path / "data")
+    images.bootstrap_busybox()
+    gone = LocalRegistry("127.0.0.1:1", 0, tmp_path / "storage", tmp_path)
+    result = check_upload_count(2, images.store, gone)
+    assert not result.passed and "Is the registry of section 2 still running?" in result.message
+    assert [str(name) for image in images.store.list_images() for name in image.names] == [
+        "docker.io/library/busybox:latest"]          # the check's own tag is gone again
+
+
+def test_read_chunked_joins_the_chunks_and_skips_trailers():
+    import io
+
+    stream = io.BytesIO(b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT")
+    assert read_chunked(stream) == b"hello, world"
+    assert stream.read() == b"NEXT"
+
+
+def test_a_chunked_patch_shows_the_bytes_it_carried():
+    entry = exchange("PATCH", f"/v2/team/busybox/blobs/uploads/{UUID}", 202,
+                     request={"Transfer-Encoding": "chunked"})
+    entry["body_bytes"] = 1036677
+    assert "sent 1,036,677 bytes" in trace_rows([entry])[0]["headers"]
 
 
 # ---- exercise 3: push under a new tag, pull by digest --------------------------------------

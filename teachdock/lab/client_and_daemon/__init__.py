@@ -5,9 +5,9 @@ files, daemons of the chapter's own (daemon_lab), the Engine API tracer, and the
 from teachdock.lab.client_and_daemon.api_tracer import ApiTracer
 from teachdock.lab.client_and_daemon.checks import (
     check_call_count,
-    check_create_call,
     check_docker_host,
     check_log_file,
+    check_name_conflict,
 )
 from teachdock.lab.client_and_daemon.trace_explorer import TraceExplorer
 from teachdock.lab.client_and_daemon.daemon_lab import (
@@ -26,9 +26,9 @@ __all__ = [
     "LabDaemons",
     "TraceExplorer",
     "check_call_count",
-    "check_create_call",
     "check_docker_host",
     "check_log_file",
+    "check_name_conflict",
     "disk_map",
     "docker_cli",
     "plot_architecture",

@@ -1,7 +1,7 @@
 """Exercise checks for the client-and-daemon chapter (07); each one looks at real state.
 
-- ``check_create_call``: which method and path create a container? The check reads the
-  recorded trace of a real ``docker run``;
+- ``check_name_conflict``: predict the status code of a create whose name is taken; the check
+  sends that request to the daemon now, by hand, and compares;
 - ``check_call_count``: how many API calls does a docker command make? The check runs the
   command through an ApiTracer itself, now, and counts;
 - ``check_docker_host``: the DOCKER_HOST value that points a client at the second daemon;
@@ -21,79 +21,74 @@ import os
 import re
 from pathlib import Path
 
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered
+from teachdock.lab.common.root import ROOT_HINT, is_root
 from teachdock.paths import DEFAULT_SOCKET
 
-_VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 # --------------------------------------------------------------------------------------------
-# Exercise 1: which call creates a container?
+# Exercise 1: predict the status code of a create with a name that is taken
 # --------------------------------------------------------------------------------------------
 
 
-def _method_and_path(answer) -> tuple[str | None, str | None]:
-    """("POST", "/containers/create"), "POST /v1.45/containers/create?name=x", "post" -> parts."""
-    if isinstance(answer, (tuple, list)) and all(isinstance(part, str) for part in answer):
-        parts = [part.strip() for part in answer]
-    elif isinstance(answer, str):
-        parts = answer.split()
-    else:
-        return None, None
-    method = next((p.upper() for p in parts if p.isalpha()), None)
-    path = next((p for p in parts if "/" in p), None)
-    if path is not None:
-        path = _VERSION.sub("", path.split("?", 1)[0]).rstrip("/") or "/"
-        if not path.startswith("/"):
-            path = "/" + path
-    return method, path
-
-
-def judge_create_call(answer, calls: list[tuple[str, str, int]]) -> CheckResult:
-    """``calls``: (method, endpoint, status) of a traced ``docker run``, e.g.
-    ("POST", "/containers/create", 201)."""
+def judge_name_conflict(answer, status: int, message: str = "") -> CheckResult:
+    """``status``/``message``: what the daemon really answered a second create with a used name."""
     if not_answered(answer):
         return NOT_ANSWERED
-    created = [(m, p) for m, p, status in calls if status == 201]
-    if not created:
-        return CheckResult(False, "The trace has no call answered 201 Created: run the traced `docker run` of "
-                                  "section 4 again, then this cell.")
-    truth = created[0]
-    method, path = _method_and_path(answer)
-    if method is None and path is None:
-        return CheckResult(False, f'Answer with a method and a path, like ("GET", "/containers/json") '
-                                  f"(you gave {answer!r}).")
-    if (method, path) == truth:
-        return CheckResult(True, f"Right: {truth[0]} {truth[1]}, answered 201 Created with the new container's "
-                                 "Id. The body is the whole configuration (Image, Cmd, Env, HostConfig…); "
-                                 "nothing runs yet: that is the start call's job. `docker create` makes only "
-                                 "this call.")
-    if path == truth[1] and method is None:
-        return CheckResult(False, "The path is right. Which method? Look at the method column of the trace.")
-    if path == truth[1]:
-        return CheckResult(False, f"The path is right, but the CLI sent {truth[0]}, not {method}. The Engine API "
-                                  "uses POST for every action that creates or changes something, PUT only for "
-                                  "uploading an archive into a container.")
-    if path is not None and path.endswith("/start"):
-        return CheckResult(False, "start runs a container that already exists: it needs the container's id in "
-                                  "its path. Which call made that id?")
-    if path == "/images/create":
-        return CheckResult(False, "POST /images/create *pulls an image* (Docker's name for it is odd). The CLI "
-                                  "calls it only when creating the container failed with 404: no such image.")
-    if path in ("/containers", "/containers/json"):
-        return CheckResult(False, "GET /containers/json lists containers (docker ps). A new one is made by a "
-                                  "call with a verb in its path.")
-    if method == truth[0] and path is None:
-        return CheckResult(False, f"{method} is right. Now the path (without the /v1.NN prefix is fine).")
-    return CheckResult(False, "Look at the trace of `docker run`: which call was answered 201 Created, and "
-                              "what does the daemon send back in its body?")
+    given = as_int(answer)
+    if given is None or not 100 <= given <= 599:
+        return CheckResult(False, f"Answer with an HTTP status code, a number like 404 (you gave {answer!r}).")
+    said = f' The daemon said: "{message}"' if message else ""
+    if given == status:
+        return CheckResult(True, f"Right: {status}.{said} 409 Conflict: the request is well-formed, but it "
+                                 "clashes with the daemon's state. The docker CLI prints the message as "
+                                 "`Error response from daemon: Conflict. …`, and `docker run --name` with a used "
+                                 "name stops there, before anything runs.")
+    if status != 409:
+        return CheckResult(False, f"The daemon answered {status} here.{said}")
+    if 200 <= given < 300:
+        return CheckResult(False, "No second container is made: a name is unique per daemon (it is how "
+                                  "`docker start taken` finds exactly one container), so the daemon refuses.")
+    if given == 404:
+        return CheckResult(False, "404 Not Found says something is missing. Here it is the opposite: the name "
+                                  "is already there.")
+    if given == 400:
+        return CheckResult(False, "400 Bad Request is for a request the daemon cannot read (bad JSON, an unknown "
+                                  "flag value). This one is well-formed; it clashes with what already exists.")
+    if given >= 500:
+        return CheckResult(False, "5xx would mean the daemon failed. It did not: the client asked for something "
+                                  "the daemon's state forbids, and client mistakes are 4xx.")
+    if given in (401, 403):
+        return CheckResult(False, "The socket's file mode is the only permission check: whoever can connect may "
+                                  "do anything. The refusal is about the name, not about you.")
+    return CheckResult(False, "A 4xx is right in spirit: the client asked for something the daemon will not "
+                              "do. Which 4xx means 'conflicts with the current state'?")
 
 
-def check_create_call(answer, entries) -> CheckResult:
-    """Exercise: which method and path create a container? ``entries``: a tracer's entries."""
+def check_name_conflict(answer, daemon, name: str) -> CheckResult:
+    """Exercise: which status does ``daemon`` (a LabDaemon) answer to ``POST /containers/create?name=NAME``
+    when a container ``name`` exists? The check sends that request now, by hand."""
     if not_answered(answer):
         return NOT_ANSWERED
-    return judge_create_call(answer, [(e.method, e.endpoint, e.status) for e in entries])
+    from teachdock.lab.client_and_daemon.daemon_lab import API, raw_request
+
+    try:
+        existing = raw_request(daemon.socket_path, "GET", f"{API}/containers/{name}/json")
+        if existing.status == 404:
+            return CheckResult(False, f"There is no container named {name} on daemon {daemon.name}: run the "
+                                      "exercise cell from its first line.", answered=False)
+        second = raw_request(daemon.socket_path, "POST", f"{API}/containers/create?name={name}",
+                             body={"Image": "busybox", "Cmd": ["true"]})
+        if second.status == 201:          # not expected; leave nothing behind
+            raw_request(daemon.socket_path, "DELETE", f"{API}/containers/{second.json()['Id']}?force=1")
+    except OSError as error:
+        return CheckResult(False, f"Could not reach daemon {daemon.name} ({error}): is it still running?")
+    try:
+        message = second.json().get("message", "")
+    except ValueError:
+        message = second.body.decode(errors="replace")
+    return judge_name_conflict(answer, second.status, message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,6 +148,9 @@ def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
     from teachdock.lab.client_and_daemon.daemon_lab import API, docker_cli, raw_request, socket_path
 
     command = "docker " + " ".join(args)
+    if not is_root():
+        return CheckResult(False, f"This check runs `{command}`, and a container needs root here. {ROOT_HINT}",
+                           answered=False)
     if docker_cli() is None:
         return CheckResult(False, "The docker CLI is not installed here, so the check cannot trace it "
                                   "(apt-get install docker.io).", answered=False)
@@ -224,7 +222,7 @@ def judge_docker_host(answer, socket: str, other_socket: str, data_root: str = "
     if scheme and scheme != "unix":
         return CheckResult(False, f"{scheme}:// is not a scheme the docker CLI knows for this. Use unix://.")
     return CheckResult(False, f"{given} is not daemon b's socket. Print b.socket_path, or look at "
-                              "socket_info() of section 1.")
+                              "socket_info() of section 3.")
 
 
 def check_docker_host(answer, daemon, other) -> CheckResult:
@@ -299,7 +297,7 @@ def judge_log_file(answer, container_id: str, data_root: str, exec_root: str = "
         return CheckResult(False, f"{data_root / 'containers'} holds the containers' root filesystems (overlay "
                                   "upper, work, merged), not the daemon's records. Look under daemon/.")
     return CheckResult(False, f"Not there. Start from the daemon's data root ({data_root}) and look at "
-                              "disk_map() of section 8.")
+                              "disk_map() of section 9.")
 
 
 def check_log_file(answer, container_id: str, daemon, expected_text: str | None = None) -> CheckResult:
@@ -324,5 +322,5 @@ def check_log_file(answer, container_id: str, daemon, expected_text: str | None 
     return result
 
 
-__all__ = ["check_call_count", "check_create_call", "check_docker_host", "check_log_file", "judge_call_count",
-           "judge_create_call", "judge_docker_host", "judge_log_file"]
+__all__ = ["check_call_count", "check_docker_host", "check_log_file", "check_name_conflict", "judge_call_count",
+           "judge_docker_host", "judge_log_file", "judge_name_conflict"]

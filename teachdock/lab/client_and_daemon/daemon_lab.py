@@ -312,7 +312,7 @@ PLACES = [
     ("container", "daemon/containers/{id}/container.json", "the daemon's record: config, state, exit code"),
     ("container", "daemon/containers/{id}/{id}-json.log", "its stdout/stderr, one JSON object per line"),
     ("network", "daemon/networks", "one JSON record per network (name, subnet, bridge)"),
-    ("volume", "daemon/volumes", "one directory per named volume: _data is what the container sees"),
+    ("volume", "daemon/volumes", "one directory per named volume; its _data is mounted at each container's target"),
     ("volume", "volumes", "named volumes' files"),
 ]
 EXEC_PLACES = [
@@ -442,6 +442,7 @@ class LabDaemons:
         self.directory.chmod(0o755)      # containers' processes must walk down to their root filesystems
         self.daemons: dict[str, LabDaemon] = {}
         self.bridges: list[str] = []     # the Linux bridges of the networks they had: must be gone at the end
+        self.cgroup_parents: list[str] = []   # ours only: another chapter's daemons may run beside them
         atexit.register(self.close)
 
     def start(self, name: str) -> LabDaemon:
@@ -464,6 +465,7 @@ class LabDaemons:
         embedded = start_daemon(f"unix://{socket_file}", data_root, exec_root=exec_root, cgroup_parent=cgroup_parent,
                                 bridge=bridge, bip=bip)
         daemon = LabDaemon(name, directory, socket_file, data_root, exec_root, cgroup_parent, embedded, bridge)
+        self.cgroup_parents.append(cgroup_parent)
         self.daemons[name] = daemon
         return daemon
 
@@ -494,7 +496,7 @@ class LabDaemons:
         problems = [f"daemon {d.name} (PID {d.pid}) still running" for d in self.daemons.values() if d.running()]
         problems += [f"mount {point}" for point in _mounts_under(self.directory)]
         problems += [f"bridge {name}" for name in self.bridges if os.path.exists(f"/sys/class/net/{name}")]
-        problems += [f"cgroup {path}" for path in _cgroups_named("td07-")]
+        problems += [f"cgroup {path}" for parent in self.cgroup_parents for path in _cgroups_named(parent)]
         if self.directory.exists():
             problems.append(f"directory {self.directory}")
         return problems

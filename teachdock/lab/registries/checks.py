@@ -2,8 +2,8 @@
 
 - ``check_blob_digest``: the learner computes the digest of a file's bytes; the check
   hashes the file itself, now;
-- ``check_exists_request``: which request (method and status) tells a pushing client that
-  the registry already has a blob? The check reads the real trace of a second push;
+- ``check_upload_count``: predict how many blobs a push into a *new* repository of the same
+  registry uploads; the check makes that push now, with a trace, and counts;
 - ``check_pull_by_digest``: the learner pushes an image under a new tag and pulls it back
   by digest into an empty store; the check asks the registry what the tag points to, and
   looks at the names the store recorded.
@@ -15,12 +15,12 @@ answer: it returns a CheckResult (green, red, or grey while the cell still holds
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import re
 from pathlib import Path
 
 from teachdock.errors import TeachdockError
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered
 
 # --------------------------------------------------------------------------------------------
 # Exercise 1: the digest of a blob
@@ -78,65 +78,84 @@ def check_blob_digest(answer, path: str | Path) -> CheckResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Exercise 2: which request tells the client that a blob is already there?
+# Exercise 2: predict what a push into a new repository of the same registry uploads
 # --------------------------------------------------------------------------------------------
 
 
-def _method_and_status(answer) -> tuple[str | None, int | None]:
-    """("HEAD", 200), "HEAD 200", "head" or 200 -> (method, status), either may be None."""
-    if isinstance(answer, (tuple, list)):
-        parts = [str(p) for p in answer]
-    elif isinstance(answer, (str, int)) and not isinstance(answer, bool):
-        parts = re.split(r"[\s,/]+", str(answer).strip())
-    else:
-        return None, None
-    method = next((p.upper() for p in parts if p.isalpha()), None)
-    status = next((int(p) for p in parts if p.isdigit()), None)
-    return method, status
+def uploads_in(trace: list[dict]) -> list[str]:
+    """The digests of the blobs a push really sent: each closing ``PUT …/uploads/…?digest=`` → 201."""
+    return [e.get("digest") or "" for e in trace
+            if e["method"] == "PUT" and "/blobs/uploads/" in e["url"] and e["status"] == 201]
 
 
-def judge_exists_request(answer, trace: list[dict]) -> CheckResult:
-    """``trace`` is the real trace of a push of blobs the registry already holds."""
+def judge_upload_count(answer, trace: list[dict], blobs_before: int | None = None,
+                       blobs_after: int | None = None) -> CheckResult:
+    """``trace``: the real push of busybox into a repository new to a registry that already holds
+    its blobs in another repository; ``blobs_before``/``after``: blobs in the registry's storage."""
     if not_answered(answer):
         return NOT_ANSWERED
-    seen = [(e["method"], e["status"]) for e in trace if "/blobs/" in e["url"] and "/uploads/" not in e["url"]]
-    if not seen:
-        return CheckResult(False, "The trace holds no blob requests: run the second push of section 4 again, "
-                                  "with trace=second_trace.")
-    truth = seen[0]
-    method, status = _method_and_status(answer)
-    if method is None and status is None:
-        return CheckResult(False, f'Answer with a method and a status code, like ("GET", 404) (you gave {answer!r}).')
-    if (method, status) == truth:
-        return CheckResult(True, f"Right: {truth[0]} {truth[1]}. HEAD asks for the headers of GET "
-                                 "/v2/<name>/blobs/<digest> without the body; 200 says the registry holds those "
-                                 "bytes, so the client skips the upload. Docker prints 'Layer already exists'.")
-    if method == "GET":
-        return CheckResult(False, "A GET would download the whole blob (a megabyte here, gigabytes elsewhere) just "
-                                  "to learn that it exists. Which method asks for the headers only?")
-    if method == "POST":
-        return CheckResult(False, "POST /blobs/uploads/ starts an upload: it is what the client does when the "
-                                  "blob is *missing*. Look at the request before it.")
-    if method in ("PUT", "PATCH"):
-        return CheckResult(False, f"{method} sends bytes (a blob or the manifest). The question is what the "
-                                  "client asks *before* deciding to send anything.")
-    if method == truth[0] and status == 404:
-        return CheckResult(False, "HEAD is right, but 404 means 'not here': that is what the first push saw, "
-                                  "before it uploaded. What status says 'I have it'?")
-    if method == truth[0] and status is None:
-        return CheckResult(False, "HEAD is right. Add the status code that means 'I have it'.")
-    if method == truth[0]:
-        return CheckResult(False, f"HEAD is right, but the registry answered {truth[1]} in the trace, "
-                                  f"not {status}. Look at the status column of the second push.")
-    if method is None and status == truth[1]:
-        return CheckResult(False, f"{status} is right. Which method? Look at the method column of the second push.")
-    return CheckResult(False, "Look at the table of the second push: which request is made once per blob, "
-                              "and what does the registry answer?")
+    given = as_int(answer)
+    if given is None:
+        return CheckResult(False, f"Answer with a whole number of blobs, like 2 (you gave {answer!r}).")
+    truth = len(uploads_in(trace))
+    heads = [e["status"] for e in trace if e["method"] == "HEAD"]
+    storage = ""
+    if blobs_before is not None and blobs_after is not None:
+        storage = (f" On the registry's disk the blob files went from {blobs_before} to {blobs_after}: the bytes "
+                   "are stored once, by digest, whichever repositories link to them.")
+    if given == truth:
+        return CheckResult(True, f"Right: {truth}. Each HEAD in the new repository answered "
+                                 f"{', '.join(map(str, heads))}: a registry answers for *this repository*, so "
+                                 "the blobs went up again." + storage + " (Docker's client, which remembers "
+                                 "where it pushed a blob before, would first try a cross-repository mount, "
+                                 "POST …/uploads/?mount=<digest>&from=<repo>, and send no bytes; teachdock's "
+                                 "push does not.)")
+    if given == 0:
+        return CheckResult(False, "The registry does hold these bytes, but HEAD /v2/<new repo>/blobs/<digest> "
+                                  "asks about the new repository, and there a blob exists only once it was "
+                                  "pushed (or mounted) into it. Otherwise anyone allowed to read one repository "
+                                  "could probe another's blobs by digest.")
+    if given == truth + 1:
+        return CheckResult(False, "One too many: the manifest is not a blob upload. It goes last, with "
+                                  "PUT /v2/<name>/manifests/<tag>. Count only the blobs.")
+    if given < truth:
+        return CheckResult(False, "Too few. Which blobs does an image have? The manifest names a config "
+                                  "and each layer by digest; is any of them already in the new repository?")
+    return CheckResult(False, "Too many. busybox here has one layer and one config; count the blobs the "
+                              "manifest names.")
 
 
-def check_exists_request(answer, trace: list[dict]) -> CheckResult:
-    """Exercise: which request, answered how, tells the client that a blob exists?"""
-    return judge_exists_request(answer, trace)
+def registry_blob_count(registry) -> int:
+    """How many blobs a LocalRegistry keeps on disk (``blobs/sha256/<2 hex>/<hex>/data``)."""
+    return sum(1 for _ in (Path(registry.storage) / "docker/registry/v2/blobs").glob("*/*/*/data"))
+
+
+def check_upload_count(answer, store, registry, image: str = "busybox:latest") -> CheckResult:
+    """Exercise: how many blobs does pushing ``image`` into a *new* repository of ``registry``
+    upload, when the registry holds them in another one? The check pushes it now, with a
+    trace, into a repository no one has used (team/copy-<random>), and counts."""
+    if not_answered(answer):
+        return NOT_ANSWERED
+    import secrets
+
+    from teachdock.image.registry import push
+
+    name = f"{registry.host}/team/copy-{secrets.token_hex(3)}:1"
+    trace: list[dict] = []
+    try:
+        before = registry_blob_count(registry)
+        store.tag(image, name)
+        push(store, name, trace=trace, docker_config=False)
+        after = registry_blob_count(registry)
+    except (TeachdockError, OSError) as error:
+        return CheckResult(False, f"Could not push {name} to check your answer ({type(error).__name__}: "
+                                  f"{error}). Is the registry of section 2 still running?")
+    finally:
+        with contextlib.suppress(TeachdockError):
+            store.remove(name)
+    result = judge_upload_count(answer, trace, before, after)
+    result.message += f" (The check pushed {name} just now.)"
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,10 +203,10 @@ def check_pull_by_digest(store, repository: str, tag: str) -> CheckResult:
         tag_digest = None
     except TeachdockError as error:
         return CheckResult(False, f"Could not ask the registry ({type(error).__name__}: {error}). Is the local "
-                                  "registry of section 3 still running?")
+                                  "registry of section 2 still running?")
     names = [name for image in store.list_images() for name in image.names]
     return judge_pull_by_digest(ref.name, tag, tag_digest, names)
 
 
-__all__ = ["check_blob_digest", "check_exists_request", "check_pull_by_digest", "judge_blob_digest",
-           "judge_exists_request", "judge_pull_by_digest"]
+__all__ = ["check_blob_digest", "check_pull_by_digest", "check_upload_count", "judge_blob_digest",
+           "judge_pull_by_digest", "judge_upload_count", "registry_blob_count", "uploads_in"]

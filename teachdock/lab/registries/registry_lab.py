@@ -391,8 +391,9 @@ def key_headers(entry: dict) -> str:
     if entry.get("auth"):
         parts.append(f"Authorization: {entry['auth'].capitalize()} …")
     request, response = entry.get("request") or {}, entry.get("response") or {}
-    if entry["method"] in ("PUT", "PATCH") and "Content-Length" in request:
-        parts.append(f"sent {int(request['Content-Length']):,} bytes")
+    sent = request.get("Content-Length", entry.get("body_bytes"))   # body_bytes: a chunked body, counted
+    if entry["method"] in ("PUT", "PATCH") and sent is not None:
+        parts.append(f"sent {int(sent):,} bytes")
     if entry["method"] == "PUT" and "/manifests/" in entry["url"] and "Content-Type" in request:
         parts.append(f"Content-Type: {request['Content-Type']}")
     if "WWW-Authenticate" in response:
