@@ -5,7 +5,7 @@
     teachdock store ...                the image store on this machine, without a daemon (cli/store.py)
     teachdock runtime ...              the OCI runtime (runc's verbs): run a bundle (cli/runtime.py)
     teachdock daemon ...               run teachdockd in the foreground (same flags as dockerd)
-    teachdock doctor                   what this machine offers for the course
+    teachdock doctor [--room] [--json] what this machine offers for the course; --room: can every chapter run
 
 This package is the top layer: it may import every other one. Each group lives in its own
 module and is imported only when used, so that starting a container from the shell does
@@ -54,7 +54,8 @@ Without a daemon:
             prune, df, bootstrap busybox
   runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
   daemon    run the daemon, teachdockd (-H unix://PATH --data-root DIR ...), in the foreground
-  doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox
+  doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox;
+            --room: can every chapter run here (exit 1 if not), --json for scripts
 
 Run `teachdock COMMAND --help` for the details of one command, and the API calls it makes.
 """
@@ -121,10 +122,12 @@ def main(argv=None) -> int:
 
         return daemon_main(rest)
     if command == "doctor":
-        from teachdock.lab.start_here.machine import probe  # noqa: PLC0415
+        from teachdock.cli.doctor import main as doctor_main  # noqa: PLC0415
 
-        print(probe().format())
-        return 0
+        try:
+            return doctor_main(rest)
+        except SystemExit as stop:  # argparse: --help (0) or a flag it refused (2)
+            return stop.code if isinstance(stop.code, int) else 2
     if command == "--version":
         from teachdock import __version__  # noqa: PLC0415
 
