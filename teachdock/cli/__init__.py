@@ -44,7 +44,8 @@ $DOCKER_CERT_PATH or ~/.docker, or --tls to encrypt without checking the daemon)
   image     the same as docker's `image` group: ls (= images), rm (= rmi), inspect, history,
             pull, tag, build, save, load, import, prune
   network   ls, create, rm                    volume    ls, create, rm
-  context   create, ls, use, rm: name daemons system    prune: remove what is not used
+  context   create, ls, use, rm: name daemons system    prune: remove what is not used;
+            reset: everything teachdock made on this machine but the base (stops the daemon)
   checkpoint create, ls, rm: a running container's processes saved with CRIU (start --checkpoint)
   info      about the daemon                  version   client and daemon versions
 
@@ -78,7 +79,7 @@ GROUPS = {  # verb groups, each with the one sentence its --help opens with
     "checkpoint": "Checkpoints of running containers, saved and restored with CRIU (dockerd's experimental API).",
     "volume": "Named volumes, through the daemon.",
     "context": "Named daemons to talk to (kept in ~/.teachdock/contexts.json; no daemon needed).",
-    "system": "The daemon as a whole.",
+    "system": "The daemon as a whole (`system reset`: everything teachdock made on this machine, but the base).",
 }
 
 
@@ -104,6 +105,8 @@ def main(argv=None) -> int:
         print(USAGE, end="")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    if command == "system" and rest[:1] == ["reset"]:  # on this machine itself, not only through the API
+        return _system_reset(rest[1:], host, tls)
     if command in CLIENT_VERBS:
         return _client_verb(command, rest, host, tls)
     if host or tls:
@@ -137,8 +140,24 @@ def main(argv=None) -> int:
     return 2
 
 
+# sub-verbs of a client group that the CLI itself runs on this machine (listed in the group's --help)
+MACHINE_SUBVERBS = {"system": ["reset"]}
+
 _VALUE_FLAGS = {"-H": "unix:///path/to/sock or tcp://HOST:PORT", "--host": "unix:///path/to/sock or tcp://HOST:PORT",
                 "--tlscacert": "a PEM file", "--tlscert": "a PEM file", "--tlskey": "a PEM file"}
+
+
+def _system_reset(rest: list[str], host: str | None, tls: dict) -> int:
+    if tls:
+        print("teachdock system reset: works on this machine's data root; the TLS flags are for a remote daemon",
+              file=sys.stderr)
+        return 125
+    from teachdock.cli.reset import main as reset_main  # noqa: PLC0415
+
+    try:
+        return reset_main(rest, host)
+    except SystemExit as stop:  # argparse: --help (0) or a flag it refused (2)
+        return stop.code if isinstance(stop.code, int) else 2
 
 
 def _client_verb(command: str, rest: list[str], host: str | None, tls: dict) -> int:
@@ -147,7 +166,8 @@ def _client_verb(command: str, rest: list[str], host: str | None, tls: dict) -> 
     module = importlib.import_module(CLIENT_VERBS[command])
     name = command
     if command in GROUPS:
-        subverbs = sorted(v.split(" ", 1)[1] for v in module.VERBS if v.startswith(command + " "))
+        subverbs = sorted([v.split(" ", 1)[1] for v in module.VERBS if v.startswith(command + " ")]
+                          + MACHINE_SUBVERBS.get(command, []))
         if not rest or rest[0] in ("-h", "--help", "help"):
             print(f"usage: teachdock {command} COMMAND\n\n{GROUPS[command]}\n\ncommands: {', '.join(subverbs)}\n\n"
                   f"Run `teachdock {command} COMMAND --help` for one of them.")
