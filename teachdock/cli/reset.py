@@ -37,6 +37,10 @@ from teachdock import paths
 from teachdock.errors import TeachdockError
 
 BASE_IMAGE = "docker.io/library/busybox:latest"
+# What two chapters build by hand outside any data root, each found and removed by its own lab module
+# (leftovers() and cleanup()): the default roots' reset removes it too, since it is the course's on this machine.
+CHAPTER_LABS = (("chapter 08's network by hand", "teachdock.lab.networks.byhand"),
+                ("chapter 09's swarm", "teachdock.lab.applications.swarm"))
 PREDEFINED_NETWORKS = ("bridge", "host", "none")
 
 DESCRIPTION = """\
@@ -59,6 +63,7 @@ class Roots:
     socket: str
     state_root: Path
     cgroup_parent: str
+    default: bool = False  # the default daemon's roots: the chapters' own leftovers are included
 
     @property
     def host(self) -> str:
@@ -79,6 +84,7 @@ class Inventory:
     runtime: list[tuple[str, str]] = field(default_factory=list)  # (id, status), not the daemon's
     cgroups: list[str] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
+    chapters: list[str] = field(default_factory=list)  # "chapter 08's ...: namespace tdlab-a"
 
     @property
     def daemon_work(self) -> bool:
@@ -110,7 +116,8 @@ def roots_from(arguments, host: str | None = None) -> Roots:
     state_root = exec_root / "runtime"
     if arguments.exec_root is None and os.environ.get("TEACHDOCK_STATE_ROOT"):
         state_root = Path(os.environ["TEACHDOCK_STATE_ROOT"])
-    return Roots(data_root, exec_root, socket_path, state_root, arguments.cgroup_parent.strip("/"))
+    default = not (arguments.exec_root or arguments.data_root or address) and arguments.cgroup_parent == "teachdock"
+    return Roots(data_root, exec_root, socket_path, state_root, arguments.cgroup_parent.strip("/"), default)
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,6 +200,20 @@ def take_inventory(roots: Roots) -> Inventory:
     found.runtime = [(s["id"], s["status"]) for s in list_containers(roots.state_root) if s["id"] not in daemon_ids]
     found.cgroups = child_cgroups(roots.cgroup_parent)
     found.mounts = mounts_under(roots.data_root, roots.exec_root)
+    if roots.default:
+        found.chapters = chapter_leftovers()
+    return found
+
+
+def chapter_leftovers() -> list[str]:
+    import importlib  # noqa: PLC0415
+
+    found = []
+    for title, module in CHAPTER_LABS:
+        try:
+            found += [f"{title}: {item}" for item in importlib.import_module(module).leftovers()]
+        except (ImportError, OSError, TeachdockError) as error:  # e.g. no pyroute2, or no root to look
+            found.append(f"{title}: not looked at ({error})")
     return found
 
 
@@ -210,6 +231,7 @@ def plan_lines(found: Inventory, roots: Roots) -> list[str]:
     lines += [f"runtime container {cid} ({status})" for cid, status in found.runtime]
     lines += [f"cgroup {path} (removed when empty)" for path in found.cgroups]
     lines += [f"mount {point}" for point in found.mounts]
+    lines += found.chapters
     bridge = default_bridge(found)
     if bridge:
         lines.append(f"bridge {bridge} and its nftables table (the daemon makes them again when it starts)")
@@ -382,8 +404,20 @@ def after_daemon(roots: Roots, found: Inventory, removed: Removed) -> None:
                                  f"{len(pruned['snapshots'])} unpacked layers")
 
 
+def chapter_cleanups(found: Inventory, removed: Removed) -> None:
+    import importlib  # noqa: PLC0415
+
+    for title, module in CHAPTER_LABS:
+        if not any(line.startswith(f"{title}: ") for line in found.chapters):
+            continue
+        lab = importlib.import_module(module)
+        _try(removed, "chapter leftovers", title, lab.cleanup)
+        removed.problems += [f"{title}: {item} is still there" for item in lab.leftovers()]
+
+
 def reset(roots: Roots, found: Inventory) -> Removed:
     removed = Removed()
+    chapter_cleanups(found, removed)
     pid = through_daemon(roots, found, removed)
     if pid is not None:
         stop_daemon(pid)

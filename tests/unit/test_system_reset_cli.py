@@ -73,3 +73,12 @@ def test_help_unknown_flags_and_tls_through_the_cli(capsys):
 
 def test_the_daemon_pid_is_none_where_nothing_listens(tmp_path):
     assert reset.daemon_pid(str(tmp_path / "nothing.sock")) is None
+
+
+def test_only_the_default_roots_take_the_chapters_leftovers_along(monkeypatch):
+    monkeypatch.delenv("TEACHDOCK_DATA_ROOT", raising=False)
+    assert _roots().default
+    assert not _roots("--data-root", "/tmp/x").default and not _roots("--exec-root", "/tmp/x").default
+    assert not _roots(host="unix:///tmp/y.sock").default and not _roots("--cgroup-parent", "td2").default
+    found = reset.Inventory(chapters=["chapter 08's network by hand: namespace tdlab-a"])
+    assert "chapter 08's network by hand: namespace tdlab-a" in reset.plan_lines(found, _roots())
