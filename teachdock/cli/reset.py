@@ -179,6 +179,11 @@ def take_inventory(roots: Roots) -> Inventory:
     from teachdock.runtime.container import list_containers  # noqa: PLC0415
 
     found = Inventory(daemon_pid=daemon_pid(roots.socket))
+    if found.daemon_pid:  # never remove one daemon's things while reading another's records
+        served = _api(roots.host, "GET", "/info").get("DockerRootDir")
+        if served and Path(served) != roots.data_root:
+            raise TeachdockError(f"the daemon on {roots.socket} serves the data root {served}, not {roots.data_root}:"
+                                 f" give --data-root {served} (and its --exec-root), or stop that daemon first")
     daemon_dir = roots.data_root / "daemon"
     found.containers = [(r["Id"], r.get("Name", "").lstrip("/")) for r in _records(daemon_dir / "containers",
                                                                                    "*/container.json")]

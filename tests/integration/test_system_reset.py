@@ -124,3 +124,17 @@ def test_reset_starts_the_daemon_it_needs_when_none_answers():
         assert made["running"] not in " ".join(Path("/proc").joinpath(p, "comm").read_text()
                                                 for p in os.listdir("/proc") if p.isdigit()
                                                 and Path("/proc", p, "comm").exists())
+
+
+def test_reset_refuses_a_daemon_that_serves_another_data_root(tmp_path):
+    with running_daemon() as mine:
+        made = make_things(mine, "wrong")
+        result = subprocess.run(
+            [sys.executable, "-m", "teachdock.cli", "system", "reset", "-f", "-H", f"unix://{mine.socket_path}",
+             "--data-root", str(tmp_path), "--exec-root", str(mine.exec_root), "--cgroup-parent", mine.cgroup_parent],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert result.returncode == 1 and f"serves the data root {mine.data_root}" in result.stderr, result.stderr
+        assert mine.json("GET", f"/v1.45/containers/{made['running']}/json")["State"]["Running"]  # untouched
+        mine.remove_all()
+        for path in ("/v1.45/networks/wrong-net", "/v1.45/volumes/wrong-notes"):
+            mine.request("DELETE", path)
