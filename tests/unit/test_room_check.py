@@ -160,3 +160,9 @@ def test_doctor_room_exit_status_is_the_reports(capsys, monkeypatch):
         "09 applications (docker-cli); 10 security (docker-cli)"
     assert doctor_cli.main(["--room", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["cannot_run"] == ["07", "09", "10"]
+
+
+def test_the_room_check_knows_every_chapter_of_the_course():
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    numbers = sorted(path.name[:2] for path in notebooks.glob("[0-9][0-9]_*.ipynb"))
+    assert numbers == sorted(room.CHAPTERS), "a chapter was added or removed: update room.CHAPTERS and TOOLS"
