@@ -79,7 +79,7 @@ def test_the_first_boot_script_parses_and_does_the_documented_steps(tmp_path):
     path = tmp_path / "setup"
     path.write_text(script)
     assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
-    for step in ("git clone --depth 1", "tar -xz", '"$dest/scripts/setup"', "chpasswd",
+    for step in ("git clone --depth 1", "tar -xz", '"$dest/scripts/setup"', "doctor --room", "chpasswd",
                  "systemctl enable --now teachdock-lab.service", "TEACHDOCK-LOGIN", "/root/teachdock-lab-url.txt"):
         assert step in script, step
     assert user_data()["runcmd"] == [["/usr/local/sbin/teachdock-classroom-setup"]]
