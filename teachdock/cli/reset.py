@@ -113,9 +113,8 @@ def roots_from(arguments, host: str | None = None) -> Roots:
     else:
         socket_path = paths.DEFAULT_SOCKET if arguments.exec_root is None else str(exec_root / "teachdock.sock")
     data_root = Path(arguments.data_root).absolute() if arguments.data_root else paths.data_root()
-    state_root = exec_root / "runtime"
-    if arguments.exec_root is None and os.environ.get("TEACHDOCK_STATE_ROOT"):
-        state_root = Path(os.environ["TEACHDOCK_STATE_ROOT"])
+    # run()'s state root with the default exec root ($TEACHDOCK_STATE_ROOT; a user's own without root)
+    state_root = exec_root / "runtime" if arguments.exec_root else paths.state_root()
     default = not (arguments.exec_root or arguments.data_root or address) and arguments.cgroup_parent == "teachdock"
     return Roots(data_root, exec_root, socket_path, state_root, arguments.cgroup_parent.strip("/"), default)
 
@@ -436,7 +435,7 @@ def main(argv: list[str], host: str | None = None) -> int:
     try:
         roots = roots_from(arguments, host)
         found = take_inventory(roots)
-    except TeachdockError as error:
+    except (TeachdockError, OSError) as error:  # OSError: e.g. a user reading root's data root
         print(f"teachdock system reset: {error}", file=sys.stderr)
         return 1
     plan = plan_lines(found, roots)
@@ -456,7 +455,7 @@ def main(argv: list[str], host: str | None = None) -> int:
             return 1
     try:
         removed = reset(roots, found)
-    except TeachdockError as error:
+    except (TeachdockError, OSError) as error:
         print(f"teachdock system reset: {error}", file=sys.stderr)
         return 1
     print("\n".join(removed.lines))
