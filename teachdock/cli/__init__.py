@@ -5,7 +5,7 @@
     teachdock store ...                the image store on this machine, without a daemon (cli/store.py)
     teachdock runtime ...              the OCI runtime (runc's verbs): run a bundle (cli/runtime.py)
     teachdock daemon ...               run teachdockd in the foreground (same flags as dockerd)
-    teachdock doctor                   what this machine offers for the course
+    teachdock doctor [--room] [--json] what this machine offers for the course; --room: can every chapter run
 
 This package is the top layer: it may import every other one. Each group lives in its own
 module and is imported only when used, so that starting a container from the shell does
@@ -44,7 +44,8 @@ $DOCKER_CERT_PATH or ~/.docker, or --tls to encrypt without checking the daemon)
   image     the same as docker's `image` group: ls (= images), rm (= rmi), inspect, history,
             pull, tag, build, save, load, import, prune
   network   ls, create, rm                    volume    ls, create, rm
-  context   create, ls, use, rm: name daemons system    prune: remove what is not used
+  context   create, ls, use, rm: name daemons system    prune: remove what is not used;
+            reset: everything teachdock made on this machine but the base (stops the daemon)
   checkpoint create, ls, rm: a running container's processes saved with CRIU (start --checkpoint)
   info      about the daemon                  version   client and daemon versions
 
@@ -54,7 +55,8 @@ Without a daemon:
             prune, df, bootstrap busybox
   runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
   daemon    run the daemon, teachdockd (-H unix://PATH --data-root DIR ...), in the foreground
-  doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox
+  doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox;
+            --room: can every chapter run here (exit 1 if not), --json for scripts
 
 Run `teachdock COMMAND --help` for the details of one command, and the API calls it makes.
 """
@@ -77,7 +79,7 @@ GROUPS = {  # verb groups, each with the one sentence its --help opens with
     "checkpoint": "Checkpoints of running containers, saved and restored with CRIU (dockerd's experimental API).",
     "volume": "Named volumes, through the daemon.",
     "context": "Named daemons to talk to (kept in ~/.teachdock/contexts.json; no daemon needed).",
-    "system": "The daemon as a whole.",
+    "system": "The daemon as a whole (`system reset`: everything teachdock made on this machine, but the base).",
 }
 
 
@@ -103,6 +105,8 @@ def main(argv=None) -> int:
         print(USAGE, end="")
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    if command == "system" and rest[:1] == ["reset"]:  # on this machine itself, not only through the API
+        return _system_reset(rest[1:], host, tls)
     if command in CLIENT_VERBS:
         return _client_verb(command, rest, host, tls)
     if host or tls:
@@ -121,10 +125,12 @@ def main(argv=None) -> int:
 
         return daemon_main(rest)
     if command == "doctor":
-        from teachdock.lab.start_here.machine import probe  # noqa: PLC0415
+        from teachdock.cli.doctor import main as doctor_main  # noqa: PLC0415
 
-        print(probe().format())
-        return 0
+        try:
+            return doctor_main(rest)
+        except SystemExit as stop:  # argparse: --help (0) or a flag it refused (2)
+            return stop.code if isinstance(stop.code, int) else 2
     if command == "--version":
         from teachdock import __version__  # noqa: PLC0415
 
@@ -134,8 +140,24 @@ def main(argv=None) -> int:
     return 2
 
 
+# sub-verbs of a client group that the CLI itself runs on this machine (listed in the group's --help)
+MACHINE_SUBVERBS = {"system": ["reset"]}
+
 _VALUE_FLAGS = {"-H": "unix:///path/to/sock or tcp://HOST:PORT", "--host": "unix:///path/to/sock or tcp://HOST:PORT",
                 "--tlscacert": "a PEM file", "--tlscert": "a PEM file", "--tlskey": "a PEM file"}
+
+
+def _system_reset(rest: list[str], host: str | None, tls: dict) -> int:
+    if tls:
+        print("teachdock system reset: works on this machine's data root; the TLS flags are for a remote daemon",
+              file=sys.stderr)
+        return 125
+    from teachdock.cli.reset import main as reset_main  # noqa: PLC0415
+
+    try:
+        return reset_main(rest, host)
+    except SystemExit as stop:  # argparse: --help (0) or a flag it refused (2)
+        return stop.code if isinstance(stop.code, int) else 2
 
 
 def _client_verb(command: str, rest: list[str], host: str | None, tls: dict) -> int:
@@ -144,7 +166,8 @@ def _client_verb(command: str, rest: list[str], host: str | None, tls: dict) -> 
     module = importlib.import_module(CLIENT_VERBS[command])
     name = command
     if command in GROUPS:
-        subverbs = sorted(v.split(" ", 1)[1] for v in module.VERBS if v.startswith(command + " "))
+        subverbs = sorted([v.split(" ", 1)[1] for v in module.VERBS if v.startswith(command + " ")]
+                          + MACHINE_SUBVERBS.get(command, []))
         if not rest or rest[0] in ("-h", "--help", "help"):
             print(f"usage: teachdock {command} COMMAND\n\n{GROUPS[command]}\n\ncommands: {', '.join(subverbs)}\n\n"
                   f"Run `teachdock {command} COMMAND --help` for one of them.")

@@ -187,6 +187,19 @@ def format_report(report: HostReport) -> str:
     return "\n".join(lines)
 
 
+def report_json(report: HostReport) -> dict:
+    """The report as one JSON object (what `teachdock doctor --json` prints)."""
+    return {
+        "verdict_level": report.verdict_level,
+        "verdict": report.verdict,
+        "kernel": report.kernel,
+        "is_root": report.is_root,
+        "cgroup_version": report.cgroup_version,
+        "findings": [{"name": f.name, "status": f.status, "value": f.value, "meaning": f.meaning, "fix": f.fix,
+                      "limits": list(f.limits)} for f in report.findings],
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsers: pure functions on the text of /proc files, so they can be tested with fake input.
 

@@ -1,0 +1,51 @@
+"""``teachdock doctor``: what this machine offers for the course, for a person or a script.
+
+    teachdock doctor            the kernel's features, explained, with the fix for each problem
+    teachdock doctor --json     the same findings as one JSON object
+    teachdock doctor --room     the room check: one `OK|WARN|MISSING name value` line per requirement
+                                of the whole course; exit 1 when a chapter cannot run
+    teachdock doctor --room --json   the room check as JSON (requirements, chapters, cannot_run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+DESCRIPTION = """\
+Check what this machine offers for the course.
+
+Without options: the kernel's features the course uses (namespaces, cgroups, overlayfs, a static
+busybox, runc), what each one's absence would cost, and how to fix it. Exits 0.
+
+--room is the check an instructor runs on every learner machine (or asks a learner to run and
+paste): one line per requirement of the whole course -- the kernel's features and the tools,
+libraries and disk the chapters need --, `OK|WARN|MISSING <requirement> <value>`, then the
+chapters that are limited and those that cannot run. Exit status 0: every chapter can run
+(WARN lines say what is skipped or slower); 1: at least one chapter cannot. Run it as root, as
+the lab runs (`sudo .venv/bin/teachdock doctor --room`).
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="teachdock doctor", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--room", action="store_true",
+                   help="check every chapter's requirements; exit 1 when a chapter cannot run")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    arguments = parser().parse_args(argv)  # --help prints and exits 0; an unknown flag exits 2 with usage
+    if arguments.room:
+        from teachdock.lab.start_here.room import format_room, probe_room, room_json  # noqa: PLC0415
+
+        report = probe_room()
+        print(json.dumps(room_json(report), indent=2) if arguments.json else format_room(report))
+        return report.exit_status
+    from teachdock.lab.start_here.machine import probe, report_json  # noqa: PLC0415
+
+    report = probe()
+    print(json.dumps(report_json(report), indent=2) if arguments.json else report.format())
+    return 0
