@@ -38,6 +38,12 @@ from teachdock.runtime.cgroups import Metrics
 MIB = 1024 * 1024
 
 
+@pytest.fixture(autouse=True)
+def checks_run_as_root(monkeypatch):
+    """The checks' logic is tested as root sees it, whoever runs the tests; the root gate has its own test."""
+    monkeypatch.setattr(cgroup_checks, "is_root", lambda: True)
+
+
 def metrics(**values) -> Metrics:
     return Metrics(**values)
 
@@ -704,3 +710,13 @@ def test_delete_containers_deletes_those_that_exist(monkeypatch):
 
     monkeypatch.setattr("teachdock.runtime.Container.load", load)
     assert cgroup_checks.delete_containers(["ex", "gone"]) == ["ex"] and deleted == [("ex", True)]
+
+
+def test_without_root_every_check_says_it_needs_root(monkeypatch):
+    monkeypatch.setattr(cgroup_checks, "is_root", lambda: False)
+    monkeypatch.setattr("teachdock.runtime.Container.load", lambda *a, **k: pytest.fail("looked for a container"))
+    monkeypatch.setattr(cgroup_checks, "measure_cpu_seconds", lambda *a, **k: pytest.fail("measured"))
+    monkeypatch.setattr(cgroup_checks, "all_sleeps_start", lambda *a, **k: pytest.fail("ran the sleeps"))
+    for result in (check_memory_limit("x"), check_cpu_seconds(1.0), check_pids_limit(11), check_cpu_update("x")):
+        assert not result.passed and not result.answered
+        assert "This check needs root" in result.message and "cgroups belong to root" in result.message

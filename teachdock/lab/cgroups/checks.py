@@ -23,6 +23,7 @@ import time
 
 from teachdock.errors import NotFound, TeachdockError
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.common.root import is_root
 
 MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")  # the kernel rounds memory limits down to whole pages
@@ -117,6 +118,13 @@ def _cannot_check(error: Exception) -> CheckResult:
                               "containers and reading their cgroups needs root: see the note at the top.")
 
 
+def _needs_root(what: str) -> CheckResult:
+    """The grey answer of a check run without root: every exercise here needs a cgroup, and cgroups
+    belong to root (a rootless container has none, and refuses limits)."""
+    return CheckResult(False, f"This check needs root: it {what}, and cgroups belong to root. Start the lab as "
+                              "root (sudo scripts/lab) to do this exercise.", answered=False)
+
+
 def _find_container(container_id: str, state_root=None):
     """The learner's container, or a grey "not yet" CheckResult."""
     from teachdock.runtime import Container  # noqa: PLC0415 - lab sits on top of the runtime
@@ -197,6 +205,8 @@ def judge_memory_limit(limit: int | None, *, wanted: int = 48 * MIB, status: str
 
 def check_memory_limit(container_id: str, *, wanted: int = 48 * MIB, state_root=None) -> CheckResult:
     """Exercise: the container ``container_id`` runs with a memory limit of 48 MiB."""
+    if not is_root():
+        return _needs_root("reads the memory limit from your container's cgroup")
     container, missing = _find_container(container_id, state_root)
     if missing is not None:
         return missing
@@ -259,6 +269,8 @@ def measure_cpu_seconds(rootfs=None, *, cpus: float = 0.5, seconds: float = 2.0,
 
 def check_cpu_seconds(answer, *, cpus: float = 0.5, seconds: float = 2.0, rootfs=None) -> CheckResult:
     """Exercise: how many CPU seconds does a busy loop under ``cpus`` get in ``seconds``? (Takes ``seconds``.)"""
+    if not is_root():
+        return _needs_root(f"measures a busy loop under cpus={cpus:g} for real")
     if not_answered(answer):
         return NOT_ANSWERED
     if as_number(answer) is None:
@@ -313,6 +325,8 @@ def judge_pids_limit(answer, *, starts: bool | None, starts_with_one_less: bool 
 
 def check_pids_limit(answer, rootfs=None) -> CheckResult:
     """Exercise: the smallest pids_limit under which ``TEN_SLEEPS`` starts all ten sleeps (runs it for real)."""
+    if not is_root():
+        return _needs_root("runs the ten sleeps under your pids limit and under one less")
     if not_answered(answer):
         return NOT_ANSWERED
     n = as_number(answer)
@@ -371,6 +385,8 @@ def check_cpu_update(container_id: str, *, wanted: float = 0.2, state_root=None)
 
     Reads the quota from its cgroup files, then measures one second of its CPU use.
     """
+    if not is_root():
+        return _needs_root("reads the CPU quota from your container's cgroup and measures its CPU use")
     container, missing = _find_container(container_id, state_root)
     if missing is not None:
         return missing
