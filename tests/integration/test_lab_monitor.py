@@ -15,6 +15,7 @@ from teachdock.errors import NotFound
 from teachdock.lab.cgroups.checks import (
     check_cpu_seconds,
     check_cpu_update,
+    check_docker_memory,
     check_memory_limit,
     check_pids_limit,
     cpu_quota_files,
@@ -179,3 +180,18 @@ def test_cpu_update_check_sees_a_quota_written_by_hand(rootfs, state_root, new_i
             f.write("20000" if container.cgroup.version == "v1" else "20000 100000")
         result = check_cpu_update(container.id, state_root=state_root)
     assert result.passed, result.message
+
+
+@pytest.mark.parametrize("memory_swap, passed, hint", [
+    ("128m", True, "Right:"),
+    (None, False, "No swap at all"),
+    ("64m", False, "No swap at all"),
+    ("192m", False, "twice too much"),
+])
+def test_docker_memory_check_reads_the_real_cgroup(rootfs, state_root, new_id, memory_swap, passed, hint):
+    swap = {} if memory_swap is None else {"memory_swap": memory_swap}
+    with Container.create(new_id(), rootfs=rootfs, args=["sleep", "30"], memory="64m", state_root=state_root,
+                          stdout=DEVNULL, **swap) as container:
+        container.start()
+        result = check_docker_memory(container.id, state_root=state_root)
+    assert result.passed is passed and hint in result.message

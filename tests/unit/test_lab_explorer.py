@@ -14,7 +14,9 @@ from teachdock.lab.namespaces import explorer as ex
 from teachdock.lab.namespaces.checks import (
     ContainerFacts,
     check_host_pid,
+    check_root_is_host_uid,
     check_shared_kinds,
+    check_shared_network,
     container_facts,
     judge_host_network_own_hostname,
     judge_host_pid,
@@ -313,6 +315,13 @@ def test_shared_kinds_wrong_answers_get_the_hint_for_that_mistake(answer, hint):
     assert not result.passed and hint in result.message
 
 
+def test_shared_kinds_without_root_user_is_the_containers_own():
+    rootless_truth, rootless_asked = TRUTH - {"user"}, (*ASKED, "user")  # run() added a user namespace
+    assert judge_shared_kinds(rootless_truth, rootless_truth, rootless_asked, rootless=True).passed
+    result = judge_shared_kinds(TRUTH, rootless_truth, rootless_asked, rootless=True)  # the root answer
+    assert not result.passed and "Without root, user is not shared: run() adds a user namespace" in result.message
+
+
 def test_shared_kinds_placeholder_is_not_an_answer():
     result = judge_shared_kinds(..., TRUTH, ASKED)
     assert not result.passed and not result.answered
@@ -481,3 +490,21 @@ def test_container_facts_of_an_unknown_id(monkeypatch):
     monkeypatch.setattr(runtime.Container, "load", staticmethod(load))
     result = container_facts("ns-nothing")
     assert not result.found and result.id == "ns-nothing" and result.host_inodes
+
+
+@pytest.mark.parametrize("check", [lambda: check_root_is_host_uid("ns-ex4"),
+                                   lambda: check_shared_network("ns-ex5a", "ns-ex5b")],
+                         ids=["exercise 4", "exercise 5"])
+def test_exercises_4_and_5_say_they_need_root(check, monkeypatch):
+    from teachdock import runtime
+
+    def load(container_id, state_root=None):
+        raise NotFound(f"no such container: {container_id}")
+
+    monkeypatch.setattr(runtime.Container, "load", staticmethod(load))
+    monkeypatch.setattr(namespace_checks, "is_root", lambda: False)
+    without = check()
+    assert not without.passed and not without.answered and "This exercise needs root" in without.message
+    monkeypatch.setattr(namespace_checks, "is_root", lambda: True)
+    with_root = check()  # the gate is gone: the check looks for the container
+    assert not with_root.passed and "No container called" in with_root.message

@@ -21,10 +21,12 @@ from teachdock.lab.cgroups import monitor
 from teachdock.lab.cgroups.checks import (
     check_cpu_seconds,
     check_cpu_update,
+    check_docker_memory,
     check_memory_limit,
     check_pids_limit,
     judge_cpu_seconds,
     judge_cpu_update,
+    judge_docker_memory,
     judge_memory_limit,
     judge_pids_limit,
     limit_files,
@@ -36,6 +38,12 @@ from teachdock.lab.cgroups.samples import MonitorPlot, Sample, cpu_rate, plot_sa
 from teachdock.runtime.cgroups import Metrics
 
 MIB = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def checks_run_as_root(monkeypatch):
+    """The checks' logic is tested as root sees it, whoever runs the tests; the root gate has its own test."""
+    monkeypatch.setattr(cgroup_checks, "is_root", lambda: True)
 
 
 def metrics(**values) -> Metrics:
@@ -704,3 +712,52 @@ def test_delete_containers_deletes_those_that_exist(monkeypatch):
 
     monkeypatch.setattr("teachdock.runtime.Container.load", load)
     assert cgroup_checks.delete_containers(["ex", "gone"]) == ["ex"] and deleted == [("ex", True)]
+
+
+def test_without_root_every_check_says_it_needs_root(monkeypatch):
+    monkeypatch.setattr(cgroup_checks, "is_root", lambda: False)
+    monkeypatch.setattr("teachdock.runtime.Container.load", lambda *a, **k: pytest.fail("looked for a container"))
+    monkeypatch.setattr(cgroup_checks, "measure_cpu_seconds", lambda *a, **k: pytest.fail("measured"))
+    monkeypatch.setattr(cgroup_checks, "all_sleeps_start", lambda *a, **k: pytest.fail("ran the sleeps"))
+    for result in (check_memory_limit("x"), check_cpu_seconds(1.0), check_pids_limit(11), check_cpu_update("x"),
+                   check_docker_memory("x")):
+        assert not result.passed and not result.answered
+        assert "This check needs root" in result.message and "cgroups belong to root" in result.message
+
+
+# ---- exercise 5: docker run --memory 64m, swap included ---------------------------------------------
+
+
+def test_docker_memory_right():
+    result = judge_docker_memory(64 * MIB, 64 * MIB)
+    assert result.passed and "memory + swap = 128 MiB" in result.message
+
+
+@pytest.mark.parametrize("limit, swap, status, hint", [
+    (64 * MIB, 0, "running", "No swap at all: that is teachdock's default"),
+    (64 * MIB, 128 * MIB, "running", "twice too much"),
+    (64 * MIB, None, "running", "--memory-swap -1"),
+    (48 * MIB, 48 * MIB, "running", "The memory limit is 48.0 MiB"),
+    (None, None, "running", "no memory limit"),
+    (64 * MIB, 32 * MIB, "running", "how much swap is that?"),
+    (64 * MIB, 64 * MIB, "created", "call its start() method"),
+])
+def test_docker_memory_mistakes(limit, swap, status, hint):
+    result = judge_docker_memory(limit, swap, status=status)
+    assert not result.passed and hint in result.message
+
+
+def test_swap_allowance_on_v1_is_memsw_minus_the_limit(tmp_path):
+    cgroup = fake_v1(tmp_path, **{"memory.limit_in_bytes": 64 * MIB, "memory.memsw.limit_in_bytes": 128 * MIB})
+    assert cgroup_checks.read_swap_allowance(cgroup) == 64 * MIB
+
+
+def test_check_docker_memory_reads_the_learners_container(monkeypatch, tmp_path):
+    cgroup = fake_v2(tmp_path, **{"memory.max": 64 * MIB, "memory.swap.max": 0})
+    fake_container_with(monkeypatch, cgroup)
+    assert "No swap at all" in check_docker_memory("ex").message
+    (tmp_path / "memory.swap.max").write_text(f"{64 * MIB}\n")
+    assert check_docker_memory("ex").passed
+    (tmp_path / "memory.swap.max").unlink()  # a kernel that does not account swap
+    unchecked = check_docker_memory("ex")
+    assert not unchecked.answered and "does not account swap" in unchecked.message

@@ -2,7 +2,8 @@
 
 Two kinds of check, as in teachdock.lab.common.checks:
 
-- "build it" exercises (a container with a 48 MiB limit; a CPU quota cut by hand) find
+- "build it" exercises (a container with a 48 MiB limit; one with Docker's memory and swap for
+  ``--memory 64m``; a CPU quota cut by hand) find
   the learner's container by its id and read the limit from its cgroup files;
 - "predict it" exercises (CPU seconds under a quota; the pids limit ten sleeps need) run a
   real container to learn the true figure, then compare.
@@ -23,6 +24,7 @@ import time
 
 from teachdock.errors import NotFound, TeachdockError
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.common.root import is_root
 
 MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")  # the kernel rounds memory limits down to whole pages
@@ -117,6 +119,13 @@ def _cannot_check(error: Exception) -> CheckResult:
                               "containers and reading their cgroups needs root: see the note at the top.")
 
 
+def _needs_root(what: str) -> CheckResult:
+    """The grey answer of a check run without root: every exercise here needs a cgroup, and cgroups
+    belong to root (a rootless container has none, and refuses limits)."""
+    return CheckResult(False, f"This check needs root: it {what}, and cgroups belong to root. Start the lab as "
+                              "root (sudo scripts/lab) to do this exercise.", answered=False)
+
+
 def _find_container(container_id: str, state_root=None):
     """The learner's container, or a grey "not yet" CheckResult."""
     from teachdock.runtime import Container  # noqa: PLC0415 - lab sits on top of the runtime
@@ -197,6 +206,8 @@ def judge_memory_limit(limit: int | None, *, wanted: int = 48 * MIB, status: str
 
 def check_memory_limit(container_id: str, *, wanted: int = 48 * MIB, state_root=None) -> CheckResult:
     """Exercise: the container ``container_id`` runs with a memory limit of 48 MiB."""
+    if not is_root():
+        return _needs_root("reads the memory limit from your container's cgroup")
     container, missing = _find_container(container_id, state_root)
     if missing is not None:
         return missing
@@ -259,6 +270,8 @@ def measure_cpu_seconds(rootfs=None, *, cpus: float = 0.5, seconds: float = 2.0,
 
 def check_cpu_seconds(answer, *, cpus: float = 0.5, seconds: float = 2.0, rootfs=None) -> CheckResult:
     """Exercise: how many CPU seconds does a busy loop under ``cpus`` get in ``seconds``? (Takes ``seconds``.)"""
+    if not is_root():
+        return _needs_root(f"measures a busy loop under cpus={cpus:g} for real")
     if not_answered(answer):
         return NOT_ANSWERED
     if as_number(answer) is None:
@@ -313,6 +326,8 @@ def judge_pids_limit(answer, *, starts: bool | None, starts_with_one_less: bool 
 
 def check_pids_limit(answer, rootfs=None) -> CheckResult:
     """Exercise: the smallest pids_limit under which ``TEN_SLEEPS`` starts all ten sleeps (runs it for real)."""
+    if not is_root():
+        return _needs_root("runs the ten sleeps under your pids limit and under one less")
     if not_answered(answer):
         return NOT_ANSWERED
     n = as_number(answer)
@@ -371,6 +386,8 @@ def check_cpu_update(container_id: str, *, wanted: float = 0.2, state_root=None)
 
     Reads the quota from its cgroup files, then measures one second of its CPU use.
     """
+    if not is_root():
+        return _needs_root("reads the CPU quota from your container's cgroup and measures its CPU use")
     container, missing = _find_container(container_id, state_root)
     if missing is not None:
         return missing
@@ -381,6 +398,85 @@ def check_cpu_update(container_id: str, *, wanted: float = 0.2, state_root=None)
     except (OSError, TeachdockError) as error:
         return _cannot_check(error)
     return judge_cpu_update(quota, period, measured, wanted=wanted, version=cgroup.version)
+
+
+# --------------------------------------------------------------------------------------------
+# Exercise 5: what `docker run --memory 64m` gives a container, swap included
+# --------------------------------------------------------------------------------------------
+
+
+def swap_allowance_file(cgroup) -> str:
+    """v1 counts memory + swap (memory.memsw.limit_in_bytes); v2 counts swap alone (memory.swap.max)."""
+    return cgroup_file(cgroup, "memory", "memory.memsw.limit_in_bytes" if cgroup.version == "v1"
+                       else "memory.swap.max")
+
+
+def read_swap_allowance(cgroup) -> int | None:
+    """The swap the container may use on top of its memory limit, bytes; None when unlimited.
+
+    Raises FileNotFoundError when the kernel does not account swap (no such file).
+    """
+    with open(swap_allowance_file(cgroup)) as f:
+        text = f.read().strip()
+    if text == "max" or int(text) >= 1 << 62:
+        return None
+    if cgroup.version == "v1":
+        return int(text) - (read_memory_limit(cgroup) or 0)
+    return int(text)
+
+
+def judge_docker_memory(limit: int | None, swap: int | None, *, wanted: int = 64 * MIB,
+                        status: str = "running") -> CheckResult:
+    """``limit``/``swap``: the memory limit and the swap allowance the cgroup holds (None: unlimited)."""
+    mib = wanted // MIB
+    if limit is None:
+        return CheckResult(False, f"The container has no memory limit. docker run --memory {mib}m starts with "
+                                  f"one: memory=\"{mib}m\".")
+    if not _near(limit, wanted, PAGE - 1):
+        return CheckResult(False, f"The memory limit is {limit / MIB:.1f} MiB; --memory {mib}m is {mib} MiB: "
+                                  f"memory=\"{mib}m\".")
+    if swap is None:
+        return CheckResult(False, "Swap is unlimited: that is Docker's --memory-swap -1. Given --memory alone, "
+                                  "dockerd sets --memory-swap (memory plus swap) to twice the memory.")
+    if swap == 0:
+        return CheckResult(False, "No swap at all: that is teachdock's default, and Docker's --memory-swap equal "
+                                  "to --memory. Given --memory alone, dockerd sets --memory-swap (memory plus "
+                                  "swap, which is what memory_swap= means here too) to twice the memory.")
+    if _near(swap, 2 * wanted, PAGE):
+        return CheckResult(False, f"{swap // MIB} MiB of swap on top of {mib} MiB of memory: twice too much. "
+                                  "memory_swap counts memory plus swap, like --memory-swap: twice the memory is "
+                                  "the total, not the swap.")
+    if not _near(swap, wanted, PAGE):
+        return CheckResult(False, f"{swap / MIB:.1f} MiB of swap on top of {mib} MiB of memory. dockerd sets "
+                                  "--memory-swap (memory plus swap) to twice the memory: how much swap is that?")
+    if status == "created":
+        return CheckResult(False, "The limits are right, but the container is only created: call its start() "
+                                  "method, then check again.")
+    return CheckResult(True, f"Right: {mib} MiB of memory and {mib} MiB of swap on top (memory + swap = "
+                             f"{2 * mib} MiB), what dockerd gives docker run --memory {mib}m: it fills in "
+                             "--memory-swap as twice --memory before runc writes the files. Where the host has "
+                             "swap, such a container slows down before the OOM killer comes; teachdock's "
+                             "default kills it at the limit.")
+
+
+def check_docker_memory(container_id: str, *, wanted: int = 64 * MIB, state_root=None) -> CheckResult:
+    """Exercise: the container ``container_id`` has the memory and swap of `docker run --memory 64m`."""
+    if not is_root():
+        return _needs_root("reads the memory and swap limits from your container's cgroup")
+    container, missing = _find_container(container_id, state_root)
+    if missing is not None:
+        return missing
+    try:
+        cgroup = container.cgroup
+        limit = read_memory_limit(cgroup)
+        swap = read_swap_allowance(cgroup)
+    except FileNotFoundError:
+        return CheckResult(False, "This kernel does not account swap (no memory.memsw or memory.swap files), so "
+                                  "no swap limit can be set or checked here; dockerd would warn 'Memory limited "
+                                  "without swap'. Read the solution instead.", answered=False)
+    except (OSError, TeachdockError) as error:
+        return _cannot_check(error)
+    return judge_docker_memory(limit, swap, wanted=wanted, status=container.status)
 
 
 def delete_containers(container_ids, state_root=None) -> list[str]:
@@ -399,7 +495,8 @@ def delete_containers(container_ids, state_root=None) -> list[str]:
 
 __all__ = [
     "LIMIT_FILES", "TEN_SLEEPS", "all_sleeps_start", "cgroup_file", "check_cpu_seconds", "check_cpu_update",
-    "check_memory_limit", "check_pids_limit", "cpu_quota_files", "delete_containers", "judge_cpu_seconds",
-    "judge_cpu_update", "judge_memory_limit", "judge_pids_limit", "limit_files", "measure_cpu_rate",
-    "measure_cpu_seconds", "memory_limit_file", "read_cpu_quota", "read_memory_limit",
+    "check_docker_memory", "check_memory_limit", "check_pids_limit", "cpu_quota_files", "delete_containers",
+    "judge_cpu_seconds", "judge_cpu_update", "judge_docker_memory", "judge_memory_limit", "judge_pids_limit",
+    "limit_files", "measure_cpu_rate", "measure_cpu_seconds", "memory_limit_file", "read_cpu_quota",
+    "read_memory_limit", "read_swap_allowance", "swap_allowance_file",
 ]

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered, observe
+from teachdock.lab.common.root import is_root
 from teachdock.lab.namespaces.explorer import ALIASES, KINDS, explore, namespace_inodes, normalise
 
 #: The ids the chapter's exercises ask for; the chapter's last cell removes them.
@@ -105,6 +106,12 @@ def _presence(facts: ContainerFacts, what: str = "it") -> CheckResult | None:
     return None
 
 
+def _needs_root(why: str) -> CheckResult:
+    """The grey answer of a check whose exercise a learner without root cannot do (not a wrong answer)."""
+    return CheckResult(False, f"This exercise needs root: {why}. Start the lab as root (sudo scripts/lab) "
+                              "to do it.", answered=False)
+
+
 def _not_found_or_failed(error: Exception) -> CheckResult:
     return CheckResult(False, f"Could not inspect the container ({type(error).__name__}: {error}). "
                               "Containers need root: see the doctor() table.")
@@ -128,8 +135,10 @@ def _as_kinds(answer) -> tuple[set[str], list[str]] | None:
     return kinds & set(KINDS), sorted(kinds - set(KINDS))
 
 
-def judge_shared_kinds(answer, truth: set[str], asked) -> CheckResult:
-    """``truth``: the kinds the container really shares with the host; ``asked``: the namespaces= it got."""
+def judge_shared_kinds(answer, truth: set[str], asked, *, rootless: bool = False) -> CheckResult:
+    """``truth``: the kinds the container really shares with the host; ``asked``: the namespaces= it got
+    (as normalise() completes them); ``rootless``: the container was started without root, so it got a
+    user namespace it was not asked for."""
     if not_answered(answer):
         return NOT_ANSWERED
     parsed = _as_kinds(answer)
@@ -148,6 +157,10 @@ def judge_shared_kinds(answer, truth: set[str], asked) -> CheckResult:
         return CheckResult(False, "mount is never shared here: the runtime always creates a mount namespace, because it "
                                   "mounts /proc and /dev for the container and calls pivot_root, which needs one "
                                   "(the explorer's greyed-out box).")
+    if rootless and "user" in names - truth:
+        return CheckResult(False, "Without root, user is not shared: run() adds a user namespace to every "
+                                  "container you start, because only inside one may an ordinary user create the "
+                                  "others. As root, user would be the host's.")
     wrongly_shared = sorted((names & asked) - truth)
     if wrongly_shared:
         return CheckResult(False, f"{', '.join(wrongly_shared)} {'was' if len(wrongly_shared) == 1 else 'were'} asked "
@@ -171,7 +184,7 @@ def check_shared_kinds(answer, namespaces=("mount", "uts"), rootfs=None) -> Chec
     result, failure = observe(lambda root: explore(namespaces, root), rootfs)
     if failure is not None:
         return failure
-    return judge_shared_kinds(answer, result.shared, normalise(namespaces))
+    return judge_shared_kinds(answer, result.shared, normalise(namespaces), rootless=not is_root())
 
 
 # ---- exercise 2: which host PID does the container's PID 1 have? --------------------------
@@ -309,6 +322,10 @@ def judge_root_is_host_uid(facts: ContainerFacts, wanted: int = 100000) -> Check
 
 def check_root_is_host_uid(container, wanted: int = 100000, state_root=None) -> CheckResult:
     """Exercise: a running container whose root (uid 0) is uid ``wanted`` on the host."""
+    if not is_root():
+        return _needs_root(f"an ordinary user may map only their own uid into a user namespace, so root "
+                           f"inside can be no uid but yours outside, never {wanted} (other maps take root, or "
+                           "the setuid helper newuidmap(1) with /etc/subuid)")
     try:
         facts = container_facts(container, state_root)
     except Exception as error:  # noqa: BLE001
@@ -345,6 +362,10 @@ def judge_shared_network(first: ContainerFacts, second: ContainerFacts) -> Check
 
 def check_shared_network(first, second, state_root=None) -> CheckResult:
     """Exercise: two running containers in one network namespace that is not the host's."""
+    if not is_root():
+        return _needs_root("teachdock's rootless containers cannot share a network namespace: each has a user "
+                           "namespace of its own, and setns(2) into a namespace that another user namespace "
+                           "owns fails with EPERM")
     try:
         return judge_shared_network(container_facts(first, state_root), container_facts(second, state_root))
     except Exception as error:  # noqa: BLE001
