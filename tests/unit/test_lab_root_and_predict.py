@@ -41,7 +41,11 @@ def test_a_numeric_guess_is_compared_as_a_ratio():
 def test_a_word_guess_is_compared_as_text():
     guess = Prediction("Which PID will sh see for itself?")
     guess.lock_in("1")
-    assert guess.reveal(1).verdict() == "within a factor of two"
+    assert guess.reveal(1).verdict() == "exactly right"
+    assert guess.reveal(2).verdict() == "within a factor of two"
+    pid = Prediction("Which PID does the host give it?", exact=True)
+    pid.lock_in("4000")
+    assert pid.reveal(4321).verdict().startswith("different") and pid.reveal("4000").verdict() == "exactly right"
     guess = Prediction("Who is PID 1 in the container?")
     guess.lock_in("Sh")
     assert guess.reveal("sh").verdict() == "exactly right"

@@ -28,6 +28,7 @@ class Reveal:
     guess: str | None
     measured: object
     unit: str = ""
+    exact: bool = False  # an identifier or a small count: right or wrong, no "factor of"
 
     @property
     def off_by(self) -> float | None:
@@ -40,8 +41,11 @@ class Reveal:
     def verdict(self) -> str:
         if self.guess is None:
             return "no guess was locked in"
+        guessed, measured = as_number(self.guess), as_number(self.measured)
+        if guessed is not None and guessed == measured:
+            return "exactly right"
         ratio = self.off_by
-        if ratio is None:
+        if ratio is None or self.exact:
             same = str(self.guess).strip().lower() == str(self.measured).strip().lower()
             return "exactly right" if same else "different — read on to see why"
         if 0.5 <= ratio <= 2:
@@ -70,6 +74,7 @@ class Prediction:
 
     question: str
     unit: str = ""
+    exact: bool = False  # True for a PID, a name or a small count: the verdict is right or different
     guess: str | None = None  # set by Lock in, or directly: prediction.guess = "10"
     _box: object = field(default=None, repr=False)
 
@@ -102,4 +107,4 @@ class Prediction:
         display(self.widget())
 
     def reveal(self, measured) -> Reveal:
-        return Reveal(self.question, self.guess, measured, self.unit)
+        return Reveal(self.question, self.guess, measured, self.unit, self.exact)
