@@ -353,3 +353,18 @@ def test_unreachable_wrong_answers(answer, hint):
 
 def test_unreachable_placeholder_is_not_answered():
     assert not checks.judge_unreachable(...).answered
+
+
+def test_the_checks_that_need_root_say_so_instead_of_raising(monkeypatch):
+    monkeypatch.setattr(checks, "is_root", lambda: False)
+    for result in (checks.check_fourth_namespace(), checks.check_published_by_hand(),
+                   checks.check_reach_by_name(), checks.check_published()):
+        assert result is checks.ROOT_NEEDED and not result.passed and "needs root" in result.message
+    assert checks.check_unreachable("different-networks").passed    # the judge itself needs no root
+
+
+def test_nsexec_does_not_join_the_namespace_it_is_already_in(tmp_path):
+    from teachdock.lab.networks.nsexec import already_in
+
+    assert already_in("/proc/self/ns/net")       # loopback is measured without setns, so without root
+    assert not already_in("/proc/self/ns/mnt")   # another namespace file: joined as before
