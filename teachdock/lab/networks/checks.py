@@ -271,12 +271,16 @@ def judge_unreachable(answer, *, ping_by_address_ok: bool | None = None) -> Chec
     if answer not in REASONS:
         return CheckResult(False, f"Answer with one of: {', '.join(REASONS)}.")
     if answer == "different-networks":
-        extra = "" if ping_by_address_ok is None else (
-            " And now they reach each other: the network connect worked." if ping_by_address_ok else
-            " Now fix it with one command, so the second check below passes.")
-        return CheckResult(True, "Right: tdlab-left and tdlab-right are two bridges, and the firewall's "
-                                 "isolation rule drops forwarding between them, as Docker's DOCKER-ISOLATION "
-                                 "chains do." + extra)
+        reason = ("Right reason: tdlab-left and tdlab-right are two bridges, and the firewall's isolation rule "
+                  "drops forwarding between them, as Docker's DOCKER-ISOLATION chains do.")
+        if ping_by_address_ok:
+            return CheckResult(True, reason + " And now they reach each other: your network connect gave one "
+                                              "container a leg on the other's bridge.")
+        if ping_by_address_ok is None:
+            return CheckResult(False, reason + " Whether your fix works needs teachdockd, which needs root: "
+                                               "start the lab as root (sudo scripts/lab) to do the second half.")
+        return CheckResult(False, reason + " Now the second half: fix it with one docker command (no new "
+                                           "container, no rule of your own), then run this cell again.")
     if answer == "no-dns":
         return CheckResult(False, "Not DNS: the cell pinged the *address*, and that failed too. A name is "
                                   "only the first step; the packets themselves do not get through.")
