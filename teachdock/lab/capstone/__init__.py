@@ -40,11 +40,17 @@ BRIDGE = "capbr0"
 
 
 def is_stub(function) -> bool:
-    """The exercise cell still holds the placeholder: a body of ``...`` (or only a docstring)."""
-    def placeholder(*args):
-        ...
+    """The exercise cell still holds the placeholder: a body of ``...`` (or only a docstring),
+    which compiles to "return None" and nothing else."""
+    if function is None or function is ...:
+        return True
     code = getattr(function, "__code__", None)
-    return function is None or function is ... or (code is not None and code.co_code == placeholder.__code__.co_code)
+    if code is None:
+        return False
+    import dis
+
+    steps = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
+    return steps in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
 
 
 def _default_rootfs(rootfs) -> str:

@@ -60,7 +60,7 @@ def hint_for_error(error: dict, where: str, mounts: list, level: int) -> str:
         return f"{said}. sethostname needs a UTS namespace of your own: kernel.unshare(kernel.CLONE_NEWUTS) first."
     if call == "mount" and number == errno.EPERM and "proc" in message:
         return (f"{said}. The kernel refused a new proc. Mount it in the child (PID 1 of the new PID "
-                "namespace), and, from level 4 on, into the new root *before* pivot_root "
+                "namespace), and, from level 4 on, into the new root before pivot_root "
                 "(os.path.join(rootfs, 'proc')), as runc does: in a user namespace (without root) a proc "
                 "may only be mounted while a whole proc is still visible.")
     if number == errno.EEXIST and "cgroup" in message:
