@@ -65,6 +65,12 @@ def exec_without_fork(name, argv, rootfs, memory, bridge):
     os.execvp(argv[0], argv)
 
 
+def no_wait(name, argv, rootfs, memory, bridge):
+    if os.fork() == 0:
+        os.execvp(argv[0], argv)
+    return 7
+
+
 NEW_PID = "kernel.unshare(kernel.CLONE_NEWPID)"
 BIND = "        kernel.mount(rootfs, rootfs, None, kernel.MS_BIND | kernel.MS_REC)"
 PRIVATE = 'kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)'
@@ -72,7 +78,8 @@ BOUNDING = "kernel.drop_bounding_capability(number)"
 
 MISTAKES = {
     1: [(exec_without_fork, "exec replaced run_container's own process"),
-        (mistaken(1, ("return os.waitstatus_to_exitcode(status)", "return status")), "os.waitstatus_to_exitcode")],
+        (mistaken(1, ("return os.waitstatus_to_exitcode(status)", "return status")), "os.waitstatus_to_exitcode"),
+        (no_wait, "the parent must os.waitpid(pid, 0)")],
     2: [(mistaken(2, (f"    {NEW_PID}", "    pass"), ("kernel.unshare(kernel.CLONE_NEWUTS)",
                                                     "kernel.unshare(kernel.CLONE_NEWPID | kernel.CLONE_NEWUTS)")),
          "unshare(CLONE_NEWPID) affects children"),

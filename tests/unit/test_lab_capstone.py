@@ -99,6 +99,8 @@ MISTAKES = [
     (1, _set("timed_out", True), "did not finish within 20 s"),
     (1, _many(_set("outside", {}), _set("inside", {})), "The program never ran"),
     (1, _set("stderr", "sh: can't fork: Cannot allocate memory"), "unshare(CLONE_NEWPID) affects children"),
+    (1, _set("child_returned", True), "came back out of run_container"),
+    (1, _many(_set("outside", {}), _set("returned_early", True)), "returned while the program was still running"),
     (2, _many(_set("outside.ns.pid", "pid:[1]"), _set("inside.pid", "2")), "unshare(CLONE_NEWPID) affects children"),
     (2, _many(_set("outside.ns.pid", "pid:[1]"), _set("outside.ns.pid_for_children", "pid:[1]")), "No new PID namespace"),
     (2, _set("outside.ns.uts", "uts:[1]"), "No new UTS namespace"),
@@ -237,3 +239,15 @@ def test_solution_prints_the_level_and_refuses_an_unknown_one(capsys):
     assert "def run_container(" in capsys.readouterr().out
     with pytest.raises(ValueError):
         solution(8)
+
+
+def test_the_namespace_table_marks_the_container_s_own_namespaces():
+    from teachdock.lab.capstone.views import table
+
+    caller = {"pid": "pid:[1]", "pid_for_children": "pid:[2]", "uts": "uts:[1]", "mnt": "mnt:[1]", "net": "net:[1]",
+              "user": "user:[1]"}
+    program = dict(caller, pid="pid:[3]", uts="uts:[3]")
+    shown = table({"caller": caller, "program": program, "nspid": [300, 2, 1], "pid": 300})
+    lines = repr(shown).splitlines()
+    assert "its own" in lines[1] and "its own" in lines[2] and "its own" not in lines[3]
+    assert "NSpid: 300 2 1" in lines[-1] and shown._repr_html_().count("background:#fff1cc") == 2

@@ -32,7 +32,7 @@ from teachdock.lab.common.root import ROOT_HINT, is_root
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
 
 __all__ = ["BRIDGE", "DEFAULT_CAPABILITIES", "LEVELS", "MEMORY", "MemoryCgroup", "RunOutput", "SOLUTIONS",
-           "check_level", "is_stub", "memory_cgroup", "run_bundle", "run_bundle_with_teachdock", "solution", "solution_source", "try_runtime"]
+           "check_level", "is_stub", "memory_cgroup", "namespace_table", "run_bundle", "run_bundle_with_teachdock", "solution", "solution_source", "try_runtime"]
 
 #: The memory limit the checks give (64 MiB) and the bridge they make in the sandbox.
 MEMORY = 64 << 20
@@ -106,6 +106,26 @@ def try_runtime(run_container, argv, *, name: str = "mycontainer", rootfs=None, 
     return RunOutput(run)
 
 
+def namespace_table(run_container, *, rootfs=None):
+    """Your container's /proc/<pid>/ns links beside run_container's own, and its NSpid (a table)."""
+    from teachdock.lab.capstone import views
+
+    if is_stub(run_container):
+        print("run_container is still the placeholder (...): write a level first.")
+        return None
+    memory = MEMORY if is_root() else None
+    name = "mycontainer"
+    try:
+        shown = views.namespace_table(run_container, rootfs=_default_rootfs(rootfs), bridge=BRIDGE, memory=memory,
+                                      name=name)
+    finally:
+        if memory is not None:
+            remove_memory_cgroup(memory_cgroup(name, prepare=False))
+    if shown is None:
+        print("The program never got to the probe's 'ready': run check_level to see why.")
+    return shown
+
+
 def check_level(level: int, run_container, *, rootfs=None, timeout: float = 20.0) -> CheckResult:
     """Run the learner's runtime on the probe and judge level ``level`` (and the levels below it)."""
     if level not in LEVELS:
@@ -152,6 +172,8 @@ def run_facts(run: dict) -> dict:
             facts["mounts_called"] = report.get("mounts", [])
         elif "returned" in report and where == "runtime":
             facts["returned"] = report["returned"]
+        elif "returned" in report and where == "child":
+            facts["child_returned"] = True
     return facts
 
 

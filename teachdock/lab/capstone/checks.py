@@ -86,7 +86,13 @@ def judge_fork_exec(f: dict) -> str | None:
                 "exited, and a PID namespace whose PID 1 has gone takes no new process. You called "
                 "unshare(CLONE_NEWPID) in the process that then exec'd, and unshare(CLONE_NEWPID) affects "
                 "children: fork after unshare - unshare in run_container, fork, and the child is PID 1.")
+    if f.get("child_returned"):
+        return ("A child you forked came back out of run_container instead of becoming the program: in the "
+                "child, os.execvp(argv[0], argv) - it does not return.")
     if outside.get("program_pid") is None:
+        if f.get("returned_early") and "pid" in f.get("inside", {}):
+            return ("run_container returned while the program was still running (and ending run_container "
+                    "ended it): the parent must os.waitpid(pid, 0) for the child it forked.")
         if "pid" in f.get("inside", {}):
             return (f"The program started but ended before the check could look at it (stderr: "
                     f"{stderr.strip()[:300] or 'empty'}).")
