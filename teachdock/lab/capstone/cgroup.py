@@ -11,6 +11,8 @@ and the parent must hand the memory controller down in ``cgroup.subtree_control`
 from __future__ import annotations
 
 import os
+import signal
+import time
 from dataclasses import dataclass
 
 from teachdock.runtime.cgroups import CGROUP_ROOT, detect_version, find_v1_mounts
@@ -66,12 +68,19 @@ def _enable_memory(directory: str) -> None:
 
 
 def remove_memory_cgroup(cgroup: MemoryCgroup) -> bool:
-    """Remove a cgroup a run left behind (its processes killed first); True when there was one."""
-    if not os.path.isdir(cgroup.directory):
-        return False
-    import signal
-    import time
+    """Remove a cgroup a run left behind (its processes killed first), and the capstone's parent
+    once it is empty; True when the run had left its cgroup."""
+    left = os.path.isdir(cgroup.directory)
+    if left:
+        _remove(cgroup)
+    try:
+        os.rmdir(os.path.dirname(cgroup.directory))
+    except OSError:  # absent, or another container's cgroup is still in it
+        pass
+    return left
 
+
+def _remove(cgroup: MemoryCgroup) -> None:
     deadline = time.monotonic() + 5
     while True:
         with open(cgroup.procs_file) as f:
@@ -83,7 +92,7 @@ def remove_memory_cgroup(cgroup: MemoryCgroup) -> bool:
                 pass
         try:
             os.rmdir(cgroup.directory)
-            return True
+            return
         except OSError:
             if time.monotonic() > deadline:
                 raise
