@@ -179,6 +179,12 @@ def test_a_refused_proc_mount_says_where_to_mount_it():
     assert "before pivot_root" in hint
 
 
+def test_a_program_exec_cannot_find_says_execvp_searches_path():
+    error = {"kind": "FileNotFoundError", "message": "[Errno 2] No such file or directory", "errno": errno.ENOENT,
+             "call": None}
+    assert "os.execvp searches PATH" in hint_for_error(error, "child", [], 1)
+
+
 def test_an_unknown_error_is_shown_as_it_was_raised():
     hint = hint_for_error({"kind": "ValueError", "message": "bad", "errno": None, "call": None}, "runtime", [], 1)
     assert hint == "Your code raised ValueError in run_container: bad."

@@ -66,6 +66,9 @@ def hint_for_error(error: dict, where: str, mounts: list, level: int) -> str:
     if number == errno.EEXIST and "cgroup" in message:
         return (f"{said}. That cgroup is left from an earlier run that did not remove it: os.rmdir its "
                 "directory after waitpid (the check removed it now).")
+    if number == errno.ENOENT and where == "child" and message.endswith("No such file or directory"):  # exec's
+        return (f"{said}. The program was not found: os.execvp searches PATH for argv[0] (os.execv does "
+                "not), and after pivot_root PATH's directories are the rootfs's (/bin).")
     if number == errno.ENOENT and "cgroup" in message:
         return (f"{said}. If this came after pivot_root: you unshared CLONE_NEWNS in run_container itself, "
                 "and pivot_root moved run_container's root too. Unshare the mount namespace in the child.")

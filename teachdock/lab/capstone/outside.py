@@ -25,6 +25,14 @@ def look(run: dict, *, argv, rootfs: str, level: int, memory_cgroup=None) -> dic
     facts = {"program_pid": program, "runner_pid": runner, "sandbox_pid": sandbox}
     if program is None:
         return facts
+    try:
+        _look_at(facts, program, sandbox, runner, rootfs, level, memory_cgroup)
+    except OSError as error:  # the program ended while we looked: judged as "ended too early"
+        return {"program_pid": None, "runner_pid": runner, "sandbox_pid": sandbox, "look_error": str(error)}
+    return facts
+
+
+def _look_at(facts, program, sandbox, runner, rootfs, level, memory_cgroup) -> None:
     facts["status"] = read_status(program)
     facts["ns"] = namespaces(program)
     facts["sandbox_ns"] = namespaces(sandbox)
@@ -38,7 +46,6 @@ def look(run: dict, *, argv, rootfs: str, level: int, memory_cgroup=None) -> dic
         facts["cgroup"] = cgroup_facts(program, memory_cgroup)
     if level >= 7:
         facts["links"] = _links(program, sandbox)
-    return facts
 
 
 def find_program(top: int, argv) -> int | None:

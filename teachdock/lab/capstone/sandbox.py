@@ -50,7 +50,7 @@ exit {PROBE_EXIT}
 """
 PROBE_ARGV = ["sh", "-c", PROBE]
 SANDBOX_HOSTNAME = "capstone-sandbox"
-_MAX_MESSAGE = 3000  # bytes of one report: below PIPE_BUF-sized writes stay whole enough to parse
+_MOUNTS_KEPT = 12  # the last mount(2) calls a report carries: enough to tell which step was missing
 
 
 def run_sandboxed(runtime, argv, *, name: str, rootfs: str, memory: int | None = None,
@@ -163,11 +163,10 @@ def _end(run: dict) -> None:
 
 # --- in the sandbox (a forked child: never returns) ---------------------------------------------
 def _report(fd: int, **message) -> None:
-    data = json.dumps(message, default=repr).encode()
-    if len(data) > _MAX_MESSAGE:
-        data = json.dumps({k: (str(v)[:_MAX_MESSAGE // 4] if k != "where" else v) for k, v in message.items()}).encode()
+    """One JSON line to the notebook. The writers take turns (the child reports before it exits,
+    run_container after waitpid, the sandbox after the runner), so lines do not interleave."""
     try:
-        os.write(fd, data + b"\n")
+        os.write(fd, json.dumps(message, default=repr).encode() + b"\n")
     except OSError:
         pass
 
@@ -234,10 +233,10 @@ def _runner(report_w, stdio, runtime, argv, name, rootfs, memory, bridge) -> Non
             try:
                 value = runtime(name, list(argv), str(rootfs), memory, bridge)
             except BaseException as error:  # noqa: BLE001
-                _report(report_w, where="child" if forked else "runtime", error=_describe(error), mounts=mounts)
+                _report(report_w, where="child" if forked else "runtime", error=_describe(error), mounts=mounts[-_MOUNTS_KEPT:])
                 status = 127 if forked else 1
             else:
-                _report(report_w, where="child" if forked else "runtime", returned=value, mounts=mounts)
+                _report(report_w, where="child" if forked else "runtime", returned=value, mounts=mounts[-_MOUNTS_KEPT:])
                 status = 127 if forked else 0
     finally:
         os._exit(status)
