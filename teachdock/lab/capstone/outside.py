@@ -121,7 +121,7 @@ def _namespace_root_is(pid: int, rootfs: str) -> bool | None:
     root and leaves the namespace's; pivot_root changes the namespace's."""
     wanted = os.stat(rootfs)
     try:
-        dev, ino = run_in_child(_stat_namespace_root, pid, timeout=5)
+        dev, ino = run_in_child(_stat_namespace_root, pid, timeout=10)
     except Exception:  # noqa: BLE001 - a fact we could not learn stays unknown
         return None
     return (dev, ino) == (wanted.st_dev, wanted.st_ino)
@@ -161,8 +161,10 @@ def cgroup_facts(pid: int, cgroup) -> dict:
 
 def _links(program: int, sandbox: int) -> dict:
     """The interfaces of the sandbox's and of the program's network namespace (pyroute2)."""
+    from pyroute2 import IPRoute  # noqa: F401 - imported here, before the fork: the child only uses it
+
     try:
-        return run_in_child(_list_links, program, sandbox, timeout=10)
+        return run_in_child(_list_links, program, sandbox, timeout=20)
     except Exception as error:  # noqa: BLE001
         return {"error": str(error)}
 

@@ -62,9 +62,11 @@ def run_sandboxed(runtime, argv, *, name: str, rootfs: str, memory: int | None =
     before the learner changes the root (levels 1-3) and after. ``on_ready(run)`` is called
     once the program printed ``ready``, with the run's dict so far (pids, output); it looks
     from outside while the program waits for its ``go`` line. Without ``wait_for_ready`` the
-    program's stdin is closed at once (any program, not the probe). The result: ``stdout``, ``stderr``, ``reports`` (what the runner and the
-    sandbox said), ``timed_out``, ``returned_early`` (run_container returned before the
-    program was let go), ``inspected`` (what on_ready returned), the pids.
+    program's stdin is closed at once (any program, not the probe).
+
+    The result: ``stdout``, ``stderr``, ``reports`` (what the runner and the sandbox said),
+    ``timed_out``, ``returned_early`` (run_container returned before the program was let go),
+    ``inspected`` (what on_ready returned), the pids.
     """
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -107,6 +109,7 @@ def run_sandboxed(runtime, argv, *, name: str, rootfs: str, memory: int | None =
                 run["released"] = True
                 _write_quietly(stdin_w, b"go\n")
             if out_r not in buffers and err_r not in buffers and _exited(run):
+                _drain(run, buffers, out_r, err_r, report_r)  # the sandbox's last report (leaked mounts)
                 break
     finally:
         if wait_for_ready:
@@ -115,6 +118,16 @@ def run_sandboxed(runtime, argv, *, name: str, rootfs: str, memory: int | None =
         for fd in (out_r, err_r, report_r):
             os.close(fd)
     return run
+
+
+def _drain(run, buffers, out_r, err_r, report_r) -> None:
+    """Read what the reports pipe still holds once every writer has gone."""
+    while report_r in buffers and select.select([report_r], [], [], 1.0)[0]:
+        chunk = os.read(report_r, 65536)
+        if not chunk:
+            break
+        buffers[report_r] += chunk
+        _take(run, report_r, buffers, out_r, err_r, report_r)
 
 
 def _take(run, fd, buffers, out_r, err_r, report_r) -> None:
