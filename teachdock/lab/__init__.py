@@ -13,6 +13,9 @@
     client_and_daemon/  07: the architecture, the socket, HTTP by hand, the API tracer
     applications/       09: compose traced call by call, health watched, containers moved
                         cold and live, two dockerd in a swarm; the exercises
+    capstone/           11: build your own container - the sandbox a learner's
+                        run_container runs in, what the checks read from outside, the
+                        judges and their hints, the folded solutions of the seven levels
     common/             what several chapters share: the host and container views, the
                         busybox rootfs, TextAndHTML, CheckResult and the exercise helpers
 
