@@ -145,7 +145,7 @@ def execute(path: Path, workdir: Path, timeout: int, kernel_log: Path):
                                      resources={"metadata": {"path": str(workdir)}})
     with open(kernel_log, "wb") as log:
         try:
-            client.execute(stdout=log, stderr=log)
+            client.execute(stdout=log, stderr=log, env=kernel_environment())
         except CellExecutionError as error:
             failure = f"{error.ename}: {error.evalue}"
         except Exception as error:  # a cell timeout, a dead kernel, a kernel that did not start
@@ -153,6 +153,11 @@ def execute(path: Path, workdir: Path, timeout: int, kernel_log: Path):
         else:
             return notebook
     raise BuildFailed(_cell_failure(path, notebook, running["index"], failure))
+
+
+def kernel_environment() -> dict[str, str]:
+    """The kernel imports this repository's teachdock, whatever the venv's editable install points at."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
 
 
 def _tail(log: Path, lines: int = 10) -> str:
@@ -176,7 +181,7 @@ def render(notebook, chapter: Chapter, book: list[Chapter], stamp: str) -> str:
         if cell.cell_type == "markdown":
             cell.source = rewrite_chapter_links(cell.source, stems)
     drop_missing_widget_views(notebook)
-    notebook.metadata["title"] = chapter.title
+    notebook.metadata["title"] = chapter.title_text
     exporter = HTMLExporter(template_name="teachdock_book", extra_template_basedirs=[str(TEMPLATES)])
     resources = {"book": {"navigation": navigation(book, book.index(chapter)), "made_on": stamp}}
     page, _ = exporter.from_notebook_node(notebook, resources=resources)
@@ -190,8 +195,6 @@ def build(out: Path, only: list[str] | None = None, timeout: int = CELL_TIMEOUT)
     paths = chapters(only)
     book = [read_chapter(path.stem, nbformat.read(path, as_version=4)) for path in paths]
     widgets = widget_assets()
-    # The kernels import this repository's teachdock, whatever the venv's editable install points at.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-building-", dir=out.parent))
     # A container with a user namespace runs as uid 100000 and must reach its files: 0755.

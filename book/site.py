@@ -39,6 +39,16 @@ class Chapter:
     def page(self) -> str:
         return f"{self.stem}.html"
 
+    @property
+    def title_html(self) -> str:
+        """The title with its Markdown (`docker pull` in code) as HTML, for links and headings."""
+        return _inline(self.title)
+
+    @property
+    def title_text(self) -> str:
+        """The title as plain text, for the page's <title>."""
+        return self.title.replace("`", "")
+
 
 def read_chapter(stem: str, notebook: dict) -> Chapter:
     """A chapter's title (its first heading), bullets and one-line summary, from its first Markdown cell."""
@@ -54,7 +64,12 @@ def learning_bullets(markdown: str) -> list[str]:
     if not found:
         return []
     bullets: list[str] = []
-    for line in markdown[found.end():].lstrip("\n").splitlines():
+    lines = markdown[found.end():].splitlines()
+    # The heading's "(about N minutes ...)" may wrap onto more lines: the list starts at the first bullet.
+    start = next((index for index, line in enumerate(lines) if re.match(r"[-*] ", line)), len(lines))
+    if any(line.startswith(("#", "**")) for line in lines[:start]):
+        return []  # another section came first: this chapter has no list under its heading
+    for line in lines[start:]:
         if re.match(r"[-*] ", line):
             bullets.append(line[2:].strip())
         elif bullets and line.startswith((" ", "\t")) and line.strip():
@@ -114,7 +129,7 @@ def navigation(chapters: list[Chapter], index: int) -> str:
     def link(chapter: Chapter | None, rel: str, arrow: str) -> str:
         if chapter is None:
             return f'<span class="book-nav-{rel} book-nav-none"></span>'
-        text = f"{arrow} {html.escape(chapter.title)}" if rel == "prev" else f"{html.escape(chapter.title)} {arrow}"
+        text = f"{arrow} {chapter.title_html}" if rel == "prev" else f"{chapter.title_html} {arrow}"
         return f'<a class="book-nav-{rel}" rel="{rel}" href="{chapter.page}">{text}</a>'
 
     return ('<nav class="book-nav">'
@@ -133,7 +148,7 @@ def contents_page(chapters: list[Chapter], seconds: dict[str, float], made_on: s
         ran = seconds.get(chapter.stem)
         timing = f'<p class="book-ran">Its cells ran in {ran:.0f} s on the machine that built this book.</p>' \
             if ran is not None else ""
-        items.append(f'<li class="book-chapter"><h2><a href="{chapter.page}">{html.escape(chapter.title)}</a></h2>'
+        items.append(f'<li class="book-chapter"><h2><a href="{chapter.page}">{chapter.title_html}</a></h2>'
                      f"{what}{timing}</li>")
     return f"""<!DOCTYPE html>
 <html lang="en">
