@@ -33,8 +33,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from book.site import (CHAPTER_FILE, Chapter, contents_page, drop_missing_widget_views, navigation, read_chapter,
-                       rewrite_chapter_links)
+from book.site import (CHAPTER_FILE, Chapter, contents_page, drop_missing_widget_views, link_chapter_mentions,
+                       navigation, read_chapter, rewrite_chapter_links)
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPOSITORY / "notebooks"
@@ -179,7 +179,7 @@ def render(notebook, chapter: Chapter, book: list[Chapter], stamp: str) -> str:
     stems = {other.stem for other in book}
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
-            cell.source = rewrite_chapter_links(cell.source, stems)
+            cell.source = link_chapter_mentions(rewrite_chapter_links(cell.source, stems), stems)
     drop_missing_widget_views(notebook)
     notebook.metadata["title"] = chapter.title_text
     exporter = HTMLExporter(template_name="teachdock_book", extra_template_basedirs=[str(TEMPLATES)])

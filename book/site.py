@@ -19,6 +19,9 @@ CHAPTER_LINK = re.compile(
     r"""(?P<opening>\]\(\s*<?|\bhref\s*=\s*["']|^[ ]{0,3}\[[^\]\n]+\]:[ \t]*<?)"""
     r"""(?:\./)?(?P<stem>\d\d_[A-Za-z0-9_-]+)\.ipynb(?P<anchor>\#[^)\s"'>]*)?""",
     re.MULTILINE)
+#: A chapter's file name alone in a code span, as the text names one: (`08_networks.ipynb`).
+CHAPTER_MENTION = re.compile(r"(?<![\[`])`(?P<stem>\d\d_[A-Za-z0-9_-]+)\.ipynb`(?![\]`])")
+FENCE = re.compile(r"^[ ]{0,3}(```|~~~)", re.MULTILINE)
 LEARN_HEADING = re.compile(r"\*\*What you will learn\*\*[^\n]*\n")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -101,6 +104,27 @@ def rewrite_chapter_links(markdown: str, stems: set[str]) -> str:
         return f"{match['opening']}{match['stem']}.html{match['anchor'] or ''}"
 
     return CHAPTER_LINK.sub(page, markdown)
+
+
+def link_chapter_mentions(markdown: str, stems: set[str]) -> str:
+    """A chapter's file name in a code span becomes a link to its page, its text kept.
+
+    In the lab a learner opens `08_networks.ipynb` from the file browser; in the book, one click.
+    Fenced code blocks and the text of an existing link are left alone.
+    """
+    def link(match: re.Match) -> str:
+        return f"[{match.group(0)}]({match['stem']}.html)" if match["stem"] in stems else match.group(0)
+
+    parts = FENCE.split(markdown)
+    # split() with one group alternates: text, fence, code, fence, text ... Only text outside fences changes.
+    inside, changed = False, []
+    for index, part in enumerate(parts):
+        if index % 2 == 1:  # a fence marker
+            inside = not inside
+            changed.append(part)
+        else:
+            changed.append(part if inside else CHAPTER_MENTION.sub(link, part))
+    return "".join(changed)
 
 
 def drop_missing_widget_views(notebook: dict) -> int:

@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 from book.build import chapters, render
-from book.site import (Chapter, contents_page, drop_missing_widget_views, learning_bullets, navigation, read_chapter,
-                       rewrite_chapter_links, summary_line)
+from book.site import (Chapter, contents_page, drop_missing_widget_views, learning_bullets, link_chapter_mentions,
+                       navigation, read_chapter, rewrite_chapter_links, summary_line)
 
 REPO = Path(__file__).resolve().parents[2]
 STEMS = {"00_start_here", "03_cgroups", "04_filesystems"}
@@ -119,6 +119,23 @@ def test_a_link_to_a_chapter_of_the_book_points_at_its_page(before, after):
 ])
 def test_other_links_and_file_names_are_left_alone(text):
     assert rewrite_chapter_links(text, STEMS) == text
+
+
+def test_a_chapters_file_name_in_the_text_becomes_a_link_to_its_page():
+    text = "Chapter 03 (`03_cgroups.ipynb`) limits it.\n```\nopen `04_filesystems.ipynb`\n```\nThen `04_filesystems.ipynb`."
+    assert link_chapter_mentions(text, STEMS) == (
+        "Chapter 03 ([`03_cgroups.ipynb`](03_cgroups.html)) limits it.\n"
+        "```\nopen `04_filesystems.ipynb`\n```\n"  # code in a fence stays code
+        "Then [`04_filesystems.ipynb`](04_filesystems.html).")
+
+
+@pytest.mark.parametrize("text", [
+    "[`03_cgroups.ipynb`](03_cgroups.html)",  # already a link's text
+    "`12_not_in_the_book.ipynb`",
+    "`open 03_cgroups.ipynb`",  # more than the file name
+])
+def test_a_mention_that_is_a_link_already_or_no_chapter_stays(text):
+    assert link_chapter_mentions(text, STEMS) == text
 
 
 # --- widgets without their model ---------------------------------------------------------------
