@@ -113,7 +113,10 @@ def made_on(what: str = "the chapter") -> str:
         cgroup = f"cgroup {detect_version()}"
     except Exception:  # noqa: BLE001 - a line of the page, not worth failing the build for
         cgroup = "cgroups unknown"
-    commit = subprocess.run(["git", "-C", str(REPOSITORY), "rev-parse", "--short", "HEAD"],
+    # "-dirty": the chapters or the engine had changes not committed yet when the book was built.
+    # safe.directory: root (through sudo) reading a user's clone, which git would refuse as "dubious".
+    commit = subprocess.run(["git", "-c", f"safe.directory={REPOSITORY}", "-C", str(REPOSITORY),
+                             "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip() or "unknown"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"Outputs made on {when} by executing {what} as root on "

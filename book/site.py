@@ -170,8 +170,8 @@ def contents_page(chapters: list[Chapter], seconds: dict[str, float], made_on: s
         what = (_markdown("\n".join(f"- {bullet}" for bullet in chapter.learn)) if chapter.learn
                 else f"<p>{_inline(chapter.summary)}</p>")
         ran = seconds.get(chapter.stem)
-        timing = f'<p class="book-ran">Its cells ran in {ran:.0f} s on the machine that built this book.</p>' \
-            if ran is not None else ""
+        timing = (f'<p class="book-ran">Executed top to bottom in {ran:.0f} s on the machine that built this book.</p>'
+                  if ran is not None else "")
         items.append(f'<li class="book-chapter"><h2><a href="{chapter.page}">{chapter.title_html}</a></h2>'
                      f"{what}{timing}</li>")
     return f"""<!DOCTYPE html>

@@ -193,7 +193,7 @@ def test_the_contents_page_lists_the_chapters_in_order_with_what_they_teach():
     assert "<li>read <code>/proc/&lt;pid&gt;/cgroup</code>;</li>" in page  # Markdown rendered, HTML escaped
     assert "03 · cgroups &lt;limits&gt;" in page
     assert "<p>A container's files are a directory.</p>" in page  # the summary where there are no bullets
-    assert "ran in 61 s" in page and "ran in 2 s" in page and page.count("ran in") == 2
+    assert "top to bottom in 61 s" in page and "top to bottom in 2 s" in page and page.count("top to bottom in") == 2
     assert "Outputs made here." in page
     assert not OUTSIDE.search(page)
 
