@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import html
+import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,9 +40,8 @@ REVEAL = SLIDES / "node_modules" / "reveal.js"
 REVEAL_FILES = ["dist", "plugin/notes", "LICENSE"]  # what a built deck loads, and reveal's licence
 REVEAL_PREFIX = "reveal.js"  # the decks' relative URL of that copy
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-pdf-header-footer", "--virtual-time-budget=10000"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CELL_TIMEOUT = 300  # seconds; the slowest figure (chapter 10's grid of attempts) takes about a minute
 #: The reveal.js page size: 16:9, what projectors show today.
 WIDTH, HEIGHT = 1280, 720
@@ -130,11 +129,14 @@ def check_setup(*, pdf: bool) -> None:
     if pdf and not CHROMIUM.exists():
         raise SetupMissing(f"Debian's Chromium is missing at {CHROMIUM} (apt-get install chromium), "
                            "or build without handouts: scripts/slides --no-pdf")
+    if pdf and importlib.util.find_spec("playwright") is None:
+        raise SetupMissing("python Playwright is missing from the virtualenv (it prints the handouts with "
+                           "Debian's Chromium): run scripts/setup, or build without handouts: scripts/slides --no-pdf")
 
 
-def pdf_command(page: Path, pdf: Path) -> list[str]:
-    """Chromium printing a deck in reveal's print mode (one slide a page)."""
-    return [str(CHROMIUM), *CHROMIUM_ARGS, f"--print-to-pdf={pdf}", page.resolve().as_uri() + "?print-pdf"]
+def print_url(page: Path) -> str:
+    """The deck in reveal's print mode: every slide a page of its own."""
+    return page.resolve().as_uri() + "?print-pdf"
 
 
 def progress_line(index: int, total: int, deck: Deck, steps: dict[str, float]) -> str:
@@ -191,10 +193,30 @@ def export(notebook, out: Path) -> None:
 
 
 def print_pdf(page: Path, pdf: Path) -> None:
-    done = subprocess.run(pdf_command(page, pdf), capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
-    if done.returncode != 0 or not pdf.is_file() or not pdf.read_bytes().startswith(b"%PDF"):
-        raise RuntimeError(f"Chromium did not print {page.name} (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    """Print the deck to ``pdf`` with Debian's Chromium, in reveal's print mode.
+
+    Not ``chromium --headless --print-to-pdf``: it prints when its virtual time runs out, which
+    on a busy machine was before reveal had laid out the pages (a blank page, 3 times in 9). Driven
+    through the DevTools protocol (python Playwright, which never downloads a browser here), the
+    print waits for reveal's own "pdf-ready" event and for the fonts. Nothing from outside loads.
+    """
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
+                      else route.abort())
+            tab.add_init_script("window.pdfReady = false;"
+                                "document.addEventListener('pdf-ready', () => { window.pdfReady = true; });")
+            tab.goto(print_url(page))
+            tab.wait_for_function("() => window.pdfReady && document.fonts.status === 'loaded'", timeout=60_000)
+            tab.pdf(path=str(pdf), width=f"{WIDTH}px", height=f"{HEIGHT}px", print_background=True)
+        finally:
+            browser.close()
+    if not pdf.is_file() or not pdf.read_bytes().startswith(b"%PDF"):
+        raise RuntimeError(f"slides: error: Chromium did not print {page.name}")
 
 
 def copy_reveal(build: Path) -> None:

@@ -146,7 +146,9 @@ def test_deck_has_a_pdf_handout(deck, built_slides):
     pages = len(re.findall(rb"/Type\s*/Page\b", pdf))
     slides = sum(1 for cell in json.loads(deck.path.read_text())["cells"]
                  if cell["metadata"].get("slideshow", {}).get("slide_type") == "slide")
-    assert pages >= slides, f"{pages} pages in the PDF for {slides} slides"
+    assert pages == slides, f"{pages} pages in the PDF for {slides} slides: a slide that spills over a page " \
+                            "is too full for the projector as well"
+    assert b"/Subtype /Image" in pdf, "no figure in the handout"
 
 
 def test_index_links_every_deck(built_slides, offline_chromium):
@@ -167,3 +169,46 @@ def test_jupyterlab_lists_rise():
     listed = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True, timeout=120)
     text = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
     assert re.search(r"jupyterlab-rise v\S+ enabled OK", text), text
+
+
+@pytest.mark.slow
+def test_rise_presents_a_built_deck_in_jupyterlab(built_slides, lab, offline_chromium):
+    """The other way to present: a built deck (outputs included) as a RISE slideshow inside JupyterLab.
+
+    RISE's own page logs errors of its own on JupyterLab 4.6 (its bundled widget manager finds no
+    @jupyterlab/console; a RangeError from its bundle) that change nothing a room sees, so this
+    test looks at what is shown: every slide, the figure loaded, nothing from outside."""
+    deck = next(deck for deck in DECKS if deck.number == "03")
+    shutil.copy2(built_slides / f"{deck.name}.ipynb", lab.root / f"deck_{deck.name}.ipynb")
+    notebook = f"deck_{deck.name}.ipynb"
+    page = offline_chromium.new_page(viewport={"width": 1400, "height": 900})
+    outside = []
+    page.route("**/*", lambda route: route.continue_() if allowed(route.request.url)
+               else (outside.append(route.request.url), route.abort()))
+    try:
+        page.goto(lab.page_url(notebook))
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=180_000)
+        page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.context.ready; }")
+        page.evaluate("window.jupyterapp.commands.execute('RISE:preview')")
+        shown = _what_rise_shows(page)
+    finally:
+        page.close()
+        lab.shutdown_kernel_of(notebook)
+    expected = sum(1 for cell in json.loads(deck.path.read_text())["cells"]
+                   if cell["metadata"].get("slideshow", {}).get("slide_type") == "slide")
+    assert shown["slides"] == expected, f"RISE shows {shown['slides']} slides of {expected}"
+    assert shown["loaded"] >= 1, "the OOM figure did not load in RISE"
+    assert "03 · cgroups" in shown["text"] and "OOM-killed: True" in shown["text"]
+    assert not outside, f"requests to outside this machine: {outside}"
+
+
+def _what_rise_shows(page) -> dict:
+    page.wait_for_function("() => [...document.querySelectorAll('iframe')].some(f => f.src.includes('/rise/'))",
+                           timeout=60_000)
+    frame = next(frame for frame in page.frames if "/rise/" in frame.url)
+    frame.wait_for_function("() => document.querySelectorAll('.reveal .slides > section').length > 0", timeout=60_000)
+    frame.wait_for_function("() => [...document.images].length > 0 && [...document.images].every(i => i.complete)")
+    page.screenshot(path=str(ARTIFACTS / "slides_rise_03.png"))
+    return {"slides": frame.evaluate("document.querySelectorAll('.reveal .slides > section').length"),
+            "loaded": frame.evaluate("[...document.images].filter(i => i.naturalWidth > 0).length"),
+            "text": frame.evaluate("document.querySelector('.reveal').textContent")}

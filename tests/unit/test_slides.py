@@ -64,6 +64,8 @@ def test_deck_is_a_slideshow_without_outputs(deck):
             if slide_type(cell) not in ("skip", "notes"):
                 assert "remove-input" in cell["metadata"].get("tags", []), (
                     f"cell {index} is shown on a slide: tag it remove-input (the room sees the figure, not the code)")
+                assert cell["metadata"].get("jupyter", {}).get("source_hidden"), (
+                    f"cell {index}: hide its source (jupyter.source_hidden) for RISE and JupyterLab too")
 
 
 @pytest.mark.parametrize("deck", DECKS, ids=lambda deck: deck.number)
@@ -143,11 +145,9 @@ def test_fingerprint_follows_the_deck(tmp_path):
     assert builder.fingerprint(builder.Deck(copy)) != same
 
 
-def test_pdf_command_prints_reveals_print_mode_from_disk(tmp_path):
-    command = builder.pdf_command(tmp_path / "03_cgroups.slides.html", tmp_path / "03_cgroups.pdf")
-    assert command[0] == "/usr/bin/chromium" and "--headless" in command
-    assert f"--print-to-pdf={tmp_path / '03_cgroups.pdf'}" in command
-    assert command[-1] == (tmp_path / "03_cgroups.slides.html").as_uri() + "?print-pdf"
+def test_handouts_print_reveals_print_mode_from_disk(tmp_path):
+    assert builder.print_url(tmp_path / "03_cgroups.slides.html") == (
+        (tmp_path / "03_cgroups.slides.html").as_uri() + "?print-pdf")
 
 
 def test_progress_line_names_the_deck_and_each_step():
