@@ -145,6 +145,8 @@ RUN_FLAGS = [
     Flag("-u,--user", "user[:group] to run as", value="USER"),
     Flag("--name", "give the container a name", value="NAME"),
     Flag("-m,--memory", "memory limit (64m, 1g): the memory cgroup", value="SIZE"),
+    Flag("--memory-swap", "memory + swap limit (128m; -1: unlimited swap); default twice --memory, as Docker",
+         value="SIZE"),
     Flag("--cpus", "CPU limit in CPUs (0.5): the cpu cgroup's quota/period", value="N"),
     Flag("--pids-limit", "most processes at once: the pids cgroup", value="N"),
     Flag("-v,--volume", "mount a volume or a host path: SRC:DST[:ro]", value="SRC:DST", repeat=True),
@@ -204,7 +206,7 @@ def cmd_run(session: Session) -> int:
                             retries=o.health_retries, disabled=o.no_healthcheck)
         with Terminal(raw=o.tty and o.interactive):
             result = client.run(image, command, name=o.name, detach=o.detach, remove=o.rm, environment=o.env,
-                                workdir=o.workdir, user=o.user, memory=o.memory, cpus=o.cpus,
+                                workdir=o.workdir, user=o.user, memory=o.memory, memory_swap=o.memory_swap, cpus=o.cpus,
                                 pids_limit=o.pids_limit, volumes=o.volume, network=o.network,
                                 publish=o.publish, publish_all=o.publish_all, network_aliases=o.network_alias,
                                 healthcheck=check, read_only=o.read_only, privileged=o.privileged,

@@ -13,8 +13,8 @@ import json
 from teachdock.client.specs import parse_bytes, port_bindings
 
 
-def create_body(image: str, command=None, *, environment=None, workdir=None, user=None, memory=None, cpus=None,
-                pids_limit=None, volumes=None, network=None, remove=False, stdin_open=False, tty=False,
+def create_body(image: str, command=None, *, environment=None, workdir=None, user=None, memory=None, memory_swap=None,
+                cpus=None, pids_limit=None, volumes=None, network=None, remove=False, stdin_open=False, tty=False,
                 console_size=None, entrypoint=None, labels=None, publish=None, publish_all=False,
                 network_aliases=None, healthcheck=None, read_only=False, privileged=False, cap_add=None,
                 cap_drop=None, devices=None, device_cgroup_rules=None, security_opt=None) -> dict:
@@ -22,6 +22,7 @@ def create_body(image: str, command=None, *, environment=None, workdir=None, use
 
     ``publish``: ``-p`` specs ("8080:80", "127.0.0.1::80/udp", "80"); ``network_aliases``: more
     names on ``network``; ``healthcheck``: Config.Healthcheck (``specs.healthcheck`` makes it).
+    ``memory_swap`` (``--memory-swap``: memory + swap, ``-1`` unlimited) becomes HostConfig.MemorySwap.
     ``read_only`` (``--read-only``), ``privileged`` (``--privileged``), ``cap_add``/``cap_drop``
     (``["NET_ADMIN"]``, ``["ALL"]``), ``devices`` (``["/dev/x[:/dev/y][:rwm]"]``) and
     ``device_cgroup_rules`` (``["c 1:3 rwm"]``), ``security_opt`` (``["seccomp=unconfined"]``,
@@ -36,6 +37,8 @@ def create_body(image: str, command=None, *, environment=None, workdir=None, use
     host_config = {"AutoRemove": bool(remove), "NetworkMode": network or "default"}
     if memory is not None:
         host_config["Memory"] = parse_bytes(memory)
+    if memory_swap is not None:  # memory + swap, bytes; -1 unlimited; the daemon checks it against Memory
+        host_config["MemorySwap"] = parse_bytes(memory_swap)
     if cpus is not None:
         host_config["NanoCpus"] = int(float(cpus) * 1e9)
     if pids_limit is not None:

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from teachdock.daemon import api_checkpoints, filters, health, logs, volumes
+from teachdock.daemon import api_checkpoints, container_config, filters, health, logs, volumes
 from teachdock.daemon.container_networks import HOST_PORTS_WARNING, ps_ports
 from teachdock.daemon.containers import ContainerRecord, parse_signal, unix_seconds
 from teachdock.daemon.server import HTTPError
@@ -36,10 +36,12 @@ def _framer(record: ContainerRecord):
 
 # --- create, start, inspect, list ---------------------------------------------------------------------
 def create(daemon, request) -> None:
-    record = daemon.containers.create(request.json(), request.query.get("name") or None)
+    body = request.json()
+    record = daemon.containers.create(body, request.query.get("name") or None)
     host = record.data["HostConfig"]
     warnings = [HOST_PORTS_WARNING] if host.get("NetworkMode") == "host" and (
         host.get("PortBindings") or host.get("PublishAllPorts")) else []
+    warnings += container_config.swap_warnings(body.get("HostConfig") or {}, daemon.containers.swap_accounting)
     request.handler.send_json(201, {"Id": record.id, "Warnings": warnings})
 
 

@@ -70,9 +70,13 @@ def _merge_env(image_env, given) -> dict:
     return env
 
 
-def host_config(host: dict) -> dict:
-    """Fill in what dockerd fills in, so ``inspect`` shows the effective settings."""
+def host_config(host: dict, *, swap_accounting: bool = True) -> dict:
+    """Fill in what dockerd fills in, so ``inspect`` shows the effective settings.
+
+    ``swap_accounting``: whether this kernel limits swap per cgroup (runtime.cgroups.swap_accounting).
+    """
     host = dict(host)
+    memory_and_swap(host, swap_accounting)
     volumes.requested_mounts(host)  # a bad -v or --mount is a 400 at create, before anything exists
     check_security_options(host.get("SecurityOpt"))
     check_privileges(host)
@@ -87,6 +91,32 @@ def host_config(host: dict) -> dict:
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     host.setdefault("AutoRemove", False)
     return host
+
+
+SWAP_WARNING = ("Your kernel does not support swap limit capabilities or the cgroup is not mounted. "
+                "Memory limited without swap.")  # dockerd's words, in the create answer's Warnings
+
+
+def memory_and_swap(host: dict, swap_accounting: bool) -> None:
+    """``--memory`` and ``--memory-swap`` as dockerd reads them (moby's adaptContainerSettings and
+    verifyPlatformContainerResources): MemorySwap counts memory + swap; left at 0 with a memory limit
+    it becomes twice the memory (swap as large as the limit); -1 is unlimited swap; where the kernel
+    cannot limit swap, a memory limit runs with unlimited swap (and the create answer warns)."""
+    memory, swap = host.get("Memory") or 0, host.get("MemorySwap") or 0
+    if swap > 0 and memory == 0:
+        raise InvalidConfig("You should always set the Memory limit when using Memoryswap limit, see usage")
+    if swap > 0 and swap < memory:
+        raise InvalidConfig("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if memory > 0 and swap == 0:
+        host["MemorySwap"] = 2 * memory
+    if memory > 0 and host["MemorySwap"] > 0 and not swap_accounting:
+        host["MemorySwap"] = -1
+
+
+def swap_warnings(asked: dict, swap_accounting: bool) -> list[str]:
+    """The create answer's warning when ``--memory`` runs without a swap limit on this kernel."""
+    return [SWAP_WARNING] if (asked.get("Memory") or 0) > 0 and (asked.get("MemorySwap") or 0) != -1 \
+        and not swap_accounting else []
 
 
 def check_privileges(host: dict) -> None:

@@ -40,6 +40,7 @@ from teachdock.image.images import Images
 from teachdock.image.reference import parse_reference
 from teachdock.image.store import ImageNotFound
 from teachdock.runtime import DEVNULL, Container, make_spec, terminal
+from teachdock.runtime.cgroups import swap_accounting
 from teachdock.runtime.checkpoint import restore
 from teachdock.runtime.spec import write_etc_files
 from teachdock.runtime.users import supplementary_groups
@@ -129,6 +130,7 @@ class ContainerManager:
         self.events = events
         self.listeners: list = []  # listener(record, action) after each event: the health checker's hook
         self.cgroup_parent = cgroup_parent.strip("/")
+        self.swap_accounting = swap_accounting()  # can --memory-swap be enforced here? (dockerd's SwapLimit)
         self._lock = threading.RLock()
         self._records: dict[str, ContainerRecord] = {}
         self.restore()
@@ -170,7 +172,8 @@ class ContainerManager:
         except ImageNotFound:
             # The CLI and the SDK pull when they read exactly this (404 + "No such image").
             raise ImageNotFound(f"No such image: {_familiar(image_text)}") from None
-        host_config = container_config.host_config(body.get("HostConfig") or {})
+        host_config = container_config.host_config(body.get("HostConfig") or {},
+                                                   swap_accounting=self.swap_accounting)
         volumes.requested_mounts(host_config, body.get("Volumes"))  # a bad -v is a 400 now, not a failed start
         network_settings = self.networking.configure(host_config, body.get("NetworkingConfig"))
         entrypoint, cmd = container_config.command(body, image.config)

@@ -16,6 +16,8 @@ to create — is done by the caller and handed in.
     --read-only              HostConfig.ReadonlyRootfs      readonly (and no writable /tmp)
     --init                   HostConfig.Init                init
     -m / --memory            HostConfig.Memory              memory
+    --memory-swap            HostConfig.MemorySwap          memory_swap (memory + swap; dockerd's default
+                                                            2 x memory is filled in at create; -1 unlimited)
     --cpus                   HostConfig.NanoCpus            cpus
     -c / --cpu-shares        HostConfig.CpuShares           cpu_shares
     --pids-limit             HostConfig.PidsLimit           pids_limit
@@ -71,6 +73,7 @@ def spec_options(record: dict, *, user: str | None, additional_gids: list[int], 
         "writable_tmp": False,  # Docker gives no private /tmp: the rootfs is the container's own
         "init": bool(host.get("Init")),
         "memory": host.get("Memory") or None,
+        "memory_swap": (host.get("MemorySwap") or None) if host.get("Memory") else None,
         "cpus": (host.get("NanoCpus") or 0) / 1e9 or None,
         "cpu_shares": host.get("CpuShares") or None,
         "pids_limit": host.get("PidsLimit") if (host.get("PidsLimit") or 0) > 0 else None,  # 0 and -1: unlimited

@@ -2,19 +2,28 @@
 
     start_here/         00: the machine check (machine.py probes, doctor.py draws), the
                         container launcher, the first exercises
-    virtualization/     01: the stacks picture, a process, a container and a VM measured,
-                        their figures, a virtualenv against a container, the exercises
+    virtualization/     01: Docker's timeline, an application shipped as a layer, system
+                        calls traced on the host and in a container, the stacks picture, a
+                        process, a container and a VM measured, a virtualenv against a
+                        container, the exercises
     namespaces/         02: the isolation explorer and the exercises
     cgroups/            03: the live cgroup monitor, cgroup v2 in a VM, the exercises
     filesystems/        04: chroot, mount namespaces, propagation, pivot_root in forked
                         children; the exercises
     images/             05: the layer viewer and plots; the exercises
-    registries/         06: a local registry, a token server, the HTTP exchange drawn
+    registries/         06: a local registry, a token server, the HTTP exchange drawn, skopeo
+                        recorded through a proxy
     client_and_daemon/  07: the architecture, the socket, HTTP by hand, the API tracer
+    networks/           08: a bridge network by hand, then the daemon's; measured
     applications/       09: compose traced call by call, health watched, containers moved
                         cold and live, two dockerd in a swarm; the exercises
+    security/           10: escape attempts, the layer that stops each, a seccomp filter
+    capstone/           11: build your own container - the sandbox a learner's
+                        run_container runs in, what the checks read from outside, the
+                        judges and their hints, the folded solutions of the seven levels
     common/             what several chapters share: the host and container views, the
-                        busybox rootfs, TextAndHTML, CheckResult and the exercise helpers
+                        busybox rootfs, TextAndHTML, CheckResult and the exercise helpers,
+                        has_root (root.py) and Prediction (predict.py)
 
 A notebook imports from its chapter's package (``from teachdock.lab.namespaces import
 isolation_explorer``); ``busybox_rootfs``, ``has_root`` (the guard of every ``needs-root``

@@ -226,8 +226,8 @@ def make_spec(args, rootfs, *, namespaces=DEFAULT_NAMESPACES, hostname: str | No
     memory_bytes = parse_memory(memory)
     if memory_bytes is not None:
         resources["memory"] = {"limit": memory_bytes}
-        if memory_swap is not None:
-            resources["memory"]["swap"] = parse_memory(memory_swap)
+        if memory_swap is not None:  # memory + swap, as OCI and --memory-swap count it; -1: unlimited swap
+            resources["memory"]["swap"] = -1 if memory_swap == -1 else parse_memory(memory_swap)
     if cpus is not None or cpu_shares is not None:
         resources["cpu"] = {}
         if cpus is not None:

@@ -129,6 +129,25 @@ def test_run_memory_limit_is_visible_inside(both):
     same(both(*RUN, "--rm", "-m", "8m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
+def test_memory_alone_allows_as_much_swap_as_memory(both):
+    # dockerd's default --memory-swap is twice --memory (memory + swap), and inspect shows it
+    same(both(*RUN, "--rm", "-m", "8m", "busybox", "cat", "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"))
+    results = both("create", "--name", "swapdefault", "-m", "8m", "busybox", "true")
+    assert {name: result.returncode for name, result in results.items()} == {"teachdockd": 0, "dockerd": 0}
+    same(both("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", "swapdefault"))
+    assert both("inspect", "-f", "{{.HostConfig.MemorySwap}}", "swapdefault")["teachdockd"].stdout == "16777216\n"
+
+
+@pytest.mark.parametrize("flags", [
+    ("-m", "8m", "--memory-swap", "12m"),   # memory + swap: 4 MiB of swap
+    ("-m", "8m", "--memory-swap", "-1"),    # unlimited swap
+    ("-m", "8m", "--memory-swap", "4m"),    # less than the memory: refused
+    ("--memory-swap", "16m",),              # swap without memory: refused
+])
+def test_memory_swap_is_honoured_or_refused_in_dockerd_s_words(both, flags):
+    same(both(*RUN, "--rm", *flags, "busybox", "cat", "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"))
+
+
 def test_run_a_missing_command_exits_127_with_the_same_cause(both):
     results = both(*RUN, "--name", "missing", "busybox", "nosuchcmd")
     codes = {name: result.returncode for name, result in results.items()}

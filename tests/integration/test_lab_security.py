@@ -8,7 +8,8 @@ import pytest
 
 from teachdock.lab.client_and_daemon import docker_cli
 from teachdock.lab.security import (attempts, check_mkdir_filter, configurations, profile_blocking, run_grid,
-                                    try_filter, try_in_user_namespace, write_marker)
+                                    try_filter, try_in_user_namespace, try_rootless_without_filter,
+                                    write_marker)
 from teachdock.lab.security.layers import THROUGH, UNEXPLAINED
 from tests.support.daemons import running_daemon
 
@@ -81,6 +82,16 @@ def test_a_user_namespace_stops_the_host_attempts_with_every_capability(rootfs):
     assert UNEXPLAINED not in layers.values(), column.outcomes
     assert layers["disk"] == layers["clock"] == layers["core_pattern"] == "user namespace"
     assert layers["mount"] == THROUGH    # inside its own namespaces only
+
+
+def test_without_its_filter_a_rootless_container_lets_only_a_user_namespace_through(rootfs):
+    """Exercise 5's container: the default capabilities and paths in a user namespace, no filter."""
+    column = try_rootless_without_filter(CHOSEN, rootfs)
+    assert not column.problem, column.problem
+    layers = {key: verdict.layer for key, verdict in column.verdicts.items()}
+    assert UNEXPLAINED not in layers.values(), column.outcomes
+    assert layers["userns"] == THROUGH and layers["mount"] == "capabilities"
+    assert layers["disk"] == layers["clock"] == layers["core_pattern"] == "user namespace"
 
 
 def test_a_filter_of_ones_own_refuses_mkdir_only(rootfs):

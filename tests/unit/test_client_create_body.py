@@ -45,3 +45,9 @@ def test_the_security_flags_land_in_host_config():
     plain = create_body("busybox", "echo hi")
     assert plain["Cmd"] == ["sh", "-c", "echo hi"] and not {"Privileged", "CapAdd", "Devices"} & set(plain["HostConfig"])
     assert json.dumps(plain)  # a JSON body
+
+
+def test_memory_swap_lands_in_host_config_and_minus_one_means_unlimited():
+    assert create_body("busybox", memory="64m", memory_swap="128m")["HostConfig"]["MemorySwap"] == 128 * 1024 * 1024
+    assert create_body("busybox", memory="64m", memory_swap="-1")["HostConfig"]["MemorySwap"] == -1
+    assert "MemorySwap" not in create_body("busybox", memory="64m")["HostConfig"]  # the daemon fills in Docker's 2x

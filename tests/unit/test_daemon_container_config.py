@@ -76,3 +76,35 @@ def test_a_profile_the_runtime_would_refuse_is_a_400_at_create(security_opt, wor
     with pytest.raises(InvalidConfig) as caught:
         container_config.host_config({"SecurityOpt": security_opt})
     assert words in str(caught.value)
+
+
+# --- --memory and --memory-swap, as dockerd reads them -------------------------------------------
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("asked, accounting, swap", [
+    ({"Memory": 64 * MIB}, True, 128 * MIB),                          # swap as large as the limit
+    ({"Memory": 64 * MIB, "MemorySwap": 0}, True, 128 * MIB),
+    ({"Memory": 64 * MIB, "MemorySwap": 64 * MIB}, True, 64 * MIB),   # = memory: no swap
+    ({"Memory": 64 * MIB, "MemorySwap": -1}, True, -1),               # unlimited swap
+    ({"Memory": 64 * MIB}, False, -1),                                # the kernel cannot limit swap
+    ({}, True, None),                                                 # no limit, nothing filled in
+])
+def test_memory_swap_is_filled_in_as_dockerd_does(asked, accounting, swap):
+    assert container_config.host_config(asked, swap_accounting=accounting).get("MemorySwap") == swap
+
+
+@pytest.mark.parametrize("asked, words", [
+    ({"MemorySwap": 128 * MIB}, "You should always set the Memory limit when using Memoryswap limit"),
+    ({"Memory": 64 * MIB, "MemorySwap": 32 * MIB}, "Minimum memoryswap limit should be larger than memory limit"),
+])
+def test_an_impossible_memory_swap_is_refused_in_dockerd_s_words(asked, words):
+    with pytest.raises(InvalidConfig, match=words):
+        container_config.host_config(asked)
+
+
+def test_the_create_answer_warns_when_swap_cannot_be_limited():
+    assert container_config.swap_warnings({"Memory": 64 * MIB}, swap_accounting=False) == [container_config.SWAP_WARNING]
+    assert container_config.swap_warnings({"Memory": 64 * MIB}, swap_accounting=True) == []
+    assert container_config.swap_warnings({"Memory": 64 * MIB, "MemorySwap": -1}, swap_accounting=False) == []
+    assert container_config.swap_warnings({}, swap_accounting=False) == []

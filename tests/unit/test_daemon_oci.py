@@ -33,7 +33,7 @@ def options(config=None, host=None, **given) -> dict:
 def test_defaults_of_a_plain_docker_run():
     got = options()
     assert got == {"hostname": "c0ffeec0ffee", "env": {"PATH": "/bin", "A": "1"}, "cwd": "/", "user": "0:0",
-                   "additional_gids": [], "readonly": False, "writable_tmp": False, "init": False, "memory": None,
+                   "additional_gids": [], "readonly": False, "writable_tmp": False, "init": False, "memory": None, "memory_swap": None,
                    "cpus": None, "cpu_shares": None, "pids_limit": None,
                    "cgroups_path": f"/teachdock/{CONTAINER_ID}", "mounts": [],
                    "seccomp": "default", "no_new_privileges": False,  # Docker's profile; no_new_privs off, as dockerd
@@ -55,6 +55,9 @@ def test_user_and_groups_are_handed_in_resolved():
 @pytest.mark.parametrize("host, option, expected", [
     ({"Memory": 64 * 1024 * 1024}, "memory", 64 * 1024 * 1024),
     ({"Memory": 0}, "memory", None),
+    ({"Memory": 64 * 1024 * 1024, "MemorySwap": 128 * 1024 * 1024}, "memory_swap", 128 * 1024 * 1024),
+    ({"Memory": 64 * 1024 * 1024, "MemorySwap": -1}, "memory_swap", -1),
+    ({"Memory": 0, "MemorySwap": 0}, "memory_swap", None),
     ({"NanoCpus": 500_000_000}, "cpus", 0.5),
     ({"NanoCpus": 0}, "cpus", None),
     ({"CpuShares": 512}, "cpu_shares", 512),

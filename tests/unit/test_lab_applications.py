@@ -293,3 +293,19 @@ def test_the_widget_draws_the_samples():
     box = watch.widget
     assert bytes(box.children[1].value).startswith(b"\x89PNG")
     assert "healthy" in box.children[0].children[2].value
+
+
+def test_without_a_daemon_a_good_file_is_read_but_not_passed():
+    """Without root there is no daemon a: the file is judged by compose's reading, and the run is owed."""
+    for judge, good in ((exercises.judge_reach_by_name, services(FETCH)),
+                        (exercises.judge_waits_until_healthy, waiting())):
+        result = judge({"services": good, "no_daemon": True})
+        assert not result.passed and result.answered and "needs a run on daemon a" in result.message
+    mistake = exercises.judge_reach_by_name({"services": services(["sh", "-c", "nc web 8080"]), "no_daemon": True})
+    assert "never names 'server'" in mistake.message          # the reading's hints still come first
+
+
+def test_the_daemon_checks_say_root_is_needed(monkeypatch):
+    monkeypatch.setattr(exercises, "is_root", lambda: False)
+    assert exercises.check_scale_prediction((0, 2), "/nowhere", "/nowhere") is exercises.ROOT_NEEDED
+    assert exercises.check_moved_with_data(None, None, "notes of x") is exercises.ROOT_NEEDED

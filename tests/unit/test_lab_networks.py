@@ -334,10 +334,12 @@ def test_published_mistakes(facts, hint):
 # ------------------------------------------------------------------ exercise 5: why unreachable
 
 
-def test_unreachable_right_answer_and_the_follow_up():
-    assert checks.judge_unreachable("different-networks").passed
-    assert "fix it" in checks.judge_unreachable("different-networks", ping_by_address_ok=False).message
-    assert "connect worked" in checks.judge_unreachable("different-networks", ping_by_address_ok=True).message
+def test_unreachable_passes_only_with_the_right_reason_and_the_fix():
+    assert checks.judge_unreachable("different-networks", ping_by_address_ok=True).passed
+    not_fixed = checks.judge_unreachable("different-networks", ping_by_address_ok=False)
+    assert not not_fixed.passed and "Right reason" in not_fixed.message and "fix it" in not_fixed.message
+    no_daemon = checks.judge_unreachable("different-networks")
+    assert not no_daemon.passed and "needs root" in no_daemon.message
 
 
 @pytest.mark.parametrize("answer, hint", [
@@ -353,3 +355,19 @@ def test_unreachable_wrong_answers(answer, hint):
 
 def test_unreachable_placeholder_is_not_answered():
     assert not checks.judge_unreachable(...).answered
+
+
+def test_the_checks_that_need_root_say_so_instead_of_raising(monkeypatch):
+    monkeypatch.setattr(checks, "is_root", lambda: False)
+    for result in (checks.check_fourth_namespace(), checks.check_published_by_hand(),
+                   checks.check_reach_by_name(), checks.check_published()):
+        assert result is checks.ROOT_NEEDED and not result.passed and "needs root" in result.message
+    reason_only = checks.check_unreachable("different-networks")     # the reason is judged without root
+    assert "Right reason" in reason_only.message and "needs root" in reason_only.message
+
+
+def test_nsexec_does_not_join_the_namespace_it_is_already_in(tmp_path):
+    from teachdock.lab.networks.nsexec import already_in
+
+    assert already_in("/proc/self/ns/net")       # loopback is measured without setns, so without root
+    assert not already_in("/proc/self/ns/mnt")   # another namespace file: joined as before

@@ -170,7 +170,8 @@ def test_facts_default_to_no_user_namespace():
 
 # ------------------------------------------------------------------ the exercises' judges
 from teachdock.lab.security.exercises import (judge_least_privilege, judge_mkdir_filter,  # noqa: E402
-                                              judge_prediction, judge_readonly_socket, judge_user_namespace)
+                                              judge_prediction, judge_readonly_socket,
+                                              judge_through_without_filter)
 from teachdock.lab.security.grid import column  # noqa: E402
 from teachdock.lab.security.own_filter import FilterTrial, instructions, profile_blocking, read_trial  # noqa: E402
 
@@ -240,16 +241,40 @@ def test_the_readonly_socket_judge():
     assert "True" in judge_readonly_socket("no", through).message
 
 
-def test_the_user_namespace_judge():
-    userns = {"cap_mask": ALL_MASK, "seccomp": 0, "uid_map": "0 100000 65536", "mounts": ""}
-    measured = col(one("disk", 1, "mknod: x: Operation not permitted"), one("clock", 1, "x: Operation not permitted"),
-                   one("mount", 0, "mounted"), **userns)
-    assert judge_user_namespace({"disk", "clock"}, measured).passed
-    assert "also stopped clock" in judge_user_namespace({"disk"}, measured).message
-    assert "not the namespace's doing: mount (got through)" in judge_user_namespace({"disk", "clock", "mount"},
-                                                                                     measured).message
-    assert "not attempt keys" in judge_user_namespace({"disks"}, measured).message
+def test_the_without_filter_judge_wants_what_got_through():
+    rootless = {"seccomp": 0, "uid_map": "0 65534 1"}     # Docker's default capabilities, in a user namespace
+    measured = col(one("disk", 1, "mknod: x: Operation not permitted"),
+                   one("mount", 1, "mount: permission denied (are you root?)"),
+                   one("userns", 0, "mounted in a user namespace"), **rootless)
+    assert judge_through_without_filter({"userns"}, measured).passed
+    assert not judge_through_without_filter(..., measured).answered
+    missed = judge_through_without_filter(set(), measured)          # the typical guess: a wall everywhere
+    assert not missed.passed and "userns got through: making a user namespace needs no capability" in missed.message
+    too_much = judge_through_without_filter({"userns", "mount"}, measured)
+    assert not too_much.passed and "mount was stopped (capabilities): the default capabilities have no CAP_SYS_ADMIN" \
+        in too_much.message
+    host = judge_through_without_filter({"userns", "disk"}, measured)
+    assert "disk was stopped (user namespace): it belongs to the host" in host.message
+    assert "not attempt keys" in judge_through_without_filter({"disks"}, measured).message
+    assert "a set of attempt keys" in judge_through_without_filter("userns", measured).message
 
+
+def test_a_user_namespace_refuses_proc_sys_before_its_read_only_mount():
+    """open(2) asks for permission (EACCES) before the mount's writability (EROFS): with both, the namespace decides."""
+    rootless = {"seccomp": 0, "uid_map": "0 65534 1"}
+    assert verdict("core_pattern", 1, "sh: can't create x: Permission denied", **rootless).layer == "user namespace"
+    assert verdict("sysrq", 1, "sh: can't create x: Permission denied", **rootless).layer == "user namespace"
+    assert verdict("core_pattern", 1, "sh: can't create x: Read-only file system").layer == "read-only"
+
+
+def test_the_daemon_checks_answer_without_root(monkeypatch):
+    from teachdock.lab.security import exercises
+
+    monkeypatch.setattr(exercises, "is_root", lambda: False)
+    for result in (exercises.check_prediction("unix:///nowhere", "clock", [], "capabilities"),
+                   exercises.check_least_privilege("unix:///nowhere", ["--cap-add", "SYS_TIME"]),
+                   exercises.check_readonly_socket("unix:///nowhere", "/nowhere", "/nowhere", False)):
+        assert not result.passed and result.answered and "needs root" in result.message
 
 def test_a_profile_compiles_to_a_program_that_names_its_call():
     lines = instructions(profile_blocking(["mkdir"]))

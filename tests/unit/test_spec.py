@@ -367,3 +367,8 @@ def test_write_etc_files_with_the_address_and_resolvers(tmp_path):
     hosts = open(given["/etc/hosts"]).read()
     assert hosts.endswith("172.29.0.2\tbox\n") and "127.0.1.1" not in hosts
     assert open(given["/etc/resolv.conf"]).read() == "# embedded\nnameserver 127.0.0.11\nsearch lab\noptions ndots:0\n"
+
+
+def test_unlimited_swap_is_minus_one_in_the_spec():
+    resources = make_spec(["true"], "/r", memory="64m", memory_swap=-1)["linux"]["resources"]
+    assert resources["memory"] == {"limit": 64 * 1024 * 1024, "swap": -1}

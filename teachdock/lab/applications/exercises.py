@@ -11,7 +11,9 @@ made-up facts).
    daemon b, running, with the file it wrote.
 
 The compose files are read by compose itself (``docker compose config --format json``): its
-model of the file, with every short form written out, is what the judges look at.
+model of the file, with every short form written out, is what the judges look at. Reading needs
+no daemon, so without root (``host=None``) checks 1 and 2 still judge the file, and say that the
+run needs root; checks 3 and 4 return ``ROOT_NEEDED``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from teachdock.lab.applications.compose_trace import compose, trace_compose, write_project
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered
+from teachdock.lab.common.root import is_root
 
 #: Exercise 1 and 2's server: busybox httpd on port 8080, the page says who answered.
 SERVER_COMMAND = ["sh", "-c", "echo hello from the server > /index.html && exec httpd -f -p 8080 -h /"]
@@ -33,6 +36,21 @@ GREETING = "hello from the server"
 NOTES = "notes"
 NOTES_FILE = "/data/notes.txt"
 _ADDRESS = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+NO_DAEMON = "unix:///nonexistent"  # compose config reads the file only: it never connects
+#: checks 3 and 4 without root: they need the chapter's daemons
+ROOT_NEEDED = CheckResult(False, "This check needs root: it runs containers on the chapter's daemons, which "
+                                 "need root for their bridges, nftables tables and cgroups. Start the lab as "
+                                 "root (sudo scripts/lab) to check your answer.")
+
+
+def judged_without_a_daemon(facts: dict) -> CheckResult | None:
+    """The file passed compose's reading, but there was no daemon to run it on (no root)."""
+    if not facts.get("no_daemon"):
+        return None
+    return CheckResult(False, "compose reads your file, and it has none of the mistakes its model shows. Whether "
+                              "the client really gets the page needs a run on daemon a, and without root there "
+                              "is no daemon (its bridge, nftables table and cgroups belong to root). Start the lab "
+                              "as root (sudo scripts/lab) to run it.")
 
 
 def _model(host: str, text: str, directory: Path, project: str) -> tuple[dict | None, str]:
@@ -91,9 +109,11 @@ def _wait(client, container: str, seconds: float) -> int | None:
 
 def reach_by_name_facts(text: str, host: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="td09-ex1-") as directory:
-        model, error = _model(host, text, Path(directory), "td09-ex1")
+        model, error = _model(host or NO_DAEMON, text, Path(directory), "td09-ex1")
         facts = {"error": error, "services": (model or {}).get("services", {})}
-        if model is not None and judge_reach_by_name_statically(facts) is None:
+        if model is not None and host is None:
+            facts["no_daemon"] = True
+        elif model is not None and judge_reach_by_name_statically(facts) is None:
             facts.update(_run_and_read(host, Path(directory), "td09-ex1", "client"))
     return facts
 
@@ -125,7 +145,7 @@ def judge_reach_by_name_statically(facts: dict) -> CheckResult | None:
 
 
 def judge_reach_by_name(facts: dict) -> CheckResult:
-    static = judge_reach_by_name_statically(facts)
+    static = judge_reach_by_name_statically(facts) or judged_without_a_daemon(facts)
     if static is not None:
         return static
     if facts.get("up_code"):
@@ -149,7 +169,8 @@ def judge_reach_by_name(facts: dict) -> CheckResult:
     return CheckResult(False, f"The client ran but did not get the page. Its output: {logs.strip()[-200:]!r}")
 
 
-def check_reach_by_name(text, host: str) -> CheckResult:
+def check_reach_by_name(text, host: str | None) -> CheckResult:
+    """``host``: daemon a (``unix://…``), or None without root: then compose's reading only."""
     if not_answered(text):
         return NOT_ANSWERED
     return judge_reach_by_name(reach_by_name_facts(text, host))
@@ -160,9 +181,11 @@ def check_reach_by_name(text, host: str) -> CheckResult:
 
 def waits_until_healthy_facts(text: str, host: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="td09-ex2-") as directory:
-        model, error = _model(host, text, Path(directory), "td09-ex2")
+        model, error = _model(host or NO_DAEMON, text, Path(directory), "td09-ex2")
         facts = {"error": error, "services": (model or {}).get("services", {})}
-        if model is not None and judge_waits_statically(facts) is None:
+        if model is not None and host is None:
+            facts["no_daemon"] = True
+        elif model is not None and judge_waits_statically(facts) is None:
             facts.update(_run_and_read(host, Path(directory), "td09-ex2", "client"))
     return facts
 
@@ -200,7 +223,7 @@ def judge_waits_statically(facts: dict) -> CheckResult | None:
 
 
 def judge_waits_until_healthy(facts: dict) -> CheckResult:
-    static = judge_waits_statically(facts)
+    static = judge_waits_statically(facts) or judged_without_a_daemon(facts)
     if static is not None:
         return static
     output = facts.get("up_output", "")
@@ -219,7 +242,8 @@ def judge_waits_until_healthy(facts: dict) -> CheckResult:
                               "Does the health check pass only once httpd really answers?")
 
 
-def check_waits_until_healthy(text, host: str) -> CheckResult:
+def check_waits_until_healthy(text, host: str | None) -> CheckResult:
+    """``host``: daemon a (``unix://…``), or None without root: then compose's reading only."""
     if not_answered(text):
         return NOT_ANSWERED
     return judge_waits_until_healthy(waits_until_healthy_facts(text, host))
@@ -275,6 +299,8 @@ def check_scale_prediction(answer, socket_path: str, project_dir, project: str =
     """Runs ``up -d --scale web=1`` through a tracer, then judges (created, removed)."""
     if not_answered(answer):
         return NOT_ANSWERED
+    if not is_root():
+        return ROOT_NEEDED
     return judge_scale_prediction(answer, scale_facts(socket_path, project_dir, project, directory))
 
 
@@ -356,6 +382,8 @@ def check_moved_with_data(source, target, expected_line, name: str = NOTES) -> C
     """``source``, ``target``: teachdock.client.Client of daemons a and b."""
     if not_answered(expected_line):
         return NOT_ANSWERED
+    if not is_root():
+        return ROOT_NEEDED
     return judge_moved_with_data(moved_facts(source, target, name), expected_line)
 
 

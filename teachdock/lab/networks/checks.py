@@ -7,6 +7,9 @@ are unit-tested with made-up facts).
 3. ``check_reach_by_name(a, b)``: two containers that find each other by name.
 4. ``check_published(name)``: a container's web server on 127.0.0.1:9090 only.
 5. ``check_unreachable(answer)``: why one container cannot reach another (and the fix).
+
+Checks 1–4 read namespaces, nftables or the daemon, all root's: without root they return
+``ROOT_NEEDED`` instead of raising. Check 5 judges the answer without root too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import ipaddress
 import json
 
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.root import is_root
 from teachdock.lab.networks import byhand
 from teachdock.lab.networks.nsexec import netns_path
 
@@ -22,6 +26,10 @@ FOURTH = "tdlab-c4"
 FOURTH_ADDRESS = "10.213.0.14"
 BY_HAND_PORT = 9090
 EXERCISE_CONTAINERS = ("tdlab-ex-a", "tdlab-ex-b", "tdlab-ex-web", "tdlab-ex-left", "tdlab-ex-right")
+#: what checks 1–4 answer without root
+ROOT_NEEDED = CheckResult(False, "This check needs root: it reads network namespaces, nftables rules or "
+                                 "teachdockd, which belong to root. Start the lab as root (sudo scripts/lab) "
+                                 "to do this exercise.")
 
 
 # ------------------------------------------------------------------ 1. a fourth namespace
@@ -83,6 +91,8 @@ def judge_fourth_namespace(facts: dict) -> CheckResult:
 
 
 def check_fourth_namespace() -> CheckResult:
+    if not is_root():
+        return ROOT_NEEDED
     return judge_fourth_namespace(fourth_namespace_facts())
 
 
@@ -140,6 +150,8 @@ def judge_published_by_hand(facts: dict) -> CheckResult:
 
 
 def check_published_by_hand() -> CheckResult:
+    if not is_root():
+        return ROOT_NEEDED
     return judge_published_by_hand(published_by_hand_facts())
 
 
@@ -189,6 +201,8 @@ def judge_reach_by_name(facts: dict, a: str, b: str) -> CheckResult:
 
 
 def check_reach_by_name(a: str = "tdlab-ex-a", b: str = "tdlab-ex-b") -> CheckResult:
+    if not is_root():
+        return ROOT_NEEDED
     return judge_reach_by_name(reach_by_name_facts(a, b), a, b)
 
 
@@ -236,6 +250,8 @@ def judge_published(facts: dict, name: str, host_ip: str = "127.0.0.1", host_por
 
 
 def check_published(name: str = "tdlab-ex-web", host_ip: str = "127.0.0.1", host_port: int = 9090) -> CheckResult:
+    if not is_root():
+        return ROOT_NEEDED
     return judge_published(published_facts(name, f"http://{host_ip}:{host_port}/"), name, host_ip, host_port)
 
 
@@ -255,12 +271,16 @@ def judge_unreachable(answer, *, ping_by_address_ok: bool | None = None) -> Chec
     if answer not in REASONS:
         return CheckResult(False, f"Answer with one of: {', '.join(REASONS)}.")
     if answer == "different-networks":
-        extra = "" if ping_by_address_ok is None else (
-            " And now they reach each other: the network connect worked." if ping_by_address_ok else
-            " Now fix it with one command, so the second check below passes.")
-        return CheckResult(True, "Right: tdlab-left and tdlab-right are two bridges, and the firewall's "
-                                 "isolation rule drops forwarding between them, as Docker's DOCKER-ISOLATION "
-                                 "chains do." + extra)
+        reason = ("Right reason: tdlab-left and tdlab-right are two bridges, and the firewall's isolation rule "
+                  "drops forwarding between them, as Docker's DOCKER-ISOLATION chains do.")
+        if ping_by_address_ok:
+            return CheckResult(True, reason + " And now they reach each other: your network connect gave one "
+                                              "container a leg on the other's bridge.")
+        if ping_by_address_ok is None:
+            return CheckResult(False, reason + " Whether your fix works needs teachdockd, which needs root: "
+                                               "start the lab as root (sudo scripts/lab) to do the second half.")
+        return CheckResult(False, reason + " Now the second half: fix it with one docker command (no new "
+                                           "container, no rule of your own), then run this cell again.")
     if answer == "no-dns":
         return CheckResult(False, "Not DNS: the cell pinged the *address*, and that failed too. A name is "
                                   "only the first step; the packets themselves do not get through.")
@@ -282,7 +302,7 @@ def unreachable_facts(source: str = "tdlab-ex-left", target: str = "tdlab-ex-rig
 
 def check_unreachable(answer, source: str = "tdlab-ex-left", target: str = "tdlab-ex-right") -> CheckResult:
     reachable = None
-    if answer == "different-networks":
+    if answer == "different-networks" and is_root():
         try:
             reachable = unreachable_facts(source, target)
         except Exception:  # noqa: BLE001 — the answer is judged even without the daemon

@@ -46,8 +46,20 @@ def nsexec_argv(netns: str | None, argv: list[str], *, timed: bool = False) -> l
             *(["--timed"] if timed else []), "--", *argv]
 
 
+def already_in(netns_path: str) -> bool:
+    """The namespace at ``netns_path`` is this process's own (the host's, when measuring loopback)."""
+    here, there = os.stat("/proc/self/ns/net"), os.stat(netns_path)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
 def join(netns_path: str) -> None:
-    """Move this (single-threaded) process into the network namespace at ``netns_path``."""
+    """Move this (single-threaded) process into the network namespace at ``netns_path``.
+
+    Joining the namespace it is already in is skipped: ``setns`` would ask for
+    CAP_SYS_ADMIN even then, and the loopback measurement runs without root.
+    """
+    if already_in(netns_path):
+        return
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         kernel.setns(fd, kernel.CLONE_NEWNET)

@@ -9,17 +9,27 @@ knows the usual mistake (see teachdock/lab/common/checks.py for the house rules)
    through and nothing else.
 4. ``check_readonly_socket(daemon_host, socket_path, marker, answer)``: does ``:ro`` on the
    mounted socket stop the socket attempt?
-5. ``check_user_namespace(answer)``: which attempts does a user namespace alone still stop when
-   every other protection is off? (Runs without root too.)
+5. ``check_through_without_filter(answer)``: which attempts get through a rootless container
+   (a user namespace, Docker's default capabilities and paths) with no seccomp filter? Section 6
+   showed a user namespace with every layer off; this one is not on the page. (Runs without root too.)
+
+Checks 2–4 need the chapter's daemon: without root they return a CheckResult that says so.
 """
 
 from __future__ import annotations
 
 from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.root import is_root
 from teachdock.lab.security.attempts import SOCKET_INSIDE, attempts
-from teachdock.lab.security.grid import Column, Configuration, cli_binds, try_configuration, try_in_user_namespace
+from teachdock.lab.security.grid import Column, Configuration, cli_binds, try_configuration, try_rootless_without_filter
 from teachdock.lab.security.layers import LAYERS, THROUGH
 from teachdock.lab.security.own_filter import FilterTrial, try_filter
+
+
+#: what checks 2–4 answer without root: their containers need the chapter's daemon, which runs as root
+ROOT_NEEDED = CheckResult(False, "This check needs root: it runs a container on the chapter's daemon, and the "
+                                 "daemon needs root for its bridge, nftables table and cgroups. Start the lab as "
+                                 "root (sudo scripts/lab) to check your answer.")
 
 
 # ------------------------------------------------------------------ 1. a filter of your own
@@ -101,6 +111,8 @@ def judge_prediction(answer, attempt: str, column: Column) -> CheckResult:
 def check_prediction(host: str, attempt: str, flags, answer) -> CheckResult:
     if not_answered(answer):
         return NOT_ANSWERED
+    if not is_root():
+        return ROOT_NEEDED
     chosen = tuple(a for a in attempts() if a.key == attempt)
     column = try_configuration(host, Configuration(" ".join(flags), tuple(flags), "the exercise"), chosen)
     return judge_prediction(answer, attempt, column)
@@ -137,6 +149,8 @@ def judge_least_privilege(flags, column: Column) -> CheckResult:
 def check_least_privilege(host: str, flags) -> CheckResult:
     if not_answered(flags) or isinstance(flags, str):
         return judge_least_privilege(flags, Column("", None, {}, {}))
+    if not is_root():
+        return ROOT_NEEDED
     column = try_configuration(host, Configuration(" ".join(flags), tuple(flags), "the exercise"), attempts())
     return judge_least_privilege(flags, column)
 
@@ -168,6 +182,8 @@ def judge_readonly_socket(answer, column: Column) -> CheckResult:
 def check_readonly_socket(host: str, socket_path: str, marker, answer, docker_binary: str | None = None) -> CheckResult:
     if not_answered(answer):
         return NOT_ANSWERED
+    if not is_root():
+        return ROOT_NEEDED
     from teachdock.lab.client_and_daemon import docker_cli
 
     flags = ("-v", f"{socket_path}:{SOCKET_INSIDE}:ro", *cli_binds(docker_binary or docker_cli() or "/usr/bin/docker"))
@@ -177,37 +193,51 @@ def check_readonly_socket(host: str, socket_path: str, marker, answer, docker_bi
     return judge_readonly_socket(answer, column)
 
 
-# ------------------------------------------------------------------ 5. the user namespace
+# ------------------------------------------------------------------ 5. a rootless container without its filter
+
+#: why an attempt a learner expected through was stopped here, by the layer that stopped it
+STOPPED_BECAUSE = {
+    "capabilities": "the default capabilities have no CAP_SYS_ADMIN, and mount asks for it even over the "
+                    "container's own namespaces",
+    "user namespace": "it belongs to the host: capabilities over a user namespace do not reach it",
+    "namespaces": "the daemon's socket was never mounted in",
+    "kernel": "this kernel has no such file or feature",
+    "masked": "the path is masked",
+    "read-only": "the path is read-only",
+}
 
 
-def judge_user_namespace(answer, column: Column) -> CheckResult:
+def judge_through_without_filter(answer, column: Column) -> CheckResult:
+    """``answer``: the attempt keys the learner expects to get through; ``column``: what was measured."""
     if not_answered(answer):
         return NOT_ANSWERED
-    keys = {a.key for a in attempts()}
+    keys = {a.key for a in attempts()} | set(column.verdicts)
     if isinstance(answer, str) or not all(isinstance(item, str) for item in answer):
-        return CheckResult(False, "Answer with a set of attempt keys, e.g. {'disk', 'clock'}.")
+        return CheckResult(False, "Answer with a set of attempt keys, e.g. {'mount'} (or set() for none).")
     unknown = set(answer) - keys
     if unknown:
         return CheckResult(False, f"{', '.join(sorted(unknown))}: not attempt keys ({', '.join(sorted(keys))}).")
     if column.problem:
         return CheckResult(False, f"The container did not run: {column.problem}")
-    truth = {key for key, verdict in column.verdicts.items() if verdict.layer == "user namespace"}
+    truth = {key for key, verdict in column.verdicts.items() if verdict.layer == THROUGH}
     if set(answer) == truth:
-        return CheckResult(True, "Right: with every capability and no filter, root in a user namespace still cannot "
-                                 "touch what belongs to the host: " + ", ".join(sorted(truth)) + ".")
-    missing, extra = truth - set(answer), set(answer) - truth
+        return CheckResult(True, f"Right: {', '.join(sorted(truth)) or 'nothing'} got through. Without the filter, "
+                                 "unshare -U needs no capability at all, and inside the new namespace the process "
+                                 "may mount: that is why Docker's profile refuses unshare, rootless or not. "
+                                 "Everything of the host's stayed out of reach.")
     parts = []
-    if missing:
-        parts.append(f"the namespace also stopped {', '.join(sorted(missing))} (the host's checks ask for "
-                     "capabilities in the *host's* user namespace)")
-    if extra:
-        stopped_elsewhere = {key: column.verdicts[key].label for key in extra if key in column.verdicts}
-        parts.append("these were not the namespace's doing: " + ", ".join(f"{k} ({v})" for k, v in
-                                                                            sorted(stopped_elsewhere.items())))
+    for key in sorted(truth - set(answer)):
+        parts.append(f"{key} got through" + (": making a user namespace needs no capability, and only the filter "
+                                             "refused it before" if key == "userns" else ""))
+    for key in sorted(set(answer) - truth):
+        verdict = column.verdicts.get(key)
+        why = STOPPED_BECAUSE.get(verdict.layer, "") if verdict else "it did not run here"
+        parts.append(f"{key} was stopped ({verdict.label if verdict else '?'})" + (f": {why}" if why else ""))
     return CheckResult(False, "Not quite: " + "; ".join(parts) + ".")
 
 
-def check_user_namespace(answer, rootfs=None) -> CheckResult:
+def check_through_without_filter(answer, rootfs=None) -> CheckResult:
+    """Runs a fresh rootless container without a seccomp filter (as root or not), then judges."""
     if not_answered(answer):
         return NOT_ANSWERED
-    return judge_user_namespace(answer, try_in_user_namespace(attempts(), rootfs))
+    return judge_through_without_filter(answer, try_rootless_without_filter(attempts(), rootfs))

@@ -112,6 +112,18 @@ def try_in_user_namespace(chosen: tuple[Attempt, ...], rootfs=None) -> Column:
     return column("user namespace, all else off", chosen, result.stdout, problem=problem)
 
 
+def try_rootless_without_filter(chosen: tuple[Attempt, ...], rootfs=None) -> Column:
+    """teachdock's rootless container (a user namespace, Docker's default capabilities, masked
+    and read-only paths) with one layer taken away: no seccomp filter. Chapter 10's exercise 5."""
+    from teachdock.runtime import run
+    from teachdock.runtime.spec import DEFAULT_NAMESPACES
+
+    result = run(["sh", "-c", probe_script(chosen)], rootfs, namespaces=(*DEFAULT_NAMESPACES, "user"),
+                 seccomp=None, timeout=60)
+    problem = "" if "attempt\t" in result.stdout else (result.stderr.strip() or f"exit {result.exit_code}")
+    return column("user namespace, default capabilities, no filter", chosen, result.stdout, problem=problem)
+
+
 @dataclass
 class Grid:
     """Attempts down, configurations across; each cell a Verdict."""

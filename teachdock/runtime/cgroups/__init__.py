@@ -36,13 +36,13 @@ from teachdock.runtime.cgroups.driver import Cgroup, Metrics
 from teachdock.runtime.cgroups.files import CGROUP_ROOT, is_under
 from teachdock.runtime.cgroups.none import NoCgroup
 from teachdock.runtime.cgroups.resources import Resources, cpu_weight_from_shares, device_rule
-from teachdock.runtime.cgroups.v1 import V1_CONTROLLERS, CgroupV1, find_v1_mounts
+from teachdock.runtime.cgroups.v1 import V1_CONTROLLERS, CgroupV1, find_v1_mounts, host_v1_mounts
 from teachdock.runtime.cgroups.v2 import CgroupV2
 
 __all__ = [
     "CGROUP_ROOT", "Cgroup", "CgroupV1", "CgroupV2", "DeviceFilterError", "Metrics", "NoCgroup", "Resources",
     "cpu_weight_from_shares", "detect_version", "device_rule", "find_v1_mounts", "may_make_device_nodes",
-    "open_cgroup",
+    "open_cgroup", "swap_accounting",
 ]
 
 
@@ -91,6 +91,22 @@ def host_version() -> str:
     if _host_version is None:
         _host_version = detect_version()
     return _host_version
+
+
+def swap_accounting(root: str = CGROUP_ROOT) -> bool:
+    """Does this kernel count swap per cgroup, so that a memory+swap limit can be set?
+
+    dockerd asks the same (its SwapLimit) and, without it, runs ``--memory`` with unlimited swap
+    and a warning. v1: the memory hierarchy has ``memory.memsw.limit_in_bytes`` (absent when the
+    kernel boots with swapaccount=0); v2: a child cgroup has ``memory.swap.max`` (the root has none).
+    """
+    version = host_version() if root == CGROUP_ROOT else detect_version(root)
+    if version == "v1":
+        mounts = host_v1_mounts() if root == CGROUP_ROOT else find_v1_mounts(root)
+        memory = mounts.get("memory") or os.path.join(root, "memory")
+        return os.path.exists(os.path.join(memory, "memory.memsw.limit_in_bytes"))
+    with os.scandir(root) as entries:
+        return any(entry.is_dir() and os.path.exists(os.path.join(entry.path, "memory.swap.max")) for entry in entries)
 
 
 def open_cgroup(path: str, *, version: str | None = None, root: str = CGROUP_ROOT,
