@@ -164,10 +164,19 @@ def execute(deck: Deck, scratch: Path):
     import nbformat  # noqa: PLC0415
     from nbclient import NotebookClient  # noqa: PLC0415
 
+    from jupyter_client import KernelManager  # noqa: PLC0415
+
     notebook = nbformat.read(deck.path, as_version=4)
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", store_widget_state=False,
+    # IPC sockets in the scratch directory, not TCP ports on loopback: nothing listens where
+    # another user of the machine could connect, and the kernel has no reason to warn about it.
+    kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "kernel"))
+    client = NotebookClient(notebook, km=kernel, timeout=CELL_TIMEOUT, store_widget_state=False,
                             resources={"metadata": {"path": str(scratch)}})
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        if kernel.has_kernel:  # a kernel we made is ours to stop (nbclient stops only its own)
+            kernel.shutdown_kernel()
     return notebook
 
 
