@@ -205,7 +205,12 @@ def test_rise_presents_a_built_deck_in_jupyterlab(built_slides, lab, offline_chr
 def _what_rise_shows(page) -> dict:
     page.wait_for_function("() => [...document.querySelectorAll('iframe')].some(f => f.src.includes('/rise/'))",
                            timeout=60_000)
-    frame = next(frame for frame in page.frames if "/rise/" in frame.url)
+    for _ in range(300):  # the iframe's element comes first, its document a moment later
+        frame = next((frame for frame in page.frames if "/rise/" in frame.url), None)
+        if frame is not None:
+            break
+        page.wait_for_timeout(200)
+    assert frame is not None, "RISE's slideshow never loaded in its frame"
     frame.wait_for_function("() => document.querySelectorAll('.reveal .slides > section').length > 0", timeout=60_000)
     frame.wait_for_function("() => [...document.images].length > 0 && [...document.images].every(i => i.complete)")
     page.screenshot(path=str(ARTIFACTS / "slides_rise_03.png"))
