@@ -3,6 +3,7 @@
     sudo .venv/bin/python scripts/chapter_times.py            # measure and print the table
     sudo .venv/bin/python scripts/chapter_times.py --write    # ...and write it into the README
                                                               # and each chapter's "(about N minutes"
+    sudo .venv/bin/python scripts/chapter_times.py --write 03_cgroups   # measure one chapter again
     .venv/bin/python scripts/chapter_times.py --words-only    # the reading column alone, no kernel
 
 Reading time is an estimate from the words of the Markdown cells and the code cells' tokens (200 a
@@ -84,9 +85,16 @@ def measure_run(path: Path) -> tuple[float, float]:
     exercises = exercise_cells(notebook)
     for index in exercises:  # a stand-in answer, so each check really runs its experiment
         notebook.cells[index].source = PLACEHOLDER.sub(r'\1"(a timing run)"', notebook.cells[index].source)
+    # Errors are allowed so that an exercise cell which cannot take the stand-in (it parses the answer
+    # first) does not stop the run; any other cell that fails stops the measurement below.
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", record_timing=True,
-                                     allow_errors=False, resources={"metadata": {"path": str(path.parent)}})
+                                     allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    for index, cell in enumerate(notebook.cells):
+        failed = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+        tags = cell.get("metadata", {}).get("tags", [])
+        if failed and index not in exercises and "raises-exception" not in tags:
+            raise SystemExit(f"{path.name}: cell {index} failed: {failed[0]['ename']}: {failed[0]['evalue']}")
     total = in_exercises = 0.0
     for index, cell in enumerate(notebook.cells):
         timing = cell.get("metadata", {}).get("execution", {})
@@ -109,15 +117,34 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def read_table(readme_text: str) -> dict[str, dict]:
-    """The README's table back as {chapter: {"words", "reading", "about"}} (for the unit test)."""
+def read_table(readme_text: str, *, full: bool = False) -> dict[str, dict]:
+    """The README's table back as {chapter: {"words", "reading", "about"}} (for the unit test);
+    ``full`` adds "chapter", "run" and "exercises" (seconds), to write the row again."""
     block = readme_text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
     rows = {}
     for line in block.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 6 and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = {"words": int(cells[1].replace(",", "")), "reading": int(cells[2].split()[0]),
-                                         "about": int(cells[5].split()[0])}
+            row = {"words": int(cells[1].replace(",", "")), "reading": int(cells[2].split()[0]),
+                   "about": int(cells[5].split()[0])}
+            if full:
+                row.update(chapter=cells[0].strip("`"), run=float(cells[3].split()[0]),
+                           exercises=float(cells[4].split()[0]))
+            rows[cells[0].strip("`")] = row
+    return rows
+
+
+def merged_rows(measured: list[dict], readme_text: str) -> list[dict]:
+    """Every chapter's row: the ones just measured, the others as the README has them (measure
+    one chapter again after editing it). A chapter with no row anywhere is an error."""
+    fresh = {row["chapter"]: row for row in measured}
+    old = {} if TABLE_START not in readme_text else read_table(readme_text, full=True)
+    rows = []
+    for path in chapters():
+        row = fresh.get(path.stem) or old.get(path.stem)
+        if row is None:
+            raise SystemExit(f"{path.stem} has no row in the README yet: measure it too")
+        rows.append(row)
     return rows
 
 
@@ -146,8 +173,8 @@ def main() -> int:
     parser.add_argument("--words-only", action="store_true", help="count words only; run nothing (no root needed)")
     parser.add_argument("chapter", nargs="*", help="only these chapters (e.g. 03_cgroups); default: all")
     options = parser.parse_args()
-    if options.write and (options.words_only or options.chapter):
-        parser.error("--write measures every chapter: give neither --words-only nor chapter names")
+    if options.write and options.words_only:
+        parser.error("--write writes measured times: drop --words-only")
     paths = [path for path in chapters() if not options.chapter or path.stem in options.chapter]
     rows = []
     for position, path in enumerate(paths, 1):
@@ -163,11 +190,14 @@ def main() -> int:
     print(table(rows))
     if options.write:
         text = README.read_text(encoding="utf-8")
+        rows = merged_rows(rows, text)
         head, rest = text.split(TABLE_START, 1)
         tail = rest.split(TABLE_END, 1)[1]
         README.write_text(f"{head}{TABLE_START}\n{table(rows)}\n{TABLE_END}{tail}", encoding="utf-8")
-        for path, row in zip(paths, rows):
-            write_stated_time(path, row)
+        measured = {path.stem: path for path in paths}
+        for row in rows:
+            if row["chapter"] in measured:
+                write_stated_time(measured[row["chapter"]], row)
         print("README.md and the chapters' stated times written.", file=sys.stderr)
     return 0
 

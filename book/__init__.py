@@ -1,0 +1,1 @@
+"""The course as a book: every chapter executed here and rendered to a static site (scripts/book)."""
