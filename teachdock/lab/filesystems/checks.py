@@ -131,6 +131,17 @@ def judge_hidden_file(options: dict, *, bytes_read: int | None, masked: set[str]
                              "cgroup limits.")
 
 
+
+def options_problem(options, call: str, supplied: str) -> CheckResult | None:
+    """The answer is not a dict of keyword arguments for ``call``, or names what the check supplies."""
+    if not isinstance(options, dict):
+        return CheckResult(False, f"Answer with a dict of keyword arguments for {call}, such as "
+                                  f"dict(hostname='box') (you gave {type(options).__name__}).")
+    clashes = sorted({"args", "rootfs", "bundle", "config", "container_id"} & options.keys())
+    if clashes:
+        return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and {supplied}")
+    return None
+
 def check_hidden_cpuinfo(options, rootfs=None) -> CheckResult:
     """Exercise: options for run()/Container.create that hide /proc/cpuinfo and keep Docker's masks.
 
@@ -139,13 +150,9 @@ def check_hidden_cpuinfo(options, rootfs=None) -> CheckResult:
     a rootless container, whose masks are the same."""
     if not_answered(options):
         return NOT_ANSWERED
-    if not isinstance(options, dict):
-        return CheckResult(False, "Answer with a dict of keyword arguments for run(), such as "
-                                  f"dict(hostname='box') (you gave {type(options).__name__}).")
-    clashes = sorted({"args", "rootfs", "bundle", "config", "container_id"} & options.keys())
-    if clashes:
-        return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and the "
-                                  "program itself.")
+    problem = options_problem(options, "run()", "the program itself.")
+    if problem is not None:
+        return problem
     from teachdock.kernel.mountinfo import parse_mountinfo  # noqa: PLC0415
     from teachdock.runtime import run  # noqa: PLC0415 - lab sits on top of the runtime
 
@@ -213,13 +220,10 @@ def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
     """
     if not_answered(options):
         return NOT_ANSWERED
-    if not isinstance(options, dict):
-        return CheckResult(False, "Answer with a dict of keyword arguments for Container.create, such as "
-                                  f"dict(hostname='box') (you gave {type(options).__name__}).")
-    clashes = sorted({"args", "rootfs", "bundle", "config", "container_id"} & options.keys())
-    if clashes:
-        return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and a `sleep` "
-                                  "program itself. Give only the options that shape the filesystem.")
+    problem = options_problem(options, "Container.create",
+                              "a `sleep` program itself. Give only the options that shape the filesystem.")
+    if problem is not None:
+        return problem
     if os.geteuid() != 0:
         return CheckResult(False, "This check needs root: it reads the container's mount table from the host and "
                                   "enters its mount namespace to try the writes. Start the lab as root "
