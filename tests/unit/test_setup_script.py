@@ -44,7 +44,7 @@ def test_print_packages_needs_no_root_and_no_sudo(tmp_path):
     assert result.returncode == 0 and "sudo was called" not in result.stderr
 
 
-@pytest.mark.parametrize("name", ["setup", "lab", "test"])
+@pytest.mark.parametrize("name", ["setup", "lab", "test", "slides"])
 def test_sudo_is_only_called_when_not_root(name):
     """Every command line that runs sudo sits inside `if [[ $EUID -ne 0 ]]; then ... fi`."""
     inside = False
