@@ -35,7 +35,8 @@ TABLE_END = "<!-- chapter-times: end -->"
 PLAN_HEADING = re.compile(r"^### (Plan .*?) \(slot: (\d+) minutes\)\s*$", re.MULTILINE)
 CHAPTER_NAME = re.compile(r"\b(\d\d_[a-z][a-z0-9_]*[a-z0-9])\b")
 CHAPTER_FILE = re.compile(r"notebooks/(\d\d_[a-z0-9_]+)\.ipynb")
-REPO_PATH = re.compile(r"`((?:teachdock|classroom|scripts|tests|notebooks|docs)/[A-Za-z0-9_./-]+)`")  # slides/build/ is built
+# Paths in the repository (not slides/build/ or build/book/: those are built, and ignored by git).
+REPO_PATH = re.compile(r"`((?:teachdock|classroom|scripts|tests|notebooks|docs)/[A-Za-z0-9_./-]+)`")
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Plan:
     slot: int
     rows: list[Row] = field(default_factory=list)
     total: int | None = None
+    left: int | None = None  # "N minutes of the slot are left ..." under the table
 
     def chapters(self, how: str | None = None) -> list[str]:
         return [row.chapter for row in self.rows if row.chapter and (how is None or row.how.startswith(how))]
@@ -87,6 +89,8 @@ def parse_plans(guide_text: str) -> list[Plan]:
         next_heading = re.search(r"^#{1,3} ", guide_text[heading.end():end], re.MULTILINE)
         section = guide_text[heading.end(): heading.end() + next_heading.start() if next_heading else end]
         plan = Plan(heading.group(1), int(heading.group(2)))
+        left = re.search(r"^(\d+) minutes of the slot are left", section, re.MULTILINE)
+        plan.left = int(left.group(1)) if left else None
         for line in section.splitlines():
             cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
             if not line.startswith("|") or len(cells) != 6 or cells[0] in ("block", "") or cells[0].startswith("---"):
@@ -120,7 +124,8 @@ def plan_problems(plan: Plan, times: dict[str, tuple[int, float]], chapters: set
         if row.how.startswith("full"):
             wanted, floor = f"{reading} + {run}", reading + run_seconds / 60
             if row.minutes != reading + run + row.allowance:
-                problems.append(f"{where}: minutes {row.minutes} != reading {reading} + run {run} + allowance {row.allowance}")
+                problems.append(f"{where}: minutes {row.minutes} != reading {reading} + run {run} "
+                                f"+ allowance {row.allowance}")
         elif row.how.startswith("demo"):
             wanted, floor = f"run {run}", run_seconds / 60
             if row.minutes != run + row.allowance:
@@ -137,6 +142,8 @@ def plan_problems(plan: Plan, times: dict[str, tuple[int, float]], chapters: set
         problems.append(f"{plan.name}: its total row says {plan.total}, the rows add up to {total}")
     if total > plan.slot:
         problems.append(f"{plan.name}: {total} minutes do not fit the slot of {plan.slot}")
+    elif plan.left != plan.slot - total:
+        problems.append(f"{plan.name}: says {plan.left} minutes are left, the slot leaves {plan.slot - total}")
     return problems
 
 
@@ -232,6 +239,8 @@ GOOD_PLAN = """
 | first container | `00_start_here` | full: all of it | 14 + 2 | 9 | 25 |
 | the VM, shown | `01_virtualization` | demo: section 4 | run 2 | 8 | 10 |
 | **total** | | | | | **40** |
+
+20 minutes of the slot are left for slower reading, questions and the unexpected.
 """
 
 CHAPTERS = {"00_start_here", "01_virtualization"}
@@ -271,6 +280,7 @@ def test_minutes_that_do_not_add_up_fail():
     problems = synthetic_problems(GOOD_PLAN.replace("| 9 | 25 |", "| 9 | 30 |"))
     assert any("!= reading 14 + run 2 + allowance 9" in p for p in problems), problems
     assert any("total row says 40, the rows add up to 45" in p for p in problems), problems
+    assert any("says 20 minutes are left, the slot leaves 15" in p for p in problems), problems
 
 
 def test_a_plan_longer_than_its_slot_fails():
