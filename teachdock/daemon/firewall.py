@@ -15,9 +15,13 @@ in the order a packet meets it (see it with ``nft list table inet teachdock``)::
 
 The ``forward`` chain has policy accept: it decides only about our bridges' traffic and
 leaves everything else to whoever else filters. Note that an *accept* here does not overrule a
-*drop* in another table at the same hook (Docker sets iptables' FORWARD policy to DROP on the
-hosts it runs on, and lets through only its own bridges): our bridges' traffic needs nothing
-from Docker's rules, but a host firewall that drops forwarded traffic also drops ours.
+*drop* in another table at the same hook. So on a host where dockerd runs — it sets iptables'
+FORWARD policy to DROP and lets through only its own bridges — teachdock's forwarded traffic is
+dropped too: a container's way out, two containers on one bridge (dockerd loads br_netfilter,
+so bridged frames pass FORWARD), published ports reached from elsewhere; only published ports on
+127.0.0.1 keep working. teachdock does not write into Docker's rules: docs/instructor.md gives
+the two DOCKER-USER accept rules that let its bridges through
+(tests/integration/test_firewall_beside_docker.py shows both the drop and the fix).
 
 Isolation (Docker's DOCKER-ISOLATION chains): a packet from one teachdock bridge to another
 is dropped; to a published port (DNAT done) it is let through, as with Docker. An
