@@ -4,7 +4,7 @@
   (``locale`` of ``@jupyterlab/translation-extension:plugin``), and JupyterLab's own settings
   reader gets ``ko_KR`` back from what it wrote;
 - the Korean language pack is installed where the lab runs (the entry point JupyterLab looks
-  for), and is a dependency in pyproject.toml;
+  for), and is a dependency in pyproject.toml; scripts/setup installs a Korean font (fonts-nanum);
 - scripts/lab refuses an unknown language, from ``--lang`` or ``TEACHDOCK_LANG``, naming the
   languages it has, and ``--help`` explains the option;
 - a run of scripts/lab itself, in a copy of the repository whose ``scripts/setup`` does nothing
@@ -77,6 +77,17 @@ def test_the_korean_language_pack_is_installed_and_a_dependency():
     assert "ko_KR" in packs, message
     dependencies = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["dependencies"]
     assert any(re.match(r"jupyterlab-language-pack-ko-kr\b", spec, re.IGNORECASE) for spec in dependencies)
+
+
+@pytest.mark.parametrize("distribution", ["debian", "ubuntu"])
+def test_setup_installs_a_korean_font(tmp_path, distribution):
+    """Without a font that has Hangul, Chromium draws the Korean menus as boxes (tests/browser/test_lab_korean.py)."""
+    release = tmp_path / "os-release"
+    release.write_text(f"ID={distribution}\n")
+    result = subprocess.run([str(REPOSITORY / "scripts" / "setup"), "--print-packages"], capture_output=True,
+                            text=True, env={**os.environ, "TEACHDOCK_OS_RELEASE": str(release)}, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "fonts-nanum" in result.stdout.split()
 
 
 def run_lab(*args: str, env: dict | None = None, script: Path = LAB, timeout: float = 60) -> subprocess.CompletedProcess:
