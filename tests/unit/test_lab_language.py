@@ -131,6 +131,7 @@ RECORDING_JUPYTER = """#!/usr/bin/env bash
 {{ printf '%s\\n' "$@"; }} > "{record}/argv"
 pwd > "{record}/cwd"
 [[ -n ${{JUPYTER_TOKEN:-}} ]] && echo yes > "{record}/token"
+echo "${{TEACHDOCK_LANG:-}}" > "{record}/lang"
 """
 
 
@@ -180,6 +181,7 @@ def test_scripts_lab_in_korean_writes_ko_KR_and_opens_the_korean_chapter(stand_i
     assert "--lang" not in argv
     assert (record / "cwd").read_text().strip() == str(repo / "notebooks")
     assert (record / "token").read_text().strip() == "yes"
+    assert (record / "lang").read_text().strip() == "ko"  # the kernels know the language too
     assert re.search(r"http://127\.0\.0\.1:\d+/lab/tree/ko/00_start_here\.ipynb\?token=[0-9a-f]{48}", result.stdout)
     assert "Interface language: ko_KR" in result.stdout
 
@@ -191,6 +193,7 @@ def test_scripts_lab_in_english_resets_the_language(stand_in):
     assert result.returncode == 0, result.stderr
     assert locale_jupyterlab_reads(Path(env["JUPYTERLAB_SETTINGS_DIR"])) == "en"
     assert "--LabApp.default_url=/lab" in (record / "argv").read_text().splitlines()
+    assert (record / "lang").read_text().strip() == "en"
     assert re.search(r"http://127\.0\.0\.1:\d+/lab\?token=", result.stdout)
 
 
