@@ -11,7 +11,8 @@ anything about it. So, for every ``notebooks/ko/NN_name.ipynb``:
 - every Markdown cell has Korean text (Hangul): a cell left in English is a cell not translated;
 - every relative link leads to a file that exists; a link to a chapter (``X.ipynb``) stays inside
   notebooks/ko/, except ``../NN_name.ipynb``, the chapter's own English original; the first
-  Markdown cell links the glossary (``glossary.md``);
+  Markdown cell links the glossary (``glossary.md``) and states the English chapter's time in
+  Korean ("**이 장에서 배울 것** (약 N분: …", with the same minutes of reading and of cells);
 - ``nbformat.validate`` passes.
 
 ``test_every_english_chapter_has_a_korean_one`` is separate on purpose: the translations land one
@@ -37,6 +38,9 @@ KOREAN = ENGLISH / "ko"
 GLOSSARY = KOREAN / "glossary.md"
 
 HANGUL = re.compile(r"[가-힣]")
+#: The stated time of a chapter (scripts/chapter_times.py measures it) and its Korean form.
+ENGLISH_TIME = re.compile(r"\*\*What you will learn\*\* \(about (\d+) minutes: (\d+) of reading .*? and (\d+) of cells")
+KOREAN_TIME = re.compile(r"\*\*이 장에서 배울 것\*\* \(약 (\d+)분[^\n]*")
 #: [text](target "title"), ![alt](target), <a href="target">, and [label]: target lines.
 INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*(<[^>]*>|[^)\s]+)(?:\s+[\"'][^)]*[\"'])?\s*\)")
 HTML_LINK = re.compile(r"""(?:href|src)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -167,9 +171,27 @@ def chapter_problems(korean: Path, english: Path) -> list[str]:
                 problems.append(f"{where}: Markdown without Korean text (not translated?)")
             problems += [f"{where}: {problem}" for problem in link_problems(text_of(cell), korean, english)]
     markdown = [cell for cell in ours if cell.cell_type == "markdown"]
+    problems += time_problems(markdown[0] if markdown else None,
+                              next((cell for cell in theirs if cell.cell_type == "markdown"), None))
     if not markdown or "glossary.md" not in [target.split("#")[0] for target in links_in(text_of(markdown[0]))]:
         problems.append("the first Markdown cell does not link the glossary (glossary.md)")
     return [f"{korean.name}: {problem}" for problem in problems]
+
+
+def time_problems(korean_cell, english_cell) -> list[str]:
+    """The English chapter's stated time, "**What you will learn** (about N minutes: R of reading …
+    and C of cells …", must be the Korean one's: "**이 장에서 배울 것** (약 N분: … R분 … C분 …"."""
+    stated = ENGLISH_TIME.search(text_of(english_cell)) if english_cell is not None else None
+    if stated is None:
+        return []
+    total, reading, cells = stated.groups()
+    line = KOREAN_TIME.search(text_of(korean_cell)) if korean_cell is not None else None
+    if line is None:
+        return [f"the first Markdown cell has no \"**이 장에서 배울 것** (약 {total}분: …\" line"]
+    if line.group(1) != total or not all(re.search(rf"(?<!\d){minutes}분", line.group(0)) for minutes in (reading, cells)):
+        return [f"the stated time differs from the English chapter's (about {total} minutes: {reading} of reading, "
+                f"{cells} of cells): {line.group(0)!r}"]
+    return []
 
 
 def english_chapters(folder: Path = ENGLISH) -> list[str]:
@@ -326,6 +348,20 @@ def test_a_first_cell_without_the_glossary_fails(course):
     korean = make_chapter(korean_folder, markdown="# 01 · 데모")
     assert chapter_problems(korean, english) == [
         "01_demo.ipynb: the first Markdown cell does not link the glossary (glossary.md)"]
+
+
+def test_the_stated_time_follows_the_english_chapter(course):
+    english, korean_folder = course
+    notebook = nbformat.read(english, as_version=4)
+    notebook.cells[0].source += ("\n\n**What you will learn** (about 15 minutes: 14 of reading at 200 words a minute and "
+                                 "1 of cells running, measured; time to think is extra)")
+    nbformat.write(notebook, english)
+    intro = "# 01 · 데모\n\n> 용어: [용어집](glossary.md)\n\n**이 장에서 배울 것** (약 15분: 읽기 {}분, 셀 실행 1분(실측))"
+    assert chapter_problems(make_chapter(korean_folder, markdown=intro.format(14)), english) == []
+    [problem] = chapter_problems(make_chapter(korean_folder, markdown=intro.format(12)), english)
+    assert "the stated time differs" in problem
+    [problem] = chapter_problems(make_chapter(korean_folder, markdown="# 01 · 데모\n\n> [용어집](glossary.md)"), english)
+    assert "no \"**이 장에서 배울 것** (약 15분" in problem
 
 
 def test_changed_structure_fails(course):
