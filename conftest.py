@@ -8,6 +8,7 @@ tests/integration/test_notebooks_without_root.py runs every chapter as ``nobody`
 """
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 IS_ROOT = os.geteuid() == 0
 DEFAULT_PIDFILE = "/run/teachdock/teachdock.pid"  # paths.DEFAULT_EXEC_ROOT's pidfile
 _AT_START = pytest.StashKey[dict]()
+SESSION_TAG = "TEACHDOCK_TEST_SESSION"  # in the environment of what this test session starts
 
 
 def pytest_collection_modifyitems(config, items):
@@ -38,7 +40,8 @@ def pytest_collection_modifyitems(config, items):
 # learner. A test run must not leave it behind: it holds the default bridge (teachdock0, the first
 # user subnets), an nftables table and IP forwarding, and the next run would meet them. So the
 # session notes what was there when it began and, at its end, stops only a daemon it started (by
-# the PID in its pidfile) and removes only what that daemon made.
+# the PID in its pidfile, and only when that daemon's environment carries this session's tag: two
+# test sessions on one machine must not stop each other's daemon) and removes only what it made.
 
 def _default_daemon_pid() -> int | None:
     try:
@@ -60,6 +63,17 @@ def pytest_sessionstart(session):
     # which has neither nft nor the daemon's networking.
     if IS_ROOT and shutil.which("nft") and os.path.exists("/proc/sys/net/ipv4/ip_forward"):
         session.config.stash[_AT_START] = _host_facts()
+        # Every process this session starts inherits the tag, so does a daemon they autostart: at
+        # the end we stop a daemon only if it carries our tag, never one another session started.
+        os.environ[SESSION_TAG] = secrets.token_hex(8)
+
+
+def _started_by_this_session(pid: int) -> bool:
+    try:
+        environment = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return False
+    return f"{SESSION_TAG}={os.environ.get(SESSION_TAG)}".encode() in environment
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -67,7 +81,7 @@ def pytest_sessionfinish(session, exitstatus):
     if before is None:
         return
     pid = _default_daemon_pid()
-    if pid is None or pid == before["pid"]:
+    if pid is None or pid == before["pid"] or not _started_by_this_session(pid):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
