@@ -116,7 +116,12 @@ def test_no_strace_or_a_strace_that_may_not_trace_says_so(monkeypatch):
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 @needs_busybox
 def test_a_host_command_is_traced_from_its_execve_to_its_exit():
-    trace = syscalls.trace_on_host("uname -n")
+    try:
+        trace = syscalls.trace_on_host("uname -n")
+    except syscalls.StraceUnavailable as error:
+        # e.g. in the unprivileged re-run of tests/unit (a user namespace with no id mapped, where
+        # strace's setreuid fails); the root run traces for real
+        pytest.skip(f"strace cannot trace here: {error}")
     names = [call.name for call in trace.calls]
     assert names[0] == "execve" and names[-1] == "exit_group"
     assert "uname" in names and trace.output.strip() == os.uname().nodename

@@ -17,6 +17,7 @@ def _roots(*argv, host=None):
 def test_default_roots_are_the_default_daemons(monkeypatch):
     monkeypatch.delenv("TEACHDOCK_DATA_ROOT", raising=False)
     monkeypatch.delenv("TEACHDOCK_STATE_ROOT", raising=False)
+    monkeypatch.setattr("teachdock.paths.os.geteuid", lambda: 0)  # root's defaults, also in the unprivileged re-run
     roots = _roots()
     assert (roots.data_root, roots.exec_root, roots.socket, roots.state_root, roots.cgroup_parent) == (
         Path("/var/lib/teachdock"), Path("/run/teachdock"), "/run/teachdock/teachdock.sock",

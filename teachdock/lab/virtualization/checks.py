@@ -62,7 +62,7 @@ def check_makes_directory(answer, rootfs=None) -> CheckResult:
     """Exercise: run ``answer`` in a container under strace and look for the call that creates a directory."""
     if not_answered(answer):
         return NOT_ANSWERED
-    if not isinstance(answer, str):
+    if not isinstance(answer, str) or not answer.strip():  # nothing to trace: say so before starting strace
         return judge_makes_directory(answer, set())
     try:
         if rootfs is None:
