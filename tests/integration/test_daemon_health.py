@@ -56,8 +56,13 @@ def test_a_passing_probe_makes_it_healthy_with_its_output_in_the_log(daemon):
     summary = daemon.json("GET", f"{V}/containers/json?filters=" + urllib.parse.quote(json.dumps({"id": [container[:12]]})))
     shown = [c["Status"] for c in summary if c["Id"] == container]
     assert shown and shown[0].endswith("(healthy)")
-    record = json.loads((daemon.data_root / "daemon" / "containers" / container / "container.json").read_text())
-    assert record["State"]["Health"]["Status"] == "healthy"  # on disk with the record
+    # on disk with the record: the API answers from memory at once, the file follows within a probe
+    # interval (the next probe saves the record again), so look for a while
+    on_disk = daemon.data_root / "daemon" / "containers" / container / "container.json"
+    deadline = time.monotonic() + 5
+    while json.loads(on_disk.read_text())["State"]["Health"]["Status"] != "healthy" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads(on_disk.read_text())["State"]["Health"]["Status"] == "healthy"
     daemon.request("DELETE", f"{V}/containers/{container}?force=1")
 
 
