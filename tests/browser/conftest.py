@@ -22,6 +22,7 @@ Everything started here is stopped by its own PID or process group, never by nam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -274,8 +275,9 @@ def lab():
         assert not problems, "; ".join(problems)
 
 
-@pytest.fixture(scope="module")
-def chromium(lab):
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's Chromium, driven by Playwright, closed at the end of the block."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -285,6 +287,12 @@ def chromium(lab):
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def chromium(lab):
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, skip_reason
+from tests.browser.conftest import ARTIFACTS, launched_chromium, skip_reason
 
 REPO = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted(path.stem for path in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -74,19 +74,12 @@ class Visit:
 @pytest.fixture(scope="module")
 def visits(book):
     """Every page opened once, in one Chromium, offline; what each did."""
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency
-
-    ARTIFACTS.mkdir(exist_ok=True)
     found = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for name in PAGES:
-                path = book / f"{name}.html"
-                if path.exists():
-                    found[name] = _visit(browser, path, name)
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        for name in PAGES:
+            path = book / f"{name}.html"
+            if path.exists():
+                found[name] = _visit(browser, path, name)
     return found
 
 

@@ -12,7 +12,6 @@ With a Korean chapter open, its rendered title must be Korean too. A screenshot 
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import conftest as browser
+from tests.support.scripts import load_script
 
 sync_api = pytest.importorskip(
     "playwright.sync_api",
@@ -51,9 +51,7 @@ HANGUL_HAS_GLYPHS = """() => {
   return pixels('파') !== pixels('일');
 }"""
 
-spec = importlib.util.spec_from_file_location("lab_language", REPOSITORY / "scripts" / "lab_language.py")
-lab_language = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lab_language)
+lab_language = load_script(REPOSITORY / "scripts" / "lab_language.py")
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +77,12 @@ def korean_lab():
 
 
 def test_the_lab_in_korean_shows_korean_menus(korean_lab):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
-
     chapter = (korean_lab.root / FIRST_CHAPTER).exists()
     opened = FIRST_CHAPTER if chapter else "ko/glossary.md"
     pack = korean_lab.api("GET", "/lab/api/translations/ko_KR", timeout=60)
     assert pack["data"], f"the server has no ko_KR language pack: {pack['message']}"
 
-    browser.ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(browser.CHROMIUM), args=browser.CHROMIUM_ARGS)
+    with browser.launched_chromium() as chromium:
         try:
             page = chromium.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(30_000)
@@ -113,7 +107,6 @@ def test_the_lab_in_korean_shows_korean_menus(korean_lab):
             page.screenshot(path=str(browser.ARTIFACTS / "ko_lab.png"))
             assert not errors, errors
         finally:
-            chromium.close()
             if chapter:
                 try:
                     korean_lab.shutdown_kernel_of(FIRST_CHAPTER)

@@ -11,7 +11,6 @@ that did not load. Its PDF handout must be a PDF with one page per slide.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -22,20 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, skip_reason
+from tests.browser.conftest import ARTIFACTS, REPO, launched_chromium, skip_reason
+from tests.support.scripts import load_script
 
 SCRIPT = REPO / "scripts" / "build_slides.py"
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_slides", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
+builder = load_script(SCRIPT)
 DECKS = builder.decks()
 
 
@@ -64,15 +56,8 @@ def built_slides():
 def offline_chromium():
     if skip_reason():
         pytest.skip(skip_reason())
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional dependency
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def allowed(url: str) -> bool:

@@ -7,16 +7,15 @@ this test asks for the table to be measured again (``sudo .venv/bin/python scrip
 --write``).
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.support.scripts import load_script
+
 REPOSITORY = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("chapter_times", REPOSITORY / "scripts" / "chapter_times.py")
-chapter_times = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(chapter_times)
+chapter_times = load_script(REPOSITORY / "scripts" / "chapter_times.py")
 
 CHAPTERS = chapter_times.chapters()
 TABLE = chapter_times.read_table((REPOSITORY / "README.md").read_text(encoding="utf-8"))

@@ -3,7 +3,6 @@ package), the lab's systemd unit verified by systemd-analyze, the JupyterHub con
 hub loads it, and the login cards drawn from a CSV."""
 
 import csv
-import importlib.util
 import io
 import shutil
 import subprocess
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support.scripts import load_script
 
 CLASSROOM = Path(__file__).resolve().parents[2] / "classroom"
 USER_DATA = CLASSROOM / "cloud-init.yaml"
@@ -22,14 +23,7 @@ needs_cloud_init = pytest.mark.skipif(CLOUD_INIT is None, reason="needs Debian's
 needs_systemd_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="needs systemd-analyze (systemd)")
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cards = _load("classroom_cards", CLASSROOM / "cards.py")
+cards = load_script(CLASSROOM / "cards.py", "classroom_cards")
 
 
 def user_data() -> dict:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 import os
 import re
@@ -28,13 +27,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.scripts import load_script
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 LAB = REPOSITORY / "scripts" / "lab"
 PLUGIN = "@jupyterlab/translation-extension:plugin"
 
-spec = importlib.util.spec_from_file_location("lab_language", REPOSITORY / "scripts" / "lab_language.py")
-lab_language = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lab_language)
+lab_language = load_script(REPOSITORY / "scripts" / "lab_language.py")
 
 
 def locale_jupyterlab_reads(settings_dir: Path) -> str:

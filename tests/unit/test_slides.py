@@ -9,31 +9,22 @@ it needs root, importing only what teachdock exports; and the builder's helpers.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.unit.test_notebook_imports import teachdock_imports
 from tests.unit.test_notebook_root_guards import unguarded_root_cells
+from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
 PARTS = ("## The idea", "## Type this", "## Exercise")  # and a picture: a code cell shown on a slide
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_slides", REPO / "scripts" / "build_slides.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _builder()
+builder = load_script(REPO / "scripts" / "build_slides.py")
 DECKS = builder.decks()
 
 
