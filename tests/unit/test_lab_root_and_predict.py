@@ -33,7 +33,7 @@ def test_a_numeric_guess_is_compared_as_a_ratio():
     shown = guess.reveal(41.7)
     assert shown.guess == "10" and shown.off_by == pytest.approx(4.17)
     assert shown.verdict() == "off by a factor of 4 (more than you guessed)"
-    assert "your guess: 10 ms" in repr(shown) and "measured:   41.7 ms" in repr(shown)
+    assert "your guess: 10 ms" in repr(shown) and "measured here: 41.7 ms" in repr(shown)
     assert guess.reveal(12).verdict() == "within a factor of two"
     assert guess.reveal(1).verdict() == "off by a factor of 10 (less than you guessed)"
 

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from teachdock.lab.applications.compose_trace import compose, trace_compose, write_project
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered
 from teachdock.lab.common.root import is_root
 
 #: Exercise 1 and 2's server: busybox httpd on port 8080, the page says who answered.
@@ -172,7 +172,7 @@ def judge_reach_by_name(facts: dict) -> CheckResult:
 def check_reach_by_name(text, host: str | None) -> CheckResult:
     """``host``: daemon a (``unix://…``), or None without root: then compose's reading only."""
     if not_answered(text):
-        return NOT_ANSWERED
+        return not_answered_yet()
     return judge_reach_by_name(reach_by_name_facts(text, host))
 
 
@@ -245,7 +245,7 @@ def judge_waits_until_healthy(facts: dict) -> CheckResult:
 def check_waits_until_healthy(text, host: str | None) -> CheckResult:
     """``host``: daemon a (``unix://…``), or None without root: then compose's reading only."""
     if not_answered(text):
-        return NOT_ANSWERED
+        return not_answered_yet()
     return judge_waits_until_healthy(waits_until_healthy_facts(text, host))
 
 
@@ -298,7 +298,7 @@ def scale_facts(socket_path: str, project_dir, project: str = "td09", directory=
 def check_scale_prediction(answer, socket_path: str, project_dir, project: str = "td09", directory=None):
     """Runs ``up -d --scale web=1`` through a tracer, then judges (created, removed)."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not is_root():
         return ROOT_NEEDED
     return judge_scale_prediction(answer, scale_facts(socket_path, project_dir, project, directory))
@@ -381,7 +381,7 @@ def judge_moved_with_data(facts: dict, expected_line: str) -> CheckResult:
 def check_moved_with_data(source, target, expected_line, name: str = NOTES) -> CheckResult:
     """``source``, ``target``: teachdock.client.Client of daemons a and b."""
     if not_answered(expected_line):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not is_root():
         return ROOT_NEEDED
     return judge_moved_with_data(moved_facts(source, target, name), expected_line)

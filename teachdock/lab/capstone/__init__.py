@@ -27,7 +27,7 @@ from teachdock.lab.capstone.checks import LEVELS, ROOT_LEVELS, judge_level, prob
 from teachdock.lab.capstone.outside import look
 from teachdock.lab.capstone.sandbox import PROBE_ARGV, run_sandboxed
 from teachdock.lab.capstone.solutions import SOLUTIONS, solution, solution_source
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult
+from teachdock.lab.common.checks import not_answered_yet, CheckResult
 from teachdock.lab.common.root import ROOT_HINT, is_root
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
 
@@ -131,7 +131,7 @@ def check_level(level: int, run_container, *, rootfs=None, timeout: float = 20.0
     if level not in LEVELS:
         return CheckResult(False, f"There are levels 1 to {max(LEVELS)}; {level} is not one.")
     if is_stub(run_container):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if level in ROOT_LEVELS and not is_root():
         return CheckResult(False, f"Level {level} needs root: from level 5 on your runtime writes cgroup files, "
                                   f"which belong to root. {ROOT_HINT}", answered=False)

@@ -23,7 +23,7 @@ import secrets
 import time
 
 from teachdock.errors import NotFound, TeachdockError
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_number, not_answered
 from teachdock.lab.common.root import is_root
 
 MIB = 1024 * 1024
@@ -228,7 +228,7 @@ def judge_cpu_seconds(answer, truth: float, *, cpus: float = 0.5, seconds: float
                       cores: int | None = None) -> CheckResult:
     """``truth``: the CPU seconds a busy loop under ``cpus`` really got in ``seconds``, measured here."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     n = as_number(answer)
     if n is None:
         return CheckResult(False, f"Answer with a number of seconds, like 1.5 (you gave {answer!r}).")
@@ -273,7 +273,7 @@ def check_cpu_seconds(answer, *, cpus: float = 0.5, seconds: float = 2.0, rootfs
     if not is_root():
         return _needs_root(f"measures a busy loop under cpus={cpus:g} for real")
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if as_number(answer) is None:
         return judge_cpu_seconds(answer, 0.0)
     try:
@@ -301,7 +301,7 @@ def all_sleeps_start(pids_limit: int, rootfs=None) -> bool:
 def judge_pids_limit(answer, *, starts: bool | None, starts_with_one_less: bool | None) -> CheckResult:
     """``starts``: did all ten sleeps start under the answer? ``starts_with_one_less``: under answer - 1?"""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     n = as_number(answer)
     if n is None or n != int(n):
         return CheckResult(False, f"Answer with a whole number of processes, like 5 (you gave {answer!r}).")
@@ -329,7 +329,7 @@ def check_pids_limit(answer, rootfs=None) -> CheckResult:
     if not is_root():
         return _needs_root("runs the ten sleeps under your pids limit and under one less")
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     n = as_number(answer)
     if n is None or n != int(n) or n < 1:
         return judge_pids_limit(answer, starts=None, starts_with_one_less=None)

@@ -21,7 +21,7 @@ import os
 import re
 from pathlib import Path
 
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered
 from teachdock.lab.common.root import ROOT_HINT, is_root
 from teachdock.paths import DEFAULT_SOCKET
 
@@ -35,7 +35,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 def judge_name_conflict(answer, status: int, message: str = "") -> CheckResult:
     """``status``/``message``: what the daemon really answered a second create with a used name."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     given = as_int(answer)
     if given is None or not 100 <= given <= 599:
         return CheckResult(False, f"Answer with an HTTP status code, a number like 404 (you gave {answer!r}).")
@@ -70,7 +70,7 @@ def check_name_conflict(answer, daemon, name: str) -> CheckResult:
     """Exercise: which status does ``daemon`` (a LabDaemon) answer to ``POST /containers/create?name=NAME``
     when a container ``name`` exists? The check sends that request now, by hand."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     from teachdock.lab.client_and_daemon.daemon_lab import API, raw_request
 
     try:
@@ -109,7 +109,7 @@ def _as_count(answer) -> int | None:
 def judge_call_count(answer, calls: list[str], command: str = "the command") -> CheckResult:
     """``calls``: the calls the command really made, as ``"POST /containers/create"`` strings."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     n, truth = _as_count(answer), len(calls)
     if n is None:
         return CheckResult(False, f"Answer with a whole number, like 7 (you gave {answer!r}).")
@@ -143,7 +143,7 @@ def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
     """Exercise: how many API calls does ``docker ARGS`` make? Runs it through a tracer, now,
     against ``host``, then removes the containers it created."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     from teachdock.lab.client_and_daemon.api_tracer import ApiTracer
     from teachdock.lab.client_and_daemon.daemon_lab import API, docker_cli, raw_request, socket_path
 
@@ -187,7 +187,7 @@ def judge_docker_host(answer, socket: str, other_socket: str, data_root: str = "
                       default_socket: str = DEFAULT_SOCKET) -> CheckResult:
     """``socket``: the second daemon's socket path; ``other_socket``: the first one's."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if isinstance(answer, os.PathLike):
         answer = os.fspath(answer)
     if not isinstance(answer, str):
@@ -229,7 +229,7 @@ def check_docker_host(answer, daemon, other) -> CheckResult:
     """Exercise: the DOCKER_HOST that reaches ``daemon`` (a LabDaemon); ``other`` is the
     first daemon, the usual mix-up. When right, the check also pings the daemon through it."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     result = judge_docker_host(answer, daemon.socket_path, other.socket_path, str(daemon.data_root),
                                str(daemon.exec_root))
     if result.passed:
@@ -254,7 +254,7 @@ def judge_log_file(answer, container_id: str, data_root: str, exec_root: str = "
     """Where the daemon keeps ``container_id``'s log under ``data_root``; existence is not
     looked at here (check_log_file does that)."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if isinstance(answer, os.PathLike):
         answer = os.fspath(answer)
     if not isinstance(answer, str) or not answer.strip():
@@ -304,7 +304,7 @@ def check_log_file(answer, container_id: str, daemon, expected_text: str | None 
     """Exercise: the path of ``container_id``'s log on ``daemon`` (a LabDaemon). When the path
     is right, the check also reads it and looks for ``expected_text``."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     container_dir = Path(daemon.data_root) / "daemon" / "containers"
     others = [p.name for p in container_dir.iterdir()] if container_dir.is_dir() else []
     result = judge_log_file(answer, container_id, str(daemon.data_root), str(daemon.exec_root), others)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from teachdock.lab.common.language import say
+
 
 @dataclass
 class CheckResult:
@@ -57,7 +59,10 @@ def as_number(answer) -> float | None:
     return None
 
 
-NOT_ANSWERED = CheckResult(False, "Replace the ... with your answer, then run the cell again.", answered=False)
+def not_answered_yet() -> CheckResult:
+    """The grey box of an exercise cell that still holds its placeholder (made when shown, in the
+    learner's language)."""
+    return CheckResult(False, say("Replace the ... with your answer, then run the cell again."), answered=False)
 
 
 def as_int(answer) -> int | None:
@@ -91,10 +96,13 @@ def observe(what, rootfs):
     except Exception as error:  # the check must explain, not crash the exercise cell
         import os
 
-        where = ("Without root, containers run rootless (a user namespace, no cgroup) where the machine allows "
-                 "it; this check may need more: run the lab as root, and see" if os.geteuid() != 0 else "See")
-        return None, CheckResult(
-            False,
-            f"Could not start a container to check your answer ({type(error).__name__}: {error}). "
-            f"{where} the doctor() table of chapter 00 for what this machine lacks.",
-        )
+        problem = f"{type(error).__name__}: {error}"
+        if os.geteuid() != 0:
+            return None, CheckResult(False, say(
+                "Could not start a container to check your answer ({problem}). Without root, containers run "
+                "rootless (a user namespace, no cgroup) where the machine allows it; this check may need more: "
+                "run the lab as root, and see the doctor() table of chapter 00 for what this machine lacks.",
+                problem=problem))
+        return None, CheckResult(False, say(
+            "Could not start a container to check your answer ({problem}). See the doctor() table of "
+            "chapter 00 for what this machine lacks.", problem=problem))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from teachdock.lab.common.checks import as_number
+from teachdock.lab.common.language import say, translated
 
 
 @dataclass
@@ -40,17 +41,20 @@ class Reveal:
 
     def verdict(self) -> str:
         if self.guess is None:
-            return "no guess was locked in"
+            return say("no guess was locked in")
         guessed, measured = as_number(self.guess), as_number(self.measured)
         if guessed is not None and guessed == measured:
-            return "exactly right"
+            return say("exactly right")
         ratio = self.off_by
         if ratio is None or self.exact:
             same = str(self.guess).strip().lower() == str(self.measured).strip().lower()
-            return "exactly right" if same else "different — read on to see why"
+            return say("exactly right") if same else say("different — read on to see why")
         if 0.5 <= ratio <= 2:
-            return "within a factor of two"
-        return f"off by a factor of {ratio if ratio > 1 else 1 / ratio:.0f} ({'more' if ratio > 1 else 'less'} than you guessed)"
+            return say("within a factor of two")
+        factor = f"{ratio if ratio > 1 else 1 / ratio:.0f}"
+        if ratio > 1:
+            return say("off by a factor of {factor} (more than you guessed)", factor=factor)
+        return say("off by a factor of {factor} (less than you guessed)", factor=factor)
 
     def _measured_text(self) -> str:
         value = f"{self.measured:.3g}" if isinstance(self.measured, float) else str(self.measured)
@@ -58,13 +62,14 @@ class Reveal:
 
     def __repr__(self) -> str:
         guess = "—" if self.guess is None else f"{self.guess} {self.unit}".strip()
-        return f"{self.question}\n  your guess: {guess}\n  measured:   {self._measured_text()}  ({self.verdict()})"
+        return (f"{translated(self.question)}\n  {say('your guess')}: {guess}\n"
+                f"  {say('measured here')}: {self._measured_text()}  ({self.verdict()})")
 
     def _repr_html_(self) -> str:
         guess = "—" if self.guess is None else escape(f"{self.guess} {self.unit}".strip())
-        return (f'<table><tr><th colspan="2" style="text-align:left">{escape(self.question)}</th></tr>'
-                f"<tr><td>your guess</td><td><b>{guess}</b></td></tr>"
-                f"<tr><td>measured here</td><td><b>{escape(self._measured_text())}</b></td></tr>"
+        return (f'<table><tr><th colspan="2" style="text-align:left">{escape(translated(self.question))}</th></tr>'
+                f"<tr><td>{escape(say('your guess'))}</td><td><b>{guess}</b></td></tr>"
+                f"<tr><td>{escape(say('measured here'))}</td><td><b>{escape(self._measured_text())}</b></td></tr>"
                 f"<tr><td></td><td><i>{escape(self.verdict())}</i></td></tr></table>")
 
 
@@ -85,19 +90,19 @@ class Prediction:
     def widget(self):
         import ipywidgets as widgets
 
-        box = widgets.Text(placeholder="your guess" + (f" (in {self.unit})" if self.unit else ""))
-        button = widgets.Button(description="Lock in", button_style="info")
+        box = widgets.Text(placeholder=say("your guess (in {unit})", unit=self.unit) if self.unit else say("your guess"))
+        button = widgets.Button(description=say("Lock in"), button_style="info")
         status = widgets.HTML()
 
         def locked(_):
             self.lock_in(box.value)
-            status.value = ("<i>type a guess first</i>" if self.guess is None
-                            else f"locked in: <b>{escape(self.guess)}</b> — now run the next cell")
+            status.value = (f"<i>{escape(say('type a guess first'))}</i>" if self.guess is None
+                            else say("locked in: <b>{guess}</b> — now run the next cell", guess=escape(self.guess)))
             if self.guess is not None:
                 box.disabled = button.disabled = True
 
         button.on_click(locked)
-        self._box = widgets.VBox([widgets.HTML(f"<b>Predict.</b> {escape(self.question)}"),
+        self._box = widgets.VBox([widgets.HTML(f"<b>{escape(say('Predict.'))}</b> {escape(translated(self.question))}"),
                                   widgets.HBox([box, button]), status])
         return self._box
 

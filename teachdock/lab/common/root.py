@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 
-ROOT_HINT = "Start the lab as root (sudo scripts/lab) to see it."
+from teachdock.lab.common.language import say, translated
+
+ROOT_HINT = "Start the lab as root (sudo scripts/lab) to see it."  # English only: checks write their own say(...)
 
 
 def is_root() -> bool:
@@ -35,5 +37,8 @@ def has_root(what: str) -> bool:
 
 
 def without_root_sentence(what: str) -> str:
-    what = what.strip().rstrip(".")
-    return f"Without root this cell is skipped: it {what}. {ROOT_HINT}"
+    """``what`` is the notebook's English; in Korean its catalogue entry is a noun phrase that ends
+    the Korean sentence ("…하는 셀")."""
+    what = translated(what.strip()).strip().rstrip(".")
+    return say("Without root this cell is skipped: it {what}. Start the lab as root (sudo scripts/lab) to see it.",
+               what=what)

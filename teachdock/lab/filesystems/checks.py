@@ -30,7 +30,7 @@ import sys
 
 from teachdock import kernel
 from teachdock.errors import TeachdockError
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, not_answered
 from teachdock.lab.filesystems.child import Child, become_root_in_user_namespace
 from teachdock.lab.filesystems.experiments import (
     Mount,
@@ -149,7 +149,7 @@ def check_hidden_cpuinfo(options, rootfs=None) -> CheckResult:
     ``wc -c`` of the file and both mount tables. It works without root too: run() then makes
     a rootless container, whose masks are the same."""
     if not_answered(options):
-        return NOT_ANSWERED
+        return not_answered_yet()
     problem = options_problem(options, "run()", "the program itself.")
     if problem is not None:
         return problem
@@ -219,7 +219,7 @@ def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
     host, tries to write to / and to /data inside it, and deletes it again.
     """
     if not_answered(options):
-        return NOT_ANSWERED
+        return not_answered_yet()
     problem = options_problem(options, "Container.create",
                               "a `sleep` program itself. Give only the options that shape the filesystem.")
     if problem is not None:
@@ -364,7 +364,7 @@ def check_private_tmpfs(setup) -> CheckResult:
     """Exercise: ``setup(target)`` runs in a forked child and must mount a tmpfs on ``target``
     that the host does not see. ``target`` lies in a scratch directory that is a shared mount."""
     if not_answered(setup) or _is_placeholder(setup):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not callable(setup):
         return CheckResult(False, f"Answer with a function that takes the target path (you gave {type(setup).__name__}).")
     if os.geteuid() != 0:
@@ -465,7 +465,7 @@ def check_escape(escape, *, user_namespace: bool | None = None) -> CheckResult:
     """Exercise: ``escape()`` runs in a forked child chrooted into a read-only jail; afterwards
     the child's root must be the host's "/"."""
     if not_answered(escape) or _is_placeholder(escape):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not callable(escape):
         return CheckResult(False, f"Answer with a function that takes no arguments (you gave {type(escape).__name__}).")
     use_userns = os.geteuid() != 0 if user_namespace is None else user_namespace

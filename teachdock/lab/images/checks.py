@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_number, not_answered
 from teachdock.lab.images.layers_view import ADDED, CHANGED, REMOVED, image_layers
 
 
@@ -53,7 +53,7 @@ def judge_deleted_file_cost(answer, added_sizes: list[int], written: int = DELET
     """``answer`` in kB (1000 bytes); ``added_sizes``: the stored (gzip) size in bytes of each layer
     the Dockerfile added on top of busybox, in order; ``written``: the bytes the first step wrote."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     kb = as_number(answer)
     if kb is None or kb < 0:
         return CheckResult(False, f"Answer with a number of kB, like 50 (you gave {answer!r}).")
@@ -83,7 +83,7 @@ def judge_deleted_file_cost(answer, added_sizes: list[int], written: int = DELET
 def check_deleted_file_cost(answer, images) -> CheckResult:
     """Exercise: build DOCKERFILE_1; how many kB do its new layers add to busybox's?"""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if as_number(answer) is None:
         return judge_deleted_file_cost(answer, [1])
     context = Path(tempfile.mkdtemp(prefix="chk-deleted-"))
@@ -111,7 +111,7 @@ def _as_path(answer) -> str | None:
 def judge_deletion_marker(answer, deleted: str, markers: dict[str, str], upper: str) -> CheckResult:
     """``markers``: path relative to upper -> "whiteout" (0/0 char device), "file" or "dir"."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     path = _as_path(answer)
     if path is None:
         return CheckResult(False, f"Answer with a path, like \"etc/motd\" (you gave {answer!r}).")
@@ -151,7 +151,7 @@ def check_deletion_marker(answer, images, deleted: str = "/bin/vi", image: str =
     """Exercise: a container of ``image`` deletes ``deleted``; which path in its upper dir
     marks the deletion? The check makes a fresh snapshot, deletes the file, and looks."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     container_id = f"chk-wh-{secrets.token_hex(4)}"
     try:
         snapshot = images.prepare(image, container_id)
@@ -204,7 +204,7 @@ def judge_top_layer(answer, layers: list[tuple[str, list[tuple[str, str]]]], wan
 def check_top_layer_adds(answer, images, wanted: str = "/hello.txt", expected: bytes = b"hello\n") -> CheckResult:
     """Exercise: ``answer`` names an image whose top layer adds ``wanted`` with ``expected``."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not isinstance(answer, str):
         return CheckResult(False, f"Answer with the image's name, like \"ex3:latest\" (you gave {answer!r}).")
     try:
@@ -237,7 +237,7 @@ def _regular_files(store, digest: str):
 
 def judge_first_cache_miss(answer, first_miss: int, changed_step: int, steps: int) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     n = _whole(answer)
     if n is None:
         return CheckResult(False, f"Answer with a step number, like 2 (you gave {answer!r}).")
@@ -269,7 +269,7 @@ CMD ["cat", "/hello.txt"]
 def check_first_cache_miss(answer, images) -> CheckResult:
     """Exercise: build DOCKERFILE_4, change hello.txt, build again: which step misses first?"""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     context = Path(tempfile.mkdtemp(prefix="chk-cache-"))
     try:
         (context / "Dockerfile").write_text(DOCKERFILE_4)

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered, observe
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered, observe
 from teachdock.lab.common.root import is_root
 from teachdock.lab.namespaces.explorer import ALIASES, KINDS, explore, namespace_inodes, normalise
 
@@ -140,7 +140,7 @@ def judge_shared_kinds(answer, truth: set[str], asked, *, rootless: bool = False
     (as normalise() completes them); ``rootless``: the container was started without root, so it got a
     user namespace it was not asked for."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     parsed = _as_kinds(answer)
     if parsed is None:
         return CheckResult(False, f'Answer with namespace names, like {{"pid", "ipc"}} or "pid ipc" (you gave {answer!r}).')
@@ -180,7 +180,7 @@ def judge_shared_kinds(answer, truth: set[str], asked, *, rootless: bool = False
 def check_shared_kinds(answer, namespaces=("mount", "uts"), rootfs=None) -> CheckResult:
     """Exercise: a container started with ``namespaces``: which namespaces does it share with the host?"""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     result, failure = observe(lambda root: explore(namespaces, root), rootfs)
     if failure is not None:
         return failure
@@ -211,7 +211,7 @@ def parent_pid(pid: int) -> int | None:
 def judge_host_pid(answer, truth: int, *, monitor_pid: int | None, kernel_pid: int, describe=describe_pid) -> CheckResult:
     """``truth``: the host PID of the container's PID 1; ``monitor_pid``: its parent (td-shim)."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     n = as_int(answer)
     if n is None:
         return CheckResult(False, f"Answer with a whole number, computed from /proc (you gave {answer!r}).")
@@ -241,7 +241,7 @@ def judge_host_pid(answer, truth: int, *, monitor_pid: int | None, kernel_pid: i
 def check_host_pid(answer, container) -> CheckResult:
     """Exercise: which PID does the host give the container's PID 1? ``container``: a running Container."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     try:
         truth = container.pid
     except Exception as error:  # noqa: BLE001 - a check explains, it does not crash

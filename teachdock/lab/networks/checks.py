@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, not_answered
 from teachdock.lab.common.root import is_root
 from teachdock.lab.networks import byhand
 from teachdock.lab.networks.nsexec import netns_path
@@ -267,7 +267,7 @@ REASONS = {
 
 def judge_unreachable(answer, *, ping_by_address_ok: bool | None = None) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if answer not in REASONS:
         return CheckResult(False, f"Answer with one of: {', '.join(REASONS)}.")
     if answer == "different-networks":

@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 
 from teachdock.errors import TeachdockError
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered
 
 # --------------------------------------------------------------------------------------------
 # Exercise 1: the digest of a blob
@@ -29,7 +29,7 @@ from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_a
 
 def judge_blob_digest(answer, data: bytes) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     truth = "sha256:" + hashlib.sha256(data).hexdigest()
     if not isinstance(answer, str):
         return CheckResult(False, f"Answer with a string like 'sha256:3f5e…' (you gave a {type(answer).__name__}). "
@@ -68,7 +68,7 @@ def judge_blob_digest(answer, data: bytes) -> CheckResult:
 def check_blob_digest(answer, path: str | Path) -> CheckResult:
     """Exercise: what is the digest of the bytes in ``path``? (the check hashes the file now)"""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -93,7 +93,7 @@ def judge_upload_count(answer, trace: list[dict], blobs_before: int | None = Non
     """``trace``: the real push of busybox into a repository new to a registry that already holds
     its blobs in another repository; ``blobs_before``/``after``: blobs in the registry's storage."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     given = as_int(answer)
     if given is None:
         return CheckResult(False, f"Answer with a whole number of blobs, like 2 (you gave {answer!r}).")
@@ -135,7 +135,7 @@ def check_upload_count(answer, store, registry, image: str = "busybox:latest") -
     upload, when the registry holds them in another one? The check pushes it now, with a
     trace, into a repository no one has used (team/copy-<random>), and counts."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     import secrets
 
     from teachdock.image.registry import push

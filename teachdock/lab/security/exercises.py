@@ -18,7 +18,7 @@ Checks 2–4 need the chapter's daemon: without root they return a CheckResult t
 
 from __future__ import annotations
 
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, not_answered
 from teachdock.lab.common.root import is_root
 from teachdock.lab.security.attempts import SOCKET_INSIDE, attempts
 from teachdock.lab.security.grid import Column, Configuration, cli_binds, try_configuration, try_rootless_without_filter
@@ -37,7 +37,7 @@ ROOT_NEEDED = CheckResult(False, "This check needs root: it runs a container on 
 
 def judge_mkdir_filter(profile, trial: FilterTrial, unknown_names=()) -> CheckResult:
     if not_answered(profile):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not isinstance(profile, (dict, str)):
         return CheckResult(False, "A profile is a dict (or its JSON text) with 'defaultAction' and 'syscalls', "
                                   "as profile_blocking(['mkdir']) returns it.")
@@ -85,7 +85,7 @@ def check_mkdir_filter(profile, rootfs=None) -> CheckResult:
 
 def judge_prediction(answer, attempt: str, column: Column) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if column.problem:
         return CheckResult(False, f"The container did not run: {column.problem}")
     verdict = column.verdicts.get(attempt)
@@ -110,7 +110,7 @@ def judge_prediction(answer, attempt: str, column: Column) -> CheckResult:
 
 def check_prediction(host: str, attempt: str, flags, answer) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not is_root():
         return ROOT_NEEDED
     chosen = tuple(a for a in attempts() if a.key == attempt)
@@ -123,7 +123,7 @@ def check_prediction(host: str, attempt: str, flags, answer) -> CheckResult:
 
 def judge_least_privilege(flags, column: Column) -> CheckResult:
     if not_answered(flags):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if isinstance(flags, str):
         return CheckResult(False, "Give the flags as a list, e.g. ['--cap-add', 'NAME'], as run_docker takes them.")
     if column.problem:
@@ -160,7 +160,7 @@ def check_least_privilege(host: str, flags) -> CheckResult:
 
 def judge_readonly_socket(answer, column: Column) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not isinstance(answer, bool):
         return CheckResult(False, "Answer True (it stops the attempt) or False (it does not).")
     if column.problem:
@@ -181,7 +181,7 @@ def judge_readonly_socket(answer, column: Column) -> CheckResult:
 
 def check_readonly_socket(host: str, socket_path: str, marker, answer, docker_binary: str | None = None) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not is_root():
         return ROOT_NEEDED
     from teachdock.lab.client_and_daemon import docker_cli
@@ -210,7 +210,7 @@ STOPPED_BECAUSE = {
 def judge_through_without_filter(answer, column: Column) -> CheckResult:
     """``answer``: the attempt keys the learner expects to get through; ``column``: what was measured."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     keys = {a.key for a in attempts()} | set(column.verdicts)
     if isinstance(answer, str) or not all(isinstance(item, str) for item in answer):
         return CheckResult(False, "Answer with a set of attempt keys, e.g. {'mount'} (or set() for none).")
@@ -239,5 +239,5 @@ def judge_through_without_filter(answer, column: Column) -> CheckResult:
 def check_through_without_filter(answer, rootfs=None) -> CheckResult:
     """Runs a fresh rootless container without a seccomp filter (as root or not), then judges."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     return judge_through_without_filter(answer, try_rootless_without_filter(attempts(), rootfs))

@@ -8,7 +8,7 @@ The result box, ``observe`` and ``run_in_container`` are shared by every chapter
 from __future__ import annotations
 
 from teachdock.errors import TeachdockError
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_int, not_answered, observe, run_in_container
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered, observe, run_in_container
 from teachdock.lab.common.root import ROOT_HINT, is_root
 from teachdock.lab.common.views import PROBE_SCRIPT, View, container_view, host_view, parse_ps
 
@@ -18,7 +18,7 @@ from teachdock.lab.common.views import PROBE_SCRIPT, View, container_view, host_
 
 def judge_ps_count(answer, truth: int, host_count: int) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     n = as_int(answer)
     if n is None:
         return CheckResult(False, f"Answer with a whole number, like 3 (you gave {answer!r}).")
@@ -44,7 +44,7 @@ def _ps_count(rootfs) -> int:
 def check_ps_count(answer, rootfs=None) -> CheckResult:
     """Exercise: `run(["ps"], ...)`: how many processes does ps list (not counting its header)?"""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     truth, failure = observe(_ps_count, rootfs)
     if failure is not None:
         return failure
@@ -69,7 +69,7 @@ ROOTLESS_CANNOT_SHARE_PIDS = CheckResult(
 def judge_pid1_without_pid_namespace(answer, truth: str, shell_pid: int) -> CheckResult:
     """``truth``: PID 1's name as the container saw it; ``shell_pid``: what its ``echo $$`` printed."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not isinstance(answer, str) or not answer.strip() or as_int(answer) is not None:
         return CheckResult(False, f'Answer with a program\'s name in quotes, like "bash" (you gave {answer!r}): '
                                   "the question is which program PID 1 is, not its number.")
@@ -102,7 +102,7 @@ def _pid1_without_pid_namespace(rootfs) -> tuple[str, int]:
 def check_pid1_without_pid_namespace(answer, rootfs=None) -> CheckResult:
     """Exercise: with namespaces=NO_PID_NAMESPACE, what does `cat /proc/1/comm` print?"""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not is_root():
         return ROOTLESS_CANNOT_SHARE_PIDS
     seen, failure = observe(_pid1_without_pid_namespace, rootfs)
@@ -134,7 +134,7 @@ REFUSAL_HINTS = (
 def judge_host_network(options, seen: View | None, host: View, refusal: str | None = None) -> CheckResult:
     """``seen``: what PROBE_SCRIPT saw in a container started with ``options`` (None if run() refused them)."""
     if not_answered(options):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not isinstance(options, dict):
         return CheckResult(False, "Give run()'s keywords as a dict, like dict(hostname=..., namespaces=(...)) "
                                   f"(you gave {type(options).__name__}).")

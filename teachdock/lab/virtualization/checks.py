@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import sys
 
-from teachdock.lab.common.checks import NOT_ANSWERED, CheckResult, as_number, not_answered
+from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_number, not_answered
 from teachdock.lab.virtualization.figures import break_even_seconds
 from teachdock.lab.virtualization.isolation import (
     FACT_NAMES,
@@ -61,7 +61,7 @@ def judge_makes_directory(answer, calls: set[str]) -> CheckResult:
 def check_makes_directory(answer, rootfs=None) -> CheckResult:
     """Exercise: run ``answer`` in a container under strace and look for the call that creates a directory."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not isinstance(answer, str) or not answer.strip():  # nothing to trace: say so before starting strace
         return judge_makes_directory(answer, set())
     try:
@@ -105,7 +105,7 @@ def _as_facts(answer) -> tuple[set[str], list[str]] | None:
 def judge_virtualenv_isolates(answer, host: dict[str, str], venv: dict[str, str],
                               container: dict[str, str] | None = None) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     parsed = _as_facts(answer)
     if parsed is None:
         return CheckResult(False, f'Answer with a list of names, like ["hostname", "files"] (you gave {answer!r}).')
@@ -139,7 +139,7 @@ def check_virtualenv_isolates(answer, host: dict[str, str] | None = None, venv: 
                               container: dict[str, str] | None = None) -> CheckResult:
     """Exercise: which facts does a virtualenv isolate? Probes now when no probe results are given."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if host is None or venv is None:
         try:
             with marker_file() as marker, temporary_virtualenv() as python:
@@ -159,7 +159,7 @@ EXERCISE_LIMIT = 48 * 2**20
 def judge_memory_limit(answer, expected: int = EXERCISE_LIMIT) -> CheckResult:
     """``answer`` is the RunResult of a container that printed its own memory limit."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if not all(hasattr(answer, name) for name in ("exit_code", "stdout", "metrics", "oom_killed")):
         return CheckResult(False, "Put the RunResult in answer: answer = run([...], rootfs=rootfs, memory=...). "
                                   f"You gave a {type(answer).__name__}.")
@@ -203,7 +203,7 @@ def check_memory_limit(answer) -> CheckResult:
 
 def judge_break_even(answer, container_startup: float, process_startup: float = 0.0) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     seconds = as_number(answer)
     if seconds is None:
         return CheckResult(False, f"Answer with a number of seconds, like 2.5 (you gave {answer!r}).")
@@ -233,7 +233,7 @@ def judge_break_even(answer, container_startup: float, process_startup: float = 
 def check_break_even(answer, m: Measurements | None = None) -> CheckResult:
     """Exercise: the job length at which the container reaches 98 % of host speed, start-up included."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     startup = m.median("startup", "container") if m is not None else None
     if startup is None:
         return CheckResult(False, "The container's start-up was not measured (section 2 needs root), so there is "
@@ -249,7 +249,7 @@ EXERCISE_ITERATIONS = 400_000  # long enough (about 0.35 s here) to span several
 
 def judge_cpu_limit(answer, truth_percent: float, cpus: float = EXERCISE_CPUS) -> CheckResult:
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     percent = as_number(answer)
     if percent is None:
         return CheckResult(False, f"Answer with a percentage, like 75 (you gave {answer!r}).")
@@ -291,7 +291,7 @@ def measure_cpu_limit(rootfs, cpus: float = EXERCISE_CPUS, iterations: int = EXE
 def check_cpu_limit(answer, rootfs=None) -> CheckResult:
     """Exercise: at what % of host speed does the loop run in a container with cpus=0.5? Measured live."""
     if not_answered(answer):
-        return NOT_ANSWERED
+        return not_answered_yet()
     if as_number(answer) is None:
         return judge_cpu_limit(answer, 0.0)
     try:

@@ -1,0 +1,89 @@
+"""The learner's language: every sentence the lab shows goes through ``say``.
+
+The course exists in English (``notebooks/``) and Korean (``notebooks/ko/``). The chapters'
+code cells are the same in both, so the language cannot come from the notebook: it comes from
+the setting ``scripts/lab --lang ko`` gives every kernel, the environment variable
+``TEACHDOCK_LANG`` (``en`` or ``ko``; English when unset). ``teachdock doctor --lang ko`` sets it
+for one command.
+
+``say`` takes the English sentence itself, gettext's way, so the code still reads as English
+and a learner who opens a check finds its hint right there:
+
+    return CheckResult(False, say("{kind} was asked for in namespaces=, so the container got "
+                                  "a new one: not shared.", kind=kind))
+
+The Korean sentences live in gettext catalogues, ``teachdock/lab/locale/ko/<package>.po`` (one
+per chapter package, read with Babel, which JupyterLab already brings), each entry the English
+``msgid`` and its Korean ``msgstr``. Placeholders are ``str.format`` names (``{kind}``), the
+same in both; a literal brace is doubled (``{{``). A sentence with no Korean yet falls back to
+English, and ``tests/unit/test_message_catalogue.py`` fails on it: every ``say`` in the code,
+every ``has_root``/``Prediction`` sentence in a notebook, must have its Korean, with the same
+placeholders, and no catalogue entry may outlive its English.
+
+Plots need a font with Hangul: in Korean, the first sentence said once matplotlib is loaded
+puts NanumGothic (``fonts-nanum``, installed by scripts/setup) before matplotlib's default.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import cache
+from pathlib import Path
+
+LANGUAGES = {"en": "English", "ko": "한국어"}
+LOCALE = Path(__file__).resolve().parents[1] / "locale"  # teachdock/lab/locale/<language>/<package>.po
+KOREAN_FONTS = ["NanumGothic", "NanumBarunGothic", "Noto Sans CJK KR", "UnDotum"]
+
+
+def language() -> str:
+    """``en`` or ``ko``, from TEACHDOCK_LANG (``ko_KR.UTF-8`` and ``ko-KR`` count as ``ko``)."""
+    setting = os.environ.get("TEACHDOCK_LANG", "").strip().lower()
+    code = setting.replace("-", "_").split("_")[0].split(".")[0]
+    return code if code in LANGUAGES else "en"
+
+
+def say(english: str, **values) -> str:
+    """The sentence in the learner's language, its ``{placeholders}`` filled with ``values``."""
+    code = language()
+    text = english if code == "en" else catalogue(code).get(english) or english
+    if code != "en":
+        _fonts_for_plots(code)
+    return text.format(**values)
+
+
+def translated(sentence: str) -> str:
+    """A sentence written in a notebook's code cell (``has_root("...")``, ``Prediction("...")``)
+    in the learner's language: looked up like ``say``'s, but taken as it is, braces and all."""
+    code = language()
+    return sentence if code == "en" else catalogue(code).get(sentence) or sentence
+
+
+@cache
+def catalogue(code: str) -> dict[str, str]:
+    """English → translation for one language, from every ``.po`` file of its folder."""
+    from babel.messages.pofile import read_po  # noqa: PLC0415 - only when a translation is asked for
+
+    sentences: dict[str, str] = {}
+    for path in sorted((LOCALE / code).glob("*.po")):
+        with open(path, "rb") as f:
+            for message in read_po(f):
+                if message.id and message.string and not message.fuzzy:
+                    sentences[message.id] = message.string
+    return sentences
+
+
+_fonts_set: set[str] = set()
+
+
+def _fonts_for_plots(code: str) -> None:
+    """Once matplotlib is loaded, let it draw Hangul (its default DejaVu Sans has none)."""
+    if code != "ko" or code in _fonts_set or "matplotlib" not in sys.modules:
+        return
+    import matplotlib  # noqa: PLC0415 - already loaded by the drawing function calling say()
+
+    families = matplotlib.rcParams["font.sans-serif"]
+    matplotlib.rcParams["font.sans-serif"] = KOREAN_FONTS + [f for f in families if f not in KOREAN_FONTS]
+    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["axes.unicode_minus"] = False  # NanumGothic has no U+2212 minus sign
+    _fonts_set.add(code)
