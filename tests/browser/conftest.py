@@ -155,7 +155,9 @@ class Lab:
             return "(no log)"
 
 
-def _start(lab: Lab) -> None:
+def _start(lab: Lab, **environment: str) -> None:
+    """Start JupyterLab on copies of notebooks/; ``environment`` holds extra environment variables for it
+    and its kernels (``TEACHDOCK_LANG="ko"``, as ``scripts/lab --lang ko`` sets)."""
     for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
         shutil.copy2(notebook, lab.root)
     settings = lab.base / "lab-settings"
@@ -175,6 +177,7 @@ def _start(lab: Lab) -> None:
         JUPYTER_RUNTIME_DIR=str(lab.runtime_dir),
         IPYTHONDIR=str(lab.base / "ipython"),
         TEACHDOCK_STATE_ROOT=str(lab.state_root),
+        **environment,
     )
     env.pop("JUPYTER_PATH", None)
     port = lab.url.rsplit(":", 1)[1]

@@ -8,10 +8,20 @@ notebooks/ko/. The page opened is the one scripts/lab opens first, ``ko/00_start
 파일 · 편집 · 보기 · 실행 · 커널 …, and the server must hand the page the ko_KR language pack.
 With a Korean chapter open, its rendered title must be Korean too. A screenshot is saved as
 ``tests/browser/artifacts/ko_lab.png``.
+
+Then the walkthrough: every Korean chapter opened in that lab (its kernels get
+``TEACHDOCK_LANG=ko``, as scripts/lab gives them), and a few of its cells run, chosen because they
+are cheap and show what the lab itself says — a prediction box, an exercise's answer box. Their
+output must read Korean: Hangul from the lab's message catalogue, not only from the Markdown
+around it. Each chapter's last output is saved as ``artifacts/ko_NN_*.png``. The English
+walkthrough (test_lab_ui.py) runs whole chapters; the Korean chapters run the same code (the
+sync test holds it so), so here the point is the language, not the code.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import shutil
 import tempfile
@@ -21,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import conftest as browser
+from tests.support.korean import english_left
 from tests.support.scripts import load_script
 
 sync_api = pytest.importorskip(
@@ -33,6 +44,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 REPOSITORY = Path(__file__).resolve().parents[2]
 KOREAN = REPOSITORY / "notebooks" / "ko"
 FIRST_CHAPTER = "ko/00_start_here.ipynb"  # what scripts/lab --lang ko opens first
+HANGUL = re.compile("[가-힣]")
 MENUS = ["파일", "편집", "보기", "실행", "커널", "설정", "도움말"]  # the pack's File, Edit, View, Run, Kernel, Settings, Help
 
 #: Whether the menu bar's font draws Hangul: two different syllables come out as different pixels.
@@ -68,7 +80,7 @@ def korean_lab():
     shutil.copytree(KOREAN, lab.root / "ko")
     lab_language.write_locale(base / "lab-settings", "ko_KR")  # the directory the lab fixture's settings live in
     try:
-        browser._start(lab)  # noqa: SLF001 - the same start as every browser test's lab
+        browser._start(lab, TEACHDOCK_LANG="ko")  # noqa: SLF001 - the same start as every browser test's lab
         yield lab
     finally:
         problems = browser._stop(lab)  # noqa: SLF001
@@ -116,3 +128,93 @@ def test_the_lab_in_korean_shows_korean_menus(korean_lab):
 
 def browser_has_hangul(text: str) -> bool:
     return any("가" <= character <= "힣" for character in text)
+
+
+#: chapter: the cells to run, in order (a text only that cell's source contains). The last one's
+#: output must hold Korean; each is cheap (no daemon, no container) and leaves nothing behind.
+TOURS = {
+    "00_start_here.ipynb": ["startup_guess = Prediction(", "check_ps_count(answer)"],
+    "01_virtualization.ipynb": ["calls_guess = Prediction("],
+    "02_namespaces.ipynb": ["host_pid_guess = Prediction(", "check_shared_kinds(answer"],
+    "03_cgroups.ipynb": ["peak_guess = Prediction("],
+    "04_filesystems.ipynb": ["import inspect", "mounts_after_pivot = Prediction(", "check_hidden_cpuinfo(options)"],
+    "05_images_and_layers.ipynb": ["images = Images(workdir", "blob_count = Prediction("],
+    "06_registries.ipynb": ["digits_guess = Prediction("],
+    "07_client_and_daemon.ipynb": ['prefix="teachdock-07-"', "calls_guess = Prediction("],
+    "08_networks.ipynb": ["from teachdock.lab.networks import (BRIDGE", "slowdown_guess = Prediction("],
+    "09_applications.ipynb": ['prefix="teachdock-09-"', "calls_guess = Prediction("],
+    "10_security.ipynb": ["check_mkdir_filter(my_profile)"],
+    "11_build_your_own_container.ipynb": ["lines_guess = Prediction("],
+}
+
+KERNEL_IDLE = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return Boolean(kernel) && kernel.status === 'idle';
+}"""
+
+RUN_CELL = """async (index) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.activeCellIndex = index;
+  await window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
+
+CELL_COUNT = "(index) => window.jupyterapp.shell.currentWidget.content.widgets[index].model.executionCount"
+
+
+def tour_cell(chapter: str, marker: str) -> int:
+    """Index among all cells (as in the DOM) of the one cell of the Korean chapter holding ``marker``."""
+    cells = json.loads((KOREAN / chapter).read_text())["cells"]
+    found = [i for i, cell in enumerate(cells) if cell["cell_type"] == "code" and marker in "".join(cell["source"])]
+    assert len(found) == 1, f"ko/{chapter}: {len(found)} code cells contain {marker!r}; the tour needs exactly one"
+    return found[0]
+
+
+def test_the_tour_names_every_chapter():
+    assert sorted(TOURS) == sorted(p.name for p in KOREAN.glob("*.ipynb"))
+    for chapter, markers in TOURS.items():
+        for marker in markers:
+            tour_cell(chapter, marker)
+
+
+def test_every_korean_chapter_shows_korean_output(korean_lab):
+    seen = {}
+    with browser.launched_chromium() as chromium:
+        for chapter, markers in TOURS.items():
+            notebook = f"ko/{chapter}"
+            page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            try:
+                page.goto(korean_lab.page_url(notebook))
+                page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                                       " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=180_000)
+                page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
+                              " await w.context.ready; await w.sessionContext.ready; }")
+                page.wait_for_function(KERNEL_IDLE, timeout=60_000, polling=250)
+                expect(page.locator("#jp-MainMenu")).to_contain_text("커널")
+                title = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first
+                expect(title).to_be_visible(timeout=60_000)
+                assert browser_has_hangul(title.inner_text()), f"{notebook}: title {title.inner_text()!r}"
+                for marker in markers:
+                    index = tour_cell(chapter, marker)
+                    page.evaluate(RUN_CELL, index)
+                    page.wait_for_function(f"() => ({CELL_COUNT})({index}) !== null", timeout=120_000, polling=250)
+                    page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=250)
+                    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+                    assert "Traceback" not in (cell.locator(".jp-OutputArea").inner_text()), (
+                        f"{notebook}: the cell with {marker!r} failed:\n{cell.locator('.jp-OutputArea').inner_text()}")
+                output = page.locator(".jp-Notebook .jp-Cell").nth(tour_cell(chapter, markers[-1])).locator(".jp-OutputArea")
+                expect(output).to_contain_text(HANGUL, timeout=30_000)  # widgets render after the reply
+                seen[chapter] = output.inner_text()
+                output.screenshot(path=str(browser.ARTIFACTS / f"ko_{chapter.split('_')[0]}_output.png"))
+                assert not errors, f"{notebook}: {errors}"
+            finally:
+                page.close()
+                try:
+                    korean_lab.shutdown_kernel_of(notebook)
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass  # Lab is gone: its teardown reports what it had to kill
+    english = {chapter: english_left(text) for chapter, text in seen.items() if english_left(text)}
+    assert not english, f"English prose left in what the lab showed: {english}"
