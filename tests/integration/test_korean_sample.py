@@ -6,7 +6,8 @@ would double the notebooks' share of CI for no new code, so pyproject.toml's add
 ``--ignore=notebooks/ko`` and this test runs one sample, ``ko/00_start_here.ipynb``, in a pytest
 of its own, as root, the way the root run runs an English chapter (``--nbval-lax``). What it
 proves beyond the structural test: the chapter runs from inside ko/ (its kernel's working
-directory), and its JSON is one nbval and the kernel take.
+directory), in Korean (``TEACHDOCK_LANG=ko``, as ``scripts/lab --lang ko`` runs it: the lab's
+sentences come from its Korean catalogue), and its JSON is one nbval and the kernel take.
 
 The translations are written on other branches and merged by the lead: until
 ``notebooks/ko/00_start_here.ipynb`` exists, the sample is skipped, saying so.
@@ -15,6 +16,7 @@ The translations are written on other branches and merged by the lead: until
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,9 +30,9 @@ SAMPLE = REPOSITORY / "notebooks" / "ko" / "00_start_here.ipynb"
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 
-def pytest_in_repository(*args: str, timeout: float) -> subprocess.CompletedProcess:
+def pytest_in_repository(*args: str, timeout: float, **environment: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=REPOSITORY,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **environment})
 
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason="notebooks/ko/00_start_here.ipynb is not there yet: the Korean "
@@ -38,7 +40,7 @@ def pytest_in_repository(*args: str, timeout: float) -> subprocess.CompletedProc
 def test_the_korean_sample_chapter_runs_in_full():
     code_cells = sum(cell["cell_type"] == "code" for cell in json.loads(SAMPLE.read_text())["cells"])
     done = pytest_in_repository("-q", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=180",
-                                str(SAMPLE.relative_to(REPOSITORY)), timeout=1200)
+                                str(SAMPLE.relative_to(REPOSITORY)), timeout=1200, TEACHDOCK_LANG="ko")
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
     assert done.returncode == 0, f"{SAMPLE.name} (ko): {summary}\n{done.stdout[-6000:]}"
     # one nbval item per code cell: the explicit path is collected although addopts ignores notebooks/ko
