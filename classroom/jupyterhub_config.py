@@ -22,6 +22,10 @@ they can see, stop and break each other's containers and the server itself, and 
 teachdockd. Only for a room of people you would give sudo to; otherwise, one VM per learner
 (classroom/cloud-init.yaml).
 
+A Korean room: TEACHDOCK_LANG=ko in the hub's environment (as above). Each server then gets
+TEACHDOCK_LANG=ko (the lab's check results, hints and labels in Korean), opens the Korean first
+chapter, and writes JupyterLab's Korean locale into the learner's settings at every start.
+
 TLJH sets its own spawner (UserCreatingSpawner, a SystemdSpawner that creates the Unix user), so
 this file configures SystemdSpawner's settings and leaves the spawner class alone.
 """
@@ -32,6 +36,11 @@ c = get_config()  # noqa: F821 - JupyterHub's config loader defines get_config()
 
 TEACHDOCK = "/opt/teachdock"
 TRUSTED_ROOM = os.environ.get("TEACHDOCK_TRUSTED_ROOM", "0") == "1"
+LANGUAGE = os.environ.get("TEACHDOCK_LANG", "en")
+LOCALES = {"en": "en", "ko": "ko_KR"}  # TEACHDOCK_LANG -> JupyterLab's interface locale
+FIRST_CHAPTER = {"en": "teachdock/00_start_here.ipynb", "ko": "teachdock/ko/00_start_here.ipynb"}
+if LANGUAGE not in LOCALES:
+    raise ValueError(f"TEACHDOCK_LANG={LANGUAGE!r} in the hub's environment: use one of {', '.join(LOCALES)}")
 SINGLEUSER = "/opt/tljh/user/bin/jupyterhub-singleuser"
 
 # SystemdSpawner formats every word of cmd with {USERNAME} and {USERID} (str.format): the script
@@ -43,10 +52,12 @@ FIRST_START = (
     AS_ROOT
     + 'test -d "$HOME/teachdock" || cp -r ' + TEACHDOCK + '/notebooks "$HOME/teachdock"; '
     + 'export TEACHDOCK_DATA_ROOT="' + DATA_ROOT + '"; '
+    + '/opt/tljh/user/bin/python ' + TEACHDOCK + '/scripts/lab_language.py ' + LOCALES[LANGUAGE] + ' >/dev/null; '
     + 'exec ' + SINGLEUSER + ' "$@"'
 )
 c.Spawner.cmd = ["/bin/sh", "-c", FIRST_START, "teachdock-singleuser"]
-c.Spawner.default_url = "/lab/tree/teachdock/00_start_here.ipynb"
+c.Spawner.default_url = "/lab/tree/" + FIRST_CHAPTER[LANGUAGE]
+c.Spawner.environment = {"TEACHDOCK_LANG": LANGUAGE}  # the kernels' language (teachdock/lab/common/language.py)
 
 c.SystemdSpawner.mem_limit = "2G"  # per learner; the OOM demos ask for far less
 c.SystemdSpawner.cpu_limit = 1.0

@@ -79,7 +79,28 @@ def test_the_first_boot_script_parses_and_does_the_documented_steps(tmp_path):
     assert user_data()["runcmd"] == [["/usr/local/sbin/teachdock-classroom-setup"]]
     settings = dict(line.split("=", 1) for line in written("/etc/teachdock/classroom.env").splitlines()
                     if line and not line.startswith("#"))
-    assert set(settings) == {"TEACHDOCK_REPO", "TEACHDOCK_REF", "TEACHDOCK_LAB_PORT"}
+    assert set(settings) == {"TEACHDOCK_REPO", "TEACHDOCK_REF", "TEACHDOCK_LAB_PORT", "TEACHDOCK_LANG"}
+    assert settings["TEACHDOCK_LANG"].split()[0] == "en"
+    for step in ("TEACHDOCK_LANG=$TEACHDOCK_LANG\" >>/etc/teachdock/lab.env", 'scripts/lab_language.py" "$locale"',
+                 'url="http://127.0.0.1:$port$page?token=$token"'):
+        assert step in script, step
+
+
+@pytest.mark.parametrize("language, exit_status, chosen", [
+    ("en", 0, "en /lab"), ("ko", 0, "ko_KR /lab/tree/ko/00_start_here.ipynb"), ("fr", 1, "")])
+def test_the_first_boot_script_takes_the_rooms_language(tmp_path, language, exit_status, chosen):
+    """The script's first lines, up to where it fetches the course, run on a classroom.env of our own."""
+    script = written("/usr/local/sbin/teachdock-classroom-setup")
+    head = script.split("dest=/opt/teachdock")[0]
+    environment = tmp_path / "classroom.env"
+    environment.write_text(f"TEACHDOCK_LANG={language}\n")
+    path = tmp_path / "head.sh"
+    path.write_text(head.replace("/etc/teachdock/classroom.env", str(environment)) + 'echo "$locale $page"\n')
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == exit_status, done.stderr
+    assert done.stdout.strip() == chosen
+    if exit_status:
+        assert "use en or ko" in done.stderr
 
 
 def test_the_unit_the_user_data_writes_is_classroom_teachdock_lab_service():
@@ -122,11 +143,15 @@ def test_systemd_analyze_reports_a_broken_unit(tmp_path):
 # --- JupyterHub ---------------------------------------------------------------------------------
 
 
-def hub_config(monkeypatch, trusted: bool):
+def hub_config(monkeypatch, trusted: bool, language: str | None = None):
     """The config file run as JupyterHub runs it: get_config() hands it a traitlets Config."""
     from traitlets.config import Config
 
     monkeypatch.setenv("TEACHDOCK_TRUSTED_ROOM", "1" if trusted else "0")
+    if language is None:
+        monkeypatch.delenv("TEACHDOCK_LANG", raising=False)
+    else:
+        monkeypatch.setenv("TEACHDOCK_LANG", language)
     config = Config()
     source = (CLASSROOM / "jupyterhub_config.py").read_text()
     exec(compile(source, "jupyterhub_config.py", "exec"), {"get_config": lambda: config})  # noqa: S102
@@ -149,6 +174,19 @@ def test_the_jupyterhub_config_loads_and_its_command_survives_systemdspawners_fo
     else:
         assert "username_template" not in config.SystemdSpawner and config.SystemdSpawner.disable_user_sudo
         assert 'TEACHDOCK_DATA_ROOT="$HOME/.local/share/teachdock"' in command[2]
+
+
+def test_a_korean_room_on_the_hub(monkeypatch):
+    english = hub_config(monkeypatch, trusted=False)
+    assert english.Spawner.environment == {"TEACHDOCK_LANG": "en"}
+    assert english.Spawner.default_url == "/lab/tree/teachdock/00_start_here.ipynb"
+    assert "lab_language.py en " in english.Spawner.cmd[2]
+    korean = hub_config(monkeypatch, trusted=False, language="ko")
+    assert korean.Spawner.environment == {"TEACHDOCK_LANG": "ko"}
+    assert korean.Spawner.default_url == "/lab/tree/teachdock/ko/00_start_here.ipynb"
+    assert "lab_language.py ko_KR " in korean.Spawner.cmd[2]
+    with pytest.raises(ValueError, match="use one of en, ko"):
+        hub_config(monkeypatch, trusted=False, language="fr")
 
 
 # --- login cards --------------------------------------------------------------------------------
