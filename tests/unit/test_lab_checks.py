@@ -21,6 +21,7 @@ from teachdock.lab.start_here.checks import (
     judge_ps_count,
 )
 from teachdock.runtime import make_spec
+from tests.support.korean import korean, reads_korean  # noqa: F401 - korean is a fixture
 
 HOST_INTERFACES = ["lo", "eth0", "ifb0"]
 HOST = views.View("host", 4242, "process_api", [(i, "x") for i in range(1, 81)], "vm", 30, HOST_INTERFACES, 0)
@@ -266,6 +267,16 @@ def test_comparison_plot_has_one_panel_per_count():
     host = views.View("host", 4242, "systemd", [(1, "systemd"), (4242, "python")], "vm", 30, ["lo", "eth0"], 0)
     fig = views.plot_comparison(host, views.container_view(PROBE_OUTPUT))
     axes = fig.get_axes()
-    assert [ax.get_title() for ax in axes] == ["processes", "mounts", "network interfaces"]
+    assert [ax.get_title() for ax in axes] == ["processes I can see", "mounts I can see", "network interfaces"]
     heights = [[bar.get_height() for bar in ax.patches] for ax in axes]
     assert heights == [[2, 2], [30, 14], [2, 1]]
+
+
+def test_the_two_views_in_korean(korean):
+    host = views.View("host", 4242, "systemd", [(1, "systemd"), (4242, "python")], "vm", 30, ["lo", "eth0"], 0)
+    container = views.container_view(PROBE_OUTPUT)
+    table = views.compare_table(host, container)
+    assert "보이는 프로세스" in repr(table) and reads_korean(table._repr_html_())
+    fig = views.plot_comparison(host, container)
+    assert reads_korean(fig._suptitle.get_text())
+    assert [ax.get_title() for ax in fig.get_axes()] == ["보이는 프로세스", "보이는 마운트", "네트워크 인터페이스"]

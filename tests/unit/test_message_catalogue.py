@@ -6,7 +6,7 @@ The English is the key, gettext's way. This test reads the code, not the running
   variable: a computed sentence could never be looked up) with exactly the keyword values its
   ``{placeholders}`` name;
 - every sentence a notebook's code cell hands the lab to show (``has_root("...")``,
-  ``Prediction("...")``) is a literal too;
+  ``Prediction("...")`` and its ``unit=`` when that is a word, such as "calls") is a literal too;
 - each of those has a Korean entry in teachdock/lab/locale/ko/*.po: present, not fuzzy, with
   Hangul, with the same placeholders; an entry whose English no longer occurs anywhere is
   stale (its English was edited: the Korean must be read again) and fails as well;
@@ -88,6 +88,10 @@ def notebook_sentences():
                     first = node.args[0]
                     sentence = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
                     yield f"{notebook.name} {called_name(node)}({ast.unparse(first)[:50]}…)", sentence
+                    for keyword in node.keywords:  # Prediction(..., unit="calls"): a word, not a symbol like ms
+                        if (keyword.arg == "unit" and isinstance(keyword.value, ast.Constant)
+                                and re.fullmatch(r"[a-z]{3,}", str(keyword.value.value))):
+                            yield f"{notebook.name} Prediction(unit={keyword.value.value!r})", keyword.value.value
 
 
 def korean_entries():

@@ -81,7 +81,15 @@ def _fonts_for_plots(code: str) -> None:
     if code != "ko" or code in _fonts_set or "matplotlib" not in sys.modules:
         return
     import matplotlib  # noqa: PLC0415 - already loaded by the drawing function calling say()
+    from matplotlib import font_manager  # noqa: PLC0415
 
+    # matplotlib caches the fonts it found on its first run; one installed later (fonts-nanum by
+    # scripts/setup, after matplotlib ran once) is unknown to it until added by file.
+    known = {font.name for font in font_manager.fontManager.ttflist}
+    if not known & set(KOREAN_FONTS):
+        for path in font_manager.findSystemFonts():
+            if any(name in Path(path).name for name in ("NanumGothic", "NanumBarunGothic", "NotoSansCJK")):
+                font_manager.fontManager.addfont(path)
     families = matplotlib.rcParams["font.sans-serif"]
     matplotlib.rcParams["font.sans-serif"] = KOREAN_FONTS + [f for f in families if f not in KOREAN_FONTS]
     matplotlib.rcParams["font.family"] = "sans-serif"

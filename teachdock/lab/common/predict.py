@@ -58,15 +58,15 @@ class Reveal:
 
     def _measured_text(self) -> str:
         value = f"{self.measured:.3g}" if isinstance(self.measured, float) else str(self.measured)
-        return f"{value} {self.unit}".strip()
+        return f"{value} {translated(self.unit)}".strip()
 
     def __repr__(self) -> str:
-        guess = "—" if self.guess is None else f"{self.guess} {self.unit}".strip()
+        guess = "—" if self.guess is None else f"{self.guess} {translated(self.unit)}".strip()
         return (f"{translated(self.question)}\n  {say('your guess')}: {guess}\n"
                 f"  {say('measured here')}: {self._measured_text()}  ({self.verdict()})")
 
     def _repr_html_(self) -> str:
-        guess = "—" if self.guess is None else escape(f"{self.guess} {self.unit}".strip())
+        guess = "—" if self.guess is None else escape(f"{self.guess} {translated(self.unit)}".strip())
         return (f'<table><tr><th colspan="2" style="text-align:left">{escape(translated(self.question))}</th></tr>'
                 f"<tr><td>{escape(say('your guess'))}</td><td><b>{guess}</b></td></tr>"
                 f"<tr><td>{escape(say('measured here'))}</td><td><b>{escape(self._measured_text())}</b></td></tr>"
@@ -90,7 +90,7 @@ class Prediction:
     def widget(self):
         import ipywidgets as widgets
 
-        box = widgets.Text(placeholder=say("your guess (in {unit})", unit=self.unit) if self.unit else say("your guess"))
+        box = widgets.Text(placeholder=say("your guess (in {unit})", unit=translated(self.unit)) if self.unit else say("your guess"))
         button = widgets.Button(description=say("Lock in"), button_style="info")
         status = widgets.HTML()
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from teachdock.lab.common.language import say
+
 # Runs inside the container under busybox sh. Each line asks the kernel one question.
 PROBE_SCRIPT = """\
 echo "pid=$$"
@@ -111,13 +113,13 @@ def container_view(probe_output: str) -> View:
 def comparison_rows(host: View, container: View) -> list[tuple[str, str, str]]:
     """(question, host's answer, container's answer) for the table."""
     return [
-        ("my own PID", str(host.own_pid), str(container.own_pid)),
-        ("PID 1 is", host.pid1, container.pid1),
-        ("processes I can see", str(len(host.processes)), str(len(container.processes))),
-        ("hostname", host.hostname, container.hostname),
-        ("mounts", str(host.mounts), str(container.mounts)),
-        ("network interfaces", " ".join(host.interfaces), " ".join(container.interfaces)),
-        ("user id", str(host.uid), str(container.uid)),
+        (say("my own PID"), str(host.own_pid), str(container.own_pid)),
+        (say("PID 1 is"), host.pid1, container.pid1),
+        (say("processes I can see"), str(len(host.processes)), str(len(container.processes))),
+        (say("hostname"), host.hostname, container.hostname),
+        (say("mounts I can see"), str(host.mounts), str(container.mounts)),
+        (say("network interfaces"), " ".join(host.interfaces), " ".join(container.interfaces)),
+        (say("user id"), str(host.uid), str(container.uid)),
     ]
 
 
@@ -146,13 +148,13 @@ def compare_table(host: View, container: View) -> TextAndHTML:
         )
         text_rows.append(f"{question:<20} {mine:<30} {theirs}")
     html = (
-        "<table><thead><tr><th style='text-align:left'>question</th>"
-        "<th style='text-align:left'>host (this notebook)</th>"
-        "<th style='text-align:left'>container</th></tr></thead>"
+        f"<table><thead><tr><th style='text-align:left'>{escape(say('question'))}</th>"
+        f"<th style='text-align:left'>{escape(say('host (this notebook)'))}</th>"
+        f"<th style='text-align:left'>{escape(say('container'))}</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
-        "<small>Highlighted: the answers differ.</small>"
+        f"<small>{escape(say('Highlighted: the answers differ.'))}</small>"
     )
-    text = "\n".join([f"{'question':<20} {'host':<30} container"] + text_rows)
+    text = "\n".join([f"{say('question'):<20} {say('host'):<30} {say('container')}"] + text_rows)
     return TextAndHTML(html, text)
 
 
@@ -164,15 +166,15 @@ def plot_comparison(host: View, container: View):
     from matplotlib.figure import Figure
 
     panels = [
-        ("processes", len(host.processes), len(container.processes)),
-        ("mounts", host.mounts, container.mounts),
-        ("network interfaces", len(host.interfaces), len(container.interfaces)),
+        (say("processes I can see"), len(host.processes), len(container.processes)),
+        (say("mounts I can see"), host.mounts, container.mounts),
+        (say("network interfaces"), len(host.interfaces), len(container.interfaces)),
     ]
     colours = ["#0072B2", "#E69F00"]  # Okabe-Ito blue (host) and orange (container)
     fig = Figure(figsize=(8, 2.8), layout="constrained")
-    fig.suptitle("Same kernel, two views: what the host and the container can see")
+    fig.suptitle(say("Same kernel, two views: what the host and the container can see"))
     for ax, (title, on_host, in_container) in zip(fig.subplots(1, 3), panels):
-        bars = ax.bar(["host", "container"], [on_host, in_container], color=colours, width=0.6)
+        bars = ax.bar([say("host"), say("container")], [on_host, in_container], color=colours, width=0.6)
         ax.bar_label(bars, padding=2)
         ax.set_title(title)
         ax.margins(y=0.2)
