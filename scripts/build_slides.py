@@ -3,6 +3,13 @@
     sudo scripts/slides                 # every deck (scripts/slides is this file, run as root)
     sudo scripts/slides 03 05           # only these decks
     sudo scripts/slides --no-pdf        # HTML only
+    sudo scripts/slides --lang ko       # the Korean decks: slides/ko/ -> slides/build/ko/
+
+A language is a folder of decks and a folder of its build: English is slides/ -> slides/build/,
+Korean (한국어) slides/ko/ -> slides/build/ko/. A deck's kernel gets TEACHDOCK_LANG set to the
+language, so what the lab prints and draws in it (teachdock.lab's ``say``) is in that language
+too, and the pages say which language they are in (``<html lang="ko">``: the template then picks
+a font with Hangul). Building one language leaves the other's build where it is.
 
 For each deck, in order: execute a copy in a scratch directory with nbclient (as root, so the
 figures come from real containers on this machine), export it with nbconvert's SlidesExporter
@@ -43,8 +50,42 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CELL_TIMEOUT = 300  # seconds; the slowest figure (chapter 10's grid of attempts) takes about a minute
+#: Fonts with Hangul, the first that is installed wins: fonts-nanum (scripts/setup), then Noto's.
+KOREAN_FONTS = "'NanumGothic','Noto Sans CJK KR'"
 #: The reveal.js page size: 16:9, what projectors show today.
 WIDTH, HEIGHT = 1280, 720
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language of the decks: where they are, where they are built, and the index page's words."""
+    code: str
+    name: str
+    folder: Path
+    out: Path
+    index_title: str
+    index_heading: str
+    handout: str
+    built_by: str
+
+
+LANGUAGES = {
+    "en": Language("en", "English", SLIDES, BUILD, "teachdock decks", "teachdock: the workshop decks",
+                   "PDF handout", "Built from real runs on this machine by <code>scripts/slides</code>. "
+                   "Keys: → next, Esc overview, S speaker notes."),
+    "ko": Language("ko", "한국어", SLIDES / "ko", BUILD / "ko", "teachdock 슬라이드", "teachdock: 워크숍 슬라이드",
+                   "PDF 유인물", "이 컴퓨터에서 실제로 실행한 결과로 <code>scripts/slides --lang ko</code>가 "
+                   "만들었습니다. 키: → 다음, Esc 전체 보기, S 발표자 노트."),
+}
+
+
+def language(code: str) -> Language:
+    """The language ``code`` names ('en', 'ko'); an unknown one is refused, naming those there are."""
+    try:
+        return LANGUAGES[code]
+    except KeyError:
+        there = ", ".join(f"{known.code} ({known.name})" for known in LANGUAGES.values())
+        raise ValueError(f"unknown language {code!r}: the decks exist in {there}") from None
 
 
 class SetupMissing(Exception):
@@ -146,21 +187,21 @@ def progress_line(index: int, total: int, deck: Deck, steps: dict[str, float]) -
     return f"slides: [{index:>{width}}/{total}] {deck.name:30} {done}"
 
 
-def index_page(entries: list[dict]) -> str:
-    """The build's index.html: one line per deck, with its slides and its handout."""
+def index_page(entries: list[dict], lang: Language = LANGUAGES["en"]) -> str:
+    """The build's index.html, in the decks' language: one line per deck, with its slides and its handout."""
     rows = []
     for entry in entries:
-        handout = f' · <a href="{html.escape(entry["pdf"])}">PDF handout</a>' if entry.get("pdf") else ""
+        handout = f' · <a href="{html.escape(entry["pdf"])}">{lang.handout}</a>' if entry.get("pdf") else ""
         rows.append(f'<li><a href="{html.escape(entry["html"])}">{html.escape(entry["title"])}</a>{handout}</li>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>teachdock decks</title>"
-            "<style>body{font-family:sans-serif;font-size:22px;margin:2em}li{margin:.4em 0}</style></head>\n"
-            "<body><h1>teachdock: the workshop decks</h1>\n<ul>\n" + "\n".join(rows) + "\n</ul>\n"
-            "<p>Built from real runs on this machine by <code>scripts/slides</code>. "
-            "Keys: → next, Esc overview, S speaker notes.</p></body></html>\n")
+    fonts = "sans-serif" if lang.code == "en" else f"{KOREAN_FONTS},sans-serif"
+    return (f"<!DOCTYPE html>\n<html lang=\"{lang.code}\"><head><meta charset=\"utf-8\"><title>{lang.index_title}</title>"
+            f"<style>body{{font-family:{fonts};font-size:22px;margin:2em}}li{{margin:.4em 0}}</style></head>\n"
+            f"<body><h1>{lang.index_heading}</h1>\n<ul>\n" + "\n".join(rows) + "\n</ul>\n"
+            f"<p>{lang.built_by}</p></body></html>\n")
 
 
-def execute(deck: Deck, scratch: Path):
-    """Run every cell of a copy of the deck in ``scratch`` and return the executed notebook."""
+def execute(deck: Deck, scratch: Path, lang: str = "en"):
+    """Run every cell of a copy of the deck in ``scratch``, the lab speaking ``lang``; return the executed notebook."""
     import nbformat  # noqa: PLC0415
     from nbclient import NotebookClient  # noqa: PLC0415
 
@@ -173,14 +214,19 @@ def execute(deck: Deck, scratch: Path):
     client = NotebookClient(notebook, km=kernel, timeout=CELL_TIMEOUT, store_widget_state=False,
                             resources={"metadata": {"path": str(scratch)}})
     try:
-        client.execute()
+        client.execute(env=kernel_environment(lang))
     finally:
         if kernel.has_kernel:  # a kernel we made is ours to stop (nbclient stops only its own)
             kernel.shutdown_kernel()
     return notebook
 
 
-def export(notebook, out: Path) -> None:
+def kernel_environment(lang: str) -> dict[str, str]:
+    """The environment of a deck's kernel: this one, with the lab's language (TEACHDOCK_LANG) set."""
+    return {**os.environ, "TEACHDOCK_LANG": lang}
+
+
+def export(notebook, out: Path, lang: str = "en") -> None:
     """The executed notebook -> reveal.js HTML, with the local reveal.js and code cells hidden where tagged."""
     from nbconvert.exporters import SlidesExporter  # noqa: PLC0415
     from traitlets.config import Config  # noqa: PLC0415
@@ -193,6 +239,7 @@ def export(notebook, out: Path) -> None:
     config.SlidesExporter.reveal_number = "c/t"
     config.SlidesExporter.exclude_input_prompt = True
     config.SlidesExporter.exclude_output_prompt = True
+    config.SlidesExporter.language_code = lang  # <html lang="ko">: the template's Korean fonts apply
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_input_tags = {"remove-input"}
     config.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
@@ -238,8 +285,16 @@ def copy_reveal(build: Path) -> None:
             shutil.copy2(source, target)
 
 
-def build(wanted: list[Deck], out: Path, *, pdf: bool = True, say=print) -> dict:
-    """Build ``wanted`` into ``out`` (made or replaced); return the manifest."""
+def keep_nested_builds(old: Path, new: Path) -> None:
+    """Move the builds inside ``old`` (slides/build/ko/ in slides/build/) into ``new``, which replaces it:
+    building the English decks must not throw the Korean ones away."""
+    for child in old.iterdir():
+        if child.is_dir() and (child / "manifest.json").is_file() and not (new / child.name).exists():
+            child.rename(new / child.name)
+
+
+def build(wanted: list[Deck], out: Path, *, pdf: bool = True, say=print, lang: Language = LANGUAGES["en"]) -> dict:
+    """Build ``wanted`` (decks in ``lang``) into ``out`` (made or replaced); return the manifest."""
     import nbformat  # noqa: PLC0415
 
     check_setup(pdf=pdf)
@@ -257,7 +312,7 @@ def build(wanted: list[Deck], out: Path, *, pdf: bool = True, say=print) -> dict
             try:
                 started = time.monotonic()
                 try:
-                    executed = execute(deck, scratch)
+                    executed = execute(deck, scratch, lang.code)
                 except Exception as error:
                     raise RuntimeError(f"slides: error: {deck.name} failed while running:\n{error}") from None
                 steps["executed"] = time.monotonic() - started
@@ -266,7 +321,7 @@ def build(wanted: list[Deck], out: Path, *, pdf: bool = True, say=print) -> dict
             nbformat.write(executed, staging / f"{deck.name}.ipynb")
             started = time.monotonic()
             page = staging / f"{deck.name}.slides.html"
-            export(executed, page)
+            export(executed, page, lang.code)
             steps["html"] = time.monotonic() - started
             entry = {"title": deck.title, "html": page.name, "notebook": f"{deck.name}.ipynb",
                      "source": fingerprint(deck), "seconds": round(steps["executed"], 1)}
@@ -278,11 +333,13 @@ def build(wanted: list[Deck], out: Path, *, pdf: bool = True, say=print) -> dict
             entries.append(entry)
             say(progress_line(index, len(wanted), deck, steps))
         manifest = {"built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": os.uname().nodename,
+                    "language": lang.code,
                     "decks": {Path(entry["html"]).name.removesuffix(".slides.html"): entry for entry in entries}}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        (staging / "index.html").write_text(index_page(entries))
+        (staging / "index.html").write_text(index_page(entries, lang))
         staging.chmod(0o755)
         if out.exists():
+            keep_nested_builds(out, staging)
             shutil.rmtree(out)
         staging.rename(out)
         return manifest
@@ -290,27 +347,48 @@ def build(wanted: list[Deck], out: Path, *, pdf: bool = True, say=print) -> dict
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def language_argument(code: str) -> Language:
+    """--lang's type: argparse prints the refusal as ``scripts/slides: error: argument --lang: unknown …``."""
+    try:
+        return language(code)
+    except ValueError as unknown:
+        raise argparse.ArgumentTypeError(str(unknown)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/slides", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="scripts/slides", description=__doc__.split("\n\n")[0],
+                                     epilog="examples:\n" + __doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("decks", nargs="*", help="deck numbers or names (default: all)")
     parser.add_argument("--no-pdf", action="store_true", help="skip the PDF handouts")
-    parser.add_argument("--out", type=Path, default=BUILD, help=f"where to build (default: {BUILD})")
+    parser.add_argument("--lang", type=language_argument, default=LANGUAGES["en"], metavar="LANGUAGE",
+                        help="the decks' language: " + "; ".join(
+                            f"{known.code} ({known.name}): {known.folder.relative_to(REPOSITORY)}/ -> "
+                            f"{known.out.relative_to(REPOSITORY)}/" for known in LANGUAGES.values())
+                        + ". The lab's outputs in the decks follow it (TEACHDOCK_LANG). Default: en")
+    parser.add_argument("--out", type=Path, help=f"where to build (default: {BUILD}, or its language's "
+                                                  "folder in it: slides/build/ko/)")
     args = parser.parse_args(argv)
-    wanted = select(decks(), args.decks)
+    lang = args.lang
+    out = args.out or lang.out
+    wanted = select(decks(lang.folder), args.decks)
+    if not wanted:
+        print(f"slides: error: no decks in {lang.folder}", file=sys.stderr)
+        return 2
     if os.geteuid() != 0:
         print("slides: warning: not root: the figures that need root are replaced by a sentence saying so "
               "(sudo scripts/slides builds them for real)", file=sys.stderr)
     started = time.monotonic()
     try:
-        build(wanted, args.out, pdf=not args.no_pdf)
+        build(wanted, out, pdf=not args.no_pdf, lang=lang)
     except SetupMissing as missing:
         print(f"slides: error: {missing}", file=sys.stderr)
         return 2
     except RuntimeError as failed:
         print(failed, file=sys.stderr)
         return 1
-    print(f"slides: {len(wanted)} decks in {args.out} ({time.monotonic() - started:.0f} s); "
-          f"open {args.out / 'index.html'}")
+    print(f"slides: {len(wanted)} decks in {out} ({time.monotonic() - started:.0f} s); "
+          f"open {out / 'index.html'}")
     return 0
 
 

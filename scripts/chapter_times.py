@@ -3,6 +3,7 @@
     sudo .venv/bin/python scripts/chapter_times.py            # measure and print the table
     sudo .venv/bin/python scripts/chapter_times.py --write    # ...and write it into the README
                                                               # and each chapter's "(about N minutes"
+                                                              # (and its Korean one's "(약 N분")
     sudo .venv/bin/python scripts/chapter_times.py --write 03_cgroups   # measure one chapter again
     .venv/bin/python scripts/chapter_times.py --words-only    # the reading column alone, no kernel
 
@@ -27,11 +28,14 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPOSITORY / "notebooks"
+KOREAN = NOTEBOOKS / "ko"  # the Korean chapters, same names: their stated time follows the English one
 README = REPOSITORY / "README.md"
 WORDS_PER_MINUTE = 200
 TABLE_START = "<!-- chapter-times: start (scripts/chapter_times.py --write) -->"
 TABLE_END = "<!-- chapter-times: end -->"
 ABOUT = re.compile(r"(\*\*What you will learn\*\* \()about \d+ minutes[^)]*(\))")
+# The Korean line's parenthesis holds parentheses of its own ("셀 실행 1분(실측)"): up to the line's last ")".
+KOREAN_ABOUT = re.compile(r"(\*\*이 장에서 배울 것\*\* \()약 \d+분[^\n]*(\))")
 FOLDED = re.compile(r"<details>.*?</details>", re.DOTALL)
 EXERCISE_HEADING = re.compile(r"^#{2,3} .*\b(Exercises?|Level \d+)\b", re.MULTILINE)
 SECTION_HEADING = re.compile(r"^## ", re.MULTILINE)
@@ -154,17 +158,40 @@ def stated_minutes(notebook: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def write_stated_time(path: Path, row: dict) -> None:
-    """Rewrite the chapter's "(about N minutes ...)" from the measured row, keeping the file's JSON layout."""
+def stated_time(row: dict, language: str = "en") -> str:
+    """What goes in the chapter's parenthesis: the measured row as a sentence, in English or Korean."""
+    run = math.ceil(row["run"] / 60)
+    if language == "ko":
+        return (f"약 {row['about']}분: 분당 {WORDS_PER_MINUTE}단어 기준으로 읽기 {row['reading']}분, "
+                f"셀 실행 {run}분(실측). 생각하는 시간은 별도입니다")
+    return (f"about {row['about']} minutes: {row['reading']} of reading at {WORDS_PER_MINUTE} words a minute "
+            f"and {run} of cells running, measured; time to think is extra")
+
+
+def write_stated_time(path: Path, row: dict, language: str = "en") -> None:
+    """Rewrite the chapter's "(about N minutes ...)" (a Korean chapter's "(약 N분 ...)") from the
+    measured row, keeping the file's JSON layout."""
+    pattern, line = (KOREAN_ABOUT, "**이 장에서 배울 것** (약 N분") if language == "ko" else (
+        ABOUT, "**What you will learn** (about N minutes)")
     notebook = json.loads(path.read_text(encoding="utf-8"))
-    first = "".join(notebook["cells"][0]["source"])
-    phrase = (f"about {row['about']} minutes: {row['reading']} of reading at {WORDS_PER_MINUTE} words a minute "
-              f"and {math.ceil(row['run'] / 60)} of cells running, measured; time to think is extra")
-    new, count = ABOUT.subn(lambda m: f"{m.group(1)}{phrase}{m.group(2)}", first)
+    first = next(cell for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    phrase = stated_time(row, language)
+    new, count = pattern.subn(lambda m: f"{m.group(1)}{phrase}{m.group(2)}", "".join(first["source"]))
     if count != 1:
-        raise SystemExit(f"{path.name}: its first cell has no '**What you will learn** (about N minutes)'")
-    notebook["cells"][0]["source"] = new.splitlines(keepends=True)
+        raise SystemExit(f"{path.name}: its first Markdown cell has no '{line}'")
+    first["source"] = new.splitlines(keepends=True)
     path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_stated_times(row: dict, english: Path, korean_folder: Path = KOREAN) -> list[Path]:
+    """The measured row into the English chapter and, when there is one, its Korean translation
+    (notebooks/ko/, same name): the Korean chapters never state an older time. The files written."""
+    write_stated_time(english, row)
+    korean = korean_folder / english.name
+    if not korean.exists():
+        return [english]
+    write_stated_time(korean, row, "ko")
+    return [english, korean]
 
 
 def main() -> int:
@@ -197,8 +224,8 @@ def main() -> int:
         measured = {path.stem: path for path in paths}
         for row in rows:
             if row["chapter"] in measured:
-                write_stated_time(measured[row["chapter"]], row)
-        print("README.md and the chapters' stated times written.", file=sys.stderr)
+                write_stated_times(row, measured[row["chapter"]])
+        print("README.md and the chapters' stated times (English and Korean) written.", file=sys.stderr)
     return 0
 
 

@@ -7,6 +7,12 @@ build takes minutes. Each built deck is opened from disk with every request that
 or 127.0.0.1 aborted and recorded, stepped through with Reveal.next() to its last slide, and
 must show no console error, no uncaught exception, no failed or outside request and no image
 that did not load. Its PDF handout must be a PDF with one page per slide.
+
+One Korean deck (00, built by ``scripts/slides --lang ko``'s code into a temporary directory, or
+slides/build/ko/ when that holds it built from the current deck: a few seconds) must say
+``<html lang="ko">``, show its Korean title drawn in a font with Hangul (the font Chromium really
+used, asked through the DevTools protocol: NanumGothic or Noto Sans CJK KR, not a box), and embed
+that font in its PDF handout.
 """
 
 from __future__ import annotations
@@ -48,6 +54,29 @@ def built_slides():
         except builder.SetupMissing as missing:
             pytest.fail(f"the decks cannot be built here: {missing}")
         yield out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def built_korean_deck():
+    """slides/build/ko/ if it holds deck 00 built from the current Korean deck, else a fresh build of that deck."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    korean = builder.language("ko")
+    deck = [deck for deck in builder.decks(korean.folder) if deck.number == "00"]
+    if builder.up_to_date(korean.out, deck):
+        yield korean.out, deck[0]
+        return
+    base = Path(tempfile.mkdtemp(prefix="teachdock-slides-ko-test-"))
+    try:
+        out = base / "ko"
+        try:
+            builder.build(deck, out, lang=korean)
+        except builder.SetupMissing as missing:
+            pytest.fail(f"the Korean deck cannot be built here: {missing}")
+        yield out, deck[0]
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -202,3 +231,55 @@ def _what_rise_shows(page) -> dict:
     return {"slides": frame.evaluate("document.querySelectorAll('.reveal .slides > section').length"),
             "loaded": frame.evaluate("[...document.images].filter(i => i.naturalWidth > 0).length"),
             "text": frame.evaluate("document.querySelector('.reveal').textContent")}
+
+
+def platform_fonts(page, selector: str) -> list[str]:
+    """The fonts Chromium drew an element's own text with, as the DevTools protocol reports them."""
+    session = page.context.new_cdp_session(page)
+    try:
+        session.send("DOM.enable")
+        session.send("CSS.enable")
+        document = session.send("DOM.getDocument", {"depth": -1})
+        node = session.send("DOM.querySelector", {"nodeId": document["root"]["nodeId"], "selector": selector})
+        assert node["nodeId"], f"nothing matches {selector}"
+        return [font["familyName"] for font in session.send("CSS.getPlatformFontsForNode",
+                                                             {"nodeId": node["nodeId"]})["fonts"]]
+    finally:
+        session.detach()
+
+
+KOREAN_FONTS = ("NanumGothic", "Noto Sans CJK KR")
+
+
+def test_a_korean_deck_shows_hangul_in_a_korean_font(built_korean_deck, offline_chromium):
+    out, deck = built_korean_deck
+    page = offline_chromium.new_page(viewport={"width": 1280, "height": 720})
+    page.set_default_timeout(30_000)
+    outside, errors = [], []
+    page.route("**/*", lambda route: route.continue_() if allowed(route.request.url)
+               else (outside.append(route.request.url), route.abort()))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto((out / f"{deck.name}.slides.html").as_uri())
+        page.wait_for_function("() => window.Reveal && Reveal.isReady() && document.fonts.status === 'loaded'")
+        language = page.evaluate("document.documentElement.lang")
+        title = page.inner_text(".reveal section.present h1")
+        fonts = platform_fonts(page, ".reveal section.present h1")
+        stack = page.evaluate("getComputedStyle(document.querySelector('.reveal section.present h1')).fontFamily")
+        total = page.evaluate("Reveal.getTotalSlides()")
+        page.screenshot(path=str(ARTIFACTS / f"slides_ko_{deck.name}_first.png"))
+    finally:
+        page.close()
+    assert language == "ko"
+    assert title.startswith("00 · ") and re.search("[가-힣]", title), title
+    families = [family.strip().strip("'\"") for family in stack.split(",")]
+    assert families[:2] == list(KOREAN_FONTS), f"the template's font stack for Korean: {stack}"
+    assert any(font.startswith(KOREAN_FONTS) for font in fonts), (
+        f"the Korean title was drawn in {fonts}: no font with Hangul (scripts/setup installs fonts-nanum)")
+    slides = sum(1 for cell in json.loads(deck.path.read_text())["cells"]
+                 if cell["metadata"].get("slideshow", {}).get("slide_type") == "slide")
+    assert total == slides and not outside and not errors, (total, slides, outside, errors)
+    pdf = (out / f"{deck.name}.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and re.search(rb"/BaseFont\s*/[A-Z]{6}\+(NanumGothic|NotoSansCJKkr)", pdf), (
+        "the handout embeds no font with Hangul")
+    assert (out / "index.html").read_text().startswith('<!DOCTYPE html>\n<html lang="ko">')

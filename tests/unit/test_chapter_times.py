@@ -8,6 +8,7 @@ this test asks for the table to be measured again (``sudo .venv/bin/python scrip
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,71 @@ def test_words_folded_solutions_and_exercise_cells_are_found():
     assert words == 24  # 3 of the title, 7 + 2 + 1 + 6 + 2 + 1 + 1 + 1 more; not the folded solution
     assert chapter_times.PLACEHOLDER.sub(r'\1"x"', "answer = ...  # n\nf(...)") == 'answer = "x"  # n\nf(...)'
     assert chapter_times.about_minutes(reading=12, run_seconds=200) == 20
+
+
+# --- the Korean chapters (notebooks/ko/) state the same time, rewritten with the English one -----------
+
+def _chapter(folder: Path, first: str, name: str = "03_demo.ipynb") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    notebook = {"cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": first.splitlines(True)},
+                          {"cell_type": "code", "id": "b", "metadata": {}, "source": ["print(1)\n"],
+                           "outputs": [], "execution_count": None}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _first_cell(path: Path) -> str:
+    return "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+
+
+ROW = {"chapter": "03_demo", "words": 4000, "reading": 20, "run": 130.0, "exercises": 10.0, "about": 25}
+
+
+def test_write_rewrites_the_korean_chapters_minutes_too(tmp_path):
+    english = _chapter(tmp_path, "# 03 · Demo\n**What you will learn** (about 15 minutes: 12 of reading at 200 words a "
+                                 "minute and 1 of cells running, measured; time to think is extra)\n\nText.\n")
+    korean = _chapter(tmp_path / "ko", "# 03 · 데모\n> 용어: [용어집](glossary.md)\n\n**이 장에서 배울 것** (약 15분: 읽기 "
+                                        "12분(분당 200단어 기준), 셀 실행 1분(실측). 생각하는 시간은 별도입니다): 무엇을 배우는지.\n"
+                                        "둘째 줄은 그대로.\n")
+    assert chapter_times.write_stated_times(ROW, english, tmp_path / "ko") == [english, korean]
+    assert "(about 25 minutes: 20 of reading at 200 words a minute and 3 of cells running" in _first_cell(english)
+    text = _first_cell(korean)
+    assert ("**이 장에서 배울 것** (약 25분: 분당 200단어 기준으로 읽기 20분, 셀 실행 3분(실측). "
+            "생각하는 시간은 별도입니다): 무엇을 배우는지.\n둘째 줄은 그대로.\n") in text
+    assert text.startswith("# 03 · 데모\n> 용어: [용어집](glossary.md)\n\n")
+    stated = re.search(r"\(약 (\d+)분", text).group(1)
+    assert int(stated) == ROW["about"]
+
+
+def test_write_without_a_korean_chapter_writes_the_english_one_only(tmp_path):
+    english = _chapter(tmp_path, "**What you will learn** (about 5 minutes: x)\n")
+    assert chapter_times.write_stated_times(ROW, english, tmp_path / "ko") == [english]
+    assert not (tmp_path / "ko").exists()
+
+
+def test_a_korean_chapter_without_its_time_line_is_an_error(tmp_path):
+    english = _chapter(tmp_path, "**What you will learn** (about 5 minutes: x)\n")
+    _chapter(tmp_path / "ko", "# 03 · 데모\n배울 것: 많습니다.\n")
+    with pytest.raises(SystemExit, match="이 장에서 배울 것"):
+        chapter_times.write_stated_times(ROW, english, tmp_path / "ko")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda path: path.stem)
+def test_every_korean_chapter_can_be_rewritten_and_keeps_the_english_time(chapter, tmp_path):
+    """Each notebooks/ko/ chapter has exactly one line --write finds; written from the README's row, it
+    states what the English chapter states (the sync test's own check), and nothing else in it changes."""
+    korean = chapter_times.KOREAN / chapter.name
+    if not korean.exists():
+        pytest.skip(f"no Korean {chapter.name} yet")
+    sync = load_script(REPOSITORY / "tests" / "unit" / "test_korean_chapters.py")
+    copy = tmp_path / "ko" / chapter.name
+    copy.parent.mkdir()
+    copy.write_bytes(korean.read_bytes())
+    row = chapter_times.read_table((REPOSITORY / "README.md").read_text(encoding="utf-8"), full=True)[chapter.stem]
+    chapter_times.write_stated_time(copy, row, "ko")
+    before, after = json.loads(korean.read_text(encoding="utf-8")), json.loads(copy.read_text(encoding="utf-8"))
+    assert before["cells"][1:] == after["cells"][1:] and before["metadata"] == after["metadata"]
+    english_first = json.loads(chapter.read_text(encoding="utf-8"))["cells"][0]
+    assert sync.time_problems(after["cells"][0], english_first) == []

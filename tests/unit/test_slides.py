@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,126 @@ def test_the_template_loads_nothing_from_outside():
         assert f"block {block}" in template, f"the stock {block} block (CDN scripts) is not replaced"
     assert "http" not in template.replace("http-equiv", "")
     assert os.path.basename(builder.REVEAL_PREFIX) == "reveal.js"
+
+
+# --- languages: scripts/slides --lang ko builds slides/ko/ into slides/build/ko/ ------------------------
+
+def test_each_language_has_its_folder_and_its_build():
+    english, korean = builder.language("en"), builder.language("ko")
+    assert (english.folder, english.out) == (builder.SLIDES, builder.BUILD)
+    assert (korean.folder, korean.out) == (builder.SLIDES / "ko", builder.BUILD / "ko")
+    assert [deck.name for deck in builder.decks(korean.folder)] == [deck.name for deck in DECKS]
+
+
+def test_an_unknown_language_is_refused_naming_those_there_are(capsys):
+    with pytest.raises(ValueError, match=r"unknown language 'fr': the decks exist in en \(English\), ko \(한국어\)"):
+        builder.language("fr")
+    with pytest.raises(SystemExit) as refused:
+        builder.main(["--lang", "fr"])
+    assert refused.value.code == 2
+    assert "argument --lang: unknown language 'fr'" in capsys.readouterr().err
+
+
+def test_help_teaches_the_language_option(capsys):
+    with pytest.raises(SystemExit):
+        builder.main(["--help"])
+    shown = capsys.readouterr().out
+    assert "--lang LANGUAGE" in shown and "ko (한국어): slides/ko/ -> slides/build/ko/" in shown
+    assert "scripts/slides --lang ko" in shown, "the examples show it"
+
+
+@pytest.mark.parametrize("argv, folder, out, code", [
+    (["--no-pdf"], "slides", "slides/build", "en"),
+    (["--lang", "ko", "--no-pdf"], "slides/ko", "slides/build/ko", "ko"),
+    (["--lang=ko", "03", "--no-pdf"], "slides/ko", "slides/build/ko", "ko"),
+])
+def test_main_builds_the_languages_decks_into_its_folder(monkeypatch, argv, folder, out, code):
+    asked = {}
+
+    def fake_build(wanted, into, *, pdf, lang):
+        asked.update(wanted=wanted, into=into, pdf=pdf, lang=lang)
+
+    monkeypatch.setattr(builder, "build", fake_build)
+    assert builder.main(argv) == 0
+    assert {deck.path.parent for deck in asked["wanted"]} == {REPO / folder}
+    assert (asked["into"], asked["lang"].code, asked["pdf"]) == (REPO / out, code, False)
+    if "03" in argv:
+        assert [deck.number for deck in asked["wanted"]] == ["03"]
+    else:
+        assert len(asked["wanted"]) == len(DECKS)
+
+
+def test_the_kernel_speaks_the_decks_language(monkeypatch):
+    monkeypatch.setenv("TEACHDOCK_LANG", "ko")  # a shell left in Korean must not make the English decks Korean
+    assert builder.kernel_environment("en")["TEACHDOCK_LANG"] == "en"
+    korean = builder.kernel_environment("ko")
+    assert korean["TEACHDOCK_LANG"] == "ko" and korean["PATH"] == os.environ["PATH"]
+
+
+def test_the_korean_index_page_is_korean():
+    page = builder.index_page([{"title": "03 · cgroup", "html": "03_cgroups.slides.html", "pdf": "03_cgroups.pdf"}],
+                              builder.language("ko"))
+    assert '<html lang="ko">' in page and "PDF 유인물" in page and "scripts/slides --lang ko" in page
+    assert "'NanumGothic','Noto Sans CJK KR'" in page
+    english = builder.index_page([{"title": "03 · cgroups", "html": "03_cgroups.slides.html"}])
+    assert '<html lang="en">' in english and "Nanum" not in english
+
+
+def test_the_template_sets_korean_decks_in_a_font_with_hangul():
+    template = (REPO / "slides" / "template" / "teachdock" / "index.html.j2").read_text()
+    korean = template.split("html:lang(ko) {", 1)[1].split("}", 1)[0]
+    for variable in ("--r-main-font", "--r-heading-font", "--jp-content-font-family"):
+        stack = re.search(rf"{variable}:([^;]*);", korean).group(1)
+        assert stack.strip().startswith("'NanumGothic', 'Noto Sans CJK KR'"), f"{variable}: {stack}"
+
+
+def test_the_exported_page_says_its_language(tmp_path):
+    import nbformat  # noqa: PLC0415
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# 00 · 시작하기", metadata={"slideshow": {"slide_type": "slide"}})]
+    for code in ("en", "ko"):
+        builder.export(notebook, tmp_path / f"{code}.html", code)
+        assert f'<html lang="{code}">' in (tmp_path / f"{code}.html").read_text()
+
+
+def _pretend_to_build(monkeypatch):
+    """build() with every slow step replaced: no kernel, no reveal.js, no Chromium."""
+    import nbformat  # noqa: PLC0415
+
+    monkeypatch.setattr(builder, "check_setup", lambda *, pdf: None)
+    monkeypatch.setattr(builder, "copy_reveal", lambda build: (build / "reveal.js").mkdir())
+    monkeypatch.setattr(builder, "execute", lambda deck, scratch, lang: nbformat.read(deck.path, as_version=4))
+    monkeypatch.setattr(builder, "export", lambda notebook, out, lang: out.write_text(f'<html lang="{lang}">'))
+
+
+def test_building_one_language_keeps_the_others_build(monkeypatch, tmp_path):
+    _pretend_to_build(monkeypatch)
+    out = tmp_path / "build"
+    english, korean = builder.language("en"), builder.language("ko")
+    builder.build(DECKS[:1], out / "ko", pdf=False, say=lambda line: None, lang=korean)
+    builder.build(DECKS[:2], out, pdf=False, say=lambda line: None, lang=english)
+    assert (out / "ko" / "manifest.json").is_file(), "the English build threw the Korean one away"
+    assert json.loads((out / "ko" / "manifest.json").read_text())["language"] == "ko"
+    assert '<html lang="ko">' in (out / "ko" / f"{DECKS[0].name}.slides.html").read_text()
+    assert (out / f"{DECKS[1].name}.slides.html").is_file()
+    builder.build(DECKS[1:2], out / "ko", pdf=False, say=lambda line: None, lang=korean)
+    assert (out / f"{DECKS[1].name}.slides.html").is_file(), "the Korean build threw the English one away"
+    assert not (out / "ko" / f"{DECKS[0].name}.slides.html").exists(), "a build replaces its own folder"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["build"], "no scratch left behind"
+    assert not [path for path in out.iterdir() if path.name.startswith(".slides-")]
+
+
+def test_a_failed_build_leaves_the_last_one(monkeypatch, tmp_path):
+    _pretend_to_build(monkeypatch)
+    out = tmp_path / "build"
+    builder.build(DECKS[:1], out, pdf=False, say=lambda line: None)
+
+    def failing(deck, scratch, lang):
+        raise OSError("the kernel died")
+
+    monkeypatch.setattr(builder, "execute", failing)
+    with pytest.raises(RuntimeError, match="failed while running"):
+        builder.build(DECKS[:1], out / "ko", pdf=False, say=lambda line: None, lang=builder.language("ko"))
+    assert (out / "manifest.json").is_file() and not (out / "ko").exists()
+    assert not [path for path in out.iterdir() if path.name.startswith(".slides-")]
