@@ -1,6 +1,7 @@
 """Chapter 04's account of who enforces the device rules, for each kind of host."""
 
 from teachdock.lab.filesystems import device_rules
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 
 def test_v1_names_the_devices_files():
@@ -18,3 +19,10 @@ def test_v2_names_the_program_and_its_size():
 def test_without_root_the_user_namespace_is_the_answer():
     sentence = device_rules.how_rules_are_enforced("v2", root=False)
     assert "user namespace" in sentence and "refuses mknod" in sentence
+
+
+def test_the_account_reads_korean(korean):
+    for sentence in (device_rules.how_rules_are_enforced("v1", root=True),
+                     device_rules.how_rules_are_enforced("v2", root=True),
+                     device_rules.how_rules_are_enforced("v2", root=False)):
+        assert reads_korean(sentence), sentence

@@ -28,6 +28,7 @@ from teachdock.lab.filesystems.checks import (
     judge_readonly_root,
     masked_in,
 )
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 # A container's mountinfo as teachdock's runtime makes it (shortened), with a space escaped
 # in one mount point and propagation tags on two lines.
@@ -437,3 +438,34 @@ def test_check_readonly_root_without_root_says_root_is_needed(monkeypatch):
     result = check_readonly_root(dict(readonly=True))
     assert not result.passed and result.answered and "needs root" in result.message
     assert "Answer with a dict" in check_readonly_root(["readonly"]).message  # the form is still judged
+
+
+# ---- in Korean (TEACHDOCK_LANG=ko): the verdicts, hints and tables a Korean learner reads -------------
+
+
+def test_the_filesystems_judges_speak_korean(korean):
+    right = judge_hidden_file(dict(masked_paths=[...]), bytes_read=0, masked=DOCKER_MASKED | {"/proc/cpuinfo"},
+                              docker_masked=DOCKER_MASKED)
+    replaced = judge_hidden_file(dict(masked_paths=["/proc/cpuinfo"]), bytes_read=0, masked={"/proc/cpuinfo"},
+                                 docker_masked=DOCKER_MASKED)
+    not_masked = judge_hidden_file(dict(), bytes_read=2674, masked=DOCKER_MASKED, docker_masked=DOCKER_MASKED)
+    escaped = judge_escape(escaped=True, error=None, calls=[], jail_depth=3)
+    too_low = judge_escape(escaped=False, error=None, calls=[("chroot", "tmp"), ("chdir", "..")], jail_depth=3)
+    propagated = judge_private_tmpfs(**{**OK, "host_sees": True, "calls": []})
+    for result in (right, replaced, not_masked, escaped, too_low, propagated):
+        assert reads_korean(result.message), result.message
+    assert right.passed and not replaced.passed and "/proc/acpi" in replaced.message and "2674" in not_masked.message
+    assert "'ro'" in judge_readonly_root(root=ROOT_RO, data=_mount("/data", options="ro"), writes={}).message
+    assert reads_korean(check_hidden_cpuinfo(dict(rootfs="/x"), rootfs="/nowhere").message)
+
+
+def test_the_filesystems_tables_speak_korean(korean, box_mounts):
+    table = fs.mount_table(box_mounts, ["/proc/keys"], ["/proc/sys"])
+    assert "마운트 포인트" in table._repr_html_() and "마스킹됨" in repr(table)
+    escape = fs.escape_table(fs.EscapeAttempt("plain chroot", ["jail"], ["home"], True),
+                             fs.EscapeAttempt("teachdock container", ["bin"], ["bin"], False))
+    assert "평범한 chroot" in escape._repr_html_() and "#fbdada" in escape._repr_html_()
+    assert "예: 탈출함 | 아니요: 아직 안쪽" in repr(escape)
+    error = KernelError("pivot_root", errno.EINVAL, "Invalid argument")
+    assert reads_korean(fs.explain_pivot_root_error(error))
+    assert fs.plot_mounts(box_mounts, box_mounts).axes[0].get_title() == "파일시스템 타입별 마운트"

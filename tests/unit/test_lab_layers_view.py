@@ -25,6 +25,7 @@ from teachdock.lab.images.layers_view import (
     plot_sharing,
     steps_table,
 )
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 
 def tar_of(*entries) -> bytes:
@@ -236,3 +237,30 @@ def test_a_huge_layer_shows_part_of_its_table_but_every_row_in_rows(images, monk
     viewer = LayerViewer(images, "base:1")
     assert len(viewer.rows) == 8 and "and 5 more" in viewer.table.value
     assert viewer.table.value.count("<tr") == 4  # the header and three rows
+
+
+# ---- in Korean (TEACHDOCK_LANG=ko): the verdicts, the viewer and the steps table ---------------------
+
+
+def test_the_images_judges_speak_korean(korean):
+    deleted = image_checks.judge_deleted_file_cost
+    marker = image_checks.judge_deletion_marker
+    markers, upper = {"bin": "dir", "bin/vi": "whiteout"}, "/data/containers/x/upper"
+    results = [deleted(200, ADDED_SIZES), deleted(0, ADDED_SIZES), deleted(200_000, ADDED_SIZES),
+               marker("bin/vi", "/bin/vi", markers, upper), marker("bin/.wh.vi", "/bin/vi", markers, upper),
+               marker("etc/vi", "/bin/vi", markers, upper), image_checks.judge_first_cache_miss(3, 3, 3, 5),
+               image_checks.judge_first_cache_miss(1, 3, 3, 5), image_checks.judge_first_cache_miss(5, 3, 3, 5)]
+    for result in results:
+        assert reads_korean(result.message), result.message
+    assert results[0].passed and "200313" in results[0].message and not results[1].passed
+
+
+def test_the_viewer_and_the_steps_table_speak_korean(korean, images):
+    viewer = LayerViewer(images, "top:1")
+    assert viewer.image.description == "이미지" and "레이어 2개, 베이스부터" in viewer.summary.value
+    assert "화이트아웃 .wh.vi" in viewer.table.value and "삭제" in viewer.table.value
+    assert (REMOVED, "/bin/vi", "whiteout .wh.vi") in viewer.rows  # the data stays English: code compares it
+    steps = [SimpleNamespace(number=2, instruction="RUN true", cached=True, diff_id=None, seconds=0.001)]
+    table = steps_table(SimpleNamespace(steps=steps))
+    assert "캐시 사용" in repr(table) and "(설정만)" in repr(table) and "#e3f4e8" in table._repr_html_()
+    assert plot_layer_sizes(images, ["base:1"]).axes[0].get_ylabel() == "저장소의 kB (gzip 블롭)"

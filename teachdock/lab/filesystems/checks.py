@@ -31,6 +31,7 @@ import sys
 from teachdock import kernel
 from teachdock.errors import TeachdockError
 from teachdock.lab.common.checks import not_answered_yet, CheckResult, not_answered
+from teachdock.lab.common.language import say
 from teachdock.lab.filesystems.child import Child, become_root_in_user_namespace
 from teachdock.lab.filesystems.experiments import (
     Mount,
@@ -44,8 +45,9 @@ from teachdock.lab.filesystems.experiments import (
 
 
 def _cannot_check(error: Exception) -> CheckResult:
-    return CheckResult(False, f"Could not check your answer ({type(error).__name__}: {error}). This check "
-                              "starts containers or makes mounts, which needs root: see the note at the top.")
+    return CheckResult(False, say("Could not check your answer ({kind}: {error}). This check starts containers "
+                                  "or makes mounts, which needs root: see the note at the top.",
+                                  kind=type(error).__name__, error=error))
 
 
 def _placeholder(): ...
@@ -73,20 +75,23 @@ def _rootfs(rootfs):
 #: The file the exercise hides: Docker leaves it visible, and it shows the host's CPUs.
 HIDE_TARGET = "/proc/cpuinfo"
 
-_WHY_MASKED = {
-    "/proc/kcore": "it is the host's physical memory, shaped as a core file",
-    "/proc/keys": "the kernel's keyrings are not namespaced: it would list the host's keys",
-    "/proc/timer_list": "it lists every timer on the host, with the PIDs and names of host processes",
-    "/sys/firmware": "it holds the host's firmware tables (ACPI, DMI): hardware details and more",
-    "/proc/interrupts": "it shows the host's interrupt counters per CPU and device",
-    "/proc/acpi": "it exposes the host's ACPI interfaces",
-    "/proc/sched_debug": "it lists the host's run queues, with every process on them",
-    "/proc/scsi": "it exposes the host's SCSI devices",
-    "/proc/asound": "it exposes the host's sound cards",
-    "/proc/latency_stats": "it collects latency data across the whole host",
-    "/proc/timer_stats": "it collects timer data across the whole host",
-    "/sys/devices/virtual/powercap": "energy counters there have leaked secrets (the PLATYPUS attack)",
-}
+def why_masked(path: str) -> str:
+    """Why Docker masks ``path``: the end of a hint, in the learner's language."""
+    reasons = {
+        "/proc/kcore": say("it is the host's physical memory, shaped as a core file"),
+        "/proc/keys": say("the kernel's keyrings are not namespaced: it would list the host's keys"),
+        "/proc/timer_list": say("it lists every timer on the host, with the PIDs and names of host processes"),
+        "/sys/firmware": say("it holds the host's firmware tables (ACPI, DMI): hardware details and more"),
+        "/proc/interrupts": say("it shows the host's interrupt counters per CPU and device"),
+        "/proc/acpi": say("it exposes the host's ACPI interfaces"),
+        "/proc/sched_debug": say("it lists the host's run queues, with every process on them"),
+        "/proc/scsi": say("it exposes the host's SCSI devices"),
+        "/proc/asound": say("it exposes the host's sound cards"),
+        "/proc/latency_stats": say("it collects latency data across the whole host"),
+        "/proc/timer_stats": say("it collects timer data across the whole host"),
+        "/sys/devices/virtual/powercap": say("energy counters there have leaked secrets (the PLATYPUS attack)"),
+    }
+    return reasons.get(path) or say("it leaks host information")
 
 
 def masked_in(mounts: list[Mount]) -> set[str]:
@@ -110,36 +115,44 @@ def judge_hidden_file(options: dict, *, bytes_read: int | None, masked: set[str]
     container masks on this machine (Docker's list, less the paths this kernel lacks)."""
     if target not in masked or bytes_read:
         if target in (options.get("readonly_paths") or []):
-            return CheckResult(False, f"{target} is in readonly_paths, so the container may still read it "
-                                      f"({bytes_read} bytes here): read-only only forbids writing. Masking hides "
-                                      "a path: the `masked_paths` option.")
+            return CheckResult(False, say("{target} is in readonly_paths, so the container may still read it "
+                                          "({bytes_read} bytes here): read-only only forbids writing. Masking "
+                                          "hides a path: the `masked_paths` option.",
+                                          target=target, bytes_read=bytes_read))
         if bytes_read is None:
-            return CheckResult(False, f"The container could not read {target} at all: nothing is bound over it, "
-                                      "it is gone. A masked file is still there, and reads 0 bytes.")
-        return CheckResult(False, f"The container still reads {bytes_read} bytes of {target}, the host's CPUs: "
-                                  "nothing is bound over it. Give the `masked_paths` option (make_spec's "
-                                  "signature lists it), a list of paths.")
+            return CheckResult(False, say("The container could not read {target} at all: nothing is bound over "
+                                          "it, it is gone. A masked file is still there, and reads 0 bytes.",
+                                          target=target))
+        return CheckResult(False, say("The container still reads {bytes_read} bytes of {target}, the host's CPUs: "
+                                      "nothing is bound over it. Give the `masked_paths` option (make_spec's "
+                                      "signature lists it), a list of paths.", bytes_read=bytes_read, target=target))
     lost = sorted(docker_masked - masked)
+    if len(lost) > 1:
+        return CheckResult(False, say("{target} is hidden, but {path} (and {more} more) is visible again, and "
+                                      "Docker masks it because {reason}. Your list *replaced* Docker's: start "
+                                      "from DEFAULT_MASKED_PATHS and add to it.",
+                                      target=target, path=lost[0], more=len(lost) - 1, reason=why_masked(lost[0])))
     if lost:
-        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
-        return CheckResult(False, f"{target} is hidden, but {lost[0]}{more} is visible again, and Docker masks "
-                                  f"it because {_WHY_MASKED.get(lost[0], 'it leaks host information')}. Your "
-                                  "list *replaced* Docker's: start from DEFAULT_MASKED_PATHS and add to it.")
-    return CheckResult(True, f"Right: {target} reads 0 bytes (/dev/null is bound over it), and all "
-                             f"{len(docker_masked)} of Docker's masks are still there. Docker has no flag for "
-                             "this; lxcfs goes further and shows a cpuinfo made from the container's own "
-                             "cgroup limits.")
+        return CheckResult(False, say("{target} is hidden, but {path} is visible again, and Docker masks it "
+                                      "because {reason}. Your list *replaced* Docker's: start from "
+                                      "DEFAULT_MASKED_PATHS and add to it.",
+                                      target=target, path=lost[0], reason=why_masked(lost[0])))
+    return CheckResult(True, say("Right: {target} reads 0 bytes (/dev/null is bound over it), and all {count} of "
+                                 "Docker's masks are still there. Docker has no flag for this; lxcfs goes further "
+                                 "and shows a cpuinfo made from the container's own cgroup limits.",
+                                 target=target, count=len(docker_masked)))
 
 
 
-def options_problem(options, call: str, supplied: str) -> CheckResult | None:
-    """The answer is not a dict of keyword arguments for ``call``, or names what the check supplies."""
+def options_problem(options, call: str, leave_out) -> CheckResult | None:
+    """The answer is not a dict of keyword arguments for ``call``, or names what the check supplies
+    (``leave_out(names)`` says so, a whole sentence per check)."""
     if not isinstance(options, dict):
-        return CheckResult(False, f"Answer with a dict of keyword arguments for {call}, such as "
-                                  f"dict(hostname='box') (you gave {type(options).__name__}).")
+        return CheckResult(False, say("Answer with a dict of keyword arguments for {call}, such as "
+                                      "dict(hostname='box') (you gave {kind}).", call=call, kind=type(options).__name__))
     clashes = sorted({"args", "rootfs", "bundle", "config", "container_id"} & options.keys())
     if clashes:
-        return CheckResult(False, f"Leave out {', '.join(clashes)}: the check supplies the rootfs and {supplied}")
+        return CheckResult(False, leave_out(", ".join(clashes)))
     return None
 
 def check_hidden_cpuinfo(options, rootfs=None) -> CheckResult:
@@ -150,7 +163,8 @@ def check_hidden_cpuinfo(options, rootfs=None) -> CheckResult:
     a rootless container, whose masks are the same."""
     if not_answered(options):
         return not_answered_yet()
-    problem = options_problem(options, "run()", "the program itself.")
+    problem = options_problem(options, "run()", lambda names: say(
+        "Leave out {names}: the check supplies the rootfs and the program itself.", names=names))
     if problem is not None:
         return problem
     from teachdock.kernel.mountinfo import parse_mountinfo  # noqa: PLC0415
@@ -162,9 +176,9 @@ def check_hidden_cpuinfo(options, rootfs=None) -> CheckResult:
         default = run(["cat", "/proc/self/mountinfo"], rootfs=rootfs, timeout=30)
         theirs = run(["sh", "-c", script], rootfs=rootfs, timeout=30, **options)
     except TypeError as error:
-        return CheckResult(False, f"run() does not take these options: {error}.")
+        return CheckResult(False, say("run() does not take these options: {error}.", error=error))
     except TeachdockError as error:
-        return CheckResult(False, f"The runtime refused these options: {error}")
+        return CheckResult(False, say("The runtime refused these options: {error}", error=error))
     except Exception as error:  # noqa: BLE001
         return _cannot_check(error)
     first, _, table = theirs.stdout.partition("\n")
@@ -182,28 +196,30 @@ def judge_readonly_root(*, root: Mount | None, data: Mount | None, writes: dict[
     """``root``/``data``: the container's mounts at / and /data (None: no mount there);
     ``writes``: what a write test in the container got ("ok" or an errno name)."""
     if root is None:
-        return CheckResult(False, "The container has no root mount: did it start?")
+        return CheckResult(False, say("The container has no root mount: did it start?"))
     if writes.get("/") == "ok" or not root.read_only:
-        return CheckResult(False, "The container's / accepts writes: its root is not read-only. Ask for a "
-                                  "read-only root when you create it (the `readonly` option, like "
-                                  "`docker run --read-only`).")
+        return CheckResult(False, say("The container's / accepts writes: its root is not read-only. Ask for a "
+                                      "read-only root when you create it (the `readonly` option, like "
+                                      "`docker run --read-only`)."))
     data_write = writes.get("/data")
     if data is None:
         if data_write == "ENOENT":
-            return CheckResult(False, "There is no /data in the container: the image has no such directory and "
-                                      "nothing is mounted there. Add an entry for /data to the `mounts` option "
-                                      "(a tmpfs, or a bind mount of a host directory); the runtime creates the "
-                                      "mount point.")
-        return CheckResult(False, "/data is a plain directory of the read-only root, not a mount of its own, "
-                                  "so it is read-only too. Mount something on /data.")
+            return CheckResult(False, say("There is no /data in the container: the image has no such directory "
+                                          "and nothing is mounted there. Add an entry for /data to the `mounts` "
+                                          "option (a tmpfs, or a bind mount of a host directory); the runtime "
+                                          "creates the mount point."))
+        return CheckResult(False, say("/data is a plain directory of the read-only root, not a mount of its own, "
+                                      "so it is read-only too. Mount something on /data."))
     if data.read_only or data_write == "EROFS":
-        return CheckResult(False, f"/data is a mount ({data.fs_type}), but a read-only one: its options say "
-                                  "'ro'. Leave 'ro' out of that mount's options.")
+        return CheckResult(False, say("/data is a mount ({fs_type}), but a read-only one: its options say 'ro'. "
+                                      "Leave 'ro' out of that mount's options.", fs_type=data.fs_type))
     if data_write != "ok":
-        return CheckResult(False, f"/data is a {data.fs_type} mount, but writing there failed with {data_write}.")
-    return CheckResult(True, f"Right: / is read-only ({root.fs_type}, ro) and /data is a writable {data.fs_type} "
-                             "mount. Docker spells it `docker run --read-only --tmpfs /data` (or `-v VOLUME:/data`). "
-                             "The program can keep state in /data and nowhere else.")
+        return CheckResult(False, say("/data is a {fs_type} mount, but writing there failed with {error}.",
+                                      fs_type=data.fs_type, error=data_write))
+    return CheckResult(True, say("Right: / is read-only ({root_type}, ro) and /data is a writable {fs_type} mount. "
+                                 "Docker spells it `docker run --read-only --tmpfs /data` (or `-v VOLUME:/data`). "
+                                 "The program can keep state in /data and nowhere else.",
+                                 root_type=root.fs_type, fs_type=data.fs_type))
 
 
 def _mount_at(mounts: list[Mount], path: str) -> Mount | None:
@@ -220,14 +236,15 @@ def check_readonly_root(options, rootfs=None, state_root=None) -> CheckResult:
     """
     if not_answered(options):
         return not_answered_yet()
-    problem = options_problem(options, "Container.create",
-                              "a `sleep` program itself. Give only the options that shape the filesystem.")
+    problem = options_problem(options, "Container.create", lambda names: say(
+        "Leave out {names}: the check supplies the rootfs and a `sleep` program itself. Give only the options "
+        "that shape the filesystem.", names=names))
     if problem is not None:
         return problem
     if os.geteuid() != 0:
-        return CheckResult(False, "This check needs root: it reads the container's mount table from the host and "
-                                  "enters its mount namespace to try the writes. Start the lab as root "
-                                  "(sudo scripts/lab) to check your answer.")
+        return CheckResult(False, say("This check needs root: it reads the container's mount table from the host "
+                                      "and enters its mount namespace to try the writes. Start the lab as root "
+                                      "(sudo scripts/lab) to check your answer."))
     try:
         with scratch_directory("readonly-root") as scratch:
             # A private copy: the runtime creates missing mount points (/data) inside the rootfs,
@@ -246,9 +263,9 @@ def _judge_container(rootfs: str, options: dict, state_root) -> CheckResult:
         container = Container.create(f"fs-check-{secrets.token_hex(4)}", rootfs=rootfs, args=["sleep", "30"],
                                      state_root=state_root, stdout=DEVNULL, stderr=DEVNULL, **options)
     except TypeError as error:
-        return CheckResult(False, f"Container.create does not take these options: {error}.")
+        return CheckResult(False, say("Container.create does not take these options: {error}.", error=error))
     except TeachdockError as error:
-        return CheckResult(False, f"The runtime refused these options: {error}")
+        return CheckResult(False, say("The runtime refused these options: {error}", error=error))
     try:
         container.start()
         mounts = read_mounts(container.pid)
@@ -308,39 +325,42 @@ def judge_private_tmpfs(*, refused: bool, error: str | None, own_namespace: bool
                         host_sees: bool, calls: list[dict]) -> CheckResult:
     """``calls``: the mount(2) calls the learner's code made, as {"target", "flags", "fstype"}."""
     if refused:
-        return CheckResult(False, "Your function tried to mount while still in the host's mount namespace, and "
-                                  "the check refused: that mount would have changed the host for every process. "
-                                  "Give the child a mount namespace of its own (unshare with CLONE_NEWNS) first.")
+        return CheckResult(False, say("Your function tried to mount while still in the host's mount namespace, "
+                                      "and the check refused: that mount would have changed the host for every "
+                                      "process. Give the child a mount namespace of its own (unshare with "
+                                      "CLONE_NEWNS) first."))
+    if error and "EPERM" in error:
+        return CheckResult(False, say("Your function raised {error}. Mounting and unsharing need CAP_SYS_ADMIN: "
+                                      "run the notebook as root.", error=error))
+    if error and "EINVAL" in error:
+        return CheckResult(False, say("Your function raised {error}. EINVAL from mount(2) usually means a flag "
+                                      "combination it cannot take: propagation flags (MS_PRIVATE, MS_REC) go in "
+                                      "a call of their own, with no source and no type.", error=error))
     if error:
-        hint = ""
-        if "EPERM" in error:
-            hint = " Mounting and unsharing need CAP_SYS_ADMIN: run the notebook as root."
-        elif "EINVAL" in error:
-            hint = " EINVAL from mount(2) usually means a flag combination it cannot take: propagation flags " \
-                   "(MS_PRIVATE, MS_REC) go in a call of their own, with no source and no type."
-        return CheckResult(False, f"Your function raised {error}.{hint}")
+        return CheckResult(False, say("Your function raised {error}.", error=error))
     if not own_namespace:
-        return CheckResult(False, "Your child never left the host's mount namespace, so anything it mounts is "
-                                  "the host's. Call unshare with CLONE_NEWNS first.")
+        return CheckResult(False, say("Your child never left the host's mount namespace, so anything it mounts is "
+                                      "the host's. Call unshare with CLONE_NEWNS first."))
     if host_sees:
         private_calls = [c for c in calls if c["flags"] & (kernel.MS_PRIVATE | kernel.MS_SLAVE)]
         if any(not c["flags"] & kernel.MS_REC for c in private_calls):
-            return CheckResult(False, "The host sees your tmpfs. You changed propagation, but without MS_REC: only "
-                                      "that one mount became private. The scratch directory is a mount of its own "
-                                      "below it, and it stayed shared.")
-        return CheckResult(False, "The host sees your tmpfs: it propagated. The scratch directory is a *shared* "
-                                  "mount (as / is on most systemd machines), and a new mount namespace starts "
-                                  "with copies that are peers of the host's. Make your copies private (or slave), "
-                                  "recursively, before you mount.")
+            return CheckResult(False, say("The host sees your tmpfs. You changed propagation, but without MS_REC: "
+                                          "only that one mount became private. The scratch directory is a mount "
+                                          "of its own below it, and it stayed shared."))
+        return CheckResult(False, say("The host sees your tmpfs: it propagated. The scratch directory is a "
+                                      "*shared* mount (as / is on most systemd machines), and a new mount "
+                                      "namespace starts with copies that are peers of the host's. Make your "
+                                      "copies private (or slave), recursively, before you mount."))
     if inside is None:
-        return CheckResult(False, "Nothing is mounted on the target directory in your child's namespace. Mount a "
-                              "tmpfs on the path your function is given.")
+        return CheckResult(False, say("Nothing is mounted on the target directory in your child's namespace. "
+                                      "Mount a tmpfs on the path your function is given."))
     if inside.fs_type != "tmpfs":
-        return CheckResult(False, f"On the target there is a mount of type {inside.fs_type}, not a tmpfs. "
-                                  "A bind mount shows a directory that exists already; a tmpfs is a new, empty filesystem.")
-    return CheckResult(True, "Right: the tmpfs exists in your child's mount namespace only, and the host saw "
-                             "nothing, although the directory is a shared mount. The runtime's first step "
-                             "inside a new container does the same (rootfs.prepare: MS_REC | MS_PRIVATE on /).")
+        return CheckResult(False, say("On the target there is a mount of type {fs_type}, not a tmpfs. A bind "
+                                      "mount shows a directory that exists already; a tmpfs is a new, empty "
+                                      "filesystem.", fs_type=inside.fs_type))
+    return CheckResult(True, say("Right: the tmpfs exists in your child's mount namespace only, and the host saw "
+                                 "nothing, although the directory is a shared mount. The runtime's first step "
+                                 "inside a new container does the same (rootfs.prepare: MS_REC | MS_PRIVATE on /)."))
 
 
 def _private_tmpfs_work(channel, setup, target: str, host_namespace: str) -> dict:
@@ -366,10 +386,12 @@ def check_private_tmpfs(setup) -> CheckResult:
     if not_answered(setup) or _is_placeholder(setup):
         return not_answered_yet()
     if not callable(setup):
-        return CheckResult(False, f"Answer with a function that takes the target path (you gave {type(setup).__name__}).")
+        return CheckResult(False, say("Answer with a function that takes the target path (you gave {kind}).",
+                                      kind=type(setup).__name__))
     if os.geteuid() != 0:
-        return CheckResult(False, "This check makes a shared mount on the host, which needs root: run the notebook "
-                                  "as root. (Your function itself could work rootless, in a user namespace.)")
+        return CheckResult(False, say("This check makes a shared mount on the host, which needs root: run the "
+                                      "notebook as root. (Your function itself could work rootless, in a user "
+                                      "namespace.)"))
     host_namespace = os.readlink("/proc/self/ns/mnt")
     try:
         with scratch_directory("exercise") as scratch, shared_mount(scratch):
@@ -385,8 +407,14 @@ def check_private_tmpfs(setup) -> CheckResult:
     result = judge_private_tmpfs(refused=outcome["refused"], error=outcome["error"],
                                  own_namespace=outcome["namespace"] != host_namespace,
                                  inside=inside[-1] if inside else None, host_sees=host_sees, calls=outcome["calls"])
-    if outcome["printed"]:
-        result.message += f" (Your function printed: {outcome['printed'].strip()[:300]})"
+    return _with_printed(result, outcome["printed"])
+
+
+def _with_printed(result: CheckResult, printed: str) -> CheckResult:
+    """What the learner's function printed in the child, after the verdict."""
+    if printed:
+        result.message = say("{verdict} (Your function printed: {printed})", verdict=result.message,
+                             printed=printed.strip()[:300])
     return result
 
 
@@ -398,34 +426,36 @@ def check_private_tmpfs(setup) -> CheckResult:
 def judge_escape(*, escaped: bool, error: str | None, calls: list[tuple[str, str]], jail_depth: int) -> CheckResult:
     """``calls``: ("chroot" | "chdir" | "fchdir", argument) in the order the learner's code made them."""
     if escaped:
-        return CheckResult(True, "Right: your process's root is the host's / again. chroot moved where path "
-                                 "lookups start, nothing more. Containers use pivot_root in a mount namespace "
-                                 "of their own instead, and then there is no host tree left to climb to.")
+        return CheckResult(True, say("Right: your process's root is the host's / again. chroot moved where path "
+                                     "lookups start, nothing more. Containers use pivot_root in a mount namespace "
+                                     "of their own instead, and then there is no host tree left to climb to."))
     if error and "EROFS" in error:
-        return CheckResult(False, "The jail is read-only, so you cannot create a directory in it. You do not need "
-                                  "a new one: any directory that already exists below you can be the hatch.")
+        return CheckResult(False, say("The jail is read-only, so you cannot create a directory in it. You do not "
+                                      "need a new one: any directory that already exists below you can be the "
+                                      "hatch."))
     if error:
-        return CheckResult(False, f"Your function raised {error}.")
+        return CheckResult(False, say("Your function raised {error}.", error=error))
     chroots = [argument for call, argument in calls if call == "chroot"]
     if not chroots:
-        return CheckResult(False, "You never called os.chroot, so your root is still the jail's. The trick needs "
-                                  "two chroot calls: one that leaves your working directory outside your root, "
-                                  "and one at the end.")
+        return CheckResult(False, say("You never called os.chroot, so your root is still the jail's. The trick "
+                                      "needs two chroot calls: one that leaves your working directory outside "
+                                      "your root, and one at the end."))
     first = next(i for i, (call, _) in enumerate(calls) if call == "chroot")
     if any(call == "chdir" and argument in ("/", chroots[0]) for call, argument in calls[first + 1:first + 2]):
-        return CheckResult(False, "Right after your first chroot you changed into the new root, as chroot(1) "
-                                  "does. That closes the door: the trick is to keep your working directory "
-                                  "*outside* your new root.")
+        return CheckResult(False, say("Right after your first chroot you changed into the new root, as chroot(1) "
+                                      "does. That closes the door: the trick is to keep your working directory "
+                                      "*outside* your new root."))
     climbs = sum(argument.count("..") for call, argument in calls if call == "chdir")
     if climbs < jail_depth:
-        return CheckResult(False, f"You climbed {climbs} level(s) with '..', but this jail sits {jail_depth} "
-                                  "levels below the real root. '..' at the very top stays where it is, so "
-                                  "climbing too often does no harm.")
+        return CheckResult(False, say("You climbed {climbs} level(s) with '..', but this jail sits {depth} levels "
+                                      "below the real root. '..' at the very top stays where it is, so climbing "
+                                      "too often does no harm.", climbs=climbs, depth=jail_depth))
     if len(chroots) < 2:
-        return CheckResult(False, "You climbed out, but your root is still the directory of your first chroot, "
-                                  "and absolute paths start there. Finish with a chroot to where you are now.")
-    return CheckResult(False, "Still inside the jail. Compare your steps with the four steps of the escape shown "
-                              "in section 1, and write them your way.")
+        return CheckResult(False, say("You climbed out, but your root is still the directory of your first "
+                                      "chroot, and absolute paths start there. Finish with a chroot to where you "
+                                      "are now."))
+    return CheckResult(False, say("Still inside the jail. Compare your steps with the four steps of the escape "
+                                  "shown in section 1, and write them your way."))
 
 
 def _escape_exercise_work(channel, escape, jail: str, user_namespace: bool) -> dict:
@@ -467,7 +497,8 @@ def check_escape(escape, *, user_namespace: bool | None = None) -> CheckResult:
     if not_answered(escape) or _is_placeholder(escape):
         return not_answered_yet()
     if not callable(escape):
-        return CheckResult(False, f"Answer with a function that takes no arguments (you gave {type(escape).__name__}).")
+        return CheckResult(False, say("Answer with a function that takes no arguments (you gave {kind}).",
+                                      kind=type(escape).__name__))
     use_userns = os.geteuid() != 0 if user_namespace is None else user_namespace
     host_root = os.stat("/")
     try:
@@ -481,6 +512,4 @@ def check_escape(escape, *, user_namespace: bool | None = None) -> CheckResult:
     depth = len([part for part in jail.split("/") if part])
     result = judge_escape(escaped=escaped, error=outcome["error"],
                           calls=[tuple(call) for call in outcome["calls"]], jail_depth=depth)
-    if outcome["printed"]:
-        result.message += f" (Your function printed: {outcome['printed'].strip()[:300]})"
-    return result
+    return _with_printed(result, outcome["printed"])

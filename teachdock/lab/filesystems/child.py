@@ -18,6 +18,7 @@ import time
 
 from teachdock import kernel
 from teachdock.errors import KernelError, TeachdockError
+from teachdock.lab.common.language import say
 
 
 class ChildFailed(TeachdockError):
@@ -68,10 +69,11 @@ class Child:
         """The next message; raises what the child raised, or ChildFailed when it died silently."""
         if self.timeout is not None and not select.select([self._sock], [], [], self.timeout)[0]:
             self.close(grace=0)
-            raise ChildFailed(f"the experiment's child process gave no answer within {self.timeout} s; it was stopped")
+            raise ChildFailed(say("the experiment's child process gave no answer within {seconds} s; it was stopped",
+                                  seconds=self.timeout))
         data = self._sock.recv(1 << 20)
         if not data:
-            raise ChildFailed("the experiment's child process exited without an answer")
+            raise ChildFailed(say("the experiment's child process exited without an answer"))
         message = json.loads(data)
         failed = message.get("failed")
         if failed:

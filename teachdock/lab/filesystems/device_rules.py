@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+from teachdock.lab.common.language import say
 from teachdock.runtime import run
 from teachdock.runtime.cgroups import detect_version, devices_bpf
 from teachdock.runtime.spec import DEFAULT_DEVICE_RULES
@@ -33,18 +34,19 @@ def how_rules_are_enforced(version: str | None = None, *, root: bool | None = No
     """One sentence: what enforces a container's device rules on this machine."""
     root = os.geteuid() == 0 if root is None else root
     if not root:
-        return ("Without root a container gets no cgroup, but it lives in a user namespace, and the "
-                "kernel refuses mknod of a device to any process there: it cannot make the node at all.")
+        return say("Without root a container gets no cgroup, but it lives in a user namespace, and the kernel "
+                   "refuses mknod of a device to any process there: it cannot make the node at all.")
     version = version or detect_version()
     rules = len(DEFAULT_DEVICE_RULES)
     if version == "v1":
-        return (f"This machine uses cgroup v1: the runtime writes the {rules} rules, in order, into the "
-                "container's devices.deny and devices.allow files, and the devices controller checks every "
-                "mknod and every open of a device node against them.")
+        return say("This machine uses cgroup v1: the runtime writes the {rules} rules, in order, into the "
+                   "container's devices.deny and devices.allow files, and the devices controller checks every "
+                   "mknod and every open of a device node against them.", rules=rules)
     program = devices_bpf.device_filter(DEFAULT_DEVICE_RULES)
-    return (f"This machine uses cgroup v2, which has no devices files: the runtime turns the {rules} rules "
-            f"into an eBPF program of {len(program)} instructions, of type BPF_PROG_TYPE_CGROUP_DEVICE, and "
-            "attaches it to the container's cgroup; the kernel runs it on every mknod and open of a device node.")
+    return say("This machine uses cgroup v2, which has no devices files: the runtime turns the {rules} rules "
+               "into an eBPF program of {count} instructions, of type BPF_PROG_TYPE_CGROUP_DEVICE, and attaches "
+               "it to the container's cgroup; the kernel runs it on every mknod and open of a device node.",
+               rules=rules, count=len(program))
 
 
 def try_device_nodes(rootfs) -> list[tuple[str, str, str, str]]:
@@ -59,9 +61,10 @@ def try_device_nodes(rootfs) -> list[tuple[str, str, str, str]]:
     result = run(["sh", "-c", script], rootfs=rootfs, timeout=30)
     lines = iter(result.stdout.splitlines())
     rows = []
+    no_answer = say("(no answer)")
     for name, kind, major, minor, _ in TRIES:
-        made = next(lines, "(no answer)")
-        opened = next(lines, "(no answer)")
+        made = next(lines, no_answer)
+        opened = next(lines, no_answer)
         rows.append((f"/dev/{name}", f"{kind} {major} {minor}", _short(made), _short(opened)))
     return rows
 

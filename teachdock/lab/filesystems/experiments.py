@@ -39,6 +39,7 @@ from html import escape
 from teachdock import kernel
 from teachdock.kernel.mountinfo import Mount, read_mountinfo
 from teachdock.errors import KernelError, TeachdockError
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 from teachdock.lab.filesystems.child import (
     Child,
@@ -78,25 +79,34 @@ def count_by_type(mounts: list[Mount]) -> Counter:
 def describe_mount(mount: Mount, masked_paths=(), readonly_paths=()) -> str:
     """What a container mount is for, in a few words (for the table and the tree)."""
     if mount.mount_point.startswith("/dev/") and mount.fs_type == "devtmpfs":
-        return "the host's node, bound in (no mknod in a user namespace)"
-    if mount.root == "/null":
-        return "masked: /dev/null bound over it"
-    if mount.mount_point in masked_paths and mount.fs_type == "tmpfs" and mount.read_only:
-        return "masked: an empty read-only tmpfs"
+        return say("the host's node, bound in (no mknod in a user namespace)")
+    if is_masked(mount, masked_paths):
+        return say("masked: /dev/null bound over it") if mount.root == "/null" else \
+            say("masked: an empty read-only tmpfs")
     if mount.mount_point in readonly_paths:
-        return "read-only bind of itself"
-    notes = {"/": "the rootfs, after pivot_root", "/proc": "this container's processes only",
-             "/dev": "a small tmpfs, filled with 6 device nodes", "/sys": "read-only",
-             "/dev/pts": "its own pseudo-terminals (newinstance)", "/dev/shm": "its own shared memory",
-             "/dev/mqueue": "its own POSIX message queues", "/tmp": "scratch space (the root is read-only)",
-             "/sys/fs/cgroup": "its own cgroup, read-only (empty without root)"}
+        return say("read-only bind of itself")
+    notes = {"/": say("the rootfs, after pivot_root"), "/proc": say("this container's processes only"),
+             "/dev": say("a small tmpfs, filled with 6 device nodes"), "/sys": say("read-only"),
+             "/dev/pts": say("its own pseudo-terminals (newinstance)"), "/dev/shm": say("its own shared memory"),
+             "/dev/mqueue": say("its own POSIX message queues"),
+             "/tmp": say("scratch space (the root is read-only)"),
+             "/sys/fs/cgroup": say("its own cgroup, read-only (empty without root)")}
     if mount.mount_point in notes:
         return notes[mount.mount_point]
     if mount.mount_point.startswith("/etc/"):
-        return "per-container file from the runtime"
+        return say("per-container file from the runtime")
     if mount.fs_type in ("cgroup", "cgroup2"):
-        return "its own cgroup directory"
+        return say("its own cgroup directory")
     return ""
+
+
+def is_masked(mount: Mount, masked_paths=()) -> bool:
+    """/dev/null bound over a file, or an empty read-only tmpfs over a masked directory (a device
+    node a container without root gets bound from the host's /dev is no mask)."""
+    if mount.mount_point.startswith("/dev/") and mount.fs_type == "devtmpfs":
+        return False
+    return mount.root == "/null" or (mount.mount_point in masked_paths and mount.fs_type == "tmpfs"
+                                     and mount.read_only)
 
 
 def mount_table(mounts: list[Mount], masked_paths=(), readonly_paths=()) -> TextAndHTML:
@@ -105,12 +115,12 @@ def mount_table(mounts: list[Mount], masked_paths=(), readonly_paths=()) -> Text
     for m in mounts:
         note = describe_mount(m, masked_paths, readonly_paths)
         mode = "ro" if m.read_only else "rw"
-        style = ' style="background:#fff1cc"' if note.startswith("masked") else ""
+        style = ' style="background:#fff1cc"' if is_masked(m, masked_paths) else ""
         rows.append(f"<tr{style}>" + "".join(f"<td style='text-align:left'>{escape(cell)}</td>" for cell in
                                                (m.mount_point, m.fs_type, mode, m.propagation_type, note)) + "</tr>")
         lines.append(f"{m.mount_point:<28} {m.fs_type:<8} {mode}  {m.propagation_type:<8} {note}")
-    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in
-                   ("mount point", "type", "ro/rw", "propagation", "what it is"))
+    head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in
+                   (say("mount point"), say("type"), "ro/rw", say("propagation"), say("what it is")))
     html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     return TextAndHTML(html, "\n".join(lines))
 
@@ -181,7 +191,7 @@ def escape_from_chroot(jail: str, *, user_namespace: bool | None = None) -> Esca
     of its own (where it holds CAP_SYS_CHROOT), so this works for everyone.
     """
     if not os.path.isdir(os.path.join(jail, "tmp")):
-        raise TeachdockError(f"the jail {jail} needs a tmp directory for the escape hatch")
+        raise TeachdockError(say("the jail {jail} needs a tmp directory for the escape hatch", jail=jail))
     seen = run_in_child(_escape_work, str(jail), None, user_namespace_wanted(user_namespace))
     return EscapeAttempt("plain chroot", seen["before"], seen["after"], tuple(seen["root"]) == root_identity("/"))
 
@@ -203,26 +213,29 @@ def _short(names: list[str], limit: int = 12) -> str:
     return shown + (f" … (+{len(names) - limit})" if len(names) > limit else "")
 
 
+def _where(attempt: EscapeAttempt) -> str:
+    """The column title of an attempt (``where`` stays English: it is data)."""
+    titles = {"plain chroot": say("plain chroot"), "teachdock container": say("teachdock container")}
+    return titles.get(attempt.where, attempt.where)
+
+
 def escape_table(*attempts: EscapeAttempt) -> TextAndHTML:
     """The attempts side by side: "/" before, "/" after, and whether the host's root was reached."""
-    rows = [("/ before the escape", [_short(a.before) for a in attempts]),
-            ("/ after the escape", [_short(a.after) for a in attempts]),
-            ("reached the host's / ?", ["YES: escaped" if a.reached_host_root else "no: still inside"
-                                        for a in attempts])]
-    head = "".join(f"<th style='text-align:left'>{escape(a.where)}</th>" for a in attempts)
+    escaped_style = ";background:#fbdada;color:#8f1d1d;font-weight:600"
+    inside_style = ";background:#d9f2e6;color:#00603f;font-weight:600"
+    rows = [(say("/ before the escape"), [(_short(a.before), "") for a in attempts]),
+            (say("/ after the escape"), [(_short(a.after), "") for a in attempts]),
+            (say("reached the host's / ?"), [(say("YES: escaped"), escaped_style) if a.reached_host_root
+                                             else (say("no: still inside"), inside_style) for a in attempts])]
+    head = "".join(f"<th style='text-align:left'>{escape(_where(a))}</th>" for a in attempts)
     body = []
     for title, cells in rows:
         tds = []
-        for cell in cells:
-            style = "text-align:left"
-            if cell.startswith("YES"):
-                style += ";background:#fbdada;color:#8f1d1d;font-weight:600"
-            elif cell.startswith("no:"):
-                style += ";background:#d9f2e6;color:#00603f;font-weight:600"
-            tds.append(f"<td style='{style}'><code>{escape(cell)}</code></td>")
+        for cell, marked in cells:
+            tds.append(f"<td style='text-align:left{marked}'><code>{escape(cell)}</code></td>")
         body.append(f"<tr><td style='text-align:left'>{escape(title)}</td>{''.join(tds)}</tr>")
     html = f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    text = "\n".join(f"{title:<24}" + " | ".join(cells) for title, cells in rows)
+    text = "\n".join(f"{title:<24}" + " | ".join(cell for cell, _ in cells) for title, cells in rows)
     return TextAndHTML(html, text)
 
 
@@ -386,12 +399,14 @@ def propagation_experiment(scratch: str, mode: str) -> PropagationResult:
     ``scratch/from-child``. Every mount made here is gone when this returns.
     """
     if mode not in PROPAGATION_FLAGS:
-        raise TeachdockError(f"mode {mode!r}: choose one of {', '.join(PROPAGATION_FLAGS)}")
+        raise TeachdockError(say("mode {mode}: choose one of {modes}", mode=repr(mode),
+                                 modes=", ".join(PROPAGATION_FLAGS)))
     scratch = os.path.realpath(scratch)
     own = [m for m in read_mounts() if m.mount_point == scratch]
     host_tags = own[-1].propagation if own else ()
     if not any(tag.startswith("shared:") for tag in host_tags):
-        raise TeachdockError(f"{scratch} is not a shared mount: wrap the experiment in `with shared_mount(...)`")
+        raise TeachdockError(say("{scratch} is not a shared mount: wrap the experiment in "
+                                 "`with shared_mount(...)`", scratch=scratch))
     from_host, from_child = os.path.join(scratch, "from-host"), os.path.join(scratch, "from-child")
     os.makedirs(from_host, exist_ok=True)
     os.makedirs(from_child, exist_ok=True)
@@ -412,21 +427,21 @@ def propagation_experiment(scratch: str, mode: str) -> PropagationResult:
 def propagation_table(results: list[PropagationResult]) -> TextAndHTML:
     """One row per mode: what crossed from the host to the child, and from the child to the host."""
     def mark(flag: bool) -> tuple[str, str]:
-        return ("✔ yes", "background:#fff1cc") if flag else ("✘ no", "")
+        return (say("✔ yes"), "background:#fff1cc") if flag else (say("✘ no"), "")
 
     rows, lines = [], []
     for r in results:
         down, down_style = mark(r.child_sees_host_mount)
         up, up_style = mark(r.host_sees_child_mount)
-        tags = " ".join(r.child_tags) or "(none)"
+        tags = " ".join(r.child_tags) or say("(none)")
         rows.append(f"<tr><td style='text-align:left'><b>{r.mode}</b></td>"
                     f"<td style='text-align:left'><code>{escape(tags)}</code></td>"
                     f"<td style='text-align:left;{down_style}'>{down}</td>"
                     f"<td style='text-align:left;{up_style}'>{up}</td></tr>")
         lines.append(f"{r.mode:<8} {tags:<12} host->child: {down:<6} child->host: {up}")
-    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in
-                   ("child's copy", "its mountinfo tag", "host's mount reaches the child?",
-                    "child's mount reaches the host?"))
+    head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in
+                   (say("child's copy"), say("its mountinfo tag"), say("host's mount reaches the child?"),
+                    say("child's mount reaches the host?")))
     html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     return TextAndHTML(html, "\n".join(lines))
 
@@ -436,10 +451,10 @@ def propagation_explorer():
     import ipywidgets as widgets
 
     mode = widgets.ToggleButtons(options=list(PROPAGATION_FLAGS), value="shared",
-                                 description="child's copy:")
-    button = widgets.Button(description="Run the experiment", button_style="primary", icon="play",
+                                 description=say("child's copy:"), style={"description_width": "initial"})
+    button = widgets.Button(description=say("Run the experiment"), button_style="primary", icon="play",
                             layout=widgets.Layout(width="auto"))
-    result = widgets.HTML("<i>Pick a propagation type and press the button.</i>")
+    result = widgets.HTML(f"<i>{escape(say('Pick a propagation type and press the button.'))}</i>")
     box = widgets.VBox([mode, button, result])
     box.history = []  # every PropagationResult, for the curious (and the tests)
 
@@ -450,7 +465,7 @@ def propagation_explorer():
             box.history.append(outcome)
             result.value = propagation_table([outcome])._repr_html_()
         except Exception as error:  # noqa: BLE001 - show it in the widget, never lose it
-            result.value = f"<b>The experiment failed:</b> {escape(str(error))}"
+            result.value = say("<b>The experiment failed:</b> {error}", error=escape(str(error)))
 
     button.on_click(on_click)
     box.mode, box.button, box.result = mode, button, result
@@ -473,25 +488,38 @@ class PivotResult:
 
 
 def _pivot_work(channel, new_root: str, bind_mount: str | None, user_namespace: bool) -> None:
-    steps = []
+    steps = []  # what was done, by name: the parent writes the sentences (a forked child stays small)
     if user_namespace:
         become_root_in_user_namespace()
-        steps.append("unshare(CLONE_NEWUSER): root in a user namespace of our own")
+        steps.append("user")
     kernel.unshare(kernel.CLONE_NEWNS)
-    steps.append("unshare(CLONE_NEWNS): a mount namespace of our own")
+    steps.append("mount-namespace")
     kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)
-    steps.append("mount --make-rprivate /: nothing we do reaches the host")
+    steps.append("rprivate")
     if bind_mount:
         kernel.mount(bind_mount, bind_mount, None, kernel.MS_BIND | kernel.MS_REC)
-        steps.append(f"mount --rbind {bind_mount} {bind_mount}: now a mount point")
+        steps.append("rbind")
     os.chdir(new_root)
     kernel.pivot_root(".", ".")
-    steps.append('pivot_root(".", "."): the new root is "/", the old root stacked on top of it')
+    steps.append("pivot_root")
     kernel.umount2(".", kernel.MNT_DETACH)
-    steps.append('umount2(".", MNT_DETACH): the old root, with the host\'s whole tree, is detached')
+    steps.append("detach")
     os.chdir("/")
     channel.send(listing=sorted(os.listdir("/")), steps=steps)
     channel.receive()  # wait while the parent reads our mount table
+
+
+def _pivot_step(step: str, bind_mount: str | None) -> str:
+    """One step the pivot_root child made, as a line for the learner: the call, then what it did."""
+    sentences = {
+        "user": say("unshare(CLONE_NEWUSER): root in a user namespace of our own"),
+        "mount-namespace": say("unshare(CLONE_NEWNS): a mount namespace of our own"),
+        "rprivate": say("mount --make-rprivate /: nothing we do reaches the host"),
+        "rbind": say("mount --rbind {path} {path}: now a mount point", path=bind_mount),
+        "pivot_root": say('pivot_root(".", "."): the new root is "/", the old root stacked on top of it'),
+        "detach": say('umount2(".", MNT_DETACH): the old root, with the host\'s whole tree, is detached'),
+    }
+    return sentences[step]
 
 
 def pivot_root_in_child(new_root: str, *, bind_mount: str | None,
@@ -507,21 +535,21 @@ def pivot_root_in_child(new_root: str, *, bind_mount: str | None,
         seen = child.receive()
         mounts = read_mounts(child.pid)
         child.send(done=True)
-    return PivotResult(str(new_root), seen["listing"], mounts, seen["steps"])
-
-
-PIVOT_ROOT_ERRORS = {
-    errno.EBUSY: "EBUSY: the new root is on the same mount as the current root. pivot_root swaps "
-                 "two mounts; inside one mount there is nothing to swap.",
-    errno.EINVAL: "EINVAL: the new root is not a mount point (or a mount involved has shared "
-                  "propagation). pivot_root swaps whole mounts, and a plain directory is not one.",
-    errno.EPERM: "EPERM: no CAP_SYS_ADMIN in the user namespace that owns this mount namespace.",
-}
+    return PivotResult(str(new_root), seen["listing"], mounts,
+                       [_pivot_step(step, bind_mount) for step in seen["steps"]])
 
 
 def explain_pivot_root_error(error: KernelError) -> str:
     """Why pivot_root(2) said no, in one sentence per errno it gives."""
-    return PIVOT_ROOT_ERRORS.get(error.errno, f"{errno.errorcode.get(error.errno, error.errno)}: see pivot_root(2).")
+    if error.errno == errno.EBUSY:
+        return say("EBUSY: the new root is on the same mount as the current root. pivot_root swaps two mounts; "
+                   "inside one mount there is nothing to swap.")
+    if error.errno == errno.EINVAL:
+        return say("EINVAL: the new root is not a mount point (or a mount involved has shared propagation). "
+                   "pivot_root swaps whole mounts, and a plain directory is not one.")
+    if error.errno == errno.EPERM:
+        return say("EPERM: no CAP_SYS_ADMIN in the user namespace that owns this mount namespace.")
+    return say("{error}: see pivot_root(2).", error=errno.errorcode.get(error.errno, error.errno))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,28 +636,28 @@ def plot_mounts(host: list[Mount], container: list[Mount], masked_paths=(), read
     rows = mount_tree_rows(container)
     fig = Figure(figsize=(11, max(4.5, 0.28 * len(rows) + 1.2)), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.5])
-    fig.suptitle("Same kernel, two mount tables: the host's and a container's")
+    fig.suptitle(say("Same kernel, two mount tables: the host's and a container's"))
 
     host_counts, box_counts = count_by_type(host), count_by_type(container)
     types = sorted(set(host_counts) | set(box_counts), key=lambda t: (-(host_counts[t] + box_counts[t]), t))
     y = list(range(len(types)))
     height = 0.38
     bars_host = left.barh([v - height / 2 for v in y], [host_counts[t] for t in types], height,
-                          color="#0072B2", label=f"host ({len(host)} mounts)")
+                          color="#0072B2", label=say("host ({count} mounts)", count=len(host)))
     bars_box = left.barh([v + height / 2 for v in y], [box_counts[t] for t in types], height,
-                         color="#E69F00", label=f"container ({len(container)} mounts)")
+                         color="#E69F00", label=say("container ({count} mounts)", count=len(container)))
     left.bar_label(bars_host, padding=2, fontsize=8)
     left.bar_label(bars_box, padding=2, fontsize=8)
     left.set_yticks(y, types)
     left.invert_yaxis()
-    left.set_xlabel("number of mounts")
-    left.set_title("mounts by filesystem type")
+    left.set_xlabel(say("number of mounts"))
+    left.set_title(say("mounts by filesystem type"))
     left.legend(loc="lower right", frameon=False)
     left.margins(x=0.15)
     for spine in ("top", "right"):
         left.spines[spine].set_visible(False)
 
-    right.set_title("the container's mount tree (from its mountinfo)")
+    right.set_title(say("the container's mount tree (from its mountinfo)"))
     right.set_axis_off()
     step = 0.9
     count = len(rows)

@@ -26,11 +26,13 @@ import tempfile
 from pathlib import Path
 
 from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_number, not_answered
+from teachdock.lab.common.language import say
 from teachdock.lab.images.layers_view import ADDED, CHANGED, REMOVED, image_layers
 
 
 def _cannot_check(error: Exception) -> CheckResult:
-    return CheckResult(False, f"Could not check your answer ({type(error).__name__}: {error}).")
+    return CheckResult(False, say("Could not check your answer ({kind}: {error}).", kind=type(error).__name__,
+                                  error=error))
 
 
 def _whole(answer) -> int | None:
@@ -56,28 +58,31 @@ def judge_deleted_file_cost(answer, added_sizes: list[int], written: int = DELET
         return not_answered_yet()
     kb = as_number(answer)
     if kb is None or kb < 0:
-        return CheckResult(False, f"Answer with a number of kB, like 50 (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a number of kB, like 50 (you gave {answer}).", answer=repr(answer)))
     truth = sum(added_sizes) / 1000
     if 0.75 * truth <= kb <= 1.25 * truth:
-        return CheckResult(True, f"Right: the new layers take {truth:.0f} kB here. The RUN that wrote /big.bin "
-                                 f"holds all of it ({added_sizes[0]} bytes: random bytes do not compress); the "
-                                 f"rm step's layer holds only a whiteout, .wh.big.bin ({added_sizes[-1]} bytes). A "
-                                 "later step never makes an image smaller: delete in the same RUN "
-                                 "(RUN ... && rm ...) or copy only what you need in a multi-stage build.")
+        return CheckResult(True, say("Right: the new layers take {total:.0f} kB here. The RUN that wrote /big.bin "
+                                     "holds all of it ({file_bytes} bytes: random bytes do not compress); the rm "
+                                     "step's layer holds only a whiteout, .wh.big.bin ({whiteout_bytes} bytes). A "
+                                     "later step never makes an image smaller: delete in the same RUN "
+                                     "(RUN ... && rm ...) or copy only what you need in a multi-stage build.",
+                                     total=truth, file_bytes=added_sizes[0], whiteout_bytes=added_sizes[-1]))
     if kb > 100 * truth:
-        return CheckResult(False, f"{kb:g} kB is far too much: did you answer in bytes? 1 kB is 1000 bytes.")
+        return CheckResult(False, say("{kb:g} kB is far too much: did you answer in bytes? 1 kB is 1000 bytes.",
+                                      kb=kb))
     if kb < 0.1 * truth:
-        return CheckResult(False, "The rm cannot take the file out of the layer below: that layer is read-only "
-                                  "and already stored. rm adds a layer of its own, holding only a whiteout that "
-                                  "hides the file (section 3). What does the first RUN's layer still hold?")
+        return CheckResult(False, say("The rm cannot take the file out of the layer below: that layer is read-only "
+                                      "and already stored. rm adds a layer of its own, holding only a whiteout "
+                                      "that hides the file (section 3). What does the first RUN's layer still "
+                                      "hold?"))
     if kb > 1.6 * truth:
-        return CheckResult(False, "The rm step's layer holds no copy of the file: a deletion is recorded as a "
-                                  "whiteout entry, a name with no content. Only one layer holds the bytes.")
+        return CheckResult(False, say("The rm step's layer holds no copy of the file: a deletion is recorded as a "
+                                      "whiteout entry, a name with no content. Only one layer holds the bytes."))
     if kb < 0.75 * truth:
-        return CheckResult(False, f"Less than the file: but the {written // 1000} kB come from /dev/urandom, and "
-                                  "random bytes do not compress (section 6), so gzip keeps them at about their "
-                                  "size. And the rm frees nothing.")
-    return CheckResult(False, "Not quite. Add up what each new layer holds: the file, then a whiteout.")
+        return CheckResult(False, say("Less than the file: but the {kb_written} kB come from /dev/urandom, and "
+                                      "random bytes do not compress (section 6), so gzip keeps them at about "
+                                      "their size. And the rm frees nothing.", kb_written=written // 1000))
+    return CheckResult(False, say("Not quite. Add up what each new layer holds: the file, then a whiteout."))
 
 
 def check_deleted_file_cost(answer, images) -> CheckResult:
@@ -114,25 +119,27 @@ def judge_deletion_marker(answer, deleted: str, markers: dict[str, str], upper: 
         return not_answered_yet()
     path = _as_path(answer)
     if path is None:
-        return CheckResult(False, f"Answer with a path, like \"etc/motd\" (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a path, like \"etc/motd\" (you gave {answer}).",
+                                      answer=repr(answer)))
     if path.startswith(upper.rstrip("/") + "/"):
         path = path[len(upper.rstrip("/")) + 1:]
     relative = path.lstrip("/")
     whiteouts = [p for p, kind in markers.items() if kind == "whiteout"]
     if relative in whiteouts:
-        return CheckResult(True, f"Right: upper/{relative} is a character device with device number 0/0, "
-                                 "overlayfs' whiteout. The file in the lower layer is still there, untouched; "
-                                 "the whiteout hides it from the merged view.")
+        return CheckResult(True, say("Right: upper/{path} is a character device with device number 0/0, "
+                                     "overlayfs' whiteout. The file in the lower layer is still there, untouched; "
+                                     "the whiteout hides it from the merged view.", path=relative))
     name = posixpath.basename(relative)
     if name.startswith(".wh."):
-        return CheckResult(False, f"{name} is how the deletion is written in a layer *tarball* (the OCI "
-                                  "whiteout). overlayfs' upper dir uses another sign, under the file's own name: "
-                                  "list upper and look at the file type.")
+        return CheckResult(False, say("{name} is how the deletion is written in a layer *tarball* (the OCI "
+                                      "whiteout). overlayfs' upper dir uses another sign, under the file's own "
+                                      "name: list upper and look at the file type.", name=name))
     if "/snapshots/" in path:
-        return CheckResult(False, f"{deleted} in the lower layer is read-only and stays as it was. The deletion "
-                                  "is recorded in the container's upper dir: what is there now?")
-    return CheckResult(False, f"Nothing is at upper/{relative}. The marker has the deleted file's own path "
-                              "(relative to upper), e.g. \"bin/ls\" for /bin/ls.")
+        return CheckResult(False, say("{deleted} in the lower layer is read-only and stays as it was. The deletion "
+                                      "is recorded in the container's upper dir: what is there now?",
+                                      deleted=deleted))
+    return CheckResult(False, say("Nothing is at upper/{path}. The marker has the deleted file's own path "
+                                  "(relative to upper), e.g. \"bin/ls\" for /bin/ls.", path=relative))
 
 
 def _deletion_markers(upper: Path) -> dict[str, str]:
@@ -159,9 +166,9 @@ def check_deletion_marker(answer, images, deleted: str = "/bin/vi", image: str =
         return _cannot_check(error)
     try:
         if snapshot.upper is None:
-            return CheckResult(False, "This check needs root: without it (or without overlayfs) the data root "
-                                      "uses the copy driver, which keeps no upper dir to look in. Start the lab "
-                                      "as root (sudo scripts/lab) to check your answer.")
+            return CheckResult(False, say("This check needs root: without it (or without overlayfs) the data "
+                                          "root uses the copy driver, which keeps no upper dir to look in. Start "
+                                          "the lab as root (sudo scripts/lab) to check your answer."))
         os.unlink(snapshot.rootfs / deleted.lstrip("/"))
         markers = _deletion_markers(snapshot.upper)
         return judge_deletion_marker(answer, deleted, markers, str(snapshot.upper))
@@ -179,26 +186,27 @@ def judge_top_layer(answer, layers: list[tuple[str, list[tuple[str, str]]]], wan
     """``layers``: (created_by, [(kind, path), ...]) base first; ``content``: the file as the
     top layer holds it (None if the top layer does not hold it)."""
     if not layers:
-        return CheckResult(False, "That image has no layers at all. Start from FROM busybox.")
+        return CheckResult(False, say("That image has no layers at all. Start from FROM busybox."))
     made_by, top = layers[-1]
     top_kinds = {path: kind for kind, path in top}
     if top_kinds.get(wanted) == REMOVED:
-        return CheckResult(False, f"Your top layer ({made_by}) *removes* {wanted}: it holds a whiteout. "
-                                  "Move the step that deletes it, or drop it.")
+        return CheckResult(False, say("Your top layer ({made_by}) *removes* {wanted}: it holds a whiteout. Move "
+                                      "the step that deletes it, or drop it.", made_by=made_by, wanted=wanted))
     if top_kinds.get(wanted) in (ADDED, CHANGED):
         if content is not None and content.strip() != expected.strip():
-            return CheckResult(False, f"The top layer adds {wanted}, but it holds {content[:40]!r}, "
-                                      f"not {expected!r}.")
-        return CheckResult(True, f"Right: the top layer ({made_by}) adds {wanted}. Steps such as CMD or ENV "
-                                 "after it only change the config, so they make no layer of their own.")
+            return CheckResult(False, say("The top layer adds {wanted}, but it holds {content}, not {expected}.",
+                                          wanted=wanted, content=repr(content[:40]), expected=repr(expected)))
+        return CheckResult(True, say("Right: the top layer ({made_by}) adds {wanted}. Steps such as CMD or ENV "
+                                     "after it only change the config, so they make no layer of their own.",
+                                     made_by=made_by, wanted=wanted))
     lower = [number for number, (_by, changes) in enumerate(layers[:-1], 1)
              if any(path == wanted and kind in (ADDED, CHANGED) for kind, path in changes)]
     if lower:
-        return CheckResult(False, f"Layer {lower[-1]} adds {wanted}, but it is not the top layer: the top one "
-                                  f"comes from {made_by!r}. Make the step that writes {wanted} the last one "
-                                  "that changes files.")
-    return CheckResult(False, f"No layer adds {wanted}. Use COPY hello.txt /hello.txt (the file is in the "
-                              "context), or RUN echo hello > /hello.txt.")
+        return CheckResult(False, say("Layer {number} adds {wanted}, but it is not the top layer: the top one "
+                                      "comes from {made_by}. Make the step that writes {wanted} the last one that "
+                                      "changes files.", number=lower[-1], wanted=wanted, made_by=repr(made_by)))
+    return CheckResult(False, say("No layer adds {wanted}. Use COPY hello.txt /hello.txt (the file is in the "
+                                  "context), or RUN echo hello > /hello.txt.", wanted=wanted))
 
 
 def check_top_layer_adds(answer, images, wanted: str = "/hello.txt", expected: bytes = b"hello\n") -> CheckResult:
@@ -206,12 +214,13 @@ def check_top_layer_adds(answer, images, wanted: str = "/hello.txt", expected: b
     if not_answered(answer):
         return not_answered_yet()
     if not isinstance(answer, str):
-        return CheckResult(False, f"Answer with the image's name, like \"ex3:latest\" (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with the image's name, like \"ex3:latest\" (you gave {answer}).",
+                                      answer=repr(answer)))
     try:
         img = images.get(answer)
     except Exception:
-        return CheckResult(False, f"There is no image {answer!r} in this chapter's data root. Build it with "
-                                  f"images.build(context, tags=[{answer!r}]) first.")
+        return CheckResult(False, say("There is no image {name} in this chapter's data root. Build it with "
+                                      "images.build(context, tags=[{name}]) first.", name=repr(answer)))
     try:
         layers = image_layers(images, answer)
         content = None
@@ -240,21 +249,21 @@ def judge_first_cache_miss(answer, first_miss: int, changed_step: int, steps: in
         return not_answered_yet()
     n = _whole(answer)
     if n is None:
-        return CheckResult(False, f"Answer with a step number, like 2 (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a step number, like 2 (you gave {answer}).", answer=repr(answer)))
     if n == first_miss:
-        return CheckResult(True, f"Right: step {first_miss}. Its cache key includes the digest of the files it "
-                                 "copies, so a new hello.txt means a new key; every step after it misses too, "
-                                 "because each key also includes the layer below.")
+        return CheckResult(True, say("Right: step {step}. Its cache key includes the digest of the files it copies, "
+                                     "so a new hello.txt means a new key; every step after it misses too, because "
+                                     "each key also includes the layer below.", step=first_miss))
     if n == 1:
-        return CheckResult(False, "Step 1 is FROM: it only picks the base image, which did not change.")
+        return CheckResult(False, say("Step 1 is FROM: it only picks the base image, which did not change."))
     if n < first_miss:
-        return CheckResult(False, f"Step {n} does not read hello.txt, and nothing below it changed, so it still "
-                                  "hits the cache. Which step reads the file?")
+        return CheckResult(False, say("Step {step} does not read hello.txt, and nothing below it changed, so it "
+                                      "still hits the cache. Which step reads the file?", step=n))
     if n == steps:
-        return CheckResult(False, "The last step misses too, but it is not the first. A miss starts at the step "
-                                  "whose input changed, and carries on to the end.")
-    return CheckResult(False, f"Step {n} does miss the cache, but an earlier step misses first: the one whose "
-                              "input (the copied file) changed.")
+        return CheckResult(False, say("The last step misses too, but it is not the first. A miss starts at the "
+                                      "step whose input changed, and carries on to the end."))
+    return CheckResult(False, say("Step {step} does miss the cache, but an earlier step misses first: the one "
+                                  "whose input (the copied file) changed.", step=n))
 
 
 DOCKERFILE_4 = """\

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 from teachdock.image.layers import OPAQUE_MARKER, WHITEOUT_PREFIX
+from teachdock.lab.common.language import say
 from teachdock.units import human_size
 
 ADDED, CHANGED, REMOVED, EMPTIED = "added", "changed", "removed", "emptied"
@@ -32,7 +33,8 @@ ADDED, CHANGED, REMOVED, EMPTIED = "added", "changed", "removed", "emptied"
 class Change:
     kind: str          # added, changed, removed, emptied (an opaque directory)
     path: str          # as the container sees it: "/bin/ls"
-    what: str          # "file, 6 B", "symlink -> busybox", "whiteout .wh.ls"
+    what: str          # "file, 6 B", "symlink -> busybox", "whiteout .wh.ls" (English: code compares it)
+    shown: str = field(default="", compare=False)  # ``what`` in the learner's language, for the table
 
 
 @dataclass(frozen=True)
@@ -61,18 +63,28 @@ def _clean(name: str) -> str:
     return posixpath.normpath("/" + name.lstrip("/"))
 
 
-def _describe(member: tarfile.TarInfo) -> str:
+def _describe(member: tarfile.TarInfo) -> tuple[str, str]:
+    """(what the entry is, in English for code to compare; the same in the learner's language)."""
     if member.isdir():
-        return "directory"
+        return "directory", say("directory")
     if member.issym():
-        return f"symlink -> {member.linkname}"
+        return f"symlink -> {member.linkname}", say("symlink -> {target}", target=member.linkname)
     if member.islnk():
-        return f"hardlink to {_clean(member.linkname)}"
+        target = _clean(member.linkname)
+        return f"hardlink to {target}", say("hardlink to {target}", target=target)
     if member.ischr() or member.isblk():
-        return f"device {member.devmajor},{member.devminor}"
+        numbers = f"{member.devmajor},{member.devminor}"
+        return f"device {numbers}", say("device {numbers}", numbers=numbers)
     if member.isfifo():
-        return "fifo"
-    return f"file, {human_size(member.size)}"
+        return "fifo", say("fifo")
+    size = human_size(member.size)
+    return f"file, {size}", say("file, {size}", size=size)
+
+
+def kind_label(kind: str) -> str:
+    """added/changed/removed/emptied in the learner's language (the kinds themselves stay English)."""
+    labels = {ADDED: say("added"), CHANGED: say("changed"), REMOVED: say("removed"), EMPTIED: say("emptied")}
+    return labels.get(kind, kind)
 
 
 def classify(members: list[tarfile.TarInfo], below: set[str]) -> list[Change]:
@@ -86,20 +98,21 @@ def classify(members: list[tarfile.TarInfo], below: set[str]) -> list[Change]:
         path = _clean(member.name)
         parent, name = posixpath.split(path)
         if name == OPAQUE_MARKER:
-            changes.append(Change(EMPTIED, parent, f"opaque marker {name}: lower layers' entries hidden"))
+            changes.append(Change(EMPTIED, parent, f"opaque marker {name}: lower layers' entries hidden",
+                                  say("opaque marker {name}: lower layers' entries hidden", name=name)))
             _forget(below, parent, keep_self=True, keep=seen_here)
             continue
         if name.startswith(WHITEOUT_PREFIX):
             hidden = posixpath.join(parent, name[len(WHITEOUT_PREFIX):])
-            changes.append(Change(REMOVED, hidden, f"whiteout {name}"))
+            changes.append(Change(REMOVED, hidden, f"whiteout {name}", say("whiteout {name}", name=name)))
             _forget(below, hidden)
             continue
         seen_here.add(path)
         if path in below:
             if not member.isdir():
-                changes.append(Change(CHANGED, path, _describe(member)))
+                changes.append(Change(CHANGED, path, *_describe(member)))
         else:
-            changes.append(Change(ADDED, path, _describe(member)))
+            changes.append(Change(ADDED, path, *_describe(member)))
             below.add(path)
     return changes
 
@@ -165,9 +178,9 @@ class LayerViewer:
 
         self.images = images
         self.layers: list[LayerInfo] = []
-        self.image = widgets.Dropdown(description="image", layout=widgets.Layout(width="28em"))
-        self.layer = widgets.Dropdown(description="layer", layout=widgets.Layout(width="44em"))
-        self.refresh_button = widgets.Button(description="refresh images", icon="refresh")
+        self.image = widgets.Dropdown(description=say("image"), layout=widgets.Layout(width="28em"))
+        self.layer = widgets.Dropdown(description=say("layer"), layout=widgets.Layout(width="44em"))
+        self.refresh_button = widgets.Button(description=say("refresh images"), icon="refresh")
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
         self.image.observe(self._on_image, names="value")
@@ -199,8 +212,9 @@ class LayerViewer:
         rows = [[str(info.number), _short(info.diff_id), human_size(info.size), str(info.count(ADDED)),
                  str(info.count(CHANGED)), str(info.count(REMOVED) + info.count(EMPTIED)),
                  info.created_by[:70]] for info in self.layers]
-        self.summary.value = (f"<b>{escape(name or 'no image')}</b>: {len(self.layers)} layers, base first"
-                              + _table(["#", "diff_id", "blob", "added", "changed", "removed", "created by"], rows))
+        header = ["#", "diff_id", say("blob"), say("added"), say("changed"), say("removed"), say("created by")]
+        self.summary.value = (say("<b>{name}</b>: {count} layers, base first", name=escape(name or say("no image")),
+                                  count=len(self.layers)) + _table(header, rows))
         options = [(f"{info.number}: {info.created_by[:60] or _short(info.diff_id)}", info.number)
                    for info in self.layers]
         self.layer.options = options
@@ -210,13 +224,15 @@ class LayerViewer:
     def _on_layer(self, _change) -> None:
         rows = self.rows
         if not rows:
-            self.table.value = "<i>this layer changes nothing</i>" if self.layers else ""
+            self.table.value = f"<i>{escape(say('this layer changes nothing'))}</i>" if self.layers else ""
             return
-        shown = rows[:MAX_TABLE_ROWS]   # a big layer (a whole distribution) would make the page crawl
-        more = (f"<small>… and {len(rows) - len(shown)} more (all of them are in <code>.rows</code>)</small>"
-                if len(rows) > len(shown) else "")
-        self.table.value = _table(["change", "path", "what"], [list(row) for row in shown],
-                                  [KIND_COLOURS[row[0]] for row in shown]) + more
+        changes = self.layers[self.layer.value - 1].changes
+        shown = changes[:MAX_TABLE_ROWS]   # a big layer (a whole distribution) would make the page crawl
+        more = (say("<small>… and {count} more (all of them are in <code>.rows</code>)</small>",
+                    count=len(rows) - len(shown)) if len(rows) > len(shown) else "")
+        self.table.value = _table([say("change"), say("path"), say("what")],
+                                  [[kind_label(c.kind), c.path, c.shown or c.what] for c in shown],
+                                  [KIND_COLOURS[c.kind] for c in shown]) + more
 
     def _ipython_display_(self):
         from IPython.display import display  # noqa: PLC0415
@@ -248,7 +264,7 @@ def overlay_options(mount_point) -> dict[str, list[str] | str]:
                 else:
                     options["other"].append(option)
             return options
-    raise LookupError(f"no overlay is mounted at {mount_point} in this mount namespace")
+    raise LookupError(say("no overlay is mounted at {mount_point} in this mount namespace", mount_point=mount_point))
 
 
 def sharing_curve(images, image: str, counts=(1, 2, 4, 8), prefix: str = "share") -> list[dict]:
@@ -297,11 +313,11 @@ def plot_layer_sizes(images, names: list[str]):
                 ax.text(x, (bottom + layer.size / 2) / 1000, f"{_short(layer.digest)[:7]}\n{human_size(layer.size)}",
                         ha="center", va="center", fontsize=7, color="white")
             bottom += layer.size
-        label = f"{len(layers)} layer" + ("" if len(layers) == 1 else "s")
+        label = say("1 layer") if len(layers) == 1 else say("{count} layers", count=len(layers))
         ax.text(x, bottom / 1000, label, ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("kB in the store (gzip blobs)")
-    ax.set_title("Images as stacks of layers: same colour = the same blob, stored once")
+    ax.set_ylabel(say("kB in the store (gzip blobs)"))
+    ax.set_title(say("Images as stacks of layers: same colour = the same blob, stored once"))
     ax.margins(y=0.15)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
@@ -315,15 +331,16 @@ def plot_sharing(points: list[dict]):
     fig = Figure(figsize=(6.5, 3.4), layout="constrained")
     ax = fig.subplots()
     ns = [p["n"] for p in points]
-    ax.plot(ns, [p["full_copies"] / 1e6 for p in points], "o-", color="#D55E00", label="a full copy per container")
-    ax.plot(ns, [p["on_disk"] / 1e6 for p in points], "o-", color="#0072B2", label="overlay: layers shared")
+    ax.plot(ns, [p["full_copies"] / 1e6 for p in points], "o-", color="#D55E00",
+            label=say("a full copy per container"))
+    ax.plot(ns, [p["on_disk"] / 1e6 for p in points], "o-", color="#0072B2", label=say("overlay: layers shared"))
     ax.fill_between(ns, [p["on_disk"] / 1e6 for p in points], [p["full_copies"] / 1e6 for p in points],
-                    color="#D55E00", alpha=0.12, label="saved by sharing")
-    ax.set_xlabel("containers of the image")
-    ax.set_ylabel("MB on disk")
+                    color="#D55E00", alpha=0.12, label=say("saved by sharing"))
+    ax.set_xlabel(say("containers of the image"))
+    ax.set_ylabel(say("MB on disk"))
     ax.set_xticks(ns)
     ax.set_ylim(bottom=0)
-    ax.set_title("N containers, one copy of the image's layers (measured here)")
+    ax.set_title(say("N containers, one copy of the image's layers (measured here)"))
     ax.legend(frameon=False)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
@@ -334,12 +351,17 @@ def steps_table(result):
     """A build's steps as a table: which hit the cache, which layer each made, how long it took."""
     from teachdock.lab.common.views import TextAndHTML  # noqa: PLC0415
 
-    rows = []
+    rows, colours = [], []
     for step in result.steps:
-        cache = "-" if step.instruction.startswith("FROM") else ("Using cache" if step.cached else "miss")
-        layer = _short(step.diff_id) if step.diff_id else "(config only)"
+        if step.instruction.startswith("FROM"):
+            cache, colour = "-", ""
+        elif step.cached:
+            cache, colour = say("Using cache"), "#e3f4e8"
+        else:
+            cache, colour = say("miss"), "#fff1cc"
+        layer = _short(step.diff_id) if step.diff_id else say("(config only)")
         rows.append([str(step.number), step.instruction[:60], cache, layer, f"{step.seconds * 1000:.0f} ms"])
-    header = ["step", "instruction", "cache", "layer (diff_id)", "time"]
-    colours = ["#e3f4e8" if row[2] == "Using cache" else ("#fff1cc" if row[2] == "miss" else "") for row in rows]
+        colours.append(colour)
+    header = [say("step"), say("instruction"), say("cache"), say("layer (diff_id)"), say("time")]
     text = "\n".join(f"{r[0]:>4}  {r[1]:<45} {r[2]:<12} {r[3]:<14} {r[4]:>7}" for r in [header, *rows])
     return TextAndHTML(_table(header, rows, colours), text)
