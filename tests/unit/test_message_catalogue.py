@@ -5,7 +5,7 @@ The English is the key, gettext's way. This test reads the code, not the running
 - every ``say("...", name=...)`` in teachdock/lab and teachdock/cli passes one literal sentence (no f-string, no
   variable: a computed sentence could never be looked up) with exactly the keyword values its
   ``{placeholders}`` name;
-- every sentence a notebook's code cell hands the lab to show (``has_root("...")``,
+- every sentence a chapter's or a deck's code cell hands the lab to show (``has_root("...")``,
   ``Prediction("...")`` and its ``unit=`` when that is a word, such as "calls") is a literal too;
 - each of those has a Korean entry in teachdock/lab/locale/ko/*.po: present, not fuzzy, with
   Hangul, with the same placeholders; an entry whose English no longer occurs anywhere is
@@ -31,6 +31,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 CODE = REPOSITORY / "teachdock"
 LAB = CODE / "lab"
 NOTEBOOKS = REPOSITORY / "notebooks"
+SLIDES = REPOSITORY / "slides"  # the workshop decks: their code cells hand the lab sentences too
 KOREAN = LAB / "locale" / "ko"
 HANGUL = re.compile(r"[가-힣]")
 SAME_IN_EVERY_LANGUAGE = "# the same in every language"
@@ -80,18 +81,18 @@ def code_cells(notebook: Path):
 
 
 def notebook_sentences():
-    """(where, sentence or None) for every has_root/Prediction sentence in the English chapters."""
-    for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
+    """(where, sentence or None) for every has_root/Prediction sentence in the English chapters and decks."""
+    for notebook in sorted([*NOTEBOOKS.glob("*.ipynb"), *SLIDES.glob("*.ipynb")]):
         for source in code_cells(notebook):
             for node in ast.walk(ast.parse(source)):
                 if isinstance(node, ast.Call) and called_name(node) in NOTEBOOK_SENTENCES and node.args:
                     first = node.args[0]
                     sentence = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
-                    yield f"{notebook.name} {called_name(node)}({ast.unparse(first)[:50]}…)", sentence
+                    yield f"{notebook.relative_to(REPOSITORY)} {called_name(node)}({ast.unparse(first)[:50]}…)", sentence
                     for keyword in node.keywords:  # Prediction(..., unit="calls"): a word, not a symbol like ms
                         if (keyword.arg == "unit" and isinstance(keyword.value, ast.Constant)
                                 and re.fullmatch(r"[a-z]{3,}", str(keyword.value.value))):
-                            yield f"{notebook.name} Prediction(unit={keyword.value.value!r})", keyword.value.value
+                            yield f"{notebook.relative_to(REPOSITORY)} Prediction(unit={keyword.value.value!r})", keyword.value.value
 
 
 def korean_entries():
