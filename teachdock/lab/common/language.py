@@ -90,8 +90,9 @@ def _fonts_for_plots(code: str) -> None:
         for path in font_manager.findSystemFonts():
             if any(name in Path(path).name for name in ("NanumGothic", "NanumBarunGothic", "NotoSansCJK")):
                 font_manager.fontManager.addfont(path)
-    families = matplotlib.rcParams["font.sans-serif"]
-    matplotlib.rcParams["font.sans-serif"] = KOREAN_FONTS + [f for f in families if f not in KOREAN_FONTS]
-    matplotlib.rcParams["font.family"] = "sans-serif"
-    matplotlib.rcParams["axes.unicode_minus"] = False  # NanumGothic has no U+2212 minus sign
+    known = {font.name for font in font_manager.fontManager.ttflist}
+    korean = [name for name in KOREAN_FONTS if name in known]
+    # A list of families, not the generic "sans-serif": then matplotlib takes each glyph from the
+    # first family that has it — Hangul from the Korean font, ☑ and − from DejaVu Sans.
+    matplotlib.rcParams["font.family"] = korean[:1] + ["DejaVu Sans"]
     _fonts_set.add(code)
