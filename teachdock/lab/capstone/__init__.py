@@ -213,5 +213,6 @@ def run_bundle_with_teachdock(bundle, container_id: str | None = None, *, timeou
                                "--bundle", os.fspath(bundle), container_id],
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if done.returncode != 0 and not done.stdout:
-        raise RuntimeError(f"teachdock runtime run exited with {done.returncode}: {done.stderr.strip()}")
+        raise RuntimeError(say("teachdock runtime run exited with {code}: {error}", code=done.returncode,
+                               error=done.stderr.strip()))
     return done.stdout
