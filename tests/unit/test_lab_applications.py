@@ -13,6 +13,7 @@ from teachdock.lab.applications.compose_trace import (ComposeTrace, created_labe
                                                       route, route_counts)
 from teachdock.lab.applications.health_watch import HealthWatch, health_of
 from teachdock.lab.client_and_daemon.trace_views import TraceEntry
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 ID = "a" * 64
 NET = "b" * 64
@@ -307,5 +308,52 @@ def test_without_a_daemon_a_good_file_is_read_but_not_passed():
 
 def test_the_daemon_checks_say_root_is_needed(monkeypatch):
     monkeypatch.setattr(exercises, "is_root", lambda: False)
-    assert exercises.check_scale_prediction((0, 2), "/nowhere", "/nowhere") is exercises.ROOT_NEEDED
-    assert exercises.check_moved_with_data(None, None, "notes of x") is exercises.ROOT_NEEDED
+    for result in (exercises.check_scale_prediction((0, 2), "/nowhere", "/nowhere"),
+                   exercises.check_moved_with_data(None, None, "notes of x")):
+        assert not result.passed and result.message == exercises.root_needed().message
+
+
+# ------------------------------------------------------------------ in Korean
+
+
+def test_a_korean_learner_reads_the_judges_in_korean(korean):
+    said = [
+        exercises.judge_reach_by_name({"services": services(FETCH), "logs": "hello from the server\n"}),
+        exercises.judge_reach_by_name({"services": services(["sh", "-c", "nc 172.30.0.2 8080"])}),
+        exercises.judge_reach_by_name({"services": services(FETCH), "logs": "nc: bad address 'server'\n"}),
+        exercises.judge_waits_until_healthy({"services": waiting(), "up_code": 0, "logs": "hello from the server"}),
+        exercises.judge_waits_until_healthy({"services": waiting(condition="service_started")}),
+        exercises.judge_waits_until_healthy({"services": waiting(healthcheck=None)}),
+        exercises.judge_scale_prediction((0, 2), {"created": 0, "removed": 2, "left": 1}),
+        exercises.judge_scale_prediction((0, 3), {"created": 0, "removed": 2, "left": 1}),
+        exercises.judge_scale_prediction("two", {"created": 0, "removed": 2, "left": 1}),
+        exercises.judge_moved_with_data({"exists": True, "running": True, "content": LINE}, LINE),
+        exercises.judge_moved_with_data({"exists": True, "running": False, "cmd": None}, LINE),
+        exercises.judge_moved_with_data({"exists": True, "running": True, "content": None}, LINE),
+        exercises.judge_reach_by_name({"services": services(FETCH), "no_daemon": True}),
+        exercises.root_needed(),
+    ]
+    assert [result.passed for result in said[::3]] == [True, True, True, True, False]  # a right answer, two wrong ones
+    for result in said:
+        assert reads_korean(result.message), result.message
+
+
+def test_a_korean_learner_reads_the_tables_plots_and_moves_in_korean(korean):
+    from teachdock.lab.applications import cold_move, live_move, swarm
+
+    trace = ComposeTrace(["docker compose", "up", "-d"], 0, "", "", UP)
+    assert reads_korean(str(trace.counts())) and reads_korean(trace.counts()._repr_html_())
+    assert reads_korean(trace.labels()._repr_html_())
+    axes = trace.plot().axes[0]
+    assert reads_korean(axes.get_xlabel()) and "컨테이너 td09-web-1" in [t.get_text() for t in axes.get_yticklabels()]
+    watch = HealthWatch(FakeClient([{"web": inspect_of()}]), interval=0)
+    watch.sample()
+    assert reads_korean(watch.story()) and reads_korean(watch.plot().axes[0].get_xlabel())
+    move = live_move.LiveMove([7, 8, 9], [10, 11, 12], 4100, 5200, [("pages-1.img", 409600)], {"copy": 0.01})
+    assert reads_korean(move.table().text)
+    cold = cold_move.ColdMove("export → import", "counter", "moved/counter:export", "sha256:1", 2048,
+                              [("/state/count", 3)], "42\n", 42, 1, [(100, "sh")], [(200, "sh")])
+    assert reads_korean(repr(cold)) and reads_korean(cold._repr_html_())
+    assert all(reads_korean(row["what"]) for row in swarm.port_rows(
+        {f"{port}/{proto}": {"packets": 0, "bytes": 0} for port, proto in swarm.SWARM_PORTS}))
+    assert reads_korean(swarm.plot_drain([(0.0, {"node1": 2, "node2": 2})]).axes[0].get_title())

@@ -15,6 +15,7 @@ from teachdock.lab.capstone.cgroup import PARENT, memory_cgroup
 from teachdock.lab.capstone.checks import hint_for_error, judge_level, probe_values
 from teachdock.lab.capstone.sandbox import PROBE_EXIT
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 
 class FakeCgroup:
@@ -257,3 +258,28 @@ def test_the_namespace_table_marks_the_container_s_own_namespaces():
     lines = repr(shown).splitlines()
     assert "its own" in lines[1] and "its own" in lines[2] and "its own" not in lines[3]
     assert "NSpid: 300 2 1" in lines[-1] and shown._repr_html_().count("background:#fff1cc") == 2
+
+
+# --- in Korean ------------------------------------------------------------------------------------
+def test_a_korean_learner_reads_the_levels_the_verdicts_and_the_hints_in_korean(korean):
+    passed = judged(7)
+    assert passed.passed and reads_korean(passed.message), passed.message
+    for level, change, _ in MISTAKES:
+        result = judged(level, change)
+        assert not result.passed and reads_korean(result.message), result.message
+    lower = judged(5, _set("outside.ns.uts", "uts:[1]"))
+    assert "5단계(2단계 부분" in lower.message and reads_korean(lower.message), lower.message
+    assert all(reads_korean(name) for name in LEVELS.values())
+    assert reads_korean(hint_for_error(_error("pivot_root", errno.EINVAL), "child", [], 4))
+
+
+def test_a_korean_learner_reads_the_namespace_table_and_the_wrong_level_in_korean(korean):
+    from teachdock.lab.capstone import check_level
+    from teachdock.lab.capstone.views import table
+
+    caller = {"pid": "pid:[1]", "pid_for_children": "pid:[2]", "uts": "uts:[1]", "mnt": "mnt:[1]", "net": "net:[1]",
+              "user": "user:[1]"}
+    shown = table({"caller": caller, "program": dict(caller, uts="uts:[3]"), "nspid": [300, 1], "pid": 300})
+    assert reads_korean(repr(shown)) and reads_korean(shown._repr_html_())
+    wrong = check_level(9, lambda *args: 0)
+    assert not wrong.passed and reads_korean(wrong.message), wrong.message

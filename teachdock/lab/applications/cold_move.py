@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from html import escape
 
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 
 COUNTER = "counter"
@@ -66,16 +67,20 @@ class ColdMove:
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(what, on A, on B) for the table."""
-        pids = lambda processes: ", ".join(str(pid) for pid, _ in processes) or "none"  # noqa: E731
+        pids = lambda processes: ", ".join(str(pid) for pid, _ in processes) or say("no processes")  # noqa: E731
         top = max(self.files, key=lambda item: item[1]) if self.files else ("-", 0)
         return [
-            ("files", f"{len(self.files)} files, {sum(size for _, size in self.files)} bytes",
-             f"the same {len(self.files)} files (one {self.archive_bytes}-byte archive travelled)"),
-            ("largest file", f"{top[0]} ({top[1]} bytes)", "moved"),
-            (COUNTER_FILE, self.state_file.strip() or "-", "arrived with the same content"),
-            ("processes (host PIDs)", pids(self.processes_before), pids(self.processes_after) + " (new processes)"),
-            ("counter in the shell's memory", f"reached {self.counter_before}", f"started again at {self.counter_after}"),
-            ("image config", json.dumps(self.config_before), json.dumps(self.config_after)),
+            (say("the container's files"), say("{count} files, {size} bytes", count=len(self.files),
+                               size=sum(size for _, size in self.files)),
+             say("the same {count} files (one {size}-byte archive travelled)", count=len(self.files),
+                 size=self.archive_bytes)),
+            (say("largest file"), say("{path} ({size} bytes)", path=top[0], size=top[1]), say("arrived too")),
+            (COUNTER_FILE, self.state_file.strip() or "-", say("arrived with the same content")),
+            (say("processes (host PIDs)"), pids(self.processes_before),
+             say("{pids} (new processes)", pids=pids(self.processes_after))),
+            (say("counter in the shell's memory"), say("reached {count}", count=self.counter_before),
+             say("started again at {count}", count=self.counter_after)),
+            (say("image config"), json.dumps(self.config_before), json.dumps(self.config_after)),
         ]
 
     def _repr_html_(self) -> str:
@@ -89,9 +94,11 @@ class ColdMove:
         html_rows = "".join(f"<tr><td style='text-align:left'>{escape(what)}</td>"
                             f"<td style='text-align:left'><code>{escape(a)}</code></td>"
                             f"<td style='text-align:left'><code>{escape(b)}</code></td></tr>" for what, a, b in rows)
-        title = f"{self.method}: {self.container} on A → {self.image} on B ({self.seconds:.2f} s)"
-        html = (f"<b>{escape(title)}</b><table><thead><tr><th style='text-align:left'>what</th>"
-                "<th style='text-align:left'>daemon A</th><th style='text-align:left'>daemon B</th></tr></thead>"
+        title = say("{method}: {container} on A → {image} on B ({seconds:.2f} s)", method=self.method,
+                    container=self.container, image=self.image, seconds=self.seconds)
+        head = "".join(f"<th style='text-align:left'>{escape(name)}</th>"
+                       for name in (say("what is compared"), say("daemon A"), say("daemon B")))
+        html = (f"<b>{escape(title)}</b><table><thead><tr>{head}</tr></thead>"
                 f"<tbody>{html_rows}</tbody></table>")
         text = "\n".join([title] + [f"{what:<30} {a:<40} {b}" for what, a, b in rows])
         return TextAndHTML(html, text)
@@ -104,8 +111,8 @@ def start_counter(client, name: str = COUNTER, *, least: int = 3, timeout: float
     deadline = time.monotonic() + timeout
     while (last_count(client, container) or 0) < least:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the counter {name} did not count to {least} in {timeout} s: "
-                               f"{client.logs(container)!r}")
+            raise TimeoutError(say("the counter {name} did not count to {least} in {timeout} s: {logs}", name=name,
+                                   least=least, timeout=timeout, logs=repr(client.logs(container))))
         time.sleep(0.1)
     return container
 
@@ -137,7 +144,7 @@ def move_by_export(source, target, container: str = COUNTER, image: str = "moved
         size = source.export_container(container, archive)
         archive.seek(0)
         image_id = target.import_image(archive, *_split(image), changes=_changes(config),
-                                       message=f"moved from {container}")
+                                       message=f"moved from {container}")  # the same in every language: the image's comment
         archive.seek(0)
         files, state = _files_in(tarfile.open(fileobj=archive))
     report = ColdMove("export → import", container, image, image_id, size, files, state, last_count(source, container),
@@ -151,7 +158,8 @@ def move_by_commit(source, target, container: str = COUNTER, image: str = "moved
     listed as its files: the layers below it are busybox's, which B has too."""
     before, config = _stop(source, container)
     began = time.monotonic()
-    source_image = source.commit(container, *_split(image), message=f"moved from {container}")
+    source_image = source.commit(container, *_split(image),
+                                 message=f"moved from {container}")  # the same in every language: the image's comment
     with tempfile.TemporaryFile() as archive:
         source.save([image], archive)
         size = archive.tell()
@@ -182,7 +190,7 @@ def _run_on_target(target, report: ColdMove, start: bool, timeout: float = 20) -
     deadline = time.monotonic() + timeout
     while not counts(target, report.moved_container):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the moved counter did not count on B in {timeout} s")
+            raise TimeoutError(say("the moved counter did not count on B in {timeout} s", timeout=timeout))
         time.sleep(0.1)
     report.counter_after = counts(target, report.moved_container)[0]
     report.processes_after = processes(target, report.moved_container)

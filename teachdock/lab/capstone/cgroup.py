@@ -15,6 +15,7 @@ import signal
 import time
 from dataclasses import dataclass
 
+from teachdock.lab.common.language import say
 from teachdock.runtime.cgroups import CGROUP_ROOT, detect_version, find_v1_mounts
 
 #: Every capstone container's cgroup sits under this parent, in each hierarchy's root.
@@ -31,7 +32,8 @@ class MemoryCgroup:
     procs_file: str   # write a PID here to move that process in: cgroup.procs
 
     def __str__(self) -> str:
-        return f"{self.directory} ({self.version}: limit in {os.path.basename(self.limit_file)})"
+        return say("{directory} ({version}: limit in {file})", directory=self.directory, version=self.version,
+                   file=os.path.basename(self.limit_file))
 
 
 def memory_cgroup(name: str, *, root: str = CGROUP_ROOT, prepare: bool = True) -> MemoryCgroup:
@@ -46,7 +48,7 @@ def memory_cgroup(name: str, *, root: str = CGROUP_ROOT, prepare: bool = True) -
         if top is None and os.path.isfile(os.path.join(root, "memory", "cgroup.procs")):
             top = os.path.join(root, "memory")  # a tree that is not a mount: a test's fake hierarchy
         if top is None:
-            raise FileNotFoundError(f"no cgroup v1 memory hierarchy is mounted under {root}")
+            raise FileNotFoundError(say("no cgroup v1 memory hierarchy is mounted under {root}", root=root))
         limit = "memory.limit_in_bytes"
     parent = os.path.join(top, PARENT)
     if prepare and os.geteuid() == 0:

@@ -13,6 +13,7 @@ import os
 
 from teachdock import kernel
 from teachdock.lab.capstone.cgroup import memory_cgroup
+from teachdock.lab.common.language import say
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
 
 
@@ -195,5 +196,5 @@ def solution_source(level: int) -> str:
 def solution(level: int) -> None:
     """Print the solution of one level (for when you are stuck; try first)."""
     if level not in SOLUTIONS:
-        raise ValueError(f"the levels are 1 to {max(SOLUTIONS)}")
+        raise ValueError(say("the levels are 1 to {last}", last=max(SOLUTIONS)))
     print(solution_source(level))

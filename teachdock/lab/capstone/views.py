@@ -12,6 +12,7 @@ from html import escape
 
 from teachdock.lab.capstone.outside import find_program, namespaces, read_status
 from teachdock.lab.capstone.sandbox import PROBE_ARGV, run_sandboxed
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 
 #: (label, the sandbox's link to compare with, the program's link)
@@ -39,16 +40,19 @@ def namespace_table(run_container, *, rootfs: str, bridge: str, memory: int | No
 def table(seen: dict) -> TextAndHTML:
     rows = [(label, seen["caller"][theirs] or "?", seen["program"][mine] or "?") for label, theirs, mine in ROWS]
     nspid = " ".join(str(p) for p in seen["nspid"])
-    text = "\n".join([f"{'namespace':<10} {'run_container (the caller)':<28} your container (host PID {seen['pid']})"]
-                     + [f"{label:<10} {caller:<28} {program}{'' if caller == program else '   <- its own'}"
+    namespace, caller_head = say("namespace"), say("run_container (the caller)")
+    yours = say("your container (host PID {pid})", pid=seen["pid"])
+    own = say("<- its own")
+    text = "\n".join([f"{namespace:<10} {caller_head:<28} {yours}"]
+                     + [f"{label:<10} {caller:<28} {program}{'' if caller == program else '   ' + own}"
                         for label, caller, program in rows]
-                     + [f"NSpid: {nspid} (its PID in each PID namespace, the host's first)"])
+                     + [say("NSpid: {nspid} (its PID in each PID namespace, the host's first)", nspid=nspid)])
     highlight = ' style="background:#fff1cc"'
     body = "".join(f"<tr{highlight if caller != program else ''}><td>{label}</td>"
                    f"<td><code>{escape(caller)}</code></td><td><code>{escape(program)}</code></td></tr>"
                    for label, caller, program in rows)
-    html = (f"<table><thead><tr><th>namespace</th><th>run_container (the caller)</th>"
-            f"<th>your container (host PID {seen['pid']})</th></tr></thead><tbody>{body}</tbody></table>"
-            f"<small>Highlighted: a namespace of the container's own. NSpid: <code>{escape(nspid)}</code> "
-            "(its PID in each PID namespace, the host's first).</small>")
+    html = (f"<table><thead><tr><th>{escape(namespace)}</th><th>{escape(caller_head)}</th>"
+            f"<th>{escape(yours)}</th></tr></thead><tbody>{body}</tbody></table>"
+            "<small>" + say("Highlighted: a namespace of the container's own. NSpid: <code>{nspid}</code> "
+                            "(its PID in each PID namespace, the host's first).", nspid=escape(nspid)) + "</small>")
     return TextAndHTML(html, text)
