@@ -137,3 +137,25 @@ def test_the_views_speak_korean(korean, listening, tmp_path):
     assert ">의미</th>" in trace_table([start])._repr_html_()
     skipped = without_root_sentence("runs a container on daemon b for you to find its log; a container needs root")
     assert reads_korean(skipped) and "데몬 b에서 실행하는" in skipped
+
+
+def test_the_korean_diagrams_have_every_glyph(korean):
+    """The architecture picture and the API-call diagram, drawn in Korean, miss no glyph."""
+    import io
+    import warnings
+
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager
+
+    from teachdock.lab.client_and_daemon.daemon_lab import plot_architecture
+    from teachdock.lab.client_and_daemon.trace_views import TraceEntry, plot_trace
+    from teachdock.lab.common.language import KOREAN_FONTS
+
+    if not {font.name for font in font_manager.fontManager.ttflist} & set(KOREAN_FONTS):
+        pytest.skip("matplotlib knows no Hangul font here (fonts-nanum missing, or its font cache is older)")
+    start = TraceEntry(1, 1, "POST", "/v1.45/containers/x/start", status=204, reason="No Content", sent=0.01,
+                       answered=0.02, finished=0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # "Glyph … missing from font(s)" is a UserWarning
+        for figure in (plot_architecture(), plot_trace([start])):
+            figure.savefig(io.BytesIO(), format="png")

@@ -340,3 +340,20 @@ def test_the_exchange_table_diagram_and_inspector_speak_korean(korean):
     pytest.importorskip("ipywidgets")
     inspector = registry_lab.ExchangeInspector({"push": push_trace()})
     assert inspector.trace_choice.description == "기록" and "요청 헤더" in inspector.details.value
+
+
+def test_the_korean_diagram_has_every_glyph(korean):
+    """The response labels mix monospace HTTP and Hangul: the monospace font falls back to the Hangul one."""
+    import io
+    import warnings
+
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager
+
+    from teachdock.lab.common.language import KOREAN_FONTS
+
+    if not {font.name for font in font_manager.fontManager.ttflist} & set(KOREAN_FONTS):
+        pytest.skip("matplotlib knows no Hangul font here (fonts-nanum missing, or its font cache is older)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # "Glyph … missing from font(s)" is a UserWarning
+        plot_sequence(push_trace()).savefig(io.BytesIO(), format="png")

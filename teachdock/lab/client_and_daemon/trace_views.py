@@ -151,6 +151,9 @@ def trace_rows(entries: list[TraceEntry]) -> list[dict]:
     return rows
 
 
+#: The arrows' labels: monospace for the HTTP lines, then sans-serif for the glyphs a monospace font lacks
+#: (in Korean, say() puts a Hangul font first there; matplotlib falls back along the list).
+LABEL_FONTS = ["monospace", "sans-serif"]
 _STATUS_COLOURS = {1: "#e6eefb", 2: "#d9f2e6", 3: "#e6eefb", 4: "#fbdada", 5: "#fbdada"}
 
 
@@ -248,7 +251,7 @@ def plot_trace(entries: list[TraceEntry], title: str | None = None, client: str 
         ax.annotate("", xy=(end, y), xytext=(start, y),
                     arrowprops={"arrowstyle": "->", "color": colour, "linestyle": style})
         ax.text((left + right) / 2, y + 0.08, _moment_label(moment), ha="center", va="bottom", fontsize=7.5,
-                color=colour, family="monospace")
+                color=colour, family=LABEL_FONTS)
         ax.text(right + 0.3, y, f"{moment['time'] * 1000:.0f} ms", ha="left", va="center", fontsize=7,
                 color="#777777")
     ax.set_xlim(0, right + 1.6)

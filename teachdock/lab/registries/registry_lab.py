@@ -455,6 +455,9 @@ def trace_rows(trace: list[dict]) -> list[dict]:
     } for number, entry in enumerate(trace, 1)]
 
 
+#: The arrows' labels: monospace for the HTTP lines, then sans-serif for the glyphs a monospace font lacks
+#: (in Korean, say() puts a Hangul font first there; matplotlib falls back along the list).
+LABEL_FONTS = ["monospace", "sans-serif"]
 _STATUS_COLOURS = {2: "#d9f2e6", 3: "#e6eefb", 4: "#fbdada", 5: "#fbdada"}
 
 
@@ -525,7 +528,7 @@ def plot_sequence(trace: list[dict], title: str | None = None):
         ax.annotate("", xy=(end, y), xytext=(start, y),
                     arrowprops={"arrowstyle": "->", "color": colour, "linestyle": "-" if request else "--"})
         ax.text((start + end) / 2, y + 0.08, arrow["label"], ha="center", va="bottom", fontsize=7.5,
-                color=colour, family="monospace")
+                color=colour, family=LABEL_FONTS)
         if request:
             ax.text(x["client"] - 0.3, y, str(row // 2 + 1), ha="right", va="center", fontsize=8, color="#555555")
     ax.set_xlim(0, max(x.values()) + 1.5)
