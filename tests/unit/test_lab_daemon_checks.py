@@ -9,6 +9,7 @@ import pytest
 
 from teachdock.lab.client_and_daemon.checks import (check_log_file, check_name_conflict, judge_call_count,
                                                     judge_docker_host, judge_log_file, judge_name_conflict)
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 RUN_CALLS = [("HEAD", "/_ping", 200), ("POST", "/containers/create", 201), ("POST", "/containers/{id}/attach", 101),
              ("POST", "/containers/{id}/wait", 200), ("POST", "/containers/{id}/start", 204)]
@@ -179,3 +180,27 @@ def test_check_call_count_without_root_says_root_is_needed(monkeypatch):
     monkeypatch.setattr(checks, "is_root", lambda: False)
     result = checks.check_call_count(4, "unix:///nowhere.sock", ["run", "-d", "busybox", "sleep", "1"])
     assert not result.passed and not result.answered and "needs root" in result.message
+
+
+# ---- in Korean (TEACHDOCK_LANG=ko) ----------------------------------------------------------------
+
+def test_the_judges_speak_korean_right_and_wrong(korean):
+    command = "docker run -d busybox sleep 1"
+    results = [judge_name_conflict(409, 409, TAKEN), judge_name_conflict(404, 409, TAKEN),
+               judge_name_conflict(500, 409, TAKEN),
+               judge_call_count(4, DETACHED, command), judge_call_count(1, DETACHED, command),
+               judge_call_count(3, DETACHED, command),
+               judge_host(f"unix://{B}"), judge_host(B), judge_host(f"unix://{A}"),
+               judge_log(LOG), judge_log(f"{ROOT}/daemon/containers/{ID}"),
+               judge_log(f"/var/lib/docker/containers/{ID}/{ID}-json.log")]
+    assert [result.passed for result in results] == [True, False, False] * 4
+    for result in results:
+        assert reads_korean(result.message), result.message
+
+
+def test_check_call_count_without_root_says_so_in_korean(korean, monkeypatch):
+    from teachdock.lab.client_and_daemon import checks
+
+    monkeypatch.setattr(checks, "is_root", lambda: False)
+    result = checks.check_call_count(4, "unix:///nowhere.sock", ["run", "-d", "busybox", "sleep", "1"])
+    assert not result.answered and "root" in result.message and reads_korean(result.message)

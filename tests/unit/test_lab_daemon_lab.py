@@ -12,6 +12,7 @@ import pytest
 from teachdock.errors import NotFound
 from teachdock.lab.client_and_daemon.daemon_lab import (dechunk, disk_map, object_files, raw_request, socket_info, socket_path, tree,
                                       visible)
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 
 @pytest.fixture
@@ -120,3 +121,41 @@ def test_leftovers_name_only_this_labs_cgroups(tmp_path, monkeypatch):
     finally:
         lab.close()
     assert lab.leftovers() == ["cgroup /sys/fs/cgroup/memory/td07-a-111111"]
+
+
+def test_the_views_speak_korean(korean, listening, tmp_path):
+    from teachdock.lab.client_and_daemon.trace_views import TraceEntry, trace_table
+    from teachdock.lab.common.root import without_root_sentence
+
+    _server, path = listening
+    assert reads_korean(repr(socket_info(path))) and "유닉스 소켓" in repr(socket_info(path))
+    (tmp_path / "data" / "daemon" / "networks").mkdir(parents=True)
+    table = disk_map(tmp_path / "data")
+    assert ">담긴 것</th>" in table._repr_html_() and "네트워크마다 JSON 기록 하나" in repr(table)
+    start = TraceEntry(1, 1, "POST", "/v1.45/containers/" + "a" * 64 + "/start", status=204, reason="No Content")
+    assert start.meaning == "시작: 이제 프로세스가 실행됨"
+    assert ">의미</th>" in trace_table([start])._repr_html_()
+    skipped = without_root_sentence("runs a container on daemon b for you to find its log; a container needs root")
+    assert reads_korean(skipped) and "데몬 b에서 실행하는" in skipped
+
+
+def test_the_korean_diagrams_have_every_glyph(korean):
+    """The architecture picture and the API-call diagram, drawn in Korean, miss no glyph."""
+    import io
+    import warnings
+
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager
+
+    from teachdock.lab.client_and_daemon.daemon_lab import plot_architecture
+    from teachdock.lab.client_and_daemon.trace_views import TraceEntry, plot_trace
+    from teachdock.lab.common.language import KOREAN_FONTS
+
+    if not {font.name for font in font_manager.fontManager.ttflist} & set(KOREAN_FONTS):
+        pytest.skip("matplotlib knows no Hangul font here (fonts-nanum missing, or its font cache is older)")
+    start = TraceEntry(1, 1, "POST", "/v1.45/containers/x/start", status=204, reason="No Content", sent=0.01,
+                       answered=0.02, finished=0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # "Glyph … missing from font(s)" is a UserWarning
+        for figure in (plot_architecture(), plot_trace([start])):
+            figure.savefig(io.BytesIO(), format="png")

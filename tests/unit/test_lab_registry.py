@@ -14,6 +14,7 @@ from teachdock.lab.registries.checks import (check_blob_digest, check_upload_cou
 from teachdock.lab.registries.recording_proxy import read_chunked
 from teachdock.lab.registries.registry_lab import (LocalRegistry, RegistryLabError, flip_byte, plot_sequence, sequence_arrows,
                                         short_path, trace_rows, trace_table)
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 HOST = "127.0.0.1:5000"
 LAYER = "sha256:" + "31f2c65946c5" + "0" * 52
@@ -308,3 +309,51 @@ def test_exchange_inspector_follows_both_choices():
 def test_exchange_details_marks_an_authorization_it_did_not_record():
     html = registry_lab.exchange_details(exchange("GET", "/v2/x/manifests/1", 200, "OK", auth="bearer"))
     assert "Authorization: Bearer … (not recorded)" in html and "manifest found" in html
+
+
+# ---- in Korean (TEACHDOCK_LANG=ko) -----------------------------------------------------------
+
+def test_the_judges_speak_korean_right_and_wrong(korean):
+    results = [judge_blob_digest(TRUTH, DATA), judge_blob_digest(TRUTH[7:], DATA),
+               judge_blob_digest("sha256:" + hashlib.md5(DATA).hexdigest(), DATA),
+               judge_upload_count(2, new_repository_push_trace(), 2, 2), judge_upload_count(0, new_repository_push_trace()),
+               judge_upload_count(3, new_repository_push_trace()),
+               judge_pull_by_digest(REPO, "v2", MANIFEST, [f"{REPO}@{MANIFEST}"]),
+               judge_pull_by_digest(REPO, "v2", MANIFEST, []),
+               judge_pull_by_digest(REPO, "v2", MANIFEST, [f"{REPO}:v2", f"{REPO}@{MANIFEST}"])]
+    assert [result.passed for result in results] == [True, False, False] * 3
+    for result in results:
+        assert reads_korean(result.message), result.message
+
+
+def test_the_exchange_table_diagram_and_inspector_speak_korean(korean):
+    rows = trace_rows(push_trace())
+    assert rows[1]["meaning"] == "블롭 없음: 업로드함" and "1,036,677바이트 보냄" in rows[3]["headers"]
+    html = trace_table(push_trace(), "push")._repr_html_()
+    assert ">단계</th>" in html and ">의미</th>" in html and ">meaning<" not in html
+    assert reads_korean(" ".join(arrow["label"] for arrow in sequence_arrows(push_trace())
+                                 if arrow["kind"] == "response"))
+    pytest.importorskip("matplotlib")
+    labels = {text.get_text() for text in plot_sequence(push_trace()).axes[0].texts}
+    assert {"클라이언트", "레지스트리"} <= labels
+    assert plot_sequence(push_trace()).axes[0].get_title() == "HTTP 요청과 응답"
+    pytest.importorskip("ipywidgets")
+    inspector = registry_lab.ExchangeInspector({"push": push_trace()})
+    assert inspector.trace_choice.description == "기록" and "요청 헤더" in inspector.details.value
+
+
+def test_the_korean_diagram_has_every_glyph(korean):
+    """The response labels mix monospace HTTP and Hangul: the monospace font falls back to the Hangul one."""
+    import io
+    import warnings
+
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager
+
+    from teachdock.lab.common.language import KOREAN_FONTS
+
+    if not {font.name for font in font_manager.fontManager.ttflist} & set(KOREAN_FONTS):
+        pytest.skip("matplotlib knows no Hangul font here (fonts-nanum missing, or its font cache is older)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # "Glyph … missing from font(s)" is a UserWarning
+        plot_sequence(push_trace()).savefig(io.BytesIO(), format="png")

@@ -33,6 +33,7 @@ import threading
 import time
 
 from teachdock.errors import NotFound
+from teachdock.lab.common.language import say
 from teachdock.lab.client_and_daemon.trace_views import BODY_KEEP, TraceEntry, plot_trace, trace_table
 
 
@@ -211,7 +212,8 @@ class ApiTracer:
     def __init__(self, upstream: str, directory: str | os.PathLike | None = None):
         self.upstream = _socket_path(upstream)
         if not os.path.exists(self.upstream):
-            raise NotFound(f"no daemon socket at {self.upstream}: start the daemon first (or check the path)")
+            raise NotFound(say("no daemon socket at {path}: start the daemon first (or check the path)",
+                               path=self.upstream))
         self.directory = tempfile.mkdtemp(prefix="api-tracer-", dir=directory)
         self.socket_path = os.path.join(self.directory, "tracer.sock")
         self.entries: list[TraceEntry] = []
@@ -361,7 +363,8 @@ class ApiTracer:
     def table(self, title: str = ""):
         return trace_table(self.entries, title)
 
-    def plot(self, title: str = "the API calls, in the order things happened", client: str = "docker CLI"):
+    def plot(self, title: str | None = None, client: str = "docker CLI"):
+        title = say("the API calls, in the order things happened") if title is None else title
         return plot_trace(self.entries, title, client=client)
 
 

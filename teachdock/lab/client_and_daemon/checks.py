@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 
 from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered
-from teachdock.lab.common.root import ROOT_HINT, is_root
+from teachdock.lab.common.language import say
+from teachdock.lab.common.root import is_root
 from teachdock.paths import DEFAULT_SOCKET
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -38,32 +39,34 @@ def judge_name_conflict(answer, status: int, message: str = "") -> CheckResult:
         return not_answered_yet()
     given = as_int(answer)
     if given is None or not 100 <= given <= 599:
-        return CheckResult(False, f"Answer with an HTTP status code, a number like 404 (you gave {answer!r}).")
-    said = f' The daemon said: "{message}"' if message else ""
+        return CheckResult(False, say("Answer with an HTTP status code, a number like 404 (you gave {answer!r}).",
+                                      answer=answer))
+    said = [say('The daemon said: "{message}"', message=message)] if message else []
     if given == status:
-        return CheckResult(True, f"Right: {status}.{said} 409 Conflict: the request is well-formed, but it "
-                                 "clashes with the daemon's state. The docker CLI prints the message as "
-                                 "`Error response from daemon: Conflict. …`, and `docker run --name` with a used "
-                                 "name stops there, before anything runs.")
+        return CheckResult(True, " ".join([say("Right: {status}.", status=status), *said, say(
+            "409 Conflict: the request is well-formed, but it clashes with the daemon's state. The docker CLI "
+            "prints the message as `Error response from daemon: Conflict. …`, and `docker run --name` with a used "
+            "name stops there, before anything runs.")]))
     if status != 409:
-        return CheckResult(False, f"The daemon answered {status} here.{said}")
+        return CheckResult(False, " ".join([say("The daemon answered {status} here.", status=status), *said]))
     if 200 <= given < 300:
-        return CheckResult(False, "No second container is made: a name is unique per daemon (it is how "
-                                  "`docker start taken` finds exactly one container), so the daemon refuses.")
+        return CheckResult(False, say("No second container is made: a name is unique per daemon (it is how "
+                                      "`docker start taken` finds exactly one container), so the daemon refuses."))
     if given == 404:
-        return CheckResult(False, "404 Not Found says something is missing. Here it is the opposite: the name "
-                                  "is already there.")
+        return CheckResult(False, say("404 Not Found says something is missing. Here it is the opposite: the name "
+                                      "is already there."))
     if given == 400:
-        return CheckResult(False, "400 Bad Request is for a request the daemon cannot read (bad JSON, an unknown "
-                                  "flag value). This one is well-formed; it clashes with what already exists.")
+        return CheckResult(False, say("400 Bad Request is for a request the daemon cannot read (bad JSON, an "
+                                      "unknown flag value). This one is well-formed; it clashes with what already "
+                                      "exists."))
     if given >= 500:
-        return CheckResult(False, "5xx would mean the daemon failed. It did not: the client asked for something "
-                                  "the daemon's state forbids, and client mistakes are 4xx.")
+        return CheckResult(False, say("5xx would mean the daemon failed. It did not: the client asked for "
+                                      "something the daemon's state forbids, and client mistakes are 4xx."))
     if given in (401, 403):
-        return CheckResult(False, "The socket's file mode is the only permission check: whoever can connect may "
-                                  "do anything. The refusal is about the name, not about you.")
-    return CheckResult(False, "A 4xx is right in spirit: the client asked for something the daemon will not "
-                              "do. Which 4xx means 'conflicts with the current state'?")
+        return CheckResult(False, say("The socket's file mode is the only permission check: whoever can connect "
+                                      "may do anything. The refusal is about the name, not about you."))
+    return CheckResult(False, say("A 4xx is right in spirit: the client asked for something the daemon will not "
+                                  "do. Which 4xx means 'conflicts with the current state'?"))
 
 
 def check_name_conflict(answer, daemon, name: str) -> CheckResult:
@@ -76,14 +79,16 @@ def check_name_conflict(answer, daemon, name: str) -> CheckResult:
     try:
         existing = raw_request(daemon.socket_path, "GET", f"{API}/containers/{name}/json")
         if existing.status == 404:
-            return CheckResult(False, f"There is no container named {name} on daemon {daemon.name}: run the "
-                                      "exercise cell from its first line.", answered=False)
+            return CheckResult(False, say("There is no container named {name} on daemon {daemon}: run the "
+                                          "exercise cell from its first line.", name=name, daemon=daemon.name),
+                               answered=False)
         second = raw_request(daemon.socket_path, "POST", f"{API}/containers/create?name={name}",
                              body={"Image": "busybox", "Cmd": ["true"]})
         if second.status == 201:          # not expected; leave nothing behind
             raw_request(daemon.socket_path, "DELETE", f"{API}/containers/{second.json()['Id']}?force=1")
     except OSError as error:
-        return CheckResult(False, f"Could not reach daemon {daemon.name} ({error}): is it still running?")
+        return CheckResult(False, say("Could not reach daemon {daemon} ({error}): is it still running?",
+                                      daemon=daemon.name, error=error))
     try:
         message = second.json().get("message", "")
     except ValueError:
@@ -112,31 +117,32 @@ def judge_call_count(answer, calls: list[str], command: str = "the command") -> 
         return not_answered_yet()
     n, truth = _as_count(answer), len(calls)
     if n is None:
-        return CheckResult(False, f"Answer with a whole number, like 7 (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a whole number, like 7 (you gave {answer!r}).", answer=answer))
     listing = ", ".join(calls)
     if n == truth:
-        return CheckResult(True, f"Right: {truth} calls for `{command}`: {listing}. One command is a small "
-                                 "conversation; the CLI itself holds no state, the daemon does.")
+        return CheckResult(True, say("Right: {count} calls for `{command}`: {listing}. One command is a small "
+                                     "conversation; the CLI itself holds no state, the daemon does.",
+                                     count=truth, command=command, listing=listing))
     attach = any(call.endswith("/attach") for call in calls)
     if n <= 1:
-        return CheckResult(False, "One command, but not one call: the CLI first makes sure a daemon answers, "
-                                  "then creates the container and starts it as separate calls.")
+        return CheckResult(False, say("One command, but not one call: the CLI first makes sure a daemon answers, "
+                                      "then creates the container and starts it as separate calls."))
     if n == 2 * truth:
-        return CheckResult(False, "Did you count each answer as a call too? Count requests only: one request "
-                                  "and its response make one call.")
+        return CheckResult(False, say("Did you count each answer as a call too? Count requests only: one request "
+                                      "and its response make one call."))
     if n == truth - 1 and calls and calls[0].endswith("/_ping"):
-        return CheckResult(False, "Almost. Did you leave out the very first call, HEAD /_ping? The CLI asks it "
-                                  "before anything else, to learn the daemon's API version.")
+        return CheckResult(False, say("Almost. Did you leave out the very first call, HEAD /_ping? The CLI asks "
+                                      "it before anything else, to learn the daemon's API version."))
     if n == truth + 1 and not attach:
-        return CheckResult(False, "One too many. Did you count an attach? Nobody reads a detached container's "
-                                  "output, so the CLI does not attach.")
+        return CheckResult(False, say("One too many. Did you count an attach? Nobody reads a detached container's "
+                                      "output, so the CLI does not attach."))
     if n > truth and "--rm" in command:
-        return CheckResult(False, "Too many. With --rm the CLI sends no DELETE: AutoRemove in the create body "
-                                  "tells the daemon to remove the container when it exits.")
+        return CheckResult(False, say("Too many. With --rm the CLI sends no DELETE: AutoRemove in the create body "
+                                      "tells the daemon to remove the container when it exits."))
     if n > truth:
-        return CheckResult(False, "Too many. Trace the command yourself with ApiTracer and count the rows.")
-    return CheckResult(False, "Too few. Besides create and start, which calls prepare for the output and "
-                              "the exit status? Trace the command yourself with ApiTracer and count the rows.")
+        return CheckResult(False, say("Too many. Trace the command yourself with ApiTracer and count the rows."))
+    return CheckResult(False, say("Too few. Besides create and start, which calls prepare for the output and "
+                                  "the exit status? Trace the command yourself with ApiTracer and count the rows."))
 
 
 def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
@@ -149,11 +155,12 @@ def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
 
     command = "docker " + " ".join(args)
     if not is_root():
-        return CheckResult(False, f"This check runs `{command}`, and a container needs root here. {ROOT_HINT}",
+        return CheckResult(False, say("This check runs `{command}`, and a container needs root here. Start the lab "
+                                      "as root (sudo scripts/lab) to check your answer.", command=command),
                            answered=False)
     if docker_cli() is None:
-        return CheckResult(False, "The docker CLI is not installed here, so the check cannot trace it "
-                                  "(apt-get install docker.io).", answered=False)
+        return CheckResult(False, say("The docker CLI is not installed here, so the check cannot trace it "
+                                      "(apt-get install docker.io)."), answered=False)
     import subprocess
     import tempfile
 
@@ -168,8 +175,8 @@ def check_call_count(answer, host: str, args: list[str]) -> CheckResult:
             made = [json.loads(e.response_body).get("Id") for e in tracer.entries
                     if e.call == "POST /containers/create" and e.status == 201]
     except Exception as error:  # the check must explain, not crash the exercise cell
-        return CheckResult(False, f"Could not trace `{command}` ({type(error).__name__}: {error}). Is the "
-                                  "chapter's daemon still running?")
+        return CheckResult(False, say("Could not trace `{command}` ({kind}: {error}). Is the chapter's daemon "
+                                      "still running?", command=command, kind=type(error).__name__, error=error))
     for container in filter(None, made):
         try:
             raw_request(socket_path(host), "DELETE", f"{API}/containers/{container}?force=1", timeout=30)
@@ -191,38 +198,44 @@ def judge_docker_host(answer, socket: str, other_socket: str, data_root: str = "
     if isinstance(answer, os.PathLike):
         answer = os.fspath(answer)
     if not isinstance(answer, str):
-        return CheckResult(False, f'Answer with a string like "unix:///some/path.sock" (you gave {answer!r}).')
+        return CheckResult(False, say('Answer with a string like "unix:///some/path.sock" (you gave {answer!r}).',
+                                      answer=answer))
     given = answer.strip()
     truth = f"unix://{socket}"
     if given == truth:
-        return CheckResult(True, f"Right: {truth}. A client knows a daemon only by its address; the same "
-                                 "docker binary talks to either daemon depending on DOCKER_HOST (or -H, or a "
-                                 "docker context). Each daemon has its own socket, data root and objects.")
+        return CheckResult(True, say("Right: {address}. A client knows a daemon only by its address; the same "
+                                     "docker binary talks to either daemon depending on DOCKER_HOST (or -H, or a "
+                                     "docker context). Each daemon has its own socket, data root and objects.",
+                                     address=truth))
     scheme, _, path = given.partition("://") if "://" in given else ("", "", given)
     if given == socket:
-        return CheckResult(False, "That is the right socket, but DOCKER_HOST is an address with a scheme: "
-                                  "put unix:// in front (three slashes in all, since the path starts with /).")
+        return CheckResult(False, say("That is the right socket, but DOCKER_HOST is an address with a scheme: "
+                                      "put unix:// in front (three slashes in all, since the path starts with /)."))
     if scheme == "unix" and path == socket.lstrip("/"):
-        return CheckResult(False, "Almost: after unix:// comes the absolute path, with its own leading /. "
-                                  "So there are three slashes: unix:///tmp/…")
+        return CheckResult(False, say("Almost: after unix:// comes the absolute path, with its own leading /. "
+                                      "So there are three slashes: unix:///tmp/…"))
     if scheme in ("tcp", "http", "https"):
-        return CheckResult(False, f"{scheme}:// would need the daemon to listen on a TCP port; teachdockd "
-                                  "listens only on a Unix socket (TCP without TLS would give root to the network).")
+        return CheckResult(False, say("{scheme}:// would need the daemon to listen on a TCP port; teachdockd "
+                                      "listens only on a Unix socket (TCP without TLS would give root to the "
+                                      "network).", scheme=scheme))
     if path in (other_socket, "/" + other_socket.lstrip("/")):
-        return CheckResult(False, "That is the *first* daemon's socket. Look at daemon b's socket_path"
-                                  + (", and put unix:// in front." if not scheme else "."))
+        if not scheme:
+            return CheckResult(False, say("That is the *first* daemon's socket. Look at daemon b's socket_path, "
+                                          "and put unix:// in front."))
+        return CheckResult(False, say("That is the *first* daemon's socket. Look at daemon b's socket_path."))
     if path == default_socket:
-        return CheckResult(False, f"{default_socket} is the default, where a daemon started without -H "
-                                  "listens. The chapter's daemons have sockets of their own.")
+        return CheckResult(False, say("{socket} is the default, where a daemon started without -H listens. The "
+                                      "chapter's daemons have sockets of their own.", socket=default_socket))
     if data_root and path.rstrip("/") == str(data_root).rstrip("/"):
-        return CheckResult(False, "That is daemon b's data root, a directory of files. A client connects to "
-                                  "the daemon's socket, and only the daemon reads the data root.")
+        return CheckResult(False, say("That is daemon b's data root, a directory of files. A client connects to "
+                                      "the daemon's socket, and only the daemon reads the data root."))
     if exec_root and path.rstrip("/") == str(exec_root).rstrip("/"):
-        return CheckResult(False, "That is daemon b's exec root (runtime state). The socket is another file.")
+        return CheckResult(False, say("That is daemon b's exec root (runtime state). The socket is another file."))
     if scheme and scheme != "unix":
-        return CheckResult(False, f"{scheme}:// is not a scheme the docker CLI knows for this. Use unix://.")
-    return CheckResult(False, f"{given} is not daemon b's socket. Print b.socket_path, or look at "
-                              "socket_info() of section 3.")
+        return CheckResult(False, say("{scheme}:// is not a scheme the docker CLI knows for this. Use unix://.",
+                                      scheme=scheme))
+    return CheckResult(False, say("{given} is not daemon b's socket. Print b.socket_path, or look at "
+                                  "socket_info() of section 3.", given=given))
 
 
 def check_docker_host(answer, daemon, other) -> CheckResult:
@@ -238,9 +251,10 @@ def check_docker_host(answer, daemon, other) -> CheckResult:
         try:
             pong = raw_request(socket_path(answer.strip()), "GET", "/_ping", timeout=5)
         except OSError as error:
-            return CheckResult(False, f"Right address, but nothing answers there now ({error}): is daemon "
-                                      f"{daemon.name} still running?")
-        result.message += f" (Checked: GET /_ping through it answered {pong.status} {pong.body.decode()}.)"
+            return CheckResult(False, say("Right address, but nothing answers there now ({error}): is daemon "
+                                          "{daemon} still running?", error=error, daemon=daemon.name))
+        result.message += " " + say("(Checked: GET /_ping through it answered {status} {body}.)",
+                                    status=pong.status, body=pong.body.decode())
     return result
 
 
@@ -258,46 +272,48 @@ def judge_log_file(answer, container_id: str, data_root: str, exec_root: str = "
     if isinstance(answer, os.PathLike):
         answer = os.fspath(answer)
     if not isinstance(answer, str) or not answer.strip():
-        return CheckResult(False, f"Answer with a path, as a string or a Path (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a path, as a string or a Path (you gave {answer!r}).",
+                                      answer=answer))
     given = Path(answer.strip())
     data_root = Path(data_root)
     record_dir = data_root / "daemon" / "containers" / container_id
     truth = record_dir / f"{container_id}-json.log"
     if given == truth:
-        return CheckResult(True, f"Right: …/daemon/containers/{container_id[:12]}…/{container_id[:12]}…-json.log "
-                                 "under the data root. One JSON object per line ({\"log\": …, \"stream\": "
-                                 "\"stdout\", \"time\": …}); `docker logs` reads this file through the daemon. "
-                                 "Docker keeps it at /var/lib/docker/containers/<id>/<id>-json.log.")
+        return CheckResult(True, say("Right: …/daemon/containers/{short}…/{short}…-json.log under the data root. "
+                                     "One JSON object per line ({{\"log\": …, \"stream\": \"stdout\", \"time\": "
+                                     "…}}); `docker logs` reads this file through the daemon. Docker keeps it at "
+                                     "/var/lib/docker/containers/<id>/<id>-json.log.", short=container_id[:12]))
     if not given.is_absolute():
-        return CheckResult(False, "Give the whole path, from / : the data root, then the daemon's containers "
-                                  "directory, then the container's id.")
+        return CheckResult(False, say("Give the whole path, from / : the data root, then the daemon's containers "
+                                      "directory, then the container's id."))
     if str(given).startswith("/var/lib/docker"):
-        return CheckResult(False, "That is where Docker's dockerd keeps it. This daemon's data root is "
-                                  f"{data_root}: the same layout, another root.")
+        return CheckResult(False, say("That is where Docker's dockerd keeps it. This daemon's data root is "
+                                      "{data_root}: the same layout, another root.", data_root=data_root))
     if given == record_dir:
-        return CheckResult(False, "That is the container's directory; the log is one of the files in it.")
+        return CheckResult(False, say("That is the container's directory; the log is one of the files in it."))
     if given == record_dir / "container.json":
-        return CheckResult(False, "container.json is the daemon's record of the container (its configuration "
-                                  "and state). The output went to another file beside it.")
+        return CheckResult(False, say("container.json is the daemon's record of the container (its configuration "
+                                      "and state). The output went to another file beside it."))
     if given.parent == record_dir:
-        return CheckResult(False, f"Right directory, wrong file: {given.name} is not there. The log file is "
-                                  "named after the container's full id, with -json.log at the end.")
+        return CheckResult(False, say("Right directory, wrong file: {name} is not there. The log file is named "
+                                      "after the container's full id, with -json.log at the end.", name=given.name))
     for other in other_ids or []:
         if other != container_id and other in str(given):
-            return CheckResult(False, f"That is the log of another container ({other[:12]}). Use the id of the "
-                                      "container the exercise ran.")
+            return CheckResult(False, say("That is the log of another container ({other}). Use the id of the "
+                                          "container the exercise ran.", other=other[:12]))
     if exec_root and str(given).startswith(str(Path(exec_root))):
-        return CheckResult(False, "The exec root holds the runtime's state while the container exists (like "
-                                  "/run/runc); it lives in memory and dies with the container. A log must "
-                                  "survive both: it is under the data root.")
+        return CheckResult(False, say("The exec root holds the runtime's state while the container exists (like "
+                                      "/run/runc); it lives in memory and dies with the container. A log must "
+                                      "survive both: it is under the data root."))
     if given.parent.name != container_id and container_id.startswith(given.parent.name) and given.parent.name:
-        return CheckResult(False, "The directory is named with the container's full 64-digit id, not the "
-                                  "12-digit short form docker ps shows.")
+        return CheckResult(False, say("The directory is named with the container's full 64-digit id, not the "
+                                      "12-digit short form docker ps shows."))
     if str(given).startswith(str(data_root / "containers")):
-        return CheckResult(False, f"{data_root / 'containers'} holds the containers' root filesystems (overlay "
-                                  "upper, work, merged), not the daemon's records. Look under daemon/.")
-    return CheckResult(False, f"Not there. Start from the daemon's data root ({data_root}) and look at "
-                              "disk_map() of section 9.")
+        return CheckResult(False, say("{directory} holds the containers' root filesystems (overlay upper, work, "
+                                      "merged), not the daemon's records. Look under daemon/.",
+                                      directory=data_root / "containers"))
+    return CheckResult(False, say("Not there. Start from the daemon's data root ({data_root}) and look at "
+                                  "disk_map() of section 9.", data_root=data_root))
 
 
 def check_log_file(answer, container_id: str, daemon, expected_text: str | None = None) -> CheckResult:
@@ -311,14 +327,14 @@ def check_log_file(answer, container_id: str, daemon, expected_text: str | None 
     if result.passed:
         path = Path(os.fspath(answer).strip())
         if not path.exists():
-            return CheckResult(False, "That is where the log belongs, but the file is not there: was the "
-                                      "container removed? Run the exercise's first cell again.")
+            return CheckResult(False, say("That is where the log belongs, but the file is not there: was the "
+                                          "container removed? Run the exercise's first cell again."))
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if expected_text is not None and not any(expected_text in line.get("log", "") for line in lines):
-            return CheckResult(False, f"The file exists but does not hold {expected_text!r}. Did the container "
-                                      "run? Run the exercise's first cell again.")
+            return CheckResult(False, say("The file exists but does not hold {expected!r}. Did the container "
+                                          "run? Run the exercise's first cell again.", expected=expected_text))
         if lines:
-            result.message += f" Its first line: {json.dumps(lines[0])}"
+            result.message += " " + say("Its first line: {line}", line=json.dumps(lines[0]))
     return result
 
 

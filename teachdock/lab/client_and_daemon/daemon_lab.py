@@ -34,6 +34,7 @@ from html import escape
 from pathlib import Path
 
 from teachdock.errors import NotFound, TeachdockError
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 from teachdock.paths import DEFAULT_SOCKET
 
@@ -87,27 +88,27 @@ def plot_architecture(socket: str = DEFAULT_SOCKET):
             ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], label,
                     ha="center", va="bottom", fontsize=7.5, color=colour)
 
-    region(0.1, 0.2, 2.6, 6.2, "CLIENT", "#eef4fb")
-    clients = ["teachdock CLI\n(teachdock run …)", "teachdock.client\n(Python)", "docker CLI\n(unchanged)",
+    region(0.1, 0.2, 2.6, 6.2, say("CLIENT"), "#eef4fb")
+    clients = ["teachdock CLI\n(teachdock run …)", "teachdock.client\n(Python)", say("docker CLI\n(unchanged)"),
                "docker SDK\n(import docker)"]
     client_boxes = [box(0.3, 4.9 - 1.3 * i, 2.2, 0.9, text, "#ffffff") for i, text in enumerate(clients)]
 
-    region(3.2, 0.2, 5.8, 6.2, "DOCKER HOST (this machine)", "#f3f8ee")
-    sock = box(3.4, 2.7, 1.1, 1.3, "Unix\nsocket\n(HTTP)", "#fff1cc", 8)
-    daemon = box(5.0, 4.6, 3.8, 1.1, "teachdockd  (teachdock.daemon)\nEngine API, events, logs,\n"
-                                     "supervision (like dockerd)", "#ffffff")
-    objects = [("images\nOCI store", 5.0), ("containers\nrecords, logs", 5.97), ("networks\nbridge", 6.94),
-               ("volumes\ndirectories", 7.91)]
+    region(3.2, 0.2, 5.8, 6.2, say("DOCKER HOST (this machine)"), "#f3f8ee")
+    sock = box(3.4, 2.7, 1.1, 1.3, say("Unix\nsocket\n(HTTP)"), "#fff1cc", 8)
+    daemon = box(5.0, 4.6, 3.8, 1.1, say("teachdockd  (teachdock.daemon)\nEngine API, events, logs,\n"
+                                         "supervision (like dockerd)"), "#ffffff")
+    objects = [(say("images\nOCI store"), 5.0), (say("containers\nrecords, logs"), 5.97),
+               (say("networks\nbridge"), 6.94), (say("volumes\ndirectories"), 7.91)]
     object_boxes = [box(x, 3.0, 0.9, 1.0, text, "#e6eefb", 7.5) for text, x in objects]
-    ax.text(5.0, 2.92, "objects (under the data root)", ha="left", va="top", fontsize=7.5, color="#555555")
-    runtime = box(5.0, 1.65, 3.8, 0.8, "teachdock.runtime (like runc): bundle → process", "#ffffff")
-    box(5.0, 0.4, 3.8, 0.8, "Linux kernel: namespaces, cgroups, overlayfs", "#eeeeee")
+    ax.text(5.0, 2.92, say("objects (under the data root)"), ha="left", va="top", fontsize=7.5, color="#555555")
+    runtime = box(5.0, 1.65, 3.8, 0.8, say("teachdock.runtime (like runc): bundle → process"), "#ffffff")
+    box(5.0, 0.4, 3.8, 0.8, say("Linux kernel: namespaces, cgroups, overlayfs"), "#eeeeee")
 
-    region(9.4, 0.2, 2.5, 6.2, "REGISTRY", "#fbf1ee")
+    region(9.4, 0.2, 2.5, 6.2, say("REGISTRY"), "#fbf1ee")
     box(9.6, 3.9, 2.1, 1.3, "docker-registry\n(distribution)\nDocker Hub …", "#ffffff")
     for i, name in enumerate(["busybox", "team/app"]):
         box(9.8, 2.6 - 0.8 * i, 1.7, 0.55, name, "#e6eefb", 8)
-    ax.text(10.65, 3.25, "repositories", ha="center", va="bottom", fontsize=7.5, color="#555555")
+    ax.text(10.65, 3.25, say("repositories"), ha="center", va="bottom", fontsize=7.5, color="#555555")
 
     for (x, y, w, h) in client_boxes:
         arrow((x + w, y + h / 2), (sock[0], sock[1] + sock[3] / 2), colour="#0072B2")
@@ -119,7 +120,7 @@ def plot_architecture(socket: str = DEFAULT_SOCKET):
     arrow((daemon[0] + daemon[2] / 2, 3.0), (daemon[0] + daemon[2] / 2, runtime[1] + runtime[3]), colour="#555555")
     arrow((runtime[0] + runtime[2] / 2, runtime[1]), (runtime[0] + runtime[2] / 2, 1.2), colour="#555555")
     arrow((8.8, 5.15), (9.6, 4.55), colour="#D55E00", both=True)
-    ax.text(10.65, 5.45, "pull / push (HTTPS)", ha="center", va="bottom", fontsize=7.5, color="#D55E00")
+    ax.text(10.65, 5.45, say("pull / push (HTTPS)"), ha="center", va="bottom", fontsize=7.5, color="#D55E00")
     return fig
 
 
@@ -153,16 +154,20 @@ class SocketInfo:
 
     def __repr__(self) -> str:
         lines = [self.ls_line]
-        if self.is_socket:
-            lines.append(f"type: a Unix socket (the 's' at the start of {self.permissions}); "
-                         f"read/write for {self.owner} and the group {self.group}"
-                         + ("" if self.mode & 0o007 else ", nobody else"))
+        if self.is_socket and self.mode & 0o007:
+            lines.append(say("type: a Unix socket (the 's' at the start of {permissions}); read/write for {owner} "
+                             "and the group {group}", permissions=self.permissions, owner=self.owner,
+                             group=self.group))
+        elif self.is_socket:
+            lines.append(say("type: a Unix socket (the 's' at the start of {permissions}); read/write for {owner} "
+                             "and the group {group}, nobody else", permissions=self.permissions, owner=self.owner,
+                             group=self.group))
         else:
-            lines.append("type: not a socket")
+            lines.append(say("type: not a socket"))
         for pid, command in self.listeners:
-            lines.append(f"listening: PID {pid}: {command}")
+            lines.append(say("listening: PID {pid}: {command}", pid=pid, command=command))
         if self.is_socket and not self.listeners:
-            lines.append("listening: nobody (a socket file left behind: connecting to it is refused)")
+            lines.append(say("listening: nobody (a socket file left behind: connecting to it is refused)"))
         return "\n".join(lines)
 
 
@@ -201,7 +206,7 @@ def socket_info(host: str | os.PathLike) -> SocketInfo:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise NotFound(f"{path} does not exist: no daemon has created its socket there") from None
+        raise NotFound(say("{path} does not exist: no daemon has created its socket there", path=path)) from None
     try:
         owner = pwd.getpwuid(info.st_uid).pw_name
     except KeyError:
@@ -266,8 +271,8 @@ class RawExchange:
         return json.loads(self.body)
 
     def __repr__(self) -> str:
-        return (f"--- sent ({len(self.sent)} bytes) ---\n{visible(self.sent)}\n"
-                f"--- received ({len(self.received)} bytes) ---\n{visible(self.received)}")
+        return (f"--- {say('sent ({count} bytes)', count=len(self.sent))} ---\n{visible(self.sent)}\n"
+                f"--- {say('received ({count} bytes)', count=len(self.received))} ---\n{visible(self.received)}")
 
     def _repr_html_(self) -> str:
         def pane(title: str, data: bytes, colour: str) -> str:
@@ -275,8 +280,9 @@ class RawExchange:
                     f"<pre style='background:{colour};padding:6px;white-space:pre-wrap;word-break:break-all'>"
                     f"{escape(visible(data))}</pre></div>")
         return ("<div style='display:flex;gap:12px'>"
-                + pane(f"sent ({len(self.sent)} bytes)", self.sent, "#e6eefb")
-                + pane(f"received ({len(self.received)} bytes)", self.received, "#d9f2e6") + "</div>")
+                + pane(say("sent ({count} bytes)", count=len(self.sent)), self.sent, "#e6eefb")
+                + pane(say("received ({count} bytes)", count=len(self.received)), self.received, "#d9f2e6")
+                + "</div>")
 
 
 def raw_request(host: str | os.PathLike, method: str, path: str, *, body=None, headers: dict | None = None,
@@ -302,30 +308,45 @@ def raw_request(host: str | os.PathLike, method: str, path: str, *, body=None, h
 
 # ------------------------------------------------------------------ the daemon's files
 
-#: What each place under the data root and the exec root holds, for the disk map.
-PLACES = [
-    ("image", "images/index.json", "OCI image layout: the list of images, each pointing at its manifest by digest"),
-    ("image", "images/blobs/sha256", "every manifest, config and layer, named by the sha256 of its bytes"),
-    ("image", "rootfs/busybox", "the base busybox tree, built from this machine's static busybox"),
-    ("image", "snapshots", "each layer unpacked once, shared by every container: overlay's lower dirs"),
-    ("container", "containers/{id}", "its root filesystem: upper/ (its writes), work/, merged/ (the overlay mount)"),
-    ("container", "daemon/containers/{id}/container.json", "the daemon's record: config, state, exit code"),
-    ("container", "daemon/containers/{id}/{id}-json.log", "its stdout/stderr, one JSON object per line"),
-    ("network", "daemon/networks", "one JSON record per network (name, subnet, bridge)"),
-    ("volume", "daemon/volumes", "one directory per named volume; its _data is mounted at each container's target"),
-    ("volume", "volumes", "named volumes' files"),
-]
-EXEC_PLACES = [
-    ("daemon", "{socket}", "the API socket clients connect to"),
-    ("container", "runtime/{id}", "the runtime's state while the container exists (like /run/runc/<id>)"),
-]
+def places() -> list[tuple[str, str, str]]:
+    """(object, path under the data root, what it holds) for the disk map, in the learner's language."""
+    return [
+        ("image", "images/index.json",
+         say("OCI image layout: the list of images, each pointing at its manifest by digest")),
+        ("image", "images/blobs/sha256", say("every manifest, config and layer, named by the sha256 of its bytes")),
+        ("image", "rootfs/busybox", say("the base busybox tree, built from this machine's static busybox")),
+        ("image", "snapshots", say("each layer unpacked once, shared by every container: overlay's lower dirs")),
+        ("container", "containers/{id}",
+         say("its root filesystem: upper/ (its writes), work/, merged/ (the overlay mount)")),
+        ("container", "daemon/containers/{id}/container.json", say("the daemon's record: config, state, exit code")),
+        ("container", "daemon/containers/{id}/{id}-json.log", say("its stdout/stderr, one JSON object per line")),
+        ("network", "daemon/networks", say("one JSON record per network (name, subnet, bridge)")),
+        ("volume", "daemon/volumes",
+         say("one directory per named volume; its _data is mounted at each container's target")),
+        ("volume", "volumes", say("named volumes' files")),
+    ]
+
+
+def exec_places() -> list[tuple[str, str, str]]:
+    """(object, path under the exec root, what it holds) for the disk map."""
+    return [
+        ("daemon", "{socket}", say("the API socket clients connect to")),
+        ("container", "runtime/{id}", say("the runtime's state while the container exists (like /run/runc/<id>)")),
+    ]
+
+
+def object_label(kind: str) -> str:
+    """An object kind of the disk map as the learner reads it (the rows keep the English kind)."""
+    return {"image": say("image"), "container": say("container"), "network": say("network"),
+            "volume": say("volume"), "daemon": say("daemon")}.get(kind, kind)
 
 
 def _count(path: Path) -> str:
     if path.is_file():
-        return f"{path.stat().st_size:,} bytes"
+        return say("{size} bytes", size=f"{path.stat().st_size:,}")
     files = [p for p in path.rglob("*") if p.is_file()]
-    return f"{len(files)} files, {sum(p.stat().st_size for p in files if not p.is_symlink()):,} bytes"
+    return say("{count} files, {size} bytes", count=len(files),
+               size=f"{sum(p.stat().st_size for p in files if not p.is_symlink()):,}")
 
 
 def object_files(data_root: str | os.PathLike, exec_root: str | os.PathLike | None = None,
@@ -335,7 +356,7 @@ def object_files(data_root: str | os.PathLike, exec_root: str | os.PathLike | No
     rows = []
     container_dir = data_root / "daemon" / "containers"
     ids = sorted(p.name for p in container_dir.iterdir()) if container_dir.is_dir() else []
-    for kind, pattern, what in PLACES:
+    for kind, pattern, what in places():
         paths = [pattern.replace("{id}", cid) for cid in ids] if "{id}" in pattern else [pattern]
         for relative in paths:
             path = data_root / relative
@@ -343,12 +364,12 @@ def object_files(data_root: str | os.PathLike, exec_root: str | os.PathLike | No
                 rows.append({"object": kind, "path": str(path), "size": _count(path), "what": what})
     if exec_root is not None:
         exec_root = Path(exec_root)
-        for kind, pattern, what in EXEC_PLACES:
+        for kind, pattern, what in exec_places():
             if pattern == "{socket}":
                 paths = [Path(socket)] if socket else []
             else:
                 paths = [exec_root / pattern.replace("{id}", cid) for cid in ids]
-            rows.extend({"object": kind, "path": str(path), "size": "socket" if path.is_socket() else _count(path),
+            rows.extend({"object": kind, "path": str(path), "size": say("socket") if path.is_socket() else _count(path),
                          "what": what} for path in paths if path.exists())
     return rows
 
@@ -359,13 +380,14 @@ def disk_map(data_root, exec_root=None, socket: str | None = None) -> TextAndHTM
     colours = {"image": "#e6eefb", "container": "#d9f2e6", "network": "#fff1cc", "volume": "#f3e6fb",
                "daemon": "#eeeeee"}
     html_rows = "".join(
-        f"<tr style='background:{colours.get(r['object'], '#ffffff')}'><td style='text-align:left'>{r['object']}</td>"
+        f"<tr style='background:{colours.get(r['object'], '#ffffff')}'>"
+        f"<td style='text-align:left'>{escape(object_label(r['object']))}</td>"
         f"<td style='text-align:left'><code>{escape(r['path'])}</code></td><td style='text-align:left'>{r['size']}</td>"
         f"<td style='text-align:left'>{escape(r['what'])}</td></tr>" for r in rows)
-    html = ("<table><thead><tr><th style='text-align:left'>object</th><th style='text-align:left'>path</th>"
-            "<th style='text-align:left'>size</th><th style='text-align:left'>what it holds</th></tr></thead>"
-            f"<tbody>{html_rows}</tbody></table>")
-    text = "\n".join(f"{r['object']:<10} {r['path']:<90} {r['size']:>22}  {r['what']}" for r in rows)
+    head = "".join(f"<th style='text-align:left'>{escape(label)}</th>"
+                   for label in (say("object"), say("path"), say("size"), say("what it holds")))
+    html = f"<table><thead><tr>{head}</tr></thead><tbody>{html_rows}</tbody></table>"
+    text = "\n".join(f"{object_label(r['object']):<10} {r['path']:<90} {r['size']:>22}  {r['what']}" for r in rows)
     return TextAndHTML(html, text)
 
 
@@ -384,12 +406,12 @@ def tree(root: str | os.PathLike, max_depth: int = 3, max_entries: int = 6) -> s
             last = index == len(shown) - 1 and len(children) <= max_entries
             name = child.name + ("/" if child.is_dir() and not child.is_symlink() else "")
             if child.is_socket():
-                name += "  (socket)"
+                name += "  " + say("(socket)")
             lines.append(f"{prefix}{'└── ' if last else '├── '}{name}")
             if child.is_dir() and not child.is_symlink() and depth < max_depth:
                 walk(child, prefix + ("    " if last else "│   "), depth + 1)
         if len(children) > max_entries:
-            lines.append(f"{prefix}└── … {len(children) - max_entries} more")
+            lines.append(f"{prefix}└── " + say("… {count} more", count=len(children) - max_entries))
 
     walk(root, "", 1)
     return "\n".join(lines)
@@ -493,12 +515,13 @@ class LabDaemons:
 
     def leftovers(self) -> list[str]:
         """What the chapter's daemons would have left: processes, mounts, cgroups, files."""
-        problems = [f"daemon {d.name} (PID {d.pid}) still running" for d in self.daemons.values() if d.running()]
-        problems += [f"mount {point}" for point in _mounts_under(self.directory)]
-        problems += [f"bridge {name}" for name in self.bridges if os.path.exists(f"/sys/class/net/{name}")]
+        problems = [say("daemon {name} (PID {pid}) still running", name=d.name, pid=d.pid)
+                    for d in self.daemons.values() if d.running()]
+        problems += [say("mount {path}", path=point) for point in _mounts_under(self.directory)]
+        problems += [say("bridge {name}", name=name) for name in self.bridges if os.path.exists(f"/sys/class/net/{name}")]
         problems += [f"cgroup {path}" for parent in self.cgroup_parents for path in _cgroups_named(parent)]
         if self.directory.exists():
-            problems.append(f"directory {self.directory}")
+            problems.append(say("directory {path}", path=self.directory))
         return problems
 
     def __enter__(self) -> LabDaemons:
@@ -588,7 +611,7 @@ def run_docker(host: str, *args: str, timeout: float = 60, config_dir: str | os.
     and a config directory of its own if given (so no context or login of yours is used)."""
     binary = docker_cli()
     if binary is None:
-        raise NotFound("the docker CLI is not installed (apt-get install docker.io, or docker-ce-cli)")
+        raise NotFound(say("the docker CLI is not installed (apt-get install docker.io, or docker-ce-cli)"))
     env = {**os.environ, "DOCKER_HOST": host, "DOCKER_CLI_HINTS": "false", "DOCKER_BUILDKIT": "0"}
     env.pop("DOCKER_CONTEXT", None)
     env.pop("DOCKER_API_VERSION", None)
@@ -599,5 +622,6 @@ def run_docker(host: str, *args: str, timeout: float = 60, config_dir: str | os.
 
 
 __all__ = ["DEFAULT_SOCKET", "LabDaemon", "LabDaemons", "RawExchange", "SocketInfo", "dechunk",
-           "disk_map", "docker_cli", "listeners", "object_files", "plot_architecture", "raw_request", "run_docker",
+           "disk_map", "docker_cli", "exec_places", "listeners", "object_files", "object_label", "places",
+           "plot_architecture", "raw_request", "run_docker",
            "socket_info", "socket_path", "tree", "visible"]

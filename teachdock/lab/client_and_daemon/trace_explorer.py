@@ -7,6 +7,7 @@ import os
 from html import escape
 
 from teachdock.lab.client_and_daemon.api_tracer import ApiTracer, traced_env
+from teachdock.lab.common.language import say
 from teachdock.lab.client_and_daemon.trace_views import VERSION_PREFIX, TraceEntry, entry_details, trace_table
 
 
@@ -23,10 +24,10 @@ class TraceExplorer:
         self.host, self.directory = host, directory
         self.entries: list[TraceEntry] = []
         self.command = widgets.Text(value=command, description="docker", layout={"width": "60%"})
-        self.button = widgets.Button(description="run through the tracer", button_style="primary")
+        self.button = widgets.Button(description=say("run through the tracer"), button_style="primary")
         self.output = widgets.HTML()
         self.table = widgets.HTML()
-        self.step_choice = widgets.Dropdown(description="call", layout={"width": "80%"})
+        self.step_choice = widgets.Dropdown(description=say("call"), layout={"width": "80%"})
         self.details = widgets.HTML()
         self.button.on_click(lambda _button: self.run(self.command.value))
         self.step_choice.observe(lambda _change: self._show(), names="value")
@@ -42,7 +43,7 @@ class TraceExplorer:
         self.command.value = command
         binary = docker_cli()
         if binary is None:
-            self.output.value = "<i>The docker CLI is not installed here (apt-get install docker.io).</i>"
+            self.output.value = f"<i>{escape(say('The docker CLI is not installed here (apt-get install docker.io).'))}</i>"
             return []
         with ApiTracer(self.host, self.directory) as tracer:
             env = traced_env(tracer)
@@ -51,10 +52,10 @@ class TraceExplorer:
                                       timeout=60, stdin=subprocess.DEVNULL)
                 printed, code = done.stdout + done.stderr, done.returncode
             except subprocess.TimeoutExpired:
-                printed, code = "(stopped after 60 s: a command that waits for input or runs for ever)", None
+                printed, code = say("(stopped after 60 s: a command that waits for input or runs for ever)"), None
             tracer.wait_idle()
         self.entries = list(tracer.entries)
-        self.output.value = (f"<b>$ docker {escape(command)}</b> → exit code {code}"
+        self.output.value = (f"<b>$ docker {escape(command)}</b> → {escape(say('exit code {code}', code=code))}"
                              f"<pre style='max-height:10em;overflow:auto'>{escape(printed)}</pre>")
         self.table.value = trace_table(self.entries)._repr_html_()
         self.step_choice.options = [(f"{e.number}. {e.method} {VERSION_PREFIX.sub('', e.short_target)[:70]} "

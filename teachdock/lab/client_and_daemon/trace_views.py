@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from html import escape
 
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 
 #: How much of each body the tracer keeps: enough to read, not a whole image.
@@ -78,26 +79,28 @@ class TraceEntry:
 
 # ------------------------------------------------------------------ what each call does
 
-_MEANINGS = [
-    ("/_ping", "is a daemon there? (its API version is in the headers)"),
-    ("/version", "the daemon's version"),
-    ("/info", "facts about the daemon and its host"),
-    ("/containers/create", "create the container from the image (nothing runs yet)"),
-    ("/containers/{id}/attach", "attach to its stdout/stderr: the connection becomes a raw stream"),
-    ("/containers/{id}/wait", "wait for it to exit: the answer is held until then"),
-    ("/containers/{id}/start", "start it: now the process runs"),
-    ("/containers/{id}/json", "inspect it"),
-    ("/containers/{id}/logs", "read its log"),
-    ("/containers/{id}/stop", "stop it (SIGTERM, then SIGKILL)"),
-    ("/containers/{id}/kill", "send it a signal"),
-    ("/containers/{id}/exec", "prepare a process to run inside it"),
-    ("/containers/{id}/resize", "tell it the terminal size"),
-    ("/containers/json", "list containers"),
-    ("/images/create", "pull the image from a registry"),
-    ("/images/json", "list images"),
-    ("/events", "the event stream"),
-    ("/exec/{id}/start", "run the exec'd process"),
-]
+def _meanings() -> list[tuple[str, str]]:
+    """(endpoint, what the call does), made when asked: the sentences are in the learner's language."""
+    return [
+        ("/_ping", say("is a daemon there? (its API version is in the headers)")),
+        ("/version", say("the daemon's version")),
+        ("/info", say("facts about the daemon and its host")),
+        ("/containers/create", say("create the container from the image (nothing runs yet)")),
+        ("/containers/{id}/attach", say("attach to its stdout/stderr: the connection becomes a raw stream")),
+        ("/containers/{id}/wait", say("wait for it to exit: the answer is held until then")),
+        ("/containers/{id}/start", say("start it: now the process runs")),
+        ("/containers/{id}/json", say("inspect it")),
+        ("/containers/{id}/logs", say("read its log")),
+        ("/containers/{id}/stop", say("stop it (SIGTERM, then SIGKILL)")),
+        ("/containers/{id}/kill", say("send it a signal")),
+        ("/containers/{id}/exec", say("prepare a process to run inside it")),
+        ("/containers/{id}/resize", say("tell it the terminal size")),
+        ("/containers/json", say("list containers")),
+        ("/images/create", say("pull the image from a registry")),
+        ("/images/json", say("list images")),
+        ("/events", say("the event stream")),
+        ("/exec/{id}/start", say("run the exec'd process")),
+    ]
 
 
 def meaning(entry: TraceEntry) -> str:
@@ -105,15 +108,12 @@ def meaning(entry: TraceEntry) -> str:
     endpoint = re.sub(r"^/containers/[^/]+/", "/containers/{id}/", entry.endpoint)
     endpoint = re.sub(r"^/exec/[^/]+/", "/exec/{id}/", endpoint)
     if entry.method == "DELETE" and endpoint.startswith("/containers/"):
-        return "remove the container"
+        return say("remove the container")
     if endpoint.startswith("/images/") and endpoint.endswith("/json"):
-        return "inspect the image"
-    for path, text in _MEANINGS:
-        if endpoint == path:
-            if path == "/containers/create" and entry.status == 404:
-                return "create refused: no such image here"
-            return text
-    return ""
+        return say("inspect the image")
+    if endpoint == "/containers/create" and entry.status == 404:
+        return say("create refused: no such image here")
+    return dict(_meanings()).get(endpoint, "")
 
 
 # ------------------------------------------------------------------ showing a trace
@@ -144,14 +144,25 @@ def trace_rows(entries: list[TraceEntry]) -> list[dict]:
             "answer ms": "" if entry.answered is None else round((entry.answered - entry.sent) * 1000, 1),
             "open ms": "" if entry.seconds is None else round(entry.seconds * 1000, 1),
             "request body": short_body(entry.request_body, 60),
-            "response": (f"raw stream, {entry.response_bytes} bytes: " if entry.upgraded else "")
-            + short_body(entry.response_body, 60),
+            "response": (say("raw stream, {count} bytes:", count=entry.response_bytes) + " " if entry.upgraded
+                         else "") + short_body(entry.response_body, 60),
             "meaning": entry.meaning,
         })
     return rows
 
 
+#: The arrows' labels: monospace for the HTTP lines, then sans-serif for the glyphs a monospace font lacks
+#: (in Korean, say() puts a Hangul font first there; matplotlib falls back along the list).
+LABEL_FONTS = ["monospace", "sans-serif"]
 _STATUS_COLOURS = {1: "#e6eefb", 2: "#d9f2e6", 3: "#e6eefb", 4: "#fbdada", 5: "#fbdada"}
+
+
+def column_labels() -> dict[str, str]:
+    """The table's column headers in the learner's language (the rows keep English keys)."""
+    return {"step": say("step"), "conn": say("conn"), "method": say("method"), "path": say("path"),
+            "status": say("status"), "sent ms": say("sent ms"), "answer ms": say("answer ms"),
+            "open ms": say("open ms"), "request body": say("request body"), "response": say("response"),
+            "meaning": say("meaning")}
 
 
 def trace_table(entries: list[TraceEntry], title: str = "") -> TextAndHTML:
@@ -168,7 +179,8 @@ def trace_table(entries: list[TraceEntry], title: str = "") -> TextAndHTML:
             if c in ("path", "request body", "response") else f"<td style='text-align:left'>{escape(str(row[c]))}</td>"
             for c in columns)
         html_rows.append(f"<tr style='background:{colour}'>{cells}</tr>")
-    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in columns)
+    labels = column_labels()
+    head = "".join(f"<th style='text-align:left'>{escape(labels[c])}</th>" for c in columns)
     caption = f"<b>{escape(title)}</b>" if title else ""
     html = f"{caption}<table><thead><tr>{head}</tr></thead><tbody>{''.join(html_rows)}</tbody></table>"
     lines = [title] if title else []
@@ -203,19 +215,21 @@ def _moment_label(moment: dict) -> str:
     if kind == "response":
         return f"{entry.status} {entry.reason}".strip() + (f"  ({entry.meaning})" if entry.meaning else "")
     if kind == "stream":
-        return f"on the stream of step {entry.number}: {short_body(entry.response_body, 50)}"
+        return say("on the stream of step {step}: {body}", step=entry.number, body=short_body(entry.response_body, 50))
     if entry.upgraded:
-        return f"stream of step {entry.number} closed ({entry.response_bytes} bytes in all)"
-    return f"answer to step {entry.number} ends: {short_body(entry.response_body, 50)}"
+        return say("stream of step {step} closed ({count} bytes in all)", step=entry.number,
+                   count=entry.response_bytes)
+    return say("answer to step {step} ends: {body}", step=entry.number, body=short_body(entry.response_body, 50))
 
 
-def plot_trace(entries: list[TraceEntry], title: str = "the API calls", client: str = "docker CLI"):
+def plot_trace(entries: list[TraceEntry], title: str | None = None, client: str = "docker CLI"):
     """A sequence diagram: the client on the left, the daemon on the right, one row per moment
     in the order it happened; the step number on each request. A raw stream (``attach``) gets
     an arrow when its first bytes come and a dotted one when it closes; a held answer (``wait``)
     a dotted one when it ends."""
     from matplotlib.figure import Figure
 
+    title = say("the API calls") if title is None else title
     moments = timeline(entries)
     left, right = 1.5, 8.5
     top = len(moments) + 0.6
@@ -237,7 +251,7 @@ def plot_trace(entries: list[TraceEntry], title: str = "the API calls", client: 
         ax.annotate("", xy=(end, y), xytext=(start, y),
                     arrowprops={"arrowstyle": "->", "color": colour, "linestyle": style})
         ax.text((left + right) / 2, y + 0.08, _moment_label(moment), ha="center", va="bottom", fontsize=7.5,
-                color=colour, family="monospace")
+                color=colour, family=LABEL_FONTS)
         ax.text(right + 0.3, y, f"{moment['time'] * 1000:.0f} ms", ha="left", va="center", fontsize=7,
                 color="#777777")
     ax.set_xlim(0, right + 1.6)
@@ -251,11 +265,11 @@ def entry_details(entry: TraceEntry) -> str:
     """One call in full, as HTML: request line, headers and body; status, headers and body."""
     def headers(values: dict) -> str:
         return "".join(f"<div><code>{escape(k)}: {escape(v)}</code></div>" for k, v in values.items()) \
-            or "<div><i>(none)</i></div>"
+            or f"<div><i>{escape(say('(none)'))}</i></div>"
 
     def body(data: bytes, total: int, raw: bool = False) -> str:
         if not data:
-            return "<div><i>(no body)</i></div>"
+            return f"<div><i>{escape(say('(no body)'))}</i></div>"
         text = data.decode("utf-8", "backslashreplace")
         if not raw:
             try:
@@ -264,15 +278,16 @@ def entry_details(entry: TraceEntry) -> str:
                 pass
         if raw or not all(c.isprintable() or c in "\n\r\t" for c in text):
             text = repr(data)[2:-1]          # a raw stream, or binary: show the bytes escaped
-        more = f" (first {len(data):,} of {total:,} bytes)" if total > len(data) else f" ({total:,} bytes)"
-        return (f"<div><i>body{more}</i></div><pre style='max-height:16em;overflow:auto;margin:2px 0'>"
+        more = (say("body (first {shown} of {total} bytes)", shown=f"{len(data):,}", total=f"{total:,}")
+                if total > len(data) else say("body ({total} bytes)", total=f"{total:,}"))
+        return (f"<div><i>{escape(more)}</i></div><pre style='max-height:16em;overflow:auto;margin:2px 0'>"
                 f"{escape(text)}</pre>")
 
-    status = "(no answer yet)" if entry.status is None else f"{entry.status} {entry.reason}"
+    status = say("(no answer yet)") if entry.status is None else f"{entry.status} {entry.reason}"
     return (f"<div style='font-size:90%'><b>{escape(entry.method)}</b> <code>{escape(entry.target)}</code>"
-            f" <i>(connection {entry.connection})</i>"
-            f"<div style='margin:4px 0 0 12px'><b>request headers</b>{headers(entry.request_headers)}"
+            f" <i>{escape(say('(connection {number})', number=entry.connection))}</i>"
+            f"<div style='margin:4px 0 0 12px'><b>{escape(say('request headers'))}</b>{headers(entry.request_headers)}"
             f"{body(entry.request_body, entry.request_bytes)}</div>"
-            f"<div style='margin:4px 0 0 12px'><b>response: {escape(status)}</b>{headers(entry.response_headers)}"
+            f"<div style='margin:4px 0 0 12px'><b>{escape(say('response: {status}', status=status))}</b>{headers(entry.response_headers)}"
             f"{body(entry.response_body, entry.response_bytes, raw=entry.upgraded)}</div>"
             f"<div style='margin:4px 0 0 12px'><i>{escape(entry.meaning)}</i></div></div>")

@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from teachdock.errors import NotFound, TeachdockError
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 
 INSTALL_HINT = "apt-get install docker-registry"
@@ -134,8 +135,9 @@ def registry_binary() -> str:
     """The path of ``docker-registry``, or a clear error saying how to install it."""
     binary = shutil.which("docker-registry")
     if binary is None:
-        raise RegistryLabError(f"Debian's docker-registry is not installed, so this chapter cannot start a local "
-                               f"registry. Install it with `{INSTALL_HINT}` (as root) and run the cell again.")
+        raise RegistryLabError(say("Debian's docker-registry is not installed, so this chapter cannot start a local "
+                                   "registry. Install it with `{command}` (as root) and run the cell again.",
+                                   command=INSTALL_HINT))
     return binary
 
 
@@ -143,7 +145,7 @@ def htpasswd_line(user: str, password: str) -> str:
     """A bcrypt htpasswd line (distribution accepts only bcrypt), made by apache2-utils' htpasswd."""
     binary = shutil.which("htpasswd")
     if binary is None:
-        raise RegistryLabError(f"htpasswd is not installed; `{HTPASSWD_HINT}` provides it.")
+        raise RegistryLabError(say("htpasswd is not installed; `{command}` provides it.", command=HTPASSWD_HINT))
     done = subprocess.run([binary, "-nbB", user, password], capture_output=True, text=True, check=True)
     return done.stdout.strip() + "\n"
 
@@ -204,8 +206,8 @@ def local_registry(directory: str | os.PathLike | None = None, *, htpasswd: tupl
             _stop(process)
             process = None
         else:
-            raise RegistryLabError("docker-registry did not start; the end of its log:\n"
-                                   + (workdir / "registry.log").read_text(errors="replace")[-1500:])
+            raise RegistryLabError(say("docker-registry did not start; the end of its log:\n{log}",
+                                       log=(workdir / "registry.log").read_text(errors="replace")[-1500:]))
         yield registry
     finally:
         stop()
@@ -260,7 +262,8 @@ class TokenServer:
     def __init__(self, directory: str | os.PathLike, user: str, password: str):
         openssl = shutil.which("openssl")
         if openssl is None:
-            raise RegistryLabError("openssl is not installed; `apt-get install openssl` provides it.")
+            raise RegistryLabError(say("openssl is not installed; `{command}` provides it.",
+                                       command="apt-get install openssl"))
         self._openssl = openssl
         self.directory = Path(tempfile.mkdtemp(prefix="token-", dir=directory))
         self.key, self.cert = self.directory / "key.pem", self.directory / "cert.pem"
@@ -345,7 +348,7 @@ def jwt_claims(token: str) -> dict:
 def flip_byte(data: bytes, index: int = 0) -> bytes:
     """The same bytes with one bit changed at ``index``: the smallest possible tampering."""
     if not data:
-        raise TeachdockError("cannot change a byte of empty data")
+        raise TeachdockError(say("cannot change a byte of empty data"))
     index %= len(data)
     return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
 
@@ -355,7 +358,7 @@ def tamper_blob(registry: LocalRegistry, digest: str, index: int = 100) -> Path:
     attacker on the server would; the file keeps its name (the digest) and its size."""
     path = registry.blob_file(digest)
     if not path.exists():
-        raise NotFound(f"the registry has no blob {digest} (looked at {path})")
+        raise NotFound(say("the registry has no blob {digest} (looked at {path})", digest=digest, path=path))
     path.write_bytes(flip_byte(path.read_bytes(), index))
     return path
 
@@ -381,8 +384,13 @@ def short_path(url: str) -> str:
 
 
 def party(entry: dict) -> str:
-    """Who answered this exchange: the registry, or its token server."""
+    """Who answered this exchange: the registry, or its token server (a name the code keys on)."""
     return "token server" if entry.get("note") == "token" else "registry"
+
+
+def party_label(name: str) -> str:
+    """A party of the diagram as the learner reads it."""
+    return {"client": say("client"), "registry": say("registry"), "token server": say("token server")}[name]
 
 
 def key_headers(entry: dict) -> str:
@@ -393,7 +401,7 @@ def key_headers(entry: dict) -> str:
     request, response = entry.get("request") or {}, entry.get("response") or {}
     sent = request.get("Content-Length", entry.get("body_bytes"))   # body_bytes: a chunked body, counted
     if entry["method"] in ("PUT", "PATCH") and sent is not None:
-        parts.append(f"sent {int(sent):,} bytes")
+        parts.append(say("sent {count} bytes", count=f"{int(sent):,}"))
     if entry["method"] == "PUT" and "/manifests/" in entry["url"] and "Content-Type" in request:
         parts.append(f"Content-Type: {request['Content-Type']}")
     if "WWW-Authenticate" in response:
@@ -401,7 +409,7 @@ def key_headers(entry: dict) -> str:
     if "Location" in response and entry["method"] == "POST":
         parts.append(f"Location: {short_path(response['Location'])}")
     if entry["method"] == "GET" and entry["status"] == 200 and "Content-Length" in response:
-        parts.append(f"received {int(response['Content-Length']):,} bytes")
+        parts.append(say("received {count} bytes", count=f"{int(response['Content-Length']):,}"))
     return "; ".join(parts)
 
 
@@ -409,23 +417,27 @@ def meaning(entry: dict) -> str:
     """What this exchange means in the pull/push algorithm."""
     method, status, url = entry["method"], entry["status"], entry["url"]
     if entry.get("note") == "token":
-        return "token issued" if status == 200 else "token refused"
+        return say("token issued") if status == 200 else say("token refused")
     if status == 401:
-        return "credentials needed"
+        return say("credentials needed")
     if url.rstrip("/").endswith("/v2"):
-        return "registry answers (version check)"
+        return say("registry answers (version check)")
     if "/blobs/uploads/" in url:
-        return {"POST": "upload started", "PATCH": "chunk stored", "PUT": "blob stored"}.get(method, "upload")
+        if method == "POST":
+            return say("upload started")
+        if method == "PATCH":
+            return say("chunk stored")
+        return say("blob stored") if method == "PUT" else say("upload")
     if "/blobs/" in url:
         if method == "HEAD":
-            return "blob already there: skip it" if status == 200 else "blob missing: upload it"
-        return "blob downloaded" if status == 200 else "blob not found"
+            return say("blob already there: skip it") if status == 200 else say("blob missing: upload it")
+        return say("blob downloaded") if status == 200 else say("blob not found")
     if "/manifests/" in url:
         if method == "PUT":
-            return "manifest published under the tag"
-        return "manifest found" if status == 200 else "manifest not found"
+            return say("manifest published under the tag")
+        return say("manifest found") if status == 200 else say("manifest not found")
     if "/tags/list" in url:
-        return "tag list"
+        return say("tag list")
     return ""
 
 
@@ -443,7 +455,16 @@ def trace_rows(trace: list[dict]) -> list[dict]:
     } for number, entry in enumerate(trace, 1)]
 
 
+#: The arrows' labels: monospace for the HTTP lines, then sans-serif for the glyphs a monospace font lacks
+#: (in Korean, say() puts a Hangul font first there; matplotlib falls back along the list).
+LABEL_FONTS = ["monospace", "sans-serif"]
 _STATUS_COLOURS = {2: "#d9f2e6", 3: "#e6eefb", 4: "#fbdada", 5: "#fbdada"}
+
+
+def column_labels() -> dict[str, str]:
+    """The table's column headers in the learner's language (the rows keep English keys)."""
+    return {"step": say("step"), "method": say("method"), "path": say("path"), "status": say("status"),
+            "headers": say("headers"), "digest": say("digest"), "meaning": say("meaning")}
 
 
 def trace_table(trace: list[dict], title: str = "") -> TextAndHTML:
@@ -457,7 +478,7 @@ def trace_table(trace: list[dict], title: str = "") -> TextAndHTML:
                         if c in ("path", "digest") else f"<td style='text-align:left'>{escape(str(row[c]))}</td>"
                         for c in columns)
         html_rows.append(f"<tr style='background:{colour}'>{cells}</tr>")
-    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in columns)
+    head = "".join(f"<th style='text-align:left'>{escape(column_labels()[c])}</th>" for c in columns)
     caption = f"<b>{escape(title)}</b>" if title else ""
     html = f"{caption}<table><thead><tr>{head}</tr></thead><tbody>{''.join(html_rows)}</tbody></table>"
     text_lines = [title] if title else []
@@ -480,13 +501,14 @@ def sequence_arrows(trace: list[dict]) -> list[dict]:
     return arrows
 
 
-def plot_sequence(trace: list[dict], title: str = "the HTTP exchange"):
+def plot_sequence(trace: list[dict], title: str | None = None):
     """A sequence diagram drawn from the trace: lifelines, then one arrow per message, in order.
 
     Built with matplotlib's object API (no pyplot), so returning it from a cell shows it once.
     """
     from matplotlib.figure import Figure
 
+    title = say("the HTTP exchange") if title is None else title
     arrows = sequence_arrows(trace)
     parties = ["client"] + [p for p in ("registry", "token server") if any(a["target"] == p for a in arrows)]
     x = {name: 1.5 + 5.0 * i for i, name in enumerate(parties)}
@@ -496,7 +518,7 @@ def plot_sequence(trace: list[dict], title: str = "the HTTP exchange"):
     top = len(arrows) + 0.6
     for name, position in x.items():
         ax.plot([position, position], [0, top], color="#999999", linewidth=1, linestyle="--")
-        ax.text(position, top + 0.2, name, ha="center", va="bottom", fontsize=10, weight="bold",
+        ax.text(position, top + 0.2, party_label(name), ha="center", va="bottom", fontsize=10, weight="bold",
                 bbox={"boxstyle": "round", "facecolor": "#eeeeee", "edgecolor": "#999999"})
     for row, arrow in enumerate(arrows):
         y = top - 0.8 - row
@@ -506,7 +528,7 @@ def plot_sequence(trace: list[dict], title: str = "the HTTP exchange"):
         ax.annotate("", xy=(end, y), xytext=(start, y),
                     arrowprops={"arrowstyle": "->", "color": colour, "linestyle": "-" if request else "--"})
         ax.text((start + end) / 2, y + 0.08, arrow["label"], ha="center", va="bottom", fontsize=7.5,
-                color=colour, family="monospace")
+                color=colour, family=LABEL_FONTS)
         if request:
             ax.text(x["client"] - 0.3, y, str(row // 2 + 1), ha="right", va="center", fontsize=8, color="#555555")
     ax.set_xlim(0, max(x.values()) + 1.5)
@@ -520,14 +542,15 @@ def exchange_details(entry: dict) -> str:
     """One exchange in full, as HTML: the whole URL, every recorded header both ways."""
     def header_lines(headers: dict) -> str:
         return "".join(f"<div><code>{escape(k)}: {escape(str(v))}</code></div>" for k, v in headers.items()) \
-            or "<div><i>(none recorded)</i></div>"
+            or f"<div><i>{escape(say('(none recorded)'))}</i></div>"
 
     request = dict(entry.get("request") or {})
+    status = f"{entry['status']} {entry.get('reason', '')}".strip()
     if entry.get("auth"):
-        request["Authorization"] = f"{entry['auth'].capitalize()} … (not recorded)"
+        request["Authorization"] = say("{scheme} … (not recorded)", scheme=entry["auth"].capitalize())
     return (f"<div style='font-size:90%'><b>{escape(entry['method'])}</b> <code>{escape(entry['url'])}</code>"
-            f"<div style='margin:4px 0 0 12px'><b>request headers</b>{header_lines(request)}</div>"
-            f"<div style='margin:4px 0 0 12px'><b>response: {entry['status']} {escape(entry.get('reason', ''))}</b>"
+            f"<div style='margin:4px 0 0 12px'><b>{escape(say('request headers'))}</b>{header_lines(request)}</div>"
+            f"<div style='margin:4px 0 0 12px'><b>{escape(say('response: {status}', status=status))}</b>"
             f" ({entry.get('ms', 0)} ms){header_lines(entry.get('response') or {})}</div>"
             f"<div style='margin:4px 0 0 12px'><i>{escape(meaning(entry))}</i></div></div>")
 
@@ -539,8 +562,8 @@ class ExchangeInspector:
         import ipywidgets as widgets
 
         self.traces = traces
-        self.trace_choice = widgets.Dropdown(options=list(traces), description="exchange")
-        self.step_choice = widgets.Dropdown(description="step")
+        self.trace_choice = widgets.Dropdown(options=list(traces), description=say("exchange"))
+        self.step_choice = widgets.Dropdown(description=say("step"))
         self.details = widgets.HTML()
         self.trace_choice.observe(lambda change: self._steps(), names="value")
         self.step_choice.observe(lambda change: self._show(), names="value")
