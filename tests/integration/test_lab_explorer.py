@@ -103,7 +103,7 @@ def test_user_without_pid_is_refused_and_explained(rootfs, state_root):
     widget.run_button.click()
     assert widget.result is None
     assert "a new user namespace needs a new pid namespace too" in widget.error
-    assert ex.USER_WITHOUT_PID in widget.error
+    assert ex.user_without_pid() in widget.error
     assert "Tick pid as well" in widget.status.value
     assert os.listdir(state_root) == []
 
