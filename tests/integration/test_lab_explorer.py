@@ -160,7 +160,7 @@ def test_exercise_3_host_network_own_hostname(rootfs, state_root, new_id):
         c.start()
         c.wait(10)
         ended = nc.check_host_network_own_hostname(c)
-        assert not ended.passed and "has stopped" in ended.message
+        assert not ended.passed and "has ended (stopped)" in ended.message
 
 
 def test_exercise_4_root_is_host_uid(rootfs, state_root, new_id):
