@@ -11,6 +11,7 @@ import pytest
 
 from teachdock.errors import InvalidConfig, NotFound, TeachdockError
 from teachdock.lab.namespaces import explorer as ex
+from teachdock.lab.namespaces import heatmap
 from teachdock.lab.namespaces.checks import (
     ContainerFacts,
     check_host_pid,
@@ -185,7 +186,7 @@ def test_a_kind_this_kernel_lacks_is_neither_shared_nor_isolated():
 
 def test_user_without_pid_failure_is_explained():
     message = "container x: mount(proc proc -> /r/proc): Operation not permitted (EPERM)"
-    assert ex.explain_start_failure(("mount", "user"), message) == ex.USER_WITHOUT_PID
+    assert ex.explain_start_failure(("mount", "user"), message) == ex.user_without_pid()
     assert ex.explain_start_failure(("pid", "mount", "user"), message) is None
     assert ex.explain_start_failure(("mount", "user"), "exec \"sh\": no such file") is None
 
@@ -211,7 +212,7 @@ def test_heat_map_has_a_coloured_cell_per_row_in_the_right_column():
     assert sum(text.startswith("≠ host") for text in texts) == 3
     fills = {patch.get_facecolor()[:3] for ax in figure.axes for patch in ax.patches}
     from matplotlib.colors import to_rgb
-    assert to_rgb(ex.SHARED["fill"]) in fills and to_rgb(ex.ISOLATED["fill"]) in fills
+    assert to_rgb(heatmap.SHARED["fill"]) in fills and to_rgb(heatmap.ISOLATED["fill"]) in fills
     assert ex.figure_png(figure).startswith(b"\x89PNG")
 
 

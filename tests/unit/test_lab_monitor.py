@@ -163,7 +163,7 @@ def test_summarize_an_oom_kill():
     assert (r.periods, r.throttled_periods, r.fork_failures, r.pids_peak) == (26, 0, 0, 2)
     rows = dict(r.rows())
     assert rows["exit code"] == "137 = 128 + 9 (SIGKILL)"
-    assert rows["OOM kill"] == "yes"
+    assert rows["OOM kill"] == "yes: the kernel killed it"
     assert rows["ended"] == "OOM-killed by the kernel after 2.6 s"
     assert rows["peak memory"] == "32.0 MiB (limit 32 MiB)"
     assert "OOM kill" in repr(r) and "<table>" in r._repr_html_()
@@ -177,7 +177,7 @@ def test_summarize_a_stopped_cpu_burner():
     assert rows["ended"] == "stopped by you (SIGKILL) after 2.0 s"
     assert rows["CPU time"] == "1.00 s = 0.50 cores on average (quota 0.5 CPU)"
     assert rows["throttled"] == "20 of 20 periods, 1.00 s in all"
-    assert rows["OOM kill"] == "no"
+    assert rows["OOM kill"] == "no OOM kill"
 
 
 def test_summarize_keeps_the_last_error_line():

@@ -23,7 +23,8 @@ import secrets
 import time
 
 from teachdock.errors import NotFound, TeachdockError
-from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_number, not_answered
+from teachdock.lab.common.checks import CheckResult, as_number, not_answered, not_answered_yet
+from teachdock.lab.common.language import say
 from teachdock.lab.common.root import is_root
 
 MIB = 1024 * 1024
@@ -33,22 +34,27 @@ PAGE = os.sysconf("SC_PAGE_SIZE")  # the kernel rounds memory limits down to who
 # Reading a cgroup's files (v1: one directory per controller; v2: one directory)
 # --------------------------------------------------------------------------------------------
 
-#: The limit files the runtime writes, per version: (controller, file name, what it holds).
+#: The limit files the runtime writes, per version: (controller, file name).
 LIMIT_FILES = {
-    "v1": [
-        ("memory", "memory.limit_in_bytes", "memory limit, bytes"),
-        ("memory", "memory.memsw.limit_in_bytes", "memory + swap limit, bytes (= the limit: no swap)"),
-        ("cpu", "cpu.cfs_quota_us", "CPU time allowed per period, µs (-1: no quota)"),
-        ("cpu", "cpu.cfs_period_us", "length of a period, µs"),
-        ("pids", "pids.max", "most processes at once"),
-    ],
-    "v2": [
-        ("memory", "memory.max", "memory limit, bytes"),
-        ("memory", "memory.swap.max", "swap allowed, bytes (0: no swap)"),
-        ("cpu", "cpu.max", "\"QUOTA PERIOD\" in µs (max: no quota)"),
-        ("pids", "pids.max", "most processes at once"),
-    ],
+    "v1": [("memory", "memory.limit_in_bytes"), ("memory", "memory.memsw.limit_in_bytes"),
+           ("cpu", "cpu.cfs_quota_us"), ("cpu", "cpu.cfs_period_us"), ("pids", "pids.max")],
+    "v2": [("memory", "memory.max"), ("memory", "memory.swap.max"), ("cpu", "cpu.max"), ("pids", "pids.max")],
 }
+
+
+def limit_file_meaning(name: str) -> str:
+    """What one of LIMIT_FILES holds, in the learner's language."""
+    meanings = {
+        "memory.limit_in_bytes": say("memory limit, bytes"),
+        "memory.memsw.limit_in_bytes": say("memory + swap limit, bytes (= the limit: no swap)"),
+        "cpu.cfs_quota_us": say("CPU time allowed per period, µs (-1: no quota)"),
+        "cpu.cfs_period_us": say("length of a period, µs"),
+        "pids.max": say("most processes at once"),
+        "memory.max": say("memory limit, bytes"),
+        "memory.swap.max": say("swap allowed, bytes (0: no swap)"),
+        "cpu.max": say("\"QUOTA PERIOD\" in µs (max: no quota)"),
+    }
+    return meanings.get(name, "")
 
 
 def cgroup_file(cgroup, controller: str, name: str) -> str:
@@ -61,11 +67,11 @@ def cgroup_file(cgroup, controller: str, name: str) -> str:
 def limit_files(cgroup) -> list[tuple[str, str, str]]:
     """(path, content, meaning) of each limit file of this cgroup, read right now."""
     rows = []
-    for controller, name, meaning in LIMIT_FILES[cgroup.version]:
+    for controller, name in LIMIT_FILES[cgroup.version]:
         path = cgroup_file(cgroup, controller, name)
         try:
             with open(path) as f:
-                rows.append((path, f.read().strip(), meaning))
+                rows.append((path, f.read().strip(), limit_file_meaning(name)))
         except (FileNotFoundError, KeyError):
             continue  # e.g. no swap accounting: memory.memsw.* does not exist
     return rows
@@ -115,15 +121,15 @@ def _near(value: float, target: float, tolerance: float) -> bool:
 
 
 def _cannot_check(error: Exception) -> CheckResult:
-    return CheckResult(False, f"Could not check your answer ({type(error).__name__}: {error}). Starting "
-                              "containers and reading their cgroups needs root: see the note at the top.")
+    return CheckResult(False, say("Could not check your answer ({error}). Starting containers and reading their "
+                                  "cgroups needs root: see the note at the top.",
+                                  error=f"{type(error).__name__}: {error}"))
 
 
-def _needs_root(what: str) -> CheckResult:
+def _needs_root(sentence: str) -> CheckResult:
     """The grey answer of a check run without root: every exercise here needs a cgroup, and cgroups
-    belong to root (a rootless container has none, and refuses limits)."""
-    return CheckResult(False, f"This check needs root: it {what}, and cgroups belong to root. Start the lab as "
-                              "root (sudo scripts/lab) to do this exercise.", answered=False)
+    belong to root (a rootless container has none, and refuses limits). ``sentence``: a whole say()."""
+    return CheckResult(False, sentence, answered=False)
 
 
 def _find_container(container_id: str, state_root=None):
@@ -133,8 +139,9 @@ def _find_container(container_id: str, state_root=None):
     try:
         return Container.load(container_id, state_root), None
     except NotFound:
-        return None, CheckResult(False, f"There is no container {container_id!r} yet: create and start it "
-                                        "(see the exercise), then run this cell again.", answered=False)
+        return None, CheckResult(False, say("There is no container {id} yet: create and start it (see the "
+                                            "exercise), then run this cell again.", id=repr(container_id)),
+                                 answered=False)
     except OSError as error:  # the state root is root's: an ordinary user cannot even look
         return None, _cannot_check(error)
 
@@ -179,35 +186,41 @@ def judge_memory_limit(limit: int | None, *, wanted: int = 48 * MIB, status: str
     name = os.path.basename(file)
     mib = wanted // MIB
     if limit is None:
-        return CheckResult(False, f"Your container has no memory limit ({name} says unlimited). "
-                                  f"Pass memory=... to Container.create.")
+        return CheckResult(False, say("Your container has no memory limit ({name} says unlimited). Pass memory=... "
+                                      "to Container.create.", name=name))
     if _near(limit, wanted, PAGE - 1):
         if status == "created":
-            return CheckResult(False, f"The limit is right ({limit} bytes in {name}), but the container is only "
-                                      "created: call its start() method, then check again.")
-        return CheckResult(True, f"Right: {name} holds {limit} bytes = {mib} × 1024 × 1024. The runtime wrote it "
-                                 "before the container's first process started, and the kernel charges every page "
-                                 "the container touches against it.")
+            return CheckResult(False, say("The limit is right ({limit} bytes in {name}), but the container is only "
+                                          "created: call its start() method, then check again.",
+                                          limit=limit, name=name))
+        return CheckResult(True, say("Right: {name} holds {limit} bytes = {mib} × 1024 × 1024. The runtime wrote it "
+                                     "before the container's first process started, and the kernel charges every "
+                                     "page the container touches against it.", name=name, limit=limit, mib=mib))
     decimal = mib * 1000 * 1000
     if _near(limit, decimal, PAGE):
-        return CheckResult(False, f"{name} holds {limit} bytes: that is {mib} MB (decimal megabytes, "
-                                  f"{decimal:,} bytes, rounded down to whole pages). A MiB is 1024 × 1024 = "
-                                  f"1,048,576 bytes, so {mib} MiB is {wanted:,}. Docker's and teachdock's 'm' "
-                                  f"means MiB: memory=\"{mib}m\" or memory={mib} * 1024 * 1024.")
+        return CheckResult(False, say("{name} holds {limit} bytes: that is {mib} MB (decimal megabytes, {decimal:,} "
+                                      "bytes, rounded down to whole pages). A MiB is 1024 × 1024 = 1,048,576 bytes, "
+                                      "so {mib} MiB is {wanted:,}. Docker's and teachdock's 'm' means MiB: "
+                                      "memory=\"{mib}m\" or memory={mib} * 1024 * 1024.",
+                                      name=name, limit=limit, mib=mib, decimal=decimal, wanted=wanted))
     if _near(limit, mib * 1000 * 1024, PAGE) or _near(limit, mib * 1024 * 1000, PAGE):
-        return CheckResult(False, f"{name} holds {limit:,} bytes: you mixed 1000 and 1024. "
-                                  f"{mib} MiB is {mib} × 1024 × 1024 = {wanted:,} bytes.")
+        return CheckResult(False, say("{name} holds {limit:,} bytes: you mixed 1000 and 1024. {mib} MiB is {mib} × "
+                                      "1024 × 1024 = {wanted:,} bytes.", name=name, limit=limit, mib=mib,
+                                      wanted=wanted))
     if _near(limit, wanted * 1024, PAGE):
-        return CheckResult(False, f"{name} holds {limit:,} bytes, which is {mib} GiB, not {mib} MiB. "
-                                  "Check the unit letter: 'm' for MiB, 'g' for GiB.")
-    return CheckResult(False, f"{name} holds {limit:,} bytes = {limit / MIB:.1f} MiB. "
-                              f"{mib} MiB is {mib} × 1024 × 1024 = {wanted:,} bytes.")
+        return CheckResult(False, say("{name} holds {limit:,} bytes, which is {mib} GiB, not {mib} MiB. Check the "
+                                      "unit letter: 'm' for MiB, 'g' for GiB.", name=name, limit=limit, mib=mib))
+    return CheckResult(False, say("{name} holds {limit:,} bytes = {limit_mib:.1f} MiB. {mib} MiB is {mib} × 1024 × "
+                                  "1024 = {wanted:,} bytes.", name=name, limit=limit, limit_mib=limit / MIB,
+                                  mib=mib, wanted=wanted))
 
 
 def check_memory_limit(container_id: str, *, wanted: int = 48 * MIB, state_root=None) -> CheckResult:
     """Exercise: the container ``container_id`` runs with a memory limit of 48 MiB."""
     if not is_root():
-        return _needs_root("reads the memory limit from your container's cgroup")
+        return _needs_root(say("This check needs root: it reads the memory limit from your container's cgroup, "
+                               "and cgroups belong to root. Start the lab as root (sudo scripts/lab) to do this "
+                               "exercise."))
     container, missing = _find_container(container_id, state_root)
     if missing is not None:
         return missing
@@ -231,31 +244,36 @@ def judge_cpu_seconds(answer, truth: float, *, cpus: float = 0.5, seconds: float
         return not_answered_yet()
     n = as_number(answer)
     if n is None:
-        return CheckResult(False, f"Answer with a number of seconds, like 1.5 (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a number of seconds, like 1.5 (you gave {answer}).",
+                                      answer=repr(answer)))
     quota_us = round(cpus * 100_000)
+    quota_ms = quota_us // 1000
     if _near(n, truth, max(0.15, 0.15 * truth)):
-        return CheckResult(True, f"Right: measured here, the loop got {truth:.2f} CPU seconds in {seconds:g} s. "
-                                 f"cpus={cpus:g} means a quota of {quota_us:,} µs of CPU time in every 100,000 µs "
-                                 f"period: the loop runs for {quota_us // 1000} ms, then the kernel throttles it "
-                                 f"until the next period begins. {seconds / 0.1:.0f} periods × {quota_us // 1000} ms "
-                                 f"= {seconds * cpus:g} s.")
+        return CheckResult(True, say("Right: measured here, the loop got {truth:.2f} CPU seconds in {seconds:g} s. "
+                                     "cpus={cpus:g} means a quota of {quota_us:,} µs of CPU time in every 100,000 µs "
+                                     "period: the loop runs for {quota_ms} ms, then the kernel throttles it until "
+                                     "the next period begins. {periods:.0f} periods × {quota_ms} ms = {total:g} s.",
+                                     truth=truth, seconds=seconds, cpus=cpus, quota_us=quota_us, quota_ms=quota_ms,
+                                     periods=seconds / 0.1, total=seconds * cpus))
     if _near(n, seconds, 0.15 * seconds):
-        return CheckResult(False, f"{n:g} s is a whole core for the whole {seconds:g} s: what the loop gets with no "
-                                  "quota. The quota lets it run only part of every 100 ms period.")
+        return CheckResult(False, say("{n:g} s is a whole core for the whole {seconds:g} s: what the loop gets with "
+                                      "no quota. The quota lets it run only part of every 100 ms period.",
+                                      n=n, seconds=seconds))
     if _near(n, cpus, 0.05):
-        return CheckResult(False, f"{n:g} is the rate, in CPU seconds per second. The question asks for the "
-                                  f"amount over {seconds:g} seconds.")
+        return CheckResult(False, say("{n:g} is the rate, in CPU seconds per second. The question asks for the "
+                                      "amount over {seconds:g} seconds.", n=n, seconds=seconds))
     if n in (quota_us, quota_us / 1000, 100_000, 100):
-        return CheckResult(False, f"{n:g} sounds like the quota or the period ({quota_us:,} µs of CPU per "
-                                  "100,000 µs period). Turn it into CPU seconds over the whole "
-                                  f"{seconds:g} s: how many periods is that, and how much runs in each?")
+        return CheckResult(False, say("{n:g} sounds like the quota or the period ({quota_us:,} µs of CPU per "
+                                      "100,000 µs period). Turn it into CPU seconds over the whole {seconds:g} s: "
+                                      "how many periods is that, and how much runs in each?",
+                                      n=n, quota_us=quota_us, seconds=seconds))
     if _near(n, truth * 1000, 150 * max(1.0, truth)):
-        return CheckResult(False, "That looks like milliseconds. Answer in seconds.")
+        return CheckResult(False, say("That looks like milliseconds. Answer in seconds."))
     if cores and cores > 1 and _near(n, seconds * cores, 0.15 * seconds * cores):
-        return CheckResult(False, f"This machine has {cores} cores, but a single busy loop can only use one, "
-                                  "and the quota cuts even that.")
-    return CheckResult(False, f"Not quite. In each 100 ms period the loop may run {quota_us // 1000} ms. "
-                              f"How many periods are there in {seconds:g} s?")
+        return CheckResult(False, say("This machine has {cores} cores, but a single busy loop can only use one, "
+                                      "and the quota cuts even that.", cores=cores))
+    return CheckResult(False, say("Not quite. In each 100 ms period the loop may run {quota_ms} ms. How many "
+                                  "periods are there in {seconds:g} s?", quota_ms=quota_ms, seconds=seconds))
 
 
 def measure_cpu_seconds(rootfs=None, *, cpus: float = 0.5, seconds: float = 2.0, state_root=None) -> float:
@@ -271,7 +289,9 @@ def measure_cpu_seconds(rootfs=None, *, cpus: float = 0.5, seconds: float = 2.0,
 def check_cpu_seconds(answer, *, cpus: float = 0.5, seconds: float = 2.0, rootfs=None) -> CheckResult:
     """Exercise: how many CPU seconds does a busy loop under ``cpus`` get in ``seconds``? (Takes ``seconds``.)"""
     if not is_root():
-        return _needs_root(f"measures a busy loop under cpus={cpus:g} for real")
+        return _needs_root(say("This check needs root: it measures a busy loop under cpus={cpus:g} for real, and "
+                               "cgroups belong to root. Start the lab as root (sudo scripts/lab) to do this "
+                               "exercise.", cpus=cpus))
     if not_answered(answer):
         return not_answered_yet()
     if as_number(answer) is None:
@@ -304,30 +324,34 @@ def judge_pids_limit(answer, *, starts: bool | None, starts_with_one_less: bool 
         return not_answered_yet()
     n = as_number(answer)
     if n is None or n != int(n):
-        return CheckResult(False, f"Answer with a whole number of processes, like 5 (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a whole number of processes, like 5 (you gave {answer}).",
+                                      answer=repr(answer)))
     n = int(n)
     if n < 1:
-        return CheckResult(False, "pids.max must be at least 1: the container's first process needs a pid too.")
+        return CheckResult(False, say("pids.max must be at least 1: the container's first process needs a pid too."))
     if not starts:
         if n == 10:
-            return CheckResult(False, "With 10, the tenth sleep fails to start ('sh: can't fork'). pids.max counts "
-                                      "every process in the cgroup, and the shell that starts the sleeps is one of "
-                                      "them: it is the container's PID 1.")
-        return CheckResult(False, f"With {n}, fork() fails before all ten sleeps run: the kernel refuses the "
-                                  "fork that would go over pids.max. Count every process in the container.")
+            return CheckResult(False, say("With 10, the tenth sleep fails to start ('sh: can't fork'). pids.max "
+                                          "counts every process in the cgroup, and the shell that starts the sleeps "
+                                          "is one of them: it is the container's PID 1."))
+        return CheckResult(False, say("With {n}, fork() fails before all ten sleeps run: the kernel refuses the fork "
+                                      "that would go over pids.max. Count every process in the container.", n=n))
     if starts_with_one_less:
-        hint = (" Did you count an init process? This container has none: the shell itself is PID 1."
-                if n == 12 else "")
-        return CheckResult(False, f"{n} is enough, but not the smallest: {n - 1} works too.{hint}")
-    return CheckResult(True, f"Right: {n} = ten sleeps + the shell that starts them. pids.max counts every "
-                             "process (and thread) in the cgroup, whoever started it. A fork that "
-                             f"would make process number {n + 1} fails with EAGAIN.")
+        enough = say("{n} is enough, but not the smallest: {less} works too.", n=n, less=n - 1)
+        if n == 12:
+            enough += " " + say("Did you count an init process? This container has none: the shell itself is PID 1.")
+        return CheckResult(False, enough)
+    return CheckResult(True, say("Right: {n} = ten sleeps + the shell that starts them. pids.max counts every process "
+                                 "(and thread) in the cgroup, whoever started it. A fork that would make process "
+                                 "number {next} fails with EAGAIN.", n=n, next=n + 1))
 
 
 def check_pids_limit(answer, rootfs=None) -> CheckResult:
     """Exercise: the smallest pids_limit under which ``TEN_SLEEPS`` starts all ten sleeps (runs it for real)."""
     if not is_root():
-        return _needs_root("runs the ten sleeps under your pids limit and under one less")
+        return _needs_root(say("This check needs root: it runs the ten sleeps under your pids limit and under one "
+                               "less, and cgroups belong to root. Start the lab as root (sudo scripts/lab) to do this "
+                               "exercise."))
     if not_answered(answer):
         return not_answered_yet()
     n = as_number(answer)
@@ -352,33 +376,44 @@ def judge_cpu_update(quota: int | None, period: int, measured: float | None, *, 
     """``quota``/``period``: what the cgroup files say now; ``measured``: cores the loop used just now."""
     quota_name = "cpu.cfs_quota_us" if version == "v1" else "cpu.max"
     if (quota, period) == original:
-        return CheckResult(False, f"Still {original[0] / original[1]:g} CPU, as created: {quota_name} holds "
-                                  f"{original[0]}. Write the new quota into the file, then check again.",
-                           answered=False)
+        return CheckResult(False, say("Still {cpus:g} CPU, as created: {file} holds {quota}. Write the new quota into "
+                                      "the file, then check again.", cpus=original[0] / original[1],
+                                      file=quota_name, quota=original[0]), answered=False)
     if quota is None:
-        return CheckResult(False, f"Now there is no quota at all ({'-1' if version == 'v1' else 'max'} means "
-                                  f"unlimited). Write a quota of {wanted:g} × the period, in microseconds.")
+        return CheckResult(False, say("Now there is no quota at all ({unlimited} means unlimited). Write a quota of "
+                                      "{wanted:g} × the period, in microseconds.",
+                                      unlimited="-1" if version == "v1" else "max", wanted=wanted))
     ratio = quota / period
     if _near(ratio, wanted, 0.02 * wanted):
         if measured is None or _near(measured, wanted, max(0.07, 0.35 * wanted)):
-            seen = "" if measured is None else f", and the loop used {measured:.2f} cores in the second after"
-            how = ("" if period == original[1] else
-                   f" (You changed the period to {period} µs; that works too, but Docker keeps 100,000 µs "
-                   "and changes the quota.)")
-            return CheckResult(True, f"Right: {quota} µs per {period} µs period = {ratio:g} CPU{seen}. The kernel "
-                                     "applied the new limit at once, to a running process: this is all "
-                                     f"`docker update --cpus {wanted:g}` does.{how}")
-        return CheckResult(False, f"The files say {ratio:g} CPU, but the loop used {measured:.2f} cores in the "
-                                  "last second. Is the container still running its busy loop?")
+            if measured is None:
+                right = say("Right: {quota} µs per {period} µs period = {ratio:g} CPU. The kernel applied the new "
+                            "limit at once, to a running process: this is all `docker update --cpus {wanted:g}` "
+                            "does.", quota=quota, period=period, ratio=ratio, wanted=wanted)
+            else:
+                right = say("Right: {quota} µs per {period} µs period = {ratio:g} CPU, and the loop used "
+                            "{measured:.2f} cores in the second after. The kernel applied the new limit at once, to "
+                            "a running process: this is all `docker update --cpus {wanted:g}` does.",
+                            quota=quota, period=period, ratio=ratio, measured=measured, wanted=wanted)
+            if period != original[1]:
+                right += " " + say("(You changed the period to {period} µs; that works too, but Docker keeps "
+                                   "100,000 µs and changes the quota.)", period=period)
+            return CheckResult(True, right)
+        return CheckResult(False, say("The files say {ratio:g} CPU, but the loop used {measured:.2f} cores in the "
+                                      "last second. Is the container still running its busy loop?",
+                                      ratio=ratio, measured=measured))
     if quota == original[0] and period != original[1]:
-        return CheckResult(False, f"You changed the period (cpu.cfs_period_us, now {period} µs) instead of the "
-                                  f"quota: {quota} / {period} = {ratio:g} CPU. The quota file is {quota_name}.")
+        return CheckResult(False, say("You changed the period (cpu.cfs_period_us, now {period} µs) instead of the "
+                                      "quota: {quota} / {period} = {ratio:g} CPU. The quota file is {file}.",
+                                      period=period, quota=quota, ratio=ratio, file=quota_name))
     if _near(ratio, wanted / 10, 0.002):
-        return CheckResult(False, f"{quota} µs per {period} µs is {ratio:g} CPU, ten times too little. The quota is "
-                                  f"in microseconds: {wanted:g} of a {period // 1000} ms period is "
-                                  f"{round(wanted * period)} µs.")
-    return CheckResult(False, f"The files say {quota} µs per {period} µs period = {ratio:g} CPU. For "
-                              f"{wanted:g} CPU the quota must be {wanted:g} × the period, in microseconds.")
+        return CheckResult(False, say("{quota} µs per {period} µs is {ratio:g} CPU, ten times too little. The quota "
+                                      "is in microseconds: {wanted:g} of a {period_ms} ms period is {right} µs.",
+                                      quota=quota, period=period, ratio=ratio, wanted=wanted,
+                                      period_ms=period // 1000, right=round(wanted * period)))
+    return CheckResult(False, say("The files say {quota} µs per {period} µs period = {ratio:g} CPU. For {wanted:g} "
+                                  "CPU the quota must be {wanted:g} × the period, in microseconds.",
+                                  quota=quota, period=period, ratio=ratio, wanted=wanted))
 
 
 def check_cpu_update(container_id: str, *, wanted: float = 0.2, state_root=None) -> CheckResult:
@@ -387,7 +422,9 @@ def check_cpu_update(container_id: str, *, wanted: float = 0.2, state_root=None)
     Reads the quota from its cgroup files, then measures one second of its CPU use.
     """
     if not is_root():
-        return _needs_root("reads the CPU quota from your container's cgroup and measures its CPU use")
+        return _needs_root(say("This check needs root: it reads the CPU quota from your container's cgroup and "
+                               "measures its CPU use, and cgroups belong to root. Start the lab as root "
+                               "(sudo scripts/lab) to do this exercise."))
     container, missing = _find_container(container_id, state_root)
     if missing is not None:
         return missing
@@ -430,39 +467,42 @@ def judge_docker_memory(limit: int | None, swap: int | None, *, wanted: int = 64
     """``limit``/``swap``: the memory limit and the swap allowance the cgroup holds (None: unlimited)."""
     mib = wanted // MIB
     if limit is None:
-        return CheckResult(False, f"The container has no memory limit. docker run --memory {mib}m starts with "
-                                  f"one: memory=\"{mib}m\".")
+        return CheckResult(False, say("The container has no memory limit. docker run --memory {mib}m starts with "
+                                      "one: memory=\"{mib}m\".", mib=mib))
     if not _near(limit, wanted, PAGE - 1):
-        return CheckResult(False, f"The memory limit is {limit / MIB:.1f} MiB; --memory {mib}m is {mib} MiB: "
-                                  f"memory=\"{mib}m\".")
+        return CheckResult(False, say("The memory limit is {limit:.1f} MiB; --memory {mib}m is {mib} MiB: "
+                                      "memory=\"{mib}m\".", limit=limit / MIB, mib=mib))
     if swap is None:
-        return CheckResult(False, "Swap is unlimited: that is Docker's --memory-swap -1. Given --memory alone, "
-                                  "dockerd sets --memory-swap (memory plus swap) to twice the memory.")
+        return CheckResult(False, say("Swap is unlimited: that is Docker's --memory-swap -1. Given --memory alone, "
+                                      "dockerd sets --memory-swap (memory plus swap) to twice the memory."))
     if swap == 0:
-        return CheckResult(False, "No swap at all: that is teachdock's default, and Docker's --memory-swap equal "
-                                  "to --memory. Given --memory alone, dockerd sets --memory-swap (memory plus "
-                                  "swap, which is what memory_swap= means here too) to twice the memory.")
+        return CheckResult(False, say("No swap at all: that is teachdock's default, and Docker's --memory-swap equal "
+                                      "to --memory. Given --memory alone, dockerd sets --memory-swap (memory plus "
+                                      "swap, which is what memory_swap= means here too) to twice the memory."))
     if _near(swap, 2 * wanted, PAGE):
-        return CheckResult(False, f"{swap // MIB} MiB of swap on top of {mib} MiB of memory: twice too much. "
-                                  "memory_swap counts memory plus swap, like --memory-swap: twice the memory is "
-                                  "the total, not the swap.")
+        return CheckResult(False, say("{swap} MiB of swap on top of {mib} MiB of memory: twice too much. memory_swap "
+                                      "counts memory plus swap, like --memory-swap: twice the memory is the total, "
+                                      "not the swap.", swap=swap // MIB, mib=mib))
     if not _near(swap, wanted, PAGE):
-        return CheckResult(False, f"{swap / MIB:.1f} MiB of swap on top of {mib} MiB of memory. dockerd sets "
-                                  "--memory-swap (memory plus swap) to twice the memory: how much swap is that?")
+        return CheckResult(False, say("{swap:.1f} MiB of swap on top of {mib} MiB of memory. dockerd sets "
+                                      "--memory-swap (memory plus swap) to twice the memory: how much swap is that?",
+                                      swap=swap / MIB, mib=mib))
     if status == "created":
-        return CheckResult(False, "The limits are right, but the container is only created: call its start() "
-                                  "method, then check again.")
-    return CheckResult(True, f"Right: {mib} MiB of memory and {mib} MiB of swap on top (memory + swap = "
-                             f"{2 * mib} MiB), what dockerd gives docker run --memory {mib}m: it fills in "
-                             "--memory-swap as twice --memory before runc writes the files. Where the host has "
-                             "swap, such a container slows down before the OOM killer comes; teachdock's "
-                             "default kills it at the limit.")
+        return CheckResult(False, say("The limits are right, but the container is only created: call its start() "
+                                      "method, then check again."))
+    return CheckResult(True, say("Right: {mib} MiB of memory and {mib} MiB of swap on top (memory + swap = {total} "
+                                 "MiB), what dockerd gives docker run --memory {mib}m: it fills in --memory-swap as "
+                                 "twice --memory before runc writes the files. Where the host has swap, such a "
+                                 "container slows down before the OOM killer comes; teachdock's default kills it at "
+                                 "the limit.", mib=mib, total=2 * mib))
 
 
 def check_docker_memory(container_id: str, *, wanted: int = 64 * MIB, state_root=None) -> CheckResult:
     """Exercise: the container ``container_id`` has the memory and swap of `docker run --memory 64m`."""
     if not is_root():
-        return _needs_root("reads the memory and swap limits from your container's cgroup")
+        return _needs_root(say("This check needs root: it reads the memory and swap limits from your container's "
+                               "cgroup, and cgroups belong to root. Start the lab as root (sudo scripts/lab) to do "
+                               "this exercise."))
     container, missing = _find_container(container_id, state_root)
     if missing is not None:
         return missing
@@ -471,9 +511,9 @@ def check_docker_memory(container_id: str, *, wanted: int = 64 * MIB, state_root
         limit = read_memory_limit(cgroup)
         swap = read_swap_allowance(cgroup)
     except FileNotFoundError:
-        return CheckResult(False, "This kernel does not account swap (no memory.memsw or memory.swap files), so "
-                                  "no swap limit can be set or checked here; dockerd would warn 'Memory limited "
-                                  "without swap'. Read the solution instead.", answered=False)
+        return CheckResult(False, say("This kernel does not account swap (no memory.memsw or memory.swap files), so "
+                                      "no swap limit can be set or checked here; dockerd would warn 'Memory limited "
+                                      "without swap'. Read the solution instead."), answered=False)
     except (OSError, TeachdockError) as error:
         return _cannot_check(error)
     return judge_docker_memory(limit, swap, wanted=wanted, status=container.status)
@@ -497,6 +537,6 @@ __all__ = [
     "LIMIT_FILES", "TEN_SLEEPS", "all_sleeps_start", "cgroup_file", "check_cpu_seconds", "check_cpu_update",
     "check_docker_memory", "check_memory_limit", "check_pids_limit", "cpu_quota_files", "delete_containers",
     "judge_cpu_seconds", "judge_cpu_update", "judge_docker_memory", "judge_memory_limit", "judge_pids_limit",
-    "limit_files", "measure_cpu_rate", "measure_cpu_seconds", "memory_limit_file", "read_cpu_quota",
+    "limit_file_meaning", "limit_files", "measure_cpu_rate", "measure_cpu_seconds", "memory_limit_file", "read_cpu_quota",
     "read_memory_limit", "read_swap_allowance", "swap_allowance_file",
 ]

@@ -37,24 +37,23 @@ from html import escape
 import ipywidgets as widgets
 
 from teachdock.errors import Conflict, InvalidConfig, TeachdockError
-from teachdock.lab.cgroups.samples import MIB, MonitorPlot, MonitorResult, Sample, Series, series, summarize
+from teachdock.lab.cgroups.samples import MIB, MonitorPlot, MonitorResult, Sample, Series, load_label, series, summarize
+from teachdock.lab.common.language import say
 from teachdock.runtime import DEVNULL, PIPE, Container
 from teachdock.runtime.spec import parse_memory
 
-#: The loads a learner can pick, as (label, key).
-LOADS = {
-    "memory": "memory hog",
-    "cpu": "CPU burner",
-    "forkbomb": "fork bomb",
-}
-#: What each load does, shown under the buttons.
-LOAD_HELP = {
-    "memory": "keeps a new copy of a chunk of text in a new shell variable, 20 times a second, "
-              "until the memory limit stops it",
-    "cpu": "a busy loop (while :; do :; done) that would use a whole core if it could",
-    "forkbomb": "every copy starts another copy of itself every 0.2 s, so their number doubles "
-                "until fork() fails",
-}
+#: The loads a learner can pick (their labels: samples.load_label).
+LOADS = ("memory", "cpu", "forkbomb")
+
+
+def load_help(load: str) -> str:
+    """What each load does, shown under the buttons."""
+    if load == "memory":
+        return say("keeps a new copy of a chunk of text in a new shell variable, 20 times a second, until the "
+                   "memory limit stops it")
+    if load == "cpu":
+        return say("a busy loop (while :; do :; done) that would use a whole core if it could")
+    return say("every copy starts another copy of itself every 0.2 s, so their number doubles until fork() fails")
 
 #: The hog reaches its limit in about this many steps, whatever the limit (20 steps a second).
 HOG_STEPS = 80
@@ -86,7 +85,8 @@ def load_command(load: str, memory_limit: int | None = None) -> list[str]:
     """
     if load == "memory":
         if memory_limit is None:
-            raise InvalidConfig("the memory hog needs a memory limit: without one it would eat the host's memory")
+            raise InvalidConfig(say("the memory hog needs a memory limit: without one it would eat the host's "
+                                    "memory"))
         chunk = hog_chunk_bytes(memory_limit)
         script = (f"c=$(head -c {chunk} /dev/zero | tr '\\0' a); i=0; "
                   'while true; do eval "v$i=\\$c"; i=$((i+1)); sleep 0.05; done')
@@ -97,16 +97,16 @@ def load_command(load: str, memory_limit: int | None = None) -> list[str]:
         # the container lives on until Stop while the copies come and go.
         script = "f() { while :; do sleep 0.2; f & done; }; f & exec sleep 3600"
     else:
-        raise InvalidConfig(f"unknown load {load!r}: choose one of {', '.join(LOADS)}")
+        raise InvalidConfig(say("unknown load {load}: choose one of {loads}", load=repr(load), loads=", ".join(LOADS)))
     return ["sh", "-c", script]
 
 
 def describe_settings(load: str, memory: int | None, cpus: float | None, pids: int | None) -> str:
     """One line naming the load and its limits, e.g. "memory hog · 32 MiB · 0.5 CPU · pids ≤ 30"."""
-    parts = [LOADS.get(load, load),
-             "no memory limit" if memory is None else f"{memory / MIB:g} MiB",
-             "no CPU quota" if cpus is None else f"{cpus:g} CPU",
-             "no pids limit" if pids is None else f"pids ≤ {pids}"]
+    parts = [load_label(load),
+             say("no memory limit") if memory is None else f"{memory / MIB:g} MiB",
+             say("no CPU quota") if cpus is None else f"{cpus:g} CPU",
+             say("no pids limit") if pids is None else f"pids ≤ {pids}"]
     return " · ".join(parts)
 
 
@@ -169,19 +169,21 @@ class CgroupMonitor:
 
         style = {"description_width": "140px"}
         wide = widgets.Layout(width="500px")
-        self.load_choice = widgets.ToggleButtons(options=[(label, key) for key, label in LOADS.items()],
-                                                 value="memory", description="load", style=style)
+        self.load_choice = widgets.ToggleButtons(options=[(load_label(key), key) for key in LOADS],
+                                                 value="memory", description=say("load"), style=style)
         self.load_help = widgets.HTML()
-        self.memory_slider = widgets.IntSlider(value=32, min=8, max=256, step=8, description="memory limit (MiB)",
+        self.memory_slider = widgets.IntSlider(value=32, min=8, max=256, step=8,
+                                               description=say("memory limit (MiB)"),
                                                continuous_update=False, style=style, layout=wide)
         self.cpus_slider = widgets.FloatSlider(value=0.5, min=0.1, max=float(os.cpu_count() or 1), step=0.1,
-                                               description="CPU quota (cores)", readout_format=".1f",
+                                               description=say("CPU quota (cores)"), readout_format=".1f",
                                                continuous_update=False, style=style, layout=wide)
-        self.pids_slider = widgets.IntSlider(value=30, min=4, max=200, description="pids limit",
+        self.pids_slider = widgets.IntSlider(value=30, min=4, max=200, description=say("pids limit"),
                                              continuous_update=False, style=style, layout=wide)
-        self.start_button = widgets.Button(description="Start", icon="play", button_style="success")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
-        self.status = widgets.Label(value="Choose a load and its limits, then press Start.")
+        self.start_button = widgets.Button(description=say("Start"), icon="play", button_style="success")
+        self.stop_button = widgets.Button(description=say("Stop"), icon="stop", button_style="danger",
+                                          disabled=True)
+        self.status = widgets.Label(value=say("Choose a load and its limits, then press Start."))
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="684px"))
         self.figures = widgets.HTML()
 
@@ -218,12 +220,12 @@ class CgroupMonitor:
         loop, which a notebook always has (in a script: call it inside ``asyncio.run``).
         """
         if self.running:
-            raise Conflict("the monitor is already running a container: press Stop (or call stop()) first")
+            raise Conflict(say("the monitor is already running a container: press Stop (or call stop()) first"))
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            raise MonitorError("start() needs a running asyncio event loop: call it from a notebook cell, "
-                               "or from a coroutine run with asyncio.run()") from None
+            raise MonitorError(say("start() needs a running asyncio event loop: call it from a notebook cell, "
+                                   "or from a coroutine run with asyncio.run()")) from None
         self._starting = True
         try:
             load, memory_bytes, cpus, pids = self._settings(load, memory, cpus, pids)
@@ -257,7 +259,7 @@ class CgroupMonitor:
         self.result = None
         self.figures.value = ""
         self.start_button.disabled, self.stop_button.disabled = True, False
-        self.status.value = f"running: {run.settings}"
+        self.status.value = say("running: {settings}", settings=run.settings)
         self.task = loop.create_task(self._sample(run))
         self.task.add_done_callback(self._task_done)
         return self.task
@@ -280,7 +282,8 @@ class CgroupMonitor:
         """Take the arguments given, move the sliders to them, and fill the rest from the sliders."""
         if load is not None:
             if load not in LOADS:
-                raise InvalidConfig(f"unknown load {load!r}: choose one of {', '.join(LOADS)}")
+                raise InvalidConfig(say("unknown load {load}: choose one of {loads}", load=repr(load),
+                                        loads=", ".join(LOADS)))
             self.load_choice.value = load
         if memory is not None:
             memory_bytes = parse_memory(memory)
@@ -304,14 +307,14 @@ class CgroupMonitor:
         slider.value = value
 
     def _show_load_help(self) -> None:
-        self.load_help.value = f"<small style='color:#444'>{escape(LOAD_HELP[self.load_choice.value])}</small>"
+        self.load_help.value = f"<small style='color:#444'>{escape(load_help(self.load_choice.value))}</small>"
 
     # --- the sampling task ----------------------------------------------------------------------
     def _on_start(self, _button) -> None:
         try:
             self.start()
         except Exception as error:  # a button has nowhere to raise to: say it in the label
-            self.status.value = f"Could not start: {error}"
+            self.status.value = say("Could not start: {error}", error=error)
 
     async def _sample(self, run: _Run) -> MonitorResult:
         """Sample about every ``interval`` seconds until the container ends, Stop, or the time limit."""
@@ -328,8 +331,8 @@ class CgroupMonitor:
                     stopped = True
                     break
                 if now >= next_draw:
-                    cost = self._draw(title=f"{run.settings} — running, {now - run.started:.1f} s",
-                                      cpu_limit=run.cpu_limit)
+                    cost = self._draw(title=say("{settings} — running, {seconds:.1f} s", settings=run.settings,
+                                                seconds=now - run.started), cpu_limit=run.cpu_limit)
                     next_draw = now + max(0.25, 3 * cost)  # never spend more than a quarter of the loop drawing
                 await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - now)))
         except asyncio.CancelledError:
@@ -361,11 +364,24 @@ class CgroupMonitor:
             self._run = None
             self.start_button.disabled, self.stop_button.disabled = False, True
         r = self.result
-        how = ("OOM-killed" if r.oom_killed else "stopped" if r.stopped else "exited")
-        self._draw(title=f"{run.settings} — {how} after {r.duration:.1f} s (exit {r.exit_code})",
-                   cpu_limit=run.cpu_limit)
+        if r.oom_killed:
+            title = say("{settings} — OOM-killed after {seconds:.1f} s (exit {code})", settings=run.settings,
+                        seconds=r.duration, code=r.exit_code)
+            status = say("OOM-killed, exit code {code}; container deleted. Press Start for another run.",
+                         code=r.exit_code)
+        elif r.stopped:
+            title = say("{settings} — stopped after {seconds:.1f} s (exit {code})", settings=run.settings,
+                        seconds=r.duration, code=r.exit_code)
+            status = say("stopped, exit code {code}; container deleted. Press Start for another run.",
+                         code=r.exit_code)
+        else:
+            title = say("{settings} — exited after {seconds:.1f} s (exit {code})", settings=run.settings,
+                        seconds=r.duration, code=r.exit_code)
+            status = say("exited, exit code {code}; container deleted. Press Start for another run.",
+                         code=r.exit_code)
+        self._draw(title=title, cpu_limit=run.cpu_limit)
         self.figures.value = r._repr_html_()
-        self.status.value = f"{how}, exit code {r.exit_code}; container deleted. Press Start for another run."
+        self.status.value = status
 
     def _task_done(self, task: asyncio.Task) -> None:
         """Report a sampler that died of an error: a task's exception is otherwise silent."""
@@ -373,10 +389,11 @@ class CgroupMonitor:
             if self._run is not None:
                 self._run.finalizer()
                 self._run = None
-            self.status.value = "Cancelled; container deleted."
+            self.status.value = say("Cancelled; container deleted.")
         elif task.exception() is not None:
             error = task.exception()
-            self.status.value = f"The monitor stopped on an error: {type(error).__name__}: {error}"
+            self.status.value = say("The monitor stopped on an error: {error}",
+                                    error=f"{type(error).__name__}: {error}")
         self.start_button.disabled, self.stop_button.disabled = False, True
 
     def _read_stderr(self, run: _Run) -> None:
@@ -406,7 +423,7 @@ class CgroupMonitor:
         empty.memory_limit_mib = float(self.memory_slider.value)
         empty.pids_limit = self.pids_slider.value
         self._draw(empty, cpu_limit=self.cpus_slider.value,
-                   title="cgroup live monitor: choose a load and its limits, then press Start")
+                   title=say("cgroup live monitor: choose a load and its limits, then press Start"))
 
     def _draw(self, data: Series | None = None, *, title: str = "", cpu_limit: float | None = None) -> float:
         """Render the samples (or ``data``) into the Image widget; returns the seconds it took."""

@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass
 from html import escape
 
+from teachdock.lab.common.language import say
 from teachdock.runtime.cgroups import Metrics
 
 MIB = 1024 * 1024
@@ -121,6 +122,12 @@ def series(samples: list[Sample], window: float = 0.5) -> Series:
 # --------------------------------------------------------------------------------------------
 
 
+def load_label(load: str) -> str:
+    """The name a learner reads for a load ("memory", "cpu", "forkbomb")."""
+    labels = {"memory": say("memory hog"), "cpu": say("CPU burner"), "forkbomb": say("fork bomb")}
+    return labels.get(load, load)
+
+
 @dataclass
 class MonitorResult:
     """How one monitored container ended, and what it used."""
@@ -151,27 +158,43 @@ class MonitorResult:
                 code += f" = 128 + {self.exit_code - 128} ({signal.Signals(self.exit_code - 128).name})"
             except ValueError:
                 pass
-        how = ("OOM-killed by the kernel" if self.oom_killed
-               else "stopped by you (SIGKILL)" if self.stopped else "exited by itself")
-        rows = [("ended", f"{how} after {self.duration:.1f} s"), ("exit code", code),
-                ("OOM kill", "yes" if self.oom_killed else "no")]
-        limit = "no limit" if self.memory_limit_bytes is None else f"limit {_mib(self.memory_limit_bytes):.0f} MiB"
+        if self.oom_killed:
+            ended = say("OOM-killed by the kernel after {seconds:.1f} s", seconds=self.duration)
+        elif self.stopped:
+            ended = say("stopped by you (SIGKILL) after {seconds:.1f} s", seconds=self.duration)
+        else:
+            ended = say("exited by itself after {seconds:.1f} s", seconds=self.duration)
+        rows = [(say("ended"), ended), (say("exit code"), code),
+                (say("OOM kill"), say("yes: the kernel killed it") if self.oom_killed else say("no OOM kill"))]
         peak = "—" if self.peak_memory_bytes is None else f"{_mib(self.peak_memory_bytes):.1f} MiB"
-        rows.append(("peak memory", f"{peak} ({limit})"))
+        if self.memory_limit_bytes is None:
+            rows.append((say("peak memory"), say("{peak} (no memory limit)", peak=peak)))
+        else:
+            rows.append((say("peak memory"), say("{peak} (limit {limit:.0f} MiB)", peak=peak,
+                                                 limit=_mib(self.memory_limit_bytes))))
         if self.cpu_seconds is not None:
-            quota = "no quota" if self.cpu_limit is None else f"quota {self.cpu_limit:g} CPU"
             average = self.cpu_seconds / self.duration if self.duration > 0 else 0.0
-            rows.append(("CPU time", f"{self.cpu_seconds:.2f} s = {average:.2f} cores on average ({quota})"))
+            if self.cpu_limit is None:
+                used = say("{seconds:.2f} s = {average:.2f} cores on average (no quota)", seconds=self.cpu_seconds,
+                           average=average)
+            else:
+                used = say("{seconds:.2f} s = {average:.2f} cores on average (quota {quota:g} CPU)",
+                           seconds=self.cpu_seconds, average=average, quota=self.cpu_limit)
+            rows.append((say("CPU time"), used))
         if self.throttled_periods is not None and self.periods:
-            rows.append(("throttled", f"{self.throttled_periods} of {self.periods} periods, "
-                                      f"{self.throttled_seconds or 0:.2f} s in all"))
+            rows.append((say("throttled"), say("{throttled} of {periods} periods, {seconds:.2f} s in all",
+                                               throttled=self.throttled_periods, periods=self.periods,
+                                               seconds=self.throttled_seconds or 0)))
         if self.pids_peak is not None:
-            limit = "no limit" if self.pids_limit is None else f"limit {self.pids_limit}"
-            rows.append(("processes", f"at most {self.pids_peak} at once ({limit})"))
+            if self.pids_limit is None:
+                most = say("at most {peak} at once (no pids limit)", peak=self.pids_peak)
+            else:
+                most = say("at most {peak} at once (limit {limit})", peak=self.pids_peak, limit=self.pids_limit)
+            rows.append((say("processes"), most))
         if self.fork_failures is not None:
-            rows.append(("fork failures", f"{self.fork_failures} fork() calls refused"))
+            rows.append((say("fork failures"), say("{count} fork() calls refused", count=self.fork_failures)))
         if self.stderr_tail:
-            rows.append(("last error line", self.stderr_tail))
+            rows.append((say("last error line"), self.stderr_tail))
         return rows
 
     def __repr__(self) -> str:
@@ -245,33 +268,33 @@ class MonitorPlot:
             ax.grid(axis="y", color="#e5e5e5")
             ax.spines["top"].set_visible(False)
 
-        panel(self.ax_memory, "memory", "MiB")
-        panel(self.ax_cpu, "CPU", "cores in use")
-        panel(self.ax_pids, "processes", "processes")
-        self.ax_pids.set_xlabel("seconds since start")
-        for twin, colour, label in ((self.ax_throttled, PURPLE, "throttled periods"),
-                                    (self.ax_failures, PURPLE, "fork failures")):
+        panel(self.ax_memory, say("memory"), "MiB")
+        panel(self.ax_cpu, "CPU", say("cores in use"))
+        panel(self.ax_pids, say("processes"), say("processes"))
+        self.ax_pids.set_xlabel(say("seconds since start"))
+        for twin, colour, label in ((self.ax_throttled, PURPLE, say("throttled periods")),
+                                    (self.ax_failures, PURPLE, say("fork failures"))):
             twin.set_ylabel(label, color=colour)
             twin.tick_params(axis="y", colors=colour)
             twin.spines["top"].set_visible(False)
             twin.spines["right"].set_color(colour)
 
-        self.memory_line, = self.ax_memory.plot([], [], color=BLUE, lw=2, label="in use")
-        self.memory_limit = self.ax_memory.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="limit")
+        self.memory_line, = self.ax_memory.plot([], [], color=BLUE, lw=2, label=say("in use"))
+        self.memory_limit = self.ax_memory.axhline(0, color=VERMILLION, ls="--", lw=1.5, label=say("limit"))
         self.oom_line = self.ax_memory.axvline(0, color="black", ls=":", lw=1.5)
-        self.oom_mark, = self.ax_memory.plot([], [], "X", color="black", ms=11, label="OOM kill")
+        self.oom_mark, = self.ax_memory.plot([], [], "X", color="black", ms=11, label=say("OOM kill"))
         self.oom_text = self.ax_memory.annotate("", (0, 0), xytext=(-10, -42), textcoords="offset points",
                                                 ha="right", va="top", fontsize=9, fontweight="bold",
                                                 bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "black",
                                                       "lw": 0.6})
-        self.cpu_line, = self.ax_cpu.plot([], [], color=ORANGE, lw=2, label="in use")
-        self.cpu_limit = self.ax_cpu.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="quota")
+        self.cpu_line, = self.ax_cpu.plot([], [], color=ORANGE, lw=2, label=say("in use"))
+        self.cpu_limit = self.ax_cpu.axhline(0, color=VERMILLION, ls="--", lw=1.5, label=say("quota"))
         self.throttled_line, = self.ax_throttled.step([], [], where="post", color=PURPLE, lw=1.3,
-                                                      label="throttled periods (right scale)")
-        self.pids_line, = self.ax_pids.step([], [], where="post", color=GREEN, lw=2, label="in the cgroup")
+                                                      label=say("throttled periods (right scale)"))
+        self.pids_line, = self.ax_pids.step([], [], where="post", color=GREEN, lw=2, label=say("in the cgroup"))
         self.pids_limit = self.ax_pids.axhline(0, color=VERMILLION, ls="--", lw=1.5, label="pids.max")
         self.failures_line, = self.ax_failures.step([], [], where="post", color=PURPLE, lw=1.3,
-                                                    label="fork failures (right scale)")
+                                                    label=say("fork failures (right scale)"))
         self._legends()
 
     def _legends(self) -> None:
@@ -298,14 +321,17 @@ class MonitorPlot:
         self.throttled_line.set_data(s.t, s.throttled_periods)
         self.pids_line.set_data(s.t, s.pids)
         self.failures_line.set_data(s.t, s.fork_failures)
-        for line, value, label in ((self.memory_limit, s.memory_limit_mib, "limit"),
-                                   (self.cpu_limit, cpu_limit, "quota"),
-                                   (self.pids_limit, s.pids_limit, "pids.max")):
+        for line, value in ((self.memory_limit, s.memory_limit_mib), (self.cpu_limit, cpu_limit),
+                            (self.pids_limit, s.pids_limit)):
             line.set_visible(value is not None)
             if value is not None:
                 line.set_ydata([value, value])
-                unit = {"limit": " MiB", "quota": " CPU", "pids.max": ""}[label]
-                line.set_label(f"{label} {value:g}{unit}")
+        if s.memory_limit_mib is not None:
+            self.memory_limit.set_label(say("limit {value:g} MiB", value=s.memory_limit_mib))
+        if cpu_limit is not None:
+            self.cpu_limit.set_label(say("quota {value:g} CPU", value=cpu_limit))
+        if s.pids_limit is not None:
+            self.pids_limit.set_label(f"pids.max {s.pids_limit:g}")
         oom = s.oom_at is not None
         for artist in (self.oom_line, self.oom_mark, self.oom_text):
             artist.set_visible(oom)
@@ -314,7 +340,7 @@ class MonitorPlot:
             self.oom_line.set_xdata([s.oom_at, s.oom_at])
             self.oom_mark.set_data([s.oom_at], [y])
             self.oom_text.xy = (s.oom_at, y)
-            self.oom_text.set_text("OOM kill: exit 137")
+            self.oom_text.set_text(say("OOM kill: exit 137"))
         end = max([5.0] + s.t)
         self.ax_pids.set_xlim(0, end * 1.02)
         self.ax_memory.set_ylim(0, self._top(s.memory_mib, s.memory_limit_mib, 1.0))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import teachdock
 from teachdock.errors import TeachdockError
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 from teachdock.runtime.cgroups import detect_version
 from teachdock.vm import VmError
@@ -31,8 +32,9 @@ from teachdock.vm.guest import run_in_guest
 MARKER = "TEACHDOCK-V2"
 
 #: Runs inside the VM (Python, teachdock from the host at /project). Prints one JSON line of
-#: [file, content, what it means] rows. The container waits on stdin so that its files can
-#: be read while it lives; then it doubles a string until the OOM killer stops it.
+#: [file, content, meaning key] rows (the host says each meaning in the learner's language:
+#: guest_meaning). The container waits on stdin so that its files can be read while it lives;
+#: then it doubles a string until the OOM killer stops it.
 GUEST_SCRIPT = r'''
 import json, os, tempfile
 from teachdock.image import busybox
@@ -42,13 +44,13 @@ ROOT = "/sys/fs/cgroup"
 rows = []
 
 
-def show(path, meaning):
+def show(path, meaning, **values):
     with open(path) as f:
-        rows.append([path, f.read().strip(), meaning])
+        rows.append([path, f.read().strip(), meaning, values])
 
 
-show(f"{ROOT}/cgroup.controllers", "controllers this kernel offers at the root of the one tree")
-show(f"{ROOT}/cgroup.subtree_control", "controllers the root hands down to its children")
+show(f"{ROOT}/cgroup.controllers", "controllers")
+show(f"{ROOT}/cgroup.subtree_control", "root-subtree")
 rootfs = busybox.build_busybox_rootfs(os.path.join(tempfile.mkdtemp(), "rootfs"))
 container = Container.create("demo", rootfs=rootfs, state_root=tempfile.mkdtemp(), stdin=PIPE, stdout=PIPE,
                              args=["sh", "-c", "echo ready; read x; x=a; while true; do x=$x$x; done"],
@@ -57,21 +59,38 @@ try:
     here = container.cgroup.dir
     container.start()
     os.read(container.stdout, 6)
-    show(f"{ROOT}/teachdock/cgroup.subtree_control", "the runtime switched these on for the containers below")
-    show(f"/proc/{container.pid}/cgroup", "the container's PID 1: one line, 0::<path>, in the one tree")
-    show(f"{here}/memory.max", "memory=\"32m\" in bytes; v1 called this memory.limit_in_bytes")
-    show(f"{here}/pids.max", "pids_limit=20: fork() fails beyond it")
-    show(f"{here}/cpu.max", "cpus=0.5: 50 ms of CPU time in every 100 ms period (quota period)")
-    show(f"{here}/memory.events", "while the container waits: nothing has happened yet")
+    show(f"{ROOT}/teachdock/cgroup.subtree_control", "teachdock-subtree")
+    show(f"/proc/{container.pid}/cgroup", "pid1-cgroup")
+    show(f"{here}/memory.max", "memory.max")
+    show(f"{here}/pids.max", "pids.max")
+    show(f"{here}/cpu.max", "cpu.max")
+    show(f"{here}/memory.events", "events-before")
     os.close(container.stdin)
     container.stdin = None
     code = container.wait(60)
-    show(f"{here}/memory.events", f"after it grew past 32 MiB: max = times the limit was hit, "
-                                  f"oom_kill = processes killed (exit code {code} = 128 + SIGKILL)")
+    show(f"{here}/memory.events", "events-after", code=code)
 finally:
     container.delete(force=True)
 print("\nTEACHDOCK-V2 " + json.dumps(rows))
 '''
+
+
+def guest_meaning(key: str, code=None) -> str:
+    """What a file the guest script showed means, in the learner's language (unknown keys as they are)."""
+    if key == "events-after":
+        return say("after it grew past 32 MiB: max = times the limit was hit, oom_kill = processes killed (exit "
+                   "code {code} = 128 + SIGKILL)", code=code)
+    meanings = {
+        "controllers": say("controllers this kernel offers at the root of the one tree"),
+        "root-subtree": say("controllers the root hands down to its children"),
+        "teachdock-subtree": say("the runtime switched these on for the containers below"),
+        "pid1-cgroup": say("the container's PID 1: one line, 0::<path>, in the one tree"),
+        "memory.max": say("memory=\"32m\" in bytes; v1 called this memory.limit_in_bytes"),
+        "pids.max": say("pids_limit=20: fork() fails beyond it"),
+        "cpu.max": say("cpus=0.5: 50 ms of CPU time in every 100 ms period (quota period)"),
+        "events-before": say("while the container waits: nothing has happened yet"),
+    }
+    return meanings.get(key, key)
 
 
 def host_cgroup_sentence(root: str = "/sys/fs/cgroup") -> str:
@@ -79,12 +98,12 @@ def host_cgroup_sentence(root: str = "/sys/fs/cgroup") -> str:
     try:
         version = detect_version(root)
     except TeachdockError as error:
-        return f"This machine has no usable cgroup filesystem: {error}"
+        return say("This machine has no usable cgroup filesystem: {error}", error=error)
     if version == "v2":
-        return ("This machine uses cgroup v2: one tree at /sys/fs/cgroup, the same files as in the VM "
-                "below (which you can skip).")
-    return ("This machine uses cgroup v1: one tree per controller (/sys/fs/cgroup/memory, .../cpu, "
-            ".../pids). Most current distributions use v2; show_v2_in_vm() shows its files live in a tiny VM.")
+        return say("This machine uses cgroup v2: one tree at /sys/fs/cgroup, the same files as in the VM below "
+                   "(which you can skip).")
+    return say("This machine uses cgroup v1: one tree per controller (/sys/fs/cgroup/memory, .../cpu, .../pids). "
+               "Most current distributions use v2; show_v2_in_vm() shows its files live in a tiny VM.")
 
 
 @dataclass
@@ -103,8 +122,9 @@ class V2Demo:
                 f"<td style='text-align:left'><code>{escape(content).replace(chr(10), '<br>')}</code></td>"
                 f"<td style='text-align:left'>{escape(meaning)}</td></tr>")
             lines.append(f"{path}\n    {content.replace(chr(10), ' | ')}\n    ({meaning})")
-        caption = f"cgroup v2 in a VM (kernel {self.kernel}, {self.seconds:.0f} s)"
-        head = "".join(f"<th style='text-align:left'>{h}</th>" for h in ("file", "content", "what it means"))
+        caption = say("cgroup v2 in a VM (kernel {kernel}, {seconds:.0f} s)", kernel=self.kernel, seconds=self.seconds)
+        head = "".join(f"<th style='text-align:left'>{escape(h)}</th>"
+                       for h in (say("cgroup file"), say("what the file holds"), say("what it means")))
         html = (f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
                 f"<tbody>{''.join(html_rows)}</tbody></table>")
         return TextAndHTML(html, caption + "\n" + "\n".join(lines))
@@ -117,12 +137,13 @@ class V2Demo:
 
 
 def parse_demo_output(output: str) -> list[tuple[str, str, str]]:
-    """The rows from the guest script's marker line; VmError when it never printed one."""
+    """The rows (file, content, meaning) from the guest script's marker line; VmError when it never printed one."""
     for line in output.splitlines():
         if line.startswith(f"{MARKER} "):
-            return [tuple(row) for row in json.loads(line[len(MARKER) + 1:])]
-    raise VmError("the VM did not print the cgroup files; its last lines were:\n"
-                  + "\n".join(output.strip().splitlines()[-15:]))
+            return [(path, content, guest_meaning(key, **(values[0] if values else {})))
+                    for path, content, key, *values in json.loads(line[len(MARKER) + 1:])]
+    raise VmError(say("the VM did not print the cgroup files; its last lines were:\n{lines}",
+                      lines="\n".join(output.strip().splitlines()[-15:])))
 
 
 def show_v2_in_vm(timeout: float = 120) -> V2Demo:
@@ -136,5 +157,6 @@ def show_v2_in_vm(timeout: float = 120) -> V2Demo:
                           files={"teachdock/show_v2.py": GUEST_SCRIPT.encode()})
     rows = parse_demo_output(result.output)
     if result.status != 0:
-        raise VmError(f"the script in the VM ended with status {result.status}:\n{result.output[-2000:]}")
+        raise VmError(say("the script in the VM ended with status {status}:\n{output}", status=result.status,
+                          output=result.output[-2000:]))
     return V2Demo(rows, kernel=result.vm.kernel_release, seconds=time.monotonic() - started)

@@ -15,7 +15,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from teachdock.lab.common.checks import not_answered_yet, CheckResult, as_int, not_answered, observe
+from teachdock.lab.common.checks import CheckResult, as_int, not_answered, not_answered_yet, observe
+from teachdock.lab.common.language import say
 from teachdock.lab.common.root import is_root
 from teachdock.lab.namespaces.explorer import ALIASES, KINDS, explore, namespace_inodes, normalise
 
@@ -93,28 +94,32 @@ def _config(container) -> dict:
         return {}
 
 
-def _presence(facts: ContainerFacts, what: str = "it") -> CheckResult | None:
-    """The answer when the container is missing or has ended; None when it can be judged."""
+def _presence(facts: ContainerFacts, which: str = "") -> CheckResult | None:
+    """The answer when the container is missing or has ended; None when it can be judged.
+    ``which``: "first" or "second" when the exercise asks for two containers."""
     if not facts.found:
-        return CheckResult(False, f"No container called {facts.id!r} yet. Create and start {what} with that id, "
-                                  "then run this cell again.", answered=False)
+        if which == "first":
+            missing = say("No container called {id} yet. Create and start the first container with that id, "
+                          "then run this cell again.", id=repr(facts.id))
+        elif which == "second":
+            missing = say("No container called {id} yet. Create and start the second container with that id, "
+                          "then run this cell again.", id=repr(facts.id))
+        else:
+            missing = say("No container called {id} yet. Create and start it with that id, then run this cell "
+                          "again.", id=repr(facts.id))
+        return CheckResult(False, missing, answered=False)
     if facts.status not in ("created", "running"):
-        return CheckResult(False, f"Container {facts.id!r} has {facts.status or 'gone'}: its program ended, and its "
-                                  "namespaces ended with it (a namespace lives only while a process, or a bind mount, "
-                                  "holds it). Run something that lasts, such as [\"sleep\", \"600\"], and start it "
-                                  f"again (delete the old one first: Container.load({facts.id!r}).delete()).")
+        return CheckResult(False, say("Container {id} has ended ({status}): its program ended, and its "
+                                      "namespaces ended with it (a namespace lives only while a process, or a bind "
+                                      "mount, holds it). Run something that lasts, such as [\"sleep\", \"600\"], "
+                                      "and start it again (delete the old one first: Container.load({id}).delete()).",
+                                      id=repr(facts.id), status=facts.status or "gone"))
     return None
 
 
-def _needs_root(why: str) -> CheckResult:
-    """The grey answer of a check whose exercise a learner without root cannot do (not a wrong answer)."""
-    return CheckResult(False, f"This exercise needs root: {why}. Start the lab as root (sudo scripts/lab) "
-                              "to do it.", answered=False)
-
-
 def _not_found_or_failed(error: Exception) -> CheckResult:
-    return CheckResult(False, f"Could not inspect the container ({type(error).__name__}: {error}). "
-                              "Containers need root: see the doctor() table.")
+    return CheckResult(False, say("Could not inspect the container ({error}). Containers need root: see the "
+                                  "doctor() table.", error=f"{type(error).__name__}: {error}"))
 
 
 # ---- exercise 1: which namespaces does a container share with the host? --------------------
@@ -143,38 +148,47 @@ def judge_shared_kinds(answer, truth: set[str], asked, *, rootless: bool = False
         return not_answered_yet()
     parsed = _as_kinds(answer)
     if parsed is None:
-        return CheckResult(False, f'Answer with namespace names, like {{"pid", "ipc"}} or "pid ipc" (you gave {answer!r}).')
+        return CheckResult(False, say('Answer with namespace names, like {{"pid", "ipc"}} or "pid ipc" (you gave '
+                                      '{answer}).', answer=repr(answer)))
     names, unknown = parsed
     truth, asked = set(truth), set(asked)
     if unknown:
-        return CheckResult(False, f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a namespace kind. "
-                                  f"The eight kinds are {', '.join(KINDS)}.")
+        if len(unknown) == 1:
+            return CheckResult(False, say("{names} is not a namespace kind. The eight kinds are {kinds}.",
+                                          names=unknown[0], kinds=", ".join(KINDS)))
+        return CheckResult(False, say("{names} are not namespace kinds. The eight kinds are {kinds}.",
+                                      names=", ".join(unknown), kinds=", ".join(KINDS)))
     if names == truth:
-        return CheckResult(True, f"Right: {', '.join(k for k in KINDS if k in truth)}. Only the kinds listed in "
-                                 "namespaces= get a new namespace; every other kind stays the host's. In the explorer "
-                                 "they are the amber cells.")
+        return CheckResult(True, say("Right: {kinds}. Only the kinds listed in namespaces= get a new namespace; every "
+                                     "other kind stays the host's. In the explorer they are the amber cells.",
+                                     kinds=", ".join(k for k in KINDS if k in truth)))
     if "mount" in names:
-        return CheckResult(False, "mount is never shared here: the runtime always creates a mount namespace, because it "
-                                  "mounts /proc and /dev for the container and calls pivot_root, which needs one "
-                                  "(the explorer's greyed-out box).")
+        return CheckResult(False, say("mount is never shared here: the runtime always creates a mount namespace, "
+                                      "because it mounts /proc and /dev for the container and calls pivot_root, "
+                                      "which needs one (the explorer's greyed-out box)."))
     if rootless and "user" in names - truth:
-        return CheckResult(False, "Without root, user is not shared: run() adds a user namespace to every "
-                                  "container you start, because only inside one may an ordinary user create the "
-                                  "others. As root, user would be the host's.")
+        return CheckResult(False, say("Without root, user is not shared: run() adds a user namespace to every "
+                                      "container you start, because only inside one may an ordinary user create "
+                                      "the others. As root, user would be the host's."))
     wrongly_shared = sorted((names & asked) - truth)
     if wrongly_shared:
-        return CheckResult(False, f"{', '.join(wrongly_shared)} {'was' if len(wrongly_shared) == 1 else 'were'} asked "
-                                  "for in namespaces=, so the container got a new one: not shared.")
+        if len(wrongly_shared) == 1:
+            return CheckResult(False, say("{kinds} was asked for in namespaces=, so the container got a new one: "
+                                          "not shared.", kinds=wrongly_shared[0]))
+        return CheckResult(False, say("{kinds} were asked for in namespaces=, so the container got new ones: "
+                                      "not shared.", kinds=", ".join(wrongly_shared)))
     missing = truth - names
     if missing and missing <= NEVER_BY_DEFAULT:
-        return CheckResult(False, f"Also shared: {', '.join(k for k in KINDS if k in missing)}. A kind you do not ask "
-                                  "for is the host's, and these are never created unless asked for "
-                                  "(docker run leaves them off too).")
+        return CheckResult(False, say("Also shared: {kinds}. A kind you do not ask for is the host's, and these are "
+                                      "never created unless asked for (docker run leaves them off too).",
+                                      kinds=", ".join(k for k in KINDS if k in missing)))
     if missing:
-        return CheckResult(False, f"{', '.join(k for k in KINDS if k in missing)}: not in namespaces=, so the "
-                                  "container stays in the host's. Every kind missing from the list is shared.")
+        return CheckResult(False, say("{kinds}: not in namespaces=, so the container stays in the host's. Every "
+                                      "kind missing from the list is shared.",
+                                      kinds=", ".join(k for k in KINDS if k in missing)))
     extra = sorted(names - truth)
-    return CheckResult(False, f"{', '.join(extra)}: the container has its own. Look at which kinds you listed.")
+    return CheckResult(False, say("{kinds}: the container has its own. Look at which kinds you listed.",
+                                  kinds=", ".join(extra)))
 
 
 def check_shared_kinds(answer, namespaces=("mount", "uts"), rootfs=None) -> CheckResult:
@@ -214,28 +228,29 @@ def judge_host_pid(answer, truth: int, *, monitor_pid: int | None, kernel_pid: i
         return not_answered_yet()
     n = as_int(answer)
     if n is None:
-        return CheckResult(False, f"Answer with a whole number, computed from /proc (you gave {answer!r}).")
+        return CheckResult(False, say("Answer with a whole number, computed from /proc (you gave {answer}).",
+                                      answer=repr(answer)))
     if n == truth:
-        return CheckResult(True, f"Right: {truth}. Its /proc/{truth}/status says NSpid: {truth} 1. One process, two "
-                                 "numbers: the host's PID namespace calls it "
-                                 f"{truth}, the container's own calls it 1.")
+        return CheckResult(True, say("Right: {pid}. Its /proc/{pid}/status says NSpid: {pid} 1. One process, two "
+                                     "numbers: the host's PID namespace calls it {pid}, the container's own calls "
+                                     "it 1.", pid=truth))
     if n == 1:
-        return CheckResult(False, "1 is the number it has inside its own PID namespace. The host's PID namespace gives "
-                                  "the same process another number: the first one on the NSpid line of its "
-                                  "/proc/<pid>/status.")
+        return CheckResult(False, say("1 is the number it has inside its own PID namespace. The host's PID namespace "
+                                      "gives the same process another number: the first one on the NSpid line of its "
+                                      "/proc/<pid>/status."))
     if n == kernel_pid:
-        return CheckResult(False, f"{n} is this notebook's own kernel (os.getpid()). The container's PID 1 is a "
-                                  "descendant of it, further down the process tree.")
+        return CheckResult(False, say("{pid} is this notebook's own kernel (os.getpid()). The container's PID 1 is a "
+                                      "descendant of it, further down the process tree.", pid=n))
     if monitor_pid is not None and n == monitor_pid:
-        return CheckResult(False, f"{n} is {describe(n) or 'td-shim'!r}, the container's monitor: the parent of its "
-                                  "PID 1 on the host (the containerd-shim role). You are one level too high: look "
-                                  f"for the process whose parent is {n}.")
+        return CheckResult(False, say("{pid} is {name}, the container's monitor: the parent of its PID 1 on the host "
+                                      "(the containerd-shim role). You are one level too high: look for the process "
+                                      "whose parent is {pid}.", pid=n, name=repr(describe(n) or "td-shim")))
     name = describe(n)
     if name is None:
-        return CheckResult(False, f"No process has PID {n} right now. PIDs change with every run: compute the "
-                                  "answer from /proc, do not type a number.")
-    return CheckResult(False, f"PID {n} is {name!r} on the host, not the container's PID 1. The right process "
-                              "runs sleep, and the last number on its NSpid line is 1.")
+        return CheckResult(False, say("No process has PID {pid} right now. PIDs change with every run: compute the "
+                                      "answer from /proc, do not type a number.", pid=n))
+    return CheckResult(False, say("PID {pid} is {name} on the host, not the container's PID 1. The right process "
+                                  "runs sleep, and the last number on its NSpid line is 1.", pid=n, name=repr(name)))
 
 
 def check_host_pid(answer, container) -> CheckResult:
@@ -247,7 +262,8 @@ def check_host_pid(answer, container) -> CheckResult:
     except Exception as error:  # noqa: BLE001 - a check explains, it does not crash
         return _not_found_or_failed(error)
     if not truth:
-        return CheckResult(False, "The container is not running: start it (container.start()) before you look.")
+        return CheckResult(False, say("The container is not running: start it (container.start()) before you "
+                                      "look."))
     return judge_host_pid(answer, truth, monitor_pid=parent_pid(truth), kernel_pid=os.getpid())
 
 
@@ -260,22 +276,29 @@ def judge_host_network_own_hostname(facts: ContainerFacts) -> CheckResult:
         return absent
     net_shared, uts_shared = facts.shares("network"), facts.shares("uts")
     if net_shared and not uts_shared:
-        name = f" {facts.hostname!r}" if facts.hostname else ""
-        note = ""
+        net, uts = facts.inodes["network"], facts.inodes["uts"]
+        if facts.hostname:
+            right = say("Right: its network namespace is the host's (inode {net}), its UTS namespace is its own "
+                        "(inode {uts}), and so is its hostname {name}. That is docker run --network host "
+                        "--hostname ...", name=repr(facts.hostname), net=net, uts=uts)
+        else:
+            right = say("Right: its network namespace is the host's (inode {net}), its UTS namespace is its own "
+                        "(inode {uts}), and so is its hostname. That is docker run --network host --hostname ...",
+                        net=net, uts=uts)
         if facts.hostname and facts.hostname == facts.host_hostname:
-            note = f" (Its name{name} happens to be the host's: give it another one to tell them apart.)"
-        return CheckResult(True, f"Right: its network namespace is the host's (inode {facts.inodes['network']}), its "
-                                 f"UTS namespace is its own (inode {facts.inodes['uts']}), and so is its "
-                                 f"hostname{name}. That is docker run --network host --hostname ...{note}")
+            right += " " + say("(Its name {name} happens to be the host's: give it another one to tell them apart.)",
+                               name=repr(facts.hostname))
+        return CheckResult(True, right)
     if not net_shared and uts_shared:
-        return CheckResult(False, "The other way round: it has its own network namespace and the host's hostname. "
-                                  "Leave \"network\" out of namespaces= and put \"uts\" in.")
+        return CheckResult(False, say("The other way round: it has its own network namespace and the host's "
+                                      "hostname. Leave \"network\" out of namespaces= and put \"uts\" in."))
     if not net_shared:
-        return CheckResult(False, f"Its network namespace is its own (inode {facts.inodes.get('network')}, the "
-                                  f"host's is {facts.host_inodes.get('network')}): \"network\" is still in "
-                                  "namespaces=. Leave it out and the container stays in the host's.")
-    return CheckResult(False, "Its UTS namespace is the host's, so it has the host's hostname. Add \"uts\" to "
-                              "namespaces= and give it a name with hostname=...")
+        return CheckResult(False, say("Its network namespace is its own (inode {own}, the host's is {host}): "
+                                      "\"network\" is still in namespaces=. Leave it out and the container stays in "
+                                      "the host's.", own=facts.inodes.get("network"),
+                                      host=facts.host_inodes.get("network")))
+    return CheckResult(False, say("Its UTS namespace is the host's, so it has the host's hostname. Add \"uts\" to "
+                                  "namespaces= and give it a name with hostname=..."))
 
 
 def check_host_network_own_hostname(container, state_root=None) -> CheckResult:
@@ -295,37 +318,40 @@ def judge_root_is_host_uid(facts: ContainerFacts, wanted: int = 100000) -> Check
     if absent is not None:
         return absent
     if facts.shares("user"):
-        return CheckResult(False, f"It shares the host's user namespace, so its root is the host's root (uid "
-                                  f"{facts.host_uid} on the host). Add \"user\" to namespaces=: then root inside "
-                                  "maps to another uid outside.")
+        return CheckResult(False, say("It shares the host's user namespace, so its root is the host's root (uid "
+                                      "{uid} on the host). Add \"user\" to namespaces=: then root inside maps to "
+                                      "another uid outside.", uid=facts.host_uid))
     # A uid_map line "inside outside count" maps inside..inside+count-1 to outside..; find root's line.
     line = next(((inside, outside, count) for inside, outside, count in facts.uid_map if inside <= 0 < inside + count), None)
     if line is None:
-        return CheckResult(False, "Its user namespace maps no host uid to root (uid 0), so nobody is root inside. "
-                                  f"Map uid 0 to {wanted}: uid_map=(0, {wanted}, 65536).")
+        return CheckResult(False, say("Its user namespace maps no host uid to root (uid 0), so nobody is root inside. "
+                                      "Map uid 0 to {wanted}: uid_map=(0, {wanted}, 65536).", wanted=wanted))
     outside = line[1] - line[0]
     if outside == 0:
-        return CheckResult(False, "It has a user namespace, but root inside maps to uid 0 outside: root is still the "
-                                  f"host's root. Map it to {wanted}: uid_map=(0, {wanted}, 65536).")
+        return CheckResult(False, say("It has a user namespace, but root inside maps to uid 0 outside: root is still "
+                                      "the host's root. Map it to {wanted}: uid_map=(0, {wanted}, 65536).",
+                                      wanted=wanted))
     if outside != wanted:
-        return CheckResult(False, f"Root inside is uid {outside} on the host, not {wanted}. The middle number of "
-                                  f"uid_map is the host uid: uid_map=(0, {wanted}, 65536).")
-    note = ""
+        return CheckResult(False, say("Root inside is uid {outside} on the host, not {wanted}. The middle number of "
+                                      "uid_map is the host uid: uid_map=(0, {wanted}, 65536).",
+                                      outside=outside, wanted=wanted))
+    right = say("Right: /proc/{pid}/uid_map says {line}: uid 0 inside is uid {wanted} on the host. Inside, root has "
+                "root's powers over what its namespaces own; towards the host's files it is just uid {wanted}, an "
+                "account with no rights of its own.", pid=facts.pid, line=" ".join(map(str, line)), wanted=wanted)
     if facts.host_uid is not None and facts.host_uid != wanted:
-        note = (f" Its program itself runs as uid {facts.host_uid} on the host, so as uid {facts.host_uid - wanted} "
-                "inside: not as root.")
-    return CheckResult(True, f"Right: /proc/{facts.pid}/uid_map says {' '.join(map(str, line))}: uid 0 inside is uid "
-                             f"{wanted} on the host. Inside, root has root's powers over what its namespaces own; "
-                             f"towards the host's files it is just uid {wanted}, an account with no rights of its "
-                             f"own.{note}")
+        right += " " + say("Its program itself runs as uid {host_uid} on the host, so as uid {inside} inside: not "
+                           "as root.", host_uid=facts.host_uid, inside=facts.host_uid - wanted)
+    return CheckResult(True, right)
 
 
 def check_root_is_host_uid(container, wanted: int = 100000, state_root=None) -> CheckResult:
     """Exercise: a running container whose root (uid 0) is uid ``wanted`` on the host."""
     if not is_root():
-        return _needs_root(f"an ordinary user may map only their own uid into a user namespace, so root "
-                           f"inside can be no uid but yours outside, never {wanted} (other maps take root, or "
-                           "the setuid helper newuidmap(1) with /etc/subuid)")
+        return CheckResult(False, say("This exercise needs root: an ordinary user may map only their own uid into a "
+                                      "user namespace, so root inside can be no uid but yours outside, never {wanted} "
+                                      "(other maps take root, or the setuid helper newuidmap(1) with /etc/subuid). "
+                                      "Start the lab as root (sudo scripts/lab) to do it.", wanted=wanted),
+                           answered=False)
     try:
         facts = container_facts(container, state_root)
     except Exception as error:  # noqa: BLE001
@@ -337,35 +363,43 @@ def check_root_is_host_uid(container, wanted: int = 100000, state_root=None) -> 
 
 
 def judge_shared_network(first: ContainerFacts, second: ContainerFacts) -> CheckResult:
-    for facts, what in ((first, "the first container"), (second, "the second container")):
-        absent = _presence(facts, what)
+    for facts, which in ((first, "first"), (second, "second")):
+        absent = _presence(facts, which)
         if absent is not None:
             return absent
     if first.shares("network"):
-        return CheckResult(False, f"{first.id!r} uses the host's network namespace. Create it with \"network\" in "
-                                  "namespaces=, so there is a namespace of its own to share.")
+        return CheckResult(False, say("{id} uses the host's network namespace. Create it with \"network\" in "
+                                      "namespaces=, so there is a namespace of its own to share.", id=repr(first.id)))
     if second.shares("network"):
-        return CheckResult(False, f"{second.id!r} is in the host's network namespace, not in {first.id!r}'s. Leaving "
-                                  "\"network\" out means \"stay in the host's\". To join another container's, the "
-                                  "config.json entry needs a path: {\"type\": \"network\", \"path\": "
-                                  "\"/proc/<its pid>/ns/net\"}.")
+        return CheckResult(False, say("{second} is in the host's network namespace, not in {first}'s. Leaving "
+                                      "\"network\" out means \"stay in the host's\". To join another container's, "
+                                      "the config.json entry needs a path: {{\"type\": \"network\", \"path\": "
+                                      "\"/proc/<its pid>/ns/net\"}}.", first=repr(first.id), second=repr(second.id)))
     if first.inodes.get("network") != second.inodes.get("network"):
-        return CheckResult(False, f"Each has a network namespace of its own ({first.inodes.get('network')} and "
-                                  f"{second.inodes.get('network')}). A {{\"type\": \"network\"}} entry without a path "
-                                  "creates a new one; with \"path\": \"/proc/<pid>/ns/net\" it joins that process's.")
+        return CheckResult(False, say("Each has a network namespace of its own ({first} and {second}). A "
+                                      "{{\"type\": \"network\"}} entry without a path creates a new one; with "
+                                      "\"path\": \"/proc/<pid>/ns/net\" it joins that process's.",
+                                      first=first.inodes.get("network"), second=second.inodes.get("network")))
     apart = [kind for kind in ("pid", "uts", "ipc", "mount") if first.inodes.get(kind) != second.inodes.get(kind)]
-    return CheckResult(True, f"Right: both use network namespace {first.inodes['network']}, which is not the host's. "
-                             f"They still have separate {', '.join(apart) or 'nothing else'}. Docker calls this "
-                             "--network container:<name>; a Kubernetes pod is the same idea: a 'pause' container holds "
-                             "the namespaces and the app containers join them (setns(2)).")
+    if apart:
+        return CheckResult(True, say("Right: both use network namespace {net}, which is not the host's. They still "
+                                     "have separate {kinds}. Docker calls this --network container:<name>; a "
+                                     "Kubernetes pod is the same idea: a 'pause' container holds the namespaces and "
+                                     "the app containers join them (setns(2)).",
+                                     net=first.inodes["network"], kinds=", ".join(apart)))
+    return CheckResult(True, say("Right: both use network namespace {net}, which is not the host's; they share "
+                                 "everything else too. Docker calls this --network container:<name>; a Kubernetes "
+                                 "pod is the same idea: a 'pause' container holds the namespaces and the app "
+                                 "containers join them (setns(2)).", net=first.inodes["network"]))
 
 
 def check_shared_network(first, second, state_root=None) -> CheckResult:
     """Exercise: two running containers in one network namespace that is not the host's."""
     if not is_root():
-        return _needs_root("teachdock's rootless containers cannot share a network namespace: each has a user "
-                           "namespace of its own, and setns(2) into a namespace that another user namespace "
-                           "owns fails with EPERM")
+        return CheckResult(False, say("This exercise needs root: teachdock's rootless containers cannot share a "
+                                      "network namespace: each has a user namespace of its own, and setns(2) into a "
+                                      "namespace that another user namespace owns fails with EPERM. Start the lab "
+                                      "as root (sudo scripts/lab) to do it."), answered=False)
     try:
         return judge_shared_network(container_facts(first, state_root), container_facts(second, state_root))
     except Exception as error:  # noqa: BLE001

@@ -23,7 +23,6 @@ container's PID 1 already exists with all its namespaces, waiting for ``start`` 
 from __future__ import annotations
 
 import ctypes
-import io
 import os
 import secrets
 import select
@@ -36,7 +35,9 @@ from pathlib import Path
 
 from teachdock.errors import InvalidConfig, KernelError, TeachdockError
 from teachdock.kernel import NAMESPACES
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML, interfaces_from_net_dev
+from teachdock.lab.namespaces.heatmap import figure_png, plot_matrix, render_table
 
 #: The eight kinds, in the order the chapter teaches them (OCI names; /proc calls network "net", mount "mnt").
 KINDS = ("pid", "mount", "uts", "ipc", "network", "user", "cgroup", "time")
@@ -47,25 +48,44 @@ ALIASES = {"net": "network", "mnt": "mount", "ns": "mount"}
 #: What `docker run` gives a container, and so what the explorer starts with.
 DOCKER_DEFAULT = ("pid", "mount", "uts", "ipc", "network")
 
-MOUNT_REASON = (
-    "mount is always on: the runtime mounts /proc, /dev and /sys for the container and then calls "
-    "pivot_root(2) to make the rootfs its /. pivot_root needs a mount namespace of its own; in the "
-    "host's, it would move the root of every process on the machine."
-)
-ROOTLESS_REASON = (
-    "user is always on without root: only a user namespace lets an ordinary user create the other "
-    "namespaces (the kernel grants root's powers inside it, and nowhere else)."
-)
-USER_WITHOUT_PID = (
-    "A container cannot mount its /proc this way: in a new user namespace, a process may mount procfs only "
-    "for a PID namespace that its user namespace owns, and the host's PID namespace belongs to the host, "
-    "so the runtime refuses the combination up front. Tick pid as well. "
-    "(Docker lists --pid=host among the features that do not work with user namespace remapping.)"
-)
-TIME_NOTE = (
-    "The probe asks for no clock offsets, so a new time namespace reads the same clocks as the host: "
-    "only its inode tells it apart."
-)
+
+
+def mount_reason() -> str:
+    return say("mount is always on: the runtime mounts /proc, /dev and /sys for the container and then calls "
+               "pivot_root(2) to make the rootfs its /. pivot_root needs a mount namespace of its own; in the "
+               "host's, it would move the root of every process on the machine.")
+
+
+def rootless_reason() -> str:
+    return say("user is always on without root: only a user namespace lets an ordinary user create the other "
+               "namespaces (the kernel grants root's powers inside it, and nowhere else).")
+
+
+def user_without_pid() -> str:
+    return say("A container cannot mount its /proc this way: in a new user namespace, a process may mount procfs "
+               "only for a PID namespace that its user namespace owns, and the host's PID namespace belongs to the "
+               "host, so the runtime refuses the combination up front. Tick pid as well. (Docker lists --pid=host "
+               "among the features that do not work with user namespace remapping.)")
+
+
+def time_note() -> str:
+    return say("The probe asks for no clock offsets, so a new time namespace reads the same clocks as the host: "
+               "only its inode tells it apart.")
+
+
+def kind_tooltip(kind: str) -> str:
+    """What ticking one kind gives the probe, for its checkbox's tooltip."""
+    tips = {
+        "pid": say("ticked: the probe numbers its processes from 1 and cannot see the host's"),
+        "mount": say("always ticked: the probe gets its own mount table, with the rootfs as /"),
+        "uts": say("ticked: the probe can have a hostname of its own"),
+        "ipc": say("ticked: the host's shared memory segments are hidden from the probe"),
+        "network": say("ticked: the probe gets its own interfaces, routes and ports"),
+        "user": say("ticked: root in the probe can be an ordinary user on the host"),
+        "cgroup": say("ticked: the probe sees its own cgroup as the root of the tree"),
+        "time": say("ticked: the probe may have its own boot and monotonic clocks"),
+    }
+    return tips.get(kind, "")
 
 # Runs inside the container under busybox sh: one line per question, as key=value.
 # TD_IPC_KEY is the key of a System V shared memory segment the host creates just before.
@@ -92,7 +112,8 @@ def normalise(namespaces) -> tuple[str, ...]:
     for name in namespaces:
         kind = ALIASES.get(name, name)
         if kind not in KINDS:
-            raise InvalidConfig(f"{name!r} is not a namespace kind: choose from {', '.join(KINDS)}")
+            raise InvalidConfig(say("{name} is not a namespace kind: choose from {kinds}", name=repr(name),
+                                    kinds=", ".join(KINDS)))
         chosen.add(kind)
     chosen.add("mount")
     if os.geteuid() != 0:
@@ -180,7 +201,8 @@ def parse_probe(output: str, inodes: dict[str, int]) -> Side:
     wanted = {"pid", "processes", "hostname", "ipc", "interfaces", "uid", "uid_map", "cgroup", "uptime", "mounts"}
     missing = wanted - values.keys()
     if missing:
-        raise TeachdockError(f"the probe's output lacks {', '.join(sorted(missing))}; it printed:\n{output}")
+        raise TeachdockError(say("the probe's output lacks {names}; it printed:\n{output}",
+                                 names=", ".join(sorted(missing)), output=output))
     return Side(
         inodes=inodes,
         own_pid=int(values["pid"]),
@@ -224,6 +246,7 @@ class Row:
 
     @property
     def verdict(self) -> str:
+        """"isolated", "shared" or "not in this kernel": a value for code (the views say it in words)."""
         if self.container_inode is None:
             return "not in this kernel"
         return "isolated" if self.isolated else "shared"
@@ -236,41 +259,48 @@ def _uid_map_text(uid_map: str) -> str:
         return uid_map or "?"
     inside, outside, count = (int(p) for p in parts)
     if count >= 4294967295 and inside == outside:
-        return "identity map: every uid is the same uid on the host"
+        return say("identity map: every uid is the same uid on the host")
     if count == 1:
-        return f"uid {inside} → host {outside}"
-    return f"uids {inside}-{inside + count - 1} → host {outside}-{outside + count - 1}"
+        return say("uid {inside} → host {outside}", inside=inside, outside=outside)
+    return say("uids {first}-{last} → host {host_first}-{host_last}", first=inside, last=inside + count - 1,
+               host_first=outside, host_last=outside + count - 1)
 
 
 def evidence(kind: str, host: Side, container: Side, init_host_pid: int | None = None,
              init_host_uid: int | None = None) -> tuple[str, str]:
     """(what the container saw, what the host saw) for one kind, as short text."""
     if kind == "pid":
-        inside = f"its own PID is {container.own_pid}; sees {container.processes} processes"
-        outside = f"this notebook is PID {host.own_pid}; sees {host.processes} processes"
-        if init_host_pid is not None:
-            outside += f"; the probe is PID {init_host_pid} here"
-        return inside, outside
+        inside = say("its own PID is {pid}; sees {count} processes", pid=container.own_pid, count=container.processes)
+        if init_host_pid is None:
+            return inside, say("this notebook is PID {pid}; sees {count} processes", pid=host.own_pid,
+                               count=host.processes)
+        return inside, say("this notebook is PID {pid}; sees {count} processes; the probe is PID {probe} here",
+                           pid=host.own_pid, count=host.processes, probe=init_host_pid)
     if kind == "mount":
-        return f"{container.mounts} mounts, the rootfs is /", f"{host.mounts} mounts"
+        return (say("{count} mounts, the rootfs is /", count=container.mounts),
+                say("{count} mounts", count=host.mounts))
     if kind == "uts":
-        return f"hostname {container.hostname!r}", f"hostname {host.hostname!r}"
+        return (say("hostname {name}", name=repr(container.hostname)),
+                say("hostname {name}", name=repr(host.hostname)))
     if kind == "ipc":
-        seen = "sees" if container.ipc_visible else "cannot see"
-        return f"{seen} the host's shared memory segment", "created a System V shared memory segment"
+        seen = (say("sees the host's shared memory segment") if container.ipc_visible
+                else say("cannot see the host's shared memory segment"))
+        return seen, say("created a System V shared memory segment")
     if kind == "network":
-        return f"interfaces: {' '.join(container.interfaces) or 'none'}", f"interfaces: {' '.join(host.interfaces)}"
+        inside = (say("interfaces: {names}", names=" ".join(container.interfaces)) if container.interfaces
+                  else say("interfaces: none"))
+        return inside, say("interfaces: {names}", names=" ".join(host.interfaces))
     if kind == "user":
-        inside = f"uid {container.uid}; {_uid_map_text(container.uid_map)}"
-        outside = f"uid {host.uid}"
-        if init_host_uid is not None:
-            outside += f"; the probe runs as uid {init_host_uid} here"
-        return inside, outside
+        inside = say("uid {uid}; {map}", uid=container.uid, map=_uid_map_text(container.uid_map))
+        if init_host_uid is None:
+            return inside, say("uid {uid}", uid=host.uid)
+        return inside, say("uid {uid}; the probe runs as uid {probe} here", uid=host.uid, probe=init_host_uid)
     if kind == "cgroup":
-        return f"its cgroup: {container.cgroup}", f"its cgroup: {host.cgroup}"
+        return say("its cgroup: {path}", path=container.cgroup), say("its cgroup: {path}", path=host.cgroup)
     if kind == "time":
-        offsets = container.time_offsets or "no timens_offsets file"
-        return f"uptime {container.uptime:.0f} s; offsets: {offsets}", f"uptime {host.uptime:.0f} s"
+        offsets = container.time_offsets or say("no timens_offsets file")
+        return (say("uptime {seconds:.0f} s; offsets: {offsets}", seconds=container.uptime, offsets=offsets),
+                say("uptime {seconds:.0f} s", seconds=host.uptime))
     raise ValueError(f"unknown namespace kind {kind!r}")
 
 
@@ -348,9 +378,10 @@ def host_ipc_object():
             break
         if ctypes.get_errno() != 17:  # EEXIST: that key is taken, try another
             err = ctypes.get_errno()
-            raise KernelError("shmget", err, f"shmget: {os.strerror(err)}: cannot create the IPC object to look for")
+            raise KernelError("shmget", err, say("shmget: {error}: cannot create the IPC object to look for",
+                                                 error=os.strerror(err)))
     else:
-        raise KernelError("shmget", 17, "shmget: no free key found for the IPC probe object")
+        raise KernelError("shmget", 17, say("shmget: no free key found for the IPC probe object"))
     try:
         yield key
     finally:
@@ -360,7 +391,7 @@ def host_ipc_object():
 def explain_start_failure(asked, message: str) -> str | None:
     """A sentence on why the kernel refused this combination of namespaces, when we know it."""
     if "user" in asked and "pid" not in asked and ("needs a new pid namespace" in message or "mount(proc" in message):
-        return USER_WITHOUT_PID
+        return user_without_pid()
     return None
 
 
@@ -370,7 +401,8 @@ def _read_until_closed(fd: int, timeout: float) -> str:
     while True:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise TeachdockError(f"the probe container printed nothing for {timeout} s; got so far: {b''.join(chunks)!r}")
+            raise TeachdockError(say("the probe container printed nothing for {timeout} s; got so far: {output}",
+                                     timeout=timeout, output=repr(b"".join(chunks))))
         chunk = os.read(fd, 65536)
         if not chunk:
             return b"".join(chunks).decode(errors="replace")
@@ -425,7 +457,7 @@ def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, containe
             output = _read_until_closed(read_end, timeout)
             code = container.wait(timeout)
             if code != 0:
-                raise TeachdockError(f"the probe exited with {code}: {output.strip()}")
+                raise TeachdockError(say("the probe exited with {code}: {output}", code=code, output=output.strip()))
         finally:
             os.close(read_end)
             if container is not None:
@@ -433,130 +465,6 @@ def explore(namespaces=DOCKER_DEFAULT, rootfs=None, *, state_root=None, containe
     inside = parse_probe(output, inodes)
     return compare(asked, host, inside, init_host_pid=pid, init_host_uid=init_uid,
                    container_id=container_id, seconds=time.monotonic() - started, ipc_key=key)
-
-
-# --- drawing -------------------------------------------------------------------------------------------
-# Okabe-Ito based, as doctor(): amber for shared, bluish green for isolated; symbols too, so the
-# meaning never depends on colour alone.
-SHARED = {"fill": "#E69F00", "light": "#fff1cc", "text": "#7a5200", "label": "= shared with the host"}
-ISOLATED = {"fill": "#009E73", "light": "#d9f2e6", "text": "#00603f", "label": "≠ its own (isolated)"}
-EMPTY = "#f2f2f2"
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def plot_matrix(result: ExplorerResult):
-    """The heat-map: one row per kind, a coloured cell under 'shared' or 'isolated', the evidence beside it.
-
-    Built with matplotlib's object API (no pyplot), so a cell that returns it shows it once.
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import FancyBboxPatch
-
-    rows = result.rows
-    bottom = len(rows) + 2.55  # title and header take two rows, the footnote half of one
-    fig = Figure(figsize=(12, 0.63 * (bottom + 0.1)))
-    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
-    ax.set_xlim(0, 12)
-    ax.set_ylim(bottom, -0.1)
-    ax.axis("off")
-
-    asked = ", ".join(result.asked) or "none"
-    ax.text(0.05, 0.05, "What the probe container shares with the host", fontsize=15, weight="bold", va="top")
-    subtitle = f"new namespaces asked for: {asked}"
-    if result.init_host_pid:
-        subtitle += f"   ·   the probe's PID 1 is PID {result.init_host_pid} on the host"
-    ax.text(0.05, 0.62, subtitle, fontsize=10, color="#444444", va="top")
-
-    header_y = 1.45
-    columns = {"kind": 0.05, "shared": 2.05, "isolated": 3.75, "evidence": 5.6}
-    ax.text(columns["kind"], header_y, "namespace", fontsize=10, weight="bold", va="center")
-    ax.text(columns["shared"] + 0.8, header_y, "shared", fontsize=10, weight="bold", ha="center", va="center",
-            color=SHARED["text"])
-    ax.text(columns["isolated"] + 0.8, header_y, "its own", fontsize=10, weight="bold", ha="center", va="center",
-            color=ISOLATED["text"])
-    ax.text(columns["evidence"], header_y, "what the container saw   /   what the host saw", fontsize=10,
-            weight="bold", va="center")
-
-    for index, row in enumerate(rows):
-        y = index + 2.0
-        if index % 2 == 0:
-            ax.add_patch(FancyBboxPatch((0.0, y - 0.02), 12.0, 0.92, boxstyle="square,pad=0", color="#fafafa", zorder=0))
-        mark = "☑" if row.asked else "☐"
-        ax.text(columns["kind"], y + 0.3, f"{mark} {row.kind}", fontsize=12, weight="bold", va="center")
-        note = "asked for" if row.asked else "not asked for"
-        if row.kind == "mount":
-            note = "always new (pivot_root)"
-        if not row.as_asked and row.container_inode is not None:
-            note = "⚠ not as asked!"
-        ax.text(columns["kind"] + 0.27, y + 0.66, note, fontsize=8, color="#666666", va="center")
-        for column, style, on in (("shared", SHARED, row.shared), ("isolated", ISOLATED, row.isolated)):
-            x = columns[column]
-            ax.add_patch(FancyBboxPatch((x + 0.05, y + 0.08), 1.5, 0.72, boxstyle="round,pad=0,rounding_size=0.12",
-                                        facecolor=style["fill"] if on else EMPTY, edgecolor="none"))
-            if on:
-                symbol = "=" if column == "shared" else "≠"
-                ax.text(x + 0.8, y + 0.33, f"{row.container_inode}", fontsize=9, color="white", weight="bold",
-                        ha="center", va="center")
-                ax.text(x + 0.8, y + 0.62, f"{symbol} host {row.host_inode}" if column == "isolated" else "= the host's",
-                        fontsize=7.5, color="white", ha="center", va="center")
-        if row.container_inode is None:
-            ax.text(columns["shared"] + 1.65, y + 0.44, "not in this kernel", fontsize=9, color="#8f1d1d",
-                    ha="center", va="center")
-        ax.text(columns["evidence"], y + 0.3, _short(row.container_sees, 72), fontsize=10, va="center",
-                color=(ISOLATED if row.isolated else SHARED)["text"])
-        ax.text(columns["evidence"], y + 0.64, _short(row.host_sees, 80), fontsize=8.5, va="center", color="#555555")
-    ax.text(0.05, bottom - 0.1,
-            "inode numbers from /proc/<pid>/ns/<kind>, read on the host: the same inode means the same namespace",
-            fontsize=8, color="#666666", va="bottom")
-    return fig
-
-
-def figure_png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
-
-
-LEFT = "text-align:left;padding:3px 8px;border-bottom:1px solid #e6e6e6;vertical-align:top"
-WRAP = "max-width:18em;overflow-wrap:anywhere"  # long cgroup paths must not push the table off screen
-
-
-def render_table(result: ExplorerResult) -> TextAndHTML:
-    """The same result as a table (HTML for Jupyter, aligned text for a terminal)."""
-    rows, text_rows = [], []
-    for row in result.rows:
-        style = ISOLATED if row.isolated else SHARED
-        if row.container_inode is None:
-            cell = f'<td style="{LEFT};color:#8f1d1d">not in this kernel</td>'
-        else:
-            cell = (f'<td style="{LEFT};background:{style["light"]};color:{style["text"]};font-weight:600;'
-                    f'white-space:nowrap">{"≠ isolated" if row.isolated else "= shared"}</td>')
-        asked = "yes" if row.asked else "no"
-        if not row.as_asked and row.container_inode is not None:
-            asked += " ⚠"
-        rows.append(
-            "<tr>"
-            f'<td style="{LEFT}"><b>{row.kind}</b></td>'
-            f'<td style="{LEFT}">{asked}</td>'
-            f"{cell}"
-            f'<td style="{LEFT}"><code>{row.host_inode}</code></td>'
-            f'<td style="{LEFT}"><code>{row.container_inode}</code></td>'
-            f'<td style="{LEFT};{WRAP}">{escape(row.container_sees)}</td>'
-            f'<td style="{LEFT};{WRAP};color:#555">{escape(row.host_sees)}</td>'
-            "</tr>"
-        )
-        text_rows.append(f"{row.kind:8} {asked:4} {row.verdict:9} {row.host_inode!s:>11} {row.container_inode!s:>11}  "
-                         f"{row.container_sees}  |  {row.host_sees}")
-    head = "".join(f'<th style="{LEFT}">{h}</th>' for h in
-                   ("namespace", "asked", "result", "host inode", "container inode", "the container sees",
-                    "the host sees"))
-    html = (f'<table style="border-collapse:collapse;table-layout:auto;max-width:100%"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
-    text = "\n".join([f"{'kind':8} {'asked':4} {'result':9} {'host inode':>11} {'container':>11}  evidence"] + text_rows)
-    return TextAndHTML(html, text)
 
 
 # --- the widget ------------------------------------------------------------------------------------------
@@ -574,8 +482,6 @@ class IsolationExplorer:
     def __init__(self, rootfs=None, *, state_root=None, initial=DOCKER_DEFAULT):
         import ipywidgets as widgets  # noqa: PLC0415 - only the widget needs it
 
-        from teachdock.lab.start_here.machine import NAMESPACE_GIVES  # noqa: PLC0415
-
         self.rootfs = rootfs
         self.state_root = state_root
         self.result: ExplorerResult | None = None
@@ -584,30 +490,31 @@ class IsolationExplorer:
         self.checkboxes = {}
         for kind in KINDS:
             box = widgets.Checkbox(value=kind in initial or kind == "mount", description=kind, indent=False,
-                                   tooltip=NAMESPACE_GIVES.get(PROC_NAME[kind], ""),
+                                   tooltip=kind_tooltip(kind),
                                    layout=widgets.Layout(width="105px"))
             self.checkboxes[kind] = box
         self.checkboxes["mount"].disabled = True
-        notes = [MOUNT_REASON]
+        notes = [mount_reason()]
         if os.geteuid() != 0:
             self.checkboxes["user"].value = True
             self.checkboxes["user"].disabled = True
-            notes.append(ROOTLESS_REASON)
+            notes.append(rootless_reason())
         if not _time_namespace_available():
             self.checkboxes["time"].value = False
             self.checkboxes["time"].disabled = True
-            notes.append("time is greyed out: this kernel has no time namespace (it needs Linux 5.6).")
+            notes.append(say("time is greyed out: this kernel has no time namespace (it needs Linux 5.6)."))
         else:
-            notes.append(TIME_NOTE)
-        self.run_button = widgets.Button(description="Run probe", button_style="primary", icon="play",
-                                         tooltip="start a probe container with the ticked namespaces")
+            notes.append(time_note())
+        self.run_button = widgets.Button(description=say("Run probe"), button_style="primary", icon="play",
+                                         tooltip=say("start a probe container with the ticked namespaces"))
         self.run_button.on_click(self._on_run)
-        self.status = widgets.HTML("Tick the namespaces the probe container gets, then press <b>Run probe</b>.")
+        self.status = widgets.HTML(say("Tick the namespaces the probe container gets, then press <b>Run probe</b>."))
         self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="980px"))
         self.table = widgets.HTML()
         intro = widgets.HTML(
-            "<b>Isolation explorer.</b> Ticked = the container gets a <i>new</i> namespace of that kind; "
-            "unticked = it stays in the host's.<br>" + "<br>".join(f"<small>{escape(n)}</small>" for n in notes))
+            say("<b>Isolation explorer.</b> Ticked = the container gets a <i>new</i> namespace of that kind; "
+                "unticked = it stays in the host's.") + "<br>"
+            + "<br>".join(f"<small>{escape(n)}</small>" for n in notes))
         self.widget = widgets.VBox([
             intro,
             widgets.HBox(list(self.checkboxes.values()), layout=widgets.Layout(flex_flow="row wrap")),
@@ -629,15 +536,15 @@ class IsolationExplorer:
 
     def _on_run(self, _button=None) -> None:
         self.run_button.disabled = True
-        self.status.value = "running the probe…"
+        self.status.value = say("running the probe…")
         try:
             self.result = explore(self.selected, self.rootfs, state_root=self.state_root)
             self.error = None
         except Exception as error:  # the widget reports; it must not die with a traceback in the log
             self.result = None
             self.error = f"{type(error).__name__}: {error}"
-            self.status.value = (f'<span style="color:#8f1d1d"><b>✘ the probe did not run.</b> {escape(self.error)}'
-                                 "</span> (Starting containers needs root: see doctor().)")
+            self.status.value = say('<span style="color:#8f1d1d"><b>✘ the probe did not run.</b> {error}</span> '
+                                    "(Starting containers needs root: see doctor().)", error=escape(self.error))
             self.image.value = b""
             self.table.value = ""
             return
@@ -647,10 +554,16 @@ class IsolationExplorer:
         result = self.result
         self.image.value = figure_png(plot_matrix(result))
         self.table.value = render_table(result).html
-        verdict = "exactly as asked" if result.as_asked else "⚠ not as asked: see the marked rows"
-        self.status.value = (f"run {self.runs}: isolated <b>{', '.join(sorted(result.isolated)) or 'nothing'}</b>; "
-                             f"shared <b>{', '.join(sorted(result.shared)) or 'nothing'}</b> "
-                             f"({verdict}; probe created, run and deleted in {result.seconds * 1000:.0f} ms)")
+        isolated = ", ".join(sorted(result.isolated)) or "—"
+        shared = ", ".join(sorted(result.shared)) or "—"
+        if result.as_asked:
+            self.status.value = say("run {run}: isolated <b>{isolated}</b>; shared <b>{shared}</b> (exactly as asked; "
+                                    "probe created, run and deleted in {ms:.0f} ms)", run=self.runs,
+                                    isolated=isolated, shared=shared, ms=result.seconds * 1000)
+        else:
+            self.status.value = say("run {run}: isolated <b>{isolated}</b>; shared <b>{shared}</b> (⚠ not as asked: "
+                                    "see the marked rows; probe created, run and deleted in {ms:.0f} ms)",
+                                    run=self.runs, isolated=isolated, shared=shared, ms=result.seconds * 1000)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display  # noqa: PLC0415
