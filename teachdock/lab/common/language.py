@@ -13,8 +13,9 @@ and a learner who opens a check finds its hint right there:
                                   "a new one: not shared.", kind=kind))
 
 The Korean sentences live in gettext catalogues, ``teachdock/lab/locale/ko/<package>.po`` (one
-per chapter package, read with Babel, which JupyterLab already brings), each entry the English
-``msgid`` and its Korean ``msgstr``. Placeholders are ``str.format`` names (``{kind}``), the
+per chapter package, with its chapter's has_root/Prediction sentences; ``common.po`` for what
+several packages say, ``slides.po`` for the decks' own), read with Babel, which JupyterLab
+already brings; each entry is the English ``msgid`` and its Korean ``msgstr``. Placeholders are ``str.format`` names (``{kind}``), the
 same in both; a literal brace is doubled (``{{``). A sentence with no Korean yet falls back to
 English, and ``tests/unit/test_message_catalogue.py`` fails on it: every ``say`` in the code,
 every ``has_root``/``Prediction`` sentence in a notebook, must have its Korean, with the same
