@@ -27,6 +27,7 @@ puts NanumGothic (``fonts-nanum``, installed by scripts/setup) before matplotlib
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from functools import cache
@@ -96,4 +97,8 @@ def _fonts_for_plots(code: str) -> None:
     # A list of families, not the generic "sans-serif": then matplotlib takes each glyph from the
     # first family that has it — Hangul from the Korean font, ☑ and − from DejaVu Sans.
     matplotlib.rcParams["font.family"] = korean[:1] + ["DejaVu Sans"]
+    # NanumGothic's bold is weight 600, not 700: matplotlib uses it and logs a warning for every
+    # bold title, which would print in English under the learner's plot.
+    logging.getLogger("matplotlib.font_manager").addFilter(
+        lambda record: "Failed to find font weight" not in record.getMessage())
     _fonts_set.add(code)
