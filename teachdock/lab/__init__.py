@@ -35,8 +35,11 @@ CLI imports it (``teachdock doctor``). Heavy libraries (matplotlib, IPython, ipy
 imported only by the functions that draw.
 """
 
+from teachdock.lab.common.language import plot_fonts
 from teachdock.lab.common.predict import Prediction
 from teachdock.lab.common.root import has_root
 from teachdock.lab.common.views import busybox_rootfs
 
 __all__ = ["Prediction", "busybox_rootfs", "has_root"]
+
+plot_fonts()  # in Korean, before any figure is made (a figure's texts take their font when it is made)

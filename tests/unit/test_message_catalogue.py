@@ -19,6 +19,7 @@ The English is the key, gettext's way. This test reads the code, not the running
 from __future__ import annotations
 
 import ast
+import io
 import json
 import re
 import string
@@ -218,3 +219,28 @@ def test_say_speaks_korean_when_asked(monkeypatch):
     assert say("off by a factor of {factor} (more than you guessed)", factor=3).startswith("off by a factor of 3")
     monkeypatch.setenv("TEACHDOCK_LANG", "fr")  # unknown: English (scripts/lab refuses it before a kernel sees it)
     assert not HANGUL.search(not_answered_yet().message)
+
+
+def test_korean_plots_draw_hangul_and_symbols(monkeypatch, caplog):
+    """In Korean, a figure draws Hangul from a Korean font and ☑, − from DejaVu Sans: no glyph is
+    missing and no font warning is printed under the learner's plot (even bold: NanumGothic's bold
+    is weight 600)."""
+    import warnings  # noqa: PLC0415
+
+    from matplotlib import font_manager  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    from teachdock.lab.common.language import KOREAN_FONTS, plot_fonts, say  # noqa: PLC0415
+
+    if not any(any(name.replace(" ", "") in path for name in KOREAN_FONTS) for path in font_manager.findSystemFonts()):
+        pytest.skip("no Korean font on this machine (scripts/setup installs fonts-nanum)")
+    monkeypatch.setenv("TEACHDOCK_LANG", "ko")
+    plot_fonts()  # what importing teachdock.lab does in a Korean kernel
+    figure = Figure(figsize=(3, 1))
+    axes = figure.subplots()
+    axes.set_title(say("Lock in") + " ☑ ☐ −1", weight="bold")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph … missing from font(s)" is a UserWarning
+        with caplog.at_level("WARNING", logger="matplotlib.font_manager"):
+            figure.savefig(io.BytesIO(), format="png")
+    assert not caplog.records, [record.getMessage() for record in caplog.records]

@@ -21,8 +21,9 @@ English, and ``tests/unit/test_message_catalogue.py`` fails on it: every ``say``
 every ``has_root``/``Prediction`` sentence in a notebook, must have its Korean, with the same
 placeholders, and no catalogue entry may outlive its English.
 
-Plots need a font with Hangul: in Korean, the first sentence said once matplotlib is loaded
-puts NanumGothic (``fonts-nanum``, installed by scripts/setup) before matplotlib's default.
+Plots need a font with Hangul: in Korean, importing teachdock.lab (``plot_fonts``), and any
+sentence said once matplotlib is loaded, put NanumGothic (``fonts-nanum``, installed by
+scripts/setup) before matplotlib's default.
 """
 
 from __future__ import annotations
@@ -76,6 +77,20 @@ def catalogue(code: str) -> dict[str, str]:
 
 
 _fonts_set: set[str] = set()
+
+
+def plot_fonts() -> None:
+    """Let matplotlib draw the learner's language; teachdock.lab calls it as it is imported.
+
+    It must come before the first figure: a figure's title and labels take their font when the
+    figure is made, not when their text is set. English needs nothing, so English never pays
+    for importing matplotlib here.
+    """
+    code = language()
+    if code == "ko" and code not in _fonts_set:
+        import matplotlib  # noqa: PLC0415, F401 - matplotlib itself, not pyplot: a tenth of a second
+
+        _fonts_for_plots(code)
 
 
 def _fonts_for_plots(code: str) -> None:
