@@ -112,6 +112,9 @@ def _fonts_for_plots(code: str) -> None:
     # A list of families, not the generic "sans-serif": then matplotlib takes each glyph from the
     # first family that has it — Hangul from the Korean font, ☑ and − from DejaVu Sans.
     matplotlib.rcParams["font.family"] = korean[:1] + ["DejaVu Sans"]
+    # and where a label names the generic family (["monospace", "sans-serif"]), Hangul from it
+    matplotlib.rcParams["font.sans-serif"] = korean[:1] + [
+        name for name in matplotlib.rcParams["font.sans-serif"] if name not in korean[:1]]
     # NanumGothic's bold is weight 600, not 700: matplotlib uses it and logs a warning for every
     # bold title, which would print in English under the learner's plot.
     logging.getLogger("matplotlib.font_manager").addFilter(
