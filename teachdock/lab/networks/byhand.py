@@ -290,7 +290,10 @@ class PingResult:
     def __repr__(self) -> str:
         if self.ok:
             return say("reply in {milliseconds:.3f} ms", milliseconds=self.milliseconds)
-        return say("no reply: {last}", last=self.output.strip().splitlines()[-1])
+        lines = self.output.strip().splitlines()
+        if not lines:
+            return say("no reply, and ping printed nothing")
+        return say("no reply: {last}", last=lines[-1])
 
 
 def ping(netns: str | None, address: str, *, wait: int = 1) -> PingResult:
@@ -301,7 +304,7 @@ def ping(netns: str | None, address: str, *, wait: int = 1) -> PingResult:
     for word in text.split():
         if word.startswith("time="):
             milliseconds = float(word[5:])
-    return PingResult(done.returncode == 0 and milliseconds is not None, milliseconds, text or "(nothing)")
+    return PingResult(done.returncode == 0 and milliseconds is not None, milliseconds, text)
 
 
 def listening(process: subprocess.Popen, port: int, *, timeout: float = 10) -> bool:
