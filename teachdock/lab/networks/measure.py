@@ -133,7 +133,8 @@ def plot_paths(results: list[PathResult], *, title: str | None = None):
             text = say(" {microseconds:.1f} µs  ({ratio:.1f}× loopback)", microseconds=result.round_trip_us,
                        ratio=result.round_trip_us / loopback)
         else:
-            text = f" {result.round_trip_us:.1f} µs"  # the same in every language
+            # the same in every language; the Greek μ, which Korean fonts (NanumGothic) have and µ they lack
+            text = f" {result.round_trip_us:.1f} \u03bcs"
         left.text(result.round_trip_us, i, text, va="center", fontsize=8)
     left.set_xlabel(say("µs per round trip (lower is better)"))
     left.invert_yaxis()
