@@ -11,6 +11,7 @@ import pytest
 from teachdock.lab.networks import checks, dnswatch, measure, nft_text, topology
 from teachdock.lab.networks.byhand import LinkState, check_name
 from teachdock.lab.networks.nsexec import netns_path, nsexec_argv
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 
 def link(name, index, kind="veth", *, peer=None, elsewhere=True, master=None, addresses=(), up=True):
@@ -361,7 +362,7 @@ def test_the_checks_that_need_root_say_so_instead_of_raising(monkeypatch):
     monkeypatch.setattr(checks, "is_root", lambda: False)
     for result in (checks.check_fourth_namespace(), checks.check_published_by_hand(),
                    checks.check_reach_by_name(), checks.check_published()):
-        assert result is checks.ROOT_NEEDED and not result.passed and "needs root" in result.message
+        assert result == checks.root_needed() and not result.passed and "needs root" in result.message
     reason_only = checks.check_unreachable("different-networks")     # the reason is judged without root
     assert "Right reason" in reason_only.message and "needs root" in reason_only.message
 
@@ -371,3 +372,39 @@ def test_nsexec_does_not_join_the_namespace_it_is_already_in(tmp_path):
 
     assert already_in("/proc/self/ns/net")       # loopback is measured without setns, so without root
     assert not already_in("/proc/self/ns/mnt")   # another namespace file: joined as before
+
+
+# ------------------------------------------------------------------ in Korean (TEACHDOCK_LANG=ko)
+
+
+def test_the_judges_speak_korean(korean):
+    answers = [fourth(), fourth(exists=False), fourth(host_end=("tdlab-v4", True, None)),
+               checks.judge_published_by_hand({"rules": [], "answer": ""}),
+               checks.judge_published_by_hand({"rules": [("ip tdlab-nat", "output",
+                                                          "tcp dport 9090 dnat to 10.213.0.12:80")], "answer": ""}),
+               judge_by_name(by_name(["bridge"], ["bridge"])),
+               checks.judge_published(published({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9090"}]}),
+                                      "tdlab-ex-web"),
+               checks.judge_published(published({"9090/tcp": [{"HostIp": "", "HostPort": "80"}]}), "tdlab-ex-web"),
+               checks.judge_unreachable("different-networks", ping_by_address_ok=True),
+               checks.judge_unreachable("no-dns"), checks.judge_unreachable("because"), checks.root_needed()]
+    for result in answers:
+        assert reads_korean(result.message), result.message
+    assert answers[0].passed and not answers[1].passed
+    assert all(reads_korean(meaning) for meaning in checks.REASONS.values())
+    assert list(checks.REASONS) == ["no-dns", "different-networks", "not-published", "no-route"]  # keys: code
+
+
+def test_the_views_speak_korean(korean):
+    model = topology.build(docker_like_host(), [("inet teachdock", "postrouting", "masquerade")])
+    assert reads_korean(repr(model)) and "네임스페이스" in repr(model)
+    query = {"from": "127.0.0.1:40000", "to": "127.0.0.11:53", "id": 7, "response": False,
+             "questions": [{"name": "tdlab-api", "type": "A"}], "answers": [], "rcode": 0}
+    assert "질의" in dnswatch.describe(query)
+    assert "NXDOMAIN" in dnswatch.describe({**query, "response": True, "rcode": 3})
+    assert reads_korean(repr(measure.PathResult("loopback", 100, 20.0, 8, 900.0)))
+    pytest.importorskip("matplotlib")
+    figure = measure.plot_paths([measure.PathResult("loopback", 100, 20.0, 8, 900.0),
+                                 measure.PathResult("published port", 100, 30.0, 8, 300.0)])
+    labels = [figure.axes[0].get_xlabel(), figure.axes[1].get_xlabel(), figure._suptitle.get_text()]
+    assert all(reads_korean(label) for label in labels), labels

@@ -7,6 +7,7 @@ from teachdock.lab.security import LAYERS, attempts, decide, device_allowed, par
 from teachdock.lab.security.attempts import Facts, Outcome, capabilities_from_mask, errno_of, outcome
 from teachdock.lab.security.layers import THROUGH, UNEXPLAINED, refused_by_docker_profile
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES, DEFAULT_DEVICE_RULES
+from tests.support.korean import korean, reads_korean  # noqa: F401
 
 ATTEMPTS = {attempt.key: attempt for attempt in attempts(("vda", 254, 0))}
 DOCKER_MASK = "00000000a80425fb"     # CapEff of a default Docker container
@@ -172,7 +173,8 @@ def test_facts_default_to_no_user_namespace():
 from teachdock.lab.security.exercises import (judge_least_privilege, judge_mkdir_filter,  # noqa: E402
                                               judge_prediction, judge_readonly_socket,
                                               judge_through_without_filter)
-from teachdock.lab.security.grid import column  # noqa: E402
+from teachdock.lab.security import exercises  # noqa: E402
+from teachdock.lab.security.grid import Grid, column, facts_rows  # noqa: E402
 from teachdock.lab.security.own_filter import FilterTrial, instructions, profile_blocking, read_trial  # noqa: E402
 
 CHOSEN = tuple(ATTEMPTS.values())
@@ -288,3 +290,35 @@ def test_a_host_that_refuses_its_own_disk_is_named_and_not_blamed_on_the_contain
     assert decide(ATTEMPTS["disk"], facts, outcomes["disk"]).layer == "host"
     facts, outcomes = parse_run(text, chosen, privileged=False, host_refuses=frozenset({"/dev/vda"}))
     assert decide(ATTEMPTS["disk"], facts, outcomes["disk"]).layer == "devices"   # the cgroup says no first
+
+
+# ------------------------------------------------------------------ in Korean (TEACHDOCK_LANG=ko)
+
+
+def test_the_judges_speak_korean(korean):
+    clock = col(one("clock", 1, "adjtimex: (null): Operation not permitted"), cap_mask="0")
+    rootless = {"seccomp": 0, "uid_map": "0 65534 1"}
+    measured = col(one("mount", 1, "mount: permission denied (are you root?)"),
+                   one("userns", 0, "mounted in a user namespace"), **rootless)
+    results = [judge_prediction("capabilities", "clock", clock), judge_prediction("seccomp", "clock", clock),
+               judge_prediction("the filter", "clock", clock),
+               judge_mkdir_filter({"defaultAction": "SCMP_ACT_ALLOW"}, FilterTrial("EPERM", "OK", 0, "")),
+               judge_mkdir_filter({"defaultAction": "SCMP_ACT_ALLOW"}, FilterTrial("OK", "OK", 0, "")),
+               judge_mkdir_filter({"defaultAction": "SCMP_ACT_ALLOW"}, FilterTrial("EPERM", "EPERM", 0, "")),
+               judge_through_without_filter({"userns"}, measured), judge_through_without_filter(set(), measured),
+               judge_through_without_filter({"userns", "mount"}, measured),
+               judge_through_without_filter({"disks"}, measured), exercises.root_needed()]
+    for result in results:
+        assert reads_korean(result.message), result.message
+    assert results[0].passed and not results[1].passed
+    assert "capabilities" in list(LAYERS) and "케이퍼빌리티" in LAYERS["capabilities"][0]   # keys stay the answers
+
+
+def test_the_grid_and_its_tables_speak_korean(korean):
+    chosen = attempts(("vda", 254, 0))
+    assert all(reads_korean(attempt.title) and reads_korean(attempt.harmless) for attempt in chosen)
+    measured = column("default", chosen, recorded(attempts_lines=one("clock", 1, "adjtimex: Operation not permitted")))
+    text = Grid(chosen, [measured]).table().text
+    assert "시도" in text and "케이퍼빌리티" in text
+    assert all(reads_korean(question) for question, _ in facts_rows([measured]) if question != "CAP_SYS_ADMIN")
+    assert any("시스템 콜 번호" in line for line in instructions(profile_blocking(["mkdir"])))

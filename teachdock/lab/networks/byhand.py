@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from teachdock.lab.common.language import say
 from teachdock.lab.networks.nsexec import NETNS_DIR, netns_path, nsexec_argv
 
 PREFIX = "tdlab-"
@@ -55,7 +56,8 @@ def remember_to_clean_up() -> None:
 
 def check_name(name: str) -> str:
     if not name.startswith(PREFIX):
-        raise ValueError(f"{name!r}: everything this lab creates is named {PREFIX}…, so cleanup() finds it")
+        raise ValueError(say("{name}: everything this lab creates is named {prefix}…, so cleanup() finds it",
+                             name=repr(name), prefix=PREFIX))
     return name
 
 
@@ -134,7 +136,7 @@ def make_namespace(name: str) -> str:
 def index_of(ns, ifname: str) -> int:
     found = ns.link_lookup(ifname=ifname)
     if not found:
-        raise LookupError(f"no interface {ifname!r} here")
+        raise LookupError(say("no interface {ifname} here", ifname=repr(ifname)))
     return found[0]
 
 
@@ -286,7 +288,12 @@ class PingResult:
     output: str
 
     def __repr__(self) -> str:
-        return f"reply in {self.milliseconds:.3f} ms" if self.ok else "no reply: " + self.output.strip().splitlines()[-1]
+        if self.ok:
+            return say("reply in {milliseconds:.3f} ms", milliseconds=self.milliseconds)
+        lines = self.output.strip().splitlines()
+        if not lines:
+            return say("no reply, and ping printed nothing")
+        return say("no reply: {last}", last=lines[-1])
 
 
 def ping(netns: str | None, address: str, *, wait: int = 1) -> PingResult:
@@ -297,7 +304,7 @@ def ping(netns: str | None, address: str, *, wait: int = 1) -> PingResult:
     for word in text.split():
         if word.startswith("time="):
             milliseconds = float(word[5:])
-    return PingResult(done.returncode == 0 and milliseconds is not None, milliseconds, text or "(nothing)")
+    return PingResult(done.returncode == 0 and milliseconds is not None, milliseconds, text)
 
 
 def listening(process: subprocess.Popen, port: int, *, timeout: float = 10) -> bool:
@@ -322,7 +329,8 @@ def whoami_server(netns: str, port: int, *, count: int = 1) -> subprocess.Popen:
     process = start_in(None, [sys.executable, nsexec.__file__, netns_path(netns), "--whoami", str(port), str(count)])
     if not listening(process, port):
         stop(process)
-        raise RuntimeError(f"the whoami server in {netns} did not start listening on port {port}")
+        raise RuntimeError(say("the whoami server in {netns} did not start listening on port {port}",
+                               netns=netns, port=port))
     return process
 
 
@@ -338,7 +346,7 @@ def sysctl(netns: str, key: str, value: str | None = None) -> str:
     script = f"cat {path}" + (f" && echo {value} > {path}" if value is not None else "")
     done = run_in(netns, ["sh", "-c", script])
     if done.returncode != 0:
-        raise RuntimeError(f"sysctl {key} in {netns}: {done.stderr.strip()}")
+        raise RuntimeError(say("sysctl {key} in {netns}: {error}", key=key, netns=netns, error=done.stderr.strip()))
     return done.stdout.strip()
 
 
@@ -384,9 +392,9 @@ def host_links() -> list[str]:
 
 def leftovers() -> list[str]:
     """What of the lab still exists: its namespaces, host links, and processes it started."""
-    left = [f"namespace {name}" for name in namespaces()]
-    left += [f"link {name}" for name in host_links()]
-    left += [f"process {process.pid}" for process in _started if process.poll() is None]
+    left = [say("namespace {name}", name=name) for name in namespaces()]
+    left += [say("link {name}", name=name) for name in host_links()]
+    left += [say("process {pid}", pid=process.pid) for process in _started if process.poll() is None]
     return left
 
 
@@ -398,14 +406,14 @@ def cleanup() -> list[str]:
     removed = []
     for process in list(_started):
         if process.poll() is None:
-            removed.append(f"process {process.pid}")
+            removed.append(say("process {pid}", pid=process.pid))
         stop(process)
     for name in namespaces():
         in_worker(netns.remove, name)
-        removed.append(f"namespace {name}")
+        removed.append(say("namespace {name}", name=name))
     for name in host_links():
         with ipr(None) as ns, contextlib.suppress(Exception):
             ns.link("del", index=index_of(ns, name))
-            removed.append(f"link {name}")
+            removed.append(say("link {name}", name=name))
     return removed
 

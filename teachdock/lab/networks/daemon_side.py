@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+from teachdock.lab.common.language import say
 from teachdock.lab.networks.byhand import PREFIX
 from teachdock.paths import DEFAULT_SOCKET
 
@@ -51,7 +52,7 @@ def docker(*args: str, check: bool = True, timeout: float = 120, input: str | No
     """``docker ARGS`` against teachdockd; returns the CompletedProcess (text)."""
     path = docker_path()
     if path is None:
-        raise DockerFailed("the docker CLI is not installed here (apt-get install docker.io)")
+        raise DockerFailed(say("the docker CLI is not installed here (apt-get install docker.io)"))
     done = subprocess.run([path, *args], capture_output=True, text=True, timeout=timeout, input=input,
                           env={**os.environ, "DOCKER_HOST": docker_host()},
                           stdin=None if input is not None else subprocess.DEVNULL)
@@ -63,7 +64,7 @@ def docker(*args: str, check: bool = True, timeout: float = 120, input: str | No
 def container_pid(name: str) -> int:
     pid = int(docker("inspect", "--format", "{{.State.Pid}}", name).stdout.strip() or 0)
     if pid <= 0:
-        raise DockerFailed(f"container {name} is not running")
+        raise DockerFailed(say("container {name} is not running", name=name))
     return pid
 
 
@@ -96,7 +97,8 @@ def remove_lab_objects() -> list[str]:
         docker("rm", "--force", *containers)
     for network in networks:
         docker("network", "rm", network)
-    return [f"container {name}" for name in containers] + [f"network {name}" for name in networks]
+    return ([say("container {name}", name=name) for name in containers]
+            + [say("network {name}", name=name) for name in networks])
 
 
 def daemon_sources() -> list[tuple[str, str | None]]:

@@ -92,13 +92,22 @@ def parse_frame(frame: bytes) -> dict | None:
 
 
 def describe(packet: dict) -> str:
-    """One line per packet, as a learner reads it."""
+    """One line per packet, as a learner reads it (in the learner's language: imported here, as
+    the sniffer itself runs as a script and says nothing but JSON)."""
+    from teachdock.lab.common.language import say
+
     question = ", ".join(f"{q['type']} {q['name']}" for q in packet["questions"])
     if not packet["response"]:
-        return f"{packet['from']:>22} -> {packet['to']:<22} query  #{packet['id']:<5} {question}?"
-    answer = ", ".join(f"{a['type']} {a['value']}" for a in packet["answers"]) or (
-        "no such name (NXDOMAIN)" if packet["rcode"] == 3 else f"no answer (rcode {packet['rcode']})")
-    return f"{packet['from']:>22} -> {packet['to']:<22} answer #{packet['id']:<5} {question}: {answer}"
+        return say("{source:>22} -> {target:<22} query  #{ident:<5} {question}?", source=packet["from"],
+                   target=packet["to"], ident=packet["id"], question=question)
+    if packet["answers"]:
+        answer = ", ".join(f"{a['type']} {a['value']}" for a in packet["answers"])
+    elif packet["rcode"] == 3:
+        answer = say("no such name (NXDOMAIN)")
+    else:
+        answer = say("no answer (rcode {rcode})", rcode=packet["rcode"])
+    return say("{source:>22} -> {target:<22} answer #{ident:<5} {question}: {answer}", source=packet["from"],
+               target=packet["to"], ident=packet["id"], question=question, answer=answer)
 
 
 def sniff(seconds: float, interface: str = "lo") -> None:
@@ -145,7 +154,10 @@ def watch(netns: str, seconds: float = 5) -> Watch:
     process = start_in(None, [sys.executable, __file__, netns_path(netns), str(seconds)])
     first = process.stdout.readline()
     if first.strip() != "ready":
-        raise RuntimeError(f"the sniffer did not start: {first.strip() or process.stderr.read().strip()}")
+        from teachdock.lab.common.language import say
+
+        raise RuntimeError(say("the sniffer did not start: {error}",
+                               error=first.strip() or process.stderr.read().strip()))
     return Watch(process)
 
 

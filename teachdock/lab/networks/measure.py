@@ -19,6 +19,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
+from teachdock.lab.common.language import say
 from teachdock.lab.networks.byhand import busybox, listening, start_in, stop
 from teachdock.lab.networks.nsexec import nsexec_argv
 
@@ -34,8 +35,8 @@ class PathResult:
     throughput_mb_s: float       # MB (10**6 bytes) per second
 
     def __repr__(self) -> str:
-        return (f"{self.label:38} {self.round_trip_us:8.1f} µs per round trip   "
-                f"{self.throughput_mb_s:8.0f} MB/s")
+        return say("{label:38} {round_trip_us:8.1f} µs per round trip   {throughput:8.0f} MB/s", label=self.label,
+                   round_trip_us=self.round_trip_us, throughput=self.throughput_mb_s)
 
 
 def free_port() -> int:
@@ -59,7 +60,7 @@ def timed_client(netns: str | None, script: str, timeout: float) -> tuple[float,
     argv = [*nsexec_argv(netns or "/proc/self/ns/net", ["sh", "-c", script], timed=True)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise RuntimeError(f"the client failed ({done.returncode}): {done.stderr.strip()}")
+        raise RuntimeError(say("the client failed ({code}): {error}", code=done.returncode, error=done.stderr.strip()))
     return elapsed_of(done.stderr), done
 
 
@@ -67,7 +68,9 @@ def server(netns: str | None, port: int, *program: str) -> subprocess.Popen:
     process = start_in(netns or "/proc/self/ns/net", [busybox(), "nc", "-l", "-p", str(port), "-e", *program])
     if not listening(process, port):
         stop(process)
-        raise RuntimeError(f"nc did not start listening on port {port} in {netns or 'the host'}")
+        if netns is None:
+            raise RuntimeError(say("nc did not start listening on port {port} on the host", port=port))
+        raise RuntimeError(say("nc did not start listening on port {port} in {netns}", port=port, netns=netns))
     return process
 
 
@@ -94,12 +97,13 @@ def throughput(server_ns, client_ns, address: str, port: int, *, server_port: in
         try:
             out, err = sink.communicate(timeout=60)
         except subprocess.TimeoutExpired as error:
-            raise RuntimeError("the server did not see the end of the data") from error
+            raise RuntimeError(say("the server did not see the end of the data")) from error
     finally:
         stop(sink)
     received = int((out.strip() or err.strip() or "0").split()[0])
     if received != megabytes * 1048576:
-        raise RuntimeError(f"the server counted {received} bytes, not {megabytes * 1048576}")
+        raise RuntimeError(say("the server counted {received} bytes, not {sent}", received=received,
+                               sent=megabytes * 1048576))
     return megabytes * 1048576 / seconds / 1e6
 
 
@@ -112,7 +116,7 @@ def measure_path(label: str, server_ns, client_ns, address: str, port: int, *, s
     return PathResult(label, count, rtt, megabytes, rate)
 
 
-def plot_paths(results: list[PathResult], *, title: str = "Measured on this machine"):
+def plot_paths(results: list[PathResult], *, title: str | None = None):
     """Two bar charts side by side: µs per round trip (lower is better) and MB/s (higher is
     better); each bar labelled with its value and, for round trips, its ratio to loopback."""
     from matplotlib.figure import Figure
@@ -125,15 +129,21 @@ def plot_paths(results: list[PathResult], *, title: str = "Measured on this mach
     loopback = next((result.round_trip_us for result in results if "loopback" in result.label), None)
     left.barh(labels, [result.round_trip_us for result in results], color=colours)
     for i, result in enumerate(results):
-        ratio = f"  ({result.round_trip_us / loopback:.1f}× loopback)" if loopback else ""
-        left.text(result.round_trip_us, i, f" {result.round_trip_us:.1f} µs{ratio}", va="center", fontsize=8)
-    left.set_xlabel("µs per round trip (lower is better)")
+        if loopback:
+            text = say(" {microseconds:.1f} µs  ({ratio:.1f}× loopback)", microseconds=result.round_trip_us,
+                       ratio=result.round_trip_us / loopback)
+        else:
+            # the same in every language; the Greek μ, which Korean fonts (NanumGothic) have and µ they lack
+            text = f" {result.round_trip_us:.1f} \u03bcs"
+        left.text(result.round_trip_us, i, text, va="center", fontsize=8)
+    left.set_xlabel(say("µs per round trip (lower is better)"))
     left.invert_yaxis()
     left.set_xlim(0, max(result.round_trip_us for result in results) * 1.8)
     right.barh(labels, [result.throughput_mb_s for result in results], color=colours)
     for i, result in enumerate(results):
         right.text(result.throughput_mb_s, i, f" {result.throughput_mb_s:.0f}", va="center", fontsize=8)
-    right.set_xlabel(f"MB/s, {results[0].megabytes} MiB through busybox nc (higher is better)")
+    right.set_xlabel(say("MB/s, {megabytes} MiB through busybox nc (higher is better)",
+                         megabytes=results[0].megabytes))
     right.set_xlim(0, max(result.throughput_mb_s for result in results) * 1.3)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title or say("Measured on this machine"), fontsize=11)
     return fig

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+from teachdock.lab.common.language import say
+
 TABLE = "tdlab-nat"
 
 
@@ -37,10 +39,10 @@ def publish(host_address: str, host_port: int, container_address: str, container
     ``prerouting`` catches packets that arrive from outside; ``output`` catches the host's
     own connections, which never pass prerouting."""
     if protocol not in ("tcp", "udp"):
-        raise ValueError(f"protocol {protocol!r}: tcp or udp")
+        raise ValueError(say("protocol {protocol}: tcp or udp", protocol=repr(protocol)))
     for port in (host_port, container_port):
         if not 0 < int(port) < 65536:
-            raise ValueError(f"port {port} out of range 1-65535")
+            raise ValueError(say("port {port} out of range 1-65535", port=port))
     rule = (f"ip daddr {host_address} {protocol} dport {int(host_port)} "
             f"dnat to {container_address}:{int(container_port)}")
     return (
@@ -79,7 +81,7 @@ def apply(netns: str | None, script: str) -> None:
     """``nft -f -`` with ``script`` on stdin, inside ``netns``; nft's own message on error."""
     done = subprocess.run(nft_argv(netns, "-f", "-"), input=script, capture_output=True, text=True, timeout=20)
     if done.returncode != 0:
-        raise RuntimeError(f"nft refused the rules:\n{done.stderr.strip()}")
+        raise RuntimeError(say("nft refused the rules:\n{error}", error=done.stderr.strip()))
 
 
 def list_table(netns: str | None, *, family: str = "ip", table: str = TABLE) -> str:

@@ -70,7 +70,8 @@ def join(netns_path: str) -> None:
 def whoami_server(port: int, count: int) -> None:
     """Answer ``count`` connections with the peer's and our own address, then exit."""
     with socket.create_server(("0.0.0.0", port), reuse_port=False) as server:
-        print(f"listening on port {port}", flush=True)
+        # the tool's own log, on a pipe nobody reads (its answers are the protocol, parsed by the checks)
+        print(f"listening on port {port}", flush=True)  # the same in every language
         for _ in range(count):
             connection, (peer, peer_port) = server.accept()
             with connection:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from teachdock.lab.common.language import say
 from teachdock.lab.networks.byhand import LinkState
 
 HIDDEN_KINDS = ("loopback",)
@@ -46,16 +47,21 @@ class Topology:
         return None
 
     def __repr__(self) -> str:
-        lines = [f"namespaces: {', '.join(self.namespaces)}"]
+        lines = [say("namespaces: {names}", names=", ".join(self.namespaces))]
         for bridge in self.bridges:
             ports = self.ports.get((bridge.namespace, bridge.link.name), [])
-            lines.append(f"bridge {bridge.link.name} ({bridge.namespace}) {' '.join(bridge.link.addresses)}"
-                         f" ports: {', '.join(ports) or 'none'}")
+            addresses = " ".join(bridge.link.addresses)
+            if ports:
+                lines.append(say("bridge {name} ({namespace}) {addresses} ports: {ports}", name=bridge.link.name,
+                                 namespace=bridge.namespace, addresses=addresses, ports=", ".join(ports)))
+            else:
+                lines.append(say("bridge {name} ({namespace}) {addresses} ports: none", name=bridge.link.name,
+                                 namespace=bridge.namespace, addresses=addresses))
         for a, b in self.pairs:
             lines.append(f"veth {a.namespace}:{a.link.name} {' '.join(a.link.addresses)} <-> "
                          f"{b.namespace}:{b.link.name} {' '.join(b.link.addresses)}")
         for table, chain, rule in self.rules:
-            lines.append(f"rule {table} {chain}: {rule}")
+            lines.append(say("rule {table} {chain}: {rule}", table=table, chain=chain, rule=rule))
         return "\n".join(lines)
 
 
@@ -146,8 +152,8 @@ def snapshot(sources, rule_sources=()) -> Topology:
 
 
 def interface_label(link: LinkState) -> str:
-    state = "" if link.up else " (down)"
-    return "\n".join([link.name + state, *link.addresses])
+    name = link.name if link.up else say("{name} (down)", name=link.name)
+    return "\n".join([name, *link.addresses])
 
 
 def draw(topology: Topology, *, title: str = "", host: str | None = None):
@@ -181,7 +187,7 @@ def draw(topology: Topology, *, title: str = "", host: str | None = None):
 
     where: dict[tuple[str, str], tuple[float, float]] = {}   # (namespace, interface) -> point
     box(0.1, 2.9, width - 0.2, 2.0, "#f3f8ee")
-    ax.text(0.25, 4.75, f"namespace {host}", fontsize=9, weight="bold", va="top")
+    ax.text(0.25, 4.75, say("namespace {name}", name=host), fontsize=9, weight="bold", va="top")
     host_links = [end for end in topology.bridges if end.namespace == host]
     for i, bridge in enumerate(host_links):
         x = (i + 0.5) * width / max(len(host_links), 1)
@@ -218,11 +224,11 @@ def draw(topology: Topology, *, title: str = "", host: str | None = None):
             ax.text(xb - 0.45, 0.45, interface_label(b.link), ha="center", va="top", fontsize=7)
     for end in topology.loose:
         if end.namespace in slots:
-            ax.text(slots[end.namespace], 0.45, interface_label(end.link) + "\n(peer not shown)",
+            ax.text(slots[end.namespace], 0.45, interface_label(end.link) + "\n" + say("(peer not shown)"),
                     ha="center", va="top", fontsize=7, color="#777777")
     for i, line in enumerate(rule_lines):
         ax.text(0.15, -0.1 - 0.25 * i, line, fontsize=7.5, family="monospace", va="top")
-    ax.text(width - 0.1, 4.95, "orange: veth pair   blue: bridge port", ha="right", va="top", fontsize=7,
+    ax.text(width - 0.1, 4.95, say("orange: veth pair   blue: bridge port"), ha="right", va="top", fontsize=7,
             color="#555555")
     return fig
 
@@ -242,8 +248,8 @@ class TopologyWidget:
         self.interval = interval
         self.task = None
         self.topology: Topology | None = None
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
-        self.watch_button = widgets.ToggleButton(description="Watch", icon="eye", value=False)
+        self.refresh_button = widgets.Button(description=say("Refresh"), icon="refresh")
+        self.watch_button = widgets.ToggleButton(description=say("Watch"), icon="eye", value=False)
         self.status = widgets.HTML()
         self.image = widgets.Image(format="png")
         self.refresh_button.on_click(lambda _button: self.refresh())
@@ -265,18 +271,19 @@ class TopologyWidget:
         buffer = io.BytesIO()
         draw(self.topology, title=self.title, host=self.host).savefig(buffer, format="png", dpi=80)
         self.image.value = buffer.getvalue()
-        self.status.value = (f"{len(self.topology.namespaces)} namespaces, {len(self.topology.pairs)} veth pairs, "
-                             f"{len(self.topology.rules)} rules — read at {time.strftime('%H:%M:%S')}")
+        self.status.value = say("{namespaces} namespaces, {pairs} veth pairs, {rules} rules — read at {time}",
+                                namespaces=len(self.topology.namespaces), pairs=len(self.topology.pairs),
+                                rules=len(self.topology.rules), time=time.strftime("%H:%M:%S"))
         return self.topology
 
     def on_watch(self, change) -> None:
         import asyncio
 
         if change["new"]:
-            self.watch_button.description = "Stop"
+            self.watch_button.description = say("Stop")
             self.task = asyncio.get_event_loop().create_task(self.watch())
         else:
-            self.watch_button.description = "Watch"
+            self.watch_button.description = say("Watch")
             if self.task is not None:
                 self.task.cancel()
                 self.task = None
@@ -288,7 +295,7 @@ class TopologyWidget:
             try:
                 self.refresh()
             except Exception as error:  # noqa: BLE001 — show it, keep watching
-                self.status.value = f"could not read: {error}"
+                self.status.value = say("could not read: {error}", error=error)
             await asyncio.sleep(self.interval)
 
     def stop(self) -> None:

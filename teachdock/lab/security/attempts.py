@@ -20,6 +20,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from teachdock.lab.common.language import say
+
 #: Where a socket mounted into a container usually lives (`-v /var/run/docker.sock:...`).
 SOCKET_INSIDE = "/var/run/docker.sock"
 #: The marker file the socket attempt reads from the host, as the host's path.
@@ -70,57 +72,59 @@ def host_disk() -> tuple[str, int, int] | None:
 
 
 def attempts(disk: tuple[str, int, int] | None = None) -> tuple[Attempt, ...]:
-    """The chapter's attempts, with the host's disk for the first (``host_disk()`` by default)."""
+    """The chapter's attempts, with the host's disk for the first (``host_disk()`` by default); their
+    titles and notes in the learner's language, their keys and shell the same in every language."""
     disk = disk or host_disk() or ("sda", 8, 0)
     name, major, minor = disk
     return (
-        Attempt("disk", f"read the host's disk ({name}) through a node",
+        Attempt("disk", say("read the host's disk ({name}) through a node", name=name),
                 f"mknod /dev/td-disk b {major} {minor} && od -An -tx1 -N1 /dev/td-disk",
                 (Gate("capabilities", "CAP_MKNOD"), Gate("seccomp", ("mknod", "mknodat")),
                  Gate("devices", ("b", major, minor, "r")), Gate("host", f"/dev/{name}")),
-                reads=True, harmless="reads one byte of the disk; writes nothing"),
-        Attempt("mount", "mount a filesystem",
+                reads=True, harmless=say("reads one byte of the disk; writes nothing")),
+        Attempt("mount", say("mount a filesystem"),
                 "mkdir -p /tmp/td-mnt && mount -t tmpfs td-tmpfs /tmp/td-mnt && echo mounted",
                 (Gate("seccomp", ("mount",)), Gate("capabilities", "CAP_SYS_ADMIN", in_user_namespace_too=True)),
-                harmless="a tmpfs in the container's own mount namespace: gone with the container"),
-        Attempt("sysrq", "write /proc/sysrq-trigger",
+                harmless=say("a tmpfs in the container's own mount namespace: gone with the container")),
+        Attempt("sysrq", say("write /proc/sysrq-trigger"),
                 "(exec 3>>/proc/sysrq-trigger) && echo opened for writing",
                 # the kernel asks for permission (EACCES) before the mount for writability (EROFS)
                 (Gate("kernel", "/proc/sysrq-trigger"), Gate("user namespace", "EACCES"),
                  Gate("read-only", "/proc/sysrq-trigger")),
-                harmless="opened for appending and closed: not one byte written, no sysrq triggered",
+                harmless=say("opened for appending and closed: not one byte written, no sysrq triggered"),
                 paths=("/proc/sysrq-trigger",)),
-        Attempt("core_pattern", "change a kernel setting (core_pattern)",
+        Attempt("core_pattern", say("change a kernel setting (core_pattern)"),
                 "(exec 3>>/proc/sys/kernel/core_pattern) && echo opened for writing",
                 (Gate("user namespace", "EACCES"), Gate("read-only", "/proc/sys")),
-                harmless="opened for appending and closed: the setting is untouched"),
-        Attempt("kcore", "read the kernel's memory (/proc/kcore)",
+                harmless=say("opened for appending and closed: the setting is untouched")),
+        Attempt("kcore", say("read the kernel's memory (/proc/kcore)"),
                 "od -An -tx1 -N1 /proc/kcore",
                 (Gate("kernel", "/proc/kcore"), Gate("masked", "/proc/kcore"),
                  Gate("capabilities", "CAP_SYS_RAWIO")),
-                reads=True, harmless="reads the first byte (the ELF header's 0x7f)", paths=("/proc/kcore",)),
-        Attempt("userns", "make a user namespace and mount in it",
+                reads=True, harmless=say("reads the first byte (the ELF header's 0x7f)"), paths=("/proc/kcore",)),
+        Attempt("userns", say("make a user namespace and mount in it"),
                 "unshare -Urm sh -c 'mount -t tmpfs td-tmpfs /tmp && echo mounted in a user namespace'",
                 (Gate("seccomp", ("unshare",)),),
-                harmless="the tmpfs lives in a namespace that ends with the command"),
-        Attempt("module", "load a kernel module",
+                harmless=say("the tmpfs lives in a namespace that ends with the command")),
+        Attempt("module", say("load a kernel module"),
                 "echo td-not-a-module > /tmp/td.ko && insmod /tmp/td.ko",
                 (Gate("seccomp", ("init_module", "finit_module")), Gate("kernel", "/proc/modules"),
                  Gate("capabilities", "CAP_SYS_MODULE")),
                 reached=frozenset({"ENOEXEC", "EINVAL", "EBADMSG", "EKEYREJECTED", "ENOKEY"}),
-                harmless="the 'module' is a line of text: the kernel rejects it after the permission check",
+                harmless=say("the 'module' is a line of text: the kernel rejects it after the permission check"),
                 paths=("/proc/modules",)),
-        Attempt("clock", "set the clock",
+        Attempt("clock", say("set the clock"),
                 "adjtimex -t 0",
                 (Gate("seccomp", ("adjtimex", "clock_adjtime")), Gate("capabilities", "CAP_SYS_TIME")),
                 reached=frozenset({"EINVAL"}),
-                harmless="asks for a tick of 0, which the kernel refuses as invalid after the permission check"),
-        Attempt("socket", "reach the host through the daemon's socket",
+                harmless=say("asks for a tick of 0, which the kernel refuses as invalid after the permission "
+                             "check")),
+        Attempt("socket", say("reach the host through the daemon's socket"),
                 f"[ -S {SOCKET_INSIDE} ] || {{ echo \"{SOCKET_INSIDE}: No such file or directory\"; exit 2; }}; "
                 f"DOCKER_CONFIG=/tmp/.docker docker -H unix://{SOCKET_INSIDE} run --rm --network none "
                 f"-v /:/host busybox cat \"/host${MARKER_ENV}\"",
                 (Gate("namespaces", SOCKET_INSIDE),),
-                harmless="the new container only reads a file this chapter wrote on the host",
+                harmless=say("the new container only reads a file this chapter wrote on the host"),
                 paths=(SOCKET_INSIDE,)),
     )
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 from teachdock.lab.security.attempts import (CAPABILITY_NAMES, MARKER_ENV, SOCKET_INSIDE, Attempt, Facts, Outcome,
                                              attempts, host_refusals, parse_run, probe_script)
@@ -89,7 +90,8 @@ def try_configuration(host: str, configuration: Configuration, chosen: tuple[Att
 
     done = run_docker(host, "run", "--rm", "-e", f"{MARKER_ENV}={marker}", *configuration.flags, "busybox",
                       "sh", "-c", probe_script(chosen), timeout=timeout)
-    problem = "" if "attempt\t" in done.stdout else (done.stderr.strip() or f"docker run exited {done.returncode}")
+    problem = "" if "attempt\t" in done.stdout else (
+        done.stderr.strip() or say("docker run exited with {code}", code=done.returncode))
     return column(configuration.name, chosen, done.stdout, privileged="--privileged" in configuration.flags,
                   problem=problem)
 
@@ -109,7 +111,7 @@ def try_in_user_namespace(chosen: tuple[Attempt, ...], rootfs=None) -> Column:
                  capabilities=list(ALL_CAPABILITIES), seccomp=None, masked_paths=[], readonly_paths=[],
                  timeout=60)
     problem = "" if "attempt\t" in result.stdout else (result.stderr.strip() or f"exit {result.exit_code}")
-    return column("user namespace, all else off", chosen, result.stdout, problem=problem)
+    return column(say("user namespace, all else off"), chosen, result.stdout, problem=problem)
 
 
 def try_rootless_without_filter(chosen: tuple[Attempt, ...], rootfs=None) -> Column:
@@ -121,7 +123,7 @@ def try_rootless_without_filter(chosen: tuple[Attempt, ...], rootfs=None) -> Col
     result = run(["sh", "-c", probe_script(chosen)], rootfs, namespaces=(*DEFAULT_NAMESPACES, "user"),
                  seccomp=None, timeout=60)
     problem = "" if "attempt\t" in result.stdout else (result.stderr.strip() or f"exit {result.exit_code}")
-    return column("user namespace, default capabilities, no filter", chosen, result.stdout, problem=problem)
+    return column(say("user namespace, default capabilities, no filter"), chosen, result.stdout, problem=problem)
 
 
 @dataclass
@@ -144,12 +146,13 @@ class Grid:
     def table(self) -> TextAndHTML:
         """The grid as an HTML table (coloured by layer) and as text."""
         heads = "".join(f"<th>{escape(col.configuration)}</th>" for col in self.columns)
-        rows, text = [], [f"{'attempt':44}" + "".join(f"{col.configuration[:20]:>22}" for col in self.columns)]
+        attempt_head = say("attempt")
+        rows, text = [], [f"{attempt_head:44}" + "".join(f"{col.configuration[:20]:>22}" for col in self.columns)]
         for attempt in self.attempts:
             cells, line = [], f"{attempt.title[:44]:44}"
             for col in self.columns:
                 verdict = col.verdicts.get(attempt.key)
-                label = verdict.label if verdict else "(no answer)"
+                label = verdict.label if verdict else say("(no answer)")
                 colour = COLOURS.get(verdict.layer, "#ffffff") if verdict else "#ffffff"
                 ink = "#ffffff" if verdict and verdict.layer in (THROUGH, UNEXPLAINED, "read-only") else "#000000"
                 title = escape(col.outcomes[attempt.key].output[:200]) if attempt.key in col.outcomes else ""
@@ -159,12 +162,12 @@ class Grid:
             rows.append(f"<tr><td style='text-align:left'>{escape(attempt.title)}</td>{''.join(cells)}</tr>")
             text.append(line)
         problems = [f"{col.configuration}: {col.problem}" for col in self.columns if col.problem]
-        html = (f"<table><thead><tr><th style='text-align:left'>attempt</th>{heads}</tr></thead>"
+        html = (f"<table><thead><tr><th style='text-align:left'>{escape(attempt_head)}</th>{heads}</tr></thead>"
                 f"<tbody>{''.join(rows)}</tbody></table>"
                 + "".join(f"<p><b>{escape(problem)}</b></p>" for problem in problems))
         return TextAndHTML(html, "\n".join(text + problems))
 
-    def plot(self, title: str = "Which layer stopped each attempt (this machine)"):
+    def plot(self, title: str | None = None):
         """The grid as a matplotlib figure: one coloured cell per attempt and configuration."""
         from matplotlib.figure import Figure
         from matplotlib.patches import Patch, Rectangle
@@ -180,7 +183,7 @@ class Grid:
                 layer = verdict.layer if verdict else UNEXPLAINED
                 ax.add_patch(Rectangle((j, i), 1, 1, facecolor=COLOURS[layer], edgecolor="white", linewidth=2))
                 ink = "white" if layer in (THROUGH, UNEXPLAINED, "read-only") else "black"
-                ax.text(j + 0.5, i + 0.5, verdict.label if verdict else "no answer", ha="center", va="center",
+                ax.text(j + 0.5, i + 0.5, verdict.label if verdict else say("no answer"), ha="center", va="center",
                         fontsize=8, color=ink)
         ax.set_xticks([j + 0.5 for j in range(cols)], [col.configuration for col in self.columns], fontsize=8)
         ax.xaxis.tick_top()
@@ -189,10 +192,11 @@ class Grid:
         for side in ax.spines.values():
             side.set_visible(False)
         used = {v.layer for col in self.columns for v in col.verdicts.values()}
-        names = {**{key: value[0] for key, value in LAYERS.items()}, THROUGH: "got through", UNEXPLAINED: "unexplained"}
+        names = {**{key: value[0] for key, value in LAYERS.items()}, THROUGH: say("got through"),
+                 UNEXPLAINED: say("unexplained")}
         ax.legend(handles=[Patch(facecolor=COLOURS[key], label=names[key]) for key in COLOURS if key in used],
                   loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-        ax.set_title(title, fontsize=10, pad=28)
+        ax.set_title(title or say("Which layer stopped each attempt (this machine)"), fontsize=10, pad=28)
         return fig
 
 
@@ -219,7 +223,8 @@ def run_grid(host: str, socket_path: str | os.PathLike, marker: str | os.PathLik
 
 
 def facts_rows(columns: list[Column]) -> list[tuple[str, list[str]]]:
-    """What each container was allowed, side by side: (question, one answer per column)."""
+    """What each container was allowed, side by side: (question, one answer per column: a number,
+    or ✔/✘ for yes/no)."""
     def masked(col):
         return sorted(point for point, _root, _options, kind in col.facts.mounts
                       if kind != "proc" and point.startswith("/proc/"))
@@ -228,14 +233,15 @@ def facts_rows(columns: list[Column]) -> list[tuple[str, list[str]]]:
         return sorted(point for point, _root, options, kind in col.facts.mounts
                       if kind == "proc" and "ro" in options.split(",") and point != "/proc")
 
+    yes, no = "✔", "✘"   # the same in every language
     return [
-        ("capabilities (effective)", [str(len(col.facts.capabilities)) for col in columns]),
-        ("CAP_SYS_ADMIN", ["yes" if "CAP_SYS_ADMIN" in col.facts.capabilities else "no" for col in columns]),
-        ("seccomp filter", ["yes" if col.facts.seccomp == 2 else "none" for col in columns]),
-        ("paths masked under /proc", [str(len(masked(col))) for col in columns]),
-        ("read-only paths under /proc", [str(len(read_only(col))) for col in columns]),
-        ("all devices allowed", ["yes" if col.facts.privileged else "no" for col in columns]),
-        ("root is root on the host", ["no" if col.facts.user_namespace else "yes" for col in columns]),
+        (say("capabilities (effective)"), [str(len(col.facts.capabilities)) for col in columns]),
+        ("CAP_SYS_ADMIN", [yes if "CAP_SYS_ADMIN" in col.facts.capabilities else no for col in columns]),
+        (say("seccomp filter"), [yes if col.facts.seccomp == 2 else no for col in columns]),
+        (say("paths masked under /proc"), [str(len(masked(col))) for col in columns]),
+        (say("read-only paths under /proc"), [str(len(read_only(col))) for col in columns]),
+        (say("all devices allowed"), [yes if col.facts.privileged else no for col in columns]),
+        (say("root is root on the host"), [no if col.facts.user_namespace else yes for col in columns]),
     ]
 
 

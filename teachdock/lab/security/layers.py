@@ -12,27 +12,57 @@ reported as unexplained, never forced into a box.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from teachdock.lab.common.language import say
 from teachdock.lab.security.attempts import Attempt, Facts, Gate, Outcome
 from teachdock.runtime.seccomp_profile import docker_default
 from teachdock.runtime.spec import DEFAULT_DEVICE_RULES
 
+
+def layer_table() -> dict[str, tuple[str, str, str]]:
+    """layer -> (short name for the grid, what it is, the errno it answers with); the names and
+    sentences in the learner's language, the keys and errnos the same in every language."""
+    return {
+        "seccomp": ("seccomp", say("the system-call filter: Docker's profile refuses the call before the kernel "
+                                   "runs it"), "EPERM"),
+        "capabilities": (say("capabilities"), say("root in the container lacks the capability the kernel asks "
+                                                  "for"), "EPERM"),
+        "devices": (say("devices cgroup"), say("the cgroup's device rules (a BPF program on v2) refuse to open "
+                                               "the node"), "EPERM"),
+        "masked": (say("masked path"), say("the runtime bound /dev/null over the file: reading it gives nothing"),
+                   "EMPTY"),
+        "read-only": (say("read-only /proc"), say("the runtime remounted the path read-only"), "EROFS"),
+        "namespaces": (say("namespaces"), say("the thing is not in the container's mount namespace: nothing to "
+                                              "reach"), "ENOENT"),
+        "user namespace": (say("user namespace"), say("root inside is an ordinary user outside: the host's checks "
+                                                      "say no"), "EPERM"),
+        "kernel": (say("not in this kernel"), say("this kernel was built without it: nothing to attack"), "ENOENT"),
+        "host": (say("the host itself"), say("this machine refuses it even to its own root, outside any container "
+                                             "(a sandbox's policy)"), "EPERM"),
+    }
+
+
+class Layers(Mapping):
+    """``LAYERS``: the layers by key, read when used, so their names come in the learner's
+    language (a constant would keep the language of the moment it was imported)."""
+
+    def __getitem__(self, key: str) -> tuple[str, str, str]:
+        return layer_table()[key]
+
+    def __iter__(self):
+        return iter(layer_table())
+
+    def __len__(self) -> int:
+        return len(layer_table())
+
+    def __repr__(self) -> str:
+        return repr(layer_table())
+
+
 #: layer -> (short name for the grid, what it is, the errno it answers with)
-LAYERS = {
-    "seccomp": ("seccomp", "the system-call filter: Docker's profile refuses the call before the kernel runs it",
-                "EPERM"),
-    "capabilities": ("capabilities", "root in the container lacks the capability the kernel asks for", "EPERM"),
-    "devices": ("devices cgroup", "the cgroup's device rules (a BPF program on v2) refuse to open the node", "EPERM"),
-    "masked": ("masked path", "the runtime bound /dev/null over the file: reading it gives nothing", "EMPTY"),
-    "read-only": ("read-only /proc", "the runtime remounted the path read-only", "EROFS"),
-    "namespaces": ("namespaces", "the thing is not in the container's mount namespace: nothing to reach", "ENOENT"),
-    "user namespace": ("user namespace", "root inside is an ordinary user outside: the host's checks say no",
-                       "EPERM"),
-    "kernel": ("not in this kernel", "this kernel was built without it: nothing to attack", "ENOENT"),
-    "host": ("the host itself", "this machine refuses it even to its own root, outside any container "
-             "(a sandbox's policy)", "EPERM"),
-}
+LAYERS = Layers()
 #: the kernel without module support answers the module calls with ENOSYS
 NO_MODULES_ERRNO = "ENOSYS"
 THROUGH = "through"
@@ -56,7 +86,7 @@ class Verdict:
     @property
     def label(self) -> str:
         if self.layer == THROUGH:
-            return "got through"
+            return say("got through")
         if self.layer == UNEXPLAINED:
             return f"? {self.errno}"
         return LAYERS[self.layer][0]

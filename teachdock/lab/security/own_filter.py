@@ -17,6 +17,7 @@ import struct
 from dataclasses import dataclass
 
 from teachdock.errors import TeachdockError
+from teachdock.lab.common.language import say
 from teachdock.lab.security.attempts import errno_of
 
 #: mkdir, then touch (a call the filter should leave alone), each followed by its exit status
@@ -67,7 +68,7 @@ def try_filter(profile, rootfs=None) -> FilterTrial:
         try:
             profile = json.loads(profile)
         except json.JSONDecodeError as error:
-            return FilterTrial(None, None, None, "", f"not JSON: {error}")
+            return FilterTrial(None, None, None, "", say("not JSON: {error}", error=error))
     try:
         result = run(["sh", "-c", TRIAL_SCRIPT], rootfs, seccomp=profile, timeout=30)
     except TeachdockError as error:
@@ -80,9 +81,22 @@ _OPCODES = {0x20: "ld  [{k}]", 0x15: "jeq #{k}", 0x25: "jgt #{k}", 0x35: "jge #{
             0x06: "ret #{k}", 0x54: "and #{k}", 0x00: "ld  #{k}", 0x07: "tax", 0x87: "txa", 0x05: "ja  {k}"}
 _RETURNS = {0x7FFF0000: "ALLOW", 0x00000000: "KILL_THREAD", 0x80000000: "KILL_PROCESS", 0x7FF00000: "TRACE",
             0x7FFC0000: "LOG", 0x7FC00000: "USER_NOTIF"}
-_CONSTANTS = {0xC000003E: "AUDIT_ARCH_X86_64", 0xC00000B7: "AUDIT_ARCH_AARCH64",
-              0x40000000: "x32 calls start here", 0xFFFFFFFF: "-1: no call"}
-_DATA = {0: "the syscall's number", 4: "the architecture", 16: "argument 0 (low half)", 20: "argument 0 (high half)"}
+_CONSTANTS = {0xC000003E: "AUDIT_ARCH_X86_64", 0xC00000B7: "AUDIT_ARCH_AARCH64"}
+
+
+def _constant_note(k: int) -> str:
+    """What a constant in a comparison means (in the learner's language), or ""."""
+    if k == 0x40000000:
+        return say("x32 calls start here")
+    if k == 0xFFFFFFFF:
+        return say("-1: no call")
+    return _CONSTANTS.get(k, "")
+
+
+def _data_note(k: int) -> str:
+    """Which field of the kernel's ``seccomp_data`` a load reads (in the learner's language), or ""."""
+    return {0: say("the syscall's number"), 4: say("the architecture"), 16: say("argument 0 (low half)"),
+            20: say("argument 0 (high half)")}.get(k, "")
 
 
 def _return_text(k: int) -> str:
@@ -113,13 +127,13 @@ def instructions(profile: dict) -> list[str]:
         text = _OPCODES.get(code, f"op {code:#04x} #{{k}}").format(k=k)
         note = ""
         if code == 0x20:
-            note = _DATA.get(k, "")
+            note = _data_note(k)
         elif code in (0x15, 0x25, 0x35):
-            note = names.get(k) or _CONSTANTS.get(k, "")
+            note = names.get(k) or _constant_note(k)
         elif code == 0x06:
             text, note = f"ret {_return_text(k)}", ""
         if code in (0x15, 0x25, 0x35, 0x45):
-            text += f"  (true: +{jt}, false: +{jf})"
+            text += say("  (true: +{jt}, false: +{jf})", jt=jt, jf=jf)
         lines.append(f"{index:3}  {text}" + (f"   ; {note}" if note else ""))
     return lines
 
