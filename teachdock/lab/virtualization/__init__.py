@@ -13,7 +13,7 @@ from teachdock.lab.virtualization.checks import (
     check_virtualenv_isolates,
 )
 from teachdock.lab.virtualization.figures import plot_apparent_speed, plot_measurements, speed_widget
-from teachdock.lab.virtualization.history import plot_timeline, timeline, timeline_rows
+from teachdock.lab.virtualization.history import TIMELINE, plot_timeline, timeline, timeline_rows
 from teachdock.lab.virtualization.isolation import (
     MEMORY_LIMIT_COMMAND,
     SH_PROBE,
@@ -91,10 +91,3 @@ __all__ = [
     "trace_on_host",
     "unpack_application",
 ]
-
-
-def __getattr__(name: str):
-    """``TIMELINE`` is made when read, in the learner's language (teachdock.lab.virtualization.history)."""
-    if name == "TIMELINE":
-        return timeline()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ them, ``timeline_rows()`` lists them. matplotlib is imported only when it draws.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from teachdock.lab.common.language import say
@@ -57,11 +58,24 @@ def timeline() -> tuple[Milestone, ...]:
     )
 
 
-def __getattr__(name: str):
-    """``TIMELINE``: the milestones, made when read, so in the language of the moment."""
-    if name == "TIMELINE":
-        return timeline()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class MadeWhenRead(Sequence):
+    """A table of data with sentences in it, made each time it is read (not at import), so that it
+    speaks the learner's language of the moment."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getitem__(self, index):
+        return self._make()[index]
+
+    def __len__(self):
+        return len(self._make())
+
+    def __iter__(self):
+        return iter(self._make())
+
+
+TIMELINE = MadeWhenRead(timeline)
 
 
 def timeline_rows(milestones=None) -> list[tuple[int, str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from teachdock.lab.common.language import say
+from teachdock.lab.virtualization.history import MadeWhenRead
 
 @dataclass(frozen=True)
 class Box:
@@ -71,11 +72,7 @@ def architectures() -> tuple[Architecture, ...]:
     )
 
 
-def __getattr__(name: str):
-    """``ARCHITECTURES``: the four stacks, made when read, so in the language of the moment."""
-    if name == "ARCHITECTURES":
-        return architectures()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+ARCHITECTURES = MadeWhenRead(architectures)
 
 
 KIND_STYLE = {  # fill colour, edge colour, line style
