@@ -42,24 +42,25 @@ from teachdock.lab.start_here.machine import (
     probe,
 )
 
-# The course, as the notebooks number it (English: the JSON's titles; chapter_title() shows them).
+# The course, as the notebooks number it (English: the JSON's titles; chapter_label() shows them).
 CHAPTERS = {
     "00": "start here", "01": "virtualization", "02": "namespaces", "03": "cgroups", "04": "filesystems",
     "05": "images and layers", "06": "registries", "07": "client and daemon", "08": "networks",
     "09": "applications", "10": "security", "11": "build your own container",
 }
 EVERY_CHAPTER = tuple(CHAPTERS)
-
-
-def chapter_title(number: str) -> str:
-    """A chapter's title in the learner's language, for the printed lines."""
-    return {
-        "00": say("start here"), "01": say("virtualization"), "02": say("namespaces"), "03": say("cgroups"),
-        "04": say("filesystems"), "05": say("images and layers"), "06": say("registries"),
-        "07": say("client and daemon"), "08": say("networks"), "09": say("applications"), "10": say("security"),
-        "11": say("build your own container"),
-    }.get(number, CHAPTERS.get(number, number))
 DAEMON_CHAPTERS = ("07", "08", "09", "10")  # the chapters that drive teachdockd with networks
+
+
+def chapter_label(number: str) -> str:
+    """A chapter's number and title in the learner's language, for the printed lines."""
+    return {
+        "00": say("00 start here"), "01": say("01 virtualization"), "02": say("02 namespaces"),
+        "03": say("03 cgroups"), "04": say("04 filesystems"), "05": say("05 images and layers"),
+        "06": say("06 registries"), "07": say("07 client and daemon"), "08": say("08 networks"),
+        "09": say("09 applications"), "10": say("10 security"), "11": say("11 build your own container"),
+    }.get(number, f"{number} {CHAPTERS.get(number, '')}".strip())
+
 
 # machine.py names the part of the course a finding limits in words; here they become chapters.
 LIMIT_CHAPTERS = {
@@ -305,8 +306,8 @@ def format_room(report: RoomReport) -> str:
     """
     lines = [f"{r.status.upper():<7} {r.name} {r.value}" for r in report.requirements]
     verdicts = report.chapters
-    blocked = [f"{n} {chapter_title(n)} ({', '.join(verdicts[n]['missing'])})" for n in report.blocked]
-    limited = [f"{n} {chapter_title(n)} ({', '.join(v['limited_by'])})" for n, v in verdicts.items()
+    blocked = [f"{chapter_label(n)} ({', '.join(verdicts[n]['missing'])})" for n in report.blocked]
+    limited = [f"{chapter_label(n)} ({', '.join(v['limited_by'])})" for n, v in verdicts.items()
                if v["status"] == "limited"]
     if limited:
         lines.append(say("limited: {chapters}", chapters="; ".join(limited)))
