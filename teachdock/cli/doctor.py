@@ -5,12 +5,16 @@
     teachdock doctor --room     the room check: one `OK|WARN|MISSING name value` line per requirement
                                 of the whole course; exit 1 when a chapter cannot run
     teachdock doctor --room --json   the room check as JSON (requirements, chapters, cannot_run)
+    teachdock doctor --lang ko  the verdicts and explanations in Korean (TEACHDOCK_LANG decides without it)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+
+from teachdock.lab.common.language import LANGUAGES
 
 DESCRIPTION = """\
 Check what this machine offers for the course.
@@ -24,6 +28,12 @@ libraries and disk the chapters need --, `OK|WARN|MISSING <requirement> <value>`
 chapters that are limited and those that cannot run. Exit status 0: every chapter can run
 (WARN lines say what is skipped or slower); 1: at least one chapter cannot. Run it as root, as
 the lab runs (`sudo .venv/bin/teachdock doctor --room`).
+
+--lang ko writes the verdicts, explanations and fixes in Korean (--lang en: English). Without
+--lang, the environment variable TEACHDOCK_LANG decides, as it does for the lab's kernels
+(`TEACHDOCK_LANG=ko teachdock doctor`); unset, English. The --room lines keep their
+`OK|WARN|MISSING <requirement>` words in English, and --json is always English, whatever the
+language: scripts read it.
 """
 
 
@@ -33,19 +43,37 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--room", action="store_true",
                    help="check every chapter's requirements; exit 1 when a chapter cannot run")
+    p.add_argument("--lang", choices=sorted(LANGUAGES),
+                   help="the language of the report: en or ko (default: TEACHDOCK_LANG, else English); "
+                        "--json stays English")
     return p
 
 
 def main(argv: list[str]) -> int:
-    arguments = parser().parse_args(argv)  # --help prints and exits 0; an unknown flag exits 2 with usage
+    arguments = parser().parse_args(argv)  # --help prints and exits 0; an unknown flag or language exits 2
+    # JSON is for scripts: its sentences never change language.
+    language = "en" if arguments.json else arguments.lang
+    before = os.environ.get("TEACHDOCK_LANG")
+    if language:
+        os.environ["TEACHDOCK_LANG"] = language  # for this command only (main() also runs inside tests)
+    try:
+        return report(arguments)
+    finally:
+        if before is None:
+            os.environ.pop("TEACHDOCK_LANG", None)
+        else:
+            os.environ["TEACHDOCK_LANG"] = before
+
+
+def report(arguments: argparse.Namespace) -> int:
     if arguments.room:
         from teachdock.lab.start_here.room import format_room, probe_room, room_json  # noqa: PLC0415
 
-        report = probe_room()
-        print(json.dumps(room_json(report), indent=2) if arguments.json else format_room(report))
-        return report.exit_status
+        room = probe_room()
+        print(json.dumps(room_json(room), indent=2) if arguments.json else format_room(room))
+        return room.exit_status
     from teachdock.lab.start_here.machine import probe, report_json  # noqa: PLC0415
 
-    report = probe()
-    print(json.dumps(report_json(report), indent=2) if arguments.json else report.format())
+    machine = probe()
+    print(json.dumps(report_json(machine), indent=2) if arguments.json else machine.format())
     return 0

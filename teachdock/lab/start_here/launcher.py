@@ -18,17 +18,20 @@ import shlex
 import signal
 
 from teachdock.errors import TeachdockError
+from teachdock.lab.common.language import say
 
-#: Commands worth trying first, each showing one thing a container changes.
-PRESETS = {
-    "ps": "who else runs here? (the PID namespace)",
-    "hostname": "whose name is this? (the UTS namespace)",
-    "ls /sys/class/net": "which network interfaces? (the network namespace)",
-    "id; cat /proc/self/uid_map": "who am I, and who is that on the host? (the user namespace)",
-    "cat /proc/self/cgroup": "which cgroup? (cgroups)",
-    "mount | head -8": "which filesystems? (the mount namespace and pivot_root)",
-    "x=a; while true; do x=$x$x; done": "eat memory until the limit stops it (the memory cgroup)",
-}
+
+def presets() -> dict[str, str]:
+    """Commands worth trying first, each showing one thing a container changes: command -> why."""
+    return {
+        "ps": say("who else runs here? (the PID namespace)"),
+        "hostname": say("whose name is this? (the UTS namespace)"),
+        "ls /sys/class/net": say("which network interfaces? (the network namespace)"),
+        "id; cat /proc/self/uid_map": say("who am I, and who is that on the host? (the user namespace)"),
+        "cat /proc/self/cgroup": say("which cgroup? (cgroups)"),
+        "mount | head -8": say("which filesystems? (the mount namespace and pivot_root)"),
+        "x=a; while true; do x=$x$x; done": say("eat memory until the limit stops it (the memory cgroup)"),
+    }
 
 NAMESPACE_CHOICES = ("pid", "uts", "ipc", "network", "user", "cgroup", "time")
 DEFAULT_CHOICES = ("pid", "uts", "ipc", "network")
@@ -37,17 +40,19 @@ DEFAULT_CHOICES = ("pid", "uts", "ipc", "network")
 def describe_exit(code: int | None, oom_killed: bool) -> str:
     """An exit code in words: 0, a program's own code, or 128 + the signal that ended it."""
     if code is None:
-        return "unknown (the monitor process was killed)"
+        return say("unknown (the monitor process was killed)")
     if code == 0:
-        return "0: success"
+        return say("0: success")
     if code > 128:
         try:
             name = signal.Signals(code - 128).name
         except ValueError:
             name = f"signal {code - 128}"
-        reason = " by the kernel's OOM killer: the memory limit was reached" if oom_killed else ""
-        return f"{code} = 128 + {code - 128}: killed by {name}{reason}"
-    return f"{code}: the program's own error code"
+        if oom_killed:
+            return say("{code} = 128 + {number}: killed by {name} by the kernel's OOM killer: the memory limit was "
+                       "reached", code=code, number=code - 128, name=name)
+        return say("{code} = 128 + {number}: killed by {name}", code=code, number=code - 128, name=name)
+    return say("{code}: the program's own error code", code=code)
 
 
 def memory_options(memory_mib: int | None, as_root: bool) -> dict:
@@ -69,7 +74,7 @@ def launch(command: str, *, namespaces=DEFAULT_CHOICES, hostname: str = "launche
     from teachdock.runtime import run  # noqa: PLC0415
 
     if not command.strip():
-        raise TeachdockError("type a command first, e.g. ps")
+        raise TeachdockError(say("type a command first, e.g. ps"))
     if rootfs is None:
         from teachdock.lab.common.views import busybox_rootfs  # noqa: PLC0415
 
@@ -82,21 +87,22 @@ def launch(command: str, *, namespaces=DEFAULT_CHOICES, hostname: str = "launche
 
 def result_html(command: str, result, address_space_mib: int | None = None) -> str:
     """The result of one launch as a small HTML report (``address_space_mib``: the RLIMIT_AS it ran under)."""
-    rows = [("command", f"<code>sh -c {html.escape(shlex.quote(command))}</code>"),
-            ("exit code", html.escape(describe_exit(result.exit_code, result.oom_killed))),
-            ("time", f"{result.duration * 1000:.0f} ms from create to exit, container deleted")]
+    rows = [(say("command"), f"<code>sh -c {html.escape(shlex.quote(command))}</code>"),
+            (say("exit code"), html.escape(describe_exit(result.exit_code, result.oom_killed))),
+            (say("time"), say("{ms:.0f} ms from create to exit, container deleted", ms=result.duration * 1000))]
     if result.metrics is not None:
         peak = result.metrics.memory_peak_bytes
-        rows.append(("peak memory", "unknown" if peak is None else f"{peak / 1048576:.1f} MiB"))
+        rows.append((say("peak memory"), say("unknown") if peak is None else f"{peak / 1048576:.1f} MiB"))
         cpu = result.metrics.cpu_usage_ns
-        rows.append(("CPU time", "unknown" if cpu is None else f"{cpu / 1e6:.1f} ms"))
+        rows.append((say("CPU time"), say("unknown") if cpu is None else f"{cpu / 1e6:.1f} ms"))
     else:
-        rows.append(("cgroup", "none: a container started without root has no cgroup to measure"))
+        rows.append(("cgroup", say("none: a container started without root has no cgroup to measure")))
     if address_space_mib:
-        rows.append(("memory limit", f"RLIMIT_AS = {int(address_space_mib)} MiB of address space (setrlimit(2)): "
-                                     "without a cgroup, an allocation past it fails instead of meeting the OOM killer"))
+        rows.append((say("memory limit"),
+                     say("RLIMIT_AS = {mib} MiB of address space (setrlimit(2)): without a cgroup, an allocation "
+                         "past it fails instead of meeting the OOM killer", mib=int(address_space_mib))))
     table = "".join(f"<tr><td style='padding:2px 10px 2px 0'><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
-    output = html.escape(result.stdout + result.stderr) or "(no output)"
+    output = html.escape(result.stdout + result.stderr) or say("(no output)")
     return (f"<table>{table}</table><pre style='background:#f6f6f6;padding:6px;max-height:20em;"
             f"overflow:auto;white-space:pre-wrap'>{output}</pre>")
 
@@ -110,8 +116,8 @@ class ContainerLauncher:
         self.rootfs, self.state_root, self.timeout = rootfs, state_root, timeout
         self.result = None
         self.error: str | None = None
-        self.preset = widgets.Dropdown(options=[("pick a command to try…", "")] +
-                                       [(f"{cmd}  —  {why}", cmd) for cmd, why in PRESETS.items()],
+        self.preset = widgets.Dropdown(options=[(say("pick a command to try…"), "")] +
+                                       [(f"{cmd}  —  {why}", cmd) for cmd, why in presets().items()],
                                        layout=widgets.Layout(width="36em"))
         self.command = widgets.Text(value="ps", description="sh -c", layout=widgets.Layout(width="36em"))
         self.namespaces = {kind: widgets.Checkbox(value=kind in DEFAULT_CHOICES, description=kind, indent=False,
@@ -120,15 +126,15 @@ class ContainerLauncher:
         # A default limit keeps a runaway command from eating the host's memory (a cgroup limit
         # as root, an address-space rlimit without).
         self.memory = widgets.BoundedIntText(value=256, min=0, max=4096,
-                                             description="memory MiB", layout=widgets.Layout(width="14em"))
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+                                             description=say("memory MiB"), layout=widgets.Layout(width="14em"))
+        self.run_button = widgets.Button(description=say("Run"), button_style="primary", icon="play")
         self.report = widgets.HTML()
         self.preset.observe(self._on_preset, names="value")
         self.run_button.on_click(self._on_run)
-        hint = widgets.HTML("<small>mount is always new: the runtime needs it for pivot_root. "
-                            "Memory 0 means no limit; without root the limit is RLIMIT_AS, not a cgroup. "
-                            "Each run is stopped after "
-                            f"{timeout:g} s.</small>")
+        hint = widgets.HTML("<small>" + say("mount is always new: the runtime needs it for pivot_root. "
+                                            "Memory 0 means no limit; without root the limit is RLIMIT_AS, not a "
+                                            "cgroup. Each run is stopped after {timeout:g} s.", timeout=timeout)
+                            + "</small>")
         self.widget = widgets.VBox([self.preset, self.command, widgets.HBox(list(self.namespaces.values())),
                                     widgets.HBox([self.memory, self.run_button]), hint, self.report])
 
@@ -140,7 +146,7 @@ class ContainerLauncher:
 
     def _on_run(self, _button) -> None:
         self.run_button.disabled = True
-        self.report.value = "<i>running…</i>"
+        self.report.value = f"<i>{say('running…')}</i>"
         chosen = tuple(kind for kind, box in self.namespaces.items() if box.value)
         try:
             self.result = launch(self.command.value, namespaces=chosen, memory_mib=self.memory.value or None,
@@ -150,7 +156,8 @@ class ContainerLauncher:
             self.report.value = result_html(self.command.value, self.result, address_space_mib=rlimit)
         except (TeachdockError, OSError) as error:
             self.result, self.error = None, str(error)
-            self.report.value = f"<b style='color:#a00'>Could not run it:</b> {html.escape(str(error))}"
+            self.report.value = (f"<b style='color:#a00'>{say('Could not run it:')}</b> "
+                                 f"{html.escape(str(error))}")
         finally:
             self.run_button.disabled = False
 

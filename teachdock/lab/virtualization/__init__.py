@@ -13,7 +13,7 @@ from teachdock.lab.virtualization.checks import (
     check_virtualenv_isolates,
 )
 from teachdock.lab.virtualization.figures import plot_apparent_speed, plot_measurements, speed_widget
-from teachdock.lab.virtualization.history import TIMELINE, plot_timeline, timeline_rows
+from teachdock.lab.virtualization.history import TIMELINE, plot_timeline, timeline, timeline_rows
 from teachdock.lab.virtualization.isolation import (
     MEMORY_LIMIT_COMMAND,
     SH_PROBE,
@@ -85,6 +85,7 @@ __all__ = [
     "probe_python",
     "speed_widget",
     "temporary_virtualenv",
+    "timeline",
     "timeline_rows",
     "trace_in_container",
     "trace_on_host",

@@ -11,20 +11,28 @@ from __future__ import annotations
 import math
 import statistics
 
-from teachdock.lab.virtualization.measurements import COLOURS, CONTENDERS, Measurements, format_seconds
+from teachdock.lab.common.language import say
+from teachdock.lab.virtualization.measurements import COLOURS, CONTENDERS, Measurements, contender_name, format_seconds
 
 # ---- the figures -------------------------------------------------------------------------
 
-PANELS = (  # (table, title, log scale); bars: median start-up, highest memory peak, fastest loop
-    ("startup", "start-up (median, log scale)", True),
-    ("memory", "peak memory (log scale)", True),
-    ("compute", "CPU-bound loop (fastest run)", False),
-)
-METERS = {  # what each memory bar measures, written under its name
-    "process": "shell's RSS",
-    "container": "cgroup peak",
-    "VM": "QEMU's RSS",
-}
+
+def panels() -> tuple[tuple[str, str, bool], ...]:
+    """(table, title, log scale); bars: median start-up, highest memory peak, fastest loop."""
+    return (
+        ("startup", say("start-up (median, log scale)"), True),
+        ("memory", say("peak memory (log scale)"), True),
+        ("compute", say("CPU-bound loop (fastest run)"), False),
+    )
+
+
+def meters() -> dict[str, str]:
+    """What each memory bar measures, written under its name."""
+    return {
+        "process": say("shell's RSS"),
+        "container": say("cgroup peak"),
+        "VM": say("QEMU's RSS"),
+    }
 
 
 def plot_measurements(m: Measurements):
@@ -38,13 +46,14 @@ def plot_measurements(m: Measurements):
     fig = Figure(figsize=(12, 4), layout="constrained")
     axes = fig.subplots(1, 3)
     positions = range(len(CONTENDERS))
-    for ax, (table, title, log) in zip(axes, PANELS):
+    for ax, (table, title, log) in zip(axes, panels()):
         shown = []
         for x, who in zip(positions, CONTENDERS):
             values = _panel_values(m, table, who)
             if not values:
                 reason = m.gaps.get(f"{table}:{who}") or _short_reason(m.missing.get(who, ""))
-                ax.text(x, 0.5, f"not measured\n({reason})" if reason else "not measured", ha="center",
+                ax.text(x, 0.5, say("not measured\n({reason})", reason=reason) if reason else say("not measured"),
+                        ha="center",
                         va="center", fontsize=8, color="#777777", transform=ax.get_xaxis_transform())
                 continue
             shown += values
@@ -55,9 +64,10 @@ def plot_measurements(m: Measurements):
                         textcoords="offset points", ha="center", fontsize=9, fontweight="bold")
         ax.set_xticks(list(positions))
         if table == "memory":
-            ax.set_xticklabels([f"{who}\n({METERS[who]})" for who in CONTENDERS], fontsize=9)
+            measured_by = meters()
+            ax.set_xticklabels([f"{contender_name(who)}\n({measured_by[who]})" for who in CONTENDERS], fontsize=9)
         else:
-            ax.set_xticklabels(CONTENDERS)
+            ax.set_xticklabels([contender_name(who) for who in CONTENDERS])
         ax.set_title(title, fontsize=11)
         for spine in ("top", "right"):
             ax.spines[spine].set_visible(False)
@@ -68,11 +78,11 @@ def plot_measurements(m: Measurements):
         else:
             ax.axhline(100, color="#0072B2", linestyle=":", linewidth=1)
             ax.set_ylim(0, 130)
-    axes[0].set_ylabel("seconds (start to ready)")
+    axes[0].set_ylabel(say("seconds (start to ready)"))
     axes[1].set_ylabel("MiB")
-    axes[2].set_ylabel("% of the host's speed")
-    fig.suptitle(f"Measured on this machine: one process, one container, one VM ({m.iterations:,}-step loop)",
-                 fontsize=12)
+    axes[2].set_ylabel(say("% of the host's speed"))
+    fig.suptitle(say("Measured on this machine: one process, one container, one VM ({iterations:,}-step loop)",
+                     iterations=m.iterations), fontsize=12)
     return fig
 
 
@@ -96,7 +106,7 @@ def _panel_label(table: str, value: float) -> str:
 
 
 def _short_reason(reason: str) -> str:
-    return "needs root" if "root" in reason else "see above" if reason else ""
+    return say("needs root") if "root" in reason else say("see above") if reason else ""
 
 
 def _decades(low: float, high: float) -> tuple[float, float]:
@@ -116,7 +126,7 @@ def apparent_speed(job_seconds: float, startup: float, compute_percent: float = 
     to start) takes ``startup + job_seconds * 100 / compute_percent`` in the contender.
     """
     if job_seconds < 0 or startup < 0 or compute_percent <= 0:
-        raise ValueError("job length and start-up must be >= 0 and the compute speed > 0")
+        raise ValueError(say("job length and start-up must be >= 0 and the compute speed > 0"))
     on_host = baseline_startup + job_seconds
     elsewhere = startup + job_seconds * 100 / compute_percent
     return 100 * on_host / elsewhere if elsewhere > 0 else 100.0
@@ -130,7 +140,7 @@ def break_even_seconds(startup: float, baseline_startup: float = 0.0, target_per
     """
     share = target_percent / 100
     if not 0 < share < 1:
-        raise ValueError("target_percent must be between 0 and 100")
+        raise ValueError(say("target_percent must be between 0 and 100"))
     return max(0.0, (share * startup - baseline_startup) / (1 - share))
 
 
@@ -152,28 +162,30 @@ def plot_apparent_speed(m: Measurements, target_percent: float = 98.0):
             continue
         speed = 100.0 if who == "container" else (m.speed_percent(who) or 100.0)
         ax.plot(jobs, [apparent_speed(job, startup, speed, baseline) for job in jobs], color=COLOURS[who],
-                linewidth=2.2, label=f"{who}: starts in {format_seconds(startup)}, computes at {speed:.0f} %")
+                linewidth=2.2, label=say("{who}: starts in {startup}, computes at {speed:.0f} %", who=contender_name(who),
+                                         startup=format_seconds(startup), speed=speed))
     ax.axhline(target_percent, color="#555555", linestyle=":", linewidth=1)
-    ax.text(1.2e-3, target_percent - 1.5, f'"{target_percent:.0f} % of bare metal"', va="top", fontsize=9,
-            color="#555555")
+    ax.text(1.2e-3, target_percent - 1.5, say('"{percent:.0f} % of bare metal"', percent=target_percent), va="top",
+            fontsize=9, color="#555555")
     container_startup = m.median("startup", "container")
     if container_startup is not None:
         even = break_even_seconds(container_startup, baseline, target_percent)
         ax.axvline(even, color=COLOURS["container"], linestyle="--", linewidth=1)
-        ax.annotate(f"container reaches {target_percent:.0f} %\nfor jobs of {format_seconds(even)} or more",
+        ax.annotate(say("container reaches {percent:.0f} %\nfor jobs of {seconds} or more", percent=target_percent,
+                        seconds=format_seconds(even)),
                     (even, 50), xytext=(8, 0), textcoords="offset points", fontsize=9,
                     color="#8a5a00", va="center")
     loop = m.median("compute", "process")
     if loop is not None:
         ax.axvline(loop, color=COLOURS["process"], linestyle=":", linewidth=1)
-        ax.annotate(f"our loop\n({format_seconds(loop)})", (loop, 8), xytext=(-6, 0),
+        ax.annotate(say("our loop\n({seconds})", seconds=format_seconds(loop)), (loop, 8), xytext=(-6, 0),
                     textcoords="offset points", ha="right", fontsize=9, color=COLOURS["process"])
     ax.set_xscale("log")
     ax.set_xlim(jobs[0], jobs[-1])
     ax.set_ylim(0, 105)
-    ax.set_xlabel("length of the job as a plain process on the host (seconds, log scale)")
-    ax.set_ylabel("% of host speed, start-up included")
-    ax.set_title("The same work, start-up included: short jobs pay for the start, long jobs don't")
+    ax.set_xlabel(say("length of the job as a plain process on the host (seconds, log scale)"))
+    ax.set_ylabel(say("% of host speed, start-up included"))
+    ax.set_title(say("The same work, start-up included: short jobs pay for the start, long jobs don't"))
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     ax.legend(loc="center right", bbox_to_anchor=(1, 0.62), frameon=False, fontsize=9)
@@ -183,16 +195,17 @@ def plot_apparent_speed(m: Measurements, target_percent: float = 98.0):
 def speed_sentence(m: Measurements, job_seconds: float) -> str:
     """What a job of this length costs in each contender, start-up included (for the widget)."""
     baseline = m.median("startup", "process") or 0.0
-    parts = [f"A job that takes <b>{format_seconds(job_seconds)}</b> as a plain process:"]
+    parts = [say("A job that takes <b>{seconds}</b> as a plain process:", seconds=format_seconds(job_seconds))]
     for who in ("container", "VM"):
         startup = m.median("startup", who)
         if startup is None:
-            parts.append(f"{who}: not measured")
+            parts.append(say("{who}: not measured", who=contender_name(who)))
             continue
         speed = 100.0 if who == "container" else (m.speed_percent(who) or 100.0)
         total = startup + job_seconds * 100 / speed
         percent = apparent_speed(job_seconds, startup, speed, baseline)
-        parts.append(f"{who}: {format_seconds(total)} in all, <b>{percent:.1f} %</b> of host speed")
+        parts.append(say("{who}: {total} in all, <b>{percent:.1f} %</b> of host speed", who=contender_name(who),
+                         total=format_seconds(total), percent=percent))
     return "<br>".join(parts)
 
 
@@ -201,7 +214,7 @@ def speed_widget(m: Measurements):
     import ipywidgets as widgets
 
     slider = widgets.FloatLogSlider(value=1.0, base=10, min=-3, max=3, step=0.05,
-                                    description="job (s)", readout_format=".3g",
+                                    description=say("job (s)"), readout_format=".3g",
                                     layout=widgets.Layout(width="480px"))
     text = widgets.HTML(speed_sentence(m, slider.value))
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from html import escape
 from pathlib import Path
 
+from teachdock.lab.common.language import say
 from teachdock.lab.common.views import TextAndHTML
 
 # ---- virtualenv against container ---------------------------------------------------------
@@ -130,15 +131,15 @@ UNLIMITED_V1 = 2**62  # cgroup v1 writes "no limit" as a huge page-aligned numbe
 
 
 def describe_memory_limit(raw: str) -> str:
-    """'67108864' -> '64 MiB'; v1's huge number and v2's 'max' -> 'unlimited'."""
+    """'67108864' -> '64 MiB'; v1's huge number and v2's 'max' -> 'unlimited' (in the learner's language)."""
     if raw == "max":
-        return "unlimited"
+        return say("unlimited")
     try:
         number = int(raw)
     except ValueError:
-        return raw
+        return say("unknown") if raw == "unknown" else raw
     if number >= UNLIMITED_V1:
-        return "unlimited"
+        return say("unlimited")
     return f"{number / 2**20:g} MiB"
 
 
@@ -160,7 +161,7 @@ def base_python() -> str:
     for candidate in (getattr(sys, "_base_executable", None), sys.executable, "/usr/bin/python3"):
         if candidate and is_real_interpreter(os.path.realpath(candidate)):
             return candidate
-    raise RuntimeError("found no real Python interpreter (only wrapper scripts): install python3")
+    raise RuntimeError(say("found no real Python interpreter (only wrapper scripts): install python3"))
 
 
 @contextmanager
@@ -215,19 +216,35 @@ def probe_container(rootfs, marker: str | os.PathLike, **options):
     return parse_probe(result.stdout), result
 
 
-# (fact, how it is shown, the key that decides "same" or "different").
+# (fact, how it is shown, the key that decides "same" or "different"). The facts are the names a
+# learner answers exercise 1 with, so they stay English; fact_label() shows them.
 ISOLATION_ROWS = (
     ("Python packages", lambda p: _packages(p), "packages"),
-    ("files (a marker file in the host's /tmp)", lambda p: "visible" if p["marker"] == "yes" else "not there",
+    ("files (a marker file in the host's /tmp)", lambda p: say("visible") if p["marker"] == "yes" else say("not there"),
      "marker"),
-    ("processes", lambda p: f"{p['processes']} visible, the notebook "
-                            f"{'among them' if p['notebook_pid'] == 'yes' else 'not among them'}", "notebook_pid"),
+    ("processes", lambda p: _processes(p), "notebook_pid"),
     ("hostname", lambda p: p["hostname"], "hostname"),
-    ("network interfaces", lambda p: p["interfaces"] or "(none)", "interfaces"),
-    ("mounts (mount namespace)", lambda p: f"{p['mounts']} in {p['mount_ns']}", "mount_ns"),
+    ("network interfaces", lambda p: p["interfaces"] or say("(none)"), "interfaces"),
+    ("mounts (mount namespace)", lambda p: say("{count} in {namespace}", count=p["mounts"], namespace=p["mount_ns"]),
+     "mount_ns"),
     ("memory limit", lambda p: describe_memory_limit(p["memory_limit"]), "memory_limit"),
     ("user id", lambda p: p["uid"], "uid"),
 )
+
+
+def fact_label(fact: str) -> str:
+    """A row's title in the table, in the learner's language (the table adds the English name to answer
+    exercise 1 with where the title does not hold it)."""
+    return {
+        "Python packages": say("Python packages"),
+        "files (a marker file in the host's /tmp)": say("files (a marker file in the host's /tmp)"),
+        "processes": say("processes"),
+        "hostname": say("hostname"),
+        "network interfaces": say("network interfaces"),
+        "mounts (mount namespace)": say("mounts (mount namespace)"),
+        "memory limit": say("memory limit"),
+        "user id": say("user id"),
+    }.get(fact, fact)
 
 # The names learners may use for each fact in exercise 1 (lower case).
 FACT_NAMES = {
@@ -241,9 +258,16 @@ FACT_NAMES = {
 
 def _packages(probe: dict[str, str]) -> str:
     if probe["python"] == "none":
-        return "no Python at all"
-    teachdock = "teachdock among them" if probe["teachdock"] == "yes" else "no teachdock"
-    return f"{probe['packages']} ({teachdock}), in {probe['python']}"
+        return say("no Python at all")
+    if probe["teachdock"] == "yes":
+        return say("{count} (teachdock among them), in {prefix}", count=probe["packages"], prefix=probe["python"])
+    return say("{count} (no teachdock), in {prefix}", count=probe["packages"], prefix=probe["python"])
+
+
+def _processes(probe: dict[str, str]) -> str:
+    if probe["notebook_pid"] == "yes":
+        return say("{count} visible, the notebook among them", count=probe["processes"])
+    return say("{count} visible, the notebook not among them", count=probe["processes"])
 
 
 def fact_key(fact: str) -> str:
@@ -261,25 +285,28 @@ def isolated_facts(host: dict[str, str], other: dict[str, str] | None) -> set[st
 def isolation_table(host: dict[str, str], venv: dict[str, str] | None,
                     container: dict[str, str] | None) -> TextAndHTML:
     """One row per fact; a cell is highlighted where the answer differs from this notebook's."""
-    columns = [("this notebook's Python", host), ("a fresh virtualenv", venv), ("a container", container)]
+    columns = [(say("this notebook's Python"), host), (say("a fresh virtualenv"), venv), (say("a container"), container)]
     head = "".join(f"<th style='text-align:left'>{escape(name)}</th>" for name, _ in columns)
     rows, text_rows = [], []
     for fact, show, key in ISOLATION_ROWS:
         cells, texts = [], []
         for name, probe in columns:
             if probe is None:
-                cells.append("<td style='text-align:left;color:#777'>not measured</td>")
-                texts.append("not measured")
+                cells.append(f"<td style='text-align:left;color:#777'>{say('not measured')}</td>")
+                texts.append(say("not measured"))
                 continue
             shown = show(probe)
             differs = probe is not host and probe[key] != host[key]
             style = "text-align:left" + (";background:#fff1cc" if differs else "")
             cells.append(f"<td style='{style}'>{escape(shown)}</td>")
             texts.append(shown + (" *" if differs else ""))
-        rows.append(f"<tr><td style='text-align:left'><b>{escape(fact)}</b></td>{''.join(cells)}</tr>")
-        text_rows.append(f"{fact:<42} " + " | ".join(texts))
-    html = (f"<table><thead><tr><th style='text-align:left'>question</th>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>"
-            "<small>Highlighted: different from this notebook's own answer, i.e. isolated.</small>")
-    return TextAndHTML(html, "\n".join(text_rows) + "\n(* = different from this notebook's answer)")
+        label, name = fact_label(fact), fact_key(fact)
+        named = name in label  # in English the label holds the name to answer with; else it is added
+        rows.append(f"<tr><td style='text-align:left'><b>{escape(label)}</b>"
+                    f"{'' if named else f' <code>{escape(name)}</code>'}</td>{''.join(cells)}</tr>")
+        text_rows.append(f"{label if named else f'{label} ({name})':<42} " + " | ".join(texts))
+    note = say("Highlighted: different from this notebook's own answer, i.e. isolated.")
+    html = (f"<table><thead><tr><th style='text-align:left'>{say('question')}</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table><small>{note}</small>")
+    return TextAndHTML(html, "\n".join(text_rows) + "\n" + say("(* = different from this notebook's answer)"))
 

@@ -1,13 +1,16 @@
 """Chapter 01's first picture: four ways to run a program, drawn as stacks of boxes.
 
 ``plot_stacks()`` draws bare metal, type-1 and type-2 hypervisors and containers as stacks of
-boxes (hardware, kernels, hypervisor, apps), from the data in ``ARCHITECTURES``. matplotlib is
-imported only when it draws.
+boxes (hardware, kernels, hypervisor, apps), from the data in ``ARCHITECTURES`` (made by
+``architectures()`` in the learner's language when read). matplotlib is imported only when it draws.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from teachdock.lab.common.language import say
+from teachdock.lab.virtualization.history import MadeWhenRead
 
 @dataclass(frozen=True)
 class Box:
@@ -29,42 +32,48 @@ class Architecture:
     kernels: str  # how many kernels run, said in words
 
 
-ARCHITECTURES = (
-    Architecture("bare metal", "one OS on the machine", (
-        Box(0, 1, 0, "hardware", "hardware"),
-        Box(0, 1, 1, "kernel", "kernel"),
-        Box(0, 0.5, 2, "app", "app"),
-        Box(0.5, 0.5, 2, "app", "app"),
-    ), "1 kernel"),
-    Architecture("type-1 hypervisor", "Xen, VMware ESXi, Hyper-V, KVM", (
-        Box(0, 1, 0, "hardware", "hardware"),
-        Box(0, 1, 1, "hypervisor", "hypervisor"),
-        Box(0, 0.5, 2, "guest\nkernel", "kernel"),
-        Box(0.5, 0.5, 2, "guest\nkernel", "kernel"),
-        Box(0, 0.5, 3, "app", "app"),
-        Box(0.5, 0.5, 3, "app", "app"),
-        Box(0, 0.5, 2, "VM", "vm", height=2),
-        Box(0.5, 0.5, 2, "VM", "vm", height=2),
-    ), "hypervisor + 2 guest kernels"),
-    Architecture("type-2 hypervisor", "VirtualBox, VMware Workstation, QEMU (TCG)", (
-        Box(0, 1, 0, "hardware", "hardware"),
-        Box(0, 1, 1, "host kernel", "kernel"),
-        Box(0, 0.7, 2, "hypervisor\n(a process)", "hypervisor"),
-        Box(0.7, 0.3, 2, "app", "app"),
-        Box(0, 0.35, 3, "guest\nkernel", "kernel"),
-        Box(0.35, 0.35, 3, "guest\nkernel", "kernel"),
-        Box(0, 0.35, 4, "app", "app"),
-        Box(0.35, 0.35, 4, "app", "app"),
-        Box(0, 0.35, 3, "VM", "vm", height=2),
-        Box(0.35, 0.35, 3, "VM", "vm", height=2),
-    ), "1 host + 2 guest kernels"),
-    Architecture("containers", "Docker, podman, teachdock", (
-        Box(0, 1, 0, "hardware", "hardware"),
-        Box(0, 1, 1, "host kernel\nnamespaces + cgroups", "kernel"),
-        Box(0, 0.5, 2, "app +\nits files", "container"),
-        Box(0.5, 0.5, 2, "app +\nits files", "container"),
-    ), "1 kernel, shared"),
-)
+def architectures() -> tuple[Architecture, ...]:
+    hardware, app, guest_kernel, vm = say("hardware"), say("app"), say("guest\nkernel"), "VM"  # VM: the same
+    return (
+        Architecture(say("bare metal"), say("one OS on the machine"), (
+            Box(0, 1, 0, hardware, "hardware"),
+            Box(0, 1, 1, say("kernel"), "kernel"),
+            Box(0, 0.5, 2, app, "app"),
+            Box(0.5, 0.5, 2, app, "app"),
+        ), say("1 kernel")),
+        Architecture(say("type-1 hypervisor"), "Xen, VMware ESXi, Hyper-V, KVM", (  # the same in every language
+            Box(0, 1, 0, hardware, "hardware"),
+            Box(0, 1, 1, say("hypervisor"), "hypervisor"),
+            Box(0, 0.5, 2, guest_kernel, "kernel"),
+            Box(0.5, 0.5, 2, guest_kernel, "kernel"),
+            Box(0, 0.5, 3, app, "app"),
+            Box(0.5, 0.5, 3, app, "app"),
+            Box(0, 0.5, 2, vm, "vm", height=2),
+            Box(0.5, 0.5, 2, vm, "vm", height=2),
+        ), say("hypervisor + 2 guest kernels")),
+        Architecture(say("type-2 hypervisor"), "VirtualBox, VMware Workstation, QEMU (TCG)", (  # the same
+            Box(0, 1, 0, hardware, "hardware"),
+            Box(0, 1, 1, say("host kernel"), "kernel"),
+            Box(0, 0.7, 2, say("hypervisor\n(a process)"), "hypervisor"),
+            Box(0.7, 0.3, 2, app, "app"),
+            Box(0, 0.35, 3, guest_kernel, "kernel"),
+            Box(0.35, 0.35, 3, guest_kernel, "kernel"),
+            Box(0, 0.35, 4, app, "app"),
+            Box(0.35, 0.35, 4, app, "app"),
+            Box(0, 0.35, 3, vm, "vm", height=2),
+            Box(0.35, 0.35, 3, vm, "vm", height=2),
+        ), say("1 host + 2 guest kernels")),
+        Architecture(say("containers"), "Docker, podman, teachdock", (  # the same in every language
+            Box(0, 1, 0, hardware, "hardware"),
+            Box(0, 1, 1, say("host kernel\nnamespaces + cgroups"), "kernel"),
+            Box(0, 0.5, 2, say("app +\nits files"), "container"),
+            Box(0.5, 0.5, 2, say("app +\nits files"), "container"),
+        ), say("1 kernel, shared")),
+    )
+
+
+ARCHITECTURES = MadeWhenRead(architectures)
+
 
 KIND_STYLE = {  # fill colour, edge colour, line style
     "hardware": ("#d9d9d9", "#555555", "-"),
@@ -76,7 +85,7 @@ KIND_STYLE = {  # fill colour, edge colour, line style
 }
 
 
-def plot_stacks(architectures=ARCHITECTURES):
+def plot_stacks(stacks=None):
     """The four architectures as stacks of boxes, hardware at the bottom.
 
     Built with matplotlib's object API (no pyplot), so returning it from a cell shows it once.
@@ -84,10 +93,11 @@ def plot_stacks(architectures=ARCHITECTURES):
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyBboxPatch
 
+    stacks = architectures() if stacks is None else stacks
     fig = Figure(figsize=(11, 4.6), layout="constrained")
-    axes = fig.subplots(1, len(architectures))
-    top = max(box.level + box.height for arch in architectures for box in arch.boxes)
-    for ax, arch in zip(axes, architectures):
+    axes = fig.subplots(1, len(stacks))
+    top = max(box.level + box.height for arch in stacks for box in arch.boxes)
+    for ax, arch in zip(axes, stacks):
         for box in arch.boxes:
             fill, edge, style = KIND_STYLE[box.kind]
             if box.kind == "vm":  # an outline around the guest's kernel and apps
@@ -111,6 +121,6 @@ def plot_stacks(architectures=ARCHITECTURES):
         ax.text(0.5, top + 0.55, arch.examples, ha="center", va="top", fontsize=8.5, color="#444444",
                 style="italic")
         ax.text(0.5, -0.1, arch.kernels, ha="center", va="top", fontsize=9, color="#0072B2")
-    fig.suptitle("Four ways to run a program: what sits between the app and the hardware", fontsize=12)
+    fig.suptitle(say("Four ways to run a program: what sits between the app and the hardware"), fontsize=12)
     return fig
 

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from teachdock.lab.common.language import say
 from teachdock.lab.virtualization.measurements import BUSYBOX, COLOURS
 
 TRACED_COMMAND = "uname -n; cat /proc/version | wc -c"  # same work on both sides, no writes
@@ -109,7 +110,8 @@ def command_calls(calls: list[Call], marker: str | None = None) -> list[Call]:
     start = next((index for index, call in enumerate(calls)
                   if call.name == "execve" and marker in call.line and call.result == "0"), None)
     if start is None:
-        raise ValueError(f"no successful call starting {marker}... in the trace: did the command start?")
+        raise ValueError(say("no successful call starting {marker}... in the trace: did the command start?",
+                             marker=marker))
     children: dict[int, int] = {}  # child pid -> parent pid, from every fork's return value
     for call in calls:
         if call.name in FORKS and call.result not in (None, "?") and int(call.result) > 0:
@@ -127,11 +129,12 @@ def _strace(args: list[str], trace_file: Path) -> tuple[int, str]:
     """Run ``args`` under ``strace -f``; (its exit code, its output). A failing command is traced too."""
     strace = shutil.which("strace")
     if strace is None:
-        raise StraceUnavailable("strace is not installed here (Debian: apt-get install strace)")
+        raise StraceUnavailable(say("strace is not installed here (Debian: apt-get install strace)"))
     done = subprocess.run([strace, "-f", "-qq", "--pidns-translation", "-o", str(trace_file), "--", *args],
                           capture_output=True, text=True, timeout=120, check=False)
     if not trace_file.exists() or not trace_file.stat().st_size:  # e.g. ptrace refused in a container
-        raise StraceUnavailable(f"strace could not trace here ({done.returncode}): {done.stderr.strip()[-500:]}")
+        raise StraceUnavailable(say("strace could not trace here ({code}): {stderr}", code=done.returncode,
+                                    stderr=done.stderr.strip()[-500:]))
     return done.returncode, done.stdout + done.stderr
 
 
@@ -174,17 +177,17 @@ def plot_syscall_counts(host: Trace, container: Trace):
 
     rows = compare(host, container)
     if not rows:
-        raise ValueError("nothing to draw: neither trace holds a call")
+        raise ValueError(say("nothing to draw: neither trace holds a call"))
     fig = Figure(figsize=(8, 0.25 * len(rows) + 1.2), layout="constrained")
     ax = fig.subplots()
     positions = range(len(rows))
     ax.barh([p - 0.2 for p in positions], [row[1] for row in rows], height=0.4,
-            color=COLOURS["process"], label=f"host ({len(host.calls)} calls)")
+            color=COLOURS["process"], label=say("host ({count} calls)", count=len(host.calls)))
     ax.barh([p + 0.2 for p in positions], [row[2] for row in rows], height=0.4,
-            color=COLOURS["container"], label=f"container ({len(container.calls)} calls)")
+            color=COLOURS["container"], label=say("container ({count} calls)", count=len(container.calls)))
     ax.set_yticks(list(positions), [row[0] for row in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("times the command made the call")
-    ax.set_title("One shell command's system calls, traced by strace on this machine")
+    ax.set_xlabel(say("times the command made the call"))
+    ax.set_title(say("One shell command's system calls, traced by strace on this machine"))
     ax.legend(loc="lower right")
     return fig
