@@ -5,7 +5,8 @@
     teachdock store ...                the image store on this machine, without a daemon (cli/store.py)
     teachdock runtime ...              the OCI runtime (runc's verbs): run a bundle (cli/runtime.py)
     teachdock daemon ...               run teachdockd in the foreground (same flags as dockerd)
-    teachdock doctor [--room] [--json] what this machine offers for the course; --room: can every chapter run
+    teachdock doctor [--room] [--json] [--lang ko]
+                                       what this machine offers for the course; --room: can every chapter run
 
 This package is the top layer: it may import every other one. Each group lives in its own
 module and is imported only when used, so that starting a container from the shell does
@@ -56,7 +57,8 @@ Without a daemon:
   runtime   run OCI bundles with runc's verbs (run, create, start, state, kill, delete, list)
   daemon    run the daemon, teachdockd (-H unix://PATH --data-root DIR ...), in the foreground
   doctor    check what this machine offers: namespaces, cgroups, overlayfs, busybox;
-            --room: can every chapter run here (exit 1 if not), --json for scripts
+            --room: can every chapter run here (exit 1 if not), --json for scripts,
+            --lang ko: the report in Korean (TEACHDOCK_LANG decides without it)
 
 Run `teachdock COMMAND --help` for the details of one command, and the API calls it makes.
 """

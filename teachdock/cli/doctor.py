@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from teachdock.lab.common.language import LANGUAGES
 
@@ -52,17 +51,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     arguments = parser().parse_args(argv)  # --help prints and exits 0; an unknown flag or language exits 2
     # JSON is for scripts: its sentences never change language.
-    language = "en" if arguments.json else arguments.lang
-    before = os.environ.get("TEACHDOCK_LANG")
-    if language:
-        os.environ["TEACHDOCK_LANG"] = language  # for this command only (main() also runs inside tests)
-    try:
+    from teachdock.lab.common.language import speaking  # noqa: PLC0415
+
+    with speaking("en" if arguments.json else arguments.lang):  # for this command only
         return report(arguments)
-    finally:
-        if before is None:
-            os.environ.pop("TEACHDOCK_LANG", None)
-        else:
-            os.environ["TEACHDOCK_LANG"] = before
 
 
 def report(arguments: argparse.Namespace) -> int:

@@ -212,10 +212,13 @@ def take_inventory(roots: Roots) -> Inventory:
 def chapter_leftovers() -> list[str]:
     import importlib  # noqa: PLC0415
 
+    from teachdock.lab.common.language import speaking  # noqa: PLC0415
+
     found = []
     for title, module in CHAPTER_LABS:
         try:
-            found += [f"{title}: {item}" for item in importlib.import_module(module).leftovers()]
+            with speaking("en"):  # this command's own lines are English, whatever the terminal's language
+                found += [f"{title}: {item}" for item in importlib.import_module(module).leftovers()]
         except (ImportError, OSError, TeachdockError) as error:  # e.g. no pyroute2, or no root to look
             found.append(f"{title}: not looked at ({error})")
     return found

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import json
 import re
 import string
@@ -244,3 +245,18 @@ def test_korean_plots_draw_hangul_and_symbols(monkeypatch, caplog):
         with caplog.at_level("WARNING", logger="matplotlib.font_manager"):
             figure.savefig(io.BytesIO(), format="png")
     assert not caplog.records, [record.getMessage() for record in caplog.records]
+
+
+def test_speaking_sets_the_language_for_a_block_and_puts_it_back(monkeypatch):
+    from teachdock.lab.common.language import language, speaking  # noqa: PLC0415
+
+    monkeypatch.setenv("TEACHDOCK_LANG", "ko")
+    with speaking("en"):
+        assert language() == "en"
+    assert language() == "ko"
+    with speaking(None):  # as set
+        assert language() == "ko"
+    monkeypatch.delenv("TEACHDOCK_LANG")
+    with speaking("ko"):
+        assert language() == "ko"
+    assert "TEACHDOCK_LANG" not in os.environ

@@ -83,3 +83,20 @@ def test_only_the_default_roots_take_the_chapters_leftovers_along(monkeypatch):
     assert not _roots(host="unix:///tmp/y.sock").default and not _roots("--cgroup-parent", "td2").default
     found = reset.Inventory(chapters=["chapter 08's network by hand: namespace tdlab-a"])
     assert "chapter 08's network by hand: namespace tdlab-a" in reset.plan_lines(found, _roots())
+
+
+def test_the_chapters_leftovers_are_listed_in_the_commands_english(monkeypatch):
+    """A terminal of the Korean lab has TEACHDOCK_LANG=ko; reset's lines stay one language."""
+    import sys
+    import types
+
+    from teachdock.cli import reset
+    from teachdock.lab.common.language import say
+
+    lab = types.ModuleType("fake_chapter_lab")
+    lab.leftovers = lambda: [say("namespace {name}", name="tdlab-a")]
+    monkeypatch.setitem(sys.modules, "fake_chapter_lab", lab)
+    monkeypatch.setattr(reset, "CHAPTER_LABS", (("chapter 08's network by hand", "fake_chapter_lab"),))
+    monkeypatch.setenv("TEACHDOCK_LANG", "ko")
+    assert say("namespace {name}", name="tdlab-a") != "namespace tdlab-a"  # the lab itself speaks Korean here
+    assert reset.chapter_leftovers() == ["chapter 08's network by hand: namespace tdlab-a"]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -44,6 +45,25 @@ def language() -> str:
     setting = os.environ.get("TEACHDOCK_LANG", "").strip().lower()
     code = setting.replace("-", "_").split("_")[0].split(".")[0]
     return code if code in LANGUAGES else "en"
+
+
+@contextmanager
+def speaking(code: str | None):
+    """Within the block the lab speaks ``code`` (None: as set); for one command of the CLI.
+
+    ``teachdock doctor --lang ko`` speaks Korean, ``--json`` English; ``teachdock system reset``
+    lists the chapters' leftovers in its own English whatever the terminal's TEACHDOCK_LANG.
+    """
+    before = os.environ.get("TEACHDOCK_LANG")
+    if code:
+        os.environ["TEACHDOCK_LANG"] = code
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TEACHDOCK_LANG", None)
+        else:
+            os.environ["TEACHDOCK_LANG"] = before
 
 
 def say(english: str, **values) -> str:
