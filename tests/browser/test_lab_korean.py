@@ -13,7 +13,7 @@ Then the walkthrough: every Korean chapter opened in that lab (its kernels get
 ``TEACHDOCK_LANG=ko``, as scripts/lab gives them), and a few of its cells run, chosen because they
 are cheap and show what the lab itself says — a prediction box, an exercise's answer box. Their
 output must read Korean: Hangul from the lab's message catalogue, not only from the Markdown
-around it. Each chapter's last output is saved as ``artifacts/ko_NN_*.png``. The English
+around it. Each output of the lab's is saved as ``artifacts/ko_NN_K.png``. The English
 walkthrough (test_lab_ui.py) runs whole chapters; the Korean chapters run the same code (the
 sync test holds it so), so here the point is the language, not the code.
 """
@@ -130,21 +130,34 @@ def browser_has_hangul(text: str) -> bool:
     return any("가" <= character <= "힣" for character in text)
 
 
-#: chapter: the cells to run, in order (a text only that cell's source contains). The last one's
-#: output must hold Korean; each is cheap (no daemon, no container) and leaves nothing behind.
+def shows(marker: str) -> tuple[str, bool]:
+    """A cell whose output is the lab's own: it must read Korean (and is saved as a screenshot)."""
+    return marker, True
+
+
+def runs(marker: str) -> tuple[str, bool]:
+    """A cell that only prepares (imports, a scratch folder): its output is the code's own prints."""
+    return marker, False
+
+
+#: chapter: the cells to run, in order, each named by a text only its source contains. Each is
+#: cheap (no daemon, at most one short container) and leaves nothing behind.
 TOURS = {
-    "00_start_here.ipynb": ["startup_guess = Prediction(", "check_ps_count(answer)"],
-    "01_virtualization.ipynb": ["calls_guess = Prediction("],
-    "02_namespaces.ipynb": ["host_pid_guess = Prediction(", "check_shared_kinds(answer"],
-    "03_cgroups.ipynb": ["peak_guess = Prediction("],
-    "04_filesystems.ipynb": ["import inspect", "mounts_after_pivot = Prediction(", "check_hidden_cpuinfo(options)"],
-    "05_images_and_layers.ipynb": ["images = Images(workdir", "blob_count = Prediction("],
-    "06_registries.ipynb": ["digits_guess = Prediction("],
-    "07_client_and_daemon.ipynb": ['prefix="teachdock-07-"', "calls_guess = Prediction("],
-    "08_networks.ipynb": ["from teachdock.lab.networks import (BRIDGE", "slowdown_guess = Prediction("],
-    "09_applications.ipynb": ['prefix="teachdock-09-"', "calls_guess = Prediction("],
-    "10_security.ipynb": ["check_mkdir_filter(my_profile)"],
-    "11_build_your_own_container.ipynb": ["lines_guess = Prediction("],
+    "00_start_here.ipynb": [shows("report = doctor()"), shows("startup_guess = Prediction("),
+                            shows("launcher = container_launcher("), shows("HTML(launcher.report.value)"),
+                            shows("check_ps_count(answer)")],
+    "01_virtualization.ipynb": [shows("calls_guess = Prediction(")],
+    "02_namespaces.ipynb": [shows("host_pid_guess = Prediction("), shows("check_shared_kinds(answer")],
+    "03_cgroups.ipynb": [shows("peak_guess = Prediction(")],
+    "04_filesystems.ipynb": [runs("import inspect"), shows("mounts_after_pivot = Prediction("),
+                             shows("check_hidden_cpuinfo(options)")],
+    "05_images_and_layers.ipynb": [runs("images = Images(workdir"), shows("blob_count = Prediction(")],
+    "06_registries.ipynb": [shows("digits_guess = Prediction(")],
+    "07_client_and_daemon.ipynb": [runs('prefix="teachdock-07-"'), shows("calls_guess = Prediction(")],
+    "08_networks.ipynb": [runs("from teachdock.lab.networks import (BRIDGE"), shows("slowdown_guess = Prediction(")],
+    "09_applications.ipynb": [runs('prefix="teachdock-09-"'), shows("calls_guess = Prediction(")],
+    "10_security.ipynb": [shows("check_mkdir_filter(my_profile)")],
+    "11_build_your_own_container.ipynb": [shows("lines_guess = Prediction(")],
 }
 
 KERNEL_IDLE = """() => {
@@ -172,15 +185,16 @@ def tour_cell(chapter: str, marker: str) -> int:
 
 def test_the_tour_names_every_chapter():
     assert sorted(TOURS) == sorted(p.name for p in KOREAN.glob("*.ipynb"))
-    for chapter, markers in TOURS.items():
-        for marker in markers:
+    for chapter, steps in TOURS.items():
+        assert any(korean for _, korean in steps), f"{chapter}: the tour shows nothing of the lab's"
+        for marker, _ in steps:
             tour_cell(chapter, marker)
 
 
 def test_every_korean_chapter_shows_korean_output(korean_lab):
     seen = {}
     with browser.launched_chromium() as chromium:
-        for chapter, markers in TOURS.items():
+        for chapter, steps in TOURS.items():
             notebook = f"ko/{chapter}"
             page = chromium.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
@@ -197,18 +211,18 @@ def test_every_korean_chapter_shows_korean_output(korean_lab):
                 title = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first
                 expect(title).to_be_visible(timeout=60_000)
                 assert browser_has_hangul(title.inner_text()), f"{notebook}: title {title.inner_text()!r}"
-                for marker in markers:
+                for number, (marker, korean) in enumerate(steps):
                     index = tour_cell(chapter, marker)
                     page.evaluate(RUN_CELL, index)
                     page.wait_for_function(f"() => ({CELL_COUNT})({index}) !== null", timeout=120_000, polling=250)
                     page.wait_for_function(KERNEL_IDLE, timeout=120_000, polling=250)
-                    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
-                    assert "Traceback" not in (cell.locator(".jp-OutputArea").inner_text()), (
-                        f"{notebook}: the cell with {marker!r} failed:\n{cell.locator('.jp-OutputArea').inner_text()}")
-                output = page.locator(".jp-Notebook .jp-Cell").nth(tour_cell(chapter, markers[-1])).locator(".jp-OutputArea")
-                expect(output).to_contain_text(HANGUL, timeout=30_000)  # widgets render after the reply
-                seen[chapter] = output.inner_text()
-                output.screenshot(path=str(browser.ARTIFACTS / f"ko_{chapter.split('_')[0]}_output.png"))
+                    output = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
+                    assert "Traceback" not in output.inner_text(), (
+                        f"{notebook}: the cell with {marker!r} failed:\n{output.inner_text()}")
+                    if korean:
+                        expect(output).to_contain_text(HANGUL, timeout=30_000)  # widgets render after the reply
+                        seen[f"{chapter} {marker}"] = output.inner_text()
+                        output.screenshot(path=str(browser.ARTIFACTS / f"ko_{chapter[:2]}_{number}.png"))
                 assert not errors, f"{notebook}: {errors}"
             finally:
                 page.close()
@@ -216,5 +230,5 @@ def test_every_korean_chapter_shows_korean_output(korean_lab):
                     korean_lab.shutdown_kernel_of(notebook)
                 except (urllib.error.URLError, ConnectionError, TimeoutError):
                     pass  # Lab is gone: its teardown reports what it had to kill
-    english = {chapter: english_left(text) for chapter, text in seen.items() if english_left(text)}
+    english = {cell: english_left(text) for cell, text in seen.items() if english_left(text)}
     assert not english, f"English prose left in what the lab showed: {english}"
