@@ -3,7 +3,6 @@ lines, the launcher's report, and `teachdock doctor --lang ko`; --json stays Eng
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -13,22 +12,10 @@ from teachdock.lab.start_here import machine, room
 from teachdock.lab.start_here.checks import judge_host_network, judge_pid1_without_pid_namespace, judge_ps_count
 from teachdock.lab.start_here.doctor import render_html
 from teachdock.lab.start_here.launcher import result_html
-from teachdock.lab.start_here.machine import HostReport, NamespaceProbe
 from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.unit.test_room_check import _machine  # the same healthy machine, changed per test
 
 HOST = views.View("host", 4242, "systemd", [(i, "x") for i in range(1, 81)], "vm", 30, ["lo", "eth0"], 0)
-
-
-def _machine(**changes) -> HostReport:
-    report = HostReport(
-        is_root=True, kernel="6.1.0-56-amd64",
-        namespaces={name: NamespaceProbe(name, True, True, how="directly") for name in machine.CLONE_FLAGS},
-        userns_settings={}, cgroup_version="v2", cgroup_controllers={"memory": True, "cpu": True, "pids": True},
-        cgroup_writable=True, overlayfs=True, busybox="static", base_rootfs=Path("/var/lib/teachdock/rootfs/busybox"),
-        base_rootfs_present=True, runc="/usr/sbin/runc")
-    report = replace(report, **changes)
-    report.findings = machine.assess(report)
-    return report
 
 
 def test_the_ps_count_judge_speaks_korean(korean):

@@ -7,17 +7,10 @@ from teachdock.lab.virtualization import checks, figures, history, isolation, me
 from teachdock.runtime import RunResult
 from teachdock.runtime.cgroups import Metrics
 from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.unit.test_lab_virtualization import CONTAINER, HOST, VENV  # the three views the English tests judge
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-
-HOST = {"python": "/usr", "packages": "40", "teachdock": "yes", "marker": "yes", "processes": "80",
-        "notebook_pid": "yes", "hostname": "vm", "interfaces": "eth0 lo", "uid": "0",
-        "mount_ns": "mnt:[1]", "mounts": "20", "memory_limit": "9223372036854771712"}
-VENV = dict(HOST, python="/tmp/v", packages="0", teachdock="no", processes="81")
-CONTAINER = dict(HOST, python="none", packages="none", teachdock="no", marker="no", processes="3",
-                 notebook_pid="no", hostname="box", interfaces="lo", mount_ns="mnt:[2]", mounts="26",
-                 memory_limit="67108864")
 
 
 def _run_result(limit, exit_code=0, oom=False):
