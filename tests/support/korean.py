@@ -1,7 +1,7 @@
 """What a Korean learner reads: Hangul, and no English prose left between the names.
 
 Checks' unit tests call ``reads_korean(result.message)`` with ``TEACHDOCK_LANG=ko`` set
-(``korean`` fixture below): the sentence must have Hangul, and no run of four English words —
+(the ``korean`` fixture of tests/unit/conftest.py): the sentence must have Hangul, and no run of four English words —
 names such as ``namespaces=``, ``/proc/self/ns``, ``docker run`` or ``memory.max`` are fine,
 a sentence left in English is not.
 """
@@ -9,8 +9,6 @@ a sentence left in English is not.
 from __future__ import annotations
 
 import re
-
-import pytest
 
 HANGUL = re.compile(r"[가-힣]")
 #: Four words of plain letters in a row, none of them touching code punctuation.
@@ -25,9 +23,3 @@ def english_left(text: str) -> list[str]:
 
 def reads_korean(text: str) -> bool:
     return bool(HANGUL.search(text)) and not english_left(text)
-
-
-@pytest.fixture
-def korean(monkeypatch):
-    """The lab speaks Korean for one test, as in a kernel ``scripts/lab --lang ko`` started."""
-    monkeypatch.setenv("TEACHDOCK_LANG", "ko")

@@ -13,7 +13,7 @@ from teachdock.lab.applications.compose_trace import (ComposeTrace, created_labe
                                                       route, route_counts)
 from teachdock.lab.applications.health_watch import HealthWatch, health_of
 from teachdock.lab.client_and_daemon.trace_views import TraceEntry
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 ID = "a" * 64
 NET = "b" * 64

@@ -15,7 +15,7 @@ from teachdock.lab.capstone.cgroup import PARENT, memory_cgroup
 from teachdock.lab.capstone.checks import hint_for_error, judge_level, probe_values
 from teachdock.lab.capstone.sandbox import PROBE_EXIT
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 
 class FakeCgroup:

@@ -18,7 +18,7 @@ from teachdock.lab.cgroups.checks import (
     judge_pids_limit,
 )
 from teachdock.lab.cgroups.samples import plot_samples, summarize
-from tests.support.korean import korean, reads_korean  # noqa: F401 - the fixture
+from tests.support.korean import reads_korean
 from tests.unit.test_lab_monitor import fake, new_monitor, oom_run  # noqa: F401 - fake is a fixture
 
 

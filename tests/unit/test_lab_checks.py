@@ -21,7 +21,7 @@ from teachdock.lab.start_here.checks import (
     judge_ps_count,
 )
 from teachdock.runtime import make_spec
-from tests.support.korean import korean, reads_korean  # noqa: F401 - korean is a fixture
+from tests.support.korean import reads_korean
 
 HOST_INTERFACES = ["lo", "eth0", "ifb0"]
 HOST = views.View("host", 4242, "process_api", [(i, "x") for i in range(1, 81)], "vm", 30, HOST_INTERFACES, 0)

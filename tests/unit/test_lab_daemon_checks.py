@@ -9,7 +9,7 @@ import pytest
 
 from teachdock.lab.client_and_daemon.checks import (check_log_file, check_name_conflict, judge_call_count,
                                                     judge_docker_host, judge_log_file, judge_name_conflict)
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 RUN_CALLS = [("HEAD", "/_ping", 200), ("POST", "/containers/create", 201), ("POST", "/containers/{id}/attach", 101),
              ("POST", "/containers/{id}/wait", 200), ("POST", "/containers/{id}/start", 204)]

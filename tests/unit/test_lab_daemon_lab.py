@@ -12,7 +12,7 @@ import pytest
 from teachdock.errors import NotFound
 from teachdock.lab.client_and_daemon.daemon_lab import (dechunk, disk_map, object_files, raw_request, socket_info, socket_path, tree,
                                       visible)
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 
 @pytest.fixture

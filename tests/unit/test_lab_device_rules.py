@@ -1,7 +1,7 @@
 """Chapter 04's account of who enforces the device rules, for each kind of host."""
 
 from teachdock.lab.filesystems import device_rules
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 
 def test_v1_names_the_devices_files():

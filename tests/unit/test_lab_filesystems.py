@@ -28,7 +28,7 @@ from teachdock.lab.filesystems.checks import (
     judge_readonly_root,
     masked_in,
 )
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 # A container's mountinfo as teachdock's runtime makes it (shortened), with a space escaped
 # in one mount point and propagation tags on two lines.

@@ -25,7 +25,7 @@ from teachdock.lab.images.layers_view import (
     plot_sharing,
     steps_table,
 )
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 
 def tar_of(*entries) -> bytes:

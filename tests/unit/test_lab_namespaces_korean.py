@@ -16,7 +16,7 @@ from teachdock.lab.namespaces.checks import (
     judge_shared_kinds,
     judge_shared_network,
 )
-from tests.support.korean import korean, reads_korean  # noqa: F401 - the fixture
+from tests.support.korean import reads_korean
 from tests.unit.test_lab_explorer import HOST_INODES, container_side, facts, host_side
 
 TRUTH = {"pid", "ipc", "network", "user", "cgroup", "time"}

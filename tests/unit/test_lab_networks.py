@@ -11,7 +11,7 @@ import pytest
 from teachdock.lab.networks import checks, dnswatch, measure, nft_text, topology
 from teachdock.lab.networks.byhand import LinkState, check_name
 from teachdock.lab.networks.nsexec import netns_path, nsexec_argv
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 
 def link(name, index, kind="veth", *, peer=None, elsewhere=True, master=None, addresses=(), up=True):

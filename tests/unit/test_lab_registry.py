@@ -14,7 +14,7 @@ from teachdock.lab.registries.checks import (check_blob_digest, check_upload_cou
 from teachdock.lab.registries.recording_proxy import read_chunked
 from teachdock.lab.registries.registry_lab import (LocalRegistry, RegistryLabError, flip_byte, plot_sequence, sequence_arrows,
                                         short_path, trace_rows, trace_table)
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 HOST = "127.0.0.1:5000"
 LAYER = "sha256:" + "31f2c65946c5" + "0" * 52

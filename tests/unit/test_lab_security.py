@@ -7,7 +7,7 @@ from teachdock.lab.security import LAYERS, attempts, decide, device_allowed, par
 from teachdock.lab.security.attempts import Facts, Outcome, capabilities_from_mask, errno_of, outcome
 from teachdock.lab.security.layers import THROUGH, UNEXPLAINED, refused_by_docker_profile
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES, DEFAULT_DEVICE_RULES
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 
 ATTEMPTS = {attempt.key: attempt for attempt in attempts(("vda", 254, 0))}
 DOCKER_MASK = "00000000a80425fb"     # CapEff of a default Docker container

@@ -12,7 +12,7 @@ from teachdock.lab.start_here import machine, room
 from teachdock.lab.start_here.checks import judge_host_network, judge_pid1_without_pid_namespace, judge_ps_count
 from teachdock.lab.start_here.doctor import render_html
 from teachdock.lab.start_here.launcher import result_html
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 from tests.unit.test_room_check import _machine  # the same healthy machine, changed per test
 
 HOST = views.View("host", 4242, "systemd", [(i, "x") for i in range(1, 81)], "vm", 30, ["lo", "eth0"], 0)

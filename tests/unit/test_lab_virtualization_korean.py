@@ -6,7 +6,7 @@ import pytest
 from teachdock.lab.virtualization import checks, figures, history, isolation, measurements, stacks, syscalls
 from teachdock.runtime import RunResult
 from teachdock.runtime.cgroups import Metrics
-from tests.support.korean import korean, reads_korean  # noqa: F401
+from tests.support.korean import reads_korean
 from tests.unit.test_lab_virtualization import CONTAINER, HOST, VENV  # the three views the English tests judge
 
 matplotlib = pytest.importorskip("matplotlib")
