@@ -1,9 +1,9 @@
 """What a Korean learner reads: Hangul, and no English prose left between the names.
 
-Checks' unit tests call ``reads_korean(result.message)`` with ``TEACHDOCK_LANG=ko`` set
-(the ``korean`` fixture of tests/unit/conftest.py): the sentence must have Hangul, and no run of four English words —
-names such as ``namespaces=``, ``/proc/self/ns``, ``docker run`` or ``memory.max`` are fine,
-a sentence left in English is not.
+Checks' unit tests call ``reads_korean(result.message)`` with ``TEACHDOCK_LANG=ko`` set (the
+``korean`` fixture of tests/unit/conftest.py): the sentence must have Hangul, and no run of four
+English words — names such as ``namespaces=``, ``/proc/self/ns``, ``docker run`` or
+``memory.max`` are fine, a sentence left in English is not.
 """
 
 from __future__ import annotations
