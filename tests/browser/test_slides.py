@@ -82,7 +82,9 @@ def built_korean_deck():
 
 
 @pytest.fixture(scope="module")
-def offline_chromium():
+def offline_chromium(built_slides, built_korean_deck):
+    """Chromium for the built pages, launched only after both builds: a build prints its PDFs with
+    Playwright's sync API, which cannot start while another sync Playwright runs in this thread."""
     if skip_reason():
         pytest.skip(skip_reason())
     with launched_chromium() as browser:
