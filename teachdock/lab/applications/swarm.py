@@ -44,11 +44,10 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from teachdock.lab.common.language import say
+from teachdock.lab.common.language import SaidWhenRead, say
 
 PREFIX = "td09sw"                    # every name this module gives: netns, bridge, dirs, cgroups
 BRIDGE = "td09sw"                    # in the LAN's namespace: the "switch" the nodes are plugged into
@@ -87,20 +86,7 @@ def port_meanings() -> dict[tuple[int, str], str]:
     }
 
 
-class _Ports(Mapping):
-    """``SWARM_PORTS``: port_meanings() read when shown, so in the learner's language."""
-
-    def __getitem__(self, key):
-        return port_meanings()[key]
-
-    def __iter__(self):
-        return iter(port_meanings())
-
-    def __len__(self) -> int:
-        return len(port_meanings())
-
-
-SWARM_PORTS = _Ports()
+SWARM_PORTS = SaidWhenRead(port_meanings)  # (port, protocol) -> what travels there
 
 _open_swarms: list[Swarm] = []
 

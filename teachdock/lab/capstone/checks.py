@@ -13,11 +13,10 @@ fix, in the words of the kernel: "unshare(CLONE_NEWPID) affects children: fork a
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
 
 from teachdock import kernel
 from teachdock.lab.common.checks import CheckResult
-from teachdock.lab.common.language import say
+from teachdock.lab.common.language import SaidWhenRead, say
 from teachdock.lab.capstone.sandbox import PROBE_EXIT
 from teachdock.runtime.spec import DEFAULT_CAPABILITIES
 
@@ -36,23 +35,7 @@ def level_names() -> dict[int, str]:
     }
 
 
-class _Levels(Mapping):
-    """Level number -> what it adds: a mapping read when shown, so it speaks the learner's language."""
-
-    def __getitem__(self, number: int) -> str:
-        return level_names()[number]
-
-    def __iter__(self):
-        return iter(range(1, 8))
-
-    def __len__(self) -> int:
-        return 7
-
-    def __repr__(self) -> str:
-        return repr(dict(self))
-
-
-LEVELS = _Levels()
+LEVELS = SaidWhenRead(level_names)  # level number -> what it adds
 #: Levels that write cgroup files: root only (the cumulative runtime keeps its cgroup from 5 on).
 ROOT_LEVELS = (5, 6, 7)
 

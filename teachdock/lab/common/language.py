@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -45,6 +46,46 @@ def language() -> str:
     setting = os.environ.get("TEACHDOCK_LANG", "").strip().lower()
     code = setting.replace("-", "_").split("_")[0].split(".")[0]
     return code if code in LANGUAGES else "en"
+
+
+class SaidWhenRead(Mapping):
+    """A table with sentences in it, made anew (``make()``) each time it is read, not at import:
+    a module constant would keep the language of the moment it was imported, this one speaks the
+    learner's (``REASONS.items()`` in a Korean notebook prints Korean)."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getitem__(self, key):
+        return self._make()[key]
+
+    def __iter__(self):
+        return iter(self._make())
+
+    def __len__(self) -> int:
+        return len(self._make())
+
+    def __repr__(self) -> str:
+        return repr(self._make())
+
+
+class MadeWhenRead(Sequence):
+    """The same for a list of records with sentences in them (``TIMELINE``, ``ARCHITECTURES``)."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getitem__(self, index):
+        return self._make()[index]
+
+    def __len__(self) -> int:
+        return len(self._make())
+
+    def __iter__(self):
+        return iter(self._make())
+
+    def __repr__(self) -> str:
+        return repr(self._make())
 
 
 @contextmanager

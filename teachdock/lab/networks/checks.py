@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
 
 from teachdock.lab.common.checks import CheckResult, not_answered, not_answered_yet
-from teachdock.lab.common.language import say
+from teachdock.lab.common.language import SaidWhenRead, say
 from teachdock.lab.common.root import is_root
 from teachdock.lab.networks import byhand
 from teachdock.lab.networks.nsexec import netns_path
@@ -307,25 +306,7 @@ def reasons() -> dict[str, str]:
     }
 
 
-class Reasons(Mapping):
-    """``REASONS``: a mapping whose meanings are read when shown, so a notebook's
-    ``REASONS.items()`` prints them in the learner's language (a constant would be frozen in
-    the language of the moment it was imported)."""
-
-    def __getitem__(self, key: str) -> str:
-        return reasons()[key]
-
-    def __iter__(self):
-        return iter(reasons())
-
-    def __len__(self) -> int:
-        return len(reasons())
-
-    def __repr__(self) -> str:
-        return repr(reasons())
-
-
-REASONS = Reasons()
+REASONS = SaidWhenRead(reasons)
 
 
 def judge_unreachable(answer, *, ping_by_address_ok: bool | None = None) -> CheckResult:

@@ -12,10 +12,9 @@ reported as unexplained, never forced into a box.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from teachdock.lab.common.language import say
+from teachdock.lab.common.language import SaidWhenRead, say
 from teachdock.lab.security.attempts import Attempt, Facts, Gate, Outcome
 from teachdock.runtime.seccomp_profile import docker_default
 from teachdock.runtime.spec import DEFAULT_DEVICE_RULES
@@ -44,25 +43,8 @@ def layer_table() -> dict[str, tuple[str, str, str]]:
     }
 
 
-class Layers(Mapping):
-    """``LAYERS``: the layers by key, read when used, so their names come in the learner's
-    language (a constant would keep the language of the moment it was imported)."""
-
-    def __getitem__(self, key: str) -> tuple[str, str, str]:
-        return layer_table()[key]
-
-    def __iter__(self):
-        return iter(layer_table())
-
-    def __len__(self) -> int:
-        return len(layer_table())
-
-    def __repr__(self) -> str:
-        return repr(layer_table())
-
-
 #: layer -> (short name for the grid, what it is, the errno it answers with)
-LAYERS = Layers()
+LAYERS = SaidWhenRead(layer_table)
 #: the kernel without module support answers the module calls with ENOSYS
 NO_MODULES_ERRNO = "ENOSYS"
 THROUGH = "through"

@@ -18,12 +18,11 @@ import errno as errno_names
 import os
 import shutil
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from teachdock.errors import TeachdockError
-from teachdock.lab.common.language import say
+from teachdock.lab.common.language import SaidWhenRead, say
 from teachdock.runtime.cgroups import detect_version, find_v1_mounts
 
 OK, WARN, MISSING = "ok", "warn", "missing"
@@ -77,23 +76,6 @@ def namespace_loss() -> dict[str, str]:
         "user": say("The rootless demos (root inside, nobody outside) cannot run."),
         "uts": say("Containers will share the host's hostname."),
     }
-
-
-class SaidWhenRead(Mapping):
-    """A table of sentences made in the learner's language each time it is read, not at import
-    (chapter 02's explorer reads NAMESPACE_GIVES for its tooltips)."""
-
-    def __init__(self, make):
-        self._make = make
-
-    def __getitem__(self, key):
-        return self._make()[key]
-
-    def __iter__(self):
-        return iter(self._make())
-
-    def __len__(self):
-        return len(self._make())
 
 
 NAMESPACE_GIVES = SaidWhenRead(namespace_gives)

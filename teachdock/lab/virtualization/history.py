@@ -7,10 +7,9 @@ them, ``timeline_rows()`` lists them. matplotlib is imported only when it draws.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from teachdock.lab.common.language import say
+from teachdock.lab.common.language import MadeWhenRead, say
 
 KINDS = {  # kind -> colour; Okabe-Ito colours, as in the chapter's other figures
     "kernel": "#0072B2",
@@ -56,23 +55,6 @@ def timeline() -> tuple[Milestone, ...]:
         Milestone(2016, "containerd", say("Docker 1.11 runs containers through containerd and runc; CNCF in 2017"),
                   "tool"),
     )
-
-
-class MadeWhenRead(Sequence):
-    """A table of data with sentences in it, made each time it is read (not at import), so that it
-    speaks the learner's language of the moment."""
-
-    def __init__(self, make):
-        self._make = make
-
-    def __getitem__(self, index):
-        return self._make()[index]
-
-    def __len__(self):
-        return len(self._make())
-
-    def __iter__(self):
-        return iter(self._make())
 
 
 TIMELINE = MadeWhenRead(timeline)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from teachdock.lab.common.language import say
-from teachdock.lab.virtualization.history import MadeWhenRead
+from teachdock.lab.common.language import MadeWhenRead, say
 
 @dataclass(frozen=True)
 class Box:
