@@ -21,16 +21,14 @@ English, and ``tests/unit/test_message_catalogue.py`` fails on it: every ``say``
 every ``has_root``/``Prediction`` sentence in a notebook, must have its Korean, with the same
 placeholders, and no catalogue entry may outlive its English.
 
-Plots need a font with Hangul: in Korean, importing teachdock.lab (``plot_fonts``), and any
-sentence said once matplotlib is loaded, put NanumGothic (``fonts-nanum``, installed by
-scripts/setup) before matplotlib's default.
+Plots need a font with Hangul: in Korean, importing teachdock.lab (``plot_fonts``) puts
+NanumGothic (``fonts-nanum``, installed by scripts/setup) before matplotlib's default.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -109,11 +107,7 @@ def speaking(code: str | None):
 
 def say(english: str, **values) -> str:
     """The sentence in the learner's language, its ``{placeholders}`` filled with ``values``."""
-    code = language()
-    text = english if code == "en" else catalogue(code).get(english) or english
-    if code != "en":
-        _fonts_for_plots(code)
-    return text.format(**values)
+    return translated(english).format(**values)
 
 
 def translated(sentence: str) -> str:
@@ -137,9 +131,6 @@ def catalogue(code: str) -> dict[str, str]:
     return sentences
 
 
-_fonts_set: set[str] = set()
-
-
 def plot_fonts() -> None:
     """Let matplotlib draw the learner's language; teachdock.lab calls it as it is imported.
 
@@ -147,24 +138,19 @@ def plot_fonts() -> None:
     figure is made, not when their text is set. English needs nothing, so English never pays
     for importing matplotlib here.
     """
-    code = language()
-    if code == "ko" and code not in _fonts_set:
-        import matplotlib  # noqa: PLC0415, F401 - matplotlib itself, not pyplot: a tenth of a second
-
-        _fonts_for_plots(code)
+    if language() == "ko":
+        _korean_fonts()
 
 
-def _fonts_for_plots(code: str) -> None:
-    """Once matplotlib is loaded, let it draw Hangul (its default DejaVu Sans has none)."""
-    if code != "ko" or code in _fonts_set or "matplotlib" not in sys.modules:
-        return
-    import matplotlib  # noqa: PLC0415 - already loaded by the drawing function calling say()
+@cache
+def _korean_fonts() -> None:
+    """Let matplotlib draw Hangul (its default DejaVu Sans has none); once per process."""
+    import matplotlib  # noqa: PLC0415 - matplotlib itself, not pyplot: a tenth of a second
     from matplotlib import font_manager  # noqa: PLC0415
 
     # matplotlib caches the fonts it found on its first run; one installed later (fonts-nanum by
     # scripts/setup, after matplotlib ran once) is unknown to it until added by file.
-    known = {font.name for font in font_manager.fontManager.ttflist}
-    if not known & set(KOREAN_FONTS):
+    if not {font.name for font in font_manager.fontManager.ttflist} & set(KOREAN_FONTS):
         for path in font_manager.findSystemFonts():
             if any(name in Path(path).name for name in ("NanumGothic", "NanumBarunGothic", "NotoSansCJK")):
                 font_manager.fontManager.addfont(path)
@@ -180,4 +166,3 @@ def _fonts_for_plots(code: str) -> None:
     # bold title, which would print in English under the learner's plot.
     logging.getLogger("matplotlib.font_manager").addFilter(
         lambda record: "Failed to find font weight" not in record.getMessage())
-    _fonts_set.add(code)
