@@ -24,6 +24,7 @@ import os
 import json
 import re
 import string
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -181,7 +182,13 @@ def literal_text(node: ast.AST) -> str | None:
     return None
 
 
-def unsaid_english():
+@cache
+def unsaid_english() -> tuple[str, ...]:
+    """Every sentence handed to the learner without say(), read once for all the packages' tests."""
+    return tuple(_unsaid_english())
+
+
+def _unsaid_english():
     files = [path for path in python_files() if LAB in path.parents] + [CODE / "cli" / "doctor.py"]
     for path in files:
         lines = path.read_text().splitlines()
