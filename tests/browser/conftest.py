@@ -298,6 +298,18 @@ def chromium(lab):
         yield browser
 
 
+def load_notebook(page, url: str) -> None:
+    """Go to a notebook's page and wait until JupyterLab shows it with its session ready."""
+    page.goto(url)
+    # The first page of a fresh lab loads JupyterLab's whole bundle: on a busy 2-core machine
+    # that took over 60 s once (a CI run with other work on the machine). A wait, not a figure.
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=180_000)
+    # The toolbar's indicator says idle while the kernel still starts: wait for the session itself.
+    page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
+                  " await w.context.ready; await w.sessionContext.ready; }")
+
+
 @pytest.fixture
 def open_notebook(lab, chromium):
     """``open_notebook("03_cgroups.ipynb")`` -> a Playwright page with the notebook open and its kernel idle."""
@@ -309,14 +321,7 @@ def open_notebook(lab, chromium):
         page.page_errors = []  # uncaught JavaScript errors, for the test to report
         page.on("pageerror", lambda error: page.page_errors.append(str(error)))
         opened.append((notebook, page))
-        page.goto(lab.page_url(notebook))
-        # The first page of a fresh lab loads JupyterLab's whole bundle: on a busy 2-core machine
-        # that took over 60 s once (a CI run with other work on the machine). A wait, not a figure.
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=180_000)
-        # The toolbar's indicator says idle while the kernel still starts: wait for the session itself.
-        page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
-                      " await w.context.ready; await w.sessionContext.ready; }")
+        load_notebook(page, lab.page_url(notebook))
         from playwright.sync_api import expect  # noqa: PLC0415
 
         expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=60_000)

@@ -201,11 +201,7 @@ def test_every_korean_chapter_shows_korean_output(korean_lab):
             errors = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             try:
-                page.goto(korean_lab.page_url(notebook))
-                page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                       " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=180_000)
-                page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
-                              " await w.context.ready; await w.sessionContext.ready; }")
+                browser.load_notebook(page, korean_lab.page_url(notebook))
                 page.wait_for_function(KERNEL_IDLE, timeout=60_000, polling=250)
                 expect(page.locator("#jp-MainMenu")).to_contain_text("커널")
                 title = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first
