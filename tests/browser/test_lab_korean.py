@@ -21,7 +21,6 @@ sync test holds it so), so here the point is the language, not the code.
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import shutil
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import conftest as browser
-from tests.support.korean import english_left
+from tests.support.korean import HANGUL, english_left
 from tests.support.scripts import load_script
 
 sync_api = pytest.importorskip(
@@ -44,7 +43,6 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 REPOSITORY = Path(__file__).resolve().parents[2]
 KOREAN = REPOSITORY / "notebooks" / "ko"
 FIRST_CHAPTER = "ko/00_start_here.ipynb"  # what scripts/lab --lang ko opens first
-HANGUL = re.compile("[가-힣]")
 MENUS = ["파일", "편집", "보기", "실행", "커널", "설정", "도움말"]  # the pack's File, Edit, View, Run, Kernel, Settings, Help
 
 #: Whether the menu bar's font draws Hangul: two different syllables come out as different pixels.
@@ -113,7 +111,7 @@ def test_the_lab_in_korean_shows_korean_menus(korean_lab):
             if chapter:
                 heading = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first
                 expect(heading).to_be_visible(timeout=60_000)
-                assert browser_has_hangul(heading.inner_text()), heading.inner_text()
+                assert HANGUL.search(heading.inner_text()), heading.inner_text()
             else:
                 expect(page.locator(".lm-TabBar-tabLabel", has_text="glossary.md").first).to_be_visible()
             page.screenshot(path=str(browser.ARTIFACTS / "ko_lab.png"))
@@ -124,10 +122,6 @@ def test_the_lab_in_korean_shows_korean_menus(korean_lab):
                     korean_lab.shutdown_kernel_of(FIRST_CHAPTER)
                 except (urllib.error.URLError, ConnectionError, TimeoutError):
                     pass  # Lab is gone: its teardown reports what it had to kill
-
-
-def browser_has_hangul(text: str) -> bool:
-    return any("가" <= character <= "힣" for character in text)
 
 
 def shows(marker: str) -> tuple[str, bool]:
@@ -206,7 +200,7 @@ def test_every_korean_chapter_shows_korean_output(korean_lab):
                 expect(page.locator("#jp-MainMenu")).to_contain_text("커널")
                 title = page.locator(".jp-Notebook .jp-MarkdownOutput h1").first
                 expect(title).to_be_visible(timeout=60_000)
-                assert browser_has_hangul(title.inner_text()), f"{notebook}: title {title.inner_text()!r}"
+                assert HANGUL.search(title.inner_text()), f"{notebook}: title {title.inner_text()!r}"
                 for number, (marker, korean) in enumerate(steps):
                     index = tour_cell(chapter, marker)
                     page.evaluate(RUN_CELL, index)

@@ -32,12 +32,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.support.korean import HANGUL
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 ENGLISH = REPOSITORY / "notebooks"
 KOREAN = ENGLISH / "ko"
 GLOSSARY = KOREAN / "glossary.md"
 
-HANGUL = re.compile(r"[가-힣]")
 #: The stated time of a chapter (scripts/chapter_times.py measures it) and its Korean form.
 ENGLISH_TIME = re.compile(r"\*\*What you will learn\*\* \(about (\d+) minutes: (\d+) of reading .*? and (\d+) of cells")
 KOREAN_TIME = re.compile(r"\*\*이 장에서 배울 것\*\* \(약 (\d+)분[^\n]*")

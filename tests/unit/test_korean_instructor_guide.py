@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.korean import HANGUL
 from tests.unit.test_instructor_guide import (
     GUIDE as ENGLISH_GUIDE,
     README,
@@ -41,7 +42,6 @@ from tests.unit.test_instructor_guide import (
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 GUIDE = REPOSITORY / "docs" / "ko" / "instructor.md"
-HANGUL = re.compile(r"[가-힣]")
 PLAN_HEADING = re.compile(r"^### (계획 .*?) \(배정 시간: (\d+)분\)\s*$", re.MULTILINE)
 LEFT = re.compile(r"^배정 시간 중 (\d+)분이 남습니다", re.MULTILINE)
 HOW = {"전체": "full", "시연": "demo"}

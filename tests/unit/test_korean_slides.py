@@ -16,16 +16,16 @@ count is checked against them), the same tags hide the same code. So, for every 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tests.support.korean import HANGUL
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 ENGLISH = REPOSITORY / "slides"
 KOREAN = ENGLISH / "ko"
-HANGUL = re.compile(r"[가-힣]")
 
 
 def text_of(cell: dict) -> str:

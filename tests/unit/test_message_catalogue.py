@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import json
+import os
 import re
 import string
 from functools import cache
@@ -30,13 +30,14 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
+from tests.support.korean import HANGUL
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 CODE = REPOSITORY / "teachdock"
 LAB = CODE / "lab"
 NOTEBOOKS = REPOSITORY / "notebooks"
 SLIDES = REPOSITORY / "slides"  # the workshop decks: their code cells hand the lab sentences too
 KOREAN = LAB / "locale" / "ko"
-HANGUL = re.compile(r"[가-힣]")
 SAME_IN_EVERY_LANGUAGE = "# the same in every language"
 
 #: Calls whose first argument (or keyword) is text a learner reads.
