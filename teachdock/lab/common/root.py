@@ -17,8 +17,6 @@ import os
 
 from teachdock.lab.common.language import say, translated
 
-ROOT_HINT = "Start the lab as root (sudo scripts/lab) to see it."  # English only: checks write their own say(...)
-
 
 def is_root() -> bool:
     return os.geteuid() == 0
