@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
-from teachdock.lab.common.language import LANGUAGES
+from teachdock.lab.common.language import LANGUAGES, language_of, speaking
 
 DESCRIPTION = """\
 Check what this machine offers for the course.
@@ -30,9 +31,9 @@ the lab runs (`sudo .venv/bin/teachdock doctor --room`).
 
 --lang ko writes the verdicts, explanations and fixes in Korean (--lang en: English). Without
 --lang, the environment variable TEACHDOCK_LANG decides, as it does for the lab's kernels
-(`TEACHDOCK_LANG=ko teachdock doctor`); unset, English. The --room lines keep their
-`OK|WARN|MISSING <requirement>` words in English, and --json is always English, whatever the
-language: scripts read it.
+(`TEACHDOCK_LANG=ko teachdock doctor`); unset, English; naming another language, refused. The
+--room lines keep their `OK|WARN|MISSING <requirement>` words in English, and --json is always
+English, whatever the language: scripts read it.
 """
 
 
@@ -50,9 +51,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     arguments = parser().parse_args(argv)  # --help prints and exits 0; an unknown flag or language exits 2
+    setting = os.environ.get("TEACHDOCK_LANG", "").strip()
+    unknown = setting and language_of(setting) is None
+    if unknown and arguments.lang is None and not arguments.json:  # refused as scripts/lab refuses it
+        known = " or ".join(LANGUAGES)
+        parser().error(f"TEACHDOCK_LANG={setting!r} is not a language of the course: use {known}")
     # JSON is for scripts: its sentences never change language.
-    from teachdock.lab.common.language import speaking  # noqa: PLC0415
-
     with speaking("en" if arguments.json else arguments.lang):  # for this command only
         return report(arguments)
 

@@ -65,6 +65,13 @@ def test_teachdock_doctor_lang_ko_prints_korean_and_json_stays_english(monkeypat
     with pytest.raises(SystemExit) as refused:
         doctor_cli.main(["--lang", "fr"])
     assert refused.value.code == 2 and "invalid choice: 'fr'" in capsys.readouterr().err
+    monkeypatch.setenv("TEACHDOCK_LANG", "fr")  # the setting is refused too, as scripts/lab refuses it
+    with pytest.raises(SystemExit) as refused:
+        doctor_cli.main([])
+    refusal = capsys.readouterr().err
+    assert refused.value.code == 2 and "TEACHDOCK_LANG='fr' is not a language of the course" in refusal
+    assert doctor_cli.main(["--lang", "en"]) == 0 and "Verdict:" in capsys.readouterr().out  # --lang decides
+    assert doctor_cli.main(["--json"]) == 0 and json.loads(capsys.readouterr().out)  # JSON has no language
 
 
 def test_the_room_check_keeps_its_english_keys_and_says_the_rest_in_korean(korean):

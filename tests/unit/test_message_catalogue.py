@@ -216,9 +216,9 @@ def test_the_lab_shows_no_english_sentence_without_say(package):
     assert not found, f"{len(found)} sentences a learner reads skip say():\n" + "\n".join(found)
 
 
-def test_say_speaks_korean_when_asked(monkeypatch):
+def test_say_speaks_korean_when_asked(monkeypatch, capsys):
     from teachdock.lab.common.checks import not_answered_yet  # noqa: PLC0415
-    from teachdock.lab.common.language import say  # noqa: PLC0415
+    from teachdock.lab.common.language import _warn_unknown_language, say  # noqa: PLC0415
 
     monkeypatch.setenv("TEACHDOCK_LANG", "ko_KR.UTF-8")
     assert HANGUL.search(not_answered_yet().message)
@@ -227,7 +227,12 @@ def test_say_speaks_korean_when_asked(monkeypatch):
     monkeypatch.setenv("TEACHDOCK_LANG", "en")
     assert say("off by a factor of {factor} (more than you guessed)", factor=3).startswith("off by a factor of 3")
     monkeypatch.setenv("TEACHDOCK_LANG", "fr")  # unknown: English (scripts/lab refuses it before a kernel sees it)
+    _warn_unknown_language.cache_clear()
+    capsys.readouterr()
     assert not HANGUL.search(not_answered_yet().message)
+    assert not HANGUL.search(not_answered_yet().message)
+    warned = capsys.readouterr().err
+    assert warned.count("TEACHDOCK_LANG='fr' is not a language of the course (en, ko); speaking English") == 1
 
 
 def test_korean_plots_draw_hangul_and_symbols(monkeypatch, caplog):

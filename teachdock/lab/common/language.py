@@ -15,11 +15,12 @@ and a learner who opens a check finds its hint right there:
 The Korean sentences live in gettext catalogues, ``teachdock/lab/locale/ko/<package>.po`` (one
 per chapter package, with its chapter's has_root/Prediction sentences; ``common.po`` for what
 several packages say, ``slides.po`` for the decks' own), read with Babel, which JupyterLab
-already brings; each entry is the English ``msgid`` and its Korean ``msgstr``. Placeholders are ``str.format`` names (``{kind}``), the
-same in both; a literal brace is doubled (``{{``). A sentence with no Korean yet falls back to
-English, and ``tests/unit/test_message_catalogue.py`` fails on it: every ``say`` in the code,
-every ``has_root``/``Prediction`` sentence in a notebook, must have its Korean, with the same
-placeholders, and no catalogue entry may outlive its English.
+already brings; each entry is the English ``msgid`` and its Korean ``msgstr``. Placeholders
+are ``str.format`` names (``{kind}``), the same in both; a literal brace is doubled (``{{``). A
+sentence with no Korean yet falls back to English, and ``tests/unit/test_message_catalogue.py``
+fails on it: every ``say`` in the code, every ``has_root``/``Prediction`` sentence in a notebook,
+must have its Korean, with the same placeholders, and no catalogue entry may outlive its English.
+A TEACHDOCK_LANG that names no language of the course gives English and a warning, once.
 
 Plots need a font with Hangul: in Korean, importing teachdock.lab (``plot_fonts``) puts
 NanumGothic (``fonts-nanum``, installed by scripts/setup) before matplotlib's default.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -40,10 +42,29 @@ KOREAN_FONTS = ["NanumGothic", "NanumBarunGothic", "Noto Sans CJK KR", "UnDotum"
 
 
 def language() -> str:
-    """``en`` or ``ko``, from TEACHDOCK_LANG (``ko_KR.UTF-8`` and ``ko-KR`` count as ``ko``)."""
-    setting = os.environ.get("TEACHDOCK_LANG", "").strip().lower()
-    code = setting.replace("-", "_").split("_")[0].split(".")[0]
-    return code if code in LANGUAGES else "en"
+    """``en`` or ``ko``, from TEACHDOCK_LANG (unset: ``en``). A setting that names no language of
+    the course gives English, with a warning once: never silently."""
+    setting = os.environ.get("TEACHDOCK_LANG", "").strip()
+    code = language_of(setting) if setting else "en"
+    if code is None:
+        _warn_unknown_language(setting)
+        return "en"
+    return code
+
+
+def language_of(setting: str) -> str | None:
+    """The course's language a setting names (``ko``, ``ko_KR.UTF-8`` and ``ko-KR`` are ``ko``), or None."""
+    code = setting.strip().lower().replace("-", "_").split("_")[0].split(".")[0]
+    return code if code in LANGUAGES else None
+
+
+@cache
+def _warn_unknown_language(setting: str) -> None:
+    """Once per process, on stderr (red under a notebook cell, a line in a terminal); in English,
+    since the setting names no other language to say it in."""
+    known = ", ".join(LANGUAGES)
+    print(f"teachdock: warning: TEACHDOCK_LANG={setting!r} is not a language of the course ({known}); "
+          "speaking English", file=sys.stderr)  # the same in every language
 
 
 class SaidWhenRead(Mapping):
